@@ -1,0 +1,115 @@
+/**
+ * An agent's WebSocket: upgrade, the agent's own messages (replies), and the
+ * bad-input rules (binary → 1003, too big → 1009, anything else → an error
+ * envelope with the socket left open).
+ *
+ * @module
+ */
+
+import { KefuError, quote } from "./errors.ts";
+import type { Hub } from "./hub.ts";
+import { decodeEnvelope } from "./json_codec.ts";
+import type { Logger } from "./log.ts";
+import { Close, errorEnvelope, HEARTBEAT, sentEnvelope } from "./protocol.ts";
+
+/** Settings of agent sockets. */
+export interface AgentSocketOptions {
+  hub: Hub;
+  log: Logger;
+  /** Seconds without a pong before Deno closes a dead peer. */
+  idleTimeoutSeconds: number;
+  /** Largest text frame an agent may send. */
+  maxMessageBytes: number;
+}
+
+const AGENT_ID_RE = /^[^\x00-\x1f\x7f]{1,128}$/;
+
+/** The agent id from `?userid=` or `?userId=` (the seed's test page); throws `KefuError` when missing or malformed. */
+export function agentIdFrom(url: URL): string {
+  const raw = url.searchParams.get("userid") ?? url.searchParams.get("userId");
+  const id = raw?.trim() ?? "";
+  if (id === "") {
+    throw new KefuError("missing_userid", "the agent id is required: add ?userid=ID (or ?userId=ID) to the URL");
+  }
+  if (!AGENT_ID_RE.test(id)) {
+    throw new KefuError("invalid_userid", `cannot use agent id ${quote(id)}: 1–128 characters, no control characters`);
+  }
+  return id;
+}
+
+/** Whether a request asks for a WebSocket upgrade. */
+export function isUpgrade(req: Request): boolean {
+  return req.headers.get("upgrade")?.toLowerCase() === "websocket";
+}
+
+/**
+ * Upgrade to the agent protocol. A client that offers subprotocols gets the
+ * first one back (browsers drop a connection that offered some and got none).
+ */
+export function upgradeAgent(req: Request, agent: string, options: AgentSocketOptions): Response {
+  const { hub, log, maxMessageBytes } = options;
+  const offered = req.headers.get("sec-websocket-protocol");
+  const protocol = offered?.split(",")[0].trim() || undefined;
+  const { socket, response } = Deno.upgradeWebSocket(req, { protocol, idleTimeout: options.idleTimeoutSeconds });
+
+  socket.onopen = () => {
+    log.info("ws_open", { agent, protocol });
+    hub.connect(agent, socket);
+  };
+  socket.onclose = (e) => {
+    hub.disconnect(agent, socket);
+    log.info("ws_close", { agent, code: e.code, reason: e.reason });
+  };
+  socket.onerror = (e) => {
+    log.warn("ws_error", { agent, error: (e as ErrorEvent).message });
+  };
+  socket.onmessage = (e) => {
+    const data = e.data;
+    if (typeof data !== "string") {
+      refuse(socket, Close.unsupportedData, "binary_not_supported", "binary frames are not supported: send JSON text");
+      return;
+    }
+    const size = data.length * 3 <= maxMessageBytes ? data.length : utf8Length(data);
+    if (size > maxMessageBytes) {
+      refuse(
+        socket,
+        Close.tooBig,
+        "message_too_big",
+        `message of ${size} bytes is over the limit of ${maxMessageBytes}`,
+      );
+      return;
+    }
+    socket.send(handleText(agent, data, hub, log));
+  };
+  return response;
+}
+
+// One answer per agent frame: 101 to a plain `ping`, 103 to an accepted reply, -1 to anything else.
+function handleText(agent: string, text: string, hub: Hub, log: Logger): string {
+  const trimmed = text.trim();
+  if (trimmed === "ping") return HEARTBEAT;
+  if (trimmed[0] !== "{") {
+    return errorEnvelope(
+      "invalid_envelope",
+      `expected a JSON envelope {"data":{"msg_type","contact_id","msg"},"result":{"code"}}, got text ${quote(trimmed)}`,
+    );
+  }
+  try {
+    const m = hub.reply(agent, decodeEnvelope(text, { direction: "out", agent }));
+    return sentEnvelope(m.id, m.contact, m.sendTime);
+  } catch (e) {
+    if (e instanceof KefuError) return errorEnvelope(e.kind, e.message);
+    log.error("ws_message_failed", { agent, error: String(e) });
+    return errorEnvelope("internal", "the reply could not be handled; it was not sent");
+  }
+}
+
+// The envelope says what was wrong; the close code says it again for clients that only see that.
+function refuse(socket: WebSocket, code: number, kind: "binary_not_supported" | "message_too_big", detail: string) {
+  socket.send(errorEnvelope(kind, detail));
+  socket.close(code, detail.slice(0, 120));
+}
+
+function utf8Length(s: string): number {
+  return new TextEncoder().encode(s).length;
+}

@@ -1,0 +1,85 @@
+/**
+ * The HTTP application: sub-apps joined with `app.route()`, one error type
+ * mapped in `app.onError`, one log line per request.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { agentRoutes } from "./agent_routes.ts";
+import { type ErrorKind, KefuError } from "./errors.ts";
+import type { Hub } from "./hub.ts";
+import { inboundRoutes } from "./inbound_routes.ts";
+import type { Logger } from "./log.ts";
+import { Code } from "./protocol.ts";
+import { staticRoutes } from "./static_routes.ts";
+
+/** What the application is built from. */
+export interface AppOptions {
+  hub: Hub;
+  log: Logger;
+  /** Directory of the agent test page. */
+  staticDir: string;
+  maxBodyBytes: number;
+  maxWsMessageBytes: number;
+  idleTimeoutSeconds: number;
+}
+
+/** The JSON body of an error answer, in the seed's envelope style. */
+export function errorBody(kind: ErrorKind, detail: string): unknown {
+  return { data: { error: kind, detail }, result: { code: Code.error, message: "error" } };
+}
+
+/** Build the application. */
+export function createApp(options: AppOptions): Hono {
+  const { hub, log } = options;
+  const started = Date.now();
+  const app = new Hono();
+
+  app.use(async (c, next) => {
+    const t0 = performance.now();
+    await next();
+    // The path only: query strings may carry signatures and tokens.
+    log.info("http", {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round((performance.now() - t0) * 1000) / 1000,
+    });
+  });
+
+  app.get(
+    "/healthz",
+    (c) => c.json({ status: "ok", uptime_s: Math.floor((Date.now() - started) / 1000), ...hub.stats() }),
+  );
+  app.route(
+    "/",
+    agentRoutes({
+      hub,
+      log,
+      idleTimeoutSeconds: options.idleTimeoutSeconds,
+      maxMessageBytes: options.maxWsMessageBytes,
+    }),
+  );
+  app.route("/", inboundRoutes({ hub, maxBodyBytes: options.maxBodyBytes }));
+  app.route("/", staticRoutes(options.staticDir));
+
+  app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
+  app.onError((err, c) => {
+    if (err instanceof KefuError) {
+      return c.json(errorBody(err.kind, err.message), err.status as 400);
+    }
+    if (err instanceof HTTPException) {
+      return c.json(errorBody("invalid_envelope", err.message), err.status);
+    }
+    log.error("http_failed", {
+      method: c.req.method,
+      path: c.req.path,
+      error: String(err),
+      stack: (err as Error).stack,
+    });
+    return c.json(errorBody("internal", "the request could not be handled"), 500);
+  });
+  return app;
+}

@@ -1,0 +1,54 @@
+/**
+ * The one error type of kefu. Codecs, the hub and the routes throw it;
+ * `app.onError` turns it into a JSON error body, the agent socket into an
+ * error envelope (code -1).
+ *
+ * @module
+ */
+
+/** Machine-readable error kinds, sent as `data.error`. Documented in README.md. */
+export type ErrorKind =
+  | "invalid_json"
+  | "invalid_xml"
+  | "xml_doctype_forbidden"
+  | "invalid_envelope"
+  | "missing_field"
+  | "wrong_type"
+  | "invalid_time"
+  | "code_mismatch"
+  | "empty_body"
+  | "unsupported_body"
+  | "body_too_large"
+  | "queue_full"
+  | "not_your_contact"
+  | "missing_userid"
+  | "invalid_userid"
+  | "upgrade_required"
+  | "not_found"
+  | "binary_not_supported"
+  | "message_too_big"
+  | "internal";
+
+/** An error with an HTTP status and a kind; `message` says what was wrong and quotes the value. */
+export class KefuError extends Error {
+  readonly kind: ErrorKind;
+  readonly status: number;
+
+  constructor(kind: ErrorKind, message: string, status = 400) {
+    super(message);
+    this.name = "KefuError";
+    this.kind = kind;
+    this.status = status;
+  }
+}
+
+/** Quote a value for an error message, cut to a readable length. */
+export function quote(value: unknown, max = 60): string {
+  let s: string;
+  try {
+    s = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  } catch {
+    s = String(value);
+  }
+  return JSON.stringify(s.length > max ? `${s.slice(0, max)}…` : s);
+}

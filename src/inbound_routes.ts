@@ -1,0 +1,70 @@
+/**
+ * HTTP pushes into kefu: the seed's JSON (§2.1) and simplified XML (§2.2)
+ * endpoints and the test alias `/send`. Each answers what happened to the
+ * message: delivered now (200), queued for an offline agent (202), a repeat
+ * (200), or rejected with a JSON error (4xx/503).
+ *
+ * @module
+ */
+
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { KefuError, quote } from "./errors.ts";
+import type { Hub, InboundResult } from "./hub.ts";
+import { decodeEnvelope } from "./json_codec.ts";
+import type { Message } from "./message.ts";
+import { Code, SEND_PATH, SEND_XML_PATH, TEST_SEND_PATH } from "./protocol.ts";
+import { decodeXml } from "./xml_codec.ts";
+
+/** Options for {@link inboundRoutes}. */
+export interface InboundRoutesOptions {
+  hub: Hub;
+  /** Largest request body accepted; larger gets 413. */
+  maxBodyBytes: number;
+}
+
+/**
+ * Decode a pushed body: XML when it starts with `<`, JSON when it starts with `{`
+ * (after whitespace and a BOM), whatever the Content-Type says.
+ */
+export function decodeBody(text: string, accept: "auto" | "xml"): Message {
+  let i = 0;
+  while (i < text.length && (text.charCodeAt(i) <= 32 || text.charCodeAt(i) === 0xfeff)) i++;
+  if (i === text.length) throw new KefuError("empty_body", "the request body is empty: expected XML or JSON");
+  const first = text[i];
+  if (first === "<") return decodeXml(text);
+  if (first === "{" && accept === "auto") return decodeEnvelope(text, { direction: "in" });
+  throw new KefuError(
+    "unsupported_body",
+    `expected ${accept === "xml" ? "WeChat XML <xml>…</xml>" : "WeChat XML <xml>…</xml> or a JSON envelope {…}"}, got ${
+      quote(text.slice(i, i + 40))
+    }`,
+    415,
+  );
+}
+
+function answer(c: Context, r: InboundResult): Response {
+  return c.json(
+    {
+      data: { id: r.id, status: r.status, agent_id: r.agent, contact_id: r.contact, sockets: r.sockets },
+      result: { code: Code.ok, message: r.status },
+    },
+    r.status === "queued" ? 202 : 200,
+  );
+}
+
+/** The push endpoints, as a sub-app to mount at `/`. */
+export function inboundRoutes(options: InboundRoutesOptions): Hono {
+  const { hub, maxBodyBytes } = options;
+  const limit = bodyLimit({
+    maxSize: maxBodyBytes,
+    onError: () => {
+      throw new KefuError("body_too_large", `the request body is over the limit of ${maxBodyBytes} bytes`, 413);
+    },
+  });
+  const app = new Hono();
+  app.post(SEND_PATH, limit, async (c) => answer(c, hub.inbound(decodeBody(await c.req.text(), "auto"))));
+  app.post(SEND_XML_PATH, limit, async (c) => answer(c, hub.inbound(decodeBody(await c.req.text(), "xml"))));
+  app.post(TEST_SEND_PATH, limit, async (c) => answer(c, hub.inbound(decodeBody(await c.req.text(), "auto"))));
+  return app;
+}

@@ -1,0 +1,117 @@
+/**
+ * The agent protocol's constants in one place: URL paths, `result.code` table,
+ * WebSocket close codes, and the fixed envelopes (heartbeat, system, error).
+ *
+ * @module
+ */
+
+import type { ErrorKind } from "./errors.ts";
+import { nowSeconds } from "./message.ts";
+
+/** URL prefix of the seed's customer-service component. */
+export const BASE_PATH = "/im_component/wx_official_account";
+/** Agent WebSocket path (the seed's test also connects on `/`). */
+export const WS_PATH = `${BASE_PATH}/msg`;
+/** JSON (or XML) push. */
+export const SEND_PATH = `${BASE_PATH}/send`;
+/** Simplified WeChat XML push. */
+export const SEND_XML_PATH = `${BASE_PATH}/send_xml`;
+/** An agent's contact list. */
+export const CONTACTS_PATH = `${BASE_PATH}/contacts`;
+/** The seed's test alias: XML or JSON, told apart by content. */
+export const TEST_SEND_PATH = "/send";
+
+/** `contact_id` of system envelopes, as the seed fixes it. */
+export const SYSTEM_CONTACT = "system01";
+
+/**
+ * `result.code` values. 101–104 and 1001–1004 and -1 are the seed's; 103 and 1000
+ * are kefu's additions. 0 is the code of a successful HTTP answer.
+ */
+export const Code = {
+  ok: 0,
+  heartbeat: 101,
+  system: 102,
+  /** kefu: an agent's reply was accepted (data.id is the reply's id). */
+  sent: 103,
+  /** kefu: a message type the seed has no code for; `msg_type` keeps the source's type. */
+  other: 1000,
+  text: 1001,
+  image: 1002,
+  voice: 1003,
+  video: 1004,
+  error: -1,
+} as const;
+
+const TYPE_CODE: Record<string, number> = {
+  text: Code.text,
+  image: Code.image,
+  voice: Code.voice,
+  video: Code.video,
+};
+
+const CODE_TYPE: Record<number, string> = {
+  [Code.text]: "text",
+  [Code.image]: "image",
+  [Code.voice]: "voice",
+  [Code.video]: "video",
+};
+
+/** The `result.code` for a message type: 1001–1004, or 1000 for any other type. */
+export function codeForType(type: string): number {
+  return TYPE_CODE[type] ?? Code.other;
+}
+
+/** The message type a code stands for, if it names one of the four seed types. */
+export function typeForCode(code: number): string | undefined {
+  return CODE_TYPE[code];
+}
+
+/** WebSocket close codes kefu uses. */
+export const Close = {
+  normal: 1000,
+  /** Server shutting down (SIGINT/SIGTERM). */
+  goingAway: 1001,
+  /** A binary frame: the protocol is JSON text. */
+  unsupportedData: 1003,
+  /** A frame over MAX_WS_MESSAGE_BYTES. */
+  tooBig: 1009,
+  /** kefu: the agent opened more than MAX_SOCKETS_PER_AGENT sockets; the oldest is closed. */
+  replaced: 4000,
+} as const;
+
+/** The heartbeat envelope, exactly as the seed writes it (§1.3); sent as one shared string. */
+export const HEARTBEAT = JSON.stringify({ data: {}, result: { code: Code.heartbeat, message: "heartbeat" } });
+
+/** An error envelope (§1.4): `result` as the seed has it, `data` says what was wrong. */
+export function errorEnvelope(kind: ErrorKind, detail: string, extra?: Record<string, unknown>): string {
+  return JSON.stringify({
+    data: { error: kind, detail, ...extra },
+    result: { code: Code.error, message: "error" },
+  });
+}
+
+/** A system envelope (§1.1) carrying a readable text in `msg.content`. */
+export function systemEnvelope(content: string, company = "", id = ""): string {
+  return JSON.stringify({
+    data: {
+      id,
+      name: "系统消息",
+      avatar: "",
+      msg_type: "system",
+      contact_id: SYSTEM_CONTACT,
+      company_id: company,
+      send_time: nowSeconds(),
+      msg: { content },
+    },
+    result: { code: Code.system, message: "common" },
+  });
+}
+
+/** The confirmation of an agent's reply (code 103). */
+export function sentEnvelope(id: string, contact: string, sendTime: number): string {
+  return JSON.stringify({
+    data: { id, contact_id: contact, send_time: sendTime, status: "sent" },
+    result: { code: Code.sent, message: "sent" },
+  });
+}

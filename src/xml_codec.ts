@@ -1,0 +1,135 @@
+/**
+ * WeChat-style XML ⇄ `Message`. Pure: no I/O, no state.
+ *
+ * Inbound: the seed's simplified WeChat XML, `ToUserName` = the agent (may be
+ * empty: kefu assigns one), `FromUserName` = the user. Outbound: a WeChat
+ * passive-reply XML, `ToUserName` = the user.
+ *
+ * @module
+ */
+
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { KefuError } from "./errors.ts";
+import { type Channel, type Message, newMessageId, nowSeconds, parseSendTime } from "./message.ts";
+
+// No value is ever turned into a number (MsgId is 64-bit), attributes are
+// ignored, and only the five predefined entities are expanded: documents that
+// declare their own (DOCTYPE/ENTITY) are refused before the parser sees them.
+const parser = new XMLParser({
+  ignoreAttributes: true,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  processEntities: true,
+  htmlEntities: false,
+  trimValues: false,
+});
+
+const DECLARATION_RE = /<!\s*(?:DOCTYPE|ENTITY)/i;
+
+// Fields mapped onto Message's own properties; everything else goes to `extra`.
+const MAPPED = new Set(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "PicUrl"]);
+
+/** Options for {@link decodeXml}. */
+export interface DecodeXmlOptions {
+  channel?: Channel;
+  /** Keep the source text on the message (`raw`). Default true. */
+  keepRaw?: boolean;
+}
+
+function field(xml: Record<string, unknown>, name: string): string | undefined {
+  const v = xml[name];
+  if (v === undefined) return undefined;
+  if (typeof v === "string") return v;
+  throw new KefuError(
+    "wrong_type",
+    `cannot read <${name}>: it must appear once and hold text, got ${
+      Array.isArray(v) ? `${v.length} elements` : "nested elements"
+    }`,
+  );
+}
+
+function required(xml: Record<string, unknown>, name: string, why: string): string {
+  const v = field(xml, name)?.trim();
+  if (!v) throw new KefuError("missing_field", `<${name}> is required: ${why}`);
+  return v;
+}
+
+/** Decode one WeChat XML message into a `Message` (direction `in`); throws `KefuError` on bad input. */
+export function decodeXml(text: string, options: DecodeXmlOptions = {}): Message {
+  if (DECLARATION_RE.test(text)) {
+    throw new KefuError("xml_doctype_forbidden", "XML with a DOCTYPE or ENTITY declaration is refused");
+  }
+  const valid = XMLValidator.validate(text);
+  if (valid !== true) {
+    const { msg, line, col } = valid.err;
+    throw new KefuError("invalid_xml", `cannot parse XML at line ${line}${col ? `, column ${col}` : ""}: ${msg}`);
+  }
+  const doc = parser.parse(text) as Record<string, unknown>;
+  const xml = doc.xml;
+  if (xml === null || typeof xml !== "object" || Array.isArray(xml)) {
+    throw new KefuError("invalid_xml", `cannot read message: the root element must be <xml> with fields inside`);
+  }
+  const x = xml as Record<string, unknown>;
+  const contact = required(x, "FromUserName", "the WeChat user who sent the message");
+  const type = required(x, "MsgType", "the message type (text, image, voice, video, …)");
+  const created = field(x, "CreateTime");
+  const msgId = field(x, "MsgId")?.trim();
+  const picUrl = field(x, "PicUrl")?.trim() ?? "";
+  const mediaId = field(x, "MediaId")?.trim() ?? "";
+
+  let extra: Record<string, string> | undefined;
+  for (const key in x) {
+    if (MAPPED.has(key) || key === "#text") continue;
+    const v = x[key];
+    if (typeof v !== "string") continue;
+    (extra ??= {})[key] = v;
+  }
+
+  return {
+    id: msgId || newMessageId(),
+    direction: "in",
+    channel: options.channel ?? "wx_official_account",
+    contact,
+    agent: field(x, "ToUserName")?.trim() ?? "",
+    company: "",
+    type,
+    content: field(x, "Content") ?? "",
+    media: picUrl || mediaId,
+    sendTime: created === undefined || created.trim() === "" ? nowSeconds() : parseSendTime(created),
+    name: contact,
+    avatar: "",
+    extra,
+    raw: options.keepRaw === false ? undefined : text,
+  };
+}
+
+function cdata(s: string): string {
+  return `<![CDATA[${s.replaceAll("]]>", "]]]]><![CDATA[>")}]]>`;
+}
+
+const MEDIA_ELEMENT: Record<string, string> = { image: "Image", voice: "Voice", video: "Video" };
+
+/**
+ * Encode a `Message` as WeChat XML. `in` messages come out as WeChat sends them
+ * (the round trip of {@link decodeXml}); `out` messages as a passive reply, with
+ * media under `<Image|Voice|Video><MediaId>`.
+ */
+export function encodeXml(m: Message): string {
+  const to = m.direction === "in" ? m.agent : m.contact;
+  const from = m.direction === "in" ? m.contact : m.agent;
+  let body = `<xml><ToUserName>${cdata(to)}</ToUserName><FromUserName>${cdata(from)}</FromUserName>` +
+    `<CreateTime>${m.sendTime}</CreateTime><MsgType>${cdata(m.type)}</MsgType>`;
+  if (m.direction === "out") {
+    const el = MEDIA_ELEMENT[m.type];
+    body += el ? `<${el}><MediaId>${cdata(m.media)}</MediaId></${el}>` : `<Content>${cdata(m.content)}</Content>`;
+    return `${body}</xml>`;
+  }
+  if (m.content !== "" || m.type === "text") body += `<Content>${cdata(m.content)}</Content>`;
+  if (m.media !== "" && m.media !== m.extra?.MediaId) {
+    body += m.type === "image" ? `<PicUrl>${cdata(m.media)}</PicUrl>` : `<MediaId>${cdata(m.media)}</MediaId>`;
+  }
+  if (m.extra) {
+    for (const key in m.extra) body += `<${key}>${cdata(m.extra[key])}</${key}>`;
+  }
+  return `${body}<MsgId>${m.id}</MsgId></xml>`;
+}

@@ -22,6 +22,8 @@ export interface AgentSocketOptions {
   maxMessageBytes: number;
 }
 
+// Control characters would corrupt log lines and close reasons.
+// deno-lint-ignore no-control-regex
 const AGENT_ID_RE = /^[^\x00-\x1f\x7f]{1,128}$/;
 
 /** The agent id from `?userid=` or `?userId=` (the seed's test page); throws `KefuError` when missing or malformed. */

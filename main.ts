@@ -54,6 +54,8 @@ export function start(config: Config, log: Logger = createLogger({ level: config
         clearInterval(heartbeat);
         const { sockets, held } = hub.stats();
         hub.closeAll(Close.goingAway, "server shutting down");
+        // Let our close frames go out before Deno.serve closes what is left with its own.
+        await new Promise((resolve) => setTimeout(resolve, 0));
         await server.shutdown();
         log.info("stopped", { sockets_closed: sockets, held_lost: held });
       })();

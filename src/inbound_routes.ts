@@ -8,7 +8,6 @@
  */
 
 import { type Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { KefuError, quote } from "./errors.ts";
 import type { Hub, InboundResult } from "./hub.ts";
 import { decodeEnvelope } from "./json_codec.ts";
@@ -25,7 +24,7 @@ export interface InboundRoutesOptions {
 
 /**
  * Decode a pushed body: XML when it starts with `<`, JSON when it starts with `{`
- * (after whitespace and a BOM), whatever the Content-Type says.
+ * (or `[`), after whitespace and a BOM, whatever the Content-Type says.
  */
 export function decodeBody(text: string, accept: "auto" | "xml"): Message {
   let i = 0;
@@ -33,7 +32,7 @@ export function decodeBody(text: string, accept: "auto" | "xml"): Message {
   if (i === text.length) throw new KefuError("empty_body", "the request body is empty: expected XML or JSON");
   const first = text[i];
   if (first === "<") return decodeXml(text);
-  if (first === "{" && accept === "auto") return decodeEnvelope(text, { direction: "in" });
+  if ((first === "{" || first === "[") && accept === "auto") return decodeEnvelope(text, { direction: "in" });
   throw new KefuError(
     "unsupported_body",
     `expected ${accept === "xml" ? "WeChat XML <xml>…</xml>" : "WeChat XML <xml>…</xml> or a JSON envelope {…}"}, got ${
@@ -41,6 +40,47 @@ export function decodeBody(text: string, accept: "auto" | "xml"): Message {
     }`,
     415,
   );
+}
+
+/**
+ * Read a request body as text, refusing more than `max` bytes (413) whether
+ * the client declared a Content-Length or streams it chunked. A refused body
+ * is cancelled, so the connection's resources are released.
+ */
+export async function readBody(req: Request, max: number): Promise<string> {
+  const body = req.body;
+  if (body === null) return "";
+  const declared = req.headers.get("content-length");
+  const tooLarge = () => new KefuError("body_too_large", `the request body is over the limit of ${max} bytes`, 413);
+  if (declared !== null) {
+    if (Number(declared) > max) {
+      await body.cancel();
+      throw tooLarge();
+    }
+    return await req.text();
+  }
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > max) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const all = chunks.length === 1 ? chunks[0] : new Uint8Array(size);
+  if (chunks.length !== 1) {
+    let at = 0;
+    for (const c of chunks) {
+      all.set(c, at);
+      at += c.length;
+    }
+  }
+  return new TextDecoder().decode(all);
 }
 
 function answer(c: Context, r: InboundResult): Response {
@@ -56,15 +96,11 @@ function answer(c: Context, r: InboundResult): Response {
 /** The push endpoints, as a sub-app to mount at `/`. */
 export function inboundRoutes(options: InboundRoutesOptions): Hono {
   const { hub, maxBodyBytes } = options;
-  const limit = bodyLimit({
-    maxSize: maxBodyBytes,
-    onError: () => {
-      throw new KefuError("body_too_large", `the request body is over the limit of ${maxBodyBytes} bytes`, 413);
-    },
-  });
   const app = new Hono();
-  app.post(SEND_PATH, limit, async (c) => answer(c, hub.inbound(decodeBody(await c.req.text(), "auto"))));
-  app.post(SEND_XML_PATH, limit, async (c) => answer(c, hub.inbound(decodeBody(await c.req.text(), "xml"))));
-  app.post(TEST_SEND_PATH, limit, async (c) => answer(c, hub.inbound(decodeBody(await c.req.text(), "auto"))));
+  const accept = (format: "auto" | "xml") => async (c: Context) =>
+    answer(c, hub.inbound(decodeBody(await readBody(c.req.raw, maxBodyBytes), format)));
+  app.post(SEND_PATH, accept("auto"));
+  app.post(SEND_XML_PATH, accept("xml"));
+  app.post(TEST_SEND_PATH, accept("auto"));
   return app;
 }

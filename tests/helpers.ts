@@ -1,0 +1,167 @@
+/**
+ * Test helpers in one place: start the real service on a free port, talk to it
+ * with real `WebSocket` clients and `fetch`.
+ *
+ * @module
+ */
+
+import { start } from "../main.ts";
+import { parseConfig } from "../src/config.ts";
+import type { Service } from "../main.ts";
+
+/** The seed's test message (seed 004 §4), byte for byte. */
+export const SEED_XML = `<xml>
+  <ToUserName>1</ToUserName>
+  <FromUserName>魏秀兰</FromUserName>
+  <CreateTime>1976-04-10 12:21:47</CreateTime>
+  <MsgType>enim</MsgType>
+  <Content>occaecat ut in fugiat dolor</Content>
+  <MsgId>19</MsgId>
+  <MsgDataId>27</MsgDataId>
+  <Idx>74</Idx>
+</xml>
+`;
+
+/** A running service for one test, with its base URLs. */
+export interface TestService extends AsyncDisposable {
+  svc: Service;
+  port: number;
+  http: string;
+  ws: string;
+}
+
+/** Start the real service on a free port of 127.0.0.1; `env` overrides configuration variables. */
+export function startService(env: Record<string, string> = {}): TestService {
+  const svc = start(parseConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...env }));
+  return {
+    svc,
+    port: svc.port,
+    http: `http://127.0.0.1:${svc.port}`,
+    ws: `ws://127.0.0.1:${svc.port}`,
+    [Symbol.asyncDispose]: () => svc.shutdown(),
+  };
+}
+
+/** POST a body; answers the status and the parsed JSON body. */
+export async function post(
+  url: string,
+  body: BodyInit,
+  headers: Record<string, string> = {},
+  // deno-lint-ignore no-explicit-any
+): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, { method: "POST", body, headers });
+  const text = await res.text();
+  return { status: res.status, body: text === "" ? undefined : JSON.parse(text) };
+}
+
+/** GET a URL; answers the status and the parsed JSON body. */
+// deno-lint-ignore no-explicit-any
+export async function getJson(url: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(url);
+  return { status: res.status, body: await res.json() };
+}
+
+// deno-lint-ignore no-explicit-any
+type Envelope = any;
+
+/** A real WebSocket client that queues what it receives, for tests to take in order. */
+export class AgentClient implements AsyncDisposable {
+  readonly socket: WebSocket;
+  readonly opened: Promise<void>;
+  readonly closed: Promise<CloseEvent>;
+  readonly #inbox: string[] = [];
+  #wake?: () => void;
+
+  constructor(url: string, protocols?: string | string[]) {
+    this.socket = new WebSocket(url, protocols);
+    this.opened = new Promise((resolve, reject) => {
+      this.socket.addEventListener("open", () => resolve(), { once: true });
+      this.socket.addEventListener("error", () => reject(new Error(`cannot connect to ${url}`)), { once: true });
+    });
+    this.closed = new Promise((resolve) => this.socket.addEventListener("close", resolve, { once: true }));
+    this.opened.catch(() => {});
+    this.socket.addEventListener("message", (e) => {
+      this.#inbox.push(typeof e.data === "string" ? e.data : "<binary>");
+      this.#wake?.();
+    });
+    this.socket.addEventListener("close", () => this.#wake?.());
+  }
+
+  /** Connect and wait until open. */
+  static async open(url: string, protocols?: string | string[]): Promise<AgentClient> {
+    const c = new AgentClient(url, protocols);
+    await c.opened;
+    return c;
+  }
+
+  /** Send text, or an object as JSON. */
+  send(data: string | object): void {
+    this.socket.send(typeof data === "string" ? data : JSON.stringify(data));
+  }
+
+  /** The next envelope whose `result.code` is `code` (others before it are dropped); heartbeats skipped unless asked. */
+  async next(code?: number, timeoutMs = 5000): Promise<Envelope> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.#inbox.length > 0) {
+        const e = JSON.parse(this.#inbox.shift()!);
+        const c = Number(e.result?.code);
+        if (code === undefined ? c !== 101 : c === code) return e;
+      }
+      if (this.socket.readyState >= WebSocket.CLOSING) throw new Error(`socket closed while waiting for code ${code}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no envelope with code ${code ?? "≠101"} within ${timeoutMs} ms`);
+      await this.#wait(left);
+    }
+  }
+
+  /** Every envelope received so far and not yet taken (heartbeats included). */
+  drain(): Envelope[] {
+    return this.#inbox.splice(0).map((s) => JSON.parse(s));
+  }
+
+  /** Wait until nothing new arrives for `ms`, then answer what is queued. */
+  async settle(ms = 150): Promise<Envelope[]> {
+    let n = -1;
+    while (n !== this.#inbox.length) {
+      n = this.#inbox.length;
+      await new Promise((r) => setTimeout(r, ms));
+    }
+    return this.drain();
+  }
+
+  #wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      this.#wake = done;
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  }
+
+  /** Close (if open) and wait for the close event. */
+  async close(): Promise<CloseEvent> {
+    if (this.socket.readyState <= WebSocket.OPEN) this.socket.close();
+    return await this.closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** The agent socket URL of the seed's component path. */
+export function agentUrl(t: TestService, agent: string): string {
+  return `${t.ws}/im_component/wx_official_account/msg?userid=${encodeURIComponent(agent)}`;
+}
+
+/** Simplified WeChat XML from a user to an (optional) agent. */
+export function userXml(from: string, content: string, options: { to?: string; id?: string; type?: string } = {}) {
+  return `<xml><ToUserName><![CDATA[${
+    options.to ?? ""
+  }]]></ToUserName><FromUserName><![CDATA[${from}]]></FromUserName>` +
+    `<CreateTime>1700000000</CreateTime><MsgType><![CDATA[${options.type ?? "text"}]]></MsgType>` +
+    `<Content><![CDATA[${content}]]></Content><MsgId>${options.id ?? crypto.randomUUID()}</MsgId></xml>`;
+}

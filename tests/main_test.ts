@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { AgentClient, post, SEED_XML } from "./helpers.ts";
+
+// The real binary path: `deno run main.ts` configured by environment variables, stopped by a signal.
+Deno.test("main.ts: starts from env, logs JSON lines, and on SIGTERM closes agents with 1001 and exits 0", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read=.", "main.ts"],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", HEARTBEAT_SECONDS: "60" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  async function nextLine(): Promise<Record<string, unknown>> {
+    for (;;) {
+      const nl = buffered.indexOf("\n");
+      if (nl >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        return JSON.parse(line);
+      }
+      const { value, done } = await lines.read();
+      if (done) throw new Error("the service's stdout ended");
+      buffered += value;
+    }
+  }
+  try {
+    const listening = await nextLine();
+    assert.equal(listening.event, "listening");
+    assert.equal(listening.level, "info");
+    const port = listening.port as number;
+    const agent = await AgentClient.open(`ws://127.0.0.1:${port}?userId=1`, "echo");
+    assert.equal((await post(`http://127.0.0.1:${port}/send`, SEED_XML)).status, 200);
+    assert.equal((await agent.next()).data.msg.content, "occaecat ut in fugiat dolor");
+    const events = [];
+    while (events.length < 3) events.push((await nextLine()).event);
+    assert.deepEqual(events.toSorted(), ["http", "http", "ws_open"]);
+
+    child.kill("SIGTERM");
+    const closed = await agent.closed;
+    assert.equal(closed.code, 1001);
+    const status = await child.status;
+    assert.equal(status.code, 0);
+    let rest = buffered;
+    for (;;) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      rest += value;
+    }
+    assert.match(rest, /"event":"stopped"/);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.status;
+    await lines.cancel().catch(() => {});
+    await child.stderr.cancel();
+  }
+});
+
+Deno.test("main.ts: a bad variable stops the start with a message naming it, exit code 2", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read=.", "main.ts"],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { PORT: "not-a-port" },
+  }).output();
+  assert.equal(out.code, 2);
+  assert.match(new TextDecoder().decode(out.stderr), /PORT="not-a-port"/);
+});

@@ -27,6 +27,11 @@ export type ErrorKind =
   | "not_found"
   | "binary_not_supported"
   | "message_too_big"
+  | "bad_signature"
+  | "stale_timestamp"
+  | "decrypt_failed"
+  | "appid_mismatch"
+  | "wechat_api_error"
   | "internal";
 
 /** An error with an HTTP status and a kind; `message` says what was wrong and quotes the value. */

@@ -20,7 +20,7 @@ import {
   nowSeconds,
   parseSendTime,
 } from "./message.ts";
-import { codeForType, typeForCode } from "./protocol.ts";
+import { codeForType, SYSTEM_CONTACT, typeForCode } from "./protocol.ts";
 
 /** Options for {@link decodeEnvelope}. */
 export interface DecodeEnvelopeOptions {
@@ -167,26 +167,64 @@ export function decodeEnvelopeValue(value: unknown, options: DecodeEnvelopeOptio
   };
 }
 
+/** What `data.msg` holds for each type. */
+type MsgBody = Record<string, string>;
+
+function msgBody(m: Message): MsgBody {
+  const e = m.extra ?? {};
+  switch (m.type) {
+    case "text":
+      return { content: m.content };
+    case "location":
+      return {
+        content: m.content,
+        latitude: e.Location_X ?? "",
+        longitude: e.Location_Y ?? "",
+        scale: e.Scale ?? "",
+        label: e.Label ?? "",
+      };
+    case "link":
+      return { content: m.content, title: e.Title ?? "", description: e.Description ?? "", url: e.Url ?? "" };
+    case "miniprogrampage":
+      return {
+        content: m.content,
+        title: e.Title ?? "",
+        app_id: e.AppId ?? "",
+        page_path: e.PagePath ?? "",
+        thumb_url: e.ThumbUrl ?? "",
+      };
+    case "event": {
+      const body: MsgBody = { content: m.content, event: e.Event ?? "", from_id: m.contact };
+      if (e.EventKey) body.event_key = e.EventKey;
+      if (e.Ticket) body.ticket = e.Ticket;
+      return body;
+    }
+  }
+  if (isMediaType(m.type)) {
+    // Voice may carry WeChat's speech recognition as text.
+    return m.content === "" ? { media_path: m.media } : { media_path: m.media, content: m.content };
+  }
+  if (m.media === "") return { content: m.content };
+  return m.content === "" ? { media_path: m.media } : { content: m.content, media_path: m.media };
+}
+
 /**
  * Encode a `Message` as the envelope an agent receives (seed §1.2): `data.contact_id`
- * is the user, `msg` holds `content` for text and `media_path` for media.
+ * is the user, `msg` holds `content` for text and `media_path` for media. Events are
+ * system envelopes (§1.1: code 102, contact `system01`) naming the user in `msg.from_id`.
  */
 export function encodeEnvelope(m: Message): string {
-  let msg: { content?: string; media_path?: string };
-  if (m.type === "text") msg = { content: m.content };
-  else if (isMediaType(m.type)) msg = { media_path: m.media };
-  else if (m.media === "") msg = { content: m.content };
-  else msg = m.content === "" ? { media_path: m.media } : { content: m.content, media_path: m.media };
+  const event = m.type === "event";
   return JSON.stringify({
     data: {
       id: m.id,
-      name: m.name,
-      avatar: m.avatar,
-      msg_type: m.type,
-      contact_id: m.contact,
+      name: event ? "系统消息" : m.name,
+      avatar: event ? "" : m.avatar,
+      msg_type: event ? "system" : m.type,
+      contact_id: event ? SYSTEM_CONTACT : m.contact,
       company_id: m.company,
       send_time: m.sendTime,
-      msg,
+      msg: msgBody(m),
     },
     result: { code: codeForType(m.type), message: "common" },
   });

@@ -55,9 +55,9 @@ export function isKnownType(type: string): type is KnownType {
   return KNOWN.has(type);
 }
 
-/** Whether a message of this type carries a media reference rather than text. */
+/** Whether a message of this type carries a media reference (`media_path`). */
 export function isMediaType(type: string): boolean {
-  return type === "image" || type === "voice" || type === "video";
+  return type === "image" || type === "voice" || type === "video" || type === "shortvideo";
 }
 
 /** A new message id for messages whose source has none. */

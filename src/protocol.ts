@@ -39,7 +39,14 @@ export const Code = {
   text: 1001,
   image: 1002,
   voice: 1003,
+  /** Also `shortvideo` (msg_type keeps which). */
   video: 1004,
+  /** kefu: a location the user shared. */
+  location: 1005,
+  /** kefu: a link the user shared. */
+  link: 1006,
+  /** kefu: a mini-program card. */
+  miniprogram: 1007,
   error: -1,
 } as const;
 
@@ -48,6 +55,11 @@ const TYPE_CODE: Record<string, number> = {
   image: Code.image,
   voice: Code.voice,
   video: Code.video,
+  shortvideo: Code.video,
+  location: Code.location,
+  link: Code.link,
+  miniprogrampage: Code.miniprogram,
+  event: Code.system,
 };
 
 const CODE_TYPE: Record<number, string> = {
@@ -57,7 +69,7 @@ const CODE_TYPE: Record<number, string> = {
   [Code.video]: "video",
 };
 
-/** The `result.code` for a message type: 1001–1004, or 1000 for any other type. */
+/** The `result.code` for a message type: 1001–1007, 102 for events, or 1000 for any other type. */
 export function codeForType(type: string): number {
   return TYPE_CODE[type] ?? Code.other;
 }

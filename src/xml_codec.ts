@@ -11,6 +11,7 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { KefuError } from "./errors.ts";
 import { type Channel, type Message, newMessageId, nowSeconds, parseSendTime } from "./message.ts";
+import { eventId, eventText } from "./wechat_events.ts";
 
 // No value is ever turned into a number (MsgId is 64-bit), attributes are
 // ignored, and only the five predefined entities are expanded: documents that
@@ -85,15 +86,25 @@ export function decodeXml(text: string, options: DecodeXmlOptions = {}): Message
     (extra ??= {})[key] = v;
   }
 
+  // Each type's text: what an agent reads first (voice: WeChat's speech recognition).
+  let content = field(x, "Content") ?? "";
+  let id = msgId;
+  if (type === "event") {
+    content = eventText(extra ?? {}, contact);
+    id ||= eventId(extra ?? {}, created ?? "");
+  } else if (content === "") {
+    content = extra?.Recognition ?? extra?.Label ?? extra?.Title ?? "";
+  }
+
   return {
-    id: msgId || newMessageId(),
+    id: id || newMessageId(),
     direction: "in",
     channel: options.channel ?? "wx_official_account",
     contact,
     agent: field(x, "ToUserName")?.trim() ?? "",
     company: "",
     type,
-    content: field(x, "Content") ?? "",
+    content,
     media: picUrl || mediaId,
     sendTime: created === undefined || created.trim() === "" ? nowSeconds() : parseSendTime(created),
     name: contact,
@@ -124,12 +135,21 @@ export function encodeXml(m: Message): string {
     body += el ? `<${el}><MediaId>${cdata(m.media)}</MediaId></${el}>` : `<Content>${cdata(m.content)}</Content>`;
     return `${body}</xml>`;
   }
-  if (m.content !== "" || m.type === "text") body += `<Content>${cdata(m.content)}</Content>`;
+  if (m.type === "text" || (m.content !== "" && !derived(m))) {
+    body += `<Content>${cdata(m.content)}</Content>`;
+  }
   if (m.media !== "" && m.media !== m.extra?.MediaId) {
     body += m.type === "image" ? `<PicUrl>${cdata(m.media)}</PicUrl>` : `<MediaId>${cdata(m.media)}</MediaId>`;
   }
   if (m.extra) {
     for (const key in m.extra) body += `<${key}>${cdata(m.extra[key])}</${key}>`;
   }
-  return `${body}<MsgId>${m.id}</MsgId></xml>`;
+  return m.type === "event" ? `${body}</xml>` : `${body}<MsgId>${m.id}</MsgId></xml>`;
+}
+
+// Whether `content` was made by decodeXml from another field rather than read from <Content>.
+function derived(m: Message): boolean {
+  if (m.type === "event") return true;
+  const e = m.extra;
+  return e !== undefined && (m.content === e.Recognition || m.content === e.Label || m.content === e.Title);
 }

@@ -110,7 +110,8 @@ export class WechatCipher {
     const buf = new Uint8Array(Math.ceil(encryptBase64.length / 4) * 3 + 16);
     let n: number;
     try {
-      const { read, written } = buf.setFromBase64(encryptBase64);
+      // Strict: WeChat always sends padded, canonical base64, so anything else was altered on the way.
+      const { read, written } = buf.setFromBase64(encryptBase64, { lastChunkHandling: "strict" });
       if (read !== encryptBase64.length) throw new SyntaxError("input longer than expected");
       n = written;
     } catch {

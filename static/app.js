@@ -1,0 +1,516 @@
+// kefu agent test page: one WebSocket per agent, contacts on the left, the selected conversation on the right.
+// Every piece of server or user data reaches the DOM through textContent, never innerHTML.
+"use strict";
+
+const WS_PATH = "/im_component/wx_official_account/msg";
+const CONTACTS_PATH = "/im_component/wx_official_account/contacts";
+const SEND_PATH = "/send";
+const SYSTEM_CONTACT = "system01";
+const MIN_BACKOFF_MS = 1000;
+const MAX_BACKOFF_MS = 30000;
+// 4000: the server replaced this socket with a newer one of the same agent; reconnecting would fight it.
+const NO_RECONNECT_CODES = new Set([4000]);
+const Code = { heartbeat: 101, system: 102, sent: 103, other: 1000, error: -1 };
+const TYPE_OF_CODE = { 1001: "text", 1002: "image", 1003: "voice", 1004: "video" };
+const MAX_SYSTEM_LINES = 50;
+const TOAST_MS = 10000;
+
+const state = {
+  agent: "",
+  socket: null,
+  /** The user wants to be connected: false after Disconnect, which stops reconnecting. */
+  wanted: false,
+  backoff: MIN_BACKOFF_MS,
+  reconnectTimer: 0,
+  /** contact id → { id, name, lastTime, unread, messages, seen } */
+  contacts: new Map(),
+  selected: "",
+  /** Replies sent and not yet confirmed, oldest first: the server answers each frame in order. */
+  pending: [],
+};
+
+function $(id) {
+  return document.getElementById(id);
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function nowSeconds() {
+  return Math.floor(Date.now() / 1000);
+}
+
+function pad(n) {
+  return String(n).padStart(2, "0");
+}
+
+function clock(d) {
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+function formatTime(seconds) {
+  if (!Number.isFinite(seconds) || seconds <= 0) return "";
+  const d = new Date(seconds * 1000);
+  if (d.toDateString() === new Date().toDateString()) return clock(d);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+// The seed sends the system code as a string ("102").
+function parseCode(value) {
+  if (typeof value === "number") return value;
+  if (typeof value === "string" && /^\s*-?\d+\s*$/.test(value)) return Number(value);
+  return NaN;
+}
+
+function text(value) {
+  return value === undefined || value === null ? "" : String(value);
+}
+
+// crypto.randomUUID exists only in secure contexts; the page may be opened over plain http on a LAN address.
+function newId() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function randomDigits(n) {
+  const b = crypto.getRandomValues(new Uint8Array(n));
+  return String((b[0] % 9) + 1) + Array.from(b.slice(1), (x) => x % 10).join("");
+}
+
+function isWebUrl(s) {
+  return /^https?:\/\//i.test(s);
+}
+
+function toast(message) {
+  const box = $("toasts");
+  const t = el("div", "toast", message);
+  t.setAttribute("role", "alert");
+  t.dataset.testid = "toast";
+  t.title = "click to dismiss";
+  t.addEventListener("click", () => t.remove());
+  box.append(t);
+  while (box.children.length > 5) box.firstElementChild.remove();
+  setTimeout(() => t.remove(), TOAST_MS);
+}
+
+function setStatus(stateName, message) {
+  const s = $("status");
+  s.dataset.state = stateName;
+  s.textContent = message;
+  $("connect").textContent = state.wanted ? "Disconnect" : "Connect";
+  updateReplyControls();
+}
+
+// --- connection ---
+
+function connect() {
+  const id = $("agent-id").value.trim();
+  if (id === "") {
+    toast("Enter an agent id first.");
+    return;
+  }
+  if (id !== state.agent) resetConversations();
+  state.agent = id;
+  const to = $("sim-to");
+  if (!to.dataset.edited) to.value = id;
+  state.wanted = true;
+  state.backoff = MIN_BACKOFF_MS;
+  openSocket();
+}
+
+function disconnect() {
+  state.wanted = false;
+  clearTimeout(state.reconnectTimer);
+  if (state.socket) state.socket.close(1000, "agent disconnected");
+  else setStatus("closed", "disconnected");
+}
+
+function openSocket() {
+  clearTimeout(state.reconnectTimer);
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const agent = state.agent;
+  const ws = new WebSocket(`${scheme}//${location.host}${WS_PATH}?userid=${encodeURIComponent(agent)}`);
+  state.socket = ws;
+  setStatus("connecting", `connecting as agent ${agent}…`);
+  ws.onopen = () => {
+    if (state.socket !== ws) return;
+    state.backoff = MIN_BACKOFF_MS;
+    setStatus("open", `connected as agent ${agent}`);
+    loadContacts(agent);
+  };
+  ws.onmessage = (e) => {
+    if (state.socket === ws) handleFrame(e.data);
+  };
+  ws.onclose = (e) => {
+    if (state.socket !== ws) return;
+    state.socket = null;
+    failPending("the connection closed before the server confirmed the reply");
+    const why = `closed (code ${e.code}${e.reason ? `: ${e.reason}` : ""})`;
+    if (state.wanted && !NO_RECONNECT_CODES.has(e.code)) {
+      const wait = state.backoff;
+      state.backoff = Math.min(state.backoff * 2, MAX_BACKOFF_MS);
+      state.reconnectTimer = setTimeout(openSocket, wait);
+      setStatus("reconnecting", `${why}; reconnecting in ${wait / 1000} s`);
+    } else {
+      state.wanted = false;
+      setStatus("closed", why);
+    }
+  };
+}
+
+async function loadContacts(agent) {
+  try {
+    const res = await fetch(`${CONTACTS_PATH}?userid=${encodeURIComponent(agent)}`, { cache: "no-store" });
+    const body = await res.json();
+    if (!res.ok) throw new Error(text(body?.data?.detail) || `HTTP ${res.status}`);
+    if (agent !== state.agent) return;
+    for (const c of body?.data?.contacts ?? []) {
+      const contact = ensureContact(text(c.contact_id), text(c.name));
+      contact.lastTime = Math.max(contact.lastTime, Number(c.last_message_time) || 0);
+    }
+    renderContacts();
+  } catch (e) {
+    toast(`Cannot load the contact list: ${e.message}`);
+  }
+}
+
+// --- incoming frames ---
+
+// A global on purpose: the browser test feeds it frames the server cannot be made to send on demand.
+function handleFrame(raw) {
+  let env;
+  try {
+    env = JSON.parse(raw);
+  } catch {
+    addSystem(`(not JSON) ${raw}`, nowSeconds());
+    return;
+  }
+  const data = env && typeof env.data === "object" && env.data !== null ? env.data : {};
+  const code = parseCode(env?.result?.code);
+  if (code === Code.heartbeat) {
+    $("heartbeat").textContent = `last heartbeat ${clock(new Date())}`;
+  } else if (code === Code.system || data.contact_id === SYSTEM_CONTACT) {
+    addSystem(text(data.msg?.content) || JSON.stringify(data), Number(data.send_time));
+  } else if (code === Code.sent) {
+    confirmReply(text(data.id), Number(data.send_time));
+  } else if (code === Code.error) {
+    replyFailed(text(data.detail) || text(data.error) || "unknown error", text(data.error), text(data.id));
+  } else if (text(data.contact_id) !== "") {
+    addIncoming(data, code);
+  } else {
+    addSystem(`unrecognised frame: ${raw}`, nowSeconds());
+  }
+}
+
+function addSystem(content, seconds) {
+  const list = $("system");
+  const li = el("li");
+  li.append(el("time", "", formatTime(seconds || nowSeconds())), el("span", "", ` ${content}`));
+  list.append(li);
+  while (list.children.length > MAX_SYSTEM_LINES) list.firstElementChild.remove();
+}
+
+function resetConversations() {
+  state.contacts.clear();
+  state.selected = "";
+  state.pending = [];
+  renderContacts();
+  renderConversation();
+}
+
+function ensureContact(id, name) {
+  let c = state.contacts.get(id);
+  if (!c) {
+    c = { id, name: name || id, lastTime: 0, unread: 0, messages: [], seen: new Set() };
+    state.contacts.set(id, c);
+  } else if (name && name !== id) {
+    c.name = name;
+  }
+  return c;
+}
+
+function addIncoming(data, code) {
+  const c = ensureContact(text(data.contact_id), text(data.name));
+  const id = text(data.id);
+  // The server may redeliver a message after a reconnect.
+  if (id !== "" && c.seen.has(id)) return;
+  if (id !== "") c.seen.add(id);
+  const msg = data.msg && typeof data.msg === "object" ? data.msg : {};
+  const time = Number(data.send_time) || nowSeconds();
+  c.messages.push({
+    id,
+    direction: "in",
+    code,
+    type: text(data.msg_type) || TYPE_OF_CODE[code] || `code ${code}`,
+    content: text(msg.content),
+    media: text(msg.media_path),
+    // Types beyond the seed's (location, link, event, …) carry more fields in msg: show them as they come.
+    extra: Object.entries(msg)
+      .filter(([k, v]) => k !== "content" && k !== "media_path" && v !== "" && v !== null && v !== undefined)
+      .map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]),
+    time,
+  });
+  c.lastTime = Math.max(c.lastTime, time);
+  if (state.selected === "") state.selected = c.id;
+  if (state.selected !== c.id) c.unread++;
+  renderContacts();
+  if (state.selected === c.id) renderConversation();
+}
+
+function confirmReply(id, seconds) {
+  const i = state.pending.findIndex((p) => p.msg.id === id);
+  if (i < 0) return;
+  const [p] = state.pending.splice(i, 1);
+  p.msg.status = "sent";
+  if (Number.isFinite(seconds) && seconds > 0) p.msg.time = seconds;
+  if (state.selected === p.contact) renderConversation();
+}
+
+// Today's error envelope does not name the reply, but the server answers frames in order: it is the oldest pending
+// one. An envelope that does carry data.id is matched by it.
+function replyFailed(detail, kind, id) {
+  toast(kind ? `${kind}: ${detail}` : detail);
+  const i = id === "" ? 0 : state.pending.findIndex((p) => p.msg.id === id);
+  if (i < 0) return;
+  const [p] = state.pending.splice(i, 1);
+  if (!p) return;
+  p.msg.status = "failed";
+  p.msg.detail = detail;
+  if (state.selected === p.contact) renderConversation();
+}
+
+function failPending(detail) {
+  for (const p of state.pending) {
+    p.msg.status = "failed";
+    p.msg.detail = detail;
+  }
+  if (state.pending.length > 0) renderConversation();
+  state.pending = [];
+}
+
+// --- replies ---
+
+function sendReply() {
+  const box = $("reply-text");
+  const content = box.value.trim();
+  const c = state.contacts.get(state.selected);
+  if (content === "" || !c) return;
+  const ws = state.socket;
+  if (!ws || ws.readyState !== WebSocket.OPEN) {
+    toast("Not connected: the reply was not sent.");
+    return;
+  }
+  const id = newId();
+  ws.send(JSON.stringify({
+    data: { id, msg_type: "text", contact_id: c.id, msg: { content } },
+    result: { code: 1001, message: "common" },
+  }));
+  const msg = {
+    id,
+    direction: "out",
+    code: 1001,
+    type: "text",
+    content,
+    media: "",
+    time: nowSeconds(),
+    status: "pending",
+  };
+  c.messages.push(msg);
+  c.lastTime = msg.time;
+  state.pending.push({ contact: c.id, msg });
+  box.value = "";
+  renderContacts();
+  renderConversation();
+}
+
+// --- rendering ---
+
+function select(id) {
+  state.selected = id;
+  const c = state.contacts.get(id);
+  if (c) c.unread = 0;
+  renderContacts();
+  renderConversation();
+  $("reply-text").focus();
+}
+
+function renderContacts() {
+  const list = $("contacts");
+  const sorted = [...state.contacts.values()].sort((a, b) => b.lastTime - a.lastTime);
+  list.replaceChildren(...sorted.map((c) => {
+    const li = el("li", c.id === state.selected ? "contact selected" : "contact");
+    li.dataset.contactId = c.id;
+    li.dataset.testid = "contact";
+    li.title = c.id;
+    li.tabIndex = 0;
+    const top = el("div", "contact-top");
+    top.append(el("span", "contact-name", c.name));
+    if (c.unread > 0) {
+      const badge = el("span", "unread", String(c.unread));
+      badge.dataset.testid = "unread";
+      top.append(badge);
+    }
+    const last = c.messages.at(-1);
+    const preview = last ? (last.direction === "out" ? "You: " : "") + (last.content || `[${last.type}]`) : "";
+    const sub = el("div", "contact-sub");
+    sub.append(el("span", "contact-preview", preview), el("time", "", formatTime(c.lastTime)));
+    li.append(top, sub);
+    li.addEventListener("click", () => select(c.id));
+    li.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") select(c.id);
+    });
+    return li;
+  }));
+  $("contacts-empty").hidden = sorted.length > 0;
+  updateReplyControls();
+}
+
+// Only http(s) URLs become links: a javascript: URL from a message must stay text.
+function link(url) {
+  const a = el("a", "", url);
+  a.href = url;
+  a.target = "_blank";
+  a.rel = "noopener noreferrer";
+  return a;
+}
+
+function renderMedia(m) {
+  const wrap = el("div", "media");
+  if (isWebUrl(m.media)) {
+    if (m.type === "image") {
+      const img = el("img");
+      img.src = m.media;
+      img.alt = "[image]";
+      img.loading = "lazy";
+      wrap.append(img);
+    }
+    wrap.append(link(m.media));
+  } else {
+    // A MediaId rather than a URL: there is nothing to link to.
+    wrap.append(el("code", "", m.media));
+  }
+  return wrap;
+}
+
+function renderExtra(fields) {
+  const dl = el("dl", "msg-extra");
+  for (const [key, value] of fields) {
+    const dd = el("dd");
+    if (isWebUrl(value)) dd.append(link(value));
+    else dd.textContent = value;
+    dl.append(el("dt", "", key), dd);
+  }
+  return dl;
+}
+
+function renderMessage(m) {
+  const div = el("div", `msg ${m.direction}`);
+  div.dataset.testid = "message";
+  div.dataset.id = m.id;
+  div.dataset.direction = m.direction;
+  if (m.status) div.dataset.status = m.status;
+  const head = el("div", "msg-head");
+  if (m.type !== "text") head.append(el("span", "badge", m.type));
+  head.append(el("time", "", formatTime(m.time)));
+  if (m.status) head.append(el("span", `msg-status ${m.status}`, m.status));
+  div.append(head);
+  if (m.content !== "") div.append(el("div", "msg-text", m.content));
+  if (m.media !== "") div.append(renderMedia(m));
+  if (m.extra?.length) div.append(renderExtra(m.extra));
+  if (m.detail) div.append(el("div", "msg-error", m.detail));
+  return div;
+}
+
+function renderConversation() {
+  const box = $("conversation");
+  const c = state.contacts.get(state.selected);
+  box.dataset.contactId = c ? c.id : "";
+  $("conv-title").textContent = c ? (c.name !== c.id ? `${c.name} (${c.id})` : c.name) : "Select a contact";
+  box.replaceChildren(...(c ? c.messages.map(renderMessage) : []));
+  box.scrollTop = box.scrollHeight;
+  updateReplyControls();
+}
+
+function updateReplyControls() {
+  const ready = state.socket !== null && state.socket.readyState === WebSocket.OPEN &&
+    state.contacts.has(state.selected);
+  $("reply-text").disabled = !ready;
+  $("reply-send").disabled = !ready;
+}
+
+// --- simulate a WeChat user ---
+
+function cdata(s) {
+  return `<![CDATA[${s.replaceAll("]]>", "]]]]><![CDATA[>")}]]>`;
+}
+
+async function simulate() {
+  const out = $("sim-result");
+  const field = (id) => $(id).value;
+  const xml = `<xml><ToUserName>${cdata(field("sim-to").trim())}</ToUserName>` +
+    `<FromUserName>${cdata(field("sim-from").trim())}</FromUserName>` +
+    `<CreateTime>${nowSeconds()}</CreateTime><MsgType>${cdata(field("sim-type").trim() || "text")}</MsgType>` +
+    `<Content>${cdata(field("sim-content"))}</Content><MsgId>${randomDigits(18)}</MsgId></xml>`;
+  out.dataset.status = "sending";
+  out.textContent = "sending…";
+  try {
+    const res = await fetch(SEND_PATH, { method: "POST", headers: { "content-type": "text/xml" }, body: xml });
+    const body = await res.text();
+    let json;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      json = undefined;
+    }
+    const status = text(json?.data?.status) || (json?.data?.error ? "error" : `HTTP ${res.status}`);
+    const detail = text(json?.data?.detail);
+    out.dataset.status = status;
+    out.textContent = `${res.status} ${status}${detail ? `: ${detail}` : ""}\n${
+      json ? JSON.stringify(json, null, 2) : body
+    }`;
+  } catch (e) {
+    out.dataset.status = "error";
+    out.textContent = `request failed: ${e.message}`;
+  }
+}
+
+// --- wiring ---
+
+function init() {
+  const params = new URLSearchParams(location.search);
+  const fromUrl = (params.get("userid") ?? params.get("userId") ?? "").trim();
+  if (fromUrl !== "") $("agent-id").value = fromUrl;
+  $("sim-to").value = $("agent-id").value;
+  $("sim-to").addEventListener("input", (e) => e.target.dataset.edited = "1");
+  $("connect-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (state.wanted) disconnect();
+    else connect();
+  });
+  $("reply-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    sendReply();
+  });
+  $("reply-text").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      sendReply();
+    }
+  });
+  $("sim-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    simulate();
+  });
+  renderContacts();
+  renderConversation();
+}
+
+init();

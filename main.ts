@@ -37,6 +37,7 @@ export function start(config: Config, log: Logger = createLogger({ level: config
     maxBodyBytes: config.maxBodyBytes,
     maxWsMessageBytes: config.maxWsMessageBytes,
     idleTimeoutSeconds: config.idleTimeoutSeconds,
+    accounts: config.accounts,
   });
   const server = Deno.serve({
     port: config.port,

@@ -96,11 +96,15 @@ function handleText(agent: string, text: string, hub: Hub, log: Logger): string 
       `expected a JSON envelope {"data":{"msg_type","contact_id","msg"},"result":{"code"}}, got text ${quote(trimmed)}`,
     );
   }
+  let id: string | undefined;
   try {
-    const m = hub.reply(agent, decodeEnvelope(text, { direction: "out", agent }));
+    const reply = decodeEnvelope(text, { direction: "out", agent });
+    id = reply.id;
+    const m = hub.reply(agent, reply);
     return sentEnvelope(m.id, m.contact, m.sendTime);
   } catch (e) {
-    if (e instanceof KefuError) return errorEnvelope(e.kind, e.message);
+    // The reply's id lets the agent's page mark exactly that reply as failed.
+    if (e instanceof KefuError) return errorEnvelope(e.kind, e.message, id === undefined ? undefined : { id });
     log.error("ws_message_failed", { agent, error: String(e) });
     return errorEnvelope("internal", "the reply could not be handled; it was not sent");
   }

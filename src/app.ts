@@ -14,6 +14,8 @@ import { inboundRoutes } from "./inbound_routes.ts";
 import type { Logger } from "./log.ts";
 import { Code } from "./protocol.ts";
 import { staticRoutes } from "./static_routes.ts";
+import type { WechatAccount } from "./config.ts";
+import { wechatRoutes } from "./wechat_webhook.ts";
 
 /** What the application is built from. */
 export interface AppOptions {
@@ -24,6 +26,8 @@ export interface AppOptions {
   maxBodyBytes: number;
   maxWsMessageBytes: number;
   idleTimeoutSeconds: number;
+  /** WeChat Official Accounts, each with its webhook path. */
+  accounts?: WechatAccount[];
 }
 
 /** The JSON body of an error answer, in the seed's envelope style. */
@@ -63,6 +67,7 @@ export function createApp(options: AppOptions): Hono {
     }),
   );
   app.route("/", inboundRoutes({ hub, maxBodyBytes: options.maxBodyBytes }));
+  app.route("/", wechatRoutes({ hub, log, accounts: options.accounts ?? [], maxBodyBytes: options.maxBodyBytes }));
   app.route("/", staticRoutes(options.staticDir));
 
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));

@@ -7,6 +7,27 @@
 
 import { isLogLevel, type LogLevel } from "./log.ts";
 
+/** One WeChat Official Account. Secrets (appSecret, token, encodingAesKey) are never logged. */
+export interface WechatAccount {
+  /** AppID; "" for a token-only account (plaintext webhook, no outbound API). */
+  appId: string;
+  appSecret: string;
+  /** The Token set in the account's server configuration (signatures). */
+  token: string;
+  /** EncodingAESKey (43 characters) for compatible and safe mode; "" for plaintext only. */
+  encodingAesKey: string;
+  /** `company_id` put on this account's messages. */
+  companyId: string;
+  apiBase: string;
+  tokenMode: "token" | "stable_token";
+  /** Webhook path: `/wechat` for the account from the environment, `/wechat/{appid}` from CONFIG_FILE. */
+  path: string;
+  /** Requests whose timestamp is further from now are refused (replays). */
+  maxSkewSeconds: number;
+  /** Passive reply sent when no agent is online to take the message; "" for none. */
+  autoReply: string;
+}
+
 /** The service's settings. */
 export interface Config {
   port: number;
@@ -20,6 +41,7 @@ export interface Config {
   maxSocketsPerAgent: number;
   dedupeWindow: number;
   logLevel: LogLevel;
+  accounts: WechatAccount[];
 }
 
 /** Defaults, as the README's configuration table lists them. */
@@ -35,7 +57,10 @@ export const DEFAULTS: Config = {
   maxSocketsPerAgent: 8,
   dedupeWindow: 100_000,
   logLevel: "info",
+  accounts: [],
 };
+
+const API_BASE = "https://api.weixin.qq.com";
 
 /** Raised for a bad environment variable. */
 export class ConfigError extends Error {
@@ -61,13 +86,26 @@ function int(
   return n;
 }
 
-/** Read the configuration from an environment (`Deno.env.toObject()`). */
-export function parseConfig(env: Record<string, string | undefined>): Config {
+/** Read the configuration from an environment (`Deno.env.toObject()`); `readFile` reads CONFIG_FILE. */
+export function parseConfig(
+  env: Record<string, string | undefined>,
+  readFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
+): Config {
   const level = (env.LOG_LEVEL ?? DEFAULTS.logLevel).trim().toLowerCase();
   if (!isLogLevel(level)) {
     throw new ConfigError(
       `cannot read LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)}: expected debug, info, warn, error or silent`,
     );
+  }
+  const accounts = env.CONFIG_FILE ? accountsFromFile(env.CONFIG_FILE, readFile) : [];
+  if (env.WECHAT_TOKEN) accounts.unshift(accountFromEnv(env));
+  const paths = new Set<string>();
+  for (const a of accounts) {
+    if (a.encodingAesKey !== "" && a.appId === "") {
+      throw new ConfigError(`cannot use the EncodingAESKey of the account on ${a.path}: its AppID is required too`);
+    }
+    if (paths.has(a.path)) throw new ConfigError(`cannot configure two accounts on the webhook path ${a.path}`);
+    paths.add(a.path);
   }
   return {
     port: int(env, "PORT", DEFAULTS.port, 0, 65535),
@@ -81,5 +119,82 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     maxSocketsPerAgent: int(env, "MAX_SOCKETS_PER_AGENT", DEFAULTS.maxSocketsPerAgent, 1, 1000),
     dedupeWindow: int(env, "DEDUPE_WINDOW", DEFAULTS.dedupeWindow, 0, 100_000_000),
     logLevel: level,
+    accounts,
   };
+}
+
+function tokenMode(value: string | undefined, where: string): "token" | "stable_token" {
+  const v = value?.trim() || "token";
+  if (v !== "token" && v !== "stable_token") {
+    throw new ConfigError(`cannot read ${where}=${JSON.stringify(value)}: expected token or stable_token`);
+  }
+  return v;
+}
+
+function aesKey(value: string | undefined, where: string): string {
+  const v = value?.trim() ?? "";
+  // The key itself is never quoted: it is a secret.
+  if (v !== "" && !/^[A-Za-z0-9]{43}$/.test(v)) {
+    throw new ConfigError(
+      `cannot read ${where}: an EncodingAESKey is 43 letters and digits (got ${v.length} characters)`,
+    );
+  }
+  return v;
+}
+
+function accountFromEnv(env: Record<string, string | undefined>): WechatAccount {
+  return {
+    appId: env.WECHAT_APPID?.trim() ?? "",
+    appSecret: env.WECHAT_APPSECRET?.trim() ?? "",
+    token: env.WECHAT_TOKEN!.trim(),
+    encodingAesKey: aesKey(env.WECHAT_ENCODING_AES_KEY, "WECHAT_ENCODING_AES_KEY"),
+    companyId: env.WECHAT_COMPANY_ID?.trim() ?? "",
+    apiBase: (env.WECHAT_API_BASE?.trim() || API_BASE).replace(/\/+$/, ""),
+    tokenMode: tokenMode(env.WECHAT_TOKEN_MODE, "WECHAT_TOKEN_MODE"),
+    path: "/wechat",
+    maxSkewSeconds: int(env, "WECHAT_MAX_SKEW_SECONDS", 300, 1, 86400 * 365 * 100),
+    autoReply: env.WECHAT_AUTO_REPLY ?? "",
+  };
+}
+
+function accountsFromFile(path: string, readFile: (path: string) => string): WechatAccount[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFile(path));
+  } catch (e) {
+    throw new ConfigError(`cannot read CONFIG_FILE=${JSON.stringify(path)}: ${(e as Error).message}`);
+  }
+  const list = (doc as { accounts?: unknown })?.accounts;
+  if (!Array.isArray(list)) {
+    throw new ConfigError(`cannot read CONFIG_FILE=${JSON.stringify(path)}: expected {"accounts":[{…}]}`);
+  }
+  return list.map((raw, i) => {
+    const where = `CONFIG_FILE accounts[${i}]`;
+    const a = (raw ?? {}) as Record<string, unknown>;
+    const str = (key: string): string => {
+      const v = a[key];
+      if (v === undefined || v === null) return "";
+      if (typeof v !== "string") throw new ConfigError(`cannot read ${where}.${key}: expected a string`);
+      return v.trim();
+    };
+    const appId = str("appid");
+    const token = str("token");
+    if (appId === "" || token === "") throw new ConfigError(`cannot read ${where}: appid and token are required`);
+    const skew = a.max_skew_seconds ?? 300;
+    if (!Number.isInteger(skew) || (skew as number) < 1) {
+      throw new ConfigError(`cannot read ${where}.max_skew_seconds: expected a positive integer`);
+    }
+    return {
+      appId,
+      appSecret: str("appsecret"),
+      token,
+      encodingAesKey: aesKey(str("encoding_aes_key"), `${where}.encoding_aes_key`),
+      companyId: str("company_id"),
+      apiBase: (str("api_base") || API_BASE).replace(/\/+$/, ""),
+      tokenMode: tokenMode(str("token_mode"), `${where}.token_mode`),
+      path: str("path") || `/wechat/${appId}`,
+      maxSkewSeconds: skew as number,
+      autoReply: str("auto_reply"),
+    };
+  });
 }

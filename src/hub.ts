@@ -26,6 +26,8 @@ export interface Contact {
   avatar: string;
   company: string;
   channel: Channel;
+  /** The Official Account the user writes to ("" for messages pushed over HTTP). */
+  account: string;
   /** Epoch seconds of the last message either way. */
   lastMessageTime: number;
   /** Epoch seconds of the user's last message (WeChat's 48-hour reply window). */
@@ -163,6 +165,7 @@ export class Hub {
     message.agent = agent;
     message.channel = contact.channel;
     message.company ||= contact.company;
+    message.account = contact.account;
     contact.lastMessageTime = message.sendTime;
     this.#onReply?.(message);
     return message;
@@ -241,6 +244,7 @@ export class Hub {
         avatar: m.avatar,
         company: m.company,
         channel: m.channel,
+        account: m.account ?? "",
         lastMessageTime: m.sendTime,
         lastInboundTime: m.sendTime,
       };
@@ -249,6 +253,7 @@ export class Hub {
       if (m.name !== m.contact) c.name = m.name;
       if (m.avatar !== "") c.avatar = m.avatar;
       if (m.company !== "") c.company = m.company;
+      if (m.account) c.account = m.account;
     }
     if (c.agent !== agent) {
       if (c.agent !== UNASSIGNED) this.#owned.get(c.agent)?.delete(c.id);

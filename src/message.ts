@@ -32,6 +32,8 @@ export interface Message {
   agent: string;
   /** Business id of the customer's company (`company_id`); "" when unknown. */
   company: string;
+  /** The Official Account (AppID, or its webhook path when it has none) a WeChat message came through. */
+  account?: string;
   type: MessageType;
   /** Text content; "" for media. */
   content: string;

@@ -34,7 +34,70 @@ Deno.test("config: every variable is read", () => {
     maxSocketsPerAgent: 2,
     dedupeWindow: 0,
     logLevel: "warn",
+    accounts: [],
   });
+});
+
+Deno.test("config: one WeChat account from WECHAT_* on /wechat, more from CONFIG_FILE on /wechat/{appid}", () => {
+  const files: Record<string, string> = {
+    "/etc/kefu.json": JSON.stringify({
+      accounts: [
+        {
+          appid: "wxB",
+          appsecret: "sB",
+          token: "tB",
+          company_id: "cB",
+          token_mode: "stable_token",
+          auto_reply: "稍等",
+        },
+        { appid: "wxC", token: "tC", path: "/hooks/c", max_skew_seconds: 60 },
+      ],
+    }),
+  };
+  const c = parseConfig({
+    WECHAT_APPID: "wxA",
+    WECHAT_APPSECRET: "sA",
+    WECHAT_TOKEN: "tA",
+    WECHAT_ENCODING_AES_KEY: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    WECHAT_COMPANY_ID: "cA",
+    WECHAT_API_BASE: "http://127.0.0.1:9/",
+    CONFIG_FILE: "/etc/kefu.json",
+  }, (p) => files[p]);
+  assert.deepEqual(c.accounts.map((a) => [a.appId, a.path, a.tokenMode, a.maxSkewSeconds]), [
+    ["wxA", "/wechat", "token", 300],
+    ["wxB", "/wechat/wxB", "stable_token", 300],
+    ["wxC", "/hooks/c", "token", 60],
+  ]);
+  assert.equal(c.accounts[0].apiBase, "http://127.0.0.1:9");
+  assert.equal(c.accounts[1].apiBase, "https://api.weixin.qq.com");
+  assert.equal(c.accounts[1].autoReply, "稍等");
+  assert.equal(c.accounts[0].encodingAesKey.length, 43);
+  // The bench's setting: a token alone is a plaintext-only account.
+  assert.deepEqual(parseConfig({ WECHAT_TOKEN: "bench" }).accounts.map((a) => [a.appId, a.path]), [["", "/wechat"]]);
+});
+
+Deno.test("config: bad account settings name the place, never the secret", () => {
+  const key = "not-a-valid-key-but-secret";
+  assert.throws(() => parseConfig({ WECHAT_TOKEN: "t", WECHAT_ENCODING_AES_KEY: key }), (e) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /WECHAT_ENCODING_AES_KEY/);
+    assert.ok(!e.message.includes(key));
+    return true;
+  });
+  assert.throws(() => parseConfig({ CONFIG_FILE: "x" }, () => "{"), /CONFIG_FILE="x"/);
+  assert.throws(
+    () => parseConfig({ WECHAT_TOKEN: "t", WECHAT_ENCODING_AES_KEY: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG" }),
+    /AppID is required/,
+  );
+  assert.throws(() => parseConfig({ CONFIG_FILE: "x" }, () => `{"accounts":[{"appid":"a"}]}`), /appid and token/);
+  assert.throws(
+    () =>
+      parseConfig(
+        { WECHAT_TOKEN: "t", CONFIG_FILE: "x" },
+        () => `{"accounts":[{"appid":"a","token":"t","path":"/wechat"}]}`,
+      ),
+    /two accounts on the webhook path \/wechat/,
+  );
 });
 
 Deno.test("config: a bad value names the variable and quotes it", () => {

@@ -124,6 +124,7 @@ Deno.test("agent replies: accepted for own contacts (103), refused for others; p
   b.send(reply("mine"));
   const refused = await b.next(-1);
   assert.equal(refused.data.error, "not_your_contact");
+  assert.equal(refused.data.id, "r-mine");
   assert.match(refused.data.detail, /"mine"/);
 
   a.send("pong");

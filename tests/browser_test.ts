@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { start } from "../main.ts";
 import { parseConfig } from "../src/config.ts";
 import { Browser, CHROMIUM_PATH, delay, hasChromium, type Page, waitFor } from "./browser/cdp.ts";
+import { SEED_XML } from "./helpers.ts";
 
 const CHROMIUM = hasChromium();
 const NEEDS = CHROMIUM ? "" : ` [ignored: requires chromium at ${CHROMIUM_PATH}]`;
@@ -15,17 +16,6 @@ const SCREENSHOT = "/tmp/kefu-agent-page.png";
 
 // SHA-256 of the seed's page as the seed wrote it (tab-indented). `deno fmt` would rewrite it, so it must stay excluded.
 const SEED_PAGE_SHA256 = "c0d878e39b02e77eb88de7fbd9d4921340ff002ab40d8663fd0b6aa3485f5df3";
-
-const SEED_XML = `<xml>
-  <ToUserName>1</ToUserName>
-  <FromUserName>魏秀兰</FromUserName>
-  <CreateTime>1976-04-10 12:21:47</CreateTime>
-  <MsgType>enim</MsgType>
-  <Content>occaecat ut in fugiat dolor</Content>
-  <MsgId>19</MsgId>
-  <MsgDataId>27</MsgDataId>
-  <Idx>74</Idx>
-</xml>`;
 
 function startService() {
   return start(parseConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent" }));

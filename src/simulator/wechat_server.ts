@@ -314,13 +314,21 @@ export function createWechatServer(options: WechatServerOptions): WechatServer {
     return tokenAnswer(stableToken!);
   });
 
-  app.post("/cgi-bin/message/custom/send", async (c) => {
+  // The checks every per-user call starts with: token, JSON body, known openid.
+  async function userRequest(c: Context) {
     const denied = await authorize(c);
     if (denied) return denied;
     const body = await jsonBody(c);
     if (body instanceof Response) return body;
     const u = recipient(body);
     if (u instanceof Response) return u;
+    return { body, u };
+  }
+
+  app.post("/cgi-bin/message/custom/send", async (c) => {
+    const req = await userRequest(c);
+    if (req instanceof Response) return req;
+    const { body, u } = req;
     const invalid = invalidMessage(body);
     if (invalid) return invalid;
     const open = windowsOpen(u);
@@ -342,12 +350,9 @@ export function createWechatServer(options: WechatServerOptions): WechatServer {
   });
 
   app.post("/cgi-bin/message/custom/typing", async (c) => {
-    const denied = await authorize(c);
-    if (denied) return denied;
-    const body = await jsonBody(c);
-    if (body instanceof Response) return body;
-    const u = recipient(body);
-    if (u instanceof Response) return u;
+    const req = await userRequest(c);
+    if (req instanceof Response) return req;
+    const { body, u } = req;
     const openid = body.touser as string;
     if (body.command === "CancelTyping") {
       if (u.typingUntil > now()) options.onTyping?.(openid, false);

@@ -9,7 +9,11 @@ import { createApp } from "./src/app.ts";
 import { type Config, ConfigError, parseConfig } from "./src/config.ts";
 import { Hub } from "./src/hub.ts";
 import { createLogger, type Logger } from "./src/log.ts";
+import { Outbound } from "./src/outbound.ts";
+import { PassiveReplies } from "./src/passive_reply.ts";
 import { Close } from "./src/protocol.ts";
+import { ReplyWindows } from "./src/reply_window.ts";
+import { Uploads } from "./src/uploads.ts";
 
 /** A running service. */
 export interface Service {
@@ -27,9 +31,11 @@ export function start(config: Config, log: Logger = createLogger({ level: config
     maxHeldTotal: config.maxHeldTotal,
     maxSocketsPerAgent: config.maxSocketsPerAgent,
     dedupeWindow: config.dedupeWindow,
-    // The outbound channel to WeChat is not wired yet: replies are accepted and logged.
-    onReply: (m) => log.info("reply", { id: m.id, agent: m.agent, contact: m.contact, type: m.type }),
   });
+  const windows = new ReplyWindows();
+  const passive = new PassiveReplies();
+  const uploads = new Uploads();
+  const outbound = new Outbound({ accounts: config.accounts, log, windows, passive, uploads });
   const app = createApp({
     hub,
     log,
@@ -38,6 +44,10 @@ export function start(config: Config, log: Logger = createLogger({ level: config
     maxWsMessageBytes: config.maxWsMessageBytes,
     idleTimeoutSeconds: config.idleTimeoutSeconds,
     accounts: config.accounts,
+    outbound,
+    windows,
+    passive,
+    uploads,
   });
   const server = Deno.serve({
     port: config.port,
@@ -45,6 +55,8 @@ export function start(config: Config, log: Logger = createLogger({ level: config
     onListen: ({ hostname, port }) => log.info("listening", { host: hostname, port }),
   }, app.fetch);
   const heartbeat = setInterval(() => hub.heartbeat(), config.heartbeatSeconds * 1000);
+  // Users whose reply windows have closed are forgotten, so the map stays bounded.
+  const sweep = setInterval(() => windows.sweep(), 600_000);
 
   let stopping: Promise<void> | undefined;
   return {
@@ -53,6 +65,10 @@ export function start(config: Config, log: Logger = createLogger({ level: config
     shutdown() {
       stopping ??= (async () => {
         clearInterval(heartbeat);
+        clearInterval(sweep);
+        passive.close();
+        // Replies on their way to WeChat get a moment to finish and be confirmed to their agents.
+        await outbound.drain(5_000);
         const { sockets, held } = hub.stats();
         hub.closeAll(Close.goingAway, "server shutting down");
         // Let our close frames go out before Deno.serve closes what is left with its own.

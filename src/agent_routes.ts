@@ -1,17 +1,26 @@
 /**
  * Agent-facing HTTP: the WebSocket upgrade (on the seed's path and on `/` for
- * the seed's test page) and an agent's contact list.
+ * the seed's test page), an agent's contact list, and the files an agent
+ * uploads to send to a user.
  *
  * @module
  */
 
 import { Hono } from "hono";
 import { agentIdFrom, type AgentSocketOptions, isUpgrade, upgradeAgent } from "./agent_socket.ts";
-import { KefuError } from "./errors.ts";
-import { Code, CONTACTS_PATH, WS_PATH } from "./protocol.ts";
+import { KefuError, quote } from "./errors.ts";
+import { readBytes } from "./inbound_routes.ts";
+import { Code, CONTACTS_PATH, UPLOAD_PATH, WS_PATH } from "./protocol.ts";
+import type { Uploads } from "./uploads.ts";
+
+/** Options for {@link agentRoutes}. */
+export interface AgentRoutesOptions extends AgentSocketOptions {
+  /** Where agents' files wait to be sent; without it uploads answer 404. */
+  uploads?: Uploads;
+}
 
 /** The agent routes, as a sub-app to mount at `/`. A plain GET `/` falls through to the static page. */
-export function agentRoutes(options: AgentSocketOptions): Hono {
+export function agentRoutes(options: AgentRoutesOptions): Hono {
   const app = new Hono();
   app.get(WS_PATH, (c) => {
     if (!isUpgrade(c.req.raw)) {
@@ -28,6 +37,42 @@ export function agentRoutes(options: AgentSocketOptions): Hono {
     return c.json({
       data: { agent_id: agent, online: options.hub.isOnline(agent), contacts: options.hub.contactsOf(agent) },
       result: { code: Code.ok, message: "common" },
+    });
+  });
+
+  const uploads = options.uploads;
+  if (uploads === undefined) return app;
+  // The file is the body (a browser's fetch(url, {body: file})); its name comes in ?filename=.
+  app.post(UPLOAD_PATH, async (c) => {
+    const url = new URL(c.req.url);
+    agentIdFrom(url);
+    const filename = url.searchParams.get("filename")?.trim() ?? "";
+    // deno-lint-ignore no-control-regex
+    if (!/^[^\x00-\x1f\x7f/\\]{1,200}\.[A-Za-z0-9]{1,8}$/.test(filename)) {
+      await c.req.raw.body?.cancel();
+      throw new KefuError(
+        "missing_field",
+        `?filename= must name the file with its extension (e.g. photo.jpg), got ${quote(filename)}`,
+      );
+    }
+    const bytes = await readBytes(c.req.raw, uploads.maxFileBytes);
+    if (bytes.length === 0) throw new KefuError("empty_body", "the request body is empty: send the file's bytes");
+    const type = c.req.header("content-type")?.split(";")[0].trim() || "application/octet-stream";
+    const u = uploads.add(bytes, filename, type);
+    return c.json({
+      data: { media_path: `${UPLOAD_PATH}/${u.id}`, filename, size: bytes.length, content_type: type },
+      result: { code: Code.ok, message: "uploaded" },
+    });
+  });
+  app.get(`${UPLOAD_PATH}/:id`, (c) => {
+    const u = uploads.get(c.req.param("id"));
+    if (u === undefined) throw new KefuError("media_not_found", `no upload ${quote(c.req.param("id"))}`, 404);
+    // Only media types are served as such: an uploaded page or SVG must not run as this origin.
+    const safe = /^(image\/(jpeg|png|gif|webp)|audio\/[\w.+-]+|video\/[\w.+-]+)$/.test(u.contentType);
+    return c.body(u.bytes as Uint8Array<ArrayBuffer>, 200, {
+      "content-type": safe ? u.contentType : "application/octet-stream",
+      "x-content-type-options": "nosniff",
+      "cache-control": "private, max-age=3600",
     });
   });
   return app;

@@ -10,7 +10,8 @@ import { KefuError, quote } from "./errors.ts";
 import type { Hub } from "./hub.ts";
 import { decodeEnvelope } from "./json_codec.ts";
 import type { Logger } from "./log.ts";
-import { Close, errorEnvelope, HEARTBEAT, sentEnvelope } from "./protocol.ts";
+import type { Outbound } from "./outbound.ts";
+import { Close, errorEnvelope, HEARTBEAT, sentEnvelope, typingEnvelope } from "./protocol.ts";
 
 /** Settings of agent sockets. */
 export interface AgentSocketOptions {
@@ -20,7 +21,11 @@ export interface AgentSocketOptions {
   idleTimeoutSeconds: number;
   /** Largest text frame an agent may send. */
   maxMessageBytes: number;
+  /** Where accepted replies go (WeChat); without it they are only accepted. */
+  outbound?: Outbound;
 }
+
+const OPEN = 1;
 
 // Control characters would corrupt log lines and close reasons.
 // deno-lint-ignore no-control-regex
@@ -81,13 +86,17 @@ export function upgradeAgent(req: Request, agent: string, options: AgentSocketOp
       );
       return;
     }
-    socket.send(handleText(agent, data, hub, log));
+    const answer = handleText(agent, data, options);
+    if (typeof answer === "string") socket.send(answer);
+    // WeChat answered after a while: the socket that sent the reply, or failing that the agent's others.
+    else answer.then((text) => socket.readyState === OPEN ? socket.send(text) : hub.notify(agent, text));
   };
   return response;
 }
 
-// One answer per agent frame: 101 to a plain `ping`, 103 to an accepted reply, -1 to anything else.
-function handleText(agent: string, text: string, hub: Hub, log: Logger): string {
+// One answer per agent frame: 101 to a plain `ping`; for a reply 103 once it went out, or -1 saying why
+// not; 104 to a typing envelope. Replies that wait for WeChat answer later (a Promise).
+function handleText(agent: string, text: string, options: AgentSocketOptions): string | Promise<string> {
   const trimmed = text.trim();
   if (trimmed === "ping") return HEARTBEAT;
   if (trimmed[0] !== "{") {
@@ -96,18 +105,52 @@ function handleText(agent: string, text: string, hub: Hub, log: Logger): string 
       `expected a JSON envelope {"data":{"msg_type","contact_id","msg"},"result":{"code"}}, got text ${quote(trimmed)}`,
     );
   }
+  const { hub, log, outbound } = options;
   let id: string | undefined;
   try {
     const reply = decodeEnvelope(text, { direction: "out", agent });
     id = reply.id;
+    if (reply.type === "typing") {
+      reply.account = hub.ownedContact(agent, reply.contact).account;
+      if (outbound === undefined) return typingEnvelope(reply.contact, "skipped", "no outbound channel");
+      return outbound.typing(reply).then(
+        (r) => typingEnvelope(reply.contact, r.status, r.detail),
+        (e) => failure(e, agent, log),
+      );
+    }
     const m = hub.reply(agent, reply);
-    return sentEnvelope(m.id, m.contact, m.sendTime);
+    if (outbound === undefined) return sentEnvelope(m.id, m.contact, m.sendTime, "accepted");
+    const sent = m.id;
+    return outbound.send(m).then(
+      (status) => sentEnvelope(m.id, m.contact, m.sendTime, status),
+      (e) => failure(e, agent, log, sent),
+    );
   } catch (e) {
-    // The reply's id lets the agent's page mark exactly that reply as failed.
-    if (e instanceof KefuError) return errorEnvelope(e.kind, e.message, id === undefined ? undefined : { id });
-    log.error("ws_message_failed", { agent, error: String(e) });
-    return errorEnvelope("internal", "the reply could not be handled; it was not sent");
+    return failure(e, agent, log, id ?? idOf(text));
   }
+}
+
+// The id of an envelope that failed to decode, when it has one, so the page can mark that reply.
+function idOf(text: string): string | undefined {
+  try {
+    const id = JSON.parse(text)?.data?.id;
+    return typeof id === "string" && id !== "" ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// The reply's id lets the agent's page mark exactly that reply as failed.
+function failure(e: unknown, agent: string, log: Logger, id?: string): string {
+  if (e instanceof KefuError) {
+    return errorEnvelope(e.kind, e.message, id === undefined && e.data === undefined ? undefined : { id, ...e.data });
+  }
+  log.error("ws_message_failed", { agent, error: String(e), stack: (e as Error).stack });
+  return errorEnvelope(
+    "internal",
+    "the reply could not be handled; it was not sent",
+    id === undefined ? undefined : { id },
+  );
 }
 
 // The envelope says what was wrong; the close code says it again for clients that only see that.

@@ -15,6 +15,10 @@ import type { Logger } from "./log.ts";
 import { Code } from "./protocol.ts";
 import { staticRoutes } from "./static_routes.ts";
 import type { WechatAccount } from "./config.ts";
+import type { Outbound } from "./outbound.ts";
+import type { PassiveReplies } from "./passive_reply.ts";
+import type { ReplyWindows } from "./reply_window.ts";
+import type { Uploads } from "./uploads.ts";
 import { wechatRoutes } from "./wechat_webhook.ts";
 
 /** What the application is built from. */
@@ -28,11 +32,19 @@ export interface AppOptions {
   idleTimeoutSeconds: number;
   /** WeChat Official Accounts, each with its webhook path. */
   accounts?: WechatAccount[];
+  /** Where agents' replies go; without it they are accepted and kept. */
+  outbound?: Outbound;
+  /** Users' reply windows (recorded by the webhook, checked by `outbound`). */
+  windows?: ReplyWindows;
+  /** Held requests of passive-mode accounts. */
+  passive?: PassiveReplies;
+  /** Files agents upload to send. */
+  uploads?: Uploads;
 }
 
 /** The JSON body of an error answer, in the seed's envelope style. */
-export function errorBody(kind: ErrorKind, detail: string): unknown {
-  return { data: { error: kind, detail }, result: { code: Code.error, message: "error" } };
+export function errorBody(kind: ErrorKind, detail: string, extra?: Record<string, unknown>): unknown {
+  return { data: { error: kind, detail, ...extra }, result: { code: Code.error, message: "error" } };
 }
 
 /** Build the application. */
@@ -64,16 +76,28 @@ export function createApp(options: AppOptions): Hono {
       log,
       idleTimeoutSeconds: options.idleTimeoutSeconds,
       maxMessageBytes: options.maxWsMessageBytes,
+      outbound: options.outbound,
+      uploads: options.uploads,
     }),
   );
   app.route("/", inboundRoutes({ hub, maxBodyBytes: options.maxBodyBytes }));
-  app.route("/", wechatRoutes({ hub, log, accounts: options.accounts ?? [], maxBodyBytes: options.maxBodyBytes }));
+  app.route(
+    "/",
+    wechatRoutes({
+      hub,
+      log,
+      accounts: options.accounts ?? [],
+      maxBodyBytes: options.maxBodyBytes,
+      windows: options.windows,
+      passive: options.passive,
+    }),
+  );
   app.route("/", staticRoutes(options.staticDir));
 
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
     if (err instanceof KefuError) {
-      return c.json(errorBody(err.kind, err.message), err.status as 400);
+      return c.json(errorBody(err.kind, err.message, err.data), err.status as 400);
     }
     if (err instanceof HTTPException) {
       return c.json(errorBody("invalid_envelope", err.message), err.status);

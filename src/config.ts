@@ -26,6 +26,20 @@ export interface WechatAccount {
   maxSkewSeconds: number;
   /** Passive reply sent when no agent is online to take the message; "" for none. */
   autoReply: string;
+  /**
+   * `custom`: agents' replies go through the customer-service API (needs AppID and AppSecret);
+   * `passive`: WeChat's request is held and the reply goes in its answer (accounts without that API).
+   */
+  replyMode: "custom" | "passive";
+  /** How long a passive-mode request (and WeChat's retries) is held for an agent's reply. */
+  passiveHoldMs: number;
+  /** How long WeChat waits for one answer before it drops the request and retries (5 s; tests shorten it). */
+  passiveAttemptMs: number;
+}
+
+/** The id kefu gives an account: its AppID, or its webhook path for a token-only account. */
+export function accountId(a: WechatAccount): string {
+  return a.appId || a.path;
 }
 
 /** The service's settings. */
@@ -131,6 +145,14 @@ function tokenMode(value: string | undefined, where: string): "token" | "stable_
   return v;
 }
 
+function replyMode(value: string | undefined, where: string): "custom" | "passive" {
+  const v = value?.trim() || "custom";
+  if (v !== "custom" && v !== "passive") {
+    throw new ConfigError(`cannot read ${where}=${JSON.stringify(value)}: expected custom or passive`);
+  }
+  return v;
+}
+
 function aesKey(value: string | undefined, where: string): string {
   const v = value?.trim() ?? "";
   // The key itself is never quoted: it is a secret.
@@ -154,6 +176,9 @@ function accountFromEnv(env: Record<string, string | undefined>): WechatAccount 
     path: "/wechat",
     maxSkewSeconds: int(env, "WECHAT_MAX_SKEW_SECONDS", 300, 1, 86400 * 365 * 100),
     autoReply: env.WECHAT_AUTO_REPLY ?? "",
+    replyMode: replyMode(env.WECHAT_REPLY_MODE, "WECHAT_REPLY_MODE"),
+    passiveHoldMs: int(env, "WECHAT_PASSIVE_HOLD_MS", 14_000, 100, 60_000),
+    passiveAttemptMs: int(env, "WECHAT_PASSIVE_ATTEMPT_MS", 4_500, 50, 60_000),
   };
 }
 
@@ -181,6 +206,10 @@ function accountsFromFile(path: string, readFile: (path: string) => string): Wec
     const token = str("token");
     if (appId === "" || token === "") throw new ConfigError(`cannot read ${where}: appid and token are required`);
     const skew = a.max_skew_seconds ?? 300;
+    const hold = a.passive_hold_ms ?? 14_000;
+    if (!Number.isInteger(hold) || (hold as number) < 100 || (hold as number) > 60_000) {
+      throw new ConfigError(`cannot read ${where}.passive_hold_ms: expected an integer from 100 to 60000`);
+    }
     if (!Number.isInteger(skew) || (skew as number) < 1) {
       throw new ConfigError(`cannot read ${where}.max_skew_seconds: expected a positive integer`);
     }
@@ -195,6 +224,9 @@ function accountsFromFile(path: string, readFile: (path: string) => string): Wec
       path: str("path") || `/wechat/${appId}`,
       maxSkewSeconds: skew as number,
       autoReply: str("auto_reply"),
+      replyMode: replyMode(str("reply_mode"), `${where}.reply_mode`),
+      passiveHoldMs: hold as number,
+      passiveAttemptMs: 4_500,
     };
   });
 }

@@ -32,18 +32,27 @@ export type ErrorKind =
   | "decrypt_failed"
   | "appid_mismatch"
   | "wechat_api_error"
+  | "wechat_unreachable"
+  | "reply_window_closed"
+  | "reply_not_supported"
+  | "passive_window_closed"
+  | "media_not_found"
+  | "media_too_large"
   | "internal";
 
 /** An error with an HTTP status and a kind; `message` says what was wrong and quotes the value. */
 export class KefuError extends Error {
   readonly kind: ErrorKind;
   readonly status: number;
+  /** More fields for `data` of the error answer (e.g. WeChat's `errcode`). */
+  readonly data?: Record<string, unknown>;
 
-  constructor(kind: ErrorKind, message: string, status = 400) {
+  constructor(kind: ErrorKind, message: string, status = 400, data?: Record<string, unknown>) {
     super(message);
     this.name = "KefuError";
     this.kind = kind;
     this.status = status;
+    this.data = data;
   }
 }
 

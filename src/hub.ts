@@ -150,18 +150,24 @@ export class Hub {
     if (peers?.delete(peer) && peers.size === 0) this.#agents.delete(agent);
   }
 
-  /** Accept an agent's reply. Throws `KefuError` 403 when the contact is not this agent's. */
-  reply(agent: string, message: Message): Message {
-    const contact = this.#contacts.get(message.contact);
-    if (contact === undefined || contact.agent !== agent) {
+  /** The agent's contact `contact`; throws `KefuError` 403 when it is not this agent's. */
+  ownedContact(agent: string, contact: string): Contact {
+    const c = this.#contacts.get(contact);
+    if (c === undefined || c.agent !== agent) {
       throw new KefuError(
         "not_your_contact",
-        `cannot reply to contact ${quote(message.contact)}: ${
-          contact === undefined ? "no such contact" : "the contact belongs to another agent"
+        `cannot reply to contact ${quote(contact)}: ${
+          c === undefined ? "no such contact" : "the contact belongs to another agent"
         }`,
         403,
       );
     }
+    return c;
+  }
+
+  /** Accept an agent's reply: fills in channel, company and account. Throws `KefuError` 403 when the contact is not this agent's. */
+  reply(agent: string, message: Message): Message {
+    const contact = this.ownedContact(agent, message.contact);
     message.agent = agent;
     message.channel = contact.channel;
     message.company ||= contact.company;
@@ -169,6 +175,12 @@ export class Hub {
     contact.lastMessageTime = message.sendTime;
     this.#onReply?.(message);
     return message;
+  }
+
+  /** Send a text to every open socket of an agent; answers how many. */
+  notify(agent: string, data: string): number {
+    const peers = this.#agents.get(agent);
+    return peers === undefined ? 0 : sendAll(peers, data);
   }
 
   /** The contacts of one agent, most recent first. */

@@ -48,16 +48,20 @@ export function decodeBody(text: string, accept: "auto" | "xml"): Message {
  * is cancelled, so the connection's resources are released.
  */
 export async function readBody(req: Request, max: number): Promise<string> {
-  const body = req.body;
-  if (body === null) return "";
   const declared = req.headers.get("content-length");
+  // The common case, a declared length under the limit, is read in one go.
+  if (req.body !== null && declared !== null && Number(declared) <= max) return await req.text();
+  return new TextDecoder().decode(await readBytes(req, max));
+}
+
+/** Read a request body as bytes, with the limit and the cancelling of {@link readBody}. */
+export async function readBytes(req: Request, max: number): Promise<Uint8Array> {
+  const body = req.body;
+  if (body === null) return new Uint8Array(0);
   const tooLarge = () => new KefuError("body_too_large", `the request body is over the limit of ${max} bytes`, 413);
-  if (declared !== null) {
-    if (Number(declared) > max) {
-      await body.cancel();
-      throw tooLarge();
-    }
-    return await req.text();
+  if (Number(req.headers.get("content-length") ?? 0) > max) {
+    await body.cancel();
+    throw tooLarge();
   }
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -72,15 +76,14 @@ export async function readBody(req: Request, max: number): Promise<string> {
     }
     chunks.push(value);
   }
-  const all = chunks.length === 1 ? chunks[0] : new Uint8Array(size);
-  if (chunks.length !== 1) {
-    let at = 0;
-    for (const c of chunks) {
-      all.set(c, at);
-      at += c.length;
-    }
+  if (chunks.length === 1) return chunks[0];
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
   }
-  return new TextDecoder().decode(all);
+  return all;
 }
 
 function answer(c: Context, r: InboundResult): Response {

@@ -18,6 +18,8 @@ export const SEND_PATH = `${BASE_PATH}/send`;
 export const SEND_XML_PATH = `${BASE_PATH}/send_xml`;
 /** An agent's contact list. */
 export const CONTACTS_PATH = `${BASE_PATH}/contacts`;
+/** Files an agent uploads to send (POST), and where each is served (GET `…/media/{id}`). */
+export const UPLOAD_PATH = `${BASE_PATH}/media`;
 /** The seed's test alias: XML or JSON, told apart by content. */
 export const TEST_SEND_PATH = "/send";
 
@@ -25,15 +27,17 @@ export const TEST_SEND_PATH = "/send";
 export const SYSTEM_CONTACT = "system01";
 
 /**
- * `result.code` values. 101–104 and 1001–1004 and -1 are the seed's; 103 and 1000
+ * `result.code` values. 101, 102, 1001–1004 and -1 are the seed's; 103, 104 and 1000
  * are kefu's additions. 0 is the code of a successful HTTP answer.
  */
 export const Code = {
   ok: 0,
   heartbeat: 101,
   system: 102,
-  /** kefu: an agent's reply was accepted (data.id is the reply's id). */
+  /** kefu: an agent's reply went out (data.id is the reply's id, data.status how). */
   sent: 103,
+  /** kefu: the answer to an agent's typing envelope. */
+  typing: 104,
   /** kefu: a message type the seed has no code for; `msg_type` keeps the source's type. */
   other: 1000,
   text: 1001,
@@ -120,10 +124,18 @@ export function systemEnvelope(content: string, company = "", id = ""): string {
   });
 }
 
-/** The confirmation of an agent's reply (code 103). */
-export function sentEnvelope(id: string, contact: string, sendTime: number): string {
+/** The confirmation of an agent's reply (code 103); `status` says how it went out. */
+export function sentEnvelope(id: string, contact: string, sendTime: number, status = "sent"): string {
   return JSON.stringify({
-    data: { id, contact_id: contact, send_time: sendTime, status: "sent" },
+    data: { id, contact_id: contact, send_time: sendTime, status },
     result: { code: Code.sent, message: "sent" },
+  });
+}
+
+/** The answer to an agent's typing envelope (code 104). */
+export function typingEnvelope(contact: string, status: string, detail?: string): string {
+  return JSON.stringify({
+    data: detail === undefined ? { contact_id: contact, status } : { contact_id: contact, status, detail },
+    result: { code: Code.typing, message: "typing" },
   });
 }

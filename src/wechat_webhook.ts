@@ -8,12 +8,14 @@
  */
 
 import { type Context, Hono } from "hono";
-import type { WechatAccount } from "./config.ts";
+import { accountId as idOf, type WechatAccount } from "./config.ts";
 import { KefuError } from "./errors.ts";
 import type { Hub } from "./hub.ts";
 import { readBody } from "./inbound_routes.ts";
 import type { Logger } from "./log.ts";
 import { type Message, nowSeconds } from "./message.ts";
+import type { PassiveReplies } from "./passive_reply.ts";
+import { interactionOf, type ReplyWindows } from "./reply_window.ts";
 import {
   checkTimestamp,
   encryptedReplyXml,
@@ -33,6 +35,10 @@ export interface WechatRoutesOptions {
   maxBodyBytes: number;
   /** Clock in epoch seconds (tests move it). */
   now?: () => number;
+  /** Users' reply windows: each message or event that opens one is recorded. */
+  windows?: ReplyWindows;
+  /** Held requests, for accounts in passive reply mode. */
+  passive?: PassiveReplies;
 }
 
 function badSignature(what: string): KefuError {
@@ -47,10 +53,11 @@ export function wechatRoutes(options: WechatRoutesOptions): Hono {
 }
 
 function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOptions): void {
-  const { hub, log, maxBodyBytes } = options;
+  const { hub, log, maxBodyBytes, windows, passive } = options;
   const now = options.now ?? nowSeconds;
   const { token, path } = account;
-  const accountId = account.appId || path;
+  const accountId = idOf(account);
+  const holding = account.replyMode === "passive" && passive !== undefined;
   // The key is imported once per account (config has checked its shape and the AppID).
   const cipher = account.encodingAesKey ? WechatCipher.create(account.encodingAesKey, account.appId) : undefined;
 
@@ -97,10 +104,27 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
     m.account = accountId;
     m.company = account.companyId;
     const r = hub.inbound(m);
-    if (account.autoReply === "" || r.status !== "queued") return c.text("success");
-    const reply = encodeXml(autoReply(m, officialAccount, account.autoReply, now()));
-    const out = encrypted ? await encryptedReplyXml(await cipher!, token, reply, timestamp, nonce) : reply;
-    return c.body(out, 200, { "content-type": "application/xml; charset=utf-8" });
+    if (r.status !== "duplicate") {
+      const what = interactionOf(m.type, m.extra?.Event);
+      // The user acted at CreateTime (a late retry must not stretch the window), never in the future.
+      if (what !== undefined) windows?.record(accountId, m.contact, what, Math.min(m.sendTime * 1000, Date.now()));
+    }
+    const answer = async (reply: Message) => {
+      const xml = encodeXml(reply);
+      const out = encrypted ? await encryptedReplyXml(await cipher!, token, xml, timestamp, nonce) : xml;
+      return c.body(out, 200, { "content-type": "application/xml; charset=utf-8" });
+    };
+    if (account.autoReply !== "" && r.status === "queued") {
+      return await answer(autoReply(m, officialAccount, account.autoReply, now()));
+    }
+    if (!holding || m.type === "event" && m.extra?.Event === "unsubscribe") return c.text("success");
+    // Passive mode: WeChat's request (and its retries of the same message) waits for the agent's reply.
+    if (r.status !== "duplicate" && !passive!.open(accountId, m.contact, account.passiveHoldMs)) {
+      return c.text("success");
+    }
+    const reply = await passive!.hold(accountId, m.contact, account.passiveAttemptMs);
+    if (reply === undefined) return c.text("success");
+    return await answer({ ...reply, contact: m.contact, agent: officialAccount, sendTime: now() });
   });
 }
 

@@ -4,13 +4,17 @@
 
 const WS_PATH = "/im_component/wx_official_account/msg";
 const CONTACTS_PATH = "/im_component/wx_official_account/contacts";
+const UPLOAD_PATH = "/im_component/wx_official_account/media";
+// WeChat shows "typing…" for 15 s; a keystroke re-announces it at most this often.
+const TYPING_EVERY_MS = 10000;
+const CODE_OF_TYPE = { text: 1001, image: 1002, voice: 1003, video: 1004 };
 const SEND_PATH = "/send";
 const SYSTEM_CONTACT = "system01";
 const MIN_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 30000;
 // 4000: the server replaced this socket with a newer one of the same agent; reconnecting would fight it.
 const NO_RECONNECT_CODES = new Set([4000]);
-const Code = { heartbeat: 101, system: 102, sent: 103, other: 1000, error: -1 };
+const Code = { heartbeat: 101, system: 102, sent: 103, typing: 104, other: 1000, error: -1 };
 const TYPE_OF_CODE = { 1001: "text", 1002: "image", 1003: "voice", 1004: "video" };
 const MAX_SYSTEM_LINES = 50;
 const TOAST_MS = 10000;
@@ -27,6 +31,8 @@ const state = {
   selected: "",
   /** Replies sent and not yet confirmed, oldest first: the server answers each frame in order. */
   pending: [],
+  /** contact id → ms of the last typing envelope sent. */
+  typingSent: new Map(),
 };
 
 function $(id) {
@@ -200,7 +206,9 @@ function handleFrame(raw) {
   } else if (code === Code.system || data.contact_id === SYSTEM_CONTACT) {
     addSystem(text(data.msg?.content) || JSON.stringify(data), Number(data.send_time));
   } else if (code === Code.sent) {
-    confirmReply(text(data.id), Number(data.send_time));
+    confirmReply(text(data.id), Number(data.send_time), text(data.status) || "sent");
+  } else if (code === Code.typing) {
+    // "skipped" is normal (WeChat allows typing only right after an exchange): nothing to tell the agent.
   } else if (code === Code.error) {
     replyFailed(text(data.detail) || text(data.error) || "unknown error", text(data.error), text(data.id));
   } else if (text(data.contact_id) !== "") {
@@ -265,11 +273,11 @@ function addIncoming(data, code) {
   if (state.selected === c.id) renderConversation();
 }
 
-function confirmReply(id, seconds) {
+function confirmReply(id, seconds, status) {
   const i = state.pending.findIndex((p) => p.msg.id === id);
   if (i < 0) return;
   const [p] = state.pending.splice(i, 1);
-  p.msg.status = "sent";
+  p.msg.status = status;
   if (Number.isFinite(seconds) && seconds > 0) p.msg.time = seconds;
   if (state.selected === p.contact) renderConversation();
 }
@@ -298,37 +306,87 @@ function failPending(detail) {
 
 // --- replies ---
 
-function sendReply() {
-  const box = $("reply-text");
-  const content = box.value.trim();
-  const c = state.contacts.get(state.selected);
-  if (content === "" || !c) return;
+function openSocketOrWarn() {
   const ws = state.socket;
   if (!ws || ws.readyState !== WebSocket.OPEN) {
     toast("Not connected: the reply was not sent.");
-    return;
+    return null;
   }
+  return ws;
+}
+
+// One reply envelope (seed §1.2 shape, contact_id = the user); shown as pending until the server answers 103 or -1.
+function sendEnvelope(c, type, msgBody) {
+  const ws = openSocketOrWarn();
+  if (!ws) return;
   const id = newId();
   ws.send(JSON.stringify({
-    data: { id, msg_type: "text", contact_id: c.id, msg: { content } },
-    result: { code: 1001, message: "common" },
+    data: { id, msg_type: type, contact_id: c.id, msg: msgBody },
+    result: { code: CODE_OF_TYPE[type], message: "common" },
   }));
   const msg = {
     id,
     direction: "out",
-    code: 1001,
-    type: "text",
-    content,
-    media: "",
+    code: CODE_OF_TYPE[type],
+    type,
+    content: text(msgBody.content),
+    media: text(msgBody.media_path),
     time: nowSeconds(),
     status: "pending",
   };
   c.messages.push(msg);
   c.lastTime = msg.time;
   state.pending.push({ contact: c.id, msg });
-  box.value = "";
+  state.typingSent.delete(c.id);
   renderContacts();
   renderConversation();
+}
+
+function sendReply() {
+  const box = $("reply-text");
+  const content = box.value.trim();
+  const c = state.contacts.get(state.selected);
+  if (content === "" || !c) return;
+  if (!openSocketOrWarn()) return;
+  sendEnvelope(c, "text", { content });
+  box.value = "";
+}
+
+// "typing…" on the user's phone while the agent writes (kefu checks WeChat's rules and may skip it).
+function announceTyping() {
+  const c = state.contacts.get(state.selected);
+  const ws = state.socket;
+  if (!c || !ws || ws.readyState !== WebSocket.OPEN || $("reply-text").value.trim() === "") return;
+  const last = state.typingSent.get(c.id) ?? 0;
+  if (Date.now() - last < TYPING_EVERY_MS) return;
+  state.typingSent.set(c.id, Date.now());
+  ws.send(JSON.stringify({ data: { msg_type: "typing", contact_id: c.id }, result: { code: Code.typing } }));
+}
+
+// A file goes to kefu first (it uploads it to WeChat when the reply is sent), then the reply names it.
+async function sendFile(file) {
+  const c = state.contacts.get(state.selected);
+  if (!c || !file) return;
+  const type = file.type.startsWith("image/")
+    ? "image"
+    : file.type.startsWith("audio/")
+    ? "voice"
+    : file.type.startsWith("video/")
+    ? "video"
+    : "";
+  if (type === "") {
+    toast(`Cannot send ${file.name}: WeChat takes images, voice (mp3/amr) and video (mp4)`);
+    return;
+  }
+  try {
+    const url = `${UPLOAD_PATH}?userid=${encodeURIComponent(state.agent)}&filename=${encodeURIComponent(file.name)}`;
+    const res = await fetch(url, { method: "POST", body: file, headers: { "content-type": file.type } });
+    const body = await res.json().catch(() => null);
+    if (!res.ok) throw new Error(text(body?.data?.detail) || `HTTP ${res.status}`);
+    sendEnvelope(c, type, { media_path: text(body.data.media_path) });
+  } catch (e) {
+    toast(`Cannot upload ${file.name}: ${e.message}`);
+  }
 }
 
 // --- rendering ---
@@ -384,7 +442,8 @@ function link(url) {
 
 function renderMedia(m) {
   const wrap = el("div", "media");
-  if (isWebUrl(m.media)) {
+  // The agent's own uploads are served by kefu under UPLOAD_PATH.
+  if (isWebUrl(m.media) || m.media.startsWith(`${UPLOAD_PATH}/`)) {
     if (m.type === "image") {
       const img = el("img");
       img.src = m.media;
@@ -444,6 +503,7 @@ function updateReplyControls() {
     state.contacts.has(state.selected);
   $("reply-text").disabled = !ready;
   $("reply-send").disabled = !ready;
+  $("reply-file").disabled = !ready;
 }
 
 // --- simulate a WeChat user ---
@@ -504,6 +564,12 @@ function init() {
       e.preventDefault();
       sendReply();
     }
+  });
+  $("reply-text").addEventListener("input", announceTyping);
+  $("reply-file").addEventListener("change", (e) => {
+    const file = e.target.files?.[0];
+    e.target.value = "";
+    sendFile(file);
   });
   $("sim-form").addEventListener("submit", (e) => {
     e.preventDefault();

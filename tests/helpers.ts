@@ -8,6 +8,8 @@
 import { start } from "../main.ts";
 import { parseConfig } from "../src/config.ts";
 import type { Service } from "../main.ts";
+import { createWechatServer, type WechatServer, type WechatServerOptions } from "../src/simulator/wechat_server.ts";
+import { signature } from "../src/wechat_crypto.ts";
 
 /** The seed's test message (seed 004 §4), byte for byte. */
 export const SEED_XML = `<xml>
@@ -164,4 +166,34 @@ export function userXml(from: string, content: string, options: { to?: string; i
   }]]></ToUserName><FromUserName><![CDATA[${from}]]></FromUserName>` +
     `<CreateTime>1700000000</CreateTime><MsgType><![CDATA[${options.type ?? "text"}]]></MsgType>` +
     `<Content><![CDATA[${content}]]></Content><MsgId>${options.id ?? crypto.randomUUID()}</MsgId></xml>`;
+}
+
+/** The simulator's WeChat API served on a free port of 127.0.0.1, for kefu's `WECHAT_API_BASE`. */
+export interface TestWechat extends AsyncDisposable {
+  sim: WechatServer;
+  url: string;
+}
+
+/** Serve a simulated WeChat API for one account. */
+export function startWechat(options: WechatServerOptions): TestWechat {
+  const sim = createWechatServer(options);
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, sim.app.fetch);
+  return {
+    sim,
+    url: `http://127.0.0.1:${server.addr.port}`,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+/** A signed webhook query string, as WeChat builds it (plaintext mode). */
+export async function signedQuery(token: string, timestamp = String(Math.floor(Date.now() / 1000))): Promise<string> {
+  const nonce = String(Math.floor(Math.random() * 1e9));
+  return `?signature=${await signature(token, timestamp, nonce)}&timestamp=${timestamp}&nonce=${nonce}`;
+}
+
+/** A WeChat text message XML from `openid` to the account. */
+export function wechatText(openid: string, content: string, msgId: string, createTime = Math.floor(Date.now() / 1000)) {
+  return `<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[${openid}]]></FromUserName>` +
+    `<CreateTime>${createTime}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[${content}]]></Content>` +
+    `<MsgId>${msgId}</MsgId></xml>`;
 }

@@ -1,7 +1,8 @@
 /**
  * The codecs on the hot path: every inbound WeChat message is decoded from XML
  * and encoded once into the agents' envelope; every agent reply is decoded from
- * JSON.
+ * JSON. Flat XML (every message WeChat sends but a few events) is read in one
+ * pass; the nested event shows the fallback, fast-xml-parser's validator and parser.
  *
  *     deno bench --allow-read bench/codec_bench.ts
  *
@@ -24,6 +25,13 @@ const CHINESE_XML = TEXT_XML.replace(
   "您好，请问我上周下的订单什么时候发货？单号 20240601",
 );
 
+// An event with nested elements: not flat, so the validator and the full parser read it.
+const NESTED_EVENT_XML =
+  "<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[oUSER_00042]]></FromUserName>" +
+  "<CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[scancode_push]]></Event>" +
+  "<EventKey><![CDATA[6]]></EventKey><ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType>" +
+  "<ScanResult><![CDATA[1]]></ScanResult></ScanCodeInfo></xml>";
+
 const MESSAGE: Message = decodeXml(TEXT_XML, { keepRaw: false });
 
 const REPLY = JSON.stringify({
@@ -42,6 +50,10 @@ Deno.bench({ name: "decodeXml: text message", group: "inbound", baseline: true }
 
 Deno.bench({ name: "decodeXml: Chinese text message", group: "inbound" }, () => {
   decodeXml(CHINESE_XML);
+});
+
+Deno.bench({ name: "decodeXml: event with nested elements (full parser)", group: "inbound" }, () => {
+  decodeXml(NESTED_EVENT_XML);
 });
 
 Deno.bench({ name: "encodeEnvelope: text message", group: "inbound" }, () => {

@@ -208,14 +208,43 @@ function msgBody(m: Message): MsgBody {
   return m.content === "" ? { media_path: m.media } : { content: m.content, media_path: m.media };
 }
 
+const json = JSON.stringify;
+
+// The parts of a system envelope that never change, already in JSON.
+const SYSTEM_PARTS = `"name":${json("系统消息")},"avatar":"","msg_type":"system","contact_id":${json(SYSTEM_CONTACT)}`;
+
 /**
  * Encode a `Message` as the envelope an agent receives (seed §1.2): `data.contact_id`
  * is the user, `msg` holds `content` for text and `media_path` for media. Events are
  * system envelopes (§1.1: code 102, contact `system01`) naming the user in `msg.from_id`.
+ *
+ * Once per delivered message, so written out field by field in the seed's order, with
+ * `JSON.stringify` on the values only: the same bytes as stringifying the whole object.
  */
 export function encodeEnvelope(m: Message): string {
+  const { id, name, avatar, type, contact, company, sendTime } = m;
+  const code = codeForType(type);
+  if (
+    typeof id !== "string" || typeof name !== "string" || typeof avatar !== "string" || typeof type !== "string" ||
+    typeof contact !== "string" || typeof company !== "string" || typeof sendTime !== "number" ||
+    typeof code !== "number" // a MsgType such as "constructor" finds Object.prototype's own in the code table
+  ) {
+    // Not a well-formed Message (a missing value would drop its key): the object route decides.
+    return json(envelopeObject(m));
+  }
+  const msg = type === "text" && typeof m.content === "string" ? `{"content":${json(m.content)}}` : json(msgBody(m));
+  const who = type === "event"
+    ? SYSTEM_PARTS
+    : `"name":${json(name)},"avatar":${json(avatar)},"msg_type":${json(type)},"contact_id":${json(contact)}`;
+  return `{"data":{"id":${json(id)},${who},"company_id":${json(company)},"send_time":${
+    json(sendTime)
+  },"msg":${msg}},"result":{"code":${code},"message":"common"}}`;
+}
+
+// The envelope as an object, in the seed's field order.
+function envelopeObject(m: Message): unknown {
   const event = m.type === "event";
-  return JSON.stringify({
+  return {
     data: {
       id: m.id,
       name: event ? "系统消息" : m.name,
@@ -227,5 +256,5 @@ export function encodeEnvelope(m: Message): string {
       msg: msgBody(m),
     },
     result: { code: codeForType(m.type), message: "common" },
-  });
+  };
 }

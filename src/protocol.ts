@@ -18,6 +18,8 @@ export const SEND_PATH = `${BASE_PATH}/send`;
 export const SEND_XML_PATH = `${BASE_PATH}/send_xml`;
 /** An agent's contact list. */
 export const CONTACTS_PATH = `${BASE_PATH}/contacts`;
+/** A page of one conversation from the store. */
+export const HISTORY_PATH = `${BASE_PATH}/history`;
 /** Files an agent uploads to send (POST), and where each is served (GET `…/media/{id}`). */
 export const UPLOAD_PATH = `${BASE_PATH}/media`;
 /** The seed's test alias: XML or JSON, told apart by content. */
@@ -38,6 +40,8 @@ export const Code = {
   sent: 103,
   /** kefu: the answer to an agent's typing envelope. */
   typing: 104,
+  /** kefu: an agent's read receipt (`msg_type` "ack"); not answered when it succeeds. */
+  ack: 105,
   /** kefu: a message type the seed has no code for; `msg_type` keeps the source's type. */
   other: 1000,
   text: 1001,
@@ -75,12 +79,13 @@ const CODE_TYPE: Record<number, string> = {
 
 /** The `result.code` for a message type: 1001–1007, 102 for events, or 1000 for any other type. */
 export function codeForType(type: string): number {
-  return TYPE_CODE[type] ?? Code.other;
+  // Own keys only: a MsgType of "constructor" or "toString" must not reach Object.prototype.
+  return Object.hasOwn(TYPE_CODE, type) ? TYPE_CODE[type] : Code.other;
 }
 
 /** The message type a code stands for, if it names one of the four seed types. */
 export function typeForCode(code: number): string | undefined {
-  return CODE_TYPE[code];
+  return Object.hasOwn(CODE_TYPE, code) ? CODE_TYPE[code] : undefined;
 }
 
 /** WebSocket close codes kefu uses. */
@@ -94,6 +99,10 @@ export const Close = {
   tooBig: 1009,
   /** kefu: the agent opened more than MAX_SOCKETS_PER_AGENT sockets; the oldest is closed. */
   replaced: 4000,
+  /** kefu: the socket did not read: over MAX_BUFFERED_BYTES unsent. Its messages come again on reconnect. */
+  tooSlow: 4001,
+  /** The server could not read the agent's unacknowledged messages (store failure). */
+  internalError: 1011,
 } as const;
 
 /** The heartbeat envelope, exactly as the seed writes it (§1.3); sent as one shared string. */

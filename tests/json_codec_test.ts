@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { KefuError } from "../src/errors.ts";
 import { decodeEnvelope, encodeEnvelope } from "../src/json_codec.ts";
 import type { Message } from "../src/message.ts";
-import { errorEnvelope, HEARTBEAT, sentEnvelope, systemEnvelope } from "../src/protocol.ts";
+import { codeForType, errorEnvelope, HEARTBEAT, sentEnvelope, systemEnvelope } from "../src/protocol.ts";
 
 // The seed's envelopes (seed 004 §1.1–1.4), comments removed, values as written.
 const SEED = {
@@ -252,4 +253,53 @@ Deno.test("json: the reply confirmation names the reply and the contact", () => 
     data: { id: "r1", contact_id: "oUser", send_time: 5, status: "sent" },
     result: { code: 103, message: "sent" },
   });
+});
+
+Deno.test("json: encodeEnvelope writes the same bytes as stringifying the envelope object", () => {
+  const text = fc.oneof(
+    fc.string(),
+    fc.string({ unit: "binary", maxLength: 8 }),
+    fc.constantFrom("", "\ud800", 'a"b\\c\n\u2028\u0000', "系统消息"),
+  );
+  const type = fc.constantFrom("text", "image", "voice", "event", "location", "enim", "constructor", "__proto__");
+  const time = fc.oneof(fc.nat(), fc.constantFrom(-0, 1.5, 1e21, Number.NaN, Infinity));
+  const msg = fc.record({
+    id: text,
+    name: text,
+    avatar: text,
+    contact: text,
+    company: text,
+    content: text,
+    media: text,
+  })
+    .chain((m) => fc.record({ type, sendTime: time }).map((t) => message({ ...m, ...t })));
+  fc.assert(
+    fc.property(msg, (m) => {
+      const out = encodeEnvelope(m);
+      const event = m.type === "event";
+      const expected = {
+        data: {
+          id: m.id,
+          name: event ? "系统消息" : m.name,
+          avatar: event ? "" : m.avatar,
+          msg_type: event ? "system" : m.type,
+          contact_id: event ? "system01" : m.contact,
+          company_id: m.company,
+          send_time: m.sendTime,
+          // msgBody's own output, unchanged by the rewrite, except text's, written out now.
+          msg: m.type === "text" ? { content: m.content } : JSON.parse(out).data.msg,
+        },
+        result: { code: codeForType(m.type), message: "common" },
+      };
+      assert.equal(out, JSON.stringify(expected));
+    }),
+    { numRuns: 3000 },
+  );
+  // Not a well-formed Message at run time: still what stringifying the object gives.
+  const odd = { ...message({}), company: undefined, sendTime: undefined } as unknown as Message;
+  assert.equal(
+    encodeEnvelope(odd),
+    '{"data":{"id":"9223372036854775807","name":"魏秀兰","avatar":"http://a/1.png","msg_type":"text",' +
+      '"contact_id":"oUser1","msg":{"content":"你好"}},"result":{"code":1001,"message":"common"}}',
+  );
 });

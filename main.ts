@@ -13,6 +13,7 @@ import { Outbound } from "./src/outbound.ts";
 import { PassiveReplies } from "./src/passive_reply.ts";
 import { Close } from "./src/protocol.ts";
 import { ReplyWindows } from "./src/reply_window.ts";
+import { SqliteStore, storePath } from "./src/sqlite_store.ts";
 import { Uploads } from "./src/uploads.ts";
 
 /** A running service. */
@@ -24,15 +25,52 @@ export interface Service {
   shutdown(): Promise<void>;
 }
 
-/** Start the service with a configuration; `log` defaults to one made from `config.logLevel`. */
-export function start(config: Config, log: Logger = createLogger({ level: config.logLevel })): Service {
+/** Open the store the configuration names (SQLite file under DATA_DIR, or in memory). */
+export function openStore(config: Config): SqliteStore {
+  return new SqliteStore({
+    path: config.store === "memory" ? ":memory:" : storePath(config.dataDir),
+    synchronous: config.storeSync,
+    groupCommitMs: config.groupCommitMs,
+  });
+}
+
+/**
+ * Start the service with a configuration: open the store, rebuild the hub from
+ * it, then listen. `log` defaults to one made from `config.logLevel`.
+ */
+export async function start(config: Config, log: Logger = createLogger({ level: config.logLevel })): Promise<Service> {
+  const store = openStore(config);
   const hub = new Hub({
+    store,
     maxHeldPerAgent: config.maxHeldPerAgent,
     maxHeldTotal: config.maxHeldTotal,
     maxSocketsPerAgent: config.maxSocketsPerAgent,
     dedupeWindow: config.dedupeWindow,
+    redeliverPage: config.redeliverPage,
+    maxBufferedBytes: config.maxBufferedBytes,
   });
-  const windows = new ReplyWindows();
+  const windows = new ReplyWindows({
+    onChange: (account, openid, w) =>
+      store.saveWindow({ account, openid, ...w }).catch((e) => log.warn("window_save_failed", { error: String(e) })),
+  });
+  let kept;
+  try {
+    kept = await store.load({ recentKeys: config.dedupeWindow });
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+  hub.restore(kept);
+  for (const w of kept.windows) windows.restore(w.account, w.openid, w);
+  // Replies that were on their way when kefu stopped may or may not have reached WeChat: say so, never resend.
+  for (const m of kept.outbox) await hub.replyState(m, "failed", "kefu restarted before WeChat confirmed this reply");
+  log.info("store_loaded", {
+    store: config.store,
+    contacts: kept.contacts.length,
+    unacked: hub.stats().held,
+    unconfirmed_replies: kept.outbox.length,
+  });
+
   const passive = new PassiveReplies();
   const uploads = new Uploads();
   const outbound = new Outbound({ accounts: config.accounts, log, windows, passive, uploads });
@@ -55,8 +93,14 @@ export function start(config: Config, log: Logger = createLogger({ level: config
     onListen: ({ hostname, port }) => log.info("listening", { host: hostname, port }),
   }, app.fetch);
   const heartbeat = setInterval(() => hub.heartbeat(), config.heartbeatSeconds * 1000);
-  // Users whose reply windows have closed are forgotten, so the map stays bounded.
-  const sweep = setInterval(() => windows.sweep(), 600_000);
+  const retain = () => {
+    windows.sweep();
+    store.sweep(Date.now() - config.retentionDays * 86_400_000)
+      .then((n) => n > 0 && log.info("retention_sweep", { deleted: n, days: config.retentionDays }))
+      .catch((e) => log.warn("retention_sweep_failed", { error: String(e) }));
+  };
+  retain();
+  const sweep = setInterval(retain, 3_600_000);
 
   let stopping: Promise<void> | undefined;
   return {
@@ -74,7 +118,9 @@ export function start(config: Config, log: Logger = createLogger({ level: config
         // Let our close frames go out before Deno.serve closes what is left with its own.
         await new Promise((resolve) => setTimeout(resolve, 0));
         await server.shutdown();
-        log.info("stopped", { sockets_closed: sockets, held_lost: held });
+        // Everything accepted is committed before the file is closed.
+        await store.close();
+        log.info("stopped", { sockets_closed: sockets, held_kept: held });
       })();
       return stopping;
     },
@@ -90,7 +136,13 @@ if (import.meta.main) {
     console.error(`kefu: ${e.message}`);
     Deno.exit(2);
   }
-  const service = start(config);
+  let service: Service;
+  try {
+    service = await start(config);
+  } catch (e) {
+    console.error(`kefu: cannot start: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
   const stop = () => service.shutdown().then(() => Deno.exit(0));
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);

@@ -10,7 +10,8 @@ import { Hono } from "hono";
 import { agentIdFrom, type AgentSocketOptions, isUpgrade, upgradeAgent } from "./agent_socket.ts";
 import { KefuError, quote } from "./errors.ts";
 import { readBytes } from "./inbound_routes.ts";
-import { Code, CONTACTS_PATH, UPLOAD_PATH, WS_PATH } from "./protocol.ts";
+import { encodeEnvelope } from "./json_codec.ts";
+import { Code, CONTACTS_PATH, HISTORY_PATH, UPLOAD_PATH, WS_PATH } from "./protocol.ts";
 import type { Uploads } from "./uploads.ts";
 
 /** Options for {@link agentRoutes}. */
@@ -36,6 +37,33 @@ export function agentRoutes(options: AgentRoutesOptions): Hono {
     const agent = agentIdFrom(new URL(c.req.url));
     return c.json({
       data: { agent_id: agent, online: options.hub.isOnline(agent), contacts: options.hub.contactsOf(agent) },
+      result: { code: Code.ok, message: "common" },
+    });
+  });
+
+  // Newest first; `before` pages back. Each item is the envelope's data as the agent got (or sent) it.
+  app.get(HISTORY_PATH, async (c) => {
+    const url = new URL(c.req.url);
+    const agent = agentIdFrom(url);
+    const contact = url.searchParams.get("contact_id")?.trim() ?? "";
+    if (contact === "") {
+      throw new KefuError("missing_field", "?contact_id= is required: the user whose conversation to read");
+    }
+    const rawLimit = url.searchParams.get("limit") ?? "50";
+    const limit = Number(rawLimit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      throw new KefuError("wrong_type", `?limit= must be an integer from 1 to 500, got ${quote(rawLimit)}`);
+    }
+    const before = url.searchParams.get("before")?.trim() || undefined;
+    const page = await options.hub.history(agent, contact, before, limit + 1);
+    const messages = page.slice(0, limit).map((m) => ({
+      ...JSON.parse(encodeEnvelope(m)).data,
+      direction: m.direction,
+      state: m.state,
+      ...(m.detail ? { detail: m.detail } : {}),
+    }));
+    return c.json({
+      data: { agent_id: agent, contact_id: contact, messages, has_more: page.length > limit },
       result: { code: Code.ok, message: "common" },
     });
   });

@@ -8,10 +8,11 @@
 
 import { KefuError, quote } from "./errors.ts";
 import type { Hub } from "./hub.ts";
-import { decodeEnvelope } from "./json_codec.ts";
+import { decodeEnvelopeValue } from "./json_codec.ts";
+import type { MessageRef } from "./store.ts";
 import type { Logger } from "./log.ts";
 import type { Outbound } from "./outbound.ts";
-import { Close, errorEnvelope, HEARTBEAT, sentEnvelope, typingEnvelope } from "./protocol.ts";
+import { Close, Code, errorEnvelope, HEARTBEAT, sentEnvelope, typingEnvelope } from "./protocol.ts";
 
 /** Settings of agent sockets. */
 export interface AgentSocketOptions {
@@ -61,7 +62,10 @@ export function upgradeAgent(req: Request, agent: string, options: AgentSocketOp
 
   socket.onopen = () => {
     log.info("ws_open", { agent, protocol });
-    hub.connect(agent, socket);
+    hub.connect(agent, socket).catch((e) => {
+      log.error("ws_backlog_failed", { agent, error: String(e) });
+      socket.close(Close.internalError, "cannot read your unacknowledged messages; reconnect");
+    });
   };
   socket.onclose = (e) => {
     hub.disconnect(agent, socket);
@@ -89,14 +93,24 @@ export function upgradeAgent(req: Request, agent: string, options: AgentSocketOp
     const answer = handleText(agent, data, options);
     if (typeof answer === "string") socket.send(answer);
     // WeChat answered after a while: the socket that sent the reply, or failing that the agent's others.
-    else answer.then((text) => socket.readyState === OPEN ? socket.send(text) : hub.notify(agent, text));
+    else {
+      answer.then((text) => {
+        if (text === undefined) return;
+        if (socket.readyState === OPEN) socket.send(text);
+        else hub.notify(agent, text);
+      });
+    }
   };
   return response;
 }
 
 // One answer per agent frame: 101 to a plain `ping`; for a reply 103 once it went out, or -1 saying why
-// not; 104 to a typing envelope. Replies that wait for WeChat answer later (a Promise).
-function handleText(agent: string, text: string, options: AgentSocketOptions): string | Promise<string> {
+// not; 104 to a typing envelope; nothing to a read receipt that worked. Replies wait for WeChat (a Promise).
+function handleText(
+  agent: string,
+  text: string,
+  options: AgentSocketOptions,
+): string | Promise<string | undefined> {
   const trimmed = text.trim();
   if (trimmed === "ping") return HEARTBEAT;
   if (trimmed[0] !== "{") {
@@ -106,9 +120,19 @@ function handleText(agent: string, text: string, options: AgentSocketOptions): s
     );
   }
   const { hub, log, outbound } = options;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return errorEnvelope("invalid_json", `cannot parse JSON: ${(e as Error).message}`);
+  }
   let id: string | undefined;
   try {
-    const reply = decodeEnvelope(text, { direction: "out", agent });
+    const refs = receiptRefs(value);
+    if (refs !== undefined) {
+      return hub.ack(agent, refs).then(() => undefined, (e) => failure(e, agent, log));
+    }
+    const reply = decodeEnvelopeValue(value, { direction: "out", agent }, text);
     id = reply.id;
     if (reply.type === "typing") {
       reply.account = hub.ownedContact(agent, reply.contact).account;
@@ -119,25 +143,47 @@ function handleText(agent: string, text: string, options: AgentSocketOptions): s
       );
     }
     const m = hub.reply(agent, reply);
-    if (outbound === undefined) return sentEnvelope(m.id, m.contact, m.sendTime, "accepted");
-    const sent = m.id;
-    return outbound.send(m).then(
-      (status) => sentEnvelope(m.id, m.contact, m.sendTime, status),
-      (e) => failure(e, agent, log, sent),
-    );
+    return hub.keepReply(m)
+      .then(() => outbound?.send(m) ?? "accepted")
+      .then(
+        (status) => {
+          hub.replyState(m, "sent", status).catch((e) => log.warn("reply_state_failed", { error: String(e) }));
+          return sentEnvelope(m.id, m.contact, m.sendTime, status);
+        },
+        (e) => {
+          const detail = e instanceof Error ? e.message : String(e);
+          hub.replyState(m, "failed", detail).catch(() => {});
+          return failure(e, agent, log, m.id);
+        },
+      );
   } catch (e) {
-    return failure(e, agent, log, id ?? idOf(text));
+    return failure(e, agent, log, id ?? idOf(value));
   }
 }
 
-// The id of an envelope that failed to decode, when it has one, so the page can mark that reply.
-function idOf(text: string): string | undefined {
-  try {
-    const id = JSON.parse(text)?.data?.id;
-    return typeof id === "string" && id !== "" ? id : undefined;
-  } catch {
-    return undefined;
+/**
+ * A read receipt, or undefined when the frame is something else. Two shapes:
+ * kefu's `{"data":{"msg_type":"ack","contact_id":U,"ids":[…]}}` (or `"id"`), and
+ * seed 003's `{"event":3,"data":{"msg_id":…}}`, which names no contact.
+ */
+function receiptRefs(value: unknown): MessageRef[] | undefined {
+  const v = value as { event?: unknown; data?: Record<string, unknown>; result?: { code?: unknown } } | null;
+  const data = v?.data;
+  if (v?.event === 3) {
+    const msgId = data?.msg_id;
+    if (typeof msgId !== "string" && typeof msgId !== "number") {
+      throw new KefuError("missing_field", 'a read receipt {"event":3} needs data.msg_id');
+    }
+    return [{ contact: "", id: String(msgId) }];
   }
+  if (data?.msg_type !== "ack" && Number(v?.result?.code) !== Code.ack) return undefined;
+  const contact = typeof data?.contact_id === "string" ? data.contact_id : "";
+  const raw = Array.isArray(data?.ids) ? data.ids : data?.id !== undefined ? [data.id] : [];
+  const ids = raw.filter((x): x is string => typeof x === "string" && x !== "");
+  if (ids.length === 0 || ids.length !== raw.length || raw.length > 1000) {
+    throw new KefuError("missing_field", "a read receipt needs data.ids: 1 to 1000 message ids (strings)");
+  }
+  return ids.map((id) => ({ contact, id }));
 }
 
 // The reply's id lets the agent's page mark exactly that reply as failed.
@@ -161,4 +207,10 @@ function refuse(socket: WebSocket, code: number, kind: "binary_not_supported" | 
 
 function utf8Length(s: string): number {
   return new TextEncoder().encode(s).length;
+}
+
+// The id of an envelope that failed to decode, when it has one, so the page can mark that reply.
+function idOf(value: unknown): string | undefined {
+  const id = (value as { data?: { id?: unknown } } | null)?.data?.id;
+  return typeof id === "string" && id !== "" ? id : undefined;
 }

@@ -56,6 +56,19 @@ export interface Config {
   dedupeWindow: number;
   logLevel: LogLevel;
   accounts: WechatAccount[];
+  /** `sqlite`: a file under dataDir; `memory`: nothing survives a restart (tests, measurements). */
+  store: "sqlite" | "memory";
+  dataDir: string;
+  /** Longest wait for a group commit to fill; 0 commits each message alone. */
+  groupCommitMs: number;
+  /** SQLite's `synchronous`: NORMAL survives a crash, FULL a power loss too. */
+  storeSync: "NORMAL" | "FULL";
+  /** Messages older than this are swept (unacknowledged ones are kept). */
+  retentionDays: number;
+  /** Unacknowledged messages read per page when an agent connects (every page is sent). */
+  redeliverPage: number;
+  /** A socket with more unsent bytes than this is closed with 4001. */
+  maxBufferedBytes: number;
 }
 
 /** Defaults, as the README's configuration table lists them. */
@@ -72,6 +85,13 @@ export const DEFAULTS: Config = {
   dedupeWindow: 100_000,
   logLevel: "info",
   accounts: [],
+  store: "sqlite",
+  dataDir: "./data",
+  groupCommitMs: 2,
+  storeSync: "NORMAL",
+  retentionDays: 30,
+  redeliverPage: 1000,
+  maxBufferedBytes: 4 << 20,
 };
 
 const API_BASE = "https://api.weixin.qq.com";
@@ -134,7 +154,29 @@ export function parseConfig(
     dedupeWindow: int(env, "DEDUPE_WINDOW", DEFAULTS.dedupeWindow, 0, 100_000_000),
     logLevel: level,
     accounts,
+    store: oneOf(env, "STORE", ["sqlite", "memory"] as const, DEFAULTS.store),
+    dataDir: env.DATA_DIR?.trim() || DEFAULTS.dataDir,
+    groupCommitMs: int(env, "GROUP_COMMIT_MS", DEFAULTS.groupCommitMs, 0, 1000),
+    storeSync: oneOf(env, "STORE_SYNC", ["NORMAL", "FULL"] as const, DEFAULTS.storeSync),
+    retentionDays: int(env, "RETENTION_DAYS", DEFAULTS.retentionDays, 1, 36500),
+    redeliverPage: int(env, "REDELIVER_PAGE", DEFAULTS.redeliverPage, 1, 1_000_000),
+    maxBufferedBytes: int(env, "MAX_BUFFERED_BYTES", DEFAULTS.maxBufferedBytes, 64 * 1024, 1 << 30),
   };
+}
+
+function oneOf<T extends string>(
+  env: Record<string, string | undefined>,
+  name: string,
+  values: readonly T[],
+  fallback: T,
+): T {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  const v = values.find((x) => x.toLowerCase() === raw.toLowerCase());
+  if (v === undefined) {
+    throw new ConfigError(`cannot read ${name}=${JSON.stringify(env[name])}: expected ${values.join(" or ")}`);
+  }
+  return v;
 }
 
 function tokenMode(value: string | undefined, where: string): "token" | "stable_token" {

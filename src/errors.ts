@@ -38,6 +38,7 @@ export type ErrorKind =
   | "passive_window_closed"
   | "media_not_found"
   | "media_too_large"
+  | "store_failed"
   | "internal";
 
 /** An error with an HTTP status and a kind; `message` says what was wrong and quotes the value. */

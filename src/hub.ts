@@ -1,7 +1,12 @@
 /**
  * The hub: who is online, which agent owns which user (the seed's contact
- * list, many users to one agent), and the messages held for agents who are
- * offline. Transport-free: agents are `AgentPeer`s, so it is tested without sockets.
+ * list, many users to one agent), and the way every message takes to its
+ * agent. The Maps here are the hot path; the {@link Store} behind them is
+ * written through, so that "accepted" means "kept until the agent has read it":
+ * messages for offline agents, and messages an agent has not acknowledged,
+ * are read back from the store when the agent connects.
+ *
+ * Transport-free: agents are `AgentPeer`s, so it is tested without sockets.
  *
  * @module
  */
@@ -10,10 +15,13 @@ import { KefuError, quote } from "./errors.ts";
 import { encodeEnvelope } from "./json_codec.ts";
 import type { Channel, Message } from "./message.ts";
 import { Close, HEARTBEAT } from "./protocol.ts";
+import type { ContactRecord, LoadedState, MessageRef, OutboundState, Store, StoredMessage } from "./store.ts";
 
 /** What the hub needs of an agent's connection; a `WebSocket` is one. */
 export interface AgentPeer {
   readonly readyState: number;
+  /** Bytes queued and not yet sent: a stalled reader shows here. */
+  readonly bufferedAmount: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }
@@ -30,22 +38,28 @@ export interface Contact {
   account: string;
   /** Epoch seconds of the last message either way. */
   lastMessageTime: number;
-  /** Epoch seconds of the user's last message (WeChat's 48-hour reply window). */
+  /** Epoch seconds of the user's last message. */
   lastInboundTime: number;
+  /** The user's messages the agent has not acknowledged. */
+  unread: number;
 }
 
 /** Limits of the hub; every queue it keeps is bounded. */
 export interface HubOptions {
-  /** Messages held for one offline agent (and for "no agent online yet"). */
+  /** Where everything accepted is kept. */
+  store: Store;
+  /** Messages waiting for one offline agent (and for "no agent online yet"). */
   maxHeldPerAgent?: number;
-  /** Messages held across all agents. */
+  /** Messages waiting across all agents. */
   maxHeldTotal?: number;
   /** Sockets one agent may hold open; the oldest is closed (4000) past it. */
   maxSocketsPerAgent?: number;
-  /** Recent inbound ids remembered to drop repeats (WeChat retries). */
+  /** Recent inbound ids remembered to drop repeats (WeChat retries) without asking the store. */
   dedupeWindow?: number;
-  /** Called with each accepted agent reply (the outbound channel). */
-  onReply?: (message: Message) => void;
+  /** Unacknowledged messages read from the store per page when an agent connects (all pages are sent). */
+  redeliverPage?: number;
+  /** A socket with more unsent bytes than this is closed (4001); its messages stay unacknowledged. */
+  maxBufferedBytes?: number;
 }
 
 /** What happened to an inbound message. */
@@ -67,45 +81,89 @@ export interface ContactView {
   company_id: string;
   last_message_time: number;
   last_inbound_time: number;
+  unread: number;
 }
 
 const OPEN = 1;
 const UNASSIGNED = "";
 
+function record(c: Contact): ContactRecord {
+  return { ...c };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function keyOf(contact: string, id: string): string {
+  return `${contact}\n${id}`;
+}
+
 /** Routes messages between WeChat users and agents. */
 export class Hub {
+  readonly #store: Store;
   readonly #agents = new Map<string, Set<AgentPeer>>();
+  /** Sockets being caught up with their backlog: live messages wait here meanwhile. */
+  readonly #syncing = new Map<AgentPeer, Message[]>();
   readonly #contacts = new Map<string, Contact>();
+  /** agent → its contacts; UNASSIGNED holds users who wrote while no agent was online. */
   readonly #owned = new Map<string, Set<string>>();
-  readonly #held = new Map<string, Message[]>();
   readonly #recent = new Set<string>();
-  #heldTotal = 0;
+  /** Keys being committed: a concurrent repeat waits for the outcome. */
+  readonly #inflight = new Map<string, Promise<boolean>>();
+  /** Messages stored for agents that were offline, per agent (the caps count these). */
+  readonly #waiting = new Map<string, number>();
+  #waitingTotal = 0;
   readonly #maxHeldPerAgent: number;
   readonly #maxHeldTotal: number;
   readonly #maxSockets: number;
   readonly #dedupeWindow: number;
-  readonly #onReply?: (message: Message) => void;
+  readonly #redeliverPage: number;
+  readonly #maxBuffered: number;
 
-  constructor(options: HubOptions = {}) {
+  constructor(options: HubOptions) {
+    this.#store = options.store;
     this.#maxHeldPerAgent = options.maxHeldPerAgent ?? 1000;
     this.#maxHeldTotal = options.maxHeldTotal ?? 100_000;
     this.#maxSockets = options.maxSocketsPerAgent ?? 8;
     this.#dedupeWindow = options.dedupeWindow ?? 100_000;
-    this.#onReply = options.onReply;
+    this.#redeliverPage = options.redeliverPage ?? 1000;
+    this.#maxBuffered = options.maxBufferedBytes ?? 4 << 20;
+  }
+
+  /** Rebuild the Maps from what the store kept (at start, before serving). */
+  restore(state: LoadedState): void {
+    for (const c of state.contacts) {
+      const contact: Contact = { ...c, unread: 0 };
+      this.#contacts.set(c.id, contact);
+      this.#index(contact.agent, c.id);
+    }
+    for (const [agent, list] of state.unacked) {
+      for (const m of list) {
+        const c = this.#contacts.get(m.contact);
+        if (c) c.unread++;
+      }
+      // Nobody is online yet: all of it waits for its agent.
+      this.#waiting.set(agent, list.length);
+      this.#waitingTotal += list.length;
+    }
+    for (const k of state.recentKeys) this.#remember(keyOf(k.contact, k.id));
   }
 
   /**
-   * Route one message from a user. An explicit `message.agent` takes (or moves)
-   * the contact; otherwise the contact's owner gets it; a new user goes to the
-   * online agent with the fewest contacts. Throws `KefuError` 503 when the
-   * message would have to be held and the queue is full (nothing is dropped).
+   * Route one message from a user and keep it. An explicit `message.agent` takes
+   * (or moves) the contact; otherwise the contact's owner gets it; a new user goes
+   * to the online agent with the fewest contacts. Resolves once the message is
+   * committed. Throws `KefuError` 503 when it would have to wait and the queue is
+   * full, or the store failed: then nothing is kept, and a retry is welcome.
    */
-  inbound(message: Message): InboundResult {
-    const key = `${message.contact}\n${message.id}`;
-    const known = this.#contacts.get(message.contact);
+  async inbound(message: Message): Promise<InboundResult> {
+    const key = keyOf(message.contact, message.id);
     if (this.#recent.has(key)) {
-      return { status: "duplicate", id: message.id, agent: known?.agent ?? "", contact: message.contact, sockets: 0 };
+      const pending = this.#inflight.get(key);
+      if (pending === undefined || await pending) return this.#duplicate(message);
     }
+    const known = this.#contacts.get(message.contact);
     const agent = message.agent !== "" ? message.agent : known && known.agent !== "" ? known.agent : this.#fewest();
     const peers = this.#agents.get(agent);
     const online = peers !== undefined && agent !== UNASSIGNED;
@@ -114,40 +172,96 @@ export class Hub {
     this.#remember(key);
     const contact = this.#own(message, known, agent);
     contact.lastMessageTime = contact.lastInboundTime = message.sendTime;
+    contact.unread++;
     message.agent = agent;
-
-    if (online) {
-      const sockets = sendAll(peers, encodeEnvelope(message));
-      if (sockets > 0) return { status: "delivered", id: message.id, agent, contact: message.contact, sockets };
+    // On the socket before the commit, so the agent sees it at once; should the commit fail, WeChat's
+    // retry brings it again and the page drops the repeat by id.
+    const sockets = online ? this.#deliver(agent, peers, message) : 0;
+    const saving = this.#store.saveInbound(message, record(contact));
+    this.#inflight.set(key, saving.then(() => true, () => false));
+    let saved: "stored" | "duplicate";
+    try {
+      saved = await saving;
+    } catch (e) {
+      this.#recent.delete(key);
+      contact.unread--;
+      throw new KefuError(
+        "store_failed",
+        `cannot keep message ${quote(message.id)}: ${(e as Error).message}; nothing was accepted, try again`,
+        503,
+      );
+    } finally {
+      this.#inflight.delete(key);
     }
-    this.#hold(agent, message);
+    if (saved === "duplicate") {
+      contact.unread--;
+      return this.#duplicate(message);
+    }
+    if (sockets > 0) return { status: "delivered", id: message.id, agent, contact: message.contact, sockets };
+    this.#waiting.set(agent, (this.#waiting.get(agent) ?? 0) + 1);
+    this.#waitingTotal++;
     return { status: "queued", id: message.id, agent, contact: message.contact, sockets: 0 };
   }
 
-  /** An agent's socket is open: register it, then deliver what was held, in order. */
-  connect(agent: string, peer: AgentPeer): void {
+  /**
+   * An agent's socket is open: register it, give it the users who wrote while no
+   * agent was online, then send what it has not acknowledged, oldest first,
+   * followed by whatever came in meanwhile.
+   */
+  async connect(agent: string, peer: AgentPeer): Promise<void> {
     let peers = this.#agents.get(agent);
     if (peers === undefined) this.#agents.set(agent, peers = new Set());
     if (peers.size >= this.#maxSockets) {
       const oldest = peers.values().next().value!;
-      peers.delete(oldest);
+      this.#drop(agent, oldest);
       oldest.close(Close.replaced, `replaced: more than ${this.#maxSockets} sockets for agent ${agent}`);
     }
     peers.add(peer);
-    this.#flush(agent, this.#take(agent));
-    const waiting = this.#take(UNASSIGNED);
-    for (const m of waiting) {
-      const owner = this.#contacts.get(m.contact)!;
-      if (owner.agent === UNASSIGNED) this.#own(m, owner, this.#fewest());
-      m.agent = owner.agent;
-      this.#flush(owner.agent, [m]);
+    const live: Message[] = [];
+    this.#syncing.set(peer, live);
+    try {
+      const waiting = this.#owned.get(UNASSIGNED);
+      if (waiting !== undefined && waiting.size > 0) {
+        const moved = [...waiting].map((id) => this.#own(undefined, this.#contacts.get(id)!, agent));
+        await Promise.all(moved.map((c) => this.#store.upsertContact(record(c))));
+        this.#release(UNASSIGNED);
+      }
+      this.#release(agent);
+      // Page by page, each after the socket has drained half its buffer: a long backlog never piles up in memory.
+      const sent = new Set<string>();
+      let after = 0;
+      for (;;) {
+        const page = await this.#store.unacked(agent, this.#redeliverPage, after);
+        if (peer.readyState !== OPEN) return;
+        for (const m of page) {
+          peer.send(encodeEnvelope(m));
+          sent.add(keyOf(m.contact, m.id));
+        }
+        if (page.length < this.#redeliverPage) break;
+        after = page[page.length - 1].seq;
+        while (peer.readyState === OPEN && peer.bufferedAmount > this.#maxBuffered / 2) await delay(10);
+      }
+      if (peer.readyState !== OPEN) return;
+      for (const m of live) if (!sent.has(keyOf(m.contact, m.id))) peer.send(encodeEnvelope(m));
+    } finally {
+      this.#syncing.delete(peer);
     }
   }
 
-  /** An agent's socket closed. Its contacts stay its own; their messages are held until it is back. */
+  /** An agent's socket closed. Its contacts stay its own; their messages wait in the store until it is back. */
   disconnect(agent: string, peer: AgentPeer): void {
-    const peers = this.#agents.get(agent);
-    if (peers?.delete(peer) && peers.size === 0) this.#agents.delete(agent);
+    this.#drop(agent, peer);
+  }
+
+  /** The agent read these messages (read receipt): they are not sent again. A ref with contact "" names any contact. */
+  async ack(agent: string, refs: MessageRef[]): Promise<number> {
+    const n = await this.#store.ack(agent, refs);
+    // Unread counts follow when the receipt names the contact.
+    if (n > 0 && refs.every((r) => r.contact === refs[0].contact)) {
+      const c = this.#contacts.get(refs[0].contact);
+      if (c && c.agent === agent) c.unread = Math.max(0, c.unread - n);
+    }
+    return n;
   }
 
   /** The agent's contact `contact`; throws `KefuError` 403 when it is not this agent's. */
@@ -173,20 +287,52 @@ export class Hub {
     message.company ||= contact.company;
     message.account = contact.account;
     contact.lastMessageTime = message.sendTime;
-    this.#onReply?.(message);
     return message;
+  }
+
+  /** Keep an accepted reply (state `queued`) before it goes out; throws `KefuError` 503 when the store fails. */
+  async keepReply(message: Message): Promise<void> {
+    const c = this.#contacts.get(message.contact);
+    try {
+      await this.#store.saveOutbound(message, "queued", c && record(c));
+    } catch (e) {
+      throw new KefuError(
+        "store_failed",
+        `cannot keep reply ${quote(message.id)}: ${(e as Error).message}; it was not sent, try again`,
+        503,
+      );
+    }
+  }
+
+  /** Record how a reply ended (sent, or failed and why). */
+  replyState(message: Message, state: OutboundState, detail = ""): Promise<boolean> {
+    return this.#store.setOutboundState(message, state, detail);
+  }
+
+  /** One page of a conversation of the agent's own contact, newest first. */
+  history(agent: string, contact: string, before: string | undefined, limit: number): Promise<StoredMessage[]> {
+    this.ownedContact(agent, contact);
+    return this.#store.history(contact, { before, limit });
   }
 
   /** Send a text to every open socket of an agent; answers how many. */
   notify(agent: string, data: string): number {
     const peers = this.#agents.get(agent);
-    return peers === undefined ? 0 : sendAll(peers, data);
+    if (peers === undefined) return 0;
+    let n = 0;
+    for (const p of peers) {
+      if (p.readyState === OPEN) {
+        p.send(data);
+        n++;
+      }
+    }
+    return n;
   }
 
   /** The contacts of one agent, most recent first. */
   contactsOf(agent: string): ContactView[] {
     const ids = this.#owned.get(agent);
-    if (ids === undefined) return [];
+    if (ids === undefined || agent === UNASSIGNED) return [];
     const list: ContactView[] = [];
     for (const id of ids) {
       const c = this.#contacts.get(id)!;
@@ -197,6 +343,7 @@ export class Hub {
         company_id: c.company,
         last_message_time: c.lastMessageTime,
         last_inbound_time: c.lastInboundTime,
+        unread: c.unread,
       });
     }
     return list.sort((a, b) => b.last_message_time - a.last_message_time);
@@ -207,14 +354,16 @@ export class Hub {
     return this.#agents.has(agent);
   }
 
-  /** Messages held for one agent ("" = waiting for any agent). */
+  /** Messages waiting for one offline agent ("" = waiting for any agent). */
   heldFor(agent: string): number {
-    return this.#held.get(agent)?.length ?? 0;
+    return this.#waiting.get(agent) ?? 0;
   }
 
   /** Send the heartbeat envelope to every open socket. */
   heartbeat(): void {
-    for (const peers of this.#agents.values()) sendAll(peers, HEARTBEAT);
+    for (const peers of this.#agents.values()) {
+      for (const p of peers) if (p.readyState === OPEN) p.send(HEARTBEAT);
+    }
   }
 
   /** Close every agent socket (shutdown). */
@@ -223,13 +372,58 @@ export class Hub {
       for (const p of peers) p.close(code, reason);
     }
     this.#agents.clear();
+    this.#syncing.clear();
   }
 
   /** Counters for `/healthz`. */
   stats(): { agents_online: number; sockets: number; contacts: number; held: number } {
     let sockets = 0;
     for (const peers of this.#agents.values()) sockets += peers.size;
-    return { agents_online: this.#agents.size, sockets, contacts: this.#contacts.size, held: this.#heldTotal };
+    return { agents_online: this.#agents.size, sockets, contacts: this.#contacts.size, held: this.#waitingTotal };
+  }
+
+  #duplicate(m: Message): InboundResult {
+    return {
+      status: "duplicate",
+      id: m.id,
+      agent: this.#contacts.get(m.contact)?.agent ?? "",
+      contact: m.contact,
+      sockets: 0,
+    };
+  }
+
+  // Write to every socket of the agent; a socket still catching up gets it after its backlog, a stalled one is
+  // closed (its messages stay unacknowledged, so they come again when it reconnects).
+  #deliver(agent: string, peers: Set<AgentPeer>, m: Message): number {
+    let data: string | undefined;
+    let n = 0;
+    for (const p of peers) {
+      if (p.readyState !== OPEN) continue;
+      const live = this.#syncing.get(p);
+      if (live !== undefined) {
+        live.push(m);
+      } else if (p.bufferedAmount > this.#maxBuffered) {
+        // Dropped at once: a peer that does not read will not finish the close handshake either.
+        this.#drop(agent, p);
+        p.close(Close.tooSlow, `too slow: over ${this.#maxBuffered} bytes unsent; reconnect to get the rest`);
+        continue;
+      } else {
+        p.send(data ??= encodeEnvelope(m));
+      }
+      n++;
+    }
+    return n;
+  }
+
+  #drop(agent: string, peer: AgentPeer): void {
+    this.#syncing.delete(peer);
+    const peers = this.#agents.get(agent);
+    if (peers?.delete(peer) && peers.size === 0) this.#agents.delete(agent);
+  }
+
+  #release(agent: string): void {
+    this.#waitingTotal -= this.#waiting.get(agent) ?? 0;
+    this.#waiting.delete(agent);
   }
 
   #fewest(): string {
@@ -245,13 +439,20 @@ export class Hub {
     return best;
   }
 
+  #index(agent: string, id: string): void {
+    let set = this.#owned.get(agent);
+    if (set === undefined) this.#owned.set(agent, set = new Set());
+    set.add(id);
+  }
+
   // Create the contact or move it to `agent`, keeping the per-agent index in step.
-  #own(m: Message, known: Contact | undefined, agent: string): Contact {
+  #own(m: Message | undefined, known: Contact | undefined, agent: string): Contact {
     let c = known;
     if (c === undefined) {
+      m = m!;
       c = {
         id: m.contact,
-        agent: UNASSIGNED,
+        agent,
         name: m.name,
         avatar: m.avatar,
         company: m.company,
@@ -259,22 +460,22 @@ export class Hub {
         account: m.account ?? "",
         lastMessageTime: m.sendTime,
         lastInboundTime: m.sendTime,
+        unread: 0,
       };
       this.#contacts.set(m.contact, c);
-    } else {
+      this.#index(agent, c.id);
+      return c;
+    }
+    if (m !== undefined) {
       if (m.name !== m.contact) c.name = m.name;
       if (m.avatar !== "") c.avatar = m.avatar;
       if (m.company !== "") c.company = m.company;
       if (m.account) c.account = m.account;
     }
     if (c.agent !== agent) {
-      if (c.agent !== UNASSIGNED) this.#owned.get(c.agent)?.delete(c.id);
+      this.#owned.get(c.agent)?.delete(c.id);
       c.agent = agent;
-      if (agent !== UNASSIGNED) {
-        let set = this.#owned.get(agent);
-        if (set === undefined) this.#owned.set(agent, set = new Set());
-        set.add(c.id);
-      }
+      this.#index(agent, c.id);
     }
     return c;
   }
@@ -288,47 +489,13 @@ export class Hub {
 
   #checkRoom(agent: string): void {
     const n = this.heldFor(agent);
-    if (n >= this.#maxHeldPerAgent || this.#heldTotal >= this.#maxHeldTotal) {
+    if (n >= this.#maxHeldPerAgent || this.#waitingTotal >= this.#maxHeldTotal) {
       const who = agent === UNASSIGNED ? "no agent online" : `agent ${quote(agent)} offline`;
       throw new KefuError(
         "queue_full",
-        `cannot hold the message (${who}): ${n} held for it, ${this.#heldTotal} in all; try again later`,
+        `cannot hold the message (${who}): ${n} held for it, ${this.#waitingTotal} in all; try again later`,
         503,
       );
     }
   }
-
-  #hold(agent: string, m: Message): void {
-    let q = this.#held.get(agent);
-    if (q === undefined) this.#held.set(agent, q = []);
-    q.push(m);
-    this.#heldTotal++;
-  }
-
-  #take(agent: string): Message[] {
-    const q = this.#held.get(agent);
-    if (q === undefined) return [];
-    this.#held.delete(agent);
-    this.#heldTotal -= q.length;
-    return q;
-  }
-
-  // Deliver in order; whatever finds no open socket goes back to the queue.
-  #flush(agent: string, messages: Message[]): void {
-    const peers = this.#agents.get(agent);
-    for (const m of messages) {
-      if (peers === undefined || sendAll(peers, encodeEnvelope(m)) === 0) this.#hold(agent, m);
-    }
-  }
-}
-
-function sendAll(peers: Set<AgentPeer>, data: string): number {
-  let n = 0;
-  for (const p of peers) {
-    if (p.readyState === OPEN) {
-      p.send(data);
-      n++;
-    }
-  }
-  return n;
 }

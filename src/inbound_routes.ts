@@ -101,7 +101,7 @@ export function inboundRoutes(options: InboundRoutesOptions): Hono {
   const { hub, maxBodyBytes } = options;
   const app = new Hono();
   const accept = (format: "auto" | "xml") => async (c: Context) =>
-    answer(c, hub.inbound(decodeBody(await readBody(c.req.raw, maxBodyBytes), format)));
+    answer(c, await hub.inbound(decodeBody(await readBody(c.req.raw, maxBodyBytes), format)));
   app.post(SEND_PATH, accept("auto"));
   app.post(SEND_XML_PATH, accept("xml"));
   app.post(TEST_SEND_PATH, accept("auto"));

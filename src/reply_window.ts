@@ -22,7 +22,16 @@ export interface WindowState {
   lastExchangeAt: number;
   /** "typing…" shows until then. */
   typingUntil: number;
+  /** lastMessageAt as last reported to `onChange` (persisted). */
+  savedMessageAt: number;
 }
+
+/** Called when a user's window changed in a way worth keeping across a restart. */
+export type WindowChange = (account: string, openid: string, state: WindowState) => void;
+
+// A user's every message need not be written: a kept lastMessageAt up to a minute old only closes the window
+// that much early after a restart, which errs on WeChat's side.
+const SAVE_EVERY_MS = 60_000;
 
 const HOUR = 3_600_000;
 /** WeChat's rule after a user's message. */
@@ -58,6 +67,7 @@ function fresh(): WindowState {
     eventUsed: 0,
     lastExchangeAt: -Infinity,
     typingUntil: 0,
+    savedMessageAt: -Infinity,
   };
 }
 
@@ -69,28 +79,38 @@ function hours(ms: number): string {
 export class ReplyWindows {
   readonly #users = new Map<string, WindowState>();
   readonly #now: () => number;
+  readonly #onChange?: WindowChange;
 
-  constructor(options: { now?: () => number } = {}) {
+  constructor(options: { now?: () => number; onChange?: WindowChange } = {}) {
     this.#now = options.now ?? Date.now;
+    this.#onChange = options.onChange;
   }
 
   /** Record what a user did. */
   record(account: string, openid: string, what: Interaction, at = this.#now()): void {
     const key = `${account}\n${openid}`;
     if (what === "unfollow") {
-      this.#users.delete(key);
+      if (this.#users.delete(key)) this.#onChange?.(account, openid, fresh());
       return;
     }
     let s = this.#users.get(key);
     if (s === undefined) this.#users.set(key, s = fresh());
+    let material = true;
     if (what === "message") {
-      s.lastMessageAt = at;
+      material = s.messageUsed !== 0 || at - s.savedMessageAt >= SAVE_EVERY_MS;
+      s.lastMessageAt = Math.max(s.lastMessageAt, at);
       s.messageUsed = 0;
     } else {
-      s.lastEventAt = at;
+      s.lastEventAt = Math.max(s.lastEventAt, at);
       s.eventUsed = 0;
     }
     s.lastExchangeAt = Math.max(s.lastExchangeAt, at);
+    if (material) this.#changed(account, openid, s);
+  }
+
+  #changed(account: string, openid: string, s: WindowState): void {
+    s.savedMessageAt = s.lastMessageAt;
+    this.#onChange?.(account, openid, s);
   }
 
   /** Throws `KefuError` (403 reply_window_closed) when WeChat would refuse a message to this user now. */
@@ -128,6 +148,7 @@ export class ReplyWindows {
     else s.messageUsed++;
     s.lastExchangeAt = t;
     s.typingUntil = 0;
+    this.#changed(account, openid, s);
   }
 
   /** Why "typing…" cannot be shown now ("" when it can): no recent exchange, or it already shows. */
@@ -153,8 +174,17 @@ export class ReplyWindows {
   }
 
   /** Restore one user's state (at start, from the store). */
-  set(account: string, openid: string, state: WindowState): void {
-    this.#users.set(`${account}\n${openid}`, state);
+  restore(
+    account: string,
+    openid: string,
+    kept: { lastMessageAt: number; messageUsed: number; lastEventAt: number; eventUsed: number },
+  ): void {
+    this.#users.set(`${account}\n${openid}`, {
+      ...kept,
+      lastExchangeAt: Math.max(kept.lastMessageAt, kept.lastEventAt),
+      typingUntil: 0,
+      savedMessageAt: kept.lastMessageAt,
+    });
   }
 
   /** Forget users whose windows have all closed; answers how many were dropped. Keeps the map bounded. */

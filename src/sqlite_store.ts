@@ -198,10 +198,16 @@ export class SqliteStore implements Store {
       "EXISTS (SELECT 1 FROM contacts c WHERE c.id = ?1 AND c.agent = ?3)";
     p("deliver", `UPDATE messages SET state = 'delivered' WHERE state = 'accepted' AND ${mine}`);
     p("ack", `UPDATE messages SET state = 'acked' WHERE state <> 'acked' AND ${mine}`);
+    // A read receipt that names only the message id (seed 003's event 3): any of the agent's contacts.
+    p(
+      "ackAny",
+      "UPDATE messages SET state = 'acked' WHERE direction = 'in' AND state <> 'acked' AND ?1 = '' AND id = ?2 AND " +
+        "contact IN (SELECT c.id FROM contacts c WHERE c.agent = ?3)",
+    );
     p(
       "unacked",
       `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_unacked JOIN contacts c ON c.id = m.contact ` +
-        "WHERE c.agent = ? AND m.direction = 'in' AND m.state <> 'acked' ORDER BY m.seq LIMIT ?",
+        "WHERE c.agent = ? AND m.direction = 'in' AND m.state <> 'acked' AND m.seq > ? ORDER BY m.seq LIMIT ?",
     );
     p(
       "allUnacked",
@@ -294,22 +300,28 @@ export class SqliteStore implements Store {
   }
 
   ack(agent: string, refs: readonly MessageRef[]): Promise<number> {
-    return this.#updateEach("acknowledge messages", this.#q.ack, agent, refs);
+    return this.#updateEach("acknowledge messages", this.#q.ack, agent, refs, this.#q.ackAny);
   }
 
-  #updateEach(action: string, st: StatementSync, agent: string, refs: readonly MessageRef[]): Promise<number> {
+  #updateEach(
+    action: string,
+    st: StatementSync,
+    agent: string,
+    refs: readonly MessageRef[],
+    anyContact = st,
+  ): Promise<number> {
     const params = refs.map((r) => [r.contact, r.id, agent]);
     return this.#write(`${action} for agent ${quote(agent)}`, () => {
       let n = 0;
-      for (const p of params) n += Number(st.run(...p).changes);
+      for (const p of params) n += Number((p[0] === "" ? anyContact : st).run(...p).changes);
       return n;
     });
   }
 
-  unacked(agent: string, limit = 1000): Promise<StoredMessage[]> {
+  unacked(agent: string, limit = 1000, afterSeq = 0): Promise<StoredMessage[]> {
     return this.#read(
       `read the unacknowledged messages of agent ${quote(agent)}`,
-      () => (this.#q.unacked.all(agent, limit) as Row[]).map(toMessage),
+      () => (this.#q.unacked.all(agent, afterSeq, limit) as Row[]).map(toMessage),
     );
   }
 

@@ -150,10 +150,13 @@ export interface Store {
   setOutboundState(ref: MessageRef, state: OutboundState, detail?: string): Promise<boolean>;
   /** Inbound messages of the agent's contacts written to a socket (`accepted` → `delivered`); the count changed. */
   markDelivered(agent: string, refs: readonly MessageRef[]): Promise<number>;
-  /** The agent read these messages of its contacts: never redelivered. The count changed. */
+  /**
+   * The agent read these messages of its contacts: never redelivered. A ref with
+   * contact "" names the message by id alone (seed 003's read receipt). The count changed.
+   */
   ack(agent: string, refs: readonly MessageRef[]): Promise<number>;
-  /** Inbound messages of the agent's contacts not acknowledged, oldest first: to send again on reconnect. */
-  unacked(agent: string, limit?: number): Promise<StoredMessage[]>;
+  /** Inbound messages of the agent's contacts not acknowledged, oldest first, after `afterSeq`: to send again on reconnect. */
+  unacked(agent: string, limit?: number, afterSeq?: number): Promise<StoredMessage[]>;
   /**
    * One page of a conversation, newest first, both directions, never another
    * contact's messages. Rejects with a `not_found` KefuError (404) when `before`

@@ -61,9 +61,9 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
   // The key is imported once per account (config has checked its shape and the AppID).
   const cipher = account.encodingAesKey ? WechatCipher.create(account.encodingAesKey, account.appId) : undefined;
 
-  async function verified(c: Context): Promise<URLSearchParams> {
+  function verified(c: Context): URLSearchParams {
     const q = new URL(c.req.url).searchParams;
-    const expected = await signature(token, q.get("timestamp") ?? "", q.get("nonce") ?? "");
+    const expected = signature(token, q.get("timestamp") ?? "", q.get("nonce") ?? "");
     if (!verifySignature(q.get("signature"), expected)) {
       log.warn("wechat_bad_signature", { account: accountId, method: c.req.method });
       throw badSignature("signature");
@@ -72,13 +72,13 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
   }
 
   app.get(path, async (c) => {
-    const q = await verified(c);
+    const q = verified(c);
     // Verbatim and as text/plain: anything else fails WeChat's check.
     return c.body(q.get("echostr") ?? "", 200, { "content-type": "text/plain; charset=utf-8" });
   });
 
   app.post(path, async (c) => {
-    const q = await verified(c);
+    const q = verified(c);
     const timestamp = q.get("timestamp") ?? "";
     const nonce = q.get("nonce") ?? "";
     checkTimestamp(timestamp, now(), account.maxSkewSeconds);
@@ -91,7 +91,7 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
       }
       const encrypt = extractEncrypt(body);
       // Before decrypting: an unauthenticated ciphertext must never reach the padding checks.
-      if (!verifySignature(q.get("msg_signature"), await msgSignature(token, timestamp, nonce, encrypt))) {
+      if (!verifySignature(q.get("msg_signature"), msgSignature(token, timestamp, nonce, encrypt))) {
         log.warn("wechat_bad_signature", { account: accountId, method: "POST", field: "msg_signature" });
         throw badSignature("msg_signature");
       }
@@ -103,7 +103,7 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
     m.agent = "";
     m.account = accountId;
     m.company = account.companyId;
-    const r = hub.inbound(m);
+    const r = await hub.inbound(m);
     if (r.status !== "duplicate") {
       const what = interactionOf(m.type, m.extra?.Event);
       // The user acted at CreateTime (a late retry must not stretch the window), never in the future.

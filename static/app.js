@@ -5,6 +5,8 @@
 const WS_PATH = "/im_component/wx_official_account/msg";
 const CONTACTS_PATH = "/im_component/wx_official_account/contacts";
 const UPLOAD_PATH = "/im_component/wx_official_account/media";
+const HISTORY_PATH = "/im_component/wx_official_account/history";
+const HISTORY_PAGE = 50;
 // WeChat shows "typing…" for 15 s; a keystroke re-announces it at most this often.
 const TYPING_EVERY_MS = 10000;
 const CODE_OF_TYPE = { text: 1001, image: 1002, voice: 1003, video: 1004 };
@@ -14,7 +16,7 @@ const MIN_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 30000;
 // 4000: the server replaced this socket with a newer one of the same agent; reconnecting would fight it.
 const NO_RECONNECT_CODES = new Set([4000]);
-const Code = { heartbeat: 101, system: 102, sent: 103, typing: 104, other: 1000, error: -1 };
+const Code = { heartbeat: 101, system: 102, sent: 103, typing: 104, ack: 105, other: 1000, error: -1 };
 const TYPE_OF_CODE = { 1001: "text", 1002: "image", 1003: "voice", 1004: "video" };
 const MAX_SYSTEM_LINES = 50;
 const TOAST_MS = 10000;
@@ -181,7 +183,10 @@ async function loadContacts(agent) {
     for (const c of body?.data?.contacts ?? []) {
       const contact = ensureContact(text(c.contact_id), text(c.name));
       contact.lastTime = Math.max(contact.lastTime, Number(c.last_message_time) || 0);
+      contact.unread = Math.max(contact.unread, Number(c.unread) || 0);
     }
+    const shown = state.contacts.get(state.selected);
+    if (shown && shown.history === "") loadHistory(shown);
     renderContacts();
   } catch (e) {
     toast(`Cannot load the contact list: ${e.message}`);
@@ -237,7 +242,8 @@ function resetConversations() {
 function ensureContact(id, name) {
   let c = state.contacts.get(id);
   if (!c) {
-    c = { id, name: name || id, lastTime: 0, unread: 0, messages: [], seen: new Set() };
+    // toAck: ids received and not yet shown (acknowledged once the conversation is on screen).
+    c = { id, name: name || id, lastTime: 0, unread: 0, messages: [], seen: new Set(), toAck: [], history: "" };
     state.contacts.set(id, c);
   } else if (name && name !== id) {
     c.name = name;
@@ -248,8 +254,12 @@ function ensureContact(id, name) {
 function addIncoming(data, code) {
   const c = ensureContact(text(data.contact_id), text(data.name));
   const id = text(data.id);
-  // The server may redeliver a message after a reconnect.
-  if (id !== "" && c.seen.has(id)) return;
+  // The server sends unacknowledged messages again after a reconnect: acknowledge, do not show twice.
+  if (id !== "" && c.seen.has(id)) {
+    c.toAck.push(id);
+    if (state.selected === c.id) acknowledgeShown(c);
+    return;
+  }
   if (id !== "") c.seen.add(id);
   const msg = data.msg && typeof data.msg === "object" ? data.msg : {};
   const time = Number(data.send_time) || nowSeconds();
@@ -267,9 +277,62 @@ function addIncoming(data, code) {
     time,
   });
   c.lastTime = Math.max(c.lastTime, time);
+  if (id !== "") c.toAck.push(id);
   if (state.selected === "") state.selected = c.id;
   if (state.selected !== c.id) c.unread++;
   renderContacts();
+  if (state.selected === c.id) renderConversation();
+}
+
+// Read receipts for what is on screen: kefu sends unacknowledged messages again after a reconnect.
+function acknowledgeShown(c) {
+  const ws = state.socket;
+  if (!ws || ws.readyState !== WebSocket.OPEN || c.toAck.length === 0) return;
+  const ids = c.toAck.splice(0, 1000);
+  ws.send(
+    JSON.stringify({ data: { msg_type: "ack", contact_id: c.id, ids }, result: { code: Code.ack, message: "ack" } }),
+  );
+}
+
+// The past of a conversation from kefu's store (after a reload), older pages on demand.
+async function loadHistory(c) {
+  if (c.history === "loading" || c.history === "done") return;
+  // The first page is the newest (it may hold messages read before a reload); later pages go back from there.
+  const oldest = c.oldestStored;
+  c.history = "loading";
+  try {
+    const url = `${HISTORY_PATH}?userid=${encodeURIComponent(state.agent)}&contact_id=${encodeURIComponent(c.id)}` +
+      `&limit=${HISTORY_PAGE}${oldest ? `&before=${encodeURIComponent(oldest.id)}` : ""}`;
+    const res = await fetch(url, { cache: "no-store" });
+    const body = await res.json();
+    if (!res.ok) throw new Error(text(body?.data?.detail) || `HTTP ${res.status}`);
+    const older = [];
+    for (const d of (body.data.messages ?? []).toReversed()) {
+      const id = text(d.id);
+      if (id !== "" && c.seen.has(id)) continue;
+      if (id !== "") c.seen.add(id);
+      const msg = d.msg && typeof d.msg === "object" ? d.msg : {};
+      older.push({
+        id,
+        direction: d.direction === "out" ? "out" : "in",
+        code: parseCode(d.code),
+        type: text(d.msg_type),
+        content: text(msg.content),
+        media: text(msg.media_path),
+        time: Number(d.send_time) || 0,
+        status: d.direction === "out" ? text(d.state) : undefined,
+        detail: text(d.detail),
+      });
+    }
+    const page = body.data.messages ?? [];
+    if (page.length > 0) c.oldestStored = text(page.at(-1).id);
+    c.messages.push(...older);
+    c.messages.sort((a, b) => a.time - b.time);
+    c.history = body.data.has_more ? "more" : "done";
+  } catch (e) {
+    c.history = "";
+    toast(`Cannot load the history of ${c.id}: ${e.message}`);
+  }
   if (state.selected === c.id) renderConversation();
 }
 
@@ -394,7 +457,10 @@ async function sendFile(file) {
 function select(id) {
   state.selected = id;
   const c = state.contacts.get(id);
-  if (c) c.unread = 0;
+  if (c) {
+    c.unread = 0;
+    if (c.history === "") loadHistory(c);
+  }
   renderContacts();
   renderConversation();
   $("reply-text").focus();
@@ -493,9 +559,17 @@ function renderConversation() {
   const c = state.contacts.get(state.selected);
   box.dataset.contactId = c ? c.id : "";
   $("conv-title").textContent = c ? (c.name !== c.id ? `${c.name} (${c.id})` : c.name) : "Select a contact";
-  box.replaceChildren(...(c ? c.messages.map(renderMessage) : []));
+  const items = c ? c.messages.map(renderMessage) : [];
+  if (c && c.history === "more") {
+    const more = el("button", "load-older", "Load older messages 更早的消息");
+    more.type = "button";
+    more.addEventListener("click", () => loadHistory(c));
+    items.unshift(more);
+  }
+  box.replaceChildren(...items);
   box.scrollTop = box.scrollHeight;
   updateReplyControls();
+  if (c) acknowledgeShown(c);
 }
 
 function updateReplyControls() {

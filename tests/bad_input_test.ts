@@ -18,7 +18,7 @@ function assertError(
 }
 
 Deno.test("bad HTTP input gets a 4xx JSON error that says what was wrong, and the service keeps working", async () => {
-  await using t = startService({ MAX_BODY_BYTES: "2048" });
+  await using t = await startService({ MAX_BODY_BYTES: "2048" });
   await using agent = await AgentClient.open(agentUrl(t, "1"));
   const cases: [string, BodyInit, number, string, RegExp?][] = [
     ["/send", "<xml><FromUserName>u</FromUserName>", 400, "invalid_xml", /line 1/],
@@ -84,7 +84,7 @@ Deno.test("bad HTTP input gets a 4xx JSON error that says what was wrong, and th
 });
 
 Deno.test("wrong methods, paths and missing agent ids are JSON errors too", async () => {
-  await using t = startService();
+  await using t = await startService();
   assertError(await getJson(`${t.http}/im_component/wx_official_account/msg?userid=1`), 426, "upgrade_required");
   assertError(await getJson(`${t.http}/im_component/wx_official_account/contacts`), 400, "missing_userid");
   assertError(await getJson(`${t.http}/im_component/wx_official_account/contacts?userid=%01`), 400, "invalid_userid");
@@ -105,7 +105,7 @@ Deno.test("wrong methods, paths and missing agent ids are JSON errors too", asyn
 });
 
 Deno.test("a binary frame gets an error envelope and close 1003; nothing else is affected", async () => {
-  await using t = startService();
+  await using t = await startService();
   await using other = await AgentClient.open(agentUrl(t, "2"));
   const agent = await AgentClient.open(agentUrl(t, "1"));
   agent.socket.send(new Uint8Array([1, 2, 3]));
@@ -119,7 +119,7 @@ Deno.test("a binary frame gets an error envelope and close 1003; nothing else is
 });
 
 Deno.test("a frame over MAX_WS_MESSAGE_BYTES gets an error envelope and close 1009; a huge one too", async () => {
-  await using t = startService({ MAX_WS_MESSAGE_BYTES: "2048" });
+  await using t = await startService({ MAX_WS_MESSAGE_BYTES: "2048" });
   for (const size of [2049, 4 * 1024 * 1024]) {
     const agent = await AgentClient.open(agentUrl(t, "1"));
     agent.send(JSON.stringify({ data: { msg_type: "text", contact_id: "u", msg: { content: "x".repeat(size) } } }));
@@ -137,7 +137,7 @@ Deno.test("a frame over MAX_WS_MESSAGE_BYTES gets an error envelope and close 10
 });
 
 Deno.test("a full hold queue answers 503 and the message is not taken; its retry is accepted later", async () => {
-  await using t = startService({ MAX_HELD_PER_AGENT: "2" });
+  await using t = await startService({ MAX_HELD_PER_AGENT: "2" });
   const xml = (i: number) => userXml("u", `m${i}`, { to: "off", id: String(100 + i) });
   assert.equal((await post(`${t.http}/send`, xml(1))).status, 202);
   assert.equal((await post(`${t.http}/send`, xml(2))).status, 202);

@@ -18,7 +18,7 @@ const SCREENSHOT = "/tmp/kefu-agent-page.png";
 const SEED_PAGE_SHA256 = "c0d878e39b02e77eb88de7fbd9d4921340ff002ab40d8663fd0b6aa3485f5df3";
 
 function startService() {
-  return start(parseConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent" }));
+  return start(parseConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", STORE: "memory" }));
 }
 
 function cdata(s: string): string {
@@ -76,7 +76,7 @@ Deno.test({
   name: `browser: the seed's WebSocket test page gets the seed XML and an error for "pong"${NEEDS}`,
   ignore: !CHROMIUM,
   async fn() {
-    const svc = startService();
+    const svc = await startService();
     // The page stays the seed's text; only the address it dials is pointed at this test's port.
     const seed = await Deno.readTextFile(new URL("./browser/seed_page.html", import.meta.url));
     assert.ok(seed.includes("localhost:1234"), "the seed page dials ws://localhost:1234");
@@ -141,7 +141,7 @@ Deno.test({
   name: `browser: the agent page connects, receives, replies and shows sent and failed replies${NEEDS}`,
   ignore: !CHROMIUM,
   async fn() {
-    const svc = startService();
+    const svc = await startService();
     const port = svc.port;
     let browser: Browser | undefined;
     try {

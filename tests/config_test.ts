@@ -21,6 +21,13 @@ Deno.test("config: every variable is read", () => {
     MAX_SOCKETS_PER_AGENT: "2",
     DEDUPE_WINDOW: "0",
     LOG_LEVEL: "WARN",
+    STORE: "memory",
+    DATA_DIR: "/var/lib/kefu",
+    GROUP_COMMIT_MS: "0",
+    STORE_SYNC: "full",
+    RETENTION_DAYS: "7",
+    REDELIVER_PAGE: "50",
+    MAX_BUFFERED_BYTES: "65536",
   });
   assert.deepEqual(c, {
     port: 8080,
@@ -35,6 +42,13 @@ Deno.test("config: every variable is read", () => {
     dedupeWindow: 0,
     logLevel: "warn",
     accounts: [],
+    store: "memory",
+    dataDir: "/var/lib/kefu",
+    groupCommitMs: 0,
+    storeSync: "FULL",
+    retentionDays: 7,
+    redeliverPage: 50,
+    maxBufferedBytes: 65536,
   });
 });
 
@@ -49,6 +63,8 @@ Deno.test("config: one WeChat account from WECHAT_* on /wechat, more from CONFIG
           company_id: "cB",
           token_mode: "stable_token",
           auto_reply: "稍等",
+          reply_mode: "passive",
+          passive_hold_ms: 9000,
         },
         { appid: "wxC", token: "tC", path: "/hooks/c", max_skew_seconds: 60 },
       ],
@@ -71,6 +87,12 @@ Deno.test("config: one WeChat account from WECHAT_* on /wechat, more from CONFIG
   assert.equal(c.accounts[0].apiBase, "http://127.0.0.1:9");
   assert.equal(c.accounts[1].apiBase, "https://api.weixin.qq.com");
   assert.equal(c.accounts[1].autoReply, "稍等");
+  assert.deepEqual(c.accounts.map((a) => [a.replyMode, a.passiveHoldMs]), [
+    ["custom", 14000],
+    ["passive", 9000],
+    ["custom", 14000],
+  ]);
+  assert.equal(parseConfig({ WECHAT_TOKEN: "t", WECHAT_REPLY_MODE: "passive" }).accounts[0].replyMode, "passive");
   assert.equal(c.accounts[0].encodingAesKey.length, 43);
   // The bench's setting: a token alone is a plaintext-only account.
   assert.deepEqual(parseConfig({ WECHAT_TOKEN: "bench" }).accounts.map((a) => [a.appId, a.path]), [["", "/wechat"]]);
@@ -102,12 +124,20 @@ Deno.test("config: bad account settings name the place, never the secret", () =>
 
 Deno.test("config: a bad value names the variable and quotes it", () => {
   for (
-    const [name, value] of [["PORT", "abc"], ["PORT", "70000"], ["HEARTBEAT_SECONDS", "0"], ["MAX_BODY_BYTES", "1.5"], [
-      "LOG_LEVEL",
-      "loud",
-    ]]
+    const [name, value] of [
+      ["PORT", "abc"],
+      ["PORT", "70000"],
+      ["HEARTBEAT_SECONDS", "0"],
+      ["MAX_BODY_BYTES", "1.5"],
+      ["LOG_LEVEL", "loud"],
+      ["STORE", "redis"],
+      ["STORE_SYNC", "sometimes"],
+      ["GROUP_COMMIT_MS", "-1"],
+      ["RETENTION_DAYS", "0"],
+      ["WECHAT_REPLY_MODE", "shout"],
+    ]
   ) {
-    assert.throws(() => parseConfig({ [name]: value }), (e) => {
+    assert.throws(() => parseConfig({ WECHAT_TOKEN: "t", [name]: value }), (e) => {
       assert.ok(e instanceof ConfigError);
       assert.ok(e.message.includes(`${name}="${value}"`), e.message);
       return true;

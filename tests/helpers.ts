@@ -32,9 +32,13 @@ export interface TestService extends AsyncDisposable {
   ws: string;
 }
 
-/** Start the real service on a free port of 127.0.0.1; `env` overrides configuration variables. */
-export function startService(env: Record<string, string> = {}): TestService {
-  const svc = start(parseConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...env }));
+/**
+ * Start the real service on a free port of 127.0.0.1; `env` overrides configuration variables.
+ * The store is in memory unless `env` names a DATA_DIR (a real SQLite file).
+ */
+export async function startService(env: Record<string, string> = {}): Promise<TestService> {
+  const store = env.DATA_DIR ? "sqlite" : "memory";
+  const svc = await start(parseConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", STORE: store, ...env }));
   return {
     svc,
     port: svc.port,

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { KefuError } from "../src/errors.ts";
-import { type AgentPeer, Hub } from "../src/hub.ts";
+import { type AgentPeer, Hub, type HubOptions } from "../src/hub.ts";
 import type { Message } from "../src/message.ts";
+import { SqliteStore } from "../src/sqlite_store.ts";
 
 // The hub is transport-free; a peer here records what a socket would be sent.
 class Peer implements AgentPeer {
   readyState = 1;
+  bufferedAmount = 0;
   sent: string[] = [];
   closed?: { code?: number; reason?: string };
   send(data: string) {
@@ -21,6 +23,13 @@ class Peer implements AgentPeer {
       return { id: e.data.id, contact: e.data.contact_id, content: e.data.msg.content };
     });
   }
+}
+
+/** A hub on a real (in-memory) SQLite store, closed when the test ends. */
+function testHub(options: Omit<HubOptions, "store"> = {}) {
+  const store = new SqliteStore({ path: ":memory:" });
+  const hub = new Hub({ store, ...options });
+  return { hub, store, [Symbol.asyncDispose]: () => store.close() };
 }
 
 let seq = 0;
@@ -41,139 +50,196 @@ function msg(contact: string, agent = "", content = `m${++seq}`): Message {
   };
 }
 
-Deno.test("hub: a new user goes to the online agent with the fewest contacts, then sticks", () => {
-  const hub = new Hub();
+Deno.test("hub: a new user goes to the online agent with the fewest contacts, then sticks", async () => {
+  await using t = testHub();
+  const { hub } = t;
   const a = new Peer(), b = new Peer();
-  hub.connect("a", a);
-  hub.connect("b", b);
-  const owners = ["u1", "u2", "u3", "u4"].map((u) => hub.inbound(msg(u)).agent);
+  await hub.connect("a", a);
+  await hub.connect("b", b);
+  const owners = [];
+  for (const u of ["u1", "u2", "u3", "u4"]) owners.push((await hub.inbound(msg(u))).agent);
   assert.deepEqual(owners, ["a", "b", "a", "b"]);
-  assert.equal(hub.inbound(msg("u1")).agent, "a");
-  assert.equal(hub.inbound(msg("u2")).agent, "b");
+  assert.equal((await hub.inbound(msg("u1"))).agent, "a");
+  assert.equal((await hub.inbound(msg("u2"))).agent, "b");
   assert.deepEqual(a.take().map((m) => m.contact), ["u1", "u3", "u1"]);
   assert.deepEqual(b.take().map((m) => m.contact), ["u2", "u4", "u2"]);
   assert.deepEqual(hub.contactsOf("a").map((c) => c.contact_id).sort(), ["u1", "u3"]);
 });
 
-Deno.test("hub: an explicit agent takes the contact, even from another agent", () => {
-  const hub = new Hub();
-  const a = new Peer(), b = new Peer();
-  hub.connect("a", a);
-  hub.connect("b", b);
-  hub.inbound(msg("u1"));
-  assert.equal(hub.inbound(msg("u1", "b")).agent, "b");
+Deno.test("hub: an explicit agent takes the contact, even from another agent", async () => {
+  await using t = testHub();
+  const { hub } = t;
+  await hub.connect("a", new Peer());
+  await hub.connect("b", new Peer());
+  await hub.inbound(msg("u1"));
+  assert.equal((await hub.inbound(msg("u1", "b"))).agent, "b");
   assert.deepEqual(hub.contactsOf("a"), []);
   assert.deepEqual(hub.contactsOf("b").map((c) => c.contact_id), ["u1"]);
-  assert.equal(hub.inbound(msg("u1")).agent, "b");
+  assert.equal((await hub.inbound(msg("u1"))).agent, "b");
 });
 
-Deno.test("hub: messages for an offline agent are held and delivered in order on connect", () => {
-  const hub = new Hub();
-  const results = [msg("u1", "a", "one"), msg("u2", "a", "two"), msg("u1", "a", "three")].map((m) => hub.inbound(m));
+Deno.test("hub: messages for an offline agent are kept and delivered in order on connect", async () => {
+  await using t = testHub();
+  const { hub } = t;
+  const results = [];
+  for (const m of [msg("u1", "a", "one"), msg("u2", "a", "two"), msg("u1", "a", "three")]) {
+    results.push(await hub.inbound(m));
+  }
   assert.deepEqual(results.map((r) => r.status), ["queued", "queued", "queued"]);
   assert.equal(hub.heldFor("a"), 3);
   const a = new Peer();
-  hub.connect("a", a);
+  await hub.connect("a", a);
   assert.deepEqual(a.take().map((m) => m.content), ["one", "two", "three"]);
   assert.equal(hub.heldFor("a"), 0);
-  assert.equal(hub.inbound(msg("u1")).status, "delivered");
+  assert.equal((await hub.inbound(msg("u1"))).status, "delivered");
 });
 
-Deno.test("hub: with no agent online, new users wait and go to the first agent that connects", () => {
-  const hub = new Hub();
-  hub.inbound(msg("u1", "", "x"));
-  hub.inbound(msg("u2", "", "y"));
-  hub.inbound(msg("u1", "", "z"));
+Deno.test("hub: what an agent has not acknowledged comes again on its next connect, and only that", async () => {
+  await using t = testHub();
+  const { hub } = t;
+  const a = new Peer();
+  await hub.connect("a", a);
+  const sent = [];
+  for (const c of ["one", "two", "three"]) sent.push(await hub.inbound(msg("u1", "", c)));
+  assert.equal(a.take().length, 3);
+  assert.equal(await hub.ack("a", [{ contact: "u1", id: sent[1].id }]), 1);
+  // seed 003's receipt names only the id.
+  assert.equal(await hub.ack("a", [{ contact: "", id: sent[2].id }]), 1);
+  assert.equal(hub.contactsOf("a")[0].unread, 2, "the receipt without a contact leaves the count alone");
+  hub.disconnect("a", a);
+  const again = new Peer();
+  await hub.connect("a", again);
+  assert.deepEqual(again.take().map((m) => m.content), ["one"]);
+  // Another agent cannot acknowledge a's messages.
+  assert.equal(await hub.ack("b", [{ contact: "u1", id: sent[0].id }]), 0);
+});
+
+Deno.test("hub: with no agent online, new users wait and go to the first agent that connects", async () => {
+  await using t = testHub();
+  const { hub } = t;
+  await hub.inbound(msg("u1", "", "x"));
+  await hub.inbound(msg("u2", "", "y"));
+  await hub.inbound(msg("u1", "", "z"));
   assert.equal(hub.heldFor(""), 3);
   const a = new Peer();
-  hub.connect("a", a);
+  await hub.connect("a", a);
   assert.deepEqual(a.take().map((m) => m.content), ["x", "y", "z"]);
   assert.deepEqual(hub.contactsOf("a").map((c) => c.contact_id).sort(), ["u1", "u2"]);
+  assert.equal(hub.heldFor(""), 0);
 });
 
-Deno.test("hub: a sticky user's messages wait for their own agent, not another one", () => {
-  const hub = new Hub();
+Deno.test("hub: a sticky user's messages wait for their own agent, not another one", async () => {
+  await using t = testHub();
+  const { hub } = t;
   const a = new Peer(), b = new Peer();
-  hub.connect("a", a);
-  hub.inbound(msg("u1"));
+  await hub.connect("a", a);
+  await hub.inbound(msg("u1"));
   hub.disconnect("a", a);
-  hub.connect("b", b);
-  assert.equal(hub.inbound(msg("u1", "", "later")).status, "queued");
+  await hub.connect("b", b);
+  assert.equal((await hub.inbound(msg("u1", "", "later"))).status, "queued");
   assert.deepEqual(b.take(), []);
   const a2 = new Peer();
-  hub.connect("a", a2);
-  assert.deepEqual(a2.take().map((m) => m.content), ["later"]);
+  await hub.connect("a", a2);
+  assert.deepEqual(a2.take().map((m) => m.content).at(-1), "later");
 });
 
-Deno.test("hub: held queues are bounded; a full queue refuses with 503 and drops nothing", () => {
-  const hub = new Hub({ maxHeldPerAgent: 2, maxHeldTotal: 3 });
-  hub.inbound(msg("u1", "a"));
-  hub.inbound(msg("u1", "a"));
-  assert.throws(
-    () => hub.inbound(msg("u1", "a")),
+Deno.test("hub: waiting messages are bounded; a full queue refuses with 503 and keeps nothing", async () => {
+  await using t = testHub({ maxHeldPerAgent: 2, maxHeldTotal: 3 });
+  const { hub } = t;
+  await hub.inbound(msg("u1", "a"));
+  await hub.inbound(msg("u1", "a"));
+  await assert.rejects(
+    hub.inbound(msg("u1", "a")),
     (e) => e instanceof KefuError && e.status === 503 && e.kind === "queue_full",
   );
-  hub.inbound(msg("u2", "b"));
-  assert.throws(() => hub.inbound(msg("u2", "b")), /3 in all/);
+  await hub.inbound(msg("u2", "b"));
+  await assert.rejects(hub.inbound(msg("u2", "b")), /3 in all/);
   const retry = msg("u3", "c");
-  assert.throws(() => hub.inbound({ ...retry }), /queue_full|3 in all/);
+  await assert.rejects(hub.inbound({ ...retry }), /3 in all/);
   const a = new Peer();
-  hub.connect("a", a);
+  await hub.connect("a", a);
   assert.equal(a.take().length, 2);
   // The refused message was not remembered as seen: its retry is accepted.
-  assert.equal(hub.inbound({ ...retry }).status, "queued");
+  assert.equal((await hub.inbound({ ...retry })).status, "queued");
 });
 
-Deno.test("hub: a repeated id from the same user is a duplicate and is not delivered again", () => {
-  const hub = new Hub();
+Deno.test("hub: a repeated id from the same user is a duplicate and is not delivered again", async () => {
+  await using t = testHub();
+  const { hub } = t;
   const a = new Peer();
-  hub.connect("a", a);
+  await hub.connect("a", a);
   const m = msg("u1");
-  assert.equal(hub.inbound({ ...m }).status, "delivered");
-  assert.equal(hub.inbound({ ...m }).status, "duplicate");
-  assert.equal(hub.inbound({ ...m, contact: "u2" }).status, "delivered");
+  // Concurrent repeats too (a retry while the first is being committed).
+  const [first, second] = await Promise.all([hub.inbound({ ...m }), hub.inbound({ ...m })]);
+  assert.deepEqual([first.status, second.status], ["delivered", "duplicate"]);
+  assert.equal((await hub.inbound({ ...m })).status, "duplicate");
+  assert.equal((await hub.inbound({ ...m, contact: "u2" })).status, "delivered");
   assert.equal(a.take().length, 2);
 });
 
-Deno.test("hub: every socket of an agent gets its messages; past the limit the oldest is closed", () => {
-  const hub = new Hub({ maxSocketsPerAgent: 2 });
+Deno.test("hub: the store's memory of ids outlives the hub's window (a restart)", async () => {
+  await using t = testHub({ dedupeWindow: 0 });
+  const { hub } = t;
+  const m = msg("u1", "a");
+  assert.equal((await hub.inbound({ ...m })).status, "queued");
+  assert.equal((await hub.inbound({ ...m })).status, "duplicate");
+  assert.equal(hub.heldFor("a"), 1);
+});
+
+Deno.test("hub: every socket of an agent gets its messages; past the limit the oldest is closed", async () => {
+  await using t = testHub({ maxSocketsPerAgent: 2 });
+  const { hub } = t;
   const t1 = new Peer(), t2 = new Peer(), t3 = new Peer();
-  hub.connect("a", t1);
-  hub.connect("a", t2);
-  assert.equal(hub.inbound(msg("u1")).sockets, 2);
+  await hub.connect("a", t1);
+  await hub.connect("a", t2);
+  assert.equal((await hub.inbound(msg("u1"))).sockets, 2);
   assert.equal(t1.take().length, 1);
   assert.equal(t2.take().length, 1);
-  hub.connect("a", t3);
+  await hub.connect("a", t3);
   assert.equal(t1.closed?.code, 4000);
   assert.match(t1.closed?.reason ?? "", /more than 2 sockets/);
-  assert.equal(hub.inbound(msg("u1")).sockets, 2);
+  assert.equal((await hub.inbound(msg("u1"))).sockets, 2);
   assert.equal(t1.take().length, 0);
 });
 
-Deno.test("hub: replies are accepted only for the agent's own contacts", () => {
-  const replies: Message[] = [];
-  const hub = new Hub({ onReply: (m) => replies.push(m) });
-  hub.connect("a", new Peer());
-  hub.connect("b", new Peer());
-  hub.inbound(msg("u1", "a"));
+Deno.test("hub: a socket that does not read is closed with 4001; its messages stay for the next connect", async () => {
+  await using t = testHub({ maxBufferedBytes: 1000 });
+  const { hub } = t;
+  const slow = new Peer();
+  await hub.connect("a", slow);
+  await hub.inbound(msg("u1", "", "read"));
+  slow.bufferedAmount = 5000;
+  const r = await hub.inbound(msg("u1", "", "stuck"));
+  assert.equal(r.status, "queued");
+  assert.equal(slow.closed?.code, 4001);
+  hub.disconnect("a", slow);
+  const next = new Peer();
+  await hub.connect("a", next);
+  assert.deepEqual(next.take().map((m) => m.content), ["read", "stuck"]);
+});
+
+Deno.test("hub: replies are accepted only for the agent's own contacts", async () => {
+  await using t = testHub();
+  const { hub } = t;
+  await hub.connect("a", new Peer());
+  await hub.connect("b", new Peer());
+  await hub.inbound(msg("u1", "a"));
   const reply = { ...msg("u1"), direction: "out" as const };
-  hub.reply("a", reply);
-  assert.equal(replies.length, 1);
-  assert.equal(replies[0].agent, "a");
+  assert.equal(hub.reply("a", reply).agent, "a");
   for (const [agent, contact, why] of [["b", "u1", /another agent/], ["a", "nobody", /no such contact/]] as const) {
     assert.throws(
       () => hub.reply(agent, { ...reply, contact }),
       (e) => e instanceof KefuError && e.status === 403 && e.kind === "not_your_contact" && why.test(e.message),
     );
   }
-  assert.equal(replies.length, 1);
 });
 
-Deno.test("hub: heartbeat reaches every open socket; closeAll closes them", () => {
-  const hub = new Hub();
+Deno.test("hub: heartbeat reaches every open socket; closeAll closes them", async () => {
+  await using t = testHub();
+  const { hub } = t;
   const a = new Peer(), b = new Peer();
-  hub.connect("a", a);
-  hub.connect("b", b);
+  await hub.connect("a", a);
+  await hub.connect("b", b);
   hub.heartbeat();
   assert.deepEqual(JSON.parse(a.sent[0]).result, { code: 101, message: "heartbeat" });
   assert.equal(b.sent.length, 1);

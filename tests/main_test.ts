@@ -3,10 +3,11 @@ import { AgentClient, post, SEED_XML } from "./helpers.ts";
 
 // The real binary path: `deno run main.ts` configured by environment variables, stopped by a signal.
 Deno.test("main.ts: starts from env, logs JSON lines, and on SIGTERM closes agents with 1001 and exits 0", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "kefu-main-" });
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read=.", "main.ts"],
+    args: ["run", "--allow-net", "--allow-env", `--allow-read=.,${dataDir}`, `--allow-write=${dataDir}`, "main.ts"],
     cwd: new URL("..", import.meta.url).pathname,
-    env: { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", HEARTBEAT_SECONDS: "60" },
+    env: { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", HEARTBEAT_SECONDS: "60", DATA_DIR: dataDir },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -26,6 +27,8 @@ Deno.test("main.ts: starts from env, logs JSON lines, and on SIGTERM closes agen
     }
   }
   try {
+    const loaded = await nextLine();
+    assert.deepEqual([loaded.event, loaded.store, loaded.contacts], ["store_loaded", "sqlite", 0]);
     const listening = await nextLine();
     assert.equal(listening.event, "listening");
     assert.equal(listening.level, "info");
@@ -56,6 +59,7 @@ Deno.test("main.ts: starts from env, logs JSON lines, and on SIGTERM closes agen
     await child.status;
     await lines.cancel().catch(() => {});
     await child.stderr.cancel();
+    await Deno.remove(dataDir, { recursive: true });
   }
 });
 

@@ -11,7 +11,7 @@ const SECRET = "s3cr3t-for-tests";
 
 async function setup(extra: Record<string, string> = {}) {
   const wechat = startWechat({ appId: APPID, appSecret: SECRET });
-  const t = startService({
+  const t = await startService({
     WECHAT_TOKEN: "tok",
     WECHAT_APPID: APPID,
     WECHAT_APPSECRET: SECRET,
@@ -193,7 +193,7 @@ Deno.test("outbound: typing shows after a recent message, once per 15 s; a reply
 
 Deno.test("outbound: an account without AppSecret refuses replies and says how to fix it", async () => {
   await using wechat = startWechat({ appId: APPID, appSecret: SECRET });
-  await using t = startService({ WECHAT_TOKEN: "tok", WECHAT_APPID: APPID });
+  await using t = await startService({ WECHAT_TOKEN: "tok", WECHAT_APPID: APPID });
   await using agent = await AgentClient.open(agentUrl(t, "a1"));
   await fetch(`${t.http}/wechat${await signedQuery("tok")}`, {
     method: "POST",

@@ -7,8 +7,8 @@ import { AgentClient, agentUrl, signedQuery, startService, wechatText } from "./
 const parser = new XMLParser({ parseTagValue: false });
 
 // attemptMs plays WeChat's 5-second timeout: a request held longer is presumed dropped.
-function passiveService(holdMs: number, attemptMs = 2000) {
-  return startService({
+async function passiveService(holdMs: number, attemptMs = 2000) {
+  return await startService({
     WECHAT_TOKEN: "tok",
     WECHAT_REPLY_MODE: "passive",
     WECHAT_PASSIVE_HOLD_MS: String(holdMs),
@@ -26,7 +26,7 @@ function text(contact: string, content: string, id: string) {
 }
 
 Deno.test("passive: the agent's reply goes out in the answer to WeChat's request", async () => {
-  await using t = passiveService(3000);
+  await using t = await passiveService(3000);
   await using agent = await AgentClient.open(agentUrl(t, "a1"));
   const answer = push(t.http, wechatText("oP1", "在吗", "8001"));
   assert.equal((await agent.next(1001)).data.msg.content, "在吗");
@@ -43,7 +43,7 @@ Deno.test("passive: the agent's reply goes out in the answer to WeChat's request
 });
 
 Deno.test("passive: a reply that comes after WeChat dropped its request goes out in the retry", async () => {
-  await using t = passiveService(3000, 150);
+  await using t = await passiveService(3000, 150);
   await using agent = await AgentClient.open(agentUrl(t, "a1"));
   const xml = wechatText("oP2", "hello", "8002");
   // WeChat gives up on a request (5 s in real life) and sends the same message again.
@@ -58,7 +58,7 @@ Deno.test("passive: a reply that comes after WeChat dropped its request goes out
 });
 
 Deno.test("passive: no reply in time answers success; a late reply is refused with the reason", async () => {
-  await using t = passiveService(300);
+  await using t = await passiveService(300);
   await using agent = await AgentClient.open(agentUrl(t, "a1"));
   const started = Date.now();
   assert.equal(await push(t.http, wechatText("oP3", "anyone?", "8003")), "success");

@@ -6,7 +6,7 @@ const SEND_XML = "/im_component/wx_official_account/send_xml";
 const CONTACTS = "/im_component/wx_official_account/contacts";
 
 Deno.test("seed procedure: XML posted to /send reaches the agent on ws://HOST:PORT?userId=1 with subprotocol echo", async () => {
-  await using t = startService();
+  await using t = await startService();
   await using agent = await AgentClient.open(`${t.ws}?userId=1`, "echo");
   assert.equal(agent.socket.protocol, "echo");
   const r = await post(`${t.http}/send`, SEED_XML);
@@ -36,7 +36,7 @@ Deno.test("seed procedure: XML posted to /send reaches the agent on ws://HOST:PO
 });
 
 Deno.test("agents connect on either path with either spelling of the query key; no subprotocol offered, none chosen", async () => {
-  await using t = startService();
+  await using t = await startService();
   await using a = await AgentClient.open(`${t.ws}/im_component/wx_official_account/msg?userId=a`);
   await using b = await AgentClient.open(`${t.ws}/?userid=b`, ["x-first", "x-second"]);
   assert.equal(a.socket.protocol, "");
@@ -48,7 +48,7 @@ Deno.test("agents connect on either path with either spelling of the query key; 
 });
 
 Deno.test("a 64-bit MsgId arrives unchanged, as a string", async () => {
-  await using t = startService();
+  await using t = await startService();
   await using agent = await AgentClient.open(agentUrl(t, "1"));
   const r = await post(`${t.http}${SEND_XML}`, userXml("u", "big", { to: "1", id: "9223372036854775807" }));
   assert.equal(r.body.data.id, "9223372036854775807");
@@ -57,7 +57,7 @@ Deno.test("a 64-bit MsgId arrives unchanged, as a string", async () => {
 });
 
 Deno.test("JSON push: new users are split across online agents by fewest contacts, and stick", async () => {
-  await using t = startService();
+  await using t = await startService();
   await using a = await AgentClient.open(agentUrl(t, "a"));
   await using b = await AgentClient.open(agentUrl(t, "b"));
   const push = (from: string, content: string) =>
@@ -81,7 +81,7 @@ Deno.test("JSON push: new users are split across online agents by fewest contact
 });
 
 Deno.test("messages for an offline agent are held (202) and delivered in order when it connects", async () => {
-  await using t = startService();
+  await using t = await startService();
   for (const [i, u] of ["u1", "u2", "u1"].entries()) {
     const r = await post(`${t.http}/send`, userXml(u, `held ${i}`, { to: "9" }));
     assert.equal(r.status, 202);
@@ -98,7 +98,7 @@ Deno.test("messages for an offline agent are held (202) and delivered in order w
 });
 
 Deno.test("two tabs of one agent both receive its messages", async () => {
-  await using t = startService();
+  await using t = await startService();
   await using tab1 = await AgentClient.open(agentUrl(t, "7"));
   await using tab2 = await AgentClient.open(agentUrl(t, "7"));
   const r = await post(`${t.http}/send`, userXml("u", "both", { to: "7" }));
@@ -108,7 +108,7 @@ Deno.test("two tabs of one agent both receive its messages", async () => {
 });
 
 Deno.test("agent replies: accepted for own contacts (103), refused for others; plain text gets an error, socket stays open", async () => {
-  await using t = startService();
+  await using t = await startService();
   await using a = await AgentClient.open(agentUrl(t, "a"));
   await using b = await AgentClient.open(agentUrl(t, "b"));
   await post(`${t.http}/send`, userXml("mine", "hello", { to: "a" }));
@@ -145,7 +145,7 @@ Deno.test("agent replies: accepted for own contacts (103), refused for others; p
 });
 
 Deno.test("heartbeat envelopes arrive every HEARTBEAT_SECONDS", async () => {
-  await using t = startService({ HEARTBEAT_SECONDS: "1" });
+  await using t = await startService({ HEARTBEAT_SECONDS: "1" });
   await using agent = await AgentClient.open(agentUrl(t, "h"));
   const t0 = Date.now();
   assert.deepEqual(await agent.next(101, 3000), { data: {}, result: { code: 101, message: "heartbeat" } });
@@ -154,7 +154,7 @@ Deno.test("heartbeat envelopes arrive every HEARTBEAT_SECONDS", async () => {
 });
 
 Deno.test("a dead peer that never answers protocol pings is dropped after IDLE_TIMEOUT_SECONDS", async () => {
-  await using t = startService({ IDLE_TIMEOUT_SECONDS: "1" });
+  await using t = await startService({ IDLE_TIMEOUT_SECONDS: "1" });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
   try {
     await conn.write(new TextEncoder().encode(
@@ -181,7 +181,7 @@ Deno.test("a dead peer that never answers protocol pings is dropped after IDLE_T
 });
 
 Deno.test("shutdown closes agent sockets with 1001", async () => {
-  const t = startService();
+  const t = await startService();
   const agent = await AgentClient.open(agentUrl(t, "1"));
   await t.svc.shutdown();
   const e = await agent.closed;
@@ -190,7 +190,7 @@ Deno.test("shutdown closes agent sockets with 1001", async () => {
 });
 
 Deno.test("the agent page is served at / and /static/*, nothing outside static/", async () => {
-  await using t = startService();
+  await using t = await startService();
   const page = await fetch(`${t.http}/`);
   assert.equal(page.status, 200);
   assert.match(page.headers.get("content-type") ?? "", /^text\/html/);

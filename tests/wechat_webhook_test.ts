@@ -18,7 +18,7 @@ async function signedQuery(token: string, timestamp: string, nonce = "1320562132
 }
 
 Deno.test("webhook: URL verification echoes echostr verbatim as text/plain; a bad signature gets 401, never the echo", async () => {
-  await using t = startService({ WECHAT_TOKEN: "test" });
+  await using t = await startService({ WECHAT_TOKEN: "test" });
   const good = await fetch(
     `${t.http}/wechat?signature=f21891de399b4e33a1a93c9a7b8a8fffb5a443ff&timestamp=1410685589&nonce=test&echostr=5837397520665436492`,
   );
@@ -35,7 +35,7 @@ Deno.test("webhook: URL verification echoes echostr verbatim as text/plain; a ba
 });
 
 Deno.test("webhook: a signed plaintext message reaches the agent; WeChat's retries reach it once", async () => {
-  await using t = startService({ WECHAT_TOKEN: "bench", WECHAT_COMPANY_ID: "c1" });
+  await using t = await startService({ WECHAT_TOKEN: "bench", WECHAT_COMPANY_ID: "c1" });
   await using agent = await AgentClient.open(agentUrl(t, "a1"));
   const ts = String(Math.floor(Date.now() / 1000));
   const url = `${t.http}/wechat${await signedQuery("bench", ts)}`;
@@ -61,7 +61,7 @@ Deno.test("webhook: a signed plaintext message reaches the agent; WeChat's retri
 });
 
 Deno.test("webhook: a stale timestamp is refused (replays)", async () => {
-  await using t = startService({ WECHAT_TOKEN: "bench", WECHAT_MAX_SKEW_SECONDS: "300" });
+  await using t = await startService({ WECHAT_TOKEN: "bench", WECHAT_MAX_SKEW_SECONDS: "300" });
   const old = String(Math.floor(Date.now() / 1000) - 301);
   const r = await fetch(`${t.http}/wechat${await signedQuery("bench", old)}`, {
     method: "POST",
@@ -72,7 +72,7 @@ Deno.test("webhook: a stale timestamp is refused (replays)", async () => {
 });
 
 Deno.test("webhook safe mode: Tencent's official sample decrypts and reaches the agent", async () => {
-  await using t = startService({
+  await using t = await startService({
     WECHAT_TOKEN: "spamtest",
     WECHAT_APPID: APPID,
     WECHAT_ENCODING_AES_KEY: AES_KEY,
@@ -105,7 +105,7 @@ Deno.test("webhook safe mode: Tencent's official sample decrypts and reaches the
 
 Deno.test("webhook safe mode: a wrong appid is refused; with no agent online the auto-reply comes back encrypted", async () => {
   const token = "tok";
-  await using t = startService({
+  await using t = await startService({
     WECHAT_TOKEN: token,
     WECHAT_APPID: APPID,
     WECHAT_ENCODING_AES_KEY: AES_KEY,
@@ -119,7 +119,7 @@ Deno.test("webhook safe mode: a wrong appid is refused; with no agent online the
       token,
       ts,
       nonce,
-      `&encrypt_type=aes&msg_signature=${await msgSignature(token, ts, nonce, encrypt)}`,
+      `&encrypt_type=aes&msg_signature=${msgSignature(token, ts, nonce, encrypt)}`,
     );
     return await fetch(`${t.http}/wechat${q}`, {
       method: "POST",
@@ -134,7 +134,7 @@ Deno.test("webhook safe mode: a wrong appid is refused; with no agent online the
   const r = await postEncrypted(cipher, userXml("oUser", "有人吗", "2"));
   assert.equal(r.status, 200);
   const envelope = parser.parse(await r.text()).xml;
-  assert.equal(envelope.MsgSignature, await msgSignature(token, String(envelope.TimeStamp), nonce, envelope.Encrypt));
+  assert.equal(envelope.MsgSignature, msgSignature(token, String(envelope.TimeStamp), nonce, envelope.Encrypt));
   const reply = parser.parse(await cipher.decrypt(envelope.Encrypt)).xml;
   assert.equal(reply.ToUserName, "oUser");
   assert.equal(reply.FromUserName, "gh_account");

@@ -42,6 +42,9 @@ export interface Contact {
   lastInboundTime: number;
   /** The user's messages the agent has not acknowledged. */
   unread: number;
+  /** Epoch ms the store last got this contact, and the agent it had then. */
+  savedAt?: number;
+  savedAgent?: string;
 }
 
 /** Limits of the hub; every queue it keeps is bounded. */
@@ -86,9 +89,31 @@ export interface ContactView {
 
 const OPEN = 1;
 const UNASSIGNED = "";
+// The contact row is rewritten with a message when something that matters changed, or after this long (its times
+// and unread count may be this stale after a crash; unread is recounted at start anyway).
+const CONTACT_SAVE_EVERY_MS = 60_000;
 
 function record(c: Contact): ContactRecord {
-  return { ...c };
+  return {
+    id: c.id,
+    agent: c.agent,
+    name: c.name,
+    avatar: c.avatar,
+    company: c.company,
+    account: c.account,
+    channel: c.channel,
+    lastMessageTime: c.lastMessageTime,
+    lastInboundTime: c.lastInboundTime,
+    unread: c.unread,
+  };
+}
+
+// The snapshot to store with a message: always for a new or moved contact, now and then otherwise.
+function snapshot(c: Contact, now: number): ContactRecord | undefined {
+  if (c.savedAgent === c.agent && now - (c.savedAt ?? -Infinity) < CONTACT_SAVE_EVERY_MS) return undefined;
+  c.savedAt = now;
+  c.savedAgent = c.agent;
+  return record(c);
 }
 
 function delay(ms: number): Promise<void> {
@@ -134,7 +159,7 @@ export class Hub {
   /** Rebuild the Maps from what the store kept (at start, before serving). */
   restore(state: LoadedState): void {
     for (const c of state.contacts) {
-      const contact: Contact = { ...c, unread: 0 };
+      const contact: Contact = { ...c, unread: 0, savedAt: Date.now(), savedAgent: c.agent };
       this.#contacts.set(c.id, contact);
       this.#index(contact.agent, c.id);
     }
@@ -177,7 +202,7 @@ export class Hub {
     // On the socket before the commit, so the agent sees it at once; should the commit fail, WeChat's
     // retry brings it again and the page drops the repeat by id.
     const sockets = online ? this.#deliver(agent, peers, message) : 0;
-    const saving = this.#store.saveInbound(message, record(contact));
+    const saving = this.#store.saveInbound(message, snapshot(contact, Date.now()));
     this.#inflight.set(key, saving.then(() => true, () => false));
     let saved: "stored" | "duplicate";
     try {
@@ -185,6 +210,7 @@ export class Hub {
     } catch (e) {
       this.#recent.delete(key);
       contact.unread--;
+      contact.savedAt = undefined;
       throw new KefuError(
         "store_failed",
         `cannot keep message ${quote(message.id)}: ${(e as Error).message}; nothing was accepted, try again`,
@@ -195,6 +221,7 @@ export class Hub {
     }
     if (saved === "duplicate") {
       contact.unread--;
+      contact.savedAt = undefined;
       return this.#duplicate(message);
     }
     if (sockets > 0) return { status: "delivered", id: message.id, agent, contact: message.contact, sockets };
@@ -223,7 +250,7 @@ export class Hub {
       const waiting = this.#owned.get(UNASSIGNED);
       if (waiting !== undefined && waiting.size > 0) {
         const moved = [...waiting].map((id) => this.#own(undefined, this.#contacts.get(id)!, agent));
-        await Promise.all(moved.map((c) => this.#store.upsertContact(record(c))));
+        await Promise.all(moved.map((c) => this.#store.upsertContact(snapshot(c, Date.now())!)));
         this.#release(UNASSIGNED);
       }
       this.#release(agent);

@@ -268,12 +268,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  saveInbound(message: Message, contact: ContactRecord): Promise<"stored" | "duplicate"> {
+  saveInbound(message: Message, contact?: ContactRecord): Promise<"stored" | "duplicate"> {
     const params = messageParams(message, "accepted");
-    const contactRow = pick(contact, CONTACT_KEYS);
+    const contactRow = contact && pick(contact, CONTACT_KEYS);
     return this.#write(`save inbound message ${quote(message.id)}`, () => {
       if (this.#q.insertMessage.run(...params).changes === 0) return "duplicate";
-      this.#q.upsertContact.run(...contactRow);
+      if (contactRow) this.#q.upsertContact.run(...contactRow);
       return "stored";
     }, (r) => r === "stored" && this.#messages++);
   }

@@ -13,6 +13,7 @@ import { Outbound } from "./src/outbound.ts";
 import { PassiveReplies } from "./src/passive_reply.ts";
 import { Close } from "./src/protocol.ts";
 import { ReplyWindows } from "./src/reply_window.ts";
+import { parseSimulatorConfig, startSimulator } from "./src/simulator/simulator.ts";
 import { SqliteStore, storePath } from "./src/sqlite_store.ts";
 import { Uploads } from "./src/uploads.ts";
 
@@ -127,23 +128,34 @@ export async function start(config: Config, log: Logger = createLogger({ level: 
   };
 }
 
-if (import.meta.main) {
-  let config: Config;
-  try {
-    config = parseConfig(Deno.env.toObject());
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    console.error(`kefu: ${e.message}`);
+// `kefu` serves the gateway; `kefu simulate` serves the WeChat simulator (API + phone page) instead.
+async function main(args: string[]): Promise<{ shutdown(): Promise<void> }> {
+  const env = Deno.env.toObject();
+  const command = args[0] ?? "serve";
+  if (command !== "serve" && command !== "simulate") {
+    console.error(`kefu: unknown command ${JSON.stringify(command)}: expected serve (default) or simulate`);
     Deno.exit(2);
   }
-  let service: Service;
   try {
-    service = await start(config);
+    if (command === "simulate") {
+      const sim = parseSimulatorConfig(env);
+      return startSimulator(sim, createLogger({ level: sim.logLevel }), `${import.meta.dirname}/static`);
+    }
+    const config = parseConfig(env);
+    return await start(config);
   } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`kefu: ${e.message}`);
+      Deno.exit(2);
+    }
     console.error(`kefu: cannot start: ${(e as Error).message}`);
     Deno.exit(1);
   }
-  const stop = () => service.shutdown().then(() => Deno.exit(0));
+}
+
+if (import.meta.main) {
+  const running = await main(Deno.args);
+  const stop = () => running.shutdown().then(() => Deno.exit(0));
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
 }

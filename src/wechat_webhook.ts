@@ -71,7 +71,7 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
     return q;
   }
 
-  app.get(path, async (c) => {
+  app.get(path, (c) => {
     const q = verified(c);
     // Verbatim and as text/plain: anything else fails WeChat's check.
     return c.body(q.get("echostr") ?? "", 200, { "content-type": "text/plain; charset=utf-8" });

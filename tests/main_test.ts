@@ -72,3 +72,48 @@ Deno.test("main.ts: a bad variable stops the start with a message naming it, exi
   assert.equal(out.code, 2);
   assert.match(new TextDecoder().decode(out.stderr), /PORT="not-a-port"/);
 });
+
+Deno.test("main.ts simulate: serves the WeChat simulator from the same entry point, stops on SIGTERM", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read=.", "main.ts", "simulate"],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { SIM_PORT: "0", WECHAT_TOKEN: "t", WECHAT_APPID: "wx1", WECHAT_APPSECRET: "s", LOG_LEVEL: "info" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let out = "";
+    while (!out.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += value;
+    }
+    const line = JSON.parse(out.slice(0, out.indexOf("\n")));
+    assert.equal(line.event, "simulator_listening");
+    assert.ok(!out.includes('"s"'), "the app secret is not logged");
+    const token = await (await fetch(`${line.api_base}/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=s`))
+      .json();
+    assert.equal(typeof token.access_token, "string");
+    const page = await fetch(line.phone);
+    assert.match(await page.text(), /WeChat simulator/);
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.status;
+    await reader.cancel().catch(() => {});
+    await child.stderr.cancel();
+  }
+});
+
+Deno.test("main.ts: an unknown sub-command exits 2 and says what it expected", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read=.", "main.ts", "serv"],
+    cwd: new URL("..", import.meta.url).pathname,
+  }).output();
+  assert.equal(out.code, 2);
+  assert.match(new TextDecoder().decode(out.stderr), /unknown command "serv": expected serve \(default\) or simulate/);
+});

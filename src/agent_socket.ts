@@ -59,10 +59,12 @@ export function upgradeAgent(req: Request, agent: string, options: AgentSocketOp
   const offered = req.headers.get("sec-websocket-protocol");
   const protocol = offered?.split(",")[0].trim() || undefined;
   const { socket, response } = Deno.upgradeWebSocket(req, { protocol, idleTimeout: options.idleTimeoutSeconds });
+  // ?ack=1: this client sends read receipts, so what it has not acknowledged comes again on its next connect.
+  const acks = /^(1|true|yes)$/i.test(new URL(req.url).searchParams.get("ack") ?? "");
 
   socket.onopen = () => {
     log.info("ws_open", { agent, protocol });
-    hub.connect(agent, socket).catch((e) => {
+    hub.connect(agent, socket, { acks }).catch((e) => {
       log.error("ws_backlog_failed", { agent, error: String(e) });
       socket.close(Close.internalError, "cannot read your unacknowledged messages; reconnect");
     });
@@ -90,7 +92,7 @@ export function upgradeAgent(req: Request, agent: string, options: AgentSocketOp
       );
       return;
     }
-    const answer = handleText(agent, data, options);
+    const answer = handleText(agent, data, options, socket);
     if (typeof answer === "string") socket.send(answer);
     // WeChat answered after a while: the socket that sent the reply, or failing that the agent's others.
     else {
@@ -110,6 +112,7 @@ function handleText(
   agent: string,
   text: string,
   options: AgentSocketOptions,
+  socket: WebSocket,
 ): string | Promise<string | undefined> {
   const trimmed = text.trim();
   if (trimmed === "ping") return HEARTBEAT;
@@ -130,7 +133,7 @@ function handleText(
   try {
     const refs = receiptRefs(value);
     if (refs !== undefined) {
-      return hub.ack(agent, refs).then(() => undefined, (e) => failure(e, agent, log));
+      return hub.ack(agent, refs, socket).then(() => undefined, (e) => failure(e, agent, log));
     }
     const reply = decodeEnvelopeValue(value, { direction: "out", agent }, text);
     id = reply.id;

@@ -15,7 +15,15 @@ import { KefuError, quote } from "./errors.ts";
 import { encodeEnvelope } from "./json_codec.ts";
 import type { Channel, Message } from "./message.ts";
 import { Close, HEARTBEAT } from "./protocol.ts";
-import type { ContactRecord, LoadedState, MessageRef, OutboundState, Store, StoredMessage } from "./store.ts";
+import type {
+  ContactRecord,
+  InboundState,
+  LoadedState,
+  MessageRef,
+  OutboundState,
+  Store,
+  StoredMessage,
+} from "./store.ts";
 
 /** What the hub needs of an agent's connection; a `WebSocket` is one. */
 export interface AgentPeer {
@@ -130,6 +138,11 @@ export class Hub {
   readonly #agents = new Map<string, Set<AgentPeer>>();
   /** Sockets being caught up with their backlog: live messages wait here meanwhile. */
   readonly #syncing = new Map<AgentPeer, Message[]>();
+  /**
+   * Sockets that do not send read receipts (the seed's protocol): a message written to one counts as read, except
+   * what is still in its send buffer, listed here, which is unread again if the socket is closed for not reading.
+   */
+  readonly #legacy = new Map<AgentPeer, MessageRef[]>();
   readonly #contacts = new Map<string, Contact>();
   /** agent → its contacts; UNASSIGNED holds users who wrote while no agent was online. */
   readonly #owned = new Map<string, Set<string>>();
@@ -201,8 +214,14 @@ export class Hub {
     message.agent = agent;
     // On the socket before the commit, so the agent sees it at once; should the commit fail, WeChat's
     // retry brings it again and the page drops the repeat by id.
-    const sockets = online ? this.#deliver(agent, peers, message) : 0;
-    const saving = this.#store.saveInbound(message, snapshot(contact, Date.now()));
+    let state: InboundState = "accepted";
+    let sockets = 0;
+    if (online) {
+      const d = this.#deliver(agent, peers, message);
+      sockets = d.sockets;
+      if (sockets > 0 && !d.needsAck) state = "acked";
+    }
+    const saving = this.#store.saveInbound(message, snapshot(contact, Date.now()), state);
     this.#inflight.set(key, saving.then(() => true, () => false));
     let saved: "stored" | "duplicate";
     try {
@@ -219,8 +238,9 @@ export class Hub {
     } finally {
       this.#inflight.delete(key);
     }
+    if (state === "acked") contact.unread--;
     if (saved === "duplicate") {
-      contact.unread--;
+      if (state !== "acked") contact.unread--;
       contact.savedAt = undefined;
       return this.#duplicate(message);
     }
@@ -235,7 +255,7 @@ export class Hub {
    * agent was online, then send what it has not acknowledged, oldest first,
    * followed by whatever came in meanwhile.
    */
-  async connect(agent: string, peer: AgentPeer): Promise<void> {
+  async connect(agent: string, peer: AgentPeer, options: { acks?: boolean } = {}): Promise<void> {
     let peers = this.#agents.get(agent);
     if (peers === undefined) this.#agents.set(agent, peers = new Set());
     if (peers.size >= this.#maxSockets) {
@@ -244,6 +264,7 @@ export class Hub {
       oldest.close(Close.replaced, `replaced: more than ${this.#maxSockets} sockets for agent ${agent}`);
     }
     peers.add(peer);
+    if (!options.acks) this.#legacy.set(peer, []);
     const live: Message[] = [];
     this.#syncing.set(peer, live);
     try {
@@ -264,12 +285,16 @@ export class Hub {
           peer.send(encodeEnvelope(m));
           sent.add(keyOf(m.contact, m.id));
         }
+        // A socket without read receipts has them now, as it would any message written to it.
+        if (this.#legacy.has(peer) && page.length > 0) await this.#store.ack(agent, page);
         if (page.length < this.#redeliverPage) break;
         after = page[page.length - 1].seq;
         while (peer.readyState === OPEN && peer.bufferedAmount > this.#maxBuffered / 2) await delay(10);
       }
       if (peer.readyState !== OPEN) return;
-      for (const m of live) if (!sent.has(keyOf(m.contact, m.id))) peer.send(encodeEnvelope(m));
+      const late = live.filter((m) => !sent.has(keyOf(m.contact, m.id)));
+      for (const m of late) peer.send(encodeEnvelope(m));
+      if (this.#legacy.has(peer) && late.length > 0) await this.#store.ack(agent, late);
     } finally {
       this.#syncing.delete(peer);
     }
@@ -280,8 +305,12 @@ export class Hub {
     this.#drop(agent, peer);
   }
 
-  /** The agent read these messages (read receipt): they are not sent again. A ref with contact "" names any contact. */
-  async ack(agent: string, refs: MessageRef[]): Promise<number> {
+  /**
+   * The agent read these messages (read receipt): they are not sent again. A ref with contact "" names any
+   * contact. The socket that sent it (`peer`) acknowledges from now on.
+   */
+  async ack(agent: string, refs: MessageRef[], peer?: AgentPeer): Promise<number> {
+    if (peer !== undefined) this.#legacy.delete(peer);
     const n = await this.#store.ack(agent, refs);
     // Unread counts follow when the receipt names the contact.
     if (n > 0 && refs.every((r) => r.contact === refs[0].contact)) {
@@ -420,30 +449,43 @@ export class Hub {
   }
 
   // Write to every socket of the agent; a socket still catching up gets it after its backlog, a stalled one is
-  // closed (its messages stay unacknowledged, so they come again when it reconnects).
-  #deliver(agent: string, peers: Set<AgentPeer>, m: Message): number {
+  // closed (its messages stay unacknowledged, so they come again when it reconnects). `needsAck`: a socket that
+  // sends read receipts got it, so it stays unacknowledged until one comes.
+  #deliver(agent: string, peers: Set<AgentPeer>, m: Message): { sockets: number; needsAck: boolean } {
     let data: string | undefined;
-    let n = 0;
+    let sockets = 0;
+    let needsAck = false;
     for (const p of peers) {
       if (p.readyState !== OPEN) continue;
       const live = this.#syncing.get(p);
+      const unflushed = this.#legacy.get(p);
       if (live !== undefined) {
         live.push(m);
       } else if (p.bufferedAmount > this.#maxBuffered) {
         // Dropped at once: a peer that does not read will not finish the close handshake either.
         this.#drop(agent, p);
         p.close(Close.tooSlow, `too slow: over ${this.#maxBuffered} bytes unsent; reconnect to get the rest`);
+        if (unflushed !== undefined && unflushed.length > 0) {
+          this.#store.requeue(unflushed).catch(() => {});
+        }
         continue;
       } else {
+        // What went out before the buffer last emptied has left this process; the rest may be lost with the socket.
+        if (unflushed !== undefined) {
+          if (p.bufferedAmount === 0) unflushed.length = 0;
+          unflushed.push({ contact: m.contact, id: m.id });
+        }
         p.send(data ??= encodeEnvelope(m));
       }
-      n++;
+      if (unflushed === undefined || live !== undefined) needsAck = true;
+      sockets++;
     }
-    return n;
+    return { sockets, needsAck };
   }
 
   #drop(agent: string, peer: AgentPeer): void {
     this.#syncing.delete(peer);
+    this.#legacy.delete(peer);
     const peers = this.#agents.get(agent);
     if (peers?.delete(peer) && peers.size === 0) this.#agents.delete(agent);
   }

@@ -19,6 +19,7 @@ import type {
   ContactRecord,
   DedupeKey,
   HistoryQuery,
+  InboundState,
   LoadedState,
   LoadOptions,
   MessageRef,
@@ -198,6 +199,7 @@ export class SqliteStore implements Store {
       "EXISTS (SELECT 1 FROM contacts c WHERE c.id = ?1 AND c.agent = ?3)";
     p("deliver", `UPDATE messages SET state = 'delivered' WHERE state = 'accepted' AND ${mine}`);
     p("ack", `UPDATE messages SET state = 'acked' WHERE state <> 'acked' AND ${mine}`);
+    p("requeue", "UPDATE messages SET state = 'accepted' WHERE direction = 'in' AND contact = ?1 AND id = ?2");
     // A read receipt that names only the message id (seed 003's event 3): any of the agent's contacts.
     p(
       "ackAny",
@@ -268,8 +270,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  saveInbound(message: Message, contact?: ContactRecord): Promise<"stored" | "duplicate"> {
-    const params = messageParams(message, "accepted");
+  saveInbound(
+    message: Message,
+    contact?: ContactRecord,
+    state: InboundState = "accepted",
+  ): Promise<"stored" | "duplicate"> {
+    const params = messageParams(message, state);
     const contactRow = contact && pick(contact, CONTACT_KEYS);
     return this.#write(`save inbound message ${quote(message.id)}`, () => {
       if (this.#q.insertMessage.run(...params).changes === 0) return "duplicate";
@@ -297,6 +303,15 @@ export class SqliteStore implements Store {
 
   markDelivered(agent: string, refs: readonly MessageRef[]): Promise<number> {
     return this.#updateEach("mark messages delivered", this.#q.deliver, agent, refs);
+  }
+
+  requeue(refs: readonly MessageRef[]): Promise<number> {
+    const params = refs.map((r) => [r.contact, r.id]);
+    return this.#write("requeue unread messages", () => {
+      let n = 0;
+      for (const p of params) n += Number(this.#q.requeue.run(...p).changes);
+      return n;
+    });
   }
 
   ack(agent: string, refs: readonly MessageRef[]): Promise<number> {

@@ -139,11 +139,13 @@ export interface Store {
   /** Everything the hub needs at start. Reads are taken after every write made before the call. */
   load(options?: LoadOptions): Promise<LoadedState>;
   /**
-   * Store an inbound message (state `accepted`) and, when given, its contact's
+   * Store an inbound message (state `accepted` unless told) and, when given, its contact's
    * snapshot in one transaction. Resolves once committed; "duplicate" when its
    * {@link DedupeKey} is already stored (then nothing is written).
    */
-  saveInbound(message: Message, contact?: ContactRecord): Promise<"stored" | "duplicate">;
+  saveInbound(message: Message, contact?: ContactRecord, state?: InboundState): Promise<"stored" | "duplicate">;
+  /** These messages did not reach their agent after all (a stalled socket): they are unacknowledged again. */
+  requeue(refs: readonly MessageRef[]): Promise<number>;
   /** Store an agent's reply, with its contact's snapshot when given, in one transaction. */
   saveOutbound(message: Message, state: OutboundState, contact?: ContactRecord): Promise<void>;
   /** Set the state of a reply (the latest with this id for this contact); false when there is none. */

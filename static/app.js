@@ -145,7 +145,8 @@ function openSocket() {
   clearTimeout(state.reconnectTimer);
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const agent = state.agent;
-  const ws = new WebSocket(`${scheme}//${location.host}${WS_PATH}?userid=${encodeURIComponent(agent)}`);
+  // ack=1: the page sends read receipts for what it has shown, so kefu sends the rest again after a reconnect.
+  const ws = new WebSocket(`${scheme}//${location.host}${WS_PATH}?userid=${encodeURIComponent(agent)}&ack=1`);
   state.socket = ws;
   setStatus("connecting", `connecting as agent ${agent}…`);
   ws.onopen = () => {

@@ -66,19 +66,21 @@ function reader(
   received: Map<string, number>,
   options: { ackAll: boolean; leaveAfter?: number },
 ): Promise<AgentClient> {
-  return AgentClient.open(`ws://127.0.0.1:${port}/im_component/wx_official_account/msg?userid=crash`).then((a) => {
-    let n = 0;
-    a.socket.addEventListener("message", (e) => {
-      const env = JSON.parse(e.data);
-      if (env.result?.code !== 1001) return;
-      received.set(env.data.id, (received.get(env.data.id) ?? 0) + 1);
-      if (options.ackAll || ++n % 2 === 0) {
-        a.send({ data: { msg_type: "ack", contact_id: env.data.contact_id, ids: [env.data.id] } });
-      }
-      if (n === options.leaveAfter) a.socket.close();
-    });
-    return a;
-  });
+  return AgentClient.open(`ws://127.0.0.1:${port}/im_component/wx_official_account/msg?userid=crash&ack=1`).then(
+    (a) => {
+      let n = 0;
+      a.socket.addEventListener("message", (e) => {
+        const env = JSON.parse(e.data);
+        if (env.result?.code !== 1001) return;
+        received.set(env.data.id, (received.get(env.data.id) ?? 0) + 1);
+        if (options.ackAll || ++n % 2 === 0) {
+          a.send({ data: { msg_type: "ack", contact_id: env.data.contact_id, ids: [env.data.id] } });
+        }
+        if (n === options.leaveAfter) a.socket.close();
+      });
+      return a;
+    },
+  );
 }
 
 Deno.test("crash: after kill -9 and a restart, every message answered success reaches the agent", async () => {

@@ -31,7 +31,7 @@ Deno.test("durable: messages held for an offline agent arrive after a restart", 
   {
     await using t = await startService(env);
     // The agent is known (it owned the user) but offline when the messages come.
-    await using a = await AgentClient.open(agentUrl(t, "a1"));
+    await using a = await AgentClient.open(`${agentUrl(t, "a1")}&ack=1`);
     assert.equal(await pushWechat(t.http, "oU1", "first", "9001"), "success");
     assert.equal((await a.next(1001)).data.id, "9001");
     a.send(ack("oU1", ["9001"]));
@@ -54,7 +54,7 @@ Deno.test("durable: messages held for an offline agent arrive after a restart", 
 
 Deno.test("durable: an agent that disconnects before acknowledging gets exactly the unacknowledged again", async () => {
   await using t = await startService();
-  const first = await AgentClient.open(agentUrl(t, "a1"));
+  const first = await AgentClient.open(`${agentUrl(t, "a1")}&ack=1`);
   for (let i = 1; i <= 5; i++) {
     assert.equal(
       (await post(
@@ -75,7 +75,7 @@ Deno.test("durable: an agent that disconnects before acknowledging gets exactly 
   assert.equal((await first.next(-1)).data.error, "missing_field");
   assert.deepEqual(await first.settle(), []);
   await first.close();
-  await using again = await AgentClient.open(agentUrl(t, "a1"));
+  await using again = await AgentClient.open(`${agentUrl(t, "a1")}&ack=1`);
   assert.deepEqual([(await again.next(1001)).data.id, (await again.next(1001)).data.id], ["m2", "m4"]);
   assert.deepEqual((await again.settle()).filter((e) => e.result.code !== 101), []);
   const contacts = (await getJson(`${t.http}/im_component/wx_official_account/contacts?userid=a1`)).body;
@@ -113,11 +113,12 @@ Deno.test("durable: history pages a conversation, both directions, newest first"
 
 Deno.test("durable: a socket that never reads is closed (4001) and loses nothing; memory stays bounded", async () => {
   await using t = await startService({ MAX_BUFFERED_BYTES: "262144", MAX_BODY_BYTES: "131072" });
-  // A raw WebSocket client that completes the handshake and then never reads a byte.
+  // A raw WebSocket client that completes the handshake and then never reads a byte. It asked for read receipts
+  // (ack=1): what sits unread in the kernel's buffers when it is closed is not lost either.
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
   const key = btoa("0123456789abcdef");
   await conn.write(new TextEncoder().encode(
-    `GET /im_component/wx_official_account/msg?userid=stall HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n` +
+    `GET /im_component/wx_official_account/msg?userid=stall&ack=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n` +
       `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
   ));
   const head = new Uint8Array(1024);

@@ -98,7 +98,7 @@ Deno.test("hub: what an agent has not acknowledged comes again on its next conne
   await using t = testHub();
   const { hub } = t;
   const a = new Peer();
-  await hub.connect("a", a);
+  await hub.connect("a", a, { acks: true });
   const sent = [];
   for (const c of ["one", "two", "three"]) sent.push(await hub.inbound(msg("u1", "", c)));
   assert.equal(a.take().length, 3);
@@ -108,10 +108,28 @@ Deno.test("hub: what an agent has not acknowledged comes again on its next conne
   assert.equal(hub.contactsOf("a")[0].unread, 2, "the receipt without a contact leaves the count alone");
   hub.disconnect("a", a);
   const again = new Peer();
-  await hub.connect("a", again);
+  await hub.connect("a", again, { acks: true });
   assert.deepEqual(again.take().map((m) => m.content), ["one"]);
   // Another agent cannot acknowledge a's messages.
   assert.equal(await hub.ack("b", [{ contact: "u1", id: sent[0].id }]), 0);
+});
+
+Deno.test("hub: a socket without read receipts (the seed's protocol) reads what is written to it", async () => {
+  await using t = testHub();
+  const { hub } = t;
+  const a = new Peer();
+  await hub.connect("a", a);
+  await hub.inbound(msg("u1", "", "seen"));
+  hub.disconnect("a", a);
+  await hub.inbound(msg("u1", "", "while away"));
+  const b = new Peer();
+  await hub.connect("a", b);
+  assert.deepEqual(b.take().map((m) => m.content), ["while away"]);
+  hub.disconnect("a", b);
+  // Sent on connect, so read: not sent a third time.
+  const c = new Peer();
+  await hub.connect("a", c);
+  assert.deepEqual(c.take(), []);
 });
 
 Deno.test("hub: with no agent online, new users wait and go to the first agent that connects", async () => {

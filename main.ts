@@ -49,6 +49,7 @@ export async function start(config: Config, log: Logger = createLogger({ level: 
     dedupeWindow: config.dedupeWindow,
     redeliverPage: config.redeliverPage,
     maxBufferedBytes: config.maxBufferedBytes,
+    reassignAfterMs: config.reassignAfterSeconds * 1000,
   });
   const windows = new ReplyWindows({
     onChange: (account, openid, w) =>

@@ -69,6 +69,8 @@ export interface Config {
   redeliverPage: number;
   /** A socket with more unsent bytes than this is closed with 4001. */
   maxBufferedBytes: number;
+  /** A user whose agent has been offline this long goes to an online agent. */
+  reassignAfterSeconds: number;
 }
 
 /** Defaults, as the README's configuration table lists them. */
@@ -92,6 +94,7 @@ export const DEFAULTS: Config = {
   retentionDays: 30,
   redeliverPage: 1000,
   maxBufferedBytes: 4 << 20,
+  reassignAfterSeconds: 30,
 };
 
 const API_BASE = "https://api.weixin.qq.com";
@@ -161,6 +164,7 @@ export function parseConfig(
     retentionDays: int(env, "RETENTION_DAYS", DEFAULTS.retentionDays, 1, 36500),
     redeliverPage: int(env, "REDELIVER_PAGE", DEFAULTS.redeliverPage, 1, 1_000_000),
     maxBufferedBytes: int(env, "MAX_BUFFERED_BYTES", DEFAULTS.maxBufferedBytes, 64 * 1024, 1 << 30),
+    reassignAfterSeconds: int(env, "REASSIGN_AFTER_SECONDS", DEFAULTS.reassignAfterSeconds, 0, 86400 * 365),
   };
 }
 

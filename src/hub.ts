@@ -71,6 +71,12 @@ export interface HubOptions {
   redeliverPage?: number;
   /** A socket with more unsent bytes than this is closed (4001); its messages stay unacknowledged. */
   maxBufferedBytes?: number;
+  /**
+   * A user whose agent has been offline this long goes to an online agent with their waiting messages (a reload
+   * or a short network loss keeps them); default 30 s. Nobody online: they wait for their own agent.
+   */
+  reassignAfterMs?: number;
+  now?: () => number;
 }
 
 /** What happened to an inbound message. */
@@ -158,8 +164,16 @@ export class Hub {
   readonly #dedupeWindow: number;
   readonly #redeliverPage: number;
   readonly #maxBuffered: number;
+  readonly #reassignAfter: number;
+  readonly #now: () => number;
+  /** agent → epoch ms its last socket closed (or kefu started, for agents known from the store). */
+  readonly #offlineSince = new Map<string, number>();
+  readonly #started: number;
 
   constructor(options: HubOptions) {
+    this.#reassignAfter = options.reassignAfterMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
+    this.#started = this.#now();
     this.#store = options.store;
     this.#maxHeldPerAgent = options.maxHeldPerAgent ?? 1000;
     this.#maxHeldTotal = options.maxHeldTotal ?? 100_000;
@@ -202,7 +216,11 @@ export class Hub {
       if (pending === undefined || await pending) return this.#duplicate(message);
     }
     const known = this.#contacts.get(message.contact);
-    const agent = message.agent !== "" ? message.agent : known && known.agent !== "" ? known.agent : this.#fewest();
+    let agent = message.agent !== "" ? message.agent : known && known.agent !== "" ? known.agent : this.#fewest();
+    // The owner is away for good: an online agent takes the user, and the messages that waited for the owner.
+    const owner = agent;
+    const moved = message.agent === "" && known !== undefined && this.#away(agent);
+    if (moved) agent = this.#fewest();
     const peers = this.#agents.get(agent);
     const online = peers !== undefined && agent !== UNASSIGNED;
     if (!online) this.#checkRoom(agent);
@@ -216,6 +234,15 @@ export class Hub {
     // retry brings it again and the page drops the repeat by id.
     let state: InboundState = "accepted";
     let sockets = 0;
+    if (moved && online) {
+      const waiting = await this.#store.unackedOf(message.contact);
+      let needsAck = false;
+      for (const m of waiting) needsAck = this.#deliver(agent, peers, m).needsAck || needsAck;
+      if (!needsAck && waiting.length > 0) await this.#store.ack(agent, waiting);
+      const left = Math.max(0, this.heldFor(owner) - waiting.length);
+      this.#waitingTotal -= this.heldFor(owner) - left;
+      this.#waiting.set(owner, left);
+    }
     if (online) {
       const d = this.#deliver(agent, peers, message);
       sockets = d.sockets;
@@ -264,6 +291,7 @@ export class Hub {
       oldest.close(Close.replaced, `replaced: more than ${this.#maxSockets} sockets for agent ${agent}`);
     }
     peers.add(peer);
+    this.#offlineSince.delete(agent);
     if (!options.acks) this.#legacy.set(peer, []);
     const live: Message[] = [];
     this.#syncing.set(peer, live);
@@ -303,6 +331,7 @@ export class Hub {
   /** An agent's socket closed. Its contacts stay its own; their messages wait in the store until it is back. */
   disconnect(agent: string, peer: AgentPeer): void {
     this.#drop(agent, peer);
+    if (!this.#agents.has(agent)) this.#offlineSince.set(agent, this.#now());
   }
 
   /**
@@ -493,6 +522,13 @@ export class Hub {
   #release(agent: string): void {
     this.#waitingTotal -= this.#waiting.get(agent) ?? 0;
     this.#waiting.delete(agent);
+  }
+
+  // Offline longer than the grace period, while someone else is online to take over.
+  #away(agent: string): boolean {
+    if (agent === UNASSIGNED || this.#agents.has(agent) || this.#agents.size === 0) return false;
+    const since = this.#offlineSince.get(agent) ?? this.#started;
+    return this.#now() - since >= this.#reassignAfter;
   }
 
   #fewest(): string {

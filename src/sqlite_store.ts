@@ -207,6 +207,11 @@ export class SqliteStore implements Store {
         "contact IN (SELECT c.id FROM contacts c WHERE c.agent = ?3)",
     );
     p(
+      "unackedOf",
+      `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_conversation ` +
+        "WHERE m.contact = ? AND m.direction = 'in' AND m.state <> 'acked' ORDER BY m.seq LIMIT ?",
+    );
+    p(
       "unacked",
       `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_unacked JOIN contacts c ON c.id = m.contact ` +
         "WHERE c.agent = ? AND m.direction = 'in' AND m.state <> 'acked' AND m.seq > ? ORDER BY m.seq LIMIT ?",
@@ -337,6 +342,13 @@ export class SqliteStore implements Store {
     return this.#read(
       `read the unacknowledged messages of agent ${quote(agent)}`,
       () => (this.#q.unacked.all(agent, afterSeq, limit) as Row[]).map(toMessage),
+    );
+  }
+
+  unackedOf(contact: string, limit = 1000): Promise<StoredMessage[]> {
+    return this.#read(
+      `read the unacknowledged messages of contact ${quote(contact)}`,
+      () => (this.#q.unackedOf.all(contact, limit) as Row[]).map(toMessage),
     );
   }
 

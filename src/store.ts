@@ -159,6 +159,8 @@ export interface Store {
   ack(agent: string, refs: readonly MessageRef[]): Promise<number>;
   /** Inbound messages of the agent's contacts not acknowledged, oldest first, after `afterSeq`: to send again on reconnect. */
   unacked(agent: string, limit?: number, afterSeq?: number): Promise<StoredMessage[]>;
+  /** One contact's inbound messages not acknowledged, oldest first (they follow the contact to a new agent). */
+  unackedOf(contact: string, limit?: number): Promise<StoredMessage[]>;
   /**
    * One page of a conversation, newest first, both directions, never another
    * contact's messages. Rejects with a `not_found` KefuError (404) when `before`

@@ -28,6 +28,7 @@ Deno.test("config: every variable is read", () => {
     RETENTION_DAYS: "7",
     REDELIVER_PAGE: "50",
     MAX_BUFFERED_BYTES: "65536",
+    REASSIGN_AFTER_SECONDS: "0",
   });
   assert.deepEqual(c, {
     port: 8080,
@@ -49,6 +50,7 @@ Deno.test("config: every variable is read", () => {
     retentionDays: 7,
     redeliverPage: 50,
     maxBufferedBytes: 65536,
+    reassignAfterSeconds: 0,
   });
 });
 

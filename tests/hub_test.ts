@@ -161,6 +161,32 @@ Deno.test("hub: a sticky user's messages wait for their own agent, not another o
   assert.deepEqual(a2.take().map((m) => m.content).at(-1), "later");
 });
 
+Deno.test("hub: a user whose agent stays away goes to an online agent, with the messages that waited", async () => {
+  const clock = { t: 1_000_000 };
+  await using t = testHub({ reassignAfterMs: 30_000, now: () => clock.t });
+  const { hub } = t;
+  const a = new Peer(), b = new Peer();
+  await hub.connect("a", a);
+  await hub.inbound(msg("u1", "", "hello"));
+  hub.disconnect("a", a);
+  await hub.connect("b", b);
+  // Within the grace period (a reload): the user waits for a.
+  clock.t += 10_000;
+  assert.equal((await hub.inbound(msg("u1", "", "are you there"))).status, "queued");
+  assert.deepEqual(b.take(), []);
+  // Past it: b takes the user, the waiting message first.
+  clock.t += 20_000;
+  const r = await hub.inbound(msg("u1", "", "hello?"));
+  assert.deepEqual([r.status, r.agent], ["delivered", "b"]);
+  assert.deepEqual(b.take().map((m) => m.content), ["are you there", "hello?"]);
+  assert.deepEqual(hub.contactsOf("b").map((c) => c.contact_id), ["u1"]);
+  assert.equal(hub.heldFor("a"), 0);
+  // With nobody online the user waits for their own agent, however long.
+  hub.disconnect("b", b);
+  clock.t += 3_600_000;
+  assert.deepEqual(await hub.inbound(msg("u1", "", "x")).then((r) => [r.status, r.agent]), ["queued", "b"]);
+});
+
 Deno.test("hub: waiting messages are bounded; a full queue refuses with 503 and keeps nothing", async () => {
   await using t = testHub({ maxHeldPerAgent: 2, maxHeldTotal: 3 });
   const { hub } = t;

@@ -7,6 +7,7 @@
 
 import { createApp } from "./src/app.ts";
 import { type Config, ConfigError, parseConfig } from "./src/config.ts";
+import { HttpStats } from "./src/http_stats.ts";
 import { Hub } from "./src/hub.ts";
 import { createLogger, type Logger } from "./src/log.ts";
 import { Outbound } from "./src/outbound.ts";
@@ -75,6 +76,8 @@ export async function start(config: Config, log: Logger = createLogger({ level: 
 
   const passive = new PassiveReplies();
   const uploads = new Uploads();
+  const stats = new HttpStats();
+  const STATS_SECONDS = 10;
   const outbound = new Outbound({ accounts: config.accounts, log, windows, passive, uploads });
   const app = createApp({
     hub,
@@ -88,6 +91,7 @@ export async function start(config: Config, log: Logger = createLogger({ level: 
     windows,
     passive,
     uploads,
+    stats,
   });
   const server = Deno.serve({
     port: config.port,
@@ -95,6 +99,7 @@ export async function start(config: Config, log: Logger = createLogger({ level: 
     onListen: ({ hostname, port }) => log.info("listening", { host: hostname, port }),
   }, app.fetch);
   const heartbeat = setInterval(() => hub.heartbeat(), config.heartbeatSeconds * 1000);
+  const summary = setInterval(() => stats.flush(log, STATS_SECONDS), STATS_SECONDS * 1000);
   const retain = () => {
     windows.sweep();
     store.sweep(Date.now() - config.retentionDays * 86_400_000)
@@ -111,7 +116,9 @@ export async function start(config: Config, log: Logger = createLogger({ level: 
     shutdown() {
       stopping ??= (async () => {
         clearInterval(heartbeat);
+        clearInterval(summary);
         clearInterval(sweep);
+        stats.flush(log, STATS_SECONDS);
         passive.close();
         // Replies on their way to WeChat get a moment to finish and be confirmed to their agents.
         await outbound.drain(5_000);

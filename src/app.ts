@@ -6,6 +6,7 @@
  */
 
 import { Hono } from "hono";
+import type { HttpStats } from "./http_stats.ts";
 import { HTTPException } from "hono/http-exception";
 import { agentRoutes } from "./agent_routes.ts";
 import { type ErrorKind, KefuError } from "./errors.ts";
@@ -40,6 +41,8 @@ export interface AppOptions {
   passive?: PassiveReplies;
   /** Files agents upload to send. */
   uploads?: Uploads;
+  /** Where requests are counted for the periodic summary line. */
+  stats?: HttpStats;
 }
 
 /** The JSON body of an error answer, in the seed's envelope style. */
@@ -53,16 +56,22 @@ export function createApp(options: AppOptions): Hono {
   const started = Date.now();
   const app = new Hono();
 
+  // A line per request would be a write(2) per message on the hot path: failures get their own line, the rest is
+  // counted and summed up every STATS_SECONDS (or written per request at debug level).
+  const stats = options.stats;
   app.use(async (c, next) => {
     const t0 = performance.now();
     await next();
-    // The path only: query strings may carry signatures and tokens.
-    log.info("http", {
-      method: c.req.method,
-      path: c.req.path,
-      status: c.res.status,
-      ms: Math.round((performance.now() - t0) * 1000) / 1000,
-    });
+    const status = c.res.status;
+    const ms = performance.now() - t0;
+    stats?.record(status, ms);
+    if (status >= 400 || log.enabled("debug")) {
+      // The path only: query strings may carry signatures and tokens.
+      const fields = { method: c.req.method, path: c.req.path, status, ms: Math.round(ms * 1000) / 1000 };
+      if (status >= 500) log.warn("http", fields);
+      else if (status >= 400) log.info("http", fields);
+      else log.debug("http", fields);
+    }
   });
 
   app.get(

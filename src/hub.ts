@@ -130,6 +130,14 @@ function snapshot(c: Contact, now: number): ContactRecord | undefined {
   return record(c);
 }
 
+function storeFailed(m: Message, e: unknown): KefuError {
+  return new KefuError(
+    "store_failed",
+    `cannot keep message ${quote(m.id)}: ${(e as Error).message}; nothing was accepted, try again`,
+    503,
+  );
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -153,8 +161,10 @@ export class Hub {
   /** agent → its contacts; UNASSIGNED holds users who wrote while no agent was online. */
   readonly #owned = new Map<string, Set<string>>();
   readonly #recent = new Set<string>();
+  /** Users being moved to another agent (their waiting messages being read): their next messages wait. */
+  readonly #moving = new Map<string, Promise<unknown>>();
   /** Keys being committed: a concurrent repeat waits for the outcome. */
-  readonly #inflight = new Map<string, Promise<boolean>>();
+  readonly #inflight = new Map<string, Promise<unknown>>();
   /** Messages stored for agents that were offline, per agent (the caps count these). */
   readonly #waiting = new Map<string, number>();
   #waitingTotal = 0;
@@ -190,14 +200,13 @@ export class Hub {
       this.#contacts.set(c.id, contact);
       this.#index(contact.agent, c.id);
     }
-    for (const [agent, list] of state.unacked) {
+    // Unread counts come back; the caps count only what arrives while an agent is offline from now on (what was
+    // delivered and not yet acknowledged must not refuse new messages after a restart).
+    for (const list of state.unacked.values()) {
       for (const m of list) {
         const c = this.#contacts.get(m.contact);
         if (c) c.unread++;
       }
-      // Nobody is online yet: all of it waits for its agent.
-      this.#waiting.set(agent, list.length);
-      this.#waitingTotal += list.length;
     }
     for (const k of state.recentKeys) this.#remember(keyOf(k.contact, k.id));
   }
@@ -212,15 +221,32 @@ export class Hub {
   async inbound(message: Message): Promise<InboundResult> {
     const key = keyOf(message.contact, message.id);
     if (this.#recent.has(key)) {
+      // A repeat while the first is being committed waits for it: if that commit fails, this one is the retry.
       const pending = this.#inflight.get(key);
-      if (pending === undefined || await pending) return this.#duplicate(message);
+      if (pending === undefined || await pending.then(() => true, () => false)) return this.#duplicate(message);
     }
+    // A move of this user to another agent under way finishes first, so that their messages keep their order.
+    const moving = this.#moving.get(message.contact);
+    if (moving !== undefined) await moving.catch(() => {});
     const known = this.#contacts.get(message.contact);
     let agent = message.agent !== "" ? message.agent : known && known.agent !== "" ? known.agent : this.#fewest();
     // The owner is away for good: an online agent takes the user, and the messages that waited for the owner.
     const owner = agent;
     const moved = message.agent === "" && known !== undefined && this.#away(agent);
-    if (moved) agent = this.#fewest();
+    let waiting: StoredMessage[] = [];
+    if (moved) {
+      agent = this.#fewest();
+      // Read before anything changes: if the store fails, nothing was taken and WeChat's retry starts over.
+      const read = this.#store.unackedOf(message.contact, this.#maxHeldPerAgent + this.#redeliverPage);
+      this.#moving.set(message.contact, read);
+      try {
+        waiting = await read;
+      } catch (e) {
+        throw storeFailed(message, e);
+      } finally {
+        if (this.#moving.get(message.contact) === read) this.#moving.delete(message.contact);
+      }
+    }
     const peers = this.#agents.get(agent);
     const online = peers !== undefined && agent !== UNASSIGNED;
     if (!online) this.#checkRoom(agent);
@@ -234,22 +260,22 @@ export class Hub {
     // retry brings it again and the page drops the repeat by id.
     let state: InboundState = "accepted";
     let sockets = 0;
-    if (moved && online) {
-      const waiting = await this.#store.unackedOf(message.contact);
+    let waitingRead = false;
+    if (online) {
       let needsAck = false;
       for (const m of waiting) needsAck = this.#deliver(agent, peers, m).needsAck || needsAck;
-      if (!needsAck && waiting.length > 0) await this.#store.ack(agent, waiting);
-      const left = Math.max(0, this.heldFor(owner) - waiting.length);
-      this.#waitingTotal -= this.heldFor(owner) - left;
-      this.#waiting.set(owner, left);
-    }
-    if (online) {
+      waitingRead = waiting.length > 0 && !needsAck;
       const d = this.#deliver(agent, peers, message);
       sockets = d.sockets;
       if (sockets > 0 && !d.needsAck) state = "acked";
     }
+    if (moved) {
+      const left = Math.max(0, this.heldFor(owner) - waiting.length);
+      this.#waitingTotal -= this.heldFor(owner) - left;
+      this.#waiting.set(owner, left);
+    }
     const saving = this.#store.saveInbound(message, snapshot(contact, Date.now()), state);
-    this.#inflight.set(key, saving.then(() => true, () => false));
+    this.#inflight.set(key, saving);
     let saved: "stored" | "duplicate";
     try {
       saved = await saving;
@@ -257,14 +283,12 @@ export class Hub {
       this.#recent.delete(key);
       contact.unread--;
       contact.savedAt = undefined;
-      throw new KefuError(
-        "store_failed",
-        `cannot keep message ${quote(message.id)}: ${(e as Error).message}; nothing was accepted, try again`,
-        503,
-      );
+      throw storeFailed(message, e);
     } finally {
       this.#inflight.delete(key);
     }
+    // Sockets without read receipts read what was written to them; the contact row now names their agent.
+    if (waitingRead) this.#store.ack(agent, waiting).catch(() => {});
     if (state === "acked") contact.unread--;
     if (saved === "duplicate") {
       if (state !== "acked") contact.unread--;
@@ -299,7 +323,16 @@ export class Hub {
       const waiting = this.#owned.get(UNASSIGNED);
       if (waiting !== undefined && waiting.size > 0) {
         const moved = [...waiting].map((id) => this.#own(undefined, this.#contacts.get(id)!, agent));
-        await Promise.all(moved.map((c) => this.#store.upsertContact(snapshot(c, Date.now())!)));
+        try {
+          await Promise.all(moved.map((c) => this.#store.upsertContact(snapshot(c, Date.now())!)));
+        } catch (e) {
+          // Back to waiting for an agent, in memory as in the store, so that the next connect tries again.
+          for (const c of moved) {
+            this.#own(undefined, c, UNASSIGNED);
+            c.savedAt = undefined;
+          }
+          throw e;
+        }
         this.#release(UNASSIGNED);
       }
       this.#release(agent);
@@ -313,8 +346,8 @@ export class Hub {
           peer.send(encodeEnvelope(m));
           sent.add(keyOf(m.contact, m.id));
         }
-        // A socket without read receipts has them now, as it would any message written to it.
-        if (this.#legacy.has(peer) && page.length > 0) await this.#store.ack(agent, page);
+        // A socket without read receipts has read a page once it has left this process, like any message.
+        if (this.#legacy.has(peer) && page.length > 0 && this.#flushed(peer)) await this.#store.ack(agent, page);
         if (page.length < this.#redeliverPage) break;
         after = page[page.length - 1].seq;
         while (peer.readyState === OPEN && peer.bufferedAmount > this.#maxBuffered / 2) await delay(10);
@@ -322,7 +355,7 @@ export class Hub {
       if (peer.readyState !== OPEN) return;
       const late = live.filter((m) => !sent.has(keyOf(m.contact, m.id)));
       for (const m of late) peer.send(encodeEnvelope(m));
-      if (this.#legacy.has(peer) && late.length > 0) await this.#store.ack(agent, late);
+      if (this.#legacy.has(peer) && late.length > 0 && this.#flushed(peer)) await this.#store.ack(agent, late);
     } finally {
       this.#syncing.delete(peer);
     }
@@ -494,9 +527,6 @@ export class Hub {
         // Dropped at once: a peer that does not read will not finish the close handshake either.
         this.#drop(agent, p);
         p.close(Close.tooSlow, `too slow: over ${this.#maxBuffered} bytes unsent; reconnect to get the rest`);
-        if (unflushed !== undefined && unflushed.length > 0) {
-          this.#store.requeue(unflushed).catch(() => {});
-        }
         continue;
       } else {
         // What went out before the buffer last emptied has left this process; the rest may be lost with the socket.
@@ -514,6 +544,11 @@ export class Hub {
 
   #drop(agent: string, peer: AgentPeer): void {
     this.#syncing.delete(peer);
+    // What a socket without read receipts still had in its buffer did not reach the agent: unread again.
+    const unflushed = this.#legacy.get(peer);
+    if (unflushed !== undefined && unflushed.length > 0 && peer.bufferedAmount > 0) {
+      this.#store.requeue(unflushed).catch(() => {});
+    }
     this.#legacy.delete(peer);
     const peers = this.#agents.get(agent);
     if (peers?.delete(peer) && peers.size === 0) this.#agents.delete(agent);
@@ -522,6 +557,12 @@ export class Hub {
   #release(agent: string): void {
     this.#waitingTotal -= this.#waiting.get(agent) ?? 0;
     this.#waiting.delete(agent);
+  }
+
+  // Whether everything written to the socket has left this process. When not yet, the messages stay unread and
+  // come again on the next connect (at least once), rather than wait here on a timer.
+  #flushed(peer: AgentPeer): boolean {
+    return peer.readyState === OPEN && peer.bufferedAmount === 0;
   }
 
   // Offline longer than the grace period, while someone else is online to take over.

@@ -96,12 +96,15 @@ export class ReplyWindows {
     let s = this.#users.get(key);
     if (s === undefined) this.#users.set(key, s = fresh());
     let material = true;
+    // An older action arriving late (a retry) neither moves the window back nor restores its quota.
     if (what === "message") {
+      if (at < s.lastMessageAt) return;
       material = s.messageUsed !== 0 || at - s.savedMessageAt >= SAVE_EVERY_MS;
-      s.lastMessageAt = Math.max(s.lastMessageAt, at);
+      s.lastMessageAt = at;
       s.messageUsed = 0;
     } else {
-      s.lastEventAt = Math.max(s.lastEventAt, at);
+      if (at < s.lastEventAt) return;
+      s.lastEventAt = at;
       s.eventUsed = 0;
     }
     s.lastExchangeAt = Math.max(s.lastExchangeAt, at);

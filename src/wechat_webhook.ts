@@ -61,10 +61,11 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
   // The key is imported once per account (config has checked its shape and the AppID).
   const cipher = account.encodingAesKey ? WechatCipher.create(account.encodingAesKey, account.appId) : undefined;
 
-  function verified(c: Context): URLSearchParams {
-    const q = new URL(c.req.url).searchParams;
-    const expected = signature(token, q.get("timestamp") ?? "", q.get("nonce") ?? "");
-    if (!verifySignature(q.get("signature"), expected)) {
+  // Hono's query reader: no URL object per request.
+  function verified(c: Context): Record<string, string | undefined> {
+    const q: Record<string, string | undefined> = c.req.query();
+    const expected = signature(token, q.timestamp ?? "", q.nonce ?? "");
+    if (!verifySignature(q.signature ?? null, expected)) {
       log.warn("wechat_bad_signature", { account: accountId, method: c.req.method });
       throw badSignature("signature");
     }
@@ -74,16 +75,16 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
   app.get(path, (c) => {
     const q = verified(c);
     // Verbatim and as text/plain: anything else fails WeChat's check.
-    return c.body(q.get("echostr") ?? "", 200, { "content-type": "text/plain; charset=utf-8" });
+    return c.body(q.echostr ?? "", 200, { "content-type": "text/plain; charset=utf-8" });
   });
 
   app.post(path, async (c) => {
     const q = verified(c);
-    const timestamp = q.get("timestamp") ?? "";
-    const nonce = q.get("nonce") ?? "";
+    const timestamp = q.timestamp ?? "";
+    const nonce = q.nonce ?? "";
     checkTimestamp(timestamp, now(), account.maxSkewSeconds);
     const body = await readBody(c.req.raw, maxBodyBytes);
-    const encrypted = q.get("encrypt_type") === "aes";
+    const encrypted = q.encrypt_type === "aes";
     let xml = body;
     if (encrypted) {
       if (cipher === undefined) {
@@ -91,7 +92,7 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
       }
       const encrypt = extractEncrypt(body);
       // Before decrypting: an unauthenticated ciphertext must never reach the padding checks.
-      if (!verifySignature(q.get("msg_signature"), msgSignature(token, timestamp, nonce, encrypt))) {
+      if (!verifySignature(q.msg_signature ?? null, msgSignature(token, timestamp, nonce, encrypt))) {
         log.warn("wechat_bad_signature", { account: accountId, method: "POST", field: "msg_signature" });
         throw badSignature("msg_signature");
       }

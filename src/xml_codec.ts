@@ -39,7 +39,13 @@ function parseFully(text: string): Record<string, unknown> {
     const { msg, line, col } = valid.err;
     throw new KefuError("invalid_xml", `cannot parse XML at line ${line}${col ? `, column ${col}` : ""}: ${msg}`);
   }
-  const doc = parser.parse(text) as Record<string, unknown>;
+  let doc: Record<string, unknown>;
+  try {
+    doc = parser.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    // The validator lets a few malformed documents through (e.g. "<A/"), which the parser then throws on.
+    throw new KefuError("invalid_xml", `cannot parse XML: ${(e as Error).message}`);
+  }
   const xml = doc.xml;
   if (xml === null || typeof xml !== "object" || Array.isArray(xml)) {
     throw new KefuError("invalid_xml", `cannot read message: the root element must be <xml> with fields inside`);

@@ -161,7 +161,7 @@ function openSocket() {
   ws.onclose = (e) => {
     if (state.socket !== ws) return;
     state.socket = null;
-    failPending("the connection closed before the server confirmed the reply");
+    failPending("the connection closed before the server confirmed the reply; its answer may still come");
     const why = `closed (code ${e.code}${e.reason ? `: ${e.reason}` : ""})`;
     if (state.wanted && !NO_RECONNECT_CODES.has(e.code)) {
       const wait = state.backoff;
@@ -342,6 +342,7 @@ function confirmReply(id, seconds, status) {
   if (i < 0) return;
   const [p] = state.pending.splice(i, 1);
   p.msg.status = status;
+  p.msg.detail = "";
   if (Number.isFinite(seconds) && seconds > 0) p.msg.time = seconds;
   if (state.selected === p.contact) renderConversation();
 }
@@ -350,7 +351,8 @@ function confirmReply(id, seconds, status) {
 // one. An envelope that does carry data.id is matched by it.
 function replyFailed(detail, kind, id) {
   toast(kind ? `${kind}: ${detail}` : detail);
-  const i = id === "" ? 0 : state.pending.findIndex((p) => p.msg.id === id);
+  // Only an error that names a reply fails it: typing, receipts and bad frames name none.
+  const i = id === "" ? -1 : state.pending.findIndex((p) => p.msg.id === id);
   if (i < 0) return;
   const [p] = state.pending.splice(i, 1);
   if (!p) return;
@@ -359,13 +361,13 @@ function replyFailed(detail, kind, id) {
   if (state.selected === p.contact) renderConversation();
 }
 
+// The server may still send them (its answer comes to the next socket of this agent): not failed, unconfirmed.
 function failPending(detail) {
   for (const p of state.pending) {
-    p.msg.status = "failed";
+    p.msg.status = "unconfirmed";
     p.msg.detail = detail;
   }
   if (state.pending.length > 0) renderConversation();
-  state.pending = [];
 }
 
 // --- replies ---
@@ -399,6 +401,7 @@ function sendEnvelope(c, type, msgBody) {
     status: "pending",
   };
   c.messages.push(msg);
+  c.seen.add(id);
   c.lastTime = msg.time;
   state.pending.push({ contact: c.id, msg });
   state.typingSent.delete(c.id);

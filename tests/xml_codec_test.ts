@@ -165,3 +165,9 @@ Deno.test("xml: an agent's reply encodes as a WeChat passive reply", () => {
     /<MsgType><!\[CDATA\[image\]\]><\/MsgType><Image><MediaId><!\[CDATA\[MEDIA_ID\]\]><\/MediaId><\/Image><\/xml>$/,
   );
 });
+
+Deno.test("xml: documents the validator lets through but the parser cannot read are invalid_xml", () => {
+  for (const text of ["<A/", "<xml/"]) {
+    assert.throws(() => decodeXml(text), (e) => e instanceof KefuError && e.kind === "invalid_xml");
+  }
+});

@@ -19,6 +19,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { msgSignature, WechatCipher } from "../src/wechat_crypto.ts";
 import {
   cpuPercent,
   type CpuSample,
@@ -50,6 +51,9 @@ export interface LoadOptions {
   inflight: number;
   idleWait: number;
   token: string;
+  /** Safe mode: the EncodingAESKey (and `appid`) to encrypt each message with, as WeChat does; "" for plaintext. */
+  aesKey: string;
+  appid: string;
   path: string;
   wsPath: string;
 }
@@ -70,6 +74,8 @@ const DEFAULTS: LoadOptions = {
   inflight: 200,
   idleWait: 3,
   token: "bench",
+  aesKey: "",
+  appid: "",
   path: "/wechat",
   wsPath: "/im_component/wx_official_account/msg",
 };
@@ -334,6 +340,7 @@ function signedTargets(options: LoadOptions): string[] {
 
 interface Workload {
   options: LoadOptions;
+  cipher?: WechatCipher;
   users: string[];
   createTime: number;
   targets: string[];
@@ -341,7 +348,15 @@ interface Workload {
 }
 
 function request(w: Workload, seq: number, t: number, target = w.targets[seq & 63]): Uint8Array {
-  const body = messageXml(w.users[seq % w.users.length], w.createTime, t, msgIdOf(seq));
+  let body = messageXml(w.users[seq % w.users.length], w.createTime, t, msgIdOf(seq));
+  if (w.cipher !== undefined) {
+    // Safe mode, as WeChat posts it: the message encrypted, msg_signature over the ciphertext (the loader's cost).
+    const encrypt = w.cipher.encrypt(body);
+    const q = new URLSearchParams(target.slice(target.indexOf("?") + 1));
+    const sig = msgSignature(w.options.token, q.get("timestamp")!, q.get("nonce")!, encrypt);
+    target = `${target}&encrypt_type=aes&msg_signature=${sig}`;
+    body = `<xml><ToUserName><![CDATA[gh_test]]></ToUserName><Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>`;
+  }
   // The body is ASCII, so its length in characters is its length in bytes.
   return encoder.encode(`POST ${target}${w.head}${body.length}\r\n\r\n${body}`);
 }
@@ -461,6 +476,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const capacity = maxSize + rateSize;
   const w: Workload = {
     options,
+    cipher: options.aesKey === "" ? undefined : await WechatCipher.create(options.aesKey, options.appid),
     users: Array.from({ length: Math.max(1, options.users) }, (_, u) => userName(u)),
     createTime: Math.floor(Date.now() / 1000),
     targets: signedTargets(options),

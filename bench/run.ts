@@ -89,8 +89,9 @@ const KNOBS: Knob[] = [
   {
     key: "serverPerms",
     env: "SERVER_PERMS",
-    def: "--allow-net --allow-env --allow-read --allow-write",
-    help: "permissions of deno run main.ts",
+    // The V8 flag is the one `deno task start` and the compiled binary ship with.
+    def: "--allow-net --allow-env --allow-read --allow-write --v8-flags=--max-semi-space-size=32",
+    help: "flags of deno run main.ts (permissions, V8)",
   },
   { key: "serverEnv", env: "SERVER_ENV", def: "", help: 'extra server environment, "K=V K2=V2"' },
 ];

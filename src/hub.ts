@@ -521,7 +521,12 @@ export class Hub {
       if (p.readyState !== OPEN) continue;
       const live = this.#syncing.get(p);
       const unflushed = this.#legacy.get(p);
-      if (live !== undefined) {
+      if (live !== undefined && live.length >= this.#maxHeldPerAgent) {
+        // Catching up slower than messages come: the messages are kept (unacknowledged) for its next connect.
+        this.#drop(agent, p);
+        p.close(Close.tooSlow, `too slow: ${live.length} new messages arrived while catching up; reconnect`);
+        continue;
+      } else if (live !== undefined) {
         live.push(m);
       } else if (p.bufferedAmount > this.#maxBuffered) {
         // Dropped at once: a peer that does not read will not finish the close handshake either.

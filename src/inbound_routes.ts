@@ -8,6 +8,7 @@
  */
 
 import { type Context, Hono } from "hono";
+import { readAtMost } from "./body.ts";
 import { KefuError, quote } from "./errors.ts";
 import type { Hub, InboundResult } from "./hub.ts";
 import { decodeEnvelope } from "./json_codec.ts";
@@ -56,34 +57,14 @@ export async function readBody(req: Request, max: number): Promise<string> {
 
 /** Read a request body as bytes, with the limit and the cancelling of {@link readBody}. */
 export async function readBytes(req: Request, max: number): Promise<Uint8Array> {
-  const body = req.body;
-  if (body === null) return new Uint8Array(0);
   const tooLarge = () => new KefuError("body_too_large", `the request body is over the limit of ${max} bytes`, 413);
   if (Number(req.headers.get("content-length") ?? 0) > max) {
-    await body.cancel();
+    await req.body?.cancel();
     throw tooLarge();
   }
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > max) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return chunks[0];
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return all;
+  const bytes = await readAtMost(req.body, max);
+  if (bytes === undefined) throw tooLarge();
+  return bytes;
 }
 
 function answer(c: Context, r: InboundResult): Response {

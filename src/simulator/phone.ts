@@ -9,6 +9,7 @@
 
 import { Hono } from "hono";
 import { KefuError, quote } from "../errors.ts";
+import { readAtMost } from "../body.ts";
 import type { Logger } from "../log.ts";
 import { createLiveFeed, type LiveFeed } from "./live_feed.ts";
 import { createWechatServer, type InteractionKind, type WechatServer } from "./wechat_server.ts";
@@ -16,7 +17,6 @@ import {
   createWebhookSender,
   isEvent,
   newMsgId,
-  readAtMost,
   type SendResult,
   type UserInput,
   type WebhookMode,

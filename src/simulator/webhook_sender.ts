@@ -7,6 +7,7 @@
  * @module
  */
 
+import { readAtMost } from "../body.ts";
 import { msgSignature, signature, verifySignature, WechatCipher } from "../wechat_crypto.ts";
 import { decodeReply, parseXml, type PassiveReply, text } from "./reply_xml.ts";
 
@@ -180,38 +181,6 @@ export function userXml(input: UserInput, head: XmlHead): string {
       break;
   }
   return `${body}<MsgId>${head.msgId}</MsgId></xml>`;
-}
-
-/** Read a body up to `max` bytes; undefined (and the rest cancelled) when it is longer. */
-export async function readAtMost(
-  body: ReadableStream<Uint8Array> | null,
-  max: number,
-): Promise<Uint8Array | undefined> {
-  if (body === null) return new Uint8Array(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.length;
-      if (size > max) {
-        await reader.cancel();
-        return undefined;
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return all;
 }
 
 type Attempt =

@@ -107,7 +107,8 @@ export class ConfigError extends Error {
   }
 }
 
-function int(
+/** An integer variable from `min` to `max`; `fallback` when unset or blank. Throws `ConfigError` naming it. */
+export function readInt(
   env: Record<string, string | undefined>,
   name: string,
   fallback: number,
@@ -123,17 +124,23 @@ function int(
   return n;
 }
 
-/** Read the configuration from an environment (`Deno.env.toObject()`); `readFile` reads CONFIG_FILE. */
-export function parseConfig(
-  env: Record<string, string | undefined>,
-  readFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
-): Config {
-  const level = (env.LOG_LEVEL ?? DEFAULTS.logLevel).trim().toLowerCase();
+/** LOG_LEVEL, `info` when unset. Throws `ConfigError` naming it. */
+export function readLogLevel(env: Record<string, string | undefined>): LogLevel {
+  const level = (env.LOG_LEVEL?.trim() || DEFAULTS.logLevel).toLowerCase();
   if (!isLogLevel(level)) {
     throw new ConfigError(
       `cannot read LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)}: expected debug, info, warn, error or silent`,
     );
   }
+  return level;
+}
+
+/** Read the configuration from an environment (`Deno.env.toObject()`); `readFile` reads CONFIG_FILE. */
+export function parseConfig(
+  env: Record<string, string | undefined>,
+  readFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
+): Config {
+  const level = readLogLevel(env);
   const accounts = env.CONFIG_FILE ? accountsFromFile(env.CONFIG_FILE, readFile) : [];
   if (env.WECHAT_TOKEN) accounts.unshift(accountFromEnv(env));
   const paths = new Set<string>();
@@ -145,61 +152,54 @@ export function parseConfig(
     paths.add(a.path);
   }
   return {
-    port: int(env, "PORT", DEFAULTS.port, 0, 65535),
+    port: readInt(env, "PORT", DEFAULTS.port, 0, 65535),
     host: env.HOST?.trim() || DEFAULTS.host,
-    heartbeatSeconds: int(env, "HEARTBEAT_SECONDS", DEFAULTS.heartbeatSeconds, 1, 86400),
-    idleTimeoutSeconds: int(env, "IDLE_TIMEOUT_SECONDS", DEFAULTS.idleTimeoutSeconds, 1, 86400),
-    maxBodyBytes: int(env, "MAX_BODY_BYTES", DEFAULTS.maxBodyBytes, 1024, 64 * 1024 * 1024),
-    maxWsMessageBytes: int(env, "MAX_WS_MESSAGE_BYTES", DEFAULTS.maxWsMessageBytes, 1024, 16 * 1024 * 1024),
-    maxHeldPerAgent: int(env, "MAX_HELD_PER_AGENT", DEFAULTS.maxHeldPerAgent, 1, 10_000_000),
-    maxHeldTotal: int(env, "MAX_HELD_TOTAL", DEFAULTS.maxHeldTotal, 1, 100_000_000),
-    maxSocketsPerAgent: int(env, "MAX_SOCKETS_PER_AGENT", DEFAULTS.maxSocketsPerAgent, 1, 1000),
-    dedupeWindow: int(env, "DEDUPE_WINDOW", DEFAULTS.dedupeWindow, 0, 100_000_000),
+    heartbeatSeconds: readInt(env, "HEARTBEAT_SECONDS", DEFAULTS.heartbeatSeconds, 1, 86400),
+    idleTimeoutSeconds: readInt(env, "IDLE_TIMEOUT_SECONDS", DEFAULTS.idleTimeoutSeconds, 1, 86400),
+    maxBodyBytes: readInt(env, "MAX_BODY_BYTES", DEFAULTS.maxBodyBytes, 1024, 64 * 1024 * 1024),
+    maxWsMessageBytes: readInt(env, "MAX_WS_MESSAGE_BYTES", DEFAULTS.maxWsMessageBytes, 1024, 16 * 1024 * 1024),
+    maxHeldPerAgent: readInt(env, "MAX_HELD_PER_AGENT", DEFAULTS.maxHeldPerAgent, 1, 10_000_000),
+    maxHeldTotal: readInt(env, "MAX_HELD_TOTAL", DEFAULTS.maxHeldTotal, 1, 100_000_000),
+    maxSocketsPerAgent: readInt(env, "MAX_SOCKETS_PER_AGENT", DEFAULTS.maxSocketsPerAgent, 1, 1000),
+    dedupeWindow: readInt(env, "DEDUPE_WINDOW", DEFAULTS.dedupeWindow, 0, 100_000_000),
     logLevel: level,
     accounts,
-    store: oneOf(env, "STORE", ["sqlite", "memory"] as const, DEFAULTS.store),
+    store: readChoice(env.STORE, "STORE", ["sqlite", "memory"] as const, DEFAULTS.store, true),
     dataDir: env.DATA_DIR?.trim() || DEFAULTS.dataDir,
-    groupCommitMs: int(env, "GROUP_COMMIT_MS", DEFAULTS.groupCommitMs, 0, 1000),
-    storeSync: oneOf(env, "STORE_SYNC", ["NORMAL", "FULL"] as const, DEFAULTS.storeSync),
-    retentionDays: int(env, "RETENTION_DAYS", DEFAULTS.retentionDays, 1, 36500),
-    redeliverPage: int(env, "REDELIVER_PAGE", DEFAULTS.redeliverPage, 1, 1_000_000),
-    maxBufferedBytes: int(env, "MAX_BUFFERED_BYTES", DEFAULTS.maxBufferedBytes, 64 * 1024, 1 << 30),
-    reassignAfterSeconds: int(env, "REASSIGN_AFTER_SECONDS", DEFAULTS.reassignAfterSeconds, 0, 86400 * 365),
+    groupCommitMs: readInt(env, "GROUP_COMMIT_MS", DEFAULTS.groupCommitMs, 0, 1000),
+    storeSync: readChoice(env.STORE_SYNC, "STORE_SYNC", ["NORMAL", "FULL"] as const, DEFAULTS.storeSync, true),
+    retentionDays: readInt(env, "RETENTION_DAYS", DEFAULTS.retentionDays, 1, 36500),
+    redeliverPage: readInt(env, "REDELIVER_PAGE", DEFAULTS.redeliverPage, 1, 1_000_000),
+    maxBufferedBytes: readInt(env, "MAX_BUFFERED_BYTES", DEFAULTS.maxBufferedBytes, 64 * 1024, 1 << 30),
+    reassignAfterSeconds: readInt(env, "REASSIGN_AFTER_SECONDS", DEFAULTS.reassignAfterSeconds, 0, 86400 * 365),
   };
 }
 
-function oneOf<T extends string>(
-  env: Record<string, string | undefined>,
-  name: string,
+/**
+ * One of `values` (`fallback` when unset or blank), exactly or, with `ignoreCase`, in any case; throws
+ * `ConfigError` naming `where` (the variable, or the place in CONFIG_FILE).
+ */
+export function readChoice<T extends string>(
+  value: string | undefined,
+  where: string,
   values: readonly T[],
   fallback: T,
+  ignoreCase = false,
 ): T {
-  const raw = env[name]?.trim();
+  const raw = value?.trim();
   if (raw === undefined || raw === "") return fallback;
-  const v = values.find((x) => x.toLowerCase() === raw.toLowerCase());
+  const v = values.find((x) => ignoreCase ? x.toLowerCase() === raw.toLowerCase() : x === raw);
   if (v === undefined) {
-    throw new ConfigError(`cannot read ${name}=${JSON.stringify(env[name])}: expected ${values.join(" or ")}`);
+    throw new ConfigError(`cannot read ${where}=${JSON.stringify(value)}: expected ${values.join(" or ")}`);
   }
   return v;
 }
 
-function tokenMode(value: string | undefined, where: string): "token" | "stable_token" {
-  const v = value?.trim() || "token";
-  if (v !== "token" && v !== "stable_token") {
-    throw new ConfigError(`cannot read ${where}=${JSON.stringify(value)}: expected token or stable_token`);
-  }
-  return v;
-}
+const TOKEN_MODES = ["token", "stable_token"] as const;
+const REPLY_MODES = ["custom", "passive"] as const;
 
-function replyMode(value: string | undefined, where: string): "custom" | "passive" {
-  const v = value?.trim() || "custom";
-  if (v !== "custom" && v !== "passive") {
-    throw new ConfigError(`cannot read ${where}=${JSON.stringify(value)}: expected custom or passive`);
-  }
-  return v;
-}
-
-function aesKey(value: string | undefined, where: string): string {
+/** An EncodingAESKey (43 letters and digits) or ""; the error never quotes the key, a secret. */
+export function readAesKey(value: string | undefined, where: string): string {
   const v = value?.trim() ?? "";
   // The key itself is never quoted: it is a secret.
   if (v !== "" && !/^[A-Za-z0-9]{43}$/.test(v)) {
@@ -215,16 +215,16 @@ function accountFromEnv(env: Record<string, string | undefined>): WechatAccount 
     appId: env.WECHAT_APPID?.trim() ?? "",
     appSecret: env.WECHAT_APPSECRET?.trim() ?? "",
     token: env.WECHAT_TOKEN!.trim(),
-    encodingAesKey: aesKey(env.WECHAT_ENCODING_AES_KEY, "WECHAT_ENCODING_AES_KEY"),
+    encodingAesKey: readAesKey(env.WECHAT_ENCODING_AES_KEY, "WECHAT_ENCODING_AES_KEY"),
     companyId: env.WECHAT_COMPANY_ID?.trim() ?? "",
     apiBase: (env.WECHAT_API_BASE?.trim() || API_BASE).replace(/\/+$/, ""),
-    tokenMode: tokenMode(env.WECHAT_TOKEN_MODE, "WECHAT_TOKEN_MODE"),
+    tokenMode: readChoice(env.WECHAT_TOKEN_MODE, "WECHAT_TOKEN_MODE", TOKEN_MODES, "token"),
     path: "/wechat",
-    maxSkewSeconds: int(env, "WECHAT_MAX_SKEW_SECONDS", 300, 1, 86400 * 365 * 100),
+    maxSkewSeconds: readInt(env, "WECHAT_MAX_SKEW_SECONDS", 300, 1, 86400 * 365 * 100),
     autoReply: env.WECHAT_AUTO_REPLY ?? "",
-    replyMode: replyMode(env.WECHAT_REPLY_MODE, "WECHAT_REPLY_MODE"),
-    passiveHoldMs: int(env, "WECHAT_PASSIVE_HOLD_MS", 14_000, 100, 60_000),
-    passiveAttemptMs: int(env, "WECHAT_PASSIVE_ATTEMPT_MS", 4_500, 50, 60_000),
+    replyMode: readChoice(env.WECHAT_REPLY_MODE, "WECHAT_REPLY_MODE", REPLY_MODES, "custom"),
+    passiveHoldMs: readInt(env, "WECHAT_PASSIVE_HOLD_MS", 14_000, 100, 60_000),
+    passiveAttemptMs: readInt(env, "WECHAT_PASSIVE_ATTEMPT_MS", 4_500, 50, 60_000),
   };
 }
 
@@ -263,14 +263,14 @@ function accountsFromFile(path: string, readFile: (path: string) => string): Wec
       appId,
       appSecret: str("appsecret"),
       token,
-      encodingAesKey: aesKey(str("encoding_aes_key"), `${where}.encoding_aes_key`),
+      encodingAesKey: readAesKey(str("encoding_aes_key"), `${where}.encoding_aes_key`),
       companyId: str("company_id"),
       apiBase: (str("api_base") || API_BASE).replace(/\/+$/, ""),
-      tokenMode: tokenMode(str("token_mode"), `${where}.token_mode`),
+      tokenMode: readChoice(str("token_mode"), `${where}.token_mode`, TOKEN_MODES, "token"),
       path: str("path") || `/wechat/${appId}`,
       maxSkewSeconds: skew as number,
       autoReply: str("auto_reply"),
-      replyMode: replyMode(str("reply_mode"), `${where}.reply_mode`),
+      replyMode: readChoice(str("reply_mode"), `${where}.reply_mode`, REPLY_MODES, "custom"),
       passiveHoldMs: hold as number,
       passiveAttemptMs: 4_500,
     };

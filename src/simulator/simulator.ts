@@ -5,8 +5,8 @@
  * @module
  */
 
-import { ConfigError } from "../config.ts";
-import { isLogLevel, type Logger, type LogLevel } from "../log.ts";
+import { ConfigError, readAesKey, readChoice, readInt, readLogLevel } from "../config.ts";
+import type { Logger, LogLevel } from "../log.ts";
 import { createSimulator, type Simulator } from "./phone.ts";
 import type { WebhookMode } from "./webhook_sender.ts";
 
@@ -43,16 +43,6 @@ function read(env: Record<string, string | undefined>, name: string): string {
   return env[name]?.trim() ?? "";
 }
 
-function int(env: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number) {
-  const raw = read(env, name);
-  if (raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(`cannot read ${name}=${JSON.stringify(raw)}: expected an integer from ${min} to ${max}`);
-  }
-  return n;
-}
-
 /** Read the simulator's settings from an environment (`Deno.env.toObject()`); throws `ConfigError` naming the variable. */
 export function parseSimulatorConfig(env: Record<string, string | undefined>): SimulatorConfig {
   const token = read(env, "WECHAT_TOKEN");
@@ -62,17 +52,9 @@ export function parseSimulatorConfig(env: Record<string, string | undefined>): S
     );
   }
   const appId = read(env, "WECHAT_APPID");
-  const key = read(env, "WECHAT_ENCODING_AES_KEY");
-  // The key itself is never quoted: it is a secret.
-  if (key !== "" && !/^[A-Za-z0-9]{43}$/.test(key)) {
-    throw new ConfigError(
-      `cannot read WECHAT_ENCODING_AES_KEY: an EncodingAESKey is 43 letters and digits (got ${key.length} characters)`,
-    );
-  }
-  const rawMode = read(env, "SIM_MODE") || (key === "" ? "plaintext" : "safe");
-  if (rawMode !== "plaintext" && rawMode !== "compatible" && rawMode !== "safe") {
-    throw new ConfigError(`cannot read SIM_MODE=${JSON.stringify(rawMode)}: expected plaintext, compatible or safe`);
-  }
+  const key = readAesKey(env.WECHAT_ENCODING_AES_KEY, "WECHAT_ENCODING_AES_KEY");
+  const modes = ["plaintext", "compatible", "safe"] as const;
+  const rawMode = readChoice(env.SIM_MODE, "SIM_MODE", modes, key === "" ? "plaintext" : "safe");
   if (rawMode !== "plaintext" && key === "") {
     throw new ConfigError(`cannot use SIM_MODE=${rawMode}: WECHAT_ENCODING_AES_KEY is required for it`);
   }
@@ -95,23 +77,18 @@ export function parseSimulatorConfig(env: Record<string, string | undefined>): S
       `cannot read SIM_ACCOUNT_ID=${JSON.stringify(accountId)}: expected 1–64 letters, digits, _ or - (e.g. gh_…)`,
     );
   }
-  const level = (read(env, "LOG_LEVEL") || "info").toLowerCase();
-  if (!isLogLevel(level)) {
-    throw new ConfigError(
-      `cannot read LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)}: expected debug, info, warn, error or silent`,
-    );
-  }
+  const level = readLogLevel(env);
   return {
     appId,
     appSecret: read(env, "WECHAT_APPSECRET"),
     token,
     encodingAesKey: key,
     mode: rawMode,
-    port: int(env, "SIM_PORT", 9000, 0, 65535),
+    port: readInt(env, "SIM_PORT", 9000, 0, 65535),
     host: read(env, "SIM_HOST") || "127.0.0.1",
     webhookUrl,
     accountId,
-    timeoutMs: int(env, "SIM_TIMEOUT_MS", 5000, 1, 60_000),
+    timeoutMs: readInt(env, "SIM_TIMEOUT_MS", 5000, 1, 60_000),
     logLevel: level,
   };
 }

@@ -342,20 +342,14 @@ export class Hub {
       for (;;) {
         const page = await this.#store.unacked(agent, this.#redeliverPage, after);
         if (peer.readyState !== OPEN) return;
-        for (const m of page) {
-          peer.send(encodeEnvelope(m));
-          sent.add(keyOf(m.contact, m.id));
-        }
-        // A socket without read receipts has read a page once it has left this process, like any message.
-        if (this.#legacy.has(peer) && page.length > 0 && this.#flushed(peer)) await this.#store.ack(agent, page);
+        for (const m of page) sent.add(keyOf(m.contact, m.id));
+        await this.#sendBacklog(agent, peer, page);
         if (page.length < this.#redeliverPage) break;
         after = page[page.length - 1].seq;
         while (peer.readyState === OPEN && peer.bufferedAmount > this.#maxBuffered / 2) await delay(10);
       }
       if (peer.readyState !== OPEN) return;
-      const late = live.filter((m) => !sent.has(keyOf(m.contact, m.id)));
-      for (const m of late) peer.send(encodeEnvelope(m));
-      if (this.#legacy.has(peer) && late.length > 0 && this.#flushed(peer)) await this.#store.ack(agent, late);
+      await this.#sendBacklog(agent, peer, live.filter((m) => !sent.has(keyOf(m.contact, m.id))));
     } finally {
       this.#syncing.delete(peer);
     }
@@ -479,9 +473,7 @@ export class Hub {
 
   /** Send the heartbeat envelope to every open socket. */
   heartbeat(): void {
-    for (const peers of this.#agents.values()) {
-      for (const p of peers) if (p.readyState === OPEN) p.send(HEARTBEAT);
-    }
+    for (const agent of this.#agents.keys()) this.notify(agent, HEARTBEAT);
   }
 
   /** Close every agent socket (shutdown). */
@@ -564,10 +556,14 @@ export class Hub {
     this.#waiting.delete(agent);
   }
 
-  // Whether everything written to the socket has left this process. When not yet, the messages stay unread and
-  // come again on the next connect (at least once), rather than wait here on a timer.
-  #flushed(peer: AgentPeer): boolean {
-    return peer.readyState === OPEN && peer.bufferedAmount === 0;
+  // Send part of a connecting socket's backlog. A socket without read receipts has read it once it has left this
+  // process, like any message; when not yet, it stays unread and comes again on the next connect (at least once),
+  // rather than wait here on a timer.
+  async #sendBacklog(agent: string, peer: AgentPeer, messages: Message[]): Promise<void> {
+    for (const m of messages) peer.send(encodeEnvelope(m));
+    if (this.#legacy.has(peer) && messages.length > 0 && peer.readyState === OPEN && peer.bufferedAmount === 0) {
+      await this.#store.ack(agent, messages);
+    }
   }
 
   // Offline longer than the grace period, while someone else is online to take over.

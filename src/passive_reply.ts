@@ -115,11 +115,6 @@ export class PassiveReplies {
     return new Promise((taken, expired) => e.offered = { message, taken, expired });
   }
 
-  /** Users held. */
-  get size(): number {
-    return this.#entries.size;
-  }
-
   /** Answer every held request with nothing and refuse waiting replies (shutdown). */
   close(): void {
     for (const [key, e] of this.#entries) this.#expire(key, e);

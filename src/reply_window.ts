@@ -171,11 +171,6 @@ export class ReplyWindows {
     if (s !== undefined) s.typingUntil = this.#now() + TYPING_SHOWS_MS;
   }
 
-  /** The state of one user, if any (the store persists it). */
-  get(account: string, openid: string): WindowState | undefined {
-    return this.#users.get(`${account}\n${openid}`);
-  }
-
   /** Restore one user's state (at start, from the store). */
   restore(
     account: string,

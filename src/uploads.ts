@@ -81,11 +81,6 @@ export class Uploads {
     u.wechat.set(account, { mediaId, at: this.#now() });
   }
 
-  /** Bytes kept. */
-  get bytes(): number {
-    return this.#bytes;
-  }
-
   #drop(u: Upload): void {
     if (this.#files.delete(u.id)) this.#bytes -= u.bytes.length;
   }

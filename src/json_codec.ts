@@ -226,8 +226,7 @@ export function encodeEnvelope(m: Message): string {
   const code = codeForType(type);
   if (
     typeof id !== "string" || typeof name !== "string" || typeof avatar !== "string" || typeof type !== "string" ||
-    typeof contact !== "string" || typeof company !== "string" || typeof sendTime !== "number" ||
-    typeof code !== "number" // a MsgType such as "constructor" finds Object.prototype's own in the code table
+    typeof contact !== "string" || typeof company !== "string" || typeof sendTime !== "number"
   ) {
     // Not a well-formed Message (a missing value would drop its key): the object route decides.
     return json(envelopeObject(m));

@@ -110,13 +110,10 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
       // The user acted at CreateTime (a late retry must not stretch the window), never in the future.
       if (what !== undefined) windows?.record(accountId, m.contact, what, Math.min(m.sendTime * 1000, Date.now()));
     }
-    const answer = async (reply: Message) => {
-      const xml = encodeXml(reply);
-      const out = encrypted ? await encryptedReplyXml(await cipher!, token, xml, timestamp, nonce) : xml;
-      return c.body(out, 200, { "content-type": "application/xml; charset=utf-8" });
-    };
+    // A passive reply goes out as WeChat expects it: encrypted when the request was.
+    const sealed = encrypted ? { cipher: await cipher!, token, timestamp, nonce } : undefined;
     if (account.autoReply !== "" && r.status === "queued") {
-      return await answer(autoReply(m, officialAccount, account.autoReply, now()));
+      return await replyXml(c, autoReply(m, officialAccount, account.autoReply, now()), sealed);
     }
     if (!holding || m.type === "event" && m.extra?.Event === "unsubscribe") return c.text("success");
     // Passive mode: WeChat's request (and its retries of the same message) waits for the agent's reply.
@@ -125,8 +122,18 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
     }
     const reply = await passive!.hold(accountId, m.contact, account.passiveAttemptMs);
     if (reply === undefined) return c.text("success");
-    return await answer({ ...reply, contact: m.contact, agent: officialAccount, sendTime: now() });
+    return await replyXml(c, { ...reply, contact: m.contact, agent: officialAccount, sendTime: now() }, sealed);
   });
+}
+
+async function replyXml(
+  c: Context,
+  reply: Message,
+  sealed?: { cipher: WechatCipher; token: string; timestamp: string; nonce: string },
+): Promise<Response> {
+  const xml = encodeXml(reply);
+  const out = sealed ? await encryptedReplyXml(sealed.cipher, sealed.token, xml, sealed.timestamp, sealed.nonce) : xml;
+  return c.body(out, 200, { "content-type": "application/xml; charset=utf-8" });
 }
 
 function autoReply(m: Message, officialAccount: string, text: string, at: number): Message {

@@ -5,18 +5,18 @@
  * @module
  */
 
-import { createApp } from "./src/app.ts";
-import { type Config, ConfigError, parseConfig } from "./src/config.ts";
-import { HttpStats } from "./src/http_stats.ts";
-import { Hub } from "./src/hub.ts";
-import { createLogger, type Logger } from "./src/log.ts";
-import { Outbound } from "./src/outbound.ts";
-import { PassiveReplies } from "./src/passive_reply.ts";
-import { Close } from "./src/protocol.ts";
-import { ReplyWindows } from "./src/reply_window.ts";
+import { createApp } from "./src/http/app.ts";
+import { type Config, ConfigError, parseConfig } from "./src/config/config.ts";
+import { HttpStats } from "./src/http/http_stats.ts";
+import { Hub } from "./src/hub/hub.ts";
+import { createLogger, type Logger } from "./src/core/log.ts";
+import { Outbound } from "./src/channels/wx_official/sender.ts";
+import { PassiveReplies } from "./src/channels/wx_official/passive_reply.ts";
+import { Close } from "./src/envelope/protocol.ts";
+import { ReplyWindows } from "./src/channels/wx_official/reply_window.ts";
 import { parseSimulatorConfig, startSimulator } from "./src/simulator/simulator.ts";
-import { SqliteStore, storePath } from "./src/sqlite_store.ts";
-import { Uploads } from "./src/uploads.ts";
+import { SqliteStore, storePath } from "./src/store/sqlite_store.ts";
+import { Uploads } from "./src/media/uploads.ts";
 
 /** A running service. */
 export interface Service {

@@ -9,9 +9,9 @@
  * @module
  */
 
-import { decodeEnvelope, encodeEnvelope } from "../src/json_codec.ts";
-import type { Message } from "../src/message.ts";
-import { decodeXml } from "../src/xml_codec.ts";
+import { decodeEnvelope, encodeEnvelope } from "../src/envelope/codec.ts";
+import type { Message } from "../src/core/message.ts";
+import { decodeXml } from "../src/channels/wx_official/xml_codec.ts";
 
 // The message the end-to-end benchmark posts (bench/load.ts), so both measure the same input.
 const TEXT_XML =

@@ -9,8 +9,14 @@
  * @module
  */
 
-import { extractEncrypt, msgSignature, signature, verifySignature, WechatCipher } from "../src/wechat_crypto.ts";
-import { decodeXml } from "../src/xml_codec.ts";
+import {
+  extractEncrypt,
+  msgSignature,
+  signature,
+  verifySignature,
+  WechatCipher,
+} from "../src/channels/wx_official/crypto.ts";
+import { decodeXml } from "../src/channels/wx_official/xml_codec.ts";
 
 const TOKEN = "bench";
 const TIMESTAMP = "1700000000";

@@ -19,7 +19,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { msgSignature, WechatCipher } from "../src/wechat_crypto.ts";
+import { msgSignature, WechatCipher } from "../src/channels/wx_official/crypto.ts";
 import {
   cpuPercent,
   type CpuSample,

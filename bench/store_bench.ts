@@ -11,9 +11,9 @@
  * @module
  */
 
-import type { Message } from "../src/message.ts";
-import { SqliteStore, type SqliteStoreOptions } from "../src/sqlite_store.ts";
-import type { ContactRecord } from "../src/store.ts";
+import type { Message } from "../src/core/message.ts";
+import { SqliteStore, type SqliteStoreOptions } from "../src/store/sqlite_store.ts";
+import type { ContactRecord } from "../src/store/store.ts";
 
 const SAVES = 10_000;
 const USERS = 1000;

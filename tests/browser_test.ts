@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { start } from "../main.ts";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config/config.ts";
 import { Browser, CHROMIUM_PATH, delay, hasChromium, type Page, waitFor } from "./browser/cdp.ts";
 import { SEED_XML } from "./helpers.ts";
 

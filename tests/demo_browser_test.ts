@@ -7,8 +7,8 @@
 
 import assert from "node:assert/strict";
 import { start } from "../main.ts";
-import { parseConfig } from "../src/config.ts";
-import { createLogger } from "../src/log.ts";
+import { parseConfig } from "../src/config/config.ts";
+import { createLogger } from "../src/core/log.ts";
 import { parseSimulatorConfig, startSimulator } from "../src/simulator/simulator.ts";
 import { Browser, CHROMIUM_PATH, hasChromium } from "./browser/cdp.ts";
 

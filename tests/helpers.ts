@@ -6,10 +6,10 @@
  */
 
 import { start } from "../main.ts";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config/config.ts";
 import type { Service } from "../main.ts";
 import { createWechatServer, type WechatServer, type WechatServerOptions } from "../src/simulator/wechat_server.ts";
-import { signature } from "../src/wechat_crypto.ts";
+import { signature } from "../src/channels/wx_official/crypto.ts";
 
 /** The seed's test message (seed 004 §4), byte for byte. */
 export const SEED_XML = `<xml>

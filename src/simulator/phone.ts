@@ -8,9 +8,9 @@
  */
 
 import { Hono } from "hono";
-import { KefuError, quote } from "../errors.ts";
-import { readAtMost } from "../body.ts";
-import type { Logger } from "../log.ts";
+import { KefuError, quote } from "../core/errors.ts";
+import { readAtMost } from "../core/body.ts";
+import type { Logger } from "../core/log.ts";
 import { createLiveFeed, type LiveFeed } from "./live_feed.ts";
 import { createWechatServer, type InteractionKind, type WechatServer } from "./wechat_server.ts";
 import {

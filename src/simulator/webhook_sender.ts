@@ -7,8 +7,8 @@
  * @module
  */
 
-import { readAtMost } from "../body.ts";
-import { msgSignature, signature, verifySignature, WechatCipher } from "../wechat_crypto.ts";
+import { readAtMost } from "../core/body.ts";
+import { msgSignature, signature, verifySignature, WechatCipher } from "../channels/wx_official/crypto.ts";
 import { decodeReply, parseXml, type PassiveReply, text } from "./reply_xml.ts";
 
 export type { PassiveReply };

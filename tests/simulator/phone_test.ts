@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { ConfigError } from "../../src/config.ts";
-import { createLogger } from "../../src/log.ts";
+import { ConfigError } from "../../src/config/config.ts";
+import { createLogger } from "../../src/core/log.ts";
 import { createLiveFeed } from "../../src/simulator/live_feed.ts";
 import { createSimulator, type SimulatorOptions } from "../../src/simulator/phone.ts";
 import { parseSimulatorConfig, startSimulator } from "../../src/simulator/simulator.ts";

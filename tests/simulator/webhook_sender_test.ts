@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { XMLParser } from "fast-xml-parser";
-import { encryptedReplyXml, signature, WechatCipher } from "../../src/wechat_crypto.ts";
+import { encryptedReplyXml, signature, WechatCipher } from "../../src/channels/wx_official/crypto.ts";
 import {
   createWebhookSender,
   FAILURE_TEXT,

@@ -1,0 +1,107 @@
+/**
+ * Agent-facing HTTP: the WebSocket upgrade (on the seed's path and on `/` for
+ * the seed's test page), an agent's contact list, and the files an agent
+ * uploads to send to a user.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { agentIdFrom, type AgentSocketOptions, isUpgrade, upgradeAgent } from "./session.ts";
+import { KefuError, quote } from "../core/errors.ts";
+import { readBytes } from "../channels/http_push/routes.ts";
+import { encodeEnvelope } from "../envelope/codec.ts";
+import { Code, CONTACTS_PATH, HISTORY_PATH, UPLOAD_PATH, WS_PATH } from "../envelope/protocol.ts";
+import type { Uploads } from "../media/uploads.ts";
+
+/** Options for {@link agentRoutes}. */
+export interface AgentRoutesOptions extends AgentSocketOptions {
+  /** Where agents' files wait to be sent; without it uploads answer 404. */
+  uploads?: Uploads;
+}
+
+/** The agent routes, as a sub-app to mount at `/`. A plain GET `/` falls through to the static page. */
+export function agentRoutes(options: AgentRoutesOptions): Hono {
+  const app = new Hono();
+  app.get(WS_PATH, (c) => {
+    if (!isUpgrade(c.req.raw)) {
+      throw new KefuError("upgrade_required", `${WS_PATH} is a WebSocket endpoint: connect with ws://`, 426);
+    }
+    return upgradeAgent(c.req.raw, agentIdFrom(new URL(c.req.url)), options);
+  });
+  app.get("/", (c, next) => {
+    if (!isUpgrade(c.req.raw)) return next();
+    return upgradeAgent(c.req.raw, agentIdFrom(new URL(c.req.url)), options);
+  });
+  app.get(CONTACTS_PATH, (c) => {
+    const agent = agentIdFrom(new URL(c.req.url));
+    return c.json({
+      data: { agent_id: agent, online: options.hub.isOnline(agent), contacts: options.hub.contactsOf(agent) },
+      result: { code: Code.ok, message: "common" },
+    });
+  });
+
+  // Newest first; `before` pages back. Each item is the envelope's data as the agent got (or sent) it.
+  app.get(HISTORY_PATH, async (c) => {
+    const url = new URL(c.req.url);
+    const agent = agentIdFrom(url);
+    const contact = url.searchParams.get("contact_id")?.trim() ?? "";
+    if (contact === "") {
+      throw new KefuError("missing_field", "?contact_id= is required: the user whose conversation to read");
+    }
+    const rawLimit = url.searchParams.get("limit") ?? "50";
+    const limit = Number(rawLimit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      throw new KefuError("wrong_type", `?limit= must be an integer from 1 to 500, got ${quote(rawLimit)}`);
+    }
+    const before = url.searchParams.get("before")?.trim() || undefined;
+    const page = await options.hub.history(agent, contact, before, limit + 1);
+    const messages = page.slice(0, limit).map((m) => ({
+      ...JSON.parse(encodeEnvelope(m)).data,
+      direction: m.direction,
+      state: m.state,
+      ...(m.detail ? { detail: m.detail } : {}),
+    }));
+    return c.json({
+      data: { agent_id: agent, contact_id: contact, messages, has_more: page.length > limit },
+      result: { code: Code.ok, message: "common" },
+    });
+  });
+
+  const uploads = options.uploads;
+  if (uploads === undefined) return app;
+  // The file is the body (a browser's fetch(url, {body: file})); its name comes in ?filename=.
+  app.post(UPLOAD_PATH, async (c) => {
+    const url = new URL(c.req.url);
+    agentIdFrom(url);
+    const filename = url.searchParams.get("filename")?.trim() ?? "";
+    // deno-lint-ignore no-control-regex
+    if (!/^[^\x00-\x1f\x7f/\\]{1,200}\.[A-Za-z0-9]{1,8}$/.test(filename)) {
+      await c.req.raw.body?.cancel();
+      throw new KefuError(
+        "missing_field",
+        `?filename= must name the file with its extension (e.g. photo.jpg), got ${quote(filename)}`,
+      );
+    }
+    const bytes = await readBytes(c.req.raw, uploads.maxFileBytes);
+    if (bytes.length === 0) throw new KefuError("empty_body", "the request body is empty: send the file's bytes");
+    const type = c.req.header("content-type")?.split(";")[0].trim() || "application/octet-stream";
+    const u = uploads.add(bytes, filename, type);
+    return c.json({
+      data: { media_path: `${UPLOAD_PATH}/${u.id}`, filename, size: bytes.length, content_type: type },
+      result: { code: Code.ok, message: "uploaded" },
+    });
+  });
+  app.get(`${UPLOAD_PATH}/:id`, (c) => {
+    const u = uploads.get(c.req.param("id"));
+    if (u === undefined) throw new KefuError("media_not_found", `no upload ${quote(c.req.param("id"))}`, 404);
+    // Only media types are served as such: an uploaded page or SVG must not run as this origin.
+    const safe = /^(image\/(jpeg|png|gif|webp)|audio\/[\w.+-]+|video\/[\w.+-]+)$/.test(u.contentType);
+    return c.body(u.bytes as Uint8Array<ArrayBuffer>, 200, {
+      "content-type": safe ? u.contentType : "application/octet-stream",
+      "x-content-type-options": "nosniff",
+      "cache-control": "private, max-age=3600",
+    });
+  });
+  return app;
+}

@@ -1,0 +1,196 @@
+/**
+ * Agents' replies on their way to WeChat: through the customer-service API
+ * (media uploaded first), or passively in the answer to WeChat's request for
+ * accounts without that API. Replies to one user go out one at a time, in the
+ * order the agent sent them; a reply WeChat would refuse is refused here first.
+ *
+ * @module
+ */
+
+import { accountId, type WechatAccount } from "../../config/config.ts";
+import { KefuError, quote } from "../../core/errors.ts";
+import type { Logger } from "../../core/log.ts";
+import { isMediaType, type Message } from "../../core/message.ts";
+import type { PassiveReplies } from "./passive_reply.ts";
+import { UPLOAD_PATH } from "../../envelope/protocol.ts";
+import type { ReplyWindows } from "./reply_window.ts";
+import type { Uploads } from "../../media/uploads.ts";
+import { customMedia, type CustomMessage, customText, WechatApi, WechatApiError } from "./api.ts";
+
+/** What became of a reply. */
+export type SendStatus =
+  /** WeChat took it (customer-service API). */
+  | "sent"
+  /** It went out in the answer to WeChat's request (passive mode). */
+  | "passive"
+  /** The user came over HTTP push, not from an Official Account: kefu keeps the reply, there is no channel to send it on. */
+  | "accepted";
+
+/** What became of a typing indicator. */
+export interface TypingResult {
+  status: "typing" | "skipped";
+  /** Why it was skipped. */
+  detail?: string;
+}
+
+/** Options for {@link Outbound}. */
+export interface OutboundOptions {
+  accounts: WechatAccount[];
+  log: Logger;
+  windows: ReplyWindows;
+  passive: PassiveReplies;
+  uploads: Uploads;
+  /** Settings for each account's API client (tests shorten the back-off). */
+  api?: { backoffMs?: number; maxBusyRetries?: number; timeoutMs?: number; fetch?: typeof fetch };
+}
+
+interface Channel {
+  account: WechatAccount;
+  id: string;
+  api?: WechatApi;
+}
+
+const UPLOAD_PREFIX = `${UPLOAD_PATH}/`;
+
+/** The outbound side of every configured account. */
+export class Outbound {
+  readonly #channels = new Map<string, Channel>();
+  readonly #chains = new Map<string, Promise<unknown>>();
+  readonly #o: OutboundOptions;
+
+  constructor(options: OutboundOptions) {
+    this.#o = options;
+    for (const account of options.accounts) {
+      const id = accountId(account);
+      const api = account.appId !== "" && account.appSecret !== ""
+        ? new WechatApi({
+          appId: account.appId,
+          appSecret: account.appSecret,
+          apiBase: account.apiBase,
+          tokenMode: account.tokenMode,
+          ...options.api,
+        })
+        : undefined;
+      this.#channels.set(id, { account, id, api });
+    }
+  }
+
+  /** Send one accepted reply; throws `KefuError` saying what went wrong and what to do. */
+  send(m: Message): Promise<SendStatus> {
+    const ch = this.#channels.get(m.account ?? "");
+    if (ch === undefined) return Promise.resolve("accepted");
+    return this.#serial(`${ch.id}\n${m.contact}`, () => this.#send(ch, m));
+  }
+
+  /** Show "typing…" in the user's chat, when WeChat's rules allow it now. */
+  async typing(m: Message): Promise<TypingResult> {
+    const ch = this.#channels.get(m.account ?? "");
+    if (ch === undefined || ch.api === undefined || ch.account.replyMode === "passive") {
+      return { status: "skipped", detail: "this user's account has no customer-service API to show typing with" };
+    }
+    const refusal = this.#o.windows.typingRefusal(ch.id, m.contact);
+    if (refusal !== "") return { status: "skipped", detail: refusal };
+    await this.#call(() => ch.api!.typing(m.contact, "Typing"));
+    this.#o.windows.typingShown(ch.id, m.contact);
+    return { status: "typing" };
+  }
+
+  /** Wait for replies under way (shutdown), at most `ms`. */
+  async drain(ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#chains.values()]),
+      new Promise((resolve) => timer = setTimeout(resolve, ms)),
+    ]);
+    clearTimeout(timer);
+  }
+
+  async #send(ch: Channel, m: Message): Promise<SendStatus> {
+    const { windows, passive } = this.#o;
+    if (m.type !== "text" && !isMediaType(m.type)) {
+      throw new KefuError(
+        "reply_not_supported",
+        `cannot send a reply of type ${quote(m.type)} to WeChat: kefu sends text, image, voice and video`,
+      );
+    }
+    if (ch.account.replyMode === "passive") {
+      // offer() refuses with the reason when no request of WeChat's is open: no upload for nothing.
+      if (isMediaType(m.type) && passive.isOpen(ch.id, m.contact)) m.media = await this.#mediaId(ch, m);
+      await passive.offer(ch.id, m.contact, m);
+      return "passive";
+    }
+    if (ch.api === undefined) {
+      throw new KefuError(
+        "reply_not_supported",
+        `cannot send to ${quote(m.contact)}: account ${quote(ch.id)} has no AppID/AppSecret for the ` +
+          "customer-service API; configure them, or set its reply mode to passive",
+        409,
+      );
+    }
+    windows.check(ch.id, m.contact);
+    let body: CustomMessage;
+    if (m.type === "text") body = customText(m.contact, m.content);
+    else body = customMedia(m.contact, m.type as "image" | "voice" | "video", await this.#mediaId(ch, m));
+    await this.#call(() => ch.api!.sendCustom(body));
+    windows.sent(ch.id, m.contact);
+    return "sent";
+  }
+
+  // media_path is a file the agent uploaded to kefu (uploaded to WeChat now, once per account), or a WeChat media_id.
+  async #mediaId(ch: Channel, m: Message): Promise<string> {
+    const path = m.media;
+    if (!path.startsWith(UPLOAD_PREFIX)) return path;
+    const { uploads } = this.#o;
+    const file = uploads.get(path.slice(UPLOAD_PREFIX.length));
+    if (file === undefined) {
+      throw new KefuError(
+        "media_not_found",
+        `cannot send ${quote(path)}: no such upload (uploads are kept one hour); upload the file again`,
+        404,
+      );
+    }
+    const known = uploads.mediaIdFor(file, ch.id);
+    if (known !== undefined) return known;
+    if (ch.api === undefined) {
+      throw new KefuError(
+        "reply_not_supported",
+        `cannot send a file to ${quote(m.contact)}: account ${quote(ch.id)} has no AppID/AppSecret to upload it with`,
+        409,
+      );
+    }
+    const type = m.type as "image" | "voice" | "video";
+    const { media_id } = await this.#call(() => ch.api!.uploadMedia(type, file.bytes, file.filename, file.contentType));
+    uploads.setMediaId(file, ch.id, media_id);
+    return media_id;
+  }
+
+  // WeChat's refusals carry their errcode to the agent; not reaching WeChat is told apart.
+  async #call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof WechatApiError) {
+        this.#o.log.warn("wechat_api_error", { action: e.action, errcode: e.errcode });
+        throw new KefuError("wechat_api_error", `${e.message}. Nothing was sent`, 502, {
+          errcode: e.errcode,
+          errmsg: e.errmsg,
+        });
+      }
+      if (e instanceof KefuError) throw e;
+      this.#o.log.warn("wechat_unreachable", { error: (e as Error).message });
+      throw new KefuError("wechat_unreachable", `${(e as Error).message}; nothing was sent, try again`, 502);
+    }
+  }
+
+  // One chain per user: a reply starts when the previous one to that user has ended, however it ended.
+  #serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#chains.get(key);
+    const run = prev === undefined ? fn() : prev.then(fn, fn);
+    const tail = run.then(() => {}, () => {});
+    this.#chains.set(key, tail);
+    tail.then(() => {
+      if (this.#chains.get(key) === tail) this.#chains.delete(key);
+    });
+    return run;
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The WeChat Official Account webhook: URL verification (GET) and message
+ * push (POST) in plaintext, compatible and safe mode, one route per account.
+ * WeChat gives up after 5 seconds and retries, so the answer never waits for an
+ * agent: `success` (or a passive auto-reply) as soon as the hub has the message.
+ *
+ * @module
+ */
+
+import { type Context, Hono } from "hono";
+import { accountId as idOf, type WechatAccount } from "../../config/config.ts";
+import { KefuError } from "../../core/errors.ts";
+import type { Hub } from "../../hub/hub.ts";
+import { readBody } from "../http_push/routes.ts";
+import type { Logger } from "../../core/log.ts";
+import { type Message, nowSeconds } from "../../core/message.ts";
+import type { PassiveReplies } from "./passive_reply.ts";
+import { interactionOf, type ReplyWindows } from "./reply_window.ts";
+import {
+  checkTimestamp,
+  encryptedReplyXml,
+  extractEncrypt,
+  msgSignature,
+  signature,
+  verifySignature,
+  WechatCipher,
+} from "./crypto.ts";
+import { decodeXml, encodeXml } from "./xml_codec.ts";
+
+/** Options for {@link wechatRoutes}. */
+export interface WechatRoutesOptions {
+  hub: Hub;
+  log: Logger;
+  accounts: WechatAccount[];
+  maxBodyBytes: number;
+  /** Clock in epoch seconds (tests move it). */
+  now?: () => number;
+  /** Users' reply windows: each message or event that opens one is recorded. */
+  windows?: ReplyWindows;
+  /** Held requests, for accounts in passive reply mode. */
+  passive?: PassiveReplies;
+}
+
+function badSignature(what: string): KefuError {
+  return new KefuError("bad_signature", `cannot verify the request: ${what} does not match`, 401);
+}
+
+/** One route pair per account, as a sub-app to mount at `/`. */
+export function wechatRoutes(options: WechatRoutesOptions): Hono {
+  const app = new Hono();
+  for (const account of options.accounts) mountAccount(app, account, options);
+  return app;
+}
+
+function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOptions): void {
+  const { hub, log, maxBodyBytes, windows, passive } = options;
+  const now = options.now ?? nowSeconds;
+  const { token, path } = account;
+  const accountId = idOf(account);
+  const holding = account.replyMode === "passive" && passive !== undefined;
+  // The key is imported once per account (config has checked its shape and the AppID).
+  const cipher = account.encodingAesKey ? WechatCipher.create(account.encodingAesKey, account.appId) : undefined;
+
+  // Hono's query reader: no URL object per request.
+  function verified(c: Context): Record<string, string | undefined> {
+    const q: Record<string, string | undefined> = c.req.query();
+    const expected = signature(token, q.timestamp ?? "", q.nonce ?? "");
+    if (!verifySignature(q.signature ?? null, expected)) {
+      log.warn("wechat_bad_signature", { account: accountId, method: c.req.method });
+      throw badSignature("signature");
+    }
+    return q;
+  }
+
+  app.get(path, (c) => {
+    const q = verified(c);
+    // Verbatim and as text/plain: anything else fails WeChat's check.
+    return c.body(q.echostr ?? "", 200, { "content-type": "text/plain; charset=utf-8" });
+  });
+
+  app.post(path, async (c) => {
+    const q = verified(c);
+    const timestamp = q.timestamp ?? "";
+    const nonce = q.nonce ?? "";
+    checkTimestamp(timestamp, now(), account.maxSkewSeconds);
+    const body = await readBody(c.req.raw, maxBodyBytes);
+    const encrypted = q.encrypt_type === "aes";
+    let xml = body;
+    if (encrypted) {
+      if (cipher === undefined) {
+        throw new KefuError("decrypt_failed", `cannot decrypt: account ${accountId} has no EncodingAESKey`, 400);
+      }
+      const encrypt = extractEncrypt(body);
+      // Before decrypting: an unauthenticated ciphertext must never reach the padding checks.
+      if (!verifySignature(q.msg_signature ?? null, msgSignature(token, timestamp, nonce, encrypt))) {
+        log.warn("wechat_bad_signature", { account: accountId, method: "POST", field: "msg_signature" });
+        throw badSignature("msg_signature");
+      }
+      xml = await (await cipher).decrypt(encrypt);
+    }
+    const m = decodeXml(xml);
+    const officialAccount = m.agent;
+    // ToUserName is the account itself, not an agent: the hub picks the agent.
+    m.agent = "";
+    m.account = accountId;
+    m.company = account.companyId;
+    const r = await hub.inbound(m);
+    if (r.status !== "duplicate") {
+      const what = interactionOf(m.type, m.extra?.Event);
+      // The user acted at CreateTime (a late retry must not stretch the window), never in the future.
+      if (what !== undefined) windows?.record(accountId, m.contact, what, Math.min(m.sendTime * 1000, Date.now()));
+    }
+    // A passive reply goes out as WeChat expects it: encrypted when the request was.
+    const sealed = encrypted ? { cipher: await cipher!, token, timestamp, nonce } : undefined;
+    if (account.autoReply !== "" && r.status === "queued") {
+      return await replyXml(c, autoReply(m, officialAccount, account.autoReply, now()), sealed);
+    }
+    if (!holding || m.type === "event" && m.extra?.Event === "unsubscribe") return c.text("success");
+    // Passive mode: WeChat's request (and its retries of the same message) waits for the agent's reply.
+    if (r.status !== "duplicate" && !passive!.open(accountId, m.contact, account.passiveHoldMs)) {
+      return c.text("success");
+    }
+    const reply = await passive!.hold(accountId, m.contact, account.passiveAttemptMs);
+    if (reply === undefined) return c.text("success");
+    return await replyXml(c, { ...reply, contact: m.contact, agent: officialAccount, sendTime: now() }, sealed);
+  });
+}
+
+async function replyXml(
+  c: Context,
+  reply: Message,
+  sealed?: { cipher: WechatCipher; token: string; timestamp: string; nonce: string },
+): Promise<Response> {
+  const xml = encodeXml(reply);
+  const out = sealed ? await encryptedReplyXml(sealed.cipher, sealed.token, xml, sealed.timestamp, sealed.nonce) : xml;
+  return c.body(out, 200, { "content-type": "application/xml; charset=utf-8" });
+}
+
+function autoReply(m: Message, officialAccount: string, text: string, at: number): Message {
+  return {
+    id: `auto:${m.id}`,
+    direction: "out",
+    channel: m.channel,
+    contact: m.contact,
+    agent: officialAccount,
+    company: m.company,
+    type: "text",
+    content: text,
+    media: "",
+    sendTime: at,
+    name: m.contact,
+    avatar: "",
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * WeChat-style XML ⇄ `Message`. Pure: no I/O, no state.
+ *
+ * Inbound: the seed's simplified WeChat XML, `ToUserName` = the agent (may be
+ * empty: kefu assigns one), `FromUserName` = the user. Outbound: a WeChat
+ * passive-reply XML, `ToUserName` = the user.
+ *
+ * @module
+ */
+
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { KefuError } from "../../core/errors.ts";
+import { type Channel, type Message, newMessageId, nowSeconds, parseSendTime } from "../../core/message.ts";
+import { eventId, eventText } from "./events.ts";
+
+// No value is ever turned into a number (MsgId is 64-bit), attributes are
+// ignored, and only the five predefined entities are expanded: documents that
+// declare their own (DOCTYPE/ENTITY) are refused before the parser sees them.
+// `jPath: false` spares building a path string per tag for callbacks we do not set.
+const parser = new XMLParser({
+  ignoreAttributes: true,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  processEntities: true,
+  htmlEntities: false,
+  trimValues: false,
+  jPath: false,
+});
+
+const DECLARATION_RE = /<!\s*(?:DOCTYPE|ENTITY)/i;
+
+// Fields mapped onto Message's own properties; everything else goes to `extra`.
+const MAPPED = new Set(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "PicUrl"]);
+
+// fast-xml-parser reads malformed XML without complaint, so its validator goes first.
+function parseFully(text: string): Record<string, unknown> {
+  const valid = XMLValidator.validate(text);
+  if (valid !== true) {
+    const { msg, line, col } = valid.err;
+    throw new KefuError("invalid_xml", `cannot parse XML at line ${line}${col ? `, column ${col}` : ""}: ${msg}`);
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parser.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    // The validator lets a few malformed documents through (e.g. "<A/"), which the parser then throws on.
+    throw new KefuError("invalid_xml", `cannot parse XML: ${(e as Error).message}`);
+  }
+  const xml = doc.xml;
+  if (xml === null || typeof xml !== "object" || Array.isArray(xml)) {
+    throw new KefuError("invalid_xml", `cannot read message: the root element must be <xml> with fields inside`);
+  }
+  return xml as Record<string, unknown>;
+}
+
+/** Options for {@link decodeXml}. */
+export interface DecodeXmlOptions {
+  channel?: Channel;
+  /** Keep the source text on the message (`raw`). Default true. */
+  keepRaw?: boolean;
+}
+
+function field(xml: Record<string, unknown>, name: string): string | undefined {
+  const v = xml[name];
+  if (v === undefined) return undefined;
+  if (typeof v === "string") return v;
+  throw new KefuError(
+    "wrong_type",
+    `cannot read <${name}>: it must appear once and hold text, got ${
+      Array.isArray(v) ? `${v.length} elements` : "nested elements"
+    }`,
+  );
+}
+
+function required(xml: Record<string, unknown>, name: string, why: string): string {
+  const v = field(xml, name)?.trim();
+  if (!v) throw new KefuError("missing_field", `<${name}> is required: ${why}`);
+  return v;
+}
+
+/** Decode one WeChat XML message into a `Message` (direction `in`); throws `KefuError` on bad input. */
+export function decodeXml(text: string, options: DecodeXmlOptions = {}): Message {
+  if (DECLARATION_RE.test(text)) {
+    throw new KefuError("xml_doctype_forbidden", "XML with a DOCTYPE or ENTITY declaration is refused");
+  }
+  const x = parseFully(text);
+  const contact = required(x, "FromUserName", "the WeChat user who sent the message");
+  const type = required(x, "MsgType", "the message type (text, image, voice, video, …)");
+  const created = field(x, "CreateTime");
+  const msgId = field(x, "MsgId")?.trim();
+  const picUrl = field(x, "PicUrl")?.trim() ?? "";
+  const mediaId = field(x, "MediaId")?.trim() ?? "";
+
+  let extra: Record<string, string> | undefined;
+  for (const key in x) {
+    if (MAPPED.has(key) || key === "#text") continue;
+    const v = x[key];
+    if (typeof v !== "string") continue;
+    (extra ??= {})[key] = v;
+  }
+
+  // Each type's text: what an agent reads first (voice: WeChat's speech recognition).
+  let content = field(x, "Content") ?? "";
+  let id = msgId;
+  if (type === "event") {
+    content = eventText(extra ?? {}, contact);
+    id ||= eventId(extra ?? {}, created ?? "");
+  } else if (content === "") {
+    content = extra?.Recognition ?? extra?.Label ?? extra?.Title ?? "";
+  }
+
+  return {
+    id: id || newMessageId(),
+    direction: "in",
+    channel: options.channel ?? "wx_official_account",
+    contact,
+    agent: field(x, "ToUserName")?.trim() ?? "",
+    company: "",
+    type,
+    content,
+    media: picUrl || mediaId,
+    sendTime: created === undefined || created.trim() === "" ? nowSeconds() : parseSendTime(created),
+    name: contact,
+    avatar: "",
+    extra,
+    raw: options.keepRaw === false ? undefined : text,
+  };
+}
+
+function cdata(s: string): string {
+  return `<![CDATA[${s.replaceAll("]]>", "]]]]><![CDATA[>")}]]>`;
+}
+
+const MEDIA_ELEMENT: Record<string, string> = { image: "Image", voice: "Voice", video: "Video" };
+
+/**
+ * Encode a `Message` as WeChat XML. `in` messages come out as WeChat sends them
+ * (the round trip of {@link decodeXml}); `out` messages as a passive reply, with
+ * media under `<Image|Voice|Video><MediaId>`.
+ */
+export function encodeXml(m: Message): string {
+  const to = m.direction === "in" ? m.agent : m.contact;
+  const from = m.direction === "in" ? m.contact : m.agent;
+  let body = `<xml><ToUserName>${cdata(to)}</ToUserName><FromUserName>${cdata(from)}</FromUserName>` +
+    `<CreateTime>${m.sendTime}</CreateTime><MsgType>${cdata(m.type)}</MsgType>`;
+  if (m.direction === "out") {
+    const el = MEDIA_ELEMENT[m.type];
+    body += el ? `<${el}><MediaId>${cdata(m.media)}</MediaId></${el}>` : `<Content>${cdata(m.content)}</Content>`;
+    return `${body}</xml>`;
+  }
+  if (m.type === "text" || (m.content !== "" && !derived(m))) {
+    body += `<Content>${cdata(m.content)}</Content>`;
+  }
+  if (m.media !== "" && m.media !== m.extra?.MediaId) {
+    body += m.type === "image" ? `<PicUrl>${cdata(m.media)}</PicUrl>` : `<MediaId>${cdata(m.media)}</MediaId>`;
+  }
+  if (m.extra) {
+    for (const key in m.extra) body += `<${key}>${cdata(m.extra[key])}</${key}>`;
+  }
+  return m.type === "event" ? `${body}</xml>` : `${body}<MsgId>${m.id}</MsgId></xml>`;
+}
+
+// Whether `content` was made by decodeXml from another field rather than read from <Content>.
+function derived(m: Message): boolean {
+  if (m.type === "event") return true;
+  const e = m.extra;
+  return e !== undefined && (m.content === e.Recognition || m.content === e.Label || m.content === e.Title);
+}

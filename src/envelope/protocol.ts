@@ -1,0 +1,150 @@
+/**
+ * The agent protocol's constants in one place: URL paths, `result.code` table,
+ * WebSocket close codes, and the fixed envelopes (heartbeat, system, error).
+ *
+ * @module
+ */
+
+import type { ErrorKind } from "../core/errors.ts";
+import { nowSeconds } from "../core/message.ts";
+
+/** URL prefix of the seed's customer-service component. */
+export const BASE_PATH = "/im_component/wx_official_account";
+/** Agent WebSocket path (the seed's test also connects on `/`). */
+export const WS_PATH = `${BASE_PATH}/msg`;
+/** JSON (or XML) push. */
+export const SEND_PATH = `${BASE_PATH}/send`;
+/** Simplified WeChat XML push. */
+export const SEND_XML_PATH = `${BASE_PATH}/send_xml`;
+/** An agent's contact list. */
+export const CONTACTS_PATH = `${BASE_PATH}/contacts`;
+/** A page of one conversation from the store. */
+export const HISTORY_PATH = `${BASE_PATH}/history`;
+/** Files an agent uploads to send (POST), and where each is served (GET `…/media/{id}`). */
+export const UPLOAD_PATH = `${BASE_PATH}/media`;
+/** The seed's test alias: XML or JSON, told apart by content. */
+export const TEST_SEND_PATH = "/send";
+
+/** `contact_id` of system envelopes, as the seed fixes it. */
+export const SYSTEM_CONTACT = "system01";
+
+/**
+ * `result.code` values. 101, 102, 1001–1004 and -1 are the seed's; 103, 104 and 1000
+ * are kefu's additions. 0 is the code of a successful HTTP answer.
+ */
+export const Code = {
+  ok: 0,
+  heartbeat: 101,
+  system: 102,
+  /** kefu: an agent's reply went out (data.id is the reply's id, data.status how). */
+  sent: 103,
+  /** kefu: the answer to an agent's typing envelope. */
+  typing: 104,
+  /** kefu: an agent's read receipt (`msg_type` "ack"); not answered when it succeeds. */
+  ack: 105,
+  /** kefu: a message type the seed has no code for; `msg_type` keeps the source's type. */
+  other: 1000,
+  text: 1001,
+  image: 1002,
+  voice: 1003,
+  /** Also `shortvideo` (msg_type keeps which). */
+  video: 1004,
+  /** kefu: a location the user shared. */
+  location: 1005,
+  /** kefu: a link the user shared. */
+  link: 1006,
+  /** kefu: a mini-program card. */
+  miniprogram: 1007,
+  error: -1,
+} as const;
+
+const TYPE_CODE: Record<string, number> = {
+  text: Code.text,
+  image: Code.image,
+  voice: Code.voice,
+  video: Code.video,
+  shortvideo: Code.video,
+  location: Code.location,
+  link: Code.link,
+  miniprogrampage: Code.miniprogram,
+  event: Code.system,
+};
+
+const CODE_TYPE: Record<number, string> = {
+  [Code.text]: "text",
+  [Code.image]: "image",
+  [Code.voice]: "voice",
+  [Code.video]: "video",
+};
+
+/** The `result.code` for a message type: 1001–1007, 102 for events, or 1000 for any other type. */
+export function codeForType(type: string): number {
+  // Own keys only: a MsgType of "constructor" or "toString" must not reach Object.prototype.
+  return Object.hasOwn(TYPE_CODE, type) ? TYPE_CODE[type] : Code.other;
+}
+
+/** The message type a code stands for, if it names one of the four seed types. */
+export function typeForCode(code: number): string | undefined {
+  return Object.hasOwn(CODE_TYPE, code) ? CODE_TYPE[code] : undefined;
+}
+
+/** WebSocket close codes kefu uses. */
+export const Close = {
+  normal: 1000,
+  /** Server shutting down (SIGINT/SIGTERM). */
+  goingAway: 1001,
+  /** A binary frame: the protocol is JSON text. */
+  unsupportedData: 1003,
+  /** A frame over MAX_WS_MESSAGE_BYTES. */
+  tooBig: 1009,
+  /** kefu: the agent opened more than MAX_SOCKETS_PER_AGENT sockets; the oldest is closed. */
+  replaced: 4000,
+  /** kefu: the socket did not read: over MAX_BUFFERED_BYTES unsent. Its messages come again on reconnect. */
+  tooSlow: 4001,
+  /** The server could not read the agent's unacknowledged messages (store failure). */
+  internalError: 1011,
+} as const;
+
+/** The heartbeat envelope, exactly as the seed writes it (§1.3); sent as one shared string. */
+export const HEARTBEAT = JSON.stringify({ data: {}, result: { code: Code.heartbeat, message: "heartbeat" } });
+
+/** An error envelope (§1.4): `result` as the seed has it, `data` says what was wrong. */
+export function errorEnvelope(kind: ErrorKind, detail: string, extra?: Record<string, unknown>): string {
+  return JSON.stringify({
+    data: { error: kind, detail, ...extra },
+    result: { code: Code.error, message: "error" },
+  });
+}
+
+/** A system envelope (§1.1) carrying a readable text in `msg.content`. */
+export function systemEnvelope(content: string, company = "", id = ""): string {
+  return JSON.stringify({
+    data: {
+      id,
+      name: "系统消息",
+      avatar: "",
+      msg_type: "system",
+      contact_id: SYSTEM_CONTACT,
+      company_id: company,
+      send_time: nowSeconds(),
+      msg: { content },
+    },
+    result: { code: Code.system, message: "common" },
+  });
+}
+
+/** The confirmation of an agent's reply (code 103); `status` says how it went out. */
+export function sentEnvelope(id: string, contact: string, sendTime: number, status = "sent"): string {
+  return JSON.stringify({
+    data: { id, contact_id: contact, send_time: sendTime, status },
+    result: { code: Code.sent, message: "sent" },
+  });
+}
+
+/** The answer to an agent's typing envelope (code 104). */
+export function typingEnvelope(contact: string, status: string, detail?: string): string {
+  return JSON.stringify({
+    data: detail === undefined ? { contact_id: contact, status } : { contact_id: contact, status, detail },
+    result: { code: Code.typing, message: "typing" },
+  });
+}

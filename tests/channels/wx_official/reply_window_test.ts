@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { KefuError } from "../../../src/core/errors.ts";
+import { interactionOf, ReplyWindows } from "../../../src/channels/wx_official/reply_window.ts";
+
+const H = 3_600_000;
+
+function clock(start = 1_700_000_000_000) {
+  const c = { t: start, now: () => c.t };
+  return c;
+}
+
+function refusal(fn: () => void): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof KefuError);
+    assert.equal(e.kind, "reply_window_closed");
+    assert.equal(e.status, 403);
+    return e.message;
+  }
+  assert.fail("expected a refusal");
+}
+
+Deno.test("windows: 5 replies within 48 hours of the user's message; a new message restores the quota", () => {
+  const c = clock();
+  const w = new ReplyWindows({ now: c.now });
+  assert.match(refusal(() => w.check("acc", "u")), /has not written/);
+  w.record("acc", "u", "message");
+  for (let i = 0; i < 5; i++) {
+    w.check("acc", "u");
+    w.sent("acc", "u");
+  }
+  assert.match(refusal(() => w.check("acc", "u")), /5 replies/);
+  w.record("acc", "u", "message");
+  w.check("acc", "u");
+  c.t += 48 * H - 1;
+  w.check("acc", "u");
+  c.t += 1;
+  assert.match(refusal(() => w.check("acc", "u")), /48 h ago/);
+  // Windows are per account.
+  assert.match(refusal(() => w.check("other", "u")), /has not written/);
+});
+
+Deno.test("windows: 3 replies within a minute of a follow, click or scan, spent before the 48-hour quota", () => {
+  const c = clock();
+  const w = new ReplyWindows({ now: c.now });
+  w.record("acc", "u", "follow");
+  for (let i = 0; i < 3; i++) {
+    w.check("acc", "u");
+    w.sent("acc", "u");
+  }
+  assert.match(refusal(() => w.check("acc", "u")), /3 replies/);
+  w.record("acc", "u", "click");
+  c.t += 60_000;
+  assert.match(refusal(() => w.check("acc", "u")), /more than a minute ago/);
+  // A message within an event window: the event quota goes first, then the message's 5.
+  w.record("acc", "v", "message");
+  w.record("acc", "v", "scan");
+  for (let i = 0; i < 8; i++) {
+    w.check("acc", "v");
+    w.sent("acc", "v");
+  }
+  assert.match(refusal(() => w.check("acc", "v")), /replies/);
+  w.record("acc", "v", "unfollow");
+  assert.match(refusal(() => w.check("acc", "v")), /has not written/);
+});
+
+Deno.test("windows: typing needs an exchange within 30 s and lasts 15 s; sweep forgets closed windows", () => {
+  const c = clock();
+  const w = new ReplyWindows({ now: c.now });
+  assert.match(w.typingRefusal("acc", "u"), /30 seconds/);
+  w.record("acc", "u", "message");
+  assert.equal(w.typingRefusal("acc", "u"), "");
+  w.typingShown("acc", "u");
+  assert.match(w.typingRefusal("acc", "u"), /already/);
+  c.t += 15_000;
+  assert.equal(w.typingRefusal("acc", "u"), "");
+  c.t += 16_000;
+  assert.match(w.typingRefusal("acc", "u"), /30 seconds/);
+  w.sent("acc", "u");
+  assert.equal(w.typingRefusal("acc", "u"), "");
+  w.record("acc", "gone", "message", c.t - 49 * H);
+  assert.equal(w.size, 2);
+  assert.equal(w.sweep(), 1);
+  assert.equal(w.size, 1);
+});
+
+Deno.test("windows: which WeChat messages and events open a window", () => {
+  assert.equal(interactionOf("text"), "message");
+  assert.equal(interactionOf("image"), "message");
+  assert.equal(interactionOf("event", "subscribe"), "follow");
+  assert.equal(interactionOf("event", "SCAN"), "scan");
+  assert.equal(interactionOf("event", "CLICK"), "click");
+  assert.equal(interactionOf("event", "unsubscribe"), "unfollow");
+  assert.equal(interactionOf("event", "VIEW"), undefined);
+  assert.equal(interactionOf("event", "LOCATION"), undefined);
+  assert.equal(interactionOf("event", "TEMPLATESENDJOBFINISH"), undefined);
+});

@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { ConfigError, DEFAULTS, parseConfig } from "../../src/config/config.ts";
+
+Deno.test("config: defaults match the README (PORT 1234, heartbeat 30 s)", () => {
+  const c = parseConfig({});
+  assert.deepEqual(c, DEFAULTS);
+  assert.equal(c.port, 1234);
+  assert.equal(c.heartbeatSeconds, 30);
+});
+
+Deno.test("config: every variable is read", () => {
+  const c = parseConfig({
+    PORT: "8080",
+    HOST: "127.0.0.1",
+    HEARTBEAT_SECONDS: "5",
+    IDLE_TIMEOUT_SECONDS: "10",
+    MAX_BODY_BYTES: "2048",
+    MAX_WS_MESSAGE_BYTES: "4096",
+    MAX_HELD_PER_AGENT: "7",
+    MAX_HELD_TOTAL: "70",
+    MAX_SOCKETS_PER_AGENT: "2",
+    DEDUPE_WINDOW: "0",
+    LOG_LEVEL: "WARN",
+    STORE: "memory",
+    DATA_DIR: "/var/lib/kefu",
+    GROUP_COMMIT_MS: "0",
+    STORE_SYNC: "full",
+    RETENTION_DAYS: "7",
+    REDELIVER_PAGE: "50",
+    MAX_BUFFERED_BYTES: "65536",
+    REASSIGN_AFTER_SECONDS: "0",
+  });
+  assert.deepEqual(c, {
+    port: 8080,
+    host: "127.0.0.1",
+    heartbeatSeconds: 5,
+    idleTimeoutSeconds: 10,
+    maxBodyBytes: 2048,
+    maxWsMessageBytes: 4096,
+    maxHeldPerAgent: 7,
+    maxHeldTotal: 70,
+    maxSocketsPerAgent: 2,
+    dedupeWindow: 0,
+    logLevel: "warn",
+    accounts: [],
+    store: "memory",
+    dataDir: "/var/lib/kefu",
+    groupCommitMs: 0,
+    storeSync: "FULL",
+    retentionDays: 7,
+    redeliverPage: 50,
+    maxBufferedBytes: 65536,
+    reassignAfterSeconds: 0,
+  });
+});
+
+Deno.test("config: one WeChat account from WECHAT_* on /wechat, more from CONFIG_FILE on /wechat/{appid}", () => {
+  const files: Record<string, string> = {
+    "/etc/kefu.json": JSON.stringify({
+      accounts: [
+        {
+          appid: "wxB",
+          appsecret: "sB",
+          token: "tB",
+          company_id: "cB",
+          token_mode: "stable_token",
+          auto_reply: "稍等",
+          reply_mode: "passive",
+          passive_hold_ms: 9000,
+        },
+        { appid: "wxC", token: "tC", path: "/hooks/c", max_skew_seconds: 60 },
+      ],
+    }),
+  };
+  const c = parseConfig({
+    WECHAT_APPID: "wxA",
+    WECHAT_APPSECRET: "sA",
+    WECHAT_TOKEN: "tA",
+    WECHAT_ENCODING_AES_KEY: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    WECHAT_COMPANY_ID: "cA",
+    WECHAT_API_BASE: "http://127.0.0.1:9/",
+    CONFIG_FILE: "/etc/kefu.json",
+  }, (p) => files[p]);
+  assert.deepEqual(c.accounts.map((a) => [a.appId, a.path, a.tokenMode, a.maxSkewSeconds]), [
+    ["wxA", "/wechat", "token", 300],
+    ["wxB", "/wechat/wxB", "stable_token", 300],
+    ["wxC", "/hooks/c", "token", 60],
+  ]);
+  assert.equal(c.accounts[0].apiBase, "http://127.0.0.1:9");
+  assert.equal(c.accounts[1].apiBase, "https://api.weixin.qq.com");
+  assert.equal(c.accounts[1].autoReply, "稍等");
+  assert.deepEqual(c.accounts.map((a) => [a.replyMode, a.passiveHoldMs]), [
+    ["custom", 14000],
+    ["passive", 9000],
+    ["custom", 14000],
+  ]);
+  assert.equal(parseConfig({ WECHAT_TOKEN: "t", WECHAT_REPLY_MODE: "passive" }).accounts[0].replyMode, "passive");
+  assert.equal(c.accounts[0].encodingAesKey.length, 43);
+  // The bench's setting: a token alone is a plaintext-only account.
+  assert.deepEqual(parseConfig({ WECHAT_TOKEN: "bench" }).accounts.map((a) => [a.appId, a.path]), [["", "/wechat"]]);
+});
+
+Deno.test("config: bad account settings name the place, never the secret", () => {
+  const key = "not-a-valid-key-but-secret";
+  assert.throws(() => parseConfig({ WECHAT_TOKEN: "t", WECHAT_ENCODING_AES_KEY: key }), (e) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /WECHAT_ENCODING_AES_KEY/);
+    assert.ok(!e.message.includes(key));
+    return true;
+  });
+  assert.throws(() => parseConfig({ CONFIG_FILE: "x" }, () => "{"), /CONFIG_FILE="x"/);
+  assert.throws(
+    () => parseConfig({ WECHAT_TOKEN: "t", WECHAT_ENCODING_AES_KEY: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG" }),
+    /AppID is required/,
+  );
+  assert.throws(() => parseConfig({ CONFIG_FILE: "x" }, () => `{"accounts":[{"appid":"a"}]}`), /appid and token/);
+  assert.throws(
+    () =>
+      parseConfig(
+        { WECHAT_TOKEN: "t", CONFIG_FILE: "x" },
+        () => `{"accounts":[{"appid":"a","token":"t","path":"/wechat"}]}`,
+      ),
+    /two accounts on the webhook path \/wechat/,
+  );
+});
+
+Deno.test("config: a bad value names the variable and quotes it", () => {
+  for (
+    const [name, value] of [
+      ["PORT", "abc"],
+      ["PORT", "70000"],
+      ["HEARTBEAT_SECONDS", "0"],
+      ["MAX_BODY_BYTES", "1.5"],
+      ["LOG_LEVEL", "loud"],
+      ["STORE", "redis"],
+      ["STORE_SYNC", "sometimes"],
+      ["GROUP_COMMIT_MS", "-1"],
+      ["RETENTION_DAYS", "0"],
+      ["WECHAT_REPLY_MODE", "shout"],
+    ]
+  ) {
+    assert.throws(() => parseConfig({ WECHAT_TOKEN: "t", [name]: value }), (e) => {
+      assert.ok(e instanceof ConfigError);
+      assert.ok(e.message.includes(`${name}="${value}"`), e.message);
+      return true;
+    });
+  }
+});

@@ -9,7 +9,7 @@
 import { Hono } from "hono";
 import { agentIdFrom, type AgentSocketOptions, isUpgrade, upgradeAgent } from "./session.ts";
 import { KefuError, quote } from "../core/errors.ts";
-import { readBytes } from "../channels/http_push/routes.ts";
+import { readBytes } from "../core/body.ts";
 import { encodeEnvelope } from "../envelope/codec.ts";
 import { Code, CONTACTS_PATH, HISTORY_PATH, UPLOAD_PATH, WS_PATH } from "../envelope/protocol.ts";
 import type { Uploads } from "../media/uploads.ts";

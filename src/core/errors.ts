@@ -18,6 +18,7 @@ export type ErrorKind =
   | "code_mismatch"
   | "empty_body"
   | "unsupported_body"
+  | "invalid_utf8"
   | "body_too_large"
   | "queue_full"
   | "not_your_contact"

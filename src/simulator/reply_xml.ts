@@ -6,6 +6,7 @@
  */
 
 import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { hasDeclaration } from "../core/xml.ts";
 
 /** A passive reply, decoded from the answer's XML. */
 export interface PassiveReply {
@@ -21,7 +22,6 @@ export interface PassiveReply {
 }
 
 const REPLY_TYPES = new Set(["text", "image", "voice", "video", "music", "news"]);
-const DECLARATION_RE = /<!\s*(?:DOCTYPE|ENTITY)/i;
 
 const parser = new XMLParser({
   ignoreAttributes: true,
@@ -41,7 +41,7 @@ export function text(v: unknown): string {
 
 /** Parse a document whose root is `<xml>`; a string says why it cannot be read. */
 export function parseXml(source: string): Xml | string {
-  if (DECLARATION_RE.test(source)) return "a DOCTYPE or ENTITY declaration";
+  if (hasDeclaration(source)) return "a DOCTYPE or ENTITY declaration";
   const valid = XMLValidator.validate(source);
   if (valid !== true) return valid.err.msg;
   const xml = (parser.parse(source) as Xml).xml;

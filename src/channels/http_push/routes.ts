@@ -8,7 +8,7 @@
  */
 
 import { type Context, Hono } from "hono";
-import { readAtMost } from "../../core/body.ts";
+import { readBody } from "../../core/body.ts";
 import { KefuError, quote } from "../../core/errors.ts";
 import type { Hub, InboundResult } from "../../hub/hub.ts";
 import { decodeEnvelope } from "../../envelope/codec.ts";
@@ -41,30 +41,6 @@ export function decodeBody(text: string, accept: "auto" | "xml"): Message {
     }`,
     415,
   );
-}
-
-/**
- * Read a request body as text, refusing more than `max` bytes (413) whether
- * the client declared a Content-Length or streams it chunked. A refused body
- * is cancelled, so the connection's resources are released.
- */
-export async function readBody(req: Request, max: number): Promise<string> {
-  const declared = req.headers.get("content-length");
-  // The common case, a declared length under the limit, is read in one go.
-  if (req.body !== null && declared !== null && Number(declared) <= max) return await req.text();
-  return new TextDecoder().decode(await readBytes(req, max));
-}
-
-/** Read a request body as bytes, with the limit and the cancelling of {@link readBody}. */
-export async function readBytes(req: Request, max: number): Promise<Uint8Array> {
-  const tooLarge = () => new KefuError("body_too_large", `the request body is over the limit of ${max} bytes`, 413);
-  if (Number(req.headers.get("content-length") ?? 0) > max) {
-    await req.body?.cancel();
-    throw tooLarge();
-  }
-  const bytes = await readAtMost(req.body, max);
-  if (bytes === undefined) throw tooLarge();
-  return bytes;
 }
 
 function answer(c: Context, r: InboundResult): Response {

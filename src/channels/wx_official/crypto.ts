@@ -14,14 +14,25 @@
 import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
 import { XMLParser } from "fast-xml-parser";
 import { KefuError, quote } from "../../core/errors.ts";
+import { cdata, refuseDeclarations } from "../../core/xml.ts";
 
 const encoder = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const looseUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
-const AES_KEY_RE = /^[A-Za-z0-9+/]{43}$/;
+// An EncodingAESKey as WeChat issues it: "a fixed length of 43 characters comprised of letters (a-z and
+// A-Z) and numbers (0-9)" (its documentation), the base64 of the AES key without its final "=".
+const AES_KEY_RE = /^[A-Za-z0-9]{43}$/;
+
+/**
+ * Whether `key` is a well-formed EncodingAESKey: 43 letters and digits (A-Z, a-z, 0-9), as WeChat issues
+ * it. The one check of the key in kefu, used by {@link WechatCipher} and by the configuration.
+ */
+export function isEncodingAesKey(key: string): boolean {
+  return AES_KEY_RE.test(key);
+}
+
 const TIMESTAMP_RE = /^\d{1,15}$/;
-const DECLARATION_RE = /<!\s*(?:DOCTYPE|ENTITY)/i;
 // WeChat pads over 32-byte blocks although AES works on 16.
 const WECHAT_BLOCK = 32;
 const RANDOM_LEN = 16;
@@ -96,9 +107,10 @@ export class WechatCipher {
   readonly #appIdBytes: Uint8Array;
 
   private constructor(encodingAesKey: string, appId: string) {
-    if (!AES_KEY_RE.test(encodingAesKey)) {
+    if (!isEncodingAesKey(encodingAesKey)) {
+      // The key itself is never quoted: it is a secret.
       throw new Error(
-        `cannot use EncodingAESKey: it must be 43 base64 characters (A-Z, a-z, 0-9, +, /), got ${encodingAesKey.length} characters`,
+        `cannot use EncodingAESKey: it must be 43 letters and digits (A-Z, a-z, 0-9), got ${encodingAesKey.length} characters`,
       );
     }
     if (!appId) throw new Error("cannot use WeChat safe mode: the appid is empty");
@@ -110,7 +122,7 @@ export class WechatCipher {
   }
 
   /**
-   * Take the EncodingAESKey (43 base64 chars) for `appId`; rejects with a plain Error on a malformed
+   * Take the EncodingAESKey (43 letters and digits) for `appId`; rejects with a plain Error on a malformed
    * key. Asynchronous for its callers' sake only (it used to import a Web Crypto key).
    */
   static create(encodingAesKey: string, appId: string): Promise<WechatCipher> {
@@ -199,11 +211,6 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-// A "]]>" inside would end the section early; split it across two sections.
-function cdata(text: string): string {
-  return `<![CDATA[${text.replaceAll("]]>", "]]]]><![CDATA[>")}]]>`;
-}
-
 /**
  * Build WeChat's encrypted passive-reply envelope for `replyXml`, signed with `token`. The work is
  * synchronous; the promise (which rejects on a bad timestamp) is kept for its callers.
@@ -230,9 +237,7 @@ export function encryptedReplyXml(
 
 /** Pull the `<Encrypt>` value out of a safe-mode POST body; throws `invalid_xml` or `xml_doctype_forbidden`. */
 export function extractEncrypt(xmlText: string): string {
-  if (DECLARATION_RE.test(xmlText)) {
-    throw new KefuError("xml_doctype_forbidden", "XML with a DOCTYPE or ENTITY declaration is refused", 400);
-  }
+  refuseDeclarations(xmlText);
   let doc: Record<string, unknown>;
   try {
     doc = parser.parse(xmlText) as Record<string, unknown>;

@@ -11,7 +11,7 @@ import { type Context, Hono } from "hono";
 import { accountId as idOf, type WechatAccount } from "../../config/config.ts";
 import { KefuError } from "../../core/errors.ts";
 import type { Hub } from "../../hub/hub.ts";
-import { readBody } from "../http_push/routes.ts";
+import { readBody } from "../../core/body.ts";
 import type { Logger } from "../../core/log.ts";
 import { type Message, nowSeconds } from "../../core/message.ts";
 import type { PassiveReplies } from "./passive_reply.ts";

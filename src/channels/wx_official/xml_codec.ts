@@ -10,12 +10,14 @@
 
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { KefuError } from "../../core/errors.ts";
-import { type Channel, type Message, newMessageId, nowSeconds, parseSendTime } from "../../core/message.ts";
+import { type Message, newMessageId, nowSeconds, parseSendTime } from "../../core/message.ts";
+import { cdata, refuseDeclarations } from "../../core/xml.ts";
 import { eventId, eventText } from "./events.ts";
 
 // No value is ever turned into a number (MsgId is 64-bit), attributes are
 // ignored, and only the five predefined entities are expanded: documents that
-// declare their own (DOCTYPE/ENTITY) are refused before the parser sees them.
+// declare their own (DOCTYPE/ENTITY) are refused before the parser sees them
+// (`refuseDeclarations`).
 // `jPath: false` spares building a path string per tag for callbacks we do not set.
 const parser = new XMLParser({
   ignoreAttributes: true,
@@ -27,7 +29,13 @@ const parser = new XMLParser({
   jPath: false,
 });
 
-const DECLARATION_RE = /<!\s*(?:DOCTYPE|ENTITY)/i;
+/**
+ * The longest id read from WeChat XML (`FromUserName`, `ToUserName`, `MsgId`), in UTF-16 code units after
+ * trimming. WeChat's own are far shorter — an openid is 28 characters, an original id (`gh_…`) 15, a wxid
+ * about 20 and at most ~64, a MsgId at most 20 digits — so 128 leaves room for other channels' ids while
+ * keeping a 10,000-character "id" out of every Map, de-dup key and store row. Agent ids have the same bound.
+ */
+export const MAX_ID_LENGTH = 128;
 
 // Fields mapped onto Message's own properties; everything else goes to `extra`.
 const MAPPED = new Set(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "PicUrl"]);
@@ -53,13 +61,6 @@ function parseFully(text: string): Record<string, unknown> {
   return xml as Record<string, unknown>;
 }
 
-/** Options for {@link decodeXml}. */
-export interface DecodeXmlOptions {
-  channel?: Channel;
-  /** Keep the source text on the message (`raw`). Default true. */
-  keepRaw?: boolean;
-}
-
 function field(xml: Record<string, unknown>, name: string): string | undefined {
   const v = xml[name];
   if (v === undefined) return undefined;
@@ -78,16 +79,22 @@ function required(xml: Record<string, unknown>, name: string, why: string): stri
   return v;
 }
 
-/** Decode one WeChat XML message into a `Message` (direction `in`); throws `KefuError` on bad input. */
-export function decodeXml(text: string, options: DecodeXmlOptions = {}): Message {
-  if (DECLARATION_RE.test(text)) {
-    throw new KefuError("xml_doctype_forbidden", "XML with a DOCTYPE or ENTITY declaration is refused");
+// An id, trimmed; over MAX_ID_LENGTH it is refused, its length quoted (the value itself is too long to).
+function bounded(what: string, v: string): string {
+  if (v.length > MAX_ID_LENGTH) {
+    throw new KefuError("wrong_type", `${what} is ${v.length} characters long: ids are at most ${MAX_ID_LENGTH}`);
   }
+  return v;
+}
+
+/** Decode one WeChat XML message into a `Message` (direction `in`); throws `KefuError` on bad input. */
+export function decodeXml(text: string): Message {
+  refuseDeclarations(text);
   const x = parseFully(text);
-  const contact = required(x, "FromUserName", "the WeChat user who sent the message");
+  const contact = bounded("<FromUserName>", required(x, "FromUserName", "the WeChat user who sent the message"));
   const type = required(x, "MsgType", "the message type (text, image, voice, video, …)");
   const created = field(x, "CreateTime");
-  const msgId = field(x, "MsgId")?.trim();
+  const msgId = bounded("<MsgId>", field(x, "MsgId")?.trim() ?? "");
   const picUrl = field(x, "PicUrl")?.trim() ?? "";
   const mediaId = field(x, "MediaId")?.trim() ?? "";
 
@@ -104,17 +111,18 @@ export function decodeXml(text: string, options: DecodeXmlOptions = {}): Message
   let id = msgId;
   if (type === "event") {
     content = eventText(extra ?? {}, contact);
-    id ||= eventId(extra ?? {}, created ?? "");
+    id ||= bounded("the event's id (from <MsgID>, or <CreateTime> and <Event>)", eventId(extra ?? {}, created ?? ""));
   } else if (content === "") {
     content = extra?.Recognition ?? extra?.Label ?? extra?.Title ?? "";
   }
 
+  const agent = bounded("<ToUserName>", field(x, "ToUserName")?.trim() ?? "");
   return {
     id: id || newMessageId(),
     direction: "in",
-    channel: options.channel ?? "wx_official_account",
+    channel: "wx_official_account",
     contact,
-    agent: field(x, "ToUserName")?.trim() ?? "",
+    agent,
     company: "",
     type,
     content,
@@ -123,12 +131,7 @@ export function decodeXml(text: string, options: DecodeXmlOptions = {}): Message
     name: contact,
     avatar: "",
     extra,
-    raw: options.keepRaw === false ? undefined : text,
   };
-}
-
-function cdata(s: string): string {
-  return `<![CDATA[${s.replaceAll("]]>", "]]]]><![CDATA[>")}]]>`;
 }
 
 const MEDIA_ELEMENT: Record<string, string> = { image: "Image", voice: "Voice", video: "Video" };

@@ -7,6 +7,7 @@ import {
   checkTimestamp,
   encryptedReplyXml,
   extractEncrypt,
+  isEncodingAesKey,
   msgSignature,
   signature,
   verifySignature,
@@ -168,14 +169,37 @@ Deno.test("wechat crypto: malformed Encrypt values are refused", () => {
 });
 
 Deno.test("wechat crypto: malformed EncodingAESKey is refused without echoing it", async () => {
-  for (const bad of ["", AES_KEY.slice(1), `${AES_KEY}=`, `${AES_KEY.slice(1)}!`]) {
-    await assert.rejects(WechatCipher.create(bad, APPID), (e) => {
+  const bad = [
+    "",
+    AES_KEY.slice(1),
+    `${AES_KEY}=`,
+    `${AES_KEY.slice(1)}!`,
+    `${AES_KEY.slice(1)}+`,
+    `/${AES_KEY.slice(1)}`,
+  ];
+  for (const key of bad) {
+    assert.equal(isEncodingAesKey(key), false, key);
+    await assert.rejects(WechatCipher.create(key, APPID), (e) => {
       assert.ok(e instanceof Error && !(e instanceof KefuError));
-      assert.match(e.message, /43 base64 characters/);
-      if (bad.length > 5) assert.ok(!e.message.includes(bad.slice(0, 20)), "the key must not leak");
+      assert.match(e.message, /43 letters and digits \(A-Z, a-z, 0-9\), got \d+ characters/);
+      if (key.length > 5) assert.ok(!e.message.includes(key.slice(0, 20)), "the key must not leak");
       return true;
     });
   }
+});
+
+Deno.test("wechat crypto: an EncodingAESKey is 43 letters and digits, as WeChat issues it; + and / are refused", async () => {
+  // WeChat: "a fixed length of 43 characters comprised of letters (a-z and A-Z) and numbers (0-9)".
+  assert.equal(isEncodingAesKey(AES_KEY), true);
+  assert.equal(isEncodingAesKey("0".repeat(43)), true);
+  assert.equal(isEncodingAesKey("Z".repeat(43)), true);
+  // Base64's other two characters decode to a key, but WeChat never issues one: a typo or another secret.
+  assert.equal(isEncodingAesKey(`${AES_KEY.slice(0, 42)}+`), false);
+  assert.equal(isEncodingAesKey(`${AES_KEY.slice(0, 42)}/`), false);
+  assert.equal(isEncodingAesKey(`${AES_KEY.slice(0, 21)}-${AES_KEY.slice(22)}`), false); // base64url
+  assert.equal(isEncodingAesKey(` ${AES_KEY.slice(1)}`), false);
+  assert.equal(isEncodingAesKey(`${AES_KEY}\n`), false);
+  await assert.rejects(WechatCipher.create(`${AES_KEY.slice(0, 42)}+`, APPID), /43 letters and digits/);
 });
 
 Deno.test("wechat crypto: checkTimestamp refuses stale and non-numeric timestamps", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { KefuError } from "../../../src/core/errors.ts";
 import type { Message } from "../../../src/core/message.ts";
-import { decodeXml, encodeXml } from "../../../src/channels/wx_official/xml_codec.ts";
+import { decodeXml, encodeXml, MAX_ID_LENGTH } from "../../../src/channels/wx_official/xml_codec.ts";
 import { SEED_XML } from "../../helpers.ts";
 
 function rejects(text: string, kind: string, pattern?: RegExp) {
@@ -28,7 +28,14 @@ Deno.test("xml: the seed's test message decodes with its unknown type, date Crea
   // 1976-04-10 12:21:47 Beijing time (UTC+08:00).
   assert.equal(m.sendTime, Date.UTC(1976, 3, 10, 4, 21, 47) / 1000);
   assert.deepEqual(m.extra, { MsgDataId: "27", Idx: "74" });
-  assert.equal(m.raw, SEED_XML);
+});
+
+Deno.test("xml: the decoded message keeps no copy of the source text, and names its channel itself", () => {
+  const m = decodeXml(SEED_XML);
+  assert.equal("raw" in m, false, "nothing reads Message.raw: the decoder must not keep the source");
+  assert.equal(m.channel, "wx_official_account");
+  // One argument: no `channel` or `keepRaw` option (the caller sets the channel on the message).
+  assert.equal(decodeXml.length, 1);
 });
 
 Deno.test("xml: the seed's §2.2 text message with CDATA and epoch CreateTime", () => {
@@ -137,7 +144,7 @@ Deno.test("xml: encode ∘ decode is the identity for inbound messages", () => {
   ];
   for (const m of cases) {
     const again = decodeXml(encodeXml(m));
-    assert.deepEqual({ ...again, raw: undefined }, { ...m, raw: undefined });
+    assert.deepEqual(again, m);
   }
 });
 
@@ -170,4 +177,42 @@ Deno.test("xml: documents the validator lets through but the parser cannot read 
   for (const text of ["<A/", "<xml/"]) {
     assert.throws(() => decodeXml(text), (e) => e instanceof KefuError && e.kind === "invalid_xml");
   }
+});
+
+Deno.test("xml: ids over MAX_ID_LENGTH (128) are refused, the length quoted; at the bound they pass", () => {
+  assert.equal(MAX_ID_LENGTH, 128);
+  const at = "o".repeat(MAX_ID_LENGTH);
+  const over = "o".repeat(MAX_ID_LENGTH + 1);
+  const doc = (from: string, to = "gh", msgId = "1") =>
+    `<xml><ToUserName><![CDATA[${to}]]></ToUserName><FromUserName><![CDATA[${from}]]></FromUserName>` +
+    `<CreateTime>1</CreateTime><MsgType>text</MsgType><Content>x</Content><MsgId>${msgId}</MsgId></xml>`;
+  const ok = decodeXml(doc(at, at, "9".repeat(MAX_ID_LENGTH)));
+  assert.equal(ok.contact, at);
+  assert.equal(ok.agent, at);
+  assert.equal(ok.id.length, MAX_ID_LENGTH);
+  // Surrounding whitespace is not part of the id.
+  assert.equal(decodeXml(doc(`  ${at}\n`)).contact, at);
+  rejects(doc("u".repeat(10_000)), "wrong_type", /^<FromUserName> is 10000 characters long: ids are at most 128$/);
+  rejects(doc(over), "wrong_type", /<FromUserName> is 129 characters long/);
+  rejects(doc("u", over), "wrong_type", /<ToUserName> is 129 characters long/);
+  rejects(doc("u", "gh", "9".repeat(129)), "wrong_type", /<MsgId> is 129 characters long/);
+  // An event's id, made from its fields when it has no MsgId, is bounded too.
+  rejects(
+    `<xml><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>${
+      "E".repeat(200)
+    }</Event></xml>`,
+    "wrong_type",
+    /event's id .* is \d+ characters long: ids are at most 128/,
+  );
+});
+
+Deno.test('xml: a "]]>" in any field survives the round trip through the shared CDATA writer', () => {
+  const m = decodeXml(
+    "<xml><ToUserName><![CDATA[a]]]]><![CDATA[>b]]></ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime>" +
+      "<MsgType>text</MsgType><Content><![CDATA[x]]]]><![CDATA[>y]]></Content><MsgId>3</MsgId></xml>",
+  );
+  assert.equal(m.agent, "a]]>b");
+  assert.equal(m.content, "x]]>y");
+  assert.match(encodeXml(m), /<Content><!\[CDATA\[x\]\]\]\]><!\[CDATA\[>y\]\]><\/Content>/);
+  assert.deepEqual(decodeXml(encodeXml(m)), m);
 });

@@ -6,7 +6,7 @@
  */
 
 import { createApp } from "./src/http/app.ts";
-import { type Config, ConfigError, parseConfig } from "./src/config/config.ts";
+import { type Config, ConfigError, describeAccounts, parseConfig } from "./src/config/config.ts";
 import { HttpStats } from "./src/http/http_stats.ts";
 import { Hub } from "./src/hub/hub.ts";
 import { createLogger, type Logger } from "./src/core/log.ts";
@@ -16,6 +16,7 @@ import { Close } from "./src/envelope/protocol.ts";
 import { ReplyWindows } from "./src/channels/wx_official/reply_window.ts";
 import { parseSimulatorConfig, startSimulator } from "./src/simulator/simulator.ts";
 import { SqliteStore, storePath } from "./src/store/sqlite_store.ts";
+import { type DirLock, DirLockError, lockDir } from "./src/store/lock.ts";
 import { Uploads } from "./src/media/uploads.ts";
 
 /** A running service. */
@@ -27,13 +28,37 @@ export interface Service {
   shutdown(): Promise<void>;
 }
 
-/** Open the store the configuration names (SQLite file under DATA_DIR, or in memory). */
+/**
+ * Open the store the configuration names: the SQLite file under DATA_DIR, whose lock keeps a second kefu out until
+ * the store is closed (or the process ends), or one in memory, which takes no lock. A DATA_DIR that cannot be
+ * created, opened or locked is a `ConfigError` naming it.
+ */
 export function openStore(config: Config): SqliteStore {
-  return new SqliteStore({
-    path: config.store === "memory" ? ":memory:" : storePath(config.dataDir),
-    synchronous: config.storeSync,
-    groupCommitMs: config.groupCommitMs,
-  });
+  const options = { synchronous: config.storeSync, groupCommitMs: config.groupCommitMs };
+  if (config.store === "memory") return new SqliteStore({ path: ":memory:", ...options });
+  let lock: DirLock;
+  try {
+    lock = lockDir(config.dataDir);
+  } catch (e) {
+    if (!(e instanceof DirLockError)) throw e;
+    throw new ConfigError(`cannot use DATA_DIR=${JSON.stringify(config.dataDir)}: ${e.reason}`);
+  }
+  let store: SqliteStore;
+  try {
+    store = new SqliteStore({ path: storePath(config.dataDir), ...options });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  const close = store.close.bind(store);
+  store.close = async () => {
+    try {
+      await close();
+    } finally {
+      lock.release();
+    }
+  };
+  return store;
 }
 
 /**
@@ -137,6 +162,8 @@ export async function start(config: Config, log: Logger = createLogger({ level: 
 }
 
 // `kefu` serves the gateway; `kefu simulate` serves the WeChat simulator (API + phone page) instead.
+// Exit codes: 2 when the start is refused for something the operator sets (a variable, CONFIG_FILE, DATA_DIR and
+// its lock, Deno's permissions, the address to listen on), with "kefu: …" naming it; 1 for anything else.
 async function main(args: string[]): Promise<{ shutdown(): Promise<void> }> {
   const env = Deno.env.toObject();
   const command = args[0] ?? "serve";
@@ -144,19 +171,41 @@ async function main(args: string[]): Promise<{ shutdown(): Promise<void> }> {
     console.error(`kefu: unknown command ${JSON.stringify(command)}: expected serve (default) or simulate`);
     Deno.exit(2);
   }
+  // Where the service listens, for the message when it cannot.
+  let listen: { host: string; port: number; vars: string } | undefined;
   try {
     if (command === "simulate") {
       const sim = parseSimulatorConfig(env);
+      listen = { host: sim.host, port: sim.port, vars: "SIM_HOST, SIM_PORT" };
       return startSimulator(sim, createLogger({ level: sim.logLevel }), `${import.meta.dirname}/static`);
     }
     const config = parseConfig(env);
-    return await start(config);
+    listen = { host: config.host, port: config.port, vars: "HOST, PORT" };
+    const log = createLogger({ level: config.logLevel });
+    const service = await start(config, log);
+    // Which webhooks answer, so that an operator sees a missing or misplaced account at once (no secrets).
+    log.info("accounts", { accounts: describeAccounts(config.accounts) });
+    return service;
   } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
     if (e instanceof ConfigError) {
-      console.error(`kefu: ${e.message}`);
+      console.error(`kefu: ${message}`);
       Deno.exit(2);
     }
-    console.error(`kefu: cannot start: ${(e as Error).message}`);
+    const where = listen && `${listen.host.includes(":") ? `[${listen.host}]` : listen.host}:${listen.port}`;
+    if (listen && e instanceof Deno.errors.AddrInUse) {
+      console.error(`kefu: cannot listen on ${where} (${listen.vars}): address already in use`);
+      Deno.exit(2);
+    }
+    if (listen && (e instanceof Deno.errors.AddrNotAvailable || e instanceof Deno.errors.PermissionDenied)) {
+      console.error(`kefu: cannot listen on ${where} (${listen.vars}): ${message}`);
+      Deno.exit(2);
+    }
+    if (e instanceof Deno.errors.NotCapable) {
+      console.error(`kefu: missing a Deno permission: ${message}`);
+      Deno.exit(2);
+    }
+    console.error(`kefu: cannot start: ${message}`);
     Deno.exit(1);
   }
 }

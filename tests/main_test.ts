@@ -1,5 +1,58 @@
 import assert from "node:assert/strict";
 import { AgentClient, post, SEED_XML } from "./helpers.ts";
+import { start } from "../main.ts";
+import { ConfigError, parseConfig } from "../src/config/config.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** JSON log lines of a child's stdout, one at a time. */
+function lineReader(stdout: ReadableStream<Uint8Array>) {
+  const reader = stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  return {
+    async next(): Promise<Record<string, unknown>> {
+      for (;;) {
+        const nl = buffered.indexOf("\n");
+        if (nl >= 0) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          return JSON.parse(line);
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error("the service's stdout ended");
+        buffered += value;
+      }
+    },
+    /** The next line of this event (earlier ones are skipped). */
+    async until(event: string): Promise<Record<string, unknown>> {
+      for (;;) {
+        const line = await this.next();
+        if (line.event === event) return line;
+      }
+    },
+    /** Everything left, once the child has closed its stdout. */
+    async rest(): Promise<string> {
+      let rest = buffered;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return rest;
+        rest += value;
+      }
+    },
+    cancel: () => reader.cancel().catch(() => {}),
+  };
+}
+
+/** `deno task start` as an operator types it, with these variables; `WECHAT_TOKEN` cleared unless given. */
+function taskStart(env: Record<string, string>, io: "piped" | "null" = "piped"): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["task", "start"],
+    cwd: ROOT,
+    env: { WECHAT_TOKEN: "", NO_COLOR: "1", LOG_LEVEL: "info", HOST: "127.0.0.1", PORT: "0", ...env },
+    stdout: io,
+    stderr: "piped",
+  });
+}
 
 // The real binary path: `deno run main.ts` configured by environment variables, stopped by a signal.
 Deno.test("main.ts: starts from env, logs JSON lines, and on SIGTERM closes agents with 1001 and exits 0", async () => {
@@ -33,6 +86,9 @@ Deno.test("main.ts: starts from env, logs JSON lines, and on SIGTERM closes agen
     assert.equal(listening.event, "listening");
     assert.equal(listening.level, "info");
     const port = listening.port as number;
+    // No account configured: the start log says so.
+    const accounts = await nextLine();
+    assert.deepEqual([accounts.event, accounts.accounts], ["accounts", []]);
     const agent = await AgentClient.open(`ws://127.0.0.1:${port}?userId=1`, "echo");
     assert.equal((await post(`http://127.0.0.1:${port}/send`, SEED_XML)).status, 200);
     assert.equal((await agent.next()).data.msg.content, "occaecat ut in fugiat dolor");
@@ -116,4 +172,128 @@ Deno.test("main.ts: an unknown sub-command exits 2 and says what it expected", a
   }).output();
   assert.equal(out.code, 2);
   assert.match(new TextDecoder().decode(out.stderr), /unknown command "serv": expected serve \(default\) or simulate/);
+});
+
+// The operator's paths of the README, outside the project: the task's permissions follow DATA_DIR and CONFIG_FILE.
+Deno.test("deno task start: DATA_DIR and CONFIG_FILE anywhere; accounts in the start log; one kefu per DATA_DIR", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "kefu-operator-" });
+  const dataDir = `${tmp}/var/lib/kefu`; // created by kefu
+  const configFile = `${tmp}/etc/kefu.json`;
+  await Deno.mkdir(`${tmp}/etc`);
+  await Deno.writeTextFile(
+    configFile,
+    JSON.stringify({
+      accounts: [{ appid: "wxOps", appsecret: "ops-secret-1", token: "ops-token-1", path: "/hooks/ops" }],
+    }),
+  );
+  const child = taskStart({ DATA_DIR: dataDir, CONFIG_FILE: configFile, HEARTBEAT_SECONDS: "60" }).spawn();
+  const lines = lineReader(child.stdout);
+  try {
+    const listening = await lines.until("listening");
+    const port = listening.port as number;
+    assert.deepEqual((await lines.next()).accounts, [
+      { account: "wxOps", path: "/hooks/ops", mode: "plaintext", reply_mode: "custom" },
+    ]);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal((await health.json()).status, "ok");
+    // The static files stay readable.
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<html/);
+    // The account's webhook answers (a request without a signature is refused, not unknown).
+    const hook = await fetch(`http://127.0.0.1:${port}/hooks/ops`);
+    await hook.body?.cancel();
+    assert.ok(hook.status === 401 || hook.status === 403, `${hook.status}`);
+    assert.ok((await Deno.stat(`${dataDir}/kefu.db`)).isFile);
+    const holder = Number((await Deno.readTextFile(`${dataDir}/kefu.lock`)).trim());
+    assert.ok(holder > 0);
+
+    // A second kefu on the same DATA_DIR is refused, naming the directory and the holder.
+    const second = await taskStart({ DATA_DIR: dataDir, CONFIG_FILE: configFile }, "null").output();
+    assert.equal(second.code, 2);
+    const said = new TextDecoder().decode(second.stderr);
+    assert.match(said, new RegExp(`kefu: cannot use DATA_DIR="${dataDir}": another process \\(pid ${holder}\\) holds`));
+
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0);
+    const rest = await lines.rest();
+    assert.match(rest, /"event":"stopped"/);
+    assert.ok(!rest.includes("ops-secret-1") && !rest.includes("ops-token-1"), "no secret in the log");
+    // Released: the next start may take it.
+    assert.equal(await Deno.readTextFile(`${dataDir}/kefu.lock`), "");
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.status;
+    await lines.cancel();
+    await child.stderr.cancel();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("deno task start: what the operator sets and kefu cannot use exits 2 with a message naming it", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "kefu-operator-" });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const refused = async (env: Record<string, string>, expected: RegExp) => {
+    const out = await taskStart(env, "null").output();
+    const said = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, said);
+    assert.match(said, expected);
+  };
+  try {
+    await Deno.writeTextFile(
+      `${tmp}/typo.json`,
+      JSON.stringify({ accounts: [{ appid: "a", token: "t", app_secret: "s" }] }),
+    );
+    await refused(
+      { CONFIG_FILE: `${tmp}/typo.json`, STORE: "memory" },
+      /kefu: cannot read CONFIG_FILE accounts\[0\]: unknown key "app_secret" \(did you mean appsecret\?\)/,
+    );
+    await refused(
+      { CONFIG_FILE: `${tmp}/missing.json`, STORE: "memory" },
+      /kefu: cannot read CONFIG_FILE=".*missing.json"/,
+    );
+    await Deno.writeTextFile(`${tmp}/a-file`, "");
+    await refused({ DATA_DIR: `${tmp}/a-file` }, new RegExp(`kefu: cannot use DATA_DIR="${tmp}/a-file": `));
+    await refused(
+      { STORE: "memory", PORT: String(listener.addr.port) },
+      new RegExp(`kefu: cannot listen on 127.0.0.1:${listener.addr.port} \\(HOST, PORT\\): address already in use`),
+    );
+  } finally {
+    listener.close();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("main.ts: without the permission for DATA_DIR, exit 2 naming DATA_DIR and the permission", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read=.", "main.ts"],
+    cwd: ROOT,
+    env: { DATA_DIR: "/nonexistent-kefu-dir", PORT: "0", HOST: "127.0.0.1" },
+  }).output();
+  const said = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2, said);
+  assert.match(said, /kefu: cannot use DATA_DIR="\/nonexistent-kefu-dir": .*--allow-write/);
+});
+
+Deno.test("start: the store's DATA_DIR is locked until shutdown; STORE=memory takes no lock", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "kefu-lock-" });
+  const config = parseConfig({ DATA_DIR: dataDir, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent" });
+  try {
+    const first = await start(config);
+    await assert.rejects(() => start(config), (e) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, new RegExp(`^cannot use DATA_DIR="${dataDir}": another process \\(pid ${Deno.pid}\\)`));
+      return true;
+    });
+    const memory = await start({ ...config, store: "memory" });
+    await memory.shutdown();
+    await first.shutdown();
+    // Closing the store let go of the lock.
+    await (await start(config)).shutdown();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });

@@ -1,6 +1,7 @@
 /**
- * Configuration from environment variables. Every variable is documented in
- * README.md; a bad value stops the start with a message that names it.
+ * Configuration from environment variables (and the accounts of CONFIG_FILE). Every
+ * variable is documented in README.md; a bad value stops the start with a message that
+ * names it. Run as a script, this module prints the permission flags of `deno task start`.
  *
  * @module
  */
@@ -40,6 +41,26 @@ export interface WechatAccount {
 /** The id kefu gives an account: its AppID, or its webhook path for a token-only account. */
 export function accountId(a: WechatAccount): string {
   return a.appId || a.path;
+}
+
+/** What the start log says about one account: where its webhook is and how it works, never a secret. */
+export interface AccountSummary {
+  /** {@link accountId}: the AppID, or the webhook path of a token-only account. */
+  account: string;
+  path: string;
+  /** `plaintext`: no EncodingAESKey; `safe`: encrypted messages too (compatible and safe mode). */
+  mode: "plaintext" | "safe";
+  reply_mode: WechatAccount["replyMode"];
+}
+
+/** The active accounts and their webhook paths, for the start log. */
+export function describeAccounts(accounts: readonly WechatAccount[]): AccountSummary[] {
+  return accounts.map((a) => ({
+    account: accountId(a),
+    path: a.path,
+    mode: a.encodingAesKey === "" ? "plaintext" : "safe",
+    reply_mode: a.replyMode,
+  }));
 }
 
 /** The service's settings. */
@@ -165,7 +186,7 @@ export function parseConfig(
     logLevel: level,
     accounts,
     store: readChoice(env.STORE, "STORE", ["sqlite", "memory"] as const, DEFAULTS.store, true),
-    dataDir: env.DATA_DIR?.trim() || DEFAULTS.dataDir,
+    dataDir: dataDirOf(env),
     groupCommitMs: readInt(env, "GROUP_COMMIT_MS", DEFAULTS.groupCommitMs, 0, 1000),
     storeSync: readChoice(env.STORE_SYNC, "STORE_SYNC", ["NORMAL", "FULL"] as const, DEFAULTS.storeSync, true),
     retentionDays: readInt(env, "RETENTION_DAYS", DEFAULTS.retentionDays, 1, 36500),
@@ -173,6 +194,11 @@ export function parseConfig(
     maxBufferedBytes: readInt(env, "MAX_BUFFERED_BYTES", DEFAULTS.maxBufferedBytes, 64 * 1024, 1 << 30),
     reassignAfterSeconds: readInt(env, "REASSIGN_AFTER_SECONDS", DEFAULTS.reassignAfterSeconds, 0, 86400 * 365),
   };
+}
+
+/** DATA_DIR, `./data` when unset or blank. */
+export function dataDirOf(env: Record<string, string | undefined>): string {
+  return env.DATA_DIR?.trim() || DEFAULTS.dataDir;
 }
 
 /**
@@ -228,20 +254,87 @@ function accountFromEnv(env: Record<string, string | undefined>): WechatAccount 
   };
 }
 
+/** The keys CONFIG_FILE knows at its top level; any other key is refused. */
+export const FILE_KEYS = ["accounts"] as const;
+/** The keys CONFIG_FILE knows in each account; any other key is refused. */
+export const ACCOUNT_KEYS = [
+  "appid",
+  "appsecret",
+  "token",
+  "encoding_aes_key",
+  "company_id",
+  "api_base",
+  "token_mode",
+  "max_skew_seconds",
+  "auto_reply",
+  "reply_mode",
+  "passive_hold_ms",
+  "path",
+] as const;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Refuse the first key of `obj` that is not in `known`, naming it and the nearest known key. */
+function refuseUnknownKeys(obj: Record<string, unknown>, known: readonly string[], where: string): void {
+  for (const key of Object.keys(obj)) {
+    if (known.includes(key)) continue;
+    const near = nearestKey(key, known);
+    const hint = near === undefined ? `known keys: ${known.join(", ")}` : `did you mean ${near}?`;
+    throw new ConfigError(`cannot read ${where}: unknown key ${JSON.stringify(key)} (${hint})`);
+  }
+}
+
+/**
+ * The known key an unknown one most likely meant, or undefined when none is close. Keys are compared without case,
+ * `_` and `-` (`app_secret`, `appSecret` → `appsecret`); a key contained in a known one counts as one edit
+ * (`aes_key` → `encoding_aes_key`).
+ */
+export function nearestKey(key: string, known: readonly string[]): string | undefined {
+  const squash = (s: string) => s.toLowerCase().replace(/[_-]/g, "");
+  const k = squash(key);
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(k.length / 3)) + 1;
+  for (const candidate of known) {
+    const c = squash(candidate);
+    let d = editDistance(k, c);
+    if (k.length >= 3 && (c.includes(k) || k.includes(c))) d = Math.min(d, 1);
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
+/** Levenshtein distance: the fewest insertions, deletions and substitutions that turn `a` into `b`. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
+}
+
 function accountsFromFile(path: string, readFile: (path: string) => string): WechatAccount[] {
+  const file = `CONFIG_FILE=${JSON.stringify(path)}`;
   let doc: unknown;
   try {
     doc = JSON.parse(readFile(path));
   } catch (e) {
-    throw new ConfigError(`cannot read CONFIG_FILE=${JSON.stringify(path)}: ${(e as Error).message}`);
+    throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
   }
-  const list = (doc as { accounts?: unknown })?.accounts;
+  if (isObject(doc)) refuseUnknownKeys(doc, FILE_KEYS, file);
+  const list = isObject(doc) ? doc.accounts : undefined;
   if (!Array.isArray(list)) {
-    throw new ConfigError(`cannot read CONFIG_FILE=${JSON.stringify(path)}: expected {"accounts":[{…}]}`);
+    throw new ConfigError(`cannot read ${file}: expected {"accounts":[{…}]}`);
   }
-  return list.map((raw, i) => {
+  return list.map((a, i) => {
     const where = `CONFIG_FILE accounts[${i}]`;
-    const a = (raw ?? {}) as Record<string, unknown>;
+    if (!isObject(a)) throw new ConfigError(`cannot read ${where}: expected an object {"appid":…,"token":…}`);
+    refuseUnknownKeys(a, ACCOUNT_KEYS, where);
     const str = (key: string): string => {
       const v = a[key];
       if (v === undefined || v === null) return "";
@@ -275,4 +368,51 @@ function accountsFromFile(path: string, readFile: (path: string) => string): Wec
       passiveAttemptMs: 4_500,
     };
   });
+}
+
+/**
+ * The file-system permissions `deno task start` (and `dev`, `demo`) grants, from the same variables the service
+ * reads: reading the static files, DATA_DIR and CONFIG_FILE; writing DATA_DIR (the store, its WAL, the lock),
+ * nothing else. Relative paths are taken from the working directory, as the service takes them. No `--allow-run`:
+ * nothing is spawned today (media conversion with ffmpeg will need `--allow-run=ffmpeg` in those tasks).
+ */
+export function fsPermissions(
+  env: Record<string, string | undefined>,
+  staticDir: string = `${import.meta.dirname}/../../static`,
+): { read: string[]; write: string[] } {
+  const dataDir = dataDirOf(env);
+  const read = [staticDir, dataDir];
+  if (env.CONFIG_FILE) read.push(env.CONFIG_FILE);
+  return { read, write: [dataDir] };
+}
+
+/**
+ * One `--allow-read=…` or `--allow-write=…` flag for {@link fsPermissions}; throws `ConfigError` for a path Deno's
+ * flag cannot name (its lists are comma-separated, with no escape).
+ */
+export function permissionFlag(kind: "read" | "write", env: Record<string, string | undefined>): string {
+  const paths = fsPermissions(env)[kind];
+  const bad = paths.find((p) => p.includes(","));
+  if (bad !== undefined) {
+    const what = `${kind} access to ${JSON.stringify(bad)}`;
+    throw new ConfigError(
+      `cannot grant ${what}: Deno's --allow-${kind} cannot name a path with a comma; rename it, or run main.ts with ` +
+        `--allow-read --allow-write`,
+    );
+  }
+  return `--allow-${kind}=${paths.join(",")}`;
+}
+
+// `deno run --allow-env=DATA_DIR,CONFIG_FILE src/config/config.ts read|write` prints the flag the tasks pass to
+// `deno run main.ts` (deno task has `$(…)` but no `${VAR:-default}`, and deno.json permission sets cannot read
+// variables). On a path it cannot grant it says why and prints an empty list, which stops `deno run`.
+if (import.meta.main) {
+  const kind = Deno.args[0] === "write" ? "write" : "read";
+  const env = { DATA_DIR: Deno.env.get("DATA_DIR"), CONFIG_FILE: Deno.env.get("CONFIG_FILE") };
+  try {
+    console.log(permissionFlag(kind, env));
+  } catch (e) {
+    console.error(`kefu: ${(e as Error).message}`);
+    console.log(`--allow-${kind}=`);
+  }
 }

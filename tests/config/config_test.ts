@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
-import { ConfigError, DEFAULTS, parseConfig } from "../../src/config/config.ts";
+import {
+  ACCOUNT_KEYS,
+  ConfigError,
+  DEFAULTS,
+  describeAccounts,
+  editDistance,
+  fsPermissions,
+  nearestKey,
+  parseConfig,
+  permissionFlag,
+} from "../../src/config/config.ts";
 
 Deno.test("config: defaults match the README (PORT 1234, heartbeat 30 s)", () => {
   const c = parseConfig({});
@@ -145,4 +155,102 @@ Deno.test("config: a bad value names the variable and quotes it", () => {
       return true;
     });
   }
+});
+
+Deno.test("config: CONFIG_FILE refuses unknown keys, naming the key and the nearest known one", () => {
+  const file = (doc: unknown) => () => JSON.stringify(doc);
+  const refused = (doc: unknown, expected: RegExp) =>
+    assert.throws(() => parseConfig({ CONFIG_FILE: "/etc/kefu.json" }, file(doc)), (e) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, expected);
+      return true;
+    });
+  const account = { appid: "wxA", token: "t" };
+  refused(
+    { accounts: [account, { ...account, appid: "wxB", app_secret: "s" }] },
+    /^cannot read CONFIG_FILE accounts\[1\]: unknown key "app_secret" \(did you mean appsecret\?\)$/,
+  );
+  refused({ accounts: [{ ...account, aes_key: "k" }] }, /unknown key "aes_key" \(did you mean encoding_aes_key\?\)/);
+  refused({ accounts: [{ ...account, appId: "x" }] }, /unknown key "appId" \(did you mean appid\?\)/);
+  refused({ accounts: [{ ...account, replymode: "passive" }] }, /did you mean reply_mode\?/);
+  // Checked before the required keys: the misspelt one is the reason appid seems missing.
+  refused({ accounts: [{ app_id: "wxA", token: "t" }] }, /unknown key "app_id" \(did you mean appid\?\)/);
+  // Nothing close: the known keys are listed instead.
+  refused(
+    { accounts: [{ ...account, webhook_url: "x" }] },
+    /unknown key "webhook_url" \(known keys: appid, appsecret, token,/,
+  );
+  refused(
+    { acounts: [account] },
+    /^cannot read CONFIG_FILE="\/etc\/kefu.json": unknown key "acounts" \(did you mean accounts\?\)$/,
+  );
+  refused({ accounts: [account], debug: true }, /unknown key "debug" \(known keys: accounts\)/);
+  refused({ accounts: ["wxA"] }, /accounts\[0\]: expected an object/);
+  refused([account], /expected \{"accounts":\[\{…\}\]\}/);
+  // The value of an unknown key, maybe a secret, is never quoted.
+  assert.throws(
+    () => parseConfig({ CONFIG_FILE: "x" }, file({ accounts: [{ ...account, app_secret: "s3cr3t" }] })),
+    (e) => e instanceof ConfigError && !e.message.includes("s3cr3t"),
+  );
+  // Every documented key is known.
+  const all = Object.fromEntries(ACCOUNT_KEYS.map((k) => [k, ""]));
+  Object.assign(all, { appid: "wxA", token: "t", max_skew_seconds: 60, passive_hold_ms: 1000 });
+  assert.equal(parseConfig({ CONFIG_FILE: "x" }, file({ accounts: [all] })).accounts.length, 1);
+});
+
+Deno.test("config: nearestKey and editDistance", () => {
+  assert.equal(editDistance("", "abc"), 3);
+  assert.equal(editDistance("kitten", "sitting"), 3);
+  assert.equal(editDistance("token", "token"), 0);
+  assert.equal(nearestKey("tokn", ACCOUNT_KEYS), "token");
+  assert.equal(nearestKey("AppSecret", ACCOUNT_KEYS), "appsecret");
+  assert.equal(nearestKey("api-base", ACCOUNT_KEYS), "api_base");
+  assert.equal(nearestKey("skew", ACCOUNT_KEYS), "max_skew_seconds");
+  assert.equal(nearestKey("zzz", ACCOUNT_KEYS), undefined);
+  assert.equal(nearestKey("x", ["accounts"]), undefined);
+});
+
+Deno.test("config: describeAccounts says which webhooks are on and how, never a secret", () => {
+  const c = parseConfig({
+    WECHAT_TOKEN: "env-token",
+    WECHAT_REPLY_MODE: "passive",
+    CONFIG_FILE: "x",
+  }, () =>
+    JSON.stringify({
+      accounts: [
+        {
+          appid: "wxB",
+          appsecret: "secret-b",
+          token: "token-b",
+          encoding_aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        },
+        { appid: "wxC", token: "token-c", path: "/hooks/c" },
+      ],
+    }));
+  const described = describeAccounts(c.accounts);
+  assert.deepEqual(described, [
+    { account: "/wechat", path: "/wechat", mode: "plaintext", reply_mode: "passive" },
+    { account: "wxB", path: "/wechat/wxB", mode: "safe", reply_mode: "custom" },
+    { account: "wxC", path: "/hooks/c", mode: "plaintext", reply_mode: "custom" },
+  ]);
+  const text = JSON.stringify(described);
+  for (const secret of ["env-token", "secret-b", "token-b", "abcdefghij", "token-c"]) assert.ok(!text.includes(secret));
+  assert.deepEqual(describeAccounts([]), []);
+});
+
+Deno.test("config: the start task's permissions follow DATA_DIR and CONFIG_FILE", () => {
+  assert.deepEqual(fsPermissions({}, "/app/static"), { read: ["/app/static", "./data"], write: ["./data"] });
+  assert.deepEqual(fsPermissions({ DATA_DIR: " /var/lib/kefu ", CONFIG_FILE: "/etc/kefu.json" }, "/app/static"), {
+    read: ["/app/static", "/var/lib/kefu", "/etc/kefu.json"],
+    write: ["/var/lib/kefu"],
+  });
+  // The same directory the service uses.
+  assert.equal(fsPermissions({ DATA_DIR: "rel/dir" }).write[0], parseConfig({ DATA_DIR: "rel/dir" }).dataDir);
+  assert.equal(permissionFlag("write", { DATA_DIR: "/srv/kefu data" }), "--allow-write=/srv/kefu data");
+  assert.match(
+    permissionFlag("read", { CONFIG_FILE: "/etc/kefu.json" }),
+    /^--allow-read=.*static,\.\/data,\/etc\/kefu.json$/,
+  );
+  // Deno's lists are comma-separated: such a path cannot be granted, and the message says so.
+  assert.throws(() => permissionFlag("write", { DATA_DIR: "/srv/a,b" }), /cannot grant write access to "\/srv\/a,b"/);
 });

@@ -54,6 +54,24 @@ function taskStart(env: Record<string, string>, io: "piped" | "null" = "piped"):
   });
 }
 
+/**
+ * Stop a `deno task` child that a failed assertion left running: SIGTERM, which the task passes on to kefu (a SIGKILL
+ * would end the task alone and leave kefu running), then SIGKILL after 5 s.
+ */
+async function stopTask(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch {
+    await child.status; // already gone
+    return;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => timer = setTimeout(() => resolve("late"), 5_000));
+  if (await Promise.race([child.status, late]) === "late") child.kill("SIGKILL");
+  clearTimeout(timer);
+  await child.status;
+}
+
 // The real binary path: `deno run main.ts` configured by environment variables, stopped by a signal.
 Deno.test("main.ts: starts from env, logs JSON lines, and on SIGTERM closes agents with 1001 and exits 0", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "kefu-main-" });
@@ -223,10 +241,7 @@ Deno.test("deno task start: DATA_DIR and CONFIG_FILE anywhere; accounts in the s
     // Released: the next start may take it.
     assert.equal(await Deno.readTextFile(`${dataDir}/kefu.lock`), "");
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await child.status;
+    await stopTask(child);
     await lines.cancel();
     await child.stderr.cancel();
     await Deno.remove(tmp, { recursive: true });

@@ -10,8 +10,13 @@ import { type Config, ConfigError, describeAccounts, parseConfig } from "./src/c
 import { HttpStats } from "./src/http/http_stats.ts";
 import { Hub } from "./src/hub/hub.ts";
 import { createLogger, type Logger } from "./src/core/log.ts";
-import { Outbound } from "./src/channels/wx_official/sender.ts";
 import { PassiveReplies } from "./src/channels/wx_official/passive_reply.ts";
+import { wxOfficial } from "./src/channels/wx_official/channel.ts";
+import { httpPush } from "./src/channels/http_push/routes.ts";
+import { type ChannelContext, type ChannelFactory, ReplyRouter } from "./src/channels/channel.ts";
+import type { AgentDialect } from "./src/agents/dialect.ts";
+import { seed004 } from "./src/agents/dialects/seed004.ts";
+import type { AgentBusFactory } from "./src/hub/bus.ts";
 import { Close } from "./src/envelope/protocol.ts";
 import { ReplyWindows } from "./src/channels/wx_official/reply_window.ts";
 import { parseSimulatorConfig, startSimulator } from "./src/simulator/simulator.ts";
@@ -61,14 +66,28 @@ export function openStore(config: Config): SqliteStore {
   return store;
 }
 
+/** What {@link start} can be given besides the configuration (tests register their own parts). */
+export interface StartOptions {
+  log?: Logger;
+  /** More channels, after the built-in ones. */
+  channels?: ChannelFactory[];
+  /** More agent dialects, after the built-in ones. */
+  dialects?: AgentDialect[];
+  /** The agent bus; default: this process's own. */
+  bus?: AgentBusFactory;
+}
+
 /**
- * Start the service with a configuration: open the store, rebuild the hub from
- * it, then listen. `log` defaults to one made from `config.logLevel`.
+ * Start the service with a configuration: open the store, rebuild the hub from it, register the channels and the
+ * agent dialects, then listen. `log` defaults to one made from `config.logLevel`.
  */
-export async function start(config: Config, log: Logger = createLogger({ level: config.logLevel })): Promise<Service> {
+export async function start(config: Config, options: StartOptions = {}): Promise<Service> {
+  const log = options.log ?? createLogger({ level: config.logLevel });
   const store = openStore(config);
   const hub = new Hub({
     store,
+    log,
+    bus: options.bus,
     maxHeldPerAgent: config.maxHeldPerAgent,
     maxHeldTotal: config.maxHeldTotal,
     maxSocketsPerAgent: config.maxSocketsPerAgent,
@@ -85,7 +104,7 @@ export async function start(config: Config, log: Logger = createLogger({ level: 
   try {
     kept = await store.load({ recentKeys: config.dedupeWindow });
   } catch (e) {
-    await store.close().catch(() => {});
+    await store.close().catch((e) => log.error("store_close_failed", { error: String(e) }));
     throw e;
   }
   hub.restore(kept);
@@ -99,25 +118,37 @@ export async function start(config: Config, log: Logger = createLogger({ level: 
     unconfirmed_replies: kept.outbox.length,
   });
 
-  const passive = new PassiveReplies();
   const uploads = new Uploads();
   const stats = new HttpStats();
   const STATS_SECONDS = 10;
-  const outbound = new Outbound({ accounts: config.accounts, log, windows, passive, uploads });
+  // The channels, in the order their routes are mounted. A new channel is one folder and one line here.
+  const ctx: ChannelContext = {
+    accept: (m, o) => hub.accept(m, o),
+    log,
+    maxBodyBytes: config.maxBodyBytes,
+  };
+  const factories: ChannelFactory[] = [
+    wxOfficial({ accounts: config.accounts, windows, passive: new PassiveReplies(), uploads }),
+    httpPush({ replyUrl: config.pushReplyUrl }),
+    ...options.channels ?? [],
+  ];
+  const channels = factories.map((f) => f(ctx));
+  const router = new ReplyRouter(channels);
+  // Agent dialects; the first is the default. A new dialect is one module and one line here.
+  const dialects = [seed004, ...options.dialects ?? []];
   const app = createApp({
     hub,
     log,
-    staticDir: `${import.meta.dirname}/static`,
-    maxBodyBytes: config.maxBodyBytes,
-    maxWsMessageBytes: config.maxWsMessageBytes,
-    idleTimeoutSeconds: config.idleTimeoutSeconds,
-    accounts: config.accounts,
-    outbound,
-    windows,
-    passive,
+    channels,
+    router,
+    dialects,
     uploads,
     stats,
+    staticDir: `${import.meta.dirname}/static`,
+    maxWsMessageBytes: config.maxWsMessageBytes,
+    idleTimeoutSeconds: config.idleTimeoutSeconds,
   });
+  for (const ch of channels) await ch.start?.();
   const server = Deno.serve({
     port: config.port,
     hostname: config.host,
@@ -144,9 +175,8 @@ export async function start(config: Config, log: Logger = createLogger({ level: 
         clearInterval(summary);
         clearInterval(sweep);
         stats.flush(log, STATS_SECONDS);
-        passive.close();
-        // Replies on their way to WeChat get a moment to finish and be confirmed to their agents.
-        await outbound.drain(5_000);
+        // Replies under way get a moment to finish and be confirmed to their agents.
+        await Promise.all(channels.map((ch) => ch.stop?.(5_000)));
         const { sockets, held } = hub.stats();
         hub.closeAll(Close.goingAway, "server shutting down");
         // Let our close frames go out before Deno.serve closes what is left with its own.
@@ -182,7 +212,7 @@ async function main(args: string[]): Promise<{ shutdown(): Promise<void> }> {
     const config = parseConfig(env);
     listen = { host: config.host, port: config.port, vars: "HOST, PORT" };
     const log = createLogger({ level: config.logLevel });
-    const service = await start(config, log);
+    const service = await start(config, { log });
     // Which webhooks answer, so that an operator sees a missing or misplaced account at once (no secrets).
     log.info("accounts", { accounts: describeAccounts(config.accounts) });
     return service;

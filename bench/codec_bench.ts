@@ -32,7 +32,7 @@ const NESTED_EVENT_XML =
   "<EventKey><![CDATA[6]]></EventKey><ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType>" +
   "<ScanResult><![CDATA[1]]></ScanResult></ScanCodeInfo></xml>";
 
-const MESSAGE: Message = decodeXml(TEXT_XML, { keepRaw: false });
+const MESSAGE: Message = decodeXml(TEXT_XML);
 
 const REPLY = JSON.stringify({
   data: { id: "r-1", msg_type: "text", contact_id: "oUSER_00042", msg: { content: "您好，已经为您查询，明天发货。" } },

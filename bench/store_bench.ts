@@ -44,6 +44,7 @@ function contact(id: string): ContactRecord {
   const t = 1_700_000_000 + msgId;
   return {
     id,
+    user: id,
     agent: "a1",
     name: id,
     avatar: "",

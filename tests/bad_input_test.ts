@@ -26,7 +26,8 @@ Deno.test("bad HTTP input gets a 4xx JSON error that says what was wrong, and th
     ["/send", "", 400, "empty_body"],
     ["/send", "  \n\t ", 400, "empty_body"],
     [SEND, "hello world", 415, "unsupported_body", /"hello world"/],
-    ["/send", new Uint8Array([0, 159, 146, 150, 255, 1, 2]), 415, "unsupported_body"],
+    ["/send", new Uint8Array([0, 159, 146, 150, 255, 1, 2]), 400, "invalid_utf8", /byte 0x9f at offset 1/],
+    ["/send", userXml("u".repeat(1_000), "x"), 400, "wrong_type", /<FromUserName> is 1000 characters long/],
     [SEND_XML, `{"data":{}}`, 415, "unsupported_body", /WeChat XML/],
     [
       SEND,
@@ -88,8 +89,29 @@ Deno.test("wrong methods, paths and missing agent ids are JSON errors too", asyn
   assertError(await getJson(`${t.http}/im_component/wx_official_account/msg?userid=1`), 426, "upgrade_required");
   assertError(await getJson(`${t.http}/im_component/wx_official_account/contacts`), 400, "missing_userid");
   assertError(await getJson(`${t.http}/im_component/wx_official_account/contacts?userid=%01`), 400, "invalid_userid");
-  assertError(await getJson(`${t.http}/nope`), 404, "not_found", /GET \/nope/);
-  assertError(await getJson(`${t.http}/send`), 404, "not_found");
+  assertError(await getJson(`${t.http}/nope`), 404, "not_found", /GET "\/nope"/);
+  // A path that exists with another method: 405, and Allow says which.
+  const wrong = await fetch(`${t.http}/send`);
+  assert.equal(wrong.headers.get("allow"), "POST");
+  assertError(
+    { status: wrong.status, body: await wrong.json() },
+    405,
+    "method_not_allowed",
+    /GET \/send: it takes POST/,
+  );
+  const del = await fetch(`${t.http}/im_component/wx_official_account/contacts?userid=1`, { method: "DELETE" });
+  assert.deepEqual([del.status, del.headers.get("allow")], [405, "GET, HEAD"]);
+  await del.body?.cancel();
+  // Someone else's contact, or none at all: 403 and 404, and the detail says what was being done.
+  await post(`${t.http}/send`, userXml("theirs", "hi", { to: "2" }));
+  const history = `${t.http}/im_component/wx_official_account/history?userid=1&contact_id=`;
+  assertError(
+    await getJson(`${history}theirs`),
+    403,
+    "not_your_contact",
+    /cannot read the history of contact "theirs"/,
+  );
+  assertError(await getJson(`${history}nobody`), 404, "not_found", /no such contact/);
   // An upgrade without an agent id is refused before the upgrade.
   const res = await fetch(`${t.http}/im_component/wx_official_account/msg`, {
     headers: {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { start } from "../main.ts";
 import { parseConfig } from "../src/config/config.ts";
+import { cdata } from "../src/core/xml.ts";
 import { Browser, CHROMIUM_PATH, delay, hasChromium, type Page, waitFor } from "./browser/cdp.ts";
 import { SEED_XML } from "./helpers.ts";
 
@@ -17,12 +18,29 @@ const SCREENSHOT = "/tmp/kefu-agent-page.png";
 // SHA-256 of the seed's page as the seed wrote it (tab-indented). `deno fmt` would rewrite it, so it must stay excluded.
 const SEED_PAGE_SHA256 = "c0d878e39b02e77eb88de7fbd9d4921340ff002ab40d8663fd0b6aa3485f5df3";
 
-function startService() {
-  return start(parseConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", STORE: "memory" }));
-}
-
-function cdata(s: string): string {
-  return `<![CDATA[${s.replaceAll("]]>", "]]]]><![CDATA[>")}]]>`;
+/** kefu, with replies to pushed users POSTed to a receiver of the test's own (PUSH_REPLY_URL). */
+async function startService() {
+  const replies: { data: { contact_id: string; msg: { content?: string } } }[] = [];
+  const receiver = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (req) => {
+    replies.push(await req.json());
+    return new Response("ok");
+  });
+  const svc = await start(parseConfig({
+    PORT: "0",
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "silent",
+    STORE: "memory",
+    PUSH_REPLY_URL: `http://127.0.0.1:${receiver.addr.port}/replies`,
+  }));
+  return {
+    port: svc.port,
+    hub: svc.hub,
+    replies,
+    async shutdown() {
+      await svc.shutdown();
+      await receiver.shutdown();
+    },
+  };
 }
 
 /** POST a simplified WeChat XML message to `/send` and return the status code and JSON answer. */
@@ -275,9 +293,13 @@ Deno.test({
       })()`);
       assert.equal(first.status, "pending");
       await page.waitForExpression(
-        // Pushed over HTTP, the user has no WeChat channel: kefu answers "accepted" rather than "sent".
-        `reply ${first.id} to be marked accepted`,
-        `document.querySelector('#conversation [data-id="${first.id}"]')?.dataset.status === "accepted"`,
+        `reply ${first.id} to be marked sent`,
+        `document.querySelector('#conversation [data-id="${first.id}"]')?.dataset.status === "sent"`,
+      );
+      // Pushed over HTTP, the user's replies went to PUSH_REPLY_URL, addressed to the user.
+      assert.deepEqual(
+        svc.replies.map((r) => [r.data.contact_id, r.data.msg.content]),
+        [["wx_alice", "Hello Alice, 我来帮您"]],
       );
       assert.equal(await page.evaluate(`document.querySelector("#reply-text").value`), "", "the box is cleared");
 
@@ -304,10 +326,10 @@ Deno.test({
       });
       await page.send("Input.dispatchKeyEvent", { type: "keyUp", key: "Enter", code: "Enter" });
       const second = await page.waitForExpression<string>(
-        "the Enter reply to be marked accepted",
+        "the Enter reply to be marked sent",
         `(() => {
           const out = [...document.querySelectorAll('#conversation [data-direction="out"]')].at(-1);
-          return out.dataset.status === "accepted" && out.querySelector(".msg-text").textContent;
+          return out.dataset.status === "sent" && out.querySelector(".msg-text").textContent;
         })()`,
       );
       assert.equal(second, "line one\nline two");

@@ -54,7 +54,7 @@ Deno.test({
         STORE: "memory",
         WECHAT_API_BASE: `http://127.0.0.1:${sim.port}`,
       }),
-      silent,
+      { log: silent },
     );
     let browser: Browser | undefined;
     try {

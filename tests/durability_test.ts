@@ -94,11 +94,12 @@ Deno.test("durable: history pages a conversation, both directions, newest first"
     await a.next(1001);
   }
   a.send({ data: { id: "r1", msg_type: "text", contact_id: "oH", msg: { content: "answer" } } });
-  assert.equal((await a.next(103)).data.status, "accepted");
+  // A pushed user has no way back: the reply is kept as failed (no_route), and pages like any message.
+  assert.equal((await a.next(-1)).data.error, "no_route");
   const url = `${t.http}/im_component/wx_official_account/history?userid=a1&contact_id=oH`;
   const page1 = (await getJson(`${url}&limit=3`)).body.data;
   assert.deepEqual(page1.messages.map((m: { id: string }) => m.id), ["r1", "h5", "h4"]);
-  assert.deepEqual([page1.messages[0].direction, page1.messages[0].state], ["out", "sent"]);
+  assert.deepEqual([page1.messages[0].direction, page1.messages[0].state], ["out", "failed"]);
   assert.equal(page1.messages[1].msg.content, "q5");
   assert.equal(page1.has_more, true);
   const page2 = (await getJson(`${url}&limit=3&before=h4`)).body.data;

@@ -107,7 +107,7 @@ Deno.test("two tabs of one agent both receive its messages", async () => {
   assert.equal((await tab2.next(1001)).data.msg.content, "both");
 });
 
-Deno.test("agent replies: accepted for own contacts (103), refused for others; plain text gets an error, socket stays open", async () => {
+Deno.test("agent replies: refused for others' contacts; to a pushed user no_route, never sent; bad frames get an error, socket stays open", async () => {
   await using t = await startService();
   await using a = await AgentClient.open(agentUrl(t, "a"));
   await using b = await AgentClient.open(agentUrl(t, "b"));
@@ -117,10 +117,16 @@ Deno.test("agent replies: accepted for own contacts (103), refused for others; p
     data: { id: `r-${contact}`, msg_type: "text", contact_id: contact, msg: { content: "您好" } },
     result: { code: 1001, message: "common" },
   });
+  // The push is one-way: the reply is kept, marked failed, and the agent told why.
   a.send(reply("mine"));
-  const sent = await a.next(103);
-  assert.equal(sent.data.id, "r-mine");
-  assert.equal(sent.data.contact_id, "mine");
+  const unroutable = await a.next(-1);
+  assert.equal(unroutable.data.error, "no_route");
+  assert.equal(unroutable.data.id, "r-mine");
+  assert.equal(unroutable.data.channel, "http_push");
+  assert.match(unroutable.data.detail, /"mine".*no way back.*kept, not sent/);
+  const history = await getJson(`${t.http}/im_component/wx_official_account/history?userid=a&contact_id=mine`);
+  const kept = history.body.data.messages.find((m: { id: string }) => m.id === "r-mine");
+  assert.equal(kept.state, "failed");
   b.send(reply("mine"));
   const refused = await b.next(-1);
   assert.equal(refused.data.error, "not_your_contact");

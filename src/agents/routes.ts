@@ -7,55 +7,70 @@
  */
 
 import { Hono } from "hono";
-import { agentIdFrom, type AgentSocketOptions, isUpgrade, upgradeAgent } from "./session.ts";
 import { KefuError, quote } from "../core/errors.ts";
 import { readBytes } from "../core/body.ts";
 import { encodeEnvelope } from "../envelope/codec.ts";
-import { Code, CONTACTS_PATH, HISTORY_PATH, UPLOAD_PATH, WS_PATH } from "../envelope/protocol.ts";
+import { Code, CONTACTS_PATH, HISTORY_PATH, UPLOAD_PATH } from "../envelope/protocol.ts";
 import type { Uploads } from "../media/uploads.ts";
+import { type AgentDialect, selectDialect } from "./dialect.ts";
+import { agentAuth, type AgentEnv } from "./middleware.ts";
+import { isUpgrade, type SessionOptions, upgradeAgent } from "./session.ts";
 
 /** Options for {@link agentRoutes}. */
-export interface AgentRoutesOptions extends AgentSocketOptions {
+export interface AgentRoutesOptions extends SessionOptions {
+  /** The dialects sockets can speak; the first is the default. */
+  dialects: readonly AgentDialect[];
   /** Where agents' files wait to be sent; without it uploads answer 404. */
   uploads?: Uploads;
 }
 
-/** The agent routes, as a sub-app to mount at `/`. A plain GET `/` falls through to the static page. */
-export function agentRoutes(options: AgentRoutesOptions): Hono {
-  const app = new Hono();
-  app.get(WS_PATH, (c) => {
-    if (!isUpgrade(c.req.raw)) {
-      throw new KefuError("upgrade_required", `${WS_PATH} is a WebSocket endpoint: connect with ws://`, 426);
-    }
-    return upgradeAgent(c.req.raw, agentIdFrom(new URL(c.req.url)), options);
-  });
-  app.get("/", (c, next) => {
-    if (!isUpgrade(c.req.raw)) return next();
-    return upgradeAgent(c.req.raw, agentIdFrom(new URL(c.req.url)), options);
-  });
+/**
+ * The agent routes, as a sub-app to mount at `/`: a socket on each dialect's paths, the contact list, history and
+ * uploads. Every one of them goes through {@link agentAuth}. A plain GET `/` falls through to the static page.
+ */
+export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
+  const { hub, dialects } = options;
+  const app = new Hono<AgentEnv>();
+  // The page itself is public; a socket on `/` is an agent endpoint like the others.
+  app.use("/", (c, next) => isUpgrade(c.req.raw) ? agentAuth(c, next) : next());
+  const paths = [...new Set(dialects.flatMap((d) => d.paths))];
+  for (const path of paths.filter((p) => p !== "/")) app.use(path, agentAuth);
+  app.use(CONTACTS_PATH, agentAuth);
+  app.use(HISTORY_PATH, agentAuth);
+  app.on("POST", UPLOAD_PATH, agentAuth);
+
+  for (const path of paths) {
+    app.get(path, (c, next) => {
+      if (!isUpgrade(c.req.raw)) {
+        if (path === "/") return next();
+        throw new KefuError("upgrade_required", `${path} is a WebSocket endpoint: connect with ws://`, 426);
+      }
+      const dialect = selectDialect(dialects, new URL(c.req.url));
+      return upgradeAgent(c.req.raw, c.var.agent, dialect, options);
+    });
+  }
   app.get(CONTACTS_PATH, (c) => {
-    const agent = agentIdFrom(new URL(c.req.url));
+    const agent = c.var.agent;
     return c.json({
-      data: { agent_id: agent, online: options.hub.isOnline(agent), contacts: options.hub.contactsOf(agent) },
+      data: { agent_id: agent, online: hub.isOnline(agent), contacts: hub.contactsOf(agent) },
       result: { code: Code.ok, message: "common" },
     });
   });
 
   // Newest first; `before` pages back. Each item is the envelope's data as the agent got (or sent) it.
   app.get(HISTORY_PATH, async (c) => {
-    const url = new URL(c.req.url);
-    const agent = agentIdFrom(url);
-    const contact = url.searchParams.get("contact_id")?.trim() ?? "";
+    const agent = c.var.agent;
+    const contact = c.req.query("contact_id")?.trim() ?? "";
     if (contact === "") {
       throw new KefuError("missing_field", "?contact_id= is required: the user whose conversation to read");
     }
-    const rawLimit = url.searchParams.get("limit") ?? "50";
+    const rawLimit = c.req.query("limit") ?? "50";
     const limit = Number(rawLimit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
       throw new KefuError("wrong_type", `?limit= must be an integer from 1 to 500, got ${quote(rawLimit)}`);
     }
-    const before = url.searchParams.get("before")?.trim() || undefined;
-    const page = await options.hub.history(agent, contact, before, limit + 1);
+    const before = c.req.query("before")?.trim() || undefined;
+    const page = await hub.history(agent, contact, before, limit + 1);
     const messages = page.slice(0, limit).map((m) => ({
       ...JSON.parse(encodeEnvelope(m)).data,
       direction: m.direction,
@@ -72,9 +87,7 @@ export function agentRoutes(options: AgentRoutesOptions): Hono {
   if (uploads === undefined) return app;
   // The file is the body (a browser's fetch(url, {body: file})); its name comes in ?filename=.
   app.post(UPLOAD_PATH, async (c) => {
-    const url = new URL(c.req.url);
-    agentIdFrom(url);
-    const filename = url.searchParams.get("filename")?.trim() ?? "";
+    const filename = c.req.query("filename")?.trim() ?? "";
     // deno-lint-ignore no-control-regex
     if (!/^[^\x00-\x1f\x7f/\\]{1,200}\.[A-Za-z0-9]{1,8}$/.test(filename)) {
       await c.req.raw.body?.cancel();

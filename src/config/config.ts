@@ -6,6 +6,7 @@
  * @module
  */
 
+import { isEncodingAesKey } from "../channels/wx_official/crypto.ts";
 import { isLogLevel, type LogLevel } from "../core/log.ts";
 
 /** One WeChat Official Account. Secrets (appSecret, token, encodingAesKey) are never logged. */
@@ -92,6 +93,8 @@ export interface Config {
   maxBufferedBytes: number;
   /** A user whose agent has been offline this long goes to an online agent. */
   reassignAfterSeconds: number;
+  /** Where replies to users who came over the HTTP push are POSTed; undefined: nowhere (no_route). */
+  pushReplyUrl?: string;
 }
 
 /** Defaults, as the README's configuration table lists them. */
@@ -116,6 +119,7 @@ export const DEFAULTS: Config = {
   redeliverPage: 1000,
   maxBufferedBytes: 4 << 20,
   reassignAfterSeconds: 30,
+  pushReplyUrl: undefined,
 };
 
 const API_BASE = "https://api.weixin.qq.com";
@@ -193,6 +197,7 @@ export function parseConfig(
     redeliverPage: readInt(env, "REDELIVER_PAGE", DEFAULTS.redeliverPage, 1, 1_000_000),
     maxBufferedBytes: readInt(env, "MAX_BUFFERED_BYTES", DEFAULTS.maxBufferedBytes, 64 * 1024, 1 << 30),
     reassignAfterSeconds: readInt(env, "REASSIGN_AFTER_SECONDS", DEFAULTS.reassignAfterSeconds, 0, 86400 * 365),
+    pushReplyUrl: readUrl(env.PUSH_REPLY_URL, "PUSH_REPLY_URL"),
   };
 }
 
@@ -228,7 +233,7 @@ const REPLY_MODES = ["custom", "passive"] as const;
 export function readAesKey(value: string | undefined, where: string): string {
   const v = value?.trim() ?? "";
   // The key itself is never quoted: it is a secret.
-  if (v !== "" && !/^[A-Za-z0-9]{43}$/.test(v)) {
+  if (v !== "" && !isEncodingAesKey(v)) {
     throw new ConfigError(
       `cannot read ${where}: an EncodingAESKey is 43 letters and digits (got ${v.length} characters)`,
     );
@@ -415,4 +420,20 @@ if (import.meta.main) {
     console.error(`kefu: ${(e as Error).message}`);
     console.log(`--allow-${kind}=`);
   }
+}
+
+/** An http(s) URL, or undefined when unset or blank; throws `ConfigError` naming `where`. */
+export function readUrl(value: string | undefined, where: string): string | undefined {
+  const v = value?.trim();
+  if (v === undefined || v === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new ConfigError(`cannot read ${where}=${JSON.stringify(value)}: expected an http:// or https:// URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(`cannot read ${where}=${JSON.stringify(value)}: expected an http:// or https:// URL`);
+  }
+  return url.href;
 }

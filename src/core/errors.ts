@@ -1,7 +1,7 @@
 /**
- * The one error type of kefu. Codecs, the hub and the routes throw it;
- * `app.onError` turns it into a JSON error body, the agent socket into an
- * error envelope (code -1).
+ * The one error type of kefu for what a request, a frame or a message got
+ * wrong. Codecs, the hub, channels and routes throw it; `app.onError` turns it
+ * into a JSON error body, an agent session into an error event of its dialect.
  *
  * @module
  */
@@ -26,6 +26,10 @@ export type ErrorKind =
   | "invalid_userid"
   | "upgrade_required"
   | "not_found"
+  | "method_not_allowed"
+  | "no_route"
+  | "push_reply_failed"
+  | "unknown_dialect"
   | "binary_not_supported"
   | "message_too_big"
   | "bad_signature"

@@ -91,3 +91,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     enabled: (level) => RANK[level] >= min,
   };
 }
+
+/** A logger that writes nothing (tests, and parts built without one). */
+export const silentLogger: Logger = createLogger({ level: "silent" });

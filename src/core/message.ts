@@ -17,8 +17,11 @@ export type MessageType = KnownType | (string & {});
 /** `in`: from a WeChat user towards an agent; `out`: an agent's reply towards the user. */
 export type Direction = "in" | "out";
 
-/** Where a message came from or goes to. Later channels (hook, bot platforms) add names here. */
-export type Channel = "wx_official_account";
+/**
+ * The name of the channel a message came through or goes out on, as its adapter registers it
+ * (`wx_official_account`, `http_push`, …; see `src/channels/`).
+ */
+export type Channel = string;
 
 /** One message, whatever its wire format. Ids are strings end to end (MsgId is a 64-bit integer). */
 export interface Message {
@@ -26,14 +29,23 @@ export interface Message {
   id: string;
   direction: Direction;
   channel: Channel;
-  /** The WeChat user (FromUserName / openid): the agent's contact. */
+  /**
+   * The contact. A channel hands a message over with the user's own id in that channel (openid, wxid); once
+   * the hub has accepted it, the `contact_id` agents see, which is the same id unless another contact of
+   * another account or channel has it already (see `src/hub/routing.ts`).
+   */
   contact: string;
-  /** The agent who owns the contact; "" while not yet assigned. */
+  /** The agent who owns the contact (set by the hub); "" while not yet assigned. */
   agent: string;
   /** Business id of the customer's company (`company_id`); "" when unknown. */
   company: string;
-  /** The Official Account (AppID, or its webhook path when it has none) a WeChat message came through. */
+  /** The account of the channel the user writes to (an Official Account's AppID, a bot's wxid); "" for none. */
   account?: string;
+  /**
+   * Who the source addressed the message to, when it says: WeChat's `ToUserName` (the Official Account's
+   * original id) or, in a push over HTTP, the agent. Channels decide what it means; the hub never reads it.
+   */
+  to?: string;
   type: MessageType;
   /** Text content; "" for media. */
   content: string;
@@ -46,9 +58,13 @@ export interface Message {
   avatar: string;
   /** Source fields with no place above (MsgDataId, Idx, MediaId, Format, …), kept as strings. */
   extra?: Record<string, string>;
-  /** The source text, for debugging. */
-  raw?: string;
 }
+
+/**
+ * The longest id kefu takes from a source (user, agent, account, message id): WeChat openids are 28
+ * characters, wxids and MsgIds shorter still; anything longer is refused rather than stored.
+ */
+export const MAX_ID_LENGTH = 128;
 
 const KNOWN: ReadonlySet<string> = new Set(["text", "image", "voice", "video"]);
 

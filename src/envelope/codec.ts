@@ -2,19 +2,20 @@
  * The seed's JSON envelope ⇄ `Message`. Pure: no I/O, no state.
  *
  * The envelope is `{"data":{…},"result":{"code":…,"message":…}}`. Towards an
- * agent, `data.contact_id` is always the WeChat user. In a push to kefu (seed
- * §2.1, direction `in`) `data.contact_id` names the recipient agent and
- * `data.from_id` the user who wrote.
+ * agent, `data.contact_id` is always the user. In a push to kefu (seed §2.1,
+ * direction `in`), `data.contact_id` is the user who wrote (the 对方 of §1.2)
+ * and the contact list picks the agent; a push that also names `data.from_id`
+ * reads the other way round: `from_id` is the user, `contact_id` the agent.
  *
  * @module
  */
 
 import { KefuError, quote } from "../core/errors.ts";
 import {
-  type Channel,
   type Direction,
   isKnownType,
   isMediaType,
+  MAX_ID_LENGTH,
   type Message,
   newMessageId,
   nowSeconds,
@@ -24,13 +25,13 @@ import { codeForType, SYSTEM_CONTACT, typeForCode } from "./protocol.ts";
 
 /** Options for {@link decodeEnvelope}. */
 export interface DecodeEnvelopeOptions {
-  /** `in`: a push to kefu (`contact_id` = agent, `from_id` = user); `out`: an agent's reply (`contact_id` = user). */
+  /**
+   * `in`: a push to kefu (`contact_id` = user, or with `from_id`: `from_id` = user and `contact_id` = agent,
+   * in `to`); `out`: an agent's reply (`contact_id` = user).
+   */
   direction: Direction;
   /** The replying agent, for direction `out`. */
   agent?: string;
-  channel?: Channel;
-  /** Keep the source text on the message (`raw`). Default true. */
-  keepRaw?: boolean;
 }
 
 type Obj = Record<string, unknown>;
@@ -73,11 +74,11 @@ export function decodeEnvelope(text: string, options: DecodeEnvelopeOptions): Me
   } catch (e) {
     throw new KefuError("invalid_json", `cannot parse JSON: ${(e as Error).message}`);
   }
-  return decodeEnvelopeValue(value, options, options.keepRaw === false ? undefined : text);
+  return decodeEnvelopeValue(value, options);
 }
 
 /** Decode an already parsed envelope; throws `KefuError` on bad input. */
-export function decodeEnvelopeValue(value: unknown, options: DecodeEnvelopeOptions, raw?: string): Message {
+export function decodeEnvelopeValue(value: unknown, options: DecodeEnvelopeOptions): Message {
   if (!isObject(value)) {
     throw new KefuError("invalid_envelope", `expected an envelope {"data":{…},"result":{…}}, got ${typeName(value)}`);
   }
@@ -120,21 +121,20 @@ export function decodeEnvelopeValue(value: unknown, options: DecodeEnvelopeOptio
     throw new KefuError("missing_field", `data.msg.media_path is required for a ${type} message`);
   }
 
-  const contactId = str(data, "contact_id", "data")?.trim() ?? "";
-  let contact: string;
-  let agent: string;
-  if (options.direction === "out") {
-    if (contactId === "") {
-      throw new KefuError("missing_field", "data.contact_id is required: the user to reply to");
-    }
-    contact = contactId;
-    agent = options.agent ?? "";
-  } else {
-    contact = str(data, "from_id", "data")?.trim() ?? "";
-    if (contact === "") {
-      throw new KefuError("missing_field", "data.from_id is required: the WeChat user who sent the message");
-    }
-    agent = contactId;
+  const contactId = boundedId(data, "contact_id");
+  const fromId = options.direction === "in" ? boundedId(data, "from_id") : "";
+  let contact = contactId;
+  let to: string | undefined;
+  if (fromId !== "") {
+    contact = fromId;
+    to = contactId;
+  } else if (contactId === "") {
+    throw new KefuError(
+      "missing_field",
+      options.direction === "out"
+        ? "data.contact_id is required: the user to reply to"
+        : "data.contact_id is required: the user who sent the message",
+    );
   }
 
   const t = data.send_time;
@@ -149,13 +149,14 @@ export function decodeEnvelopeValue(value: unknown, options: DecodeEnvelopeOptio
     );
   }
 
-  const id = str(data, "id", "data")?.trim();
-  return {
+  const id = boundedId(data, "id");
+  const message: Message = {
     id: id || newMessageId(),
     direction: options.direction,
-    channel: options.channel ?? "wx_official_account",
+    // The channel that decoded it says which it is (the hub fills in a reply's from its contact).
+    channel: "",
     contact,
-    agent,
+    agent: options.agent ?? "",
     company: str(data, "company_id", "data") ?? "",
     type,
     content,
@@ -163,8 +164,18 @@ export function decodeEnvelopeValue(value: unknown, options: DecodeEnvelopeOptio
     sendTime,
     name: str(data, "name", "data") || contact,
     avatar: str(data, "avatar", "data") ?? "",
-    raw,
   };
+  if (to !== undefined) message.to = to;
+  return message;
+}
+
+// An id (user, agent, message): trimmed, at most MAX_ID_LENGTH characters.
+function boundedId(data: Obj, key: string): string {
+  const v = str(data, key, "data")?.trim() ?? "";
+  if (v.length > MAX_ID_LENGTH) {
+    throw new KefuError("wrong_type", `data.${key} is ${v.length} characters long: ids are at most ${MAX_ID_LENGTH}`);
+  }
+  return v;
 }
 
 /** What `data.msg` holds for each type. */

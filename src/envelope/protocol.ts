@@ -108,12 +108,17 @@ export const Close = {
 /** The heartbeat envelope, exactly as the seed writes it (§1.3); sent as one shared string. */
 export const HEARTBEAT = JSON.stringify({ data: {}, result: { code: Code.heartbeat, message: "heartbeat" } });
 
-/** An error envelope (§1.4): `result` as the seed has it, `data` says what was wrong. */
+/**
+ * An error envelope (§1.4) as an object: `result` as the seed has it, `data` says what was wrong. Agents get it
+ * on their socket ({@link errorEnvelope}); HTTP error answers are the same body.
+ */
+export function errorObject(kind: ErrorKind, detail: string, extra?: Record<string, unknown>): unknown {
+  return { data: { error: kind, detail, ...extra }, result: { code: Code.error, message: "error" } };
+}
+
+/** The error envelope as text, for a socket. */
 export function errorEnvelope(kind: ErrorKind, detail: string, extra?: Record<string, unknown>): string {
-  return JSON.stringify({
-    data: { error: kind, detail, ...extra },
-    result: { code: Code.error, message: "error" },
-  });
+  return JSON.stringify(errorObject(kind, detail, extra));
 }
 
 /** A system envelope (§1.1) carrying a readable text in `msg.content`. */

@@ -8,6 +8,7 @@
  */
 
 import { readAtMost } from "../core/body.ts";
+import { cdata } from "../core/xml.ts";
 import { msgSignature, signature, verifySignature, WechatCipher } from "../channels/wx_official/crypto.ts";
 import { decodeReply, parseXml, type PassiveReply, text } from "./reply_xml.ts";
 
@@ -109,11 +110,6 @@ const EVENTS: Record<string, string> = {
   view: "VIEW",
   report_location: "LOCATION",
 };
-
-// A "]]>" inside would end the section early; split it across two sections.
-function cdata(text: string): string {
-  return `<![CDATA[${text.replaceAll("]]>", "]]]]><![CDATA[>")}]]>`;
-}
 
 function el(name: string, value: string): string {
   return `<${name}>${cdata(value)}</${name}>`;

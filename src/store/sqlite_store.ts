@@ -70,6 +70,17 @@ export const MIGRATIONS: readonly Migration[] = [{
       message_used INTEGER NOT NULL, last_event_at INTEGER NOT NULL, event_used INTEGER NOT NULL,
       PRIMARY KEY (account, openid)
     ) WITHOUT ROWID;`,
+}, {
+  version: 2,
+  name: "contact identity is (channel, account, user id); the contact id agents see is its own column",
+  // Files of version 1 keyed contacts by the user id alone, so that id stays each contact's id, and its user id.
+  // Messages pushed over HTTP (no account) move to their own channel, as new ones are named.
+  sql: `
+    ALTER TABLE contacts ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+    UPDATE contacts SET user_id = id;
+    UPDATE contacts SET channel = 'http_push' WHERE account = '';
+    UPDATE messages SET channel = 'http_push' WHERE account = '';
+    CREATE UNIQUE INDEX contacts_identity ON contacts (channel, account, user_id);`,
 }];
 
 /** Options for {@link SqliteStore}. */
@@ -113,6 +124,7 @@ const MESSAGE_FIELDS = "m.seq, m.id, m.direction, m.channel, m.account, m.contac
   "m.content, m.media, m.send_time AS sendTime, m.name, m.avatar, m.extra, m.state, m.detail, m.stored_at AS storedAt";
 const CONTACT_KEYS = [
   "id",
+  "user",
   "agent",
   "name",
   "avatar",
@@ -182,8 +194,13 @@ export class SqliteStore implements Store {
     );
     p(
       "upsertContact",
-      "INSERT OR REPLACE INTO contacts (id, agent, name, avatar, company, account, channel, last_message_time, " +
-        "last_inbound_time, unread) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      // Not INSERT OR REPLACE: that would delete another contact whose identity clashed, where this must fail.
+      "INSERT INTO contacts (id, user_id, agent, name, avatar, company, account, channel, " +
+        "last_message_time, last_inbound_time, unread) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " +
+        "ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, agent = excluded.agent, name = excluded.name, " +
+        "avatar = excluded.avatar, company = excluded.company, account = excluded.account, " +
+        "channel = excluded.channel, last_message_time = excluded.last_message_time, " +
+        "last_inbound_time = excluded.last_inbound_time, unread = excluded.unread",
     );
     p(
       "upsertWindow",
@@ -197,7 +214,6 @@ export class SqliteStore implements Store {
     );
     const mine = "direction = 'in' AND contact = ?1 AND id = ?2 AND " +
       "EXISTS (SELECT 1 FROM contacts c WHERE c.id = ?1 AND c.agent = ?3)";
-    p("deliver", `UPDATE messages SET state = 'delivered' WHERE state = 'accepted' AND ${mine}`);
     p("ack", `UPDATE messages SET state = 'acked' WHERE state <> 'acked' AND ${mine}`);
     p("requeue", "UPDATE messages SET state = 'accepted' WHERE direction = 'in' AND contact = ?1 AND id = ?2");
     // A read receipt that names only the message id (seed 003's event 3): any of the agent's contacts.
@@ -225,7 +241,7 @@ export class SqliteStore implements Store {
     p("recentKeys", "SELECT account, contact, id FROM messages WHERE direction = 'in' ORDER BY seq DESC LIMIT ?");
     p(
       "contacts",
-      "SELECT id, agent, name, avatar, company, account, channel, last_message_time AS lastMessageTime, " +
+      "SELECT id, user_id AS user, agent, name, avatar, company, account, channel, last_message_time AS lastMessageTime, " +
         "last_inbound_time AS lastInboundTime, unread FROM contacts",
     );
     p(
@@ -304,10 +320,6 @@ export class SqliteStore implements Store {
       `set the state of reply ${quote(ref.id)} to ${quote(state)}`,
       () => this.#q.setOutbound.run(params).changes > 0,
     );
-  }
-
-  markDelivered(agent: string, refs: readonly MessageRef[]): Promise<number> {
-    return this.#updateEach("mark messages delivered", this.#q.deliver, agent, refs);
   }
 
   requeue(refs: readonly MessageRef[]): Promise<number> {
@@ -407,11 +419,6 @@ export class SqliteStore implements Store {
       () => Number(this.#q.sweepWindows.run(cutoffMs).changes),
     );
     return deleted + windows;
-  }
-
-  flush(): Promise<void> {
-    this.#commit();
-    return Promise.resolve();
   }
 
   close(): Promise<void> {

@@ -14,11 +14,11 @@
 import type { Channel, Message } from "../core/message.ts";
 
 /**
- * The state of an inbound message: `accepted` (committed, not yet written to a
- * socket), `delivered` (written to at least one of the agent's sockets), `acked`
- * (the agent's read receipt: never sent again).
+ * The state of an inbound message: `accepted` (committed, not yet read by the
+ * agent), `acked` (read: the agent's read receipt, or written to a socket that
+ * sends none; never sent again).
  */
-export type InboundState = "accepted" | "delivered" | "acked";
+export type InboundState = "accepted" | "acked";
 
 /** The state of an agent's reply: `queued` (to be sent to WeChat), `sent`, `failed` (the detail says why). */
 export type OutboundState = "queued" | "sent" | "failed";
@@ -36,7 +36,7 @@ export interface MessageRef {
 export interface StoredMessage extends Message {
   /** Monotonic position in the store (never reused); history pages by it. */
   seq: number;
-  /** The Official Account; "" for messages pushed over HTTP. */
+  /** The channel account; "" for a channel without accounts. */
   account: string;
   state: MessageState;
   /** Why a reply failed (WeChat's errcode and message); "" otherwise. */
@@ -45,15 +45,18 @@ export interface StoredMessage extends Message {
   storedAt: number;
 }
 
-/** One WeChat user and the agent who owns them, as the hub keeps it. */
+/** One user of one channel account and the agent who owns them, as the hub keeps it. */
 export interface ContactRecord {
+  /** The contact id agents see (`contact_id`); unique. */
   id: string;
+  /** The user's own id in the channel (openid, wxid); (channel, account, user) is unique. */
+  user: string;
   /** "" while no agent has taken the user. */
   agent: string;
   name: string;
   avatar: string;
   company: string;
-  /** The Official Account the user writes to; "" for messages pushed over HTTP. */
+  /** The channel account the user writes to (an Official Account's AppID); "" for a channel without accounts. */
   account: string;
   channel: Channel;
   /** Epoch seconds of the last message either way. */
@@ -78,7 +81,7 @@ export interface WindowRecord {
   eventUsed: number;
 }
 
-/** The de-duplication key of an inbound message: (account, contact, message id). */
+/** The de-duplication key of an inbound message: (account, contact id, message id). */
 export interface DedupeKey {
   account: string;
   contact: string;
@@ -150,8 +153,6 @@ export interface Store {
   saveOutbound(message: Message, state: OutboundState, contact?: ContactRecord): Promise<void>;
   /** Set the state of a reply (the latest with this id for this contact); false when there is none. */
   setOutboundState(ref: MessageRef, state: OutboundState, detail?: string): Promise<boolean>;
-  /** Inbound messages of the agent's contacts written to a socket (`accepted` → `delivered`); the count changed. */
-  markDelivered(agent: string, refs: readonly MessageRef[]): Promise<number>;
   /**
    * The agent read these messages of its contacts: never redelivered. A ref with
    * contact "" names the message by id alone (seed 003's read receipt). The count changed.
@@ -178,8 +179,6 @@ export interface Store {
    * before it reached its agent. Resolves to the rows deleted.
    */
   sweep(cutoffMs: number): Promise<number>;
-  /** Commit every write made so far. */
-  flush(): Promise<void>;
   /** Flush, then release the store; later calls reject. */
   close(): Promise<void>;
   stats(): Promise<StoreStats>;

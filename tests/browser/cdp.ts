@@ -213,6 +213,8 @@ export class Page {
 
   /** A PNG screenshot of the viewport. */
   async screenshot(): Promise<Uint8Array> {
+    // A page in a background tab draws no frames, and the capture would wait for one forever.
+    await this.send("Page.bringToFront", {});
     const r = await this.send("Page.captureScreenshot", { format: "png" });
     return Uint8Array.from(atob(r.data as string), (c) => c.charCodeAt(0));
   }

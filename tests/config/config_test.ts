@@ -39,6 +39,7 @@ Deno.test("config: every variable is read", () => {
     REDELIVER_PAGE: "50",
     MAX_BUFFERED_BYTES: "65536",
     REASSIGN_AFTER_SECONDS: "0",
+    PUSH_REPLY_URL: "http://127.0.0.1:9100/replies",
   });
   assert.deepEqual(c, {
     port: 8080,
@@ -61,7 +62,10 @@ Deno.test("config: every variable is read", () => {
     redeliverPage: 50,
     maxBufferedBytes: 65536,
     reassignAfterSeconds: 0,
+    pushReplyUrl: "http://127.0.0.1:9100/replies",
   });
+  assert.throws(() => parseConfig({ PUSH_REPLY_URL: "ftp://x" }), /PUSH_REPLY_URL="ftp:\/\/x": expected an http/);
+  assert.throws(() => parseConfig({ PUSH_REPLY_URL: "not a url" }), /PUSH_REPLY_URL/);
 });
 
 Deno.test("config: one WeChat account from WECHAT_* on /wechat, more from CONFIG_FILE on /wechat/{appid}", () => {

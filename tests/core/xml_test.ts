@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { XMLParser } from "fast-xml-parser";
 import { KefuError } from "../../src/core/errors.ts";
 import { cdata, hasDeclaration, refuseDeclarations } from "../../src/core/xml.ts";
-import { decodeXml, encodeXml } from "../../src/channels/wx_official/xml_codec.ts";
+import { decodeXml, encodeReplyXml } from "../../src/channels/wx_official/xml_codec.ts";
 import { encryptedReplyXml, extractEncrypt, WechatCipher } from "../../src/channels/wx_official/crypto.ts";
 import { parseXml } from "../../src/simulator/reply_xml.ts";
 
@@ -62,12 +62,12 @@ Deno.test("core/xml: cdata wraps text, splitting every ]]> so a parser reads the
 
 Deno.test("core/xml: the codec and the encrypted reply write CDATA with it", async () => {
   const tricky = "a]]><x/>";
-  const out = encodeXml({
+  const out = encodeReplyXml({
     id: "r1",
     direction: "out",
     channel: "wx_official_account",
     contact: tricky,
-    agent: "gh",
+    agent: "a1",
     company: "",
     type: "text",
     content: tricky,
@@ -75,7 +75,7 @@ Deno.test("core/xml: the codec and the encrypted reply write CDATA with it", asy
     sendTime: 1,
     name: "",
     avatar: "",
-  });
+  }, "gh");
   assert.ok(out.includes(`<ToUserName>${cdata(tricky)}</ToUserName>`));
   assert.ok(out.includes(`<Content>${cdata(tricky)}</Content>`));
   const cipher = await WechatCipher.create("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx1");

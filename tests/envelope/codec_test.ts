@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { KefuError } from "../../src/core/errors.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../src/envelope/codec.ts";
-import type { Message } from "../../src/core/message.ts";
+import { MAX_ID_LENGTH, type Message } from "../../src/core/message.ts";
 import { codeForType, errorEnvelope, HEARTBEAT, sentEnvelope, systemEnvelope } from "../../src/envelope/protocol.ts";
 
 // The seed's envelopes (seed 004 §1.1–1.4), comments removed, values as written.
@@ -128,22 +128,62 @@ Deno.test("json: a type the seed has no code for keeps its msg_type and gets cod
   assert.deepEqual(both.data.msg, { content: "c", media_path: "m" });
 });
 
-Deno.test("json: the seed §2.1 push decodes; contact_id names the agent, from_id the user", () => {
+Deno.test("json: the seed §2.1 push exactly as written decodes: contact_id is the user, no agent named", () => {
+  // Seed 004 §2.1, filled in, with no field the seed does not write.
+  const seed = {
+    data: { msg_type: "text", contact_id: "oUser", msg: { content: "this is a test" } },
+    result: { code: 1001, message: "common" },
+  };
+  const m = decodeEnvelope(JSON.stringify(seed), { direction: "in" });
+  assert.equal(m.direction, "in");
+  assert.equal(m.contact, "oUser");
+  assert.equal(m.to, undefined, "the contact list picks the agent");
+  assert.equal(m.agent, "");
+  assert.equal(m.name, "oUser");
+  assert.equal(m.type, "text");
+  assert.equal(m.content, "this is a test");
+  assert.equal(m.channel, "", "the channel that decoded it names itself");
+  assert.match(m.id, /^[0-9a-f-]{36}$/);
+});
+
+Deno.test("json: a push with from_id reads the other way: from_id is the user, contact_id the agent asked for", () => {
   const push = {
     data: { msg_type: "text", contact_id: "1", from_id: "oUser", msg: { content: "this is a test" } },
     result: { code: 1001, message: "common" },
   };
   const m = decodeEnvelope(JSON.stringify(push), { direction: "in" });
-  assert.equal(m.direction, "in");
-  assert.equal(m.agent, "1");
   assert.equal(m.contact, "oUser");
-  assert.equal(m.name, "oUser");
-  assert.equal(m.type, "text");
-  assert.equal(m.content, "this is a test");
-  assert.match(m.id, /^[0-9a-f-]{36}$/);
-  // No agent named: kefu assigns one.
+  assert.equal(m.to, "1");
+  assert.equal(m.agent, "", "the hub sets the owner");
+  // from_id with an empty contact_id: no agent asked for.
   const auto = decodeEnvelope(JSON.stringify({ ...push, data: { ...push.data, contact_id: "" } }), { direction: "in" });
-  assert.equal(auto.agent, "");
+  assert.equal(auto.contact, "oUser");
+  assert.equal(auto.to, "");
+});
+
+Deno.test("json: ids are bounded to MAX_ID_LENGTH characters, the length quoted", () => {
+  const long = "u".repeat(MAX_ID_LENGTH + 1);
+  rejects(
+    `{"data":{"msg_type":"text","contact_id":"${long}","msg":{"content":"x"}}}`,
+    "wrong_type",
+    /contact_id is 129/,
+  );
+  rejects(
+    `{"data":{"msg_type":"text","contact_id":"1","from_id":"${long}","msg":{"content":"x"}}}`,
+    "wrong_type",
+    /from_id/,
+  );
+  rejects(
+    `{"data":{"id":"${long}","msg_type":"text","contact_id":"1","msg":{"content":"x"}}}`,
+    "wrong_type",
+    /data\.id/,
+  );
+  const ok = "u".repeat(MAX_ID_LENGTH);
+  assert.equal(
+    decodeEnvelope(`{"data":{"msg_type":"text","contact_id":"${ok}","msg":{"content":"x"}}}`, { direction: "in" })
+      .contact,
+    ok,
+  );
 });
 
 Deno.test("json: an agent's reply in the seed's own envelope decodes, contact_id = the user", () => {
@@ -181,8 +221,9 @@ Deno.test("json: ids stay strings; the type may come from result.code alone, as 
 
 Deno.test("json: encode then decode keeps every field the envelope carries", () => {
   const m = message({ direction: "out", type: "image", content: "", media: "MID" });
-  const back = decodeEnvelope(encodeEnvelope(m), { direction: "out", agent: m.agent, keepRaw: false });
-  assert.deepEqual(back, { ...m, raw: undefined });
+  const back = decodeEnvelope(encodeEnvelope(m), { direction: "out", agent: m.agent });
+  // The envelope does not carry the channel: the hub fills it in from the contact.
+  assert.deepEqual(back, { ...m, channel: "" });
 });
 
 Deno.test("json: bad envelopes are typed errors that say what was wrong", () => {
@@ -214,7 +255,7 @@ Deno.test("json: bad envelopes are typed errors that say what was wrong", () => 
     "missing_field",
     /media_path/,
   );
-  rejects(`{"data":{"msg_type":"text","contact_id":"1","msg":{"content":"x"}}}`, "missing_field", /from_id/);
+  rejects(`{"data":{"msg_type":"text","from_id":"","msg":{"content":"x"}}}`, "missing_field", /contact_id/);
   rejects(`{"data":{"msg_type":"text","msg":{"content":"x"}}}`, "missing_field", /contact_id/, "out");
   rejects(
     `{"data":{"msg_type":"text","contact_id":"1","from_id":"u","msg":{"content":"x"}},"result":{"code":1002}}`,

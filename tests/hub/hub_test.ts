@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { KefuError } from "../../src/core/errors.ts";
+import { seed004 } from "../../src/agents/dialects/seed004.ts";
 import { type AgentPeer, Hub, type HubOptions } from "../../src/hub/hub.ts";
 import type { Message } from "../../src/core/message.ts";
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
 
 // The hub is transport-free; a peer here records what a socket would be sent.
 class Peer implements AgentPeer {
+  readonly dialect = seed004;
   readyState = 1;
   bufferedAmount = 0;
   sent: string[] = [];
@@ -30,6 +32,11 @@ function testHub(options: Omit<HubOptions, "store"> = {}) {
   const store = new SqliteStore({ path: ":memory:" });
   const hub = new Hub({ store, ...options });
   return { hub, store, [Symbol.asyncDispose]: () => store.close() };
+}
+
+// A test message names the agent it asks for in `agent`, as a channel's request would.
+function accept(hub: Hub, m: Message) {
+  return hub.accept({ ...m, agent: "" }, { agent: m.agent });
 }
 
 let seq = 0;
@@ -57,10 +64,10 @@ Deno.test("hub: a new user goes to the online agent with the fewest contacts, th
   await hub.connect("a", a);
   await hub.connect("b", b);
   const owners = [];
-  for (const u of ["u1", "u2", "u3", "u4"]) owners.push((await hub.inbound(msg(u))).agent);
+  for (const u of ["u1", "u2", "u3", "u4"]) owners.push((await accept(hub, msg(u))).agent);
   assert.deepEqual(owners, ["a", "b", "a", "b"]);
-  assert.equal((await hub.inbound(msg("u1"))).agent, "a");
-  assert.equal((await hub.inbound(msg("u2"))).agent, "b");
+  assert.equal((await accept(hub, msg("u1"))).agent, "a");
+  assert.equal((await accept(hub, msg("u2"))).agent, "b");
   assert.deepEqual(a.take().map((m) => m.contact), ["u1", "u3", "u1"]);
   assert.deepEqual(b.take().map((m) => m.contact), ["u2", "u4", "u2"]);
   assert.deepEqual(hub.contactsOf("a").map((c) => c.contact_id).sort(), ["u1", "u3"]);
@@ -71,11 +78,11 @@ Deno.test("hub: an explicit agent takes the contact, even from another agent", a
   const { hub } = t;
   await hub.connect("a", new Peer());
   await hub.connect("b", new Peer());
-  await hub.inbound(msg("u1"));
-  assert.equal((await hub.inbound(msg("u1", "b"))).agent, "b");
+  await accept(hub, msg("u1"));
+  assert.equal((await accept(hub, msg("u1", "b"))).agent, "b");
   assert.deepEqual(hub.contactsOf("a"), []);
   assert.deepEqual(hub.contactsOf("b").map((c) => c.contact_id), ["u1"]);
-  assert.equal((await hub.inbound(msg("u1"))).agent, "b");
+  assert.equal((await accept(hub, msg("u1"))).agent, "b");
 });
 
 Deno.test("hub: messages for an offline agent are kept and delivered in order on connect", async () => {
@@ -83,7 +90,7 @@ Deno.test("hub: messages for an offline agent are kept and delivered in order on
   const { hub } = t;
   const results = [];
   for (const m of [msg("u1", "a", "one"), msg("u2", "a", "two"), msg("u1", "a", "three")]) {
-    results.push(await hub.inbound(m));
+    results.push(await accept(hub, m));
   }
   assert.deepEqual(results.map((r) => r.status), ["queued", "queued", "queued"]);
   assert.equal(hub.heldFor("a"), 3);
@@ -91,7 +98,7 @@ Deno.test("hub: messages for an offline agent are kept and delivered in order on
   await hub.connect("a", a);
   assert.deepEqual(a.take().map((m) => m.content), ["one", "two", "three"]);
   assert.equal(hub.heldFor("a"), 0);
-  assert.equal((await hub.inbound(msg("u1"))).status, "delivered");
+  assert.equal((await accept(hub, msg("u1"))).status, "delivered");
 });
 
 Deno.test("hub: what an agent has not acknowledged comes again on its next connect, and only that", async () => {
@@ -100,7 +107,7 @@ Deno.test("hub: what an agent has not acknowledged comes again on its next conne
   const a = new Peer();
   await hub.connect("a", a, { acks: true });
   const sent = [];
-  for (const c of ["one", "two", "three"]) sent.push(await hub.inbound(msg("u1", "", c)));
+  for (const c of ["one", "two", "three"]) sent.push(await accept(hub, msg("u1", "", c)));
   assert.equal(a.take().length, 3);
   assert.equal(await hub.ack("a", [{ contact: "u1", id: sent[1].id }]), 1);
   // seed 003's receipt names only the id.
@@ -119,9 +126,9 @@ Deno.test("hub: a socket without read receipts (the seed's protocol) reads what 
   const { hub } = t;
   const a = new Peer();
   await hub.connect("a", a);
-  await hub.inbound(msg("u1", "", "seen"));
+  await accept(hub, msg("u1", "", "seen"));
   hub.disconnect("a", a);
-  await hub.inbound(msg("u1", "", "while away"));
+  await accept(hub, msg("u1", "", "while away"));
   const b = new Peer();
   await hub.connect("a", b);
   assert.deepEqual(b.take().map((m) => m.content), ["while away"]);
@@ -135,9 +142,9 @@ Deno.test("hub: a socket without read receipts (the seed's protocol) reads what 
 Deno.test("hub: with no agent online, new users wait and go to the first agent that connects", async () => {
   await using t = testHub();
   const { hub } = t;
-  await hub.inbound(msg("u1", "", "x"));
-  await hub.inbound(msg("u2", "", "y"));
-  await hub.inbound(msg("u1", "", "z"));
+  await accept(hub, msg("u1", "", "x"));
+  await accept(hub, msg("u2", "", "y"));
+  await accept(hub, msg("u1", "", "z"));
   assert.equal(hub.heldFor(""), 3);
   const a = new Peer();
   await hub.connect("a", a);
@@ -151,10 +158,10 @@ Deno.test("hub: a sticky user's messages wait for their own agent, not another o
   const { hub } = t;
   const a = new Peer(), b = new Peer();
   await hub.connect("a", a);
-  await hub.inbound(msg("u1"));
+  await accept(hub, msg("u1"));
   hub.disconnect("a", a);
   await hub.connect("b", b);
-  assert.equal((await hub.inbound(msg("u1", "", "later"))).status, "queued");
+  assert.equal((await accept(hub, msg("u1", "", "later"))).status, "queued");
   assert.deepEqual(b.take(), []);
   const a2 = new Peer();
   await hub.connect("a", a2);
@@ -167,16 +174,16 @@ Deno.test("hub: a user whose agent stays away goes to an online agent, with the 
   const { hub } = t;
   const a = new Peer(), b = new Peer();
   await hub.connect("a", a);
-  await hub.inbound(msg("u1", "", "hello"));
+  await accept(hub, msg("u1", "", "hello"));
   hub.disconnect("a", a);
   await hub.connect("b", b);
   // Within the grace period (a reload): the user waits for a.
   clock.t += 10_000;
-  assert.equal((await hub.inbound(msg("u1", "", "are you there"))).status, "queued");
+  assert.equal((await accept(hub, msg("u1", "", "are you there"))).status, "queued");
   assert.deepEqual(b.take(), []);
   // Past it: b takes the user, the waiting message first.
   clock.t += 20_000;
-  const r = await hub.inbound(msg("u1", "", "hello?"));
+  const r = await accept(hub, msg("u1", "", "hello?"));
   assert.deepEqual([r.status, r.agent], ["delivered", "b"]);
   assert.deepEqual(b.take().map((m) => m.content), ["are you there", "hello?"]);
   assert.deepEqual(hub.contactsOf("b").map((c) => c.contact_id), ["u1"]);
@@ -184,27 +191,27 @@ Deno.test("hub: a user whose agent stays away goes to an online agent, with the 
   // With nobody online the user waits for their own agent, however long.
   hub.disconnect("b", b);
   clock.t += 3_600_000;
-  assert.deepEqual(await hub.inbound(msg("u1", "", "x")).then((r) => [r.status, r.agent]), ["queued", "b"]);
+  assert.deepEqual(await accept(hub, msg("u1", "", "x")).then((r) => [r.status, r.agent]), ["queued", "b"]);
 });
 
 Deno.test("hub: waiting messages are bounded; a full queue refuses with 503 and keeps nothing", async () => {
   await using t = testHub({ maxHeldPerAgent: 2, maxHeldTotal: 3 });
   const { hub } = t;
-  await hub.inbound(msg("u1", "a"));
-  await hub.inbound(msg("u1", "a"));
+  await accept(hub, msg("u1", "a"));
+  await accept(hub, msg("u1", "a"));
   await assert.rejects(
-    hub.inbound(msg("u1", "a")),
+    accept(hub, msg("u1", "a")),
     (e) => e instanceof KefuError && e.status === 503 && e.kind === "queue_full",
   );
-  await hub.inbound(msg("u2", "b"));
-  await assert.rejects(hub.inbound(msg("u2", "b")), /3 in all/);
+  await accept(hub, msg("u2", "b"));
+  await assert.rejects(accept(hub, msg("u2", "b")), /3 in all/);
   const retry = msg("u3", "c");
-  await assert.rejects(hub.inbound({ ...retry }), /3 in all/);
+  await assert.rejects(accept(hub, { ...retry }), /3 in all/);
   const a = new Peer();
   await hub.connect("a", a);
   assert.equal(a.take().length, 2);
   // The refused message was not remembered as seen: its retry is accepted.
-  assert.equal((await hub.inbound({ ...retry })).status, "queued");
+  assert.equal((await accept(hub, { ...retry })).status, "queued");
 });
 
 Deno.test("hub: a repeated id from the same user is a duplicate and is not delivered again", async () => {
@@ -214,10 +221,10 @@ Deno.test("hub: a repeated id from the same user is a duplicate and is not deliv
   await hub.connect("a", a);
   const m = msg("u1");
   // Concurrent repeats too (a retry while the first is being committed).
-  const [first, second] = await Promise.all([hub.inbound({ ...m }), hub.inbound({ ...m })]);
+  const [first, second] = await Promise.all([accept(hub, { ...m }), accept(hub, { ...m })]);
   assert.deepEqual([first.status, second.status], ["delivered", "duplicate"]);
-  assert.equal((await hub.inbound({ ...m })).status, "duplicate");
-  assert.equal((await hub.inbound({ ...m, contact: "u2" })).status, "delivered");
+  assert.equal((await accept(hub, { ...m })).status, "duplicate");
+  assert.equal((await accept(hub, { ...m, contact: "u2" })).status, "delivered");
   assert.equal(a.take().length, 2);
 });
 
@@ -225,8 +232,8 @@ Deno.test("hub: the store's memory of ids outlives the hub's window (a restart)"
   await using t = testHub({ dedupeWindow: 0 });
   const { hub } = t;
   const m = msg("u1", "a");
-  assert.equal((await hub.inbound({ ...m })).status, "queued");
-  assert.equal((await hub.inbound({ ...m })).status, "duplicate");
+  assert.equal((await accept(hub, { ...m })).status, "queued");
+  assert.equal((await accept(hub, { ...m })).status, "duplicate");
   assert.equal(hub.heldFor("a"), 1);
 });
 
@@ -236,13 +243,13 @@ Deno.test("hub: every socket of an agent gets its messages; past the limit the o
   const t1 = new Peer(), t2 = new Peer(), t3 = new Peer();
   await hub.connect("a", t1);
   await hub.connect("a", t2);
-  assert.equal((await hub.inbound(msg("u1"))).sockets, 2);
+  assert.equal((await accept(hub, msg("u1"))).sockets, 2);
   assert.equal(t1.take().length, 1);
   assert.equal(t2.take().length, 1);
   await hub.connect("a", t3);
   assert.equal(t1.closed?.code, 4000);
   assert.match(t1.closed?.reason ?? "", /more than 2 sockets/);
-  assert.equal((await hub.inbound(msg("u1"))).sockets, 2);
+  assert.equal((await accept(hub, msg("u1"))).sockets, 2);
   assert.equal(t1.take().length, 0);
 });
 
@@ -251,9 +258,9 @@ Deno.test("hub: a socket that does not read is closed with 4001; its messages st
   const { hub } = t;
   const slow = new Peer();
   await hub.connect("a", slow);
-  await hub.inbound(msg("u1", "", "read"));
+  await accept(hub, msg("u1", "", "read"));
   slow.bufferedAmount = 5000;
-  const r = await hub.inbound(msg("u1", "", "stuck"));
+  const r = await accept(hub, msg("u1", "", "stuck"));
   assert.equal(r.status, "queued");
   assert.equal(slow.closed?.code, 4001);
   hub.disconnect("a", slow);
@@ -267,13 +274,20 @@ Deno.test("hub: replies are accepted only for the agent's own contacts", async (
   const { hub } = t;
   await hub.connect("a", new Peer());
   await hub.connect("b", new Peer());
-  await hub.inbound(msg("u1", "a"));
+  await accept(hub, msg("u1", "a"));
   const reply = { ...msg("u1"), direction: "out" as const };
   assert.equal(hub.reply("a", reply).agent, "a");
-  for (const [agent, contact, why] of [["b", "u1", /another agent/], ["a", "nobody", /no such contact/]] as const) {
+  const refusals = [["b", "u1", 403, "not_your_contact", /another agent/], [
+    "a",
+    "nobody",
+    404,
+    "not_found",
+    /no such/,
+  ]];
+  for (const [agent, contact, status, kind, why] of refusals as [string, string, number, string, RegExp][]) {
     assert.throws(
       () => hub.reply(agent, { ...reply, contact }),
-      (e) => e instanceof KefuError && e.status === 403 && e.kind === "not_your_contact" && why.test(e.message),
+      (e) => e instanceof KefuError && e.status === status && e.kind === kind && why.test(e.message),
     );
   }
 });

@@ -43,6 +43,7 @@ function msg(contact: string, fields: Partial<Message> = {}): Message {
 function contact(id: string, agent = "a1", fields: Partial<ContactRecord> = {}): ContactRecord {
   return {
     id,
+    user: id,
     agent,
     name: id,
     avatar: "",
@@ -89,31 +90,67 @@ Deno.test("the schema is created on first open, in WAL mode, with its directory 
 
 Deno.test("a migration from an older version runs at open; a failing one leaves the file as it was", async () => {
   await withDir(async (dir) => {
+    const n = MIGRATIONS.length;
     const old = open(dir);
     await old.saveInbound(msg("u1", { id: "kept" }), contact("u1"));
     await old.close();
 
-    const broken = [...MIGRATIONS, { version: 2, name: "broken", sql: "ALTER TABLE contacts ADD note TEXT; nonsense" }];
+    const next = n + 1;
+    const broken = [...MIGRATIONS, {
+      version: next,
+      name: "broken",
+      sql: "ALTER TABLE contacts ADD note TEXT; nonsense",
+    }];
     assert.throws(
       () => open(dir, { migrations: broken }),
-      /cannot migrate the store schema of .* to version 2 \(broken\)/,
+      new RegExp(`cannot migrate the store schema of .* to version ${next} \\(broken\\)`),
     );
-    assert.deepEqual(query(dir, "PRAGMA user_version"), [{ user_version: 1 }]);
+    assert.deepEqual(query(dir, "PRAGMA user_version"), [{ user_version: n }]);
     assert.equal(query(dir, "SELECT * FROM pragma_table_info('contacts') WHERE name = 'note'").length, 0);
 
-    const v2 = [...MIGRATIONS, {
-      version: 2,
+    const newer = [...MIGRATIONS, {
+      version: next,
       name: "contact notes",
       sql: "ALTER TABLE contacts ADD note TEXT NOT NULL DEFAULT ''",
     }];
-    const store = open(dir, { migrations: v2 });
+    const store = open(dir, { migrations: newer });
     assert.deepEqual((await store.history("u1", { limit: 10 })).map((m) => m.id), ["kept"]);
     await store.close();
-    assert.deepEqual(query(dir, "PRAGMA user_version"), [{ user_version: 2 }]);
+    assert.deepEqual(query(dir, "PRAGMA user_version"), [{ user_version: next }]);
     assert.deepEqual(query(dir, "SELECT id, note FROM contacts"), [{ id: "u1", note: "" }]);
 
-    // This kefu knows version 1 only: a newer file is refused, not misread.
-    assert.throws(() => open(dir), /schema version 2 is newer than this kefu's \(1\)/);
+    // This kefu knows version n only: a newer file is refused, not misread.
+    assert.throws(() => open(dir), new RegExp(`schema version ${next} is newer than this kefu's \\(${n}\\)`));
+  });
+});
+
+Deno.test("a version 1 file (contacts keyed by user id alone) opens with its contacts and messages intact", async () => {
+  await withDir(async (dir) => {
+    // Written as kefu wrote it before contact identity had a channel and an account.
+    Deno.mkdirSync(dir, { recursive: true });
+    const db = new DatabaseSync(storePath(dir));
+    db.exec(MIGRATIONS[0].sql);
+    db.exec("PRAGMA user_version = 1");
+    db.exec(`INSERT INTO contacts VALUES ('oUser', 'a1', 'Ann', '', 'c1', 'wx1', 'wx_official_account', 1, 1, 0),
+      ('pushed', 'a1', 'pushed', '', '', '', 'wx_official_account', 2, 2, 0)`);
+    db.exec(`INSERT INTO messages (id, direction, channel, account, contact, agent, company, type, content, media,
+      send_time, name, avatar, extra, state, stored_at) VALUES
+      ('m1', 'in', 'wx_official_account', 'wx1', 'oUser', 'a1', 'c1', 'text', 'hi', '', 1, 'Ann', '', NULL, 'accepted', 1),
+      ('m2', 'in', 'wx_official_account', '', 'pushed', 'a1', '', 'text', 'yo', '', 2, 'pushed', '', NULL, 'accepted', 2)`);
+    db.close();
+
+    const store = open(dir);
+    const { contacts, unacked } = await store.load();
+    const byId = Object.fromEntries(contacts.map((c) => [c.id, [c.user, c.channel, c.account]]));
+    assert.deepEqual(byId, { oUser: ["oUser", "wx_official_account", "wx1"], pushed: ["pushed", "http_push", ""] });
+    assert.deepEqual(unacked.get("a1")!.map((m) => [m.id, m.contact, m.channel]), [
+      ["m1", "oUser", "wx_official_account"],
+      ["m2", "pushed", "http_push"],
+    ]);
+    // The same user id under another account is another contact, with its own id.
+    await store.upsertContact(contact("oUser@wx2", "a1", { user: "oUser", account: "wx2" }));
+    await assert.rejects(store.upsertContact(contact("again", "a1", { user: "oUser", account: "wx2" })), /UNIQUE/);
+    await store.close();
   });
 });
 
@@ -200,17 +237,17 @@ Deno.test("a repeated de-dup key is reported duplicate, also after a reopen, and
   });
 });
 
-Deno.test("delivered stays unacked; ack removes it for good; only the owner acks; a moved contact takes its messages", async () => {
+Deno.test("accepted stays unacked until acked; only the owner acks; a moved contact takes its messages", async () => {
   await withDir(async (dir) => {
     const store = open(dir);
     const ms = [msg("u1"), msg("u2"), msg("u1"), msg("u3")];
     await saveAll(store, ms);
-    assert.equal(await store.markDelivered("a1", ms), 4);
-    assert.deepEqual((await store.unacked("a1")).map((m) => [m.id, m.state]), ms.map((m) => [m.id, "delivered"]));
+    assert.deepEqual((await store.unacked("a1")).map((m) => [m.id, m.state]), ms.map((m) => [m.id, "accepted"]));
     assert.equal(await store.ack("a2", [ms[0]]), 0, "another agent's contact");
     assert.equal(await store.ack("a1", [ms[0], { contact: "u2", id: ms[0].id }]), 1, "the id belongs to u1");
     assert.equal(await store.ack("a1", [ms[0]]), 0, "already acked");
-    assert.equal(await store.markDelivered("a1", [ms[0]]), 0, "an acked message stays acked");
+    await store.requeue([{ contact: "u2", id: ms[0].id }]);
+    assert.equal((await store.unacked("a1")).some((m) => m.id === ms[0].id), false, "requeue names the contact too");
     assert.deepEqual((await store.unacked("a1", 2)).map((m) => m.id), [ms[1].id, ms[2].id]);
 
     await store.upsertContact(contact("u1", "a2"));

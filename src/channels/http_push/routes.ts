@@ -1,8 +1,19 @@
 /**
- * HTTP pushes into kefu: the seed's JSON (§2.1) and simplified XML (§2.2)
+ * The HTTP push channel: the seed's JSON (§2.1) and simplified XML (§2.2)
  * endpoints and the test alias `/send`. Each answers what happened to the
  * message: delivered now (200), queued for an offline agent (202), a repeat
  * (200), or rejected with a JSON error (4xx/503).
+ *
+ * Replies go back only when the operator names where (`PUSH_REPLY_URL`): each
+ * is POSTed there as the seed's JSON envelope, `data.contact_id` the user, and a
+ * 2xx answer means sent. Without it the push is one-way: an agent's reply to a
+ * user who came in here is refused by the reply router (`no_route`) and kept as
+ * `failed`, never shown as sent.
+ *
+ * Who the message is for: an XML push's `ToUserName` names the agent (empty:
+ * the contact list picks one); a JSON push names the user in `contact_id`
+ * (the contact list picks the agent), or, with `from_id`, the user in
+ * `from_id` and the agent in `contact_id`.
  *
  * @module
  */
@@ -10,18 +21,16 @@
 import { type Context, Hono } from "hono";
 import { readBody } from "../../core/body.ts";
 import { KefuError, quote } from "../../core/errors.ts";
-import type { Hub, InboundResult } from "../../hub/hub.ts";
-import { decodeEnvelope } from "../../envelope/codec.ts";
 import type { Message } from "../../core/message.ts";
+import { decodeEnvelope, encodeEnvelope } from "../../envelope/codec.ts";
 import { Code, SEND_PATH, SEND_XML_PATH, TEST_SEND_PATH } from "../../envelope/protocol.ts";
+import type { InboundResult } from "../../hub/hub.ts";
+import type { ContactRecord } from "../../store/store.ts";
+import type { ChannelAdapter, ChannelFactory } from "../channel.ts";
 import { decodeXml } from "../wx_official/xml_codec.ts";
 
-/** Options for {@link inboundRoutes}. */
-export interface InboundRoutesOptions {
-  hub: Hub;
-  /** Largest request body accepted; larger gets 413. */
-  maxBodyBytes: number;
-}
+/** The channel's name. */
+export const HTTP_PUSH = "http_push";
 
 /**
  * Decode a pushed body: XML when it starts with `<`, JSON when it starts with `{`
@@ -53,14 +62,64 @@ function answer(c: Context, r: InboundResult): Response {
   );
 }
 
-/** The push endpoints, as a sub-app to mount at `/`. */
-export function inboundRoutes(options: InboundRoutesOptions): Hono {
-  const { hub, maxBodyBytes } = options;
-  const app = new Hono();
-  const accept = (format: "auto" | "xml") => async (c: Context) =>
-    answer(c, await hub.inbound(decodeBody(await readBody(c.req.raw, maxBodyBytes), format)));
-  app.post(SEND_PATH, accept("auto"));
-  app.post(SEND_XML_PATH, accept("xml"));
-  app.post(TEST_SEND_PATH, accept("auto"));
-  return app;
+/** Options for {@link httpPush}. */
+export interface HttpPushOptions {
+  /** Where agents' replies are POSTed (`PUSH_REPLY_URL`); without it there is no way back. */
+  replyUrl?: string;
+  /** How long the reply URL may take to answer; default 5000 ms. */
+  replyTimeoutMs?: number;
+}
+
+/** The HTTP push channel, for `main.ts` to register. */
+export function httpPush(options: HttpPushOptions = {}): ChannelFactory {
+  return (ctx): ChannelAdapter => {
+    const app = new Hono();
+    const accept = (format: "auto" | "xml") => async (c: Context) => {
+      const m = decodeBody(await readBody(c.req.raw, ctx.maxBodyBytes), format);
+      m.channel = HTTP_PUSH;
+      m.account = "";
+      return answer(c, await ctx.accept(m, { agent: m.to?.trim() }));
+    };
+    app.post(SEND_PATH, accept("auto"));
+    app.post(SEND_XML_PATH, accept("xml"));
+    app.post(TEST_SEND_PATH, accept("auto"));
+    const { replyUrl } = options;
+    const timeoutMs = options.replyTimeoutMs ?? 5000;
+    return {
+      name: HTTP_PUSH,
+      routes: app,
+      send: replyUrl === undefined ? undefined : (reply, contact) => postReply(replyUrl, reply, contact, timeoutMs),
+      health: () => ({ replies: replyUrl === undefined ? "none" : "reply_url" }),
+    };
+  };
+}
+
+// The reply as the envelope an agent would see it, addressed to the user; 2xx is sent, anything else says why not.
+async function postReply(url: string, reply: Message, contact: ContactRecord, timeoutMs: number): Promise<string> {
+  const body = encodeEnvelope({ ...reply, contact: contact.user, name: contact.name, avatar: contact.avatar });
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (e) {
+    throw new KefuError(
+      "push_reply_failed",
+      `cannot POST the reply to PUSH_REPLY_URL: ${(e as Error).message}; nothing was sent, try again`,
+      502,
+    );
+  }
+  await res.body?.cancel();
+  if (!res.ok) {
+    throw new KefuError(
+      "push_reply_failed",
+      `PUSH_REPLY_URL answered ${res.status} ${res.statusText}: the reply was not taken; try again`,
+      502,
+      { status: res.status },
+    );
+  }
+  return "sent";
 }

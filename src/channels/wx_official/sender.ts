@@ -8,6 +8,8 @@
  */
 
 import { accountId, type WechatAccount } from "../../config/config.ts";
+import type { ContactRecord } from "../../store/store.ts";
+import type { TypingResult } from "../channel.ts";
 import { KefuError, quote } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import { isMediaType, type Message } from "../../core/message.ts";
@@ -17,21 +19,8 @@ import type { ReplyWindows } from "./reply_window.ts";
 import type { Uploads } from "../../media/uploads.ts";
 import { customMedia, type CustomMessage, customText, WechatApi, WechatApiError } from "./api.ts";
 
-/** What became of a reply. */
-export type SendStatus =
-  /** WeChat took it (customer-service API). */
-  | "sent"
-  /** It went out in the answer to WeChat's request (passive mode). */
-  | "passive"
-  /** The user came over HTTP push, not from an Official Account: kefu keeps the reply, there is no channel to send it on. */
-  | "accepted";
-
-/** What became of a typing indicator. */
-export interface TypingResult {
-  status: "typing" | "skipped";
-  /** Why it was skipped. */
-  detail?: string;
-}
+/** What became of a reply: WeChat took it (customer-service API), or it went out in the answer to WeChat's request. */
+export type SendStatus = "sent" | "passive";
 
 /** Options for {@link Outbound}. */
 export interface OutboundOptions {
@@ -75,23 +64,26 @@ export class Outbound {
     }
   }
 
-  /** Send one accepted reply; throws `KefuError` saying what went wrong and what to do. */
-  send(m: Message): Promise<SendStatus> {
-    const ch = this.#channels.get(m.account ?? "");
-    if (ch === undefined) return Promise.resolve("accepted");
-    return this.#serial(`${ch.id}\n${m.contact}`, () => this.#send(ch, m));
+  /**
+   * Send one accepted reply to `contact` (a user of one of these accounts: `contact.user` is the openid); throws
+   * `KefuError` saying what went wrong and what to do.
+   */
+  send(m: Message, contact: ContactRecord): Promise<SendStatus> {
+    const ch = this.#channels.get(contact.account);
+    if (ch === undefined) return Promise.reject(unknownAccount(contact));
+    return this.#serial(`${ch.id}\n${contact.user}`, () => this.#send(ch, m, contact.user));
   }
 
   /** Show "typing…" in the user's chat, when WeChat's rules allow it now. */
-  async typing(m: Message): Promise<TypingResult> {
-    const ch = this.#channels.get(m.account ?? "");
+  async typing(contact: ContactRecord): Promise<TypingResult> {
+    const ch = this.#channels.get(contact.account);
     if (ch === undefined || ch.api === undefined || ch.account.replyMode === "passive") {
       return { status: "skipped", detail: "this user's account has no customer-service API to show typing with" };
     }
-    const refusal = this.#o.windows.typingRefusal(ch.id, m.contact);
+    const refusal = this.#o.windows.typingRefusal(ch.id, contact.user);
     if (refusal !== "") return { status: "skipped", detail: refusal };
-    await this.#call(() => ch.api!.typing(m.contact, "Typing"));
-    this.#o.windows.typingShown(ch.id, m.contact);
+    await this.#call(() => ch.api!.typing(contact.user, "Typing"));
+    this.#o.windows.typingShown(ch.id, contact.user);
     return { status: "typing" };
   }
 
@@ -105,7 +97,7 @@ export class Outbound {
     clearTimeout(timer);
   }
 
-  async #send(ch: Channel, m: Message): Promise<SendStatus> {
+  async #send(ch: Channel, m: Message, openid: string): Promise<SendStatus> {
     const { windows, passive } = this.#o;
     if (m.type !== "text" && !isMediaType(m.type)) {
       throw new KefuError(
@@ -115,29 +107,29 @@ export class Outbound {
     }
     if (ch.account.replyMode === "passive") {
       // offer() refuses with the reason when no request of WeChat's is open: no upload for nothing.
-      if (isMediaType(m.type) && passive.isOpen(ch.id, m.contact)) m.media = await this.#mediaId(ch, m);
-      await passive.offer(ch.id, m.contact, m);
+      if (isMediaType(m.type) && passive.isOpen(ch.id, openid)) m.media = await this.#mediaId(ch, m, openid);
+      await passive.offer(ch.id, openid, m);
       return "passive";
     }
     if (ch.api === undefined) {
       throw new KefuError(
         "reply_not_supported",
-        `cannot send to ${quote(m.contact)}: account ${quote(ch.id)} has no AppID/AppSecret for the ` +
+        `cannot send to ${quote(openid)}: account ${quote(ch.id)} has no AppID/AppSecret for the ` +
           "customer-service API; configure them, or set its reply mode to passive",
         409,
       );
     }
-    windows.check(ch.id, m.contact);
+    windows.check(ch.id, openid);
     let body: CustomMessage;
-    if (m.type === "text") body = customText(m.contact, m.content);
-    else body = customMedia(m.contact, m.type as "image" | "voice" | "video", await this.#mediaId(ch, m));
+    if (m.type === "text") body = customText(openid, m.content);
+    else body = customMedia(openid, m.type as "image" | "voice" | "video", await this.#mediaId(ch, m, openid));
     await this.#call(() => ch.api!.sendCustom(body));
-    windows.sent(ch.id, m.contact);
+    windows.sent(ch.id, openid);
     return "sent";
   }
 
   // media_path is a file the agent uploaded to kefu (uploaded to WeChat now, once per account), or a WeChat media_id.
-  async #mediaId(ch: Channel, m: Message): Promise<string> {
+  async #mediaId(ch: Channel, m: Message, openid: string): Promise<string> {
     const path = m.media;
     if (!path.startsWith(UPLOAD_PREFIX)) return path;
     const { uploads } = this.#o;
@@ -154,7 +146,7 @@ export class Outbound {
     if (ch.api === undefined) {
       throw new KefuError(
         "reply_not_supported",
-        `cannot send a file to ${quote(m.contact)}: account ${quote(ch.id)} has no AppID/AppSecret to upload it with`,
+        `cannot send a file to ${quote(openid)}: account ${quote(ch.id)} has no AppID/AppSecret to upload it with`,
         409,
       );
     }
@@ -193,4 +185,16 @@ export class Outbound {
     });
     return run;
   }
+}
+
+// A contact of this channel whose account is not (or no longer) configured.
+function unknownAccount(contact: ContactRecord): KefuError {
+  return new KefuError(
+    "no_route",
+    `cannot send the reply to contact ${quote(contact.id)}: its Official Account ${
+      quote(contact.account)
+    } is not configured in this kefu; the reply was kept, not sent`,
+    409,
+    { channel: contact.channel, account: contact.account },
+  );
 }

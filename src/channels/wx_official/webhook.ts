@@ -10,7 +10,7 @@
 import { type Context, Hono } from "hono";
 import { accountId as idOf, type WechatAccount } from "../../config/config.ts";
 import { KefuError } from "../../core/errors.ts";
-import type { Hub } from "../../hub/hub.ts";
+import type { ChannelContext } from "../channel.ts";
 import { readBody } from "../../core/body.ts";
 import type { Logger } from "../../core/log.ts";
 import { type Message, nowSeconds } from "../../core/message.ts";
@@ -25,20 +25,24 @@ import {
   verifySignature,
   WechatCipher,
 } from "./crypto.ts";
-import { decodeXml, encodeXml } from "./xml_codec.ts";
+import { decodeXml, encodeReplyXml } from "./xml_codec.ts";
+
+/** The Official Account channel's name (the seed's component path). */
+export const WX_OFFICIAL = "wx_official_account";
 
 /** Options for {@link wechatRoutes}. */
 export interface WechatRoutesOptions {
-  hub: Hub;
+  /** The hub's accept path. */
+  accept: ChannelContext["accept"];
   log: Logger;
   accounts: WechatAccount[];
   maxBodyBytes: number;
+  /** Users' reply windows: each message or event that opens one is recorded. */
+  windows: ReplyWindows;
+  /** Held requests, for accounts in passive reply mode. */
+  passive: PassiveReplies;
   /** Clock in epoch seconds (tests move it). */
   now?: () => number;
-  /** Users' reply windows: each message or event that opens one is recorded. */
-  windows?: ReplyWindows;
-  /** Held requests, for accounts in passive reply mode. */
-  passive?: PassiveReplies;
 }
 
 function badSignature(what: string): KefuError {
@@ -53,11 +57,11 @@ export function wechatRoutes(options: WechatRoutesOptions): Hono {
 }
 
 function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOptions): void {
-  const { hub, log, maxBodyBytes, windows, passive } = options;
+  const { accept, log, maxBodyBytes, windows, passive } = options;
   const now = options.now ?? nowSeconds;
   const { token, path } = account;
   const accountId = idOf(account);
-  const holding = account.replyMode === "passive" && passive !== undefined;
+  const holding = account.replyMode === "passive";
   // The key is imported once per account (config has checked its shape and the AppID).
   const cipher = account.encodingAesKey ? WechatCipher.create(account.encodingAesKey, account.appId) : undefined;
 
@@ -99,56 +103,60 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
       xml = await (await cipher).decrypt(encrypt);
     }
     const m = decodeXml(xml);
-    const officialAccount = m.agent;
-    // ToUserName is the account itself, not an agent: the hub picks the agent.
-    m.agent = "";
+    // ToUserName is the account's original id, not an agent: the hub picks the agent.
+    const officialAccount = m.to ?? "";
+    const openid = m.contact;
+    m.channel = WX_OFFICIAL;
     m.account = accountId;
     m.company = account.companyId;
-    const r = await hub.inbound(m);
+    const r = await accept(m);
     if (r.status !== "duplicate") {
       const what = interactionOf(m.type, m.extra?.Event);
       // The user acted at CreateTime (a late retry must not stretch the window), never in the future.
-      if (what !== undefined) windows?.record(accountId, m.contact, what, Math.min(m.sendTime * 1000, Date.now()));
+      if (what !== undefined) windows.record(accountId, openid, what, Math.min(m.sendTime * 1000, Date.now()));
     }
     // A passive reply goes out as WeChat expects it: encrypted when the request was.
     const sealed = encrypted ? { cipher: await cipher!, token, timestamp, nonce } : undefined;
     if (account.autoReply !== "" && r.status === "queued") {
-      return await replyXml(c, autoReply(m, officialAccount, account.autoReply, now()), sealed);
+      return await replyXml(c, autoReply(m, openid, account.autoReply, now()), officialAccount, sealed);
     }
     if (!holding || m.type === "event" && m.extra?.Event === "unsubscribe") return c.text("success");
     // Passive mode: WeChat's request (and its retries of the same message) waits for the agent's reply.
-    if (r.status !== "duplicate" && !passive!.open(accountId, m.contact, account.passiveHoldMs)) {
+    if (r.status !== "duplicate" && !passive.open(accountId, openid, account.passiveHoldMs)) {
       return c.text("success");
     }
-    const reply = await passive!.hold(accountId, m.contact, account.passiveAttemptMs);
+    const reply = await passive.hold(accountId, openid, account.passiveAttemptMs);
     if (reply === undefined) return c.text("success");
-    return await replyXml(c, { ...reply, contact: m.contact, agent: officialAccount, sendTime: now() }, sealed);
+    return await replyXml(c, { ...reply, contact: openid, sendTime: now() }, officialAccount, sealed);
   });
 }
 
+// `reply.contact` is the user's openid; the reply comes from the account's original id.
 async function replyXml(
   c: Context,
   reply: Message,
+  officialAccount: string,
   sealed?: { cipher: WechatCipher; token: string; timestamp: string; nonce: string },
 ): Promise<Response> {
-  const xml = encodeXml(reply);
+  const xml = encodeReplyXml(reply, officialAccount);
   const out = sealed ? await encryptedReplyXml(sealed.cipher, sealed.token, xml, sealed.timestamp, sealed.nonce) : xml;
   return c.body(out, 200, { "content-type": "application/xml; charset=utf-8" });
 }
 
-function autoReply(m: Message, officialAccount: string, text: string, at: number): Message {
+// The auto-reply to the user `openid` (the accepted message's contact may be another id).
+function autoReply(m: Message, openid: string, text: string, at: number): Message {
   return {
     id: `auto:${m.id}`,
     direction: "out",
     channel: m.channel,
-    contact: m.contact,
-    agent: officialAccount,
+    contact: openid,
+    agent: "",
     company: m.company,
     type: "text",
     content: text,
     media: "",
     sendTime: at,
-    name: m.contact,
+    name: openid,
     avatar: "",
   };
 }

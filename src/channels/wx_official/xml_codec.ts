@@ -10,7 +10,7 @@
 
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { KefuError } from "../../core/errors.ts";
-import { type Message, newMessageId, nowSeconds, parseSendTime } from "../../core/message.ts";
+import { MAX_ID_LENGTH, type Message, newMessageId, nowSeconds, parseSendTime } from "../../core/message.ts";
 import { cdata, refuseDeclarations } from "../../core/xml.ts";
 import { eventId, eventText } from "./events.ts";
 
@@ -28,14 +28,6 @@ const parser = new XMLParser({
   trimValues: false,
   jPath: false,
 });
-
-/**
- * The longest id read from WeChat XML (`FromUserName`, `ToUserName`, `MsgId`), in UTF-16 code units after
- * trimming. WeChat's own are far shorter — an openid is 28 characters, an original id (`gh_…`) 15, a wxid
- * about 20 and at most ~64, a MsgId at most 20 digits — so 128 leaves room for other channels' ids while
- * keeping a 10,000-character "id" out of every Map, de-dup key and store row. Agent ids have the same bound.
- */
-export const MAX_ID_LENGTH = 128;
 
 // Fields mapped onto Message's own properties; everything else goes to `extra`.
 const MAPPED = new Set(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "PicUrl"]);
@@ -116,13 +108,14 @@ export function decodeXml(text: string): Message {
     content = extra?.Recognition ?? extra?.Label ?? extra?.Title ?? "";
   }
 
-  const agent = bounded("<ToUserName>", field(x, "ToUserName")?.trim() ?? "");
-  return {
+  const to = bounded("<ToUserName>", field(x, "ToUserName")?.trim() ?? "");
+  const m: Message = {
     id: id || newMessageId(),
     direction: "in",
-    channel: "wx_official_account",
+    // The channel that decoded it says which it is.
+    channel: "",
     contact,
-    agent,
+    agent: "",
     company: "",
     type,
     content,
@@ -132,25 +125,19 @@ export function decodeXml(text: string): Message {
     avatar: "",
     extra,
   };
+  // ToUserName: the Official Account's original id from WeChat, the agent in the seed's push.
+  if (to !== "") m.to = to;
+  return m;
 }
 
 const MEDIA_ELEMENT: Record<string, string> = { image: "Image", voice: "Voice", video: "Video" };
 
 /**
- * Encode a `Message` as WeChat XML. `in` messages come out as WeChat sends them
- * (the round trip of {@link decodeXml}); `out` messages as a passive reply, with
- * media under `<Image|Voice|Video><MediaId>`.
+ * Encode a user's message (direction `in`) as WeChat sends it: the round trip of {@link decodeXml}, `ToUserName`
+ * from `to`.
  */
 export function encodeXml(m: Message): string {
-  const to = m.direction === "in" ? m.agent : m.contact;
-  const from = m.direction === "in" ? m.contact : m.agent;
-  let body = `<xml><ToUserName>${cdata(to)}</ToUserName><FromUserName>${cdata(from)}</FromUserName>` +
-    `<CreateTime>${m.sendTime}</CreateTime><MsgType>${cdata(m.type)}</MsgType>`;
-  if (m.direction === "out") {
-    const el = MEDIA_ELEMENT[m.type];
-    body += el ? `<${el}><MediaId>${cdata(m.media)}</MediaId></${el}>` : `<Content>${cdata(m.content)}</Content>`;
-    return `${body}</xml>`;
-  }
+  let body = head(m.to ?? "", m.contact, m);
   if (m.type === "text" || (m.content !== "" && !derived(m))) {
     body += `<Content>${cdata(m.content)}</Content>`;
   }
@@ -161,6 +148,21 @@ export function encodeXml(m: Message): string {
     for (const key in m.extra) body += `<${key}>${cdata(m.extra[key])}</${key}>`;
   }
   return m.type === "event" ? `${body}</xml>` : `${body}<MsgId>${m.id}</MsgId></xml>`;
+}
+
+/**
+ * Encode a reply as WeChat's passive-reply XML: to the user `m.contact`, from the account `from` (its original
+ * id), media under `<Image|Voice|Video><MediaId>`.
+ */
+export function encodeReplyXml(m: Message, from: string): string {
+  const el = MEDIA_ELEMENT[m.type];
+  const body = el ? `<${el}><MediaId>${cdata(m.media)}</MediaId></${el}>` : `<Content>${cdata(m.content)}</Content>`;
+  return `${head(m.contact, from, m)}${body}</xml>`;
+}
+
+function head(to: string, from: string, m: Message): string {
+  return `<xml><ToUserName>${cdata(to)}</ToUserName><FromUserName>${cdata(from)}</FromUserName>` +
+    `<CreateTime>${m.sendTime}</CreateTime><MsgType>${cdata(m.type)}</MsgType>`;
 }
 
 // Whether `content` was made by decodeXml from another field rather than read from <Content>.

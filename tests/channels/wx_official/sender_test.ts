@@ -186,9 +186,9 @@ Deno.test("outbound: typing shows after a recent message, once per 15 s; a reply
   s.reply("oType", { content: "here" }, "ty1");
   await s.agent.next(103);
   assert.equal(s.sim.isTyping("oType"), false);
-  // Typing for someone else's contact is refused like a reply.
+  // Typing for a contact that does not exist is refused like a reply.
   s.agent.send({ data: { msg_type: "typing", contact_id: "oStranger" } });
-  assert.equal((await s.agent.next(-1)).data.error, "not_your_contact");
+  assert.equal((await s.agent.next(-1)).data.error, "not_found");
 });
 
 Deno.test("outbound: an account without AppSecret refuses replies and says how to fix it", async () => {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { KefuError } from "../../../src/core/errors.ts";
 import type { Message } from "../../../src/core/message.ts";
-import { decodeXml, encodeXml, MAX_ID_LENGTH } from "../../../src/channels/wx_official/xml_codec.ts";
+import { decodeXml, encodeReplyXml, encodeXml } from "../../../src/channels/wx_official/xml_codec.ts";
+import { MAX_ID_LENGTH } from "../../../src/core/message.ts";
 import { SEED_XML } from "../../helpers.ts";
 
 function rejects(text: string, kind: string, pattern?: RegExp) {
@@ -18,8 +19,9 @@ Deno.test("xml: the seed's test message decodes with its unknown type, date Crea
   const m = decodeXml(SEED_XML);
   assert.equal(m.id, "19");
   assert.equal(m.direction, "in");
-  assert.equal(m.channel, "wx_official_account");
-  assert.equal(m.agent, "1");
+  assert.equal(m.channel, "", "the channel that decoded it names itself");
+  assert.equal(m.to, "1", "ToUserName: whom the source addressed");
+  assert.equal(m.agent, "", "the hub sets the owner");
   assert.equal(m.contact, "魏秀兰");
   assert.equal(m.name, "魏秀兰");
   assert.equal(m.type, "enim");
@@ -30,10 +32,10 @@ Deno.test("xml: the seed's test message decodes with its unknown type, date Crea
   assert.deepEqual(m.extra, { MsgDataId: "27", Idx: "74" });
 });
 
-Deno.test("xml: the decoded message keeps no copy of the source text, and names its channel itself", () => {
+Deno.test("xml: the decoded message keeps no copy of the source text, and leaves the channel to its caller", () => {
   const m = decodeXml(SEED_XML);
   assert.equal("raw" in m, false, "nothing reads Message.raw: the decoder must not keep the source");
-  assert.equal(m.channel, "wx_official_account");
+  assert.equal(m.channel, "");
   // One argument: no `channel` or `keepRaw` option (the caller sets the channel on the message).
   assert.equal(decodeXml.length, 1);
 });
@@ -47,7 +49,7 @@ Deno.test("xml: the seed's §2.2 text message with CDATA and epoch CreateTime", 
   <Content><![CDATA[this is a test]]></Content>
   <MsgId>1234567890123456</MsgId>
 </xml>`);
-  assert.equal(m.agent, "toUser");
+  assert.equal(m.to, "toUser");
   assert.equal(m.contact, "fromUser");
   assert.equal(m.type, "text");
   assert.equal(m.content, "this is a test");
@@ -163,12 +165,12 @@ Deno.test("xml: an agent's reply encodes as a WeChat passive reply", () => {
     avatar: "",
   };
   assert.equal(
-    encodeXml({ ...base, type: "text", content: "你好" }),
-    "<xml><ToUserName><![CDATA[oUser]]></ToUserName><FromUserName><![CDATA[7]]></FromUserName>" +
+    encodeReplyXml({ ...base, type: "text", content: "你好" }, "gh_7"),
+    "<xml><ToUserName><![CDATA[oUser]]></ToUserName><FromUserName><![CDATA[gh_7]]></FromUserName>" +
       "<CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content></xml>",
   );
   assert.match(
-    encodeXml({ ...base, type: "image", media: "MEDIA_ID" }),
+    encodeReplyXml({ ...base, type: "image", media: "MEDIA_ID" }, "gh_7"),
     /<MsgType><!\[CDATA\[image\]\]><\/MsgType><Image><MediaId><!\[CDATA\[MEDIA_ID\]\]><\/MediaId><\/Image><\/xml>$/,
   );
 });
@@ -188,7 +190,7 @@ Deno.test("xml: ids over MAX_ID_LENGTH (128) are refused, the length quoted; at 
     `<CreateTime>1</CreateTime><MsgType>text</MsgType><Content>x</Content><MsgId>${msgId}</MsgId></xml>`;
   const ok = decodeXml(doc(at, at, "9".repeat(MAX_ID_LENGTH)));
   assert.equal(ok.contact, at);
-  assert.equal(ok.agent, at);
+  assert.equal(ok.to, at);
   assert.equal(ok.id.length, MAX_ID_LENGTH);
   // Surrounding whitespace is not part of the id.
   assert.equal(decodeXml(doc(`  ${at}\n`)).contact, at);
@@ -211,7 +213,7 @@ Deno.test('xml: a "]]>" in any field survives the round trip through the shared 
     "<xml><ToUserName><![CDATA[a]]]]><![CDATA[>b]]></ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime>" +
       "<MsgType>text</MsgType><Content><![CDATA[x]]]]><![CDATA[>y]]></Content><MsgId>3</MsgId></xml>",
   );
-  assert.equal(m.agent, "a]]>b");
+  assert.equal(m.to, "a]]>b");
   assert.equal(m.content, "x]]>y");
   assert.match(encodeXml(m), /<Content><!\[CDATA\[x\]\]\]\]><!\[CDATA\[>y\]\]><\/Content>/);
   assert.deepEqual(decodeXml(encodeXml(m)), m);

@@ -1,0 +1,104 @@
+/**
+ * Channels: the ways users reach kefu (an Official Account's webhook, a push
+ * over HTTP, …). Each is one folder under `src/channels/` with an adapter that
+ * turns its wire format into `Message`s, hands them to the hub's accept path,
+ * and sends agents' replies for its contacts. `main.ts` registers them; the
+ * {@link ReplyRouter} is the one place that decides where a reply goes.
+ *
+ * @module
+ */
+
+import type { Hono } from "hono";
+import { KefuError, quote } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import type { Message } from "../core/message.ts";
+import type { AcceptOptions, InboundResult } from "../hub/hub.ts";
+import type { ContactRecord } from "../store/store.ts";
+
+/** What a channel gets from kefu to work with. */
+export interface ChannelContext {
+  /**
+   * The accept path: commit, route, deliver. Resolves once the message is committed (answer the sender only
+   * then); rejects with `KefuError` when it was not kept.
+   */
+  accept(message: Message, options?: AcceptOptions): Promise<InboundResult>;
+  log: Logger;
+  /** Largest request body a channel's HTTP route reads. */
+  maxBodyBytes: number;
+}
+
+/** How a typing indicator went. */
+export interface TypingResult {
+  status: "typing" | "skipped";
+  /** Why it was skipped. */
+  detail?: string;
+}
+
+/** One channel. Only `name` is required: a channel may only bring messages in, or only send. */
+export interface ChannelAdapter {
+  /** The channel's name, as `Message.channel` and the store carry it. */
+  readonly name: string;
+  /** HTTP routes the channel serves (webhooks, pushes), as a sub-app mounted at `/`. */
+  readonly routes?: Hono;
+  /**
+   * Send an agent's reply to `contact`, one of this channel's; resolves to how it went out (the `status` agents
+   * see: `sent`, `passive`, …). Throws `KefuError` saying what went wrong and what to do.
+   */
+  send?(reply: Message, contact: ContactRecord): Promise<string>;
+  /** Show "typing…" to `contact`, when the channel can. */
+  typing?(contact: ContactRecord): Promise<TypingResult>;
+  /** Start (a channel that dials out connects here); `main.ts` calls it after the hub is ready. */
+  start?(): Promise<void>;
+  /** Stop: let replies under way finish for at most `ms`, then let go of connections. */
+  stop?(ms: number): Promise<void>;
+  /** What `/healthz` shows of the channel. */
+  health?(): Record<string, unknown>;
+}
+
+/** Builds a channel from kefu's context (the form `main.ts` registers them in). */
+export type ChannelFactory = (ctx: ChannelContext) => ChannelAdapter;
+
+/** Decides where each reply goes: to the channel its contact came through. */
+export class ReplyRouter {
+  readonly #channels = new Map<string, ChannelAdapter>();
+
+  constructor(channels: readonly ChannelAdapter[]) {
+    for (const ch of channels) {
+      if (this.#channels.has(ch.name)) throw new Error(`cannot register channel ${quote(ch.name)} twice`);
+      this.#channels.set(ch.name, ch);
+    }
+  }
+
+  /** The registered channels, in order. */
+  get channels(): ChannelAdapter[] {
+    return [...this.#channels.values()];
+  }
+
+  /** Send a reply to `contact`; throws `KefuError` `no_route` when no channel can take it. */
+  send(reply: Message, contact: ContactRecord): Promise<string> {
+    const ch = this.#channels.get(contact.channel);
+    if (ch?.send === undefined) return Promise.reject(noRoute(contact, ch));
+    return ch.send(reply, contact);
+  }
+
+  /** Show "typing…" to `contact` when its channel can; skipped (with the reason) otherwise. */
+  typing(contact: ContactRecord): Promise<TypingResult> {
+    const ch = this.#channels.get(contact.channel);
+    if (ch?.typing === undefined) {
+      return Promise.resolve({ status: "skipped", detail: `channel ${quote(contact.channel)} cannot show typing` });
+    }
+    return ch.typing(contact);
+  }
+}
+
+function noRoute(contact: ContactRecord, ch: ChannelAdapter | undefined): KefuError {
+  const why = ch === undefined
+    ? `its channel ${quote(contact.channel)} is not configured in this kefu`
+    : `its channel ${quote(contact.channel)} has no way back to the user`;
+  return new KefuError(
+    "no_route",
+    `cannot send the reply to contact ${quote(contact.id)}: ${why}; the reply was kept, not sent`,
+    409,
+    { channel: contact.channel },
+  );
+}

@@ -1,0 +1,55 @@
+/**
+ * The agent bus: how "deliver this to agent X" travels from the accept path to
+ * wherever X's sessions are, and who is online. In one process it is a direct
+ * call into this process's {@link Delivery}. Several kefu processes would share
+ * one through a broker (publish to the agent's topic, presence in a shared set)
+ * by implementing {@link AgentBus} and passing it to the hub; routing and the
+ * channels never see which one runs.
+ *
+ * A bus that delivers elsewhere reports `needsAck: true` for what it handed on:
+ * the message stays unread in the store until the process holding the session
+ * records the read (for a session without receipts, when it wrote it).
+ *
+ * @module
+ */
+
+import type { Message } from "../core/message.ts";
+import type { Delivery, DeliveryReport } from "./delivery.ts";
+import type { AgentEvent } from "./events.ts";
+import type { Presence } from "./routing.ts";
+
+/** Carries events to agents' sessions, wherever they are connected, and tells who is online. */
+export interface AgentBus extends Presence {
+  /** Hand a user's message to the agent's sessions. */
+  deliver(agent: string, message: Message): DeliveryReport;
+  /** Send any other event to the agent's sessions; answers how many got it (a remote bus: how many it knows of). */
+  send(agent: string, event: AgentEvent): number;
+}
+
+/** How the hub gets its bus: from this process's sessions. */
+export type AgentBusFactory = (local: Delivery) => AgentBus;
+
+/** The bus of a single process: straight into its own sessions. */
+export class LocalBus implements AgentBus {
+  readonly #local: Delivery;
+
+  constructor(local: Delivery) {
+    this.#local = local;
+  }
+
+  deliver(agent: string, message: Message): DeliveryReport {
+    return this.#local.message(agent, message);
+  }
+
+  send(agent: string, event: AgentEvent): number {
+    return this.#local.send(agent, event);
+  }
+
+  isOnline(agent: string): boolean {
+    return this.#local.isOnline(agent);
+  }
+
+  online(): Iterable<string> {
+    return this.#local.agents();
+  }
+}

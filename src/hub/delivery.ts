@@ -1,0 +1,246 @@
+/**
+ * Delivery: the agent sessions of this process, the backlog a connecting
+ * session is caught up with, backpressure, and read receipts. Sessions are
+ * {@link AgentPeer}s (a WebSocket with its dialect), so it is tested without
+ * sockets. Events are encoded once per dialect per delivery.
+ *
+ * @module
+ */
+
+import type { Logger } from "../core/log.ts";
+import type { Message } from "../core/message.ts";
+import { Close } from "../envelope/protocol.ts";
+import type { MessageRef, Store } from "../store/store.ts";
+import type { AgentEvent, EventEncoder } from "./events.ts";
+
+/** What delivery needs of an agent's connection: a `WebSocket` and the dialect it speaks. */
+export interface AgentPeer {
+  readonly readyState: number;
+  /** Bytes queued and not yet sent: a stalled reader shows here. */
+  readonly bufferedAmount: number;
+  /** How events are written for this peer. */
+  readonly dialect: EventEncoder;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** What became of one message handed to an agent's sessions. */
+export interface DeliveryReport {
+  /** Sessions it was written (or queued behind a backlog) to. */
+  sockets: number;
+  /** A session that sends read receipts got it: it stays unread until one comes. */
+  needsAck: boolean;
+}
+
+/** Options for {@link Delivery}. */
+export interface DeliveryOptions {
+  store: Store;
+  log: Logger;
+  /** Sessions one agent may hold open; the oldest is closed (4000) past it. */
+  maxSocketsPerAgent: number;
+  /** A session with more unsent bytes than this is closed (4001); its messages stay unread. */
+  maxBufferedBytes: number;
+  /** Unread messages read from the store per page when a session connects (all pages are sent). */
+  redeliverPage: number;
+  /** New messages a session may have waiting behind its backlog before it is closed (4001). */
+  maxLiveWhileSyncing: number;
+}
+
+const OPEN = 1;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The sessions of this process. */
+export class Delivery {
+  readonly #o: DeliveryOptions;
+  readonly #sessions = new Map<string, Set<AgentPeer>>();
+  /** Sessions being caught up with their backlog: live messages wait here meanwhile. */
+  readonly #syncing = new Map<AgentPeer, Message[]>();
+  /**
+   * Sessions that do not send read receipts (the seed's protocol): a message written to one counts as read, except
+   * what is still in its send buffer, listed here, which is unread again if the session is closed for not reading.
+   */
+  readonly #legacy = new Map<AgentPeer, MessageRef[]>();
+
+  constructor(options: DeliveryOptions) {
+    this.#o = options;
+  }
+
+  /** Add a session (closing the agent's oldest past the limit); it gets live messages only after {@link catchUp}. */
+  register(agent: string, peer: AgentPeer, acks: boolean): void {
+    let peers = this.#sessions.get(agent);
+    if (peers === undefined) this.#sessions.set(agent, peers = new Set());
+    const max = this.#o.maxSocketsPerAgent;
+    if (peers.size >= max) {
+      const oldest = peers.values().next().value!;
+      this.unregister(agent, oldest);
+      oldest.close(Close.replaced, `replaced: more than ${max} sockets for agent ${agent}`);
+    }
+    peers.add(peer);
+    if (!acks) this.#legacy.set(peer, []);
+    this.#syncing.set(peer, []);
+  }
+
+  /**
+   * Send the session what the agent has not read, oldest first, page by page (each after the socket drained half
+   * its buffer), then whatever came in meanwhile; from then on it gets messages live.
+   */
+  async catchUp(agent: string, peer: AgentPeer): Promise<void> {
+    const live = this.#syncing.get(peer);
+    if (live === undefined) return;
+    const { store, redeliverPage, maxBufferedBytes } = this.#o;
+    try {
+      const sent = new Set<string>();
+      let after = 0;
+      for (;;) {
+        const page = await store.unacked(agent, redeliverPage, after);
+        if (peer.readyState !== OPEN) return;
+        for (const m of page) sent.add(`${m.contact}\n${m.id}`);
+        await this.#sendBacklog(agent, peer, page);
+        if (page.length < redeliverPage) break;
+        after = page[page.length - 1].seq;
+        while (peer.readyState === OPEN && peer.bufferedAmount > maxBufferedBytes / 2) await delay(10);
+      }
+      if (peer.readyState !== OPEN) return;
+      await this.#sendBacklog(agent, peer, live.filter((m) => !sent.has(`${m.contact}\n${m.id}`)));
+    } finally {
+      this.#syncing.delete(peer);
+    }
+  }
+
+  /** Remove a session; true when it was the agent's last. */
+  unregister(agent: string, peer: AgentPeer): boolean {
+    this.#syncing.delete(peer);
+    // What a session without read receipts still had in its buffer did not reach the agent: unread again.
+    const unflushed = this.#legacy.get(peer);
+    if (unflushed !== undefined && unflushed.length > 0 && peer.bufferedAmount > 0) {
+      this.#o.store.requeue(unflushed).catch((e) =>
+        this.#o.log.error("requeue_failed", { agent, messages: unflushed.length, error: String(e) })
+      );
+    }
+    this.#legacy.delete(peer);
+    const peers = this.#sessions.get(agent);
+    if (peers?.delete(peer) && peers.size === 0) {
+      this.#sessions.delete(agent);
+      return true;
+    }
+    return false;
+  }
+
+  /** The session sends read receipts from now on. */
+  acknowledges(peer: AgentPeer): void {
+    this.#legacy.delete(peer);
+  }
+
+  /**
+   * Write a user's message to every session of the agent; a session still catching up gets it after its backlog, a
+   * stalled one is closed (its messages stay unread, so they come again when it reconnects).
+   */
+  message(agent: string, m: Message): DeliveryReport {
+    const peers = this.#sessions.get(agent);
+    if (peers === undefined) return { sockets: 0, needsAck: false };
+    let encoder: EventEncoder | undefined;
+    let data = "";
+    let sockets = 0;
+    let needsAck = false;
+    for (const p of peers) {
+      if (p.readyState !== OPEN) continue;
+      const live = this.#syncing.get(p);
+      const unflushed = this.#legacy.get(p);
+      if (live !== undefined && live.length >= this.#o.maxLiveWhileSyncing) {
+        // Catching up slower than messages come: the messages are kept (unread) for its next connect.
+        this.unregister(agent, p);
+        p.close(Close.tooSlow, `too slow: ${live.length} new messages arrived while catching up; reconnect`);
+        continue;
+      } else if (live !== undefined) {
+        live.push(m);
+      } else if (p.bufferedAmount > this.#o.maxBufferedBytes) {
+        // Dropped at once: a peer that does not read will not finish the close handshake either.
+        this.unregister(agent, p);
+        p.close(Close.tooSlow, `too slow: over ${this.#o.maxBufferedBytes} bytes unsent; reconnect to get the rest`);
+        continue;
+      } else {
+        // What went out before the buffer last emptied has left this process; the rest may be lost with the socket.
+        if (unflushed !== undefined) {
+          if (p.bufferedAmount === 0) unflushed.length = 0;
+          unflushed.push({ contact: m.contact, id: m.id });
+        }
+        if (p.dialect !== encoder) {
+          encoder = p.dialect;
+          data = encoder.encode({ kind: "message", message: m });
+        }
+        p.send(data);
+      }
+      if (unflushed === undefined || live !== undefined) needsAck = true;
+      sockets++;
+    }
+    return { sockets, needsAck };
+  }
+
+  /** Send an event (not a user's message) to every open session of an agent; answers how many. */
+  send(agent: string, event: AgentEvent): number {
+    const peers = this.#sessions.get(agent);
+    if (peers === undefined) return 0;
+    return this.#write(peers, event);
+  }
+
+  /** Send an event to every open session (the heartbeat). */
+  broadcast(event: AgentEvent): void {
+    for (const peers of this.#sessions.values()) this.#write(peers, event);
+  }
+
+  /** Whether an agent has at least one session here. */
+  isOnline(agent: string): boolean {
+    return this.#sessions.has(agent);
+  }
+
+  /** The agents with sessions here. */
+  agents(): IterableIterator<string> {
+    return this.#sessions.keys();
+  }
+
+  /** Close every session (shutdown). */
+  closeAll(code: number, reason: string): void {
+    for (const peers of this.#sessions.values()) {
+      for (const p of peers) p.close(code, reason);
+    }
+    this.#sessions.clear();
+    this.#syncing.clear();
+  }
+
+  /** Counters for `/healthz`. */
+  stats(): { agents_online: number; sockets: number } {
+    let sockets = 0;
+    for (const peers of this.#sessions.values()) sockets += peers.size;
+    return { agents_online: this.#sessions.size, sockets };
+  }
+
+  #write(peers: Set<AgentPeer>, event: AgentEvent): number {
+    let encoder: EventEncoder | undefined;
+    let data = "";
+    let n = 0;
+    for (const p of peers) {
+      if (p.readyState !== OPEN) continue;
+      if (p.dialect !== encoder) {
+        encoder = p.dialect;
+        data = encoder.encode(event);
+      }
+      p.send(data);
+      n++;
+    }
+    return n;
+  }
+
+  // Send part of a connecting session's backlog. A session without read receipts has read it once it has left this
+  // process, like any message; when not yet, it stays unread and comes again on the next connect (at least once),
+  // rather than wait here on a timer.
+  async #sendBacklog(agent: string, peer: AgentPeer, messages: Message[]): Promise<void> {
+    if (messages.length === 0) return;
+    for (const frame of peer.dialect.backlog(messages)) peer.send(frame);
+    if (this.#legacy.has(peer) && peer.readyState === OPEN && peer.bufferedAmount === 0) {
+      await this.#o.store.ack(agent, messages);
+    }
+  }
+}

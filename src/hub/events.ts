@@ -1,0 +1,36 @@
+/**
+ * What the hub tells an agent, as domain events. A session turns each into
+ * frames through its dialect (`src/agents/dialects/`), so the hub never knows a
+ * wire format and a new dialect never touches the hub.
+ *
+ * @module
+ */
+
+import type { ErrorKind } from "../core/errors.ts";
+import type { Message } from "../core/message.ts";
+
+/** One thing to tell an agent. */
+export type AgentEvent =
+  /** A user's message, or a WeChat event (type `event`: follow, menu click, …), live. */
+  | { kind: "message"; message: Message }
+  /** Keep-alive, every HEARTBEAT_SECONDS and in answer to a ping. */
+  | { kind: "heartbeat" }
+  /** An agent's reply went out; `status` says how (`sent`, `passive`, …). */
+  | { kind: "reply_status"; id: string; contact: string; sendTime: number; status: string }
+  /** The answer to an agent's typing indicator. */
+  | { kind: "typing"; contact: string; status: string; detail?: string }
+  /** Something the agent sent could not be done, or the server has a problem to report. */
+  | { kind: "error"; error: ErrorKind; detail: string; data?: Record<string, unknown> }
+  /** A line for the agent from kefu itself. */
+  | { kind: "notice"; content: string; company?: string };
+
+/** Turns events into text frames; an agent dialect is one. Compared by identity to encode once per dialect. */
+export interface EventEncoder {
+  /** One frame for one event. */
+  encode(event: AgentEvent): string;
+  /**
+   * The frames for messages the agent has not read, sent when it connects (oldest first, a page at a time):
+   * one per message, or one list, as the dialect has it.
+   */
+  backlog(messages: readonly Message[]): string[];
+}

@@ -1,0 +1,278 @@
+/**
+ * Routing: who owns whom (the seed's contact list, many users to one agent),
+ * who is away, and the assignment policy. Pure bookkeeping in Maps, no I/O: the
+ * hub writes what changes through to the store.
+ *
+ * A contact is a user of one account of one channel: its identity is (channel,
+ * account, user id), since WeChat openids are per Official Account and a wxid
+ * lives in another namespace. Agents see it as `contact_id`: the user id itself,
+ * or, when a contact of another account or channel has that id already,
+ * `user@account` (`user@channel` for a channel without accounts), with `#2`,
+ * `#3`, … in the unlikely case that is taken too. The id is given once, when
+ * the contact is first seen, and kept in the store: it never changes.
+ *
+ * @module
+ */
+
+import { KefuError, quote } from "../core/errors.ts";
+import type { Message } from "../core/message.ts";
+import type { ContactRecord } from "../store/store.ts";
+
+/** One user of one channel account, and the agent who owns them. */
+export interface Contact extends ContactRecord {
+  /** Epoch ms the store last got this contact, and the agent it had then. */
+  savedAt?: number;
+  savedAgent?: string;
+}
+
+/** A contact as the contacts endpoint lists it. */
+export interface ContactView {
+  contact_id: string;
+  name: string;
+  avatar: string;
+  company_id: string;
+  channel: string;
+  account_id: string;
+  user_id: string;
+  last_message_time: number;
+  last_inbound_time: number;
+  unread: number;
+}
+
+/** Who is online, as routing needs to know it (the bus tells). */
+export interface Presence {
+  isOnline(agent: string): boolean;
+  /** The agents with at least one session. */
+  online(): Iterable<string>;
+}
+
+/** Options for {@link Routing}. */
+export interface RoutingOptions {
+  presence: Presence;
+  /** A user whose agent has been offline this long goes to an online agent (a reload keeps them). */
+  reassignAfterMs: number;
+  now?: () => number;
+}
+
+/** Where a user's message goes. */
+export interface Assignment {
+  agent: string;
+  /** The owner is away for good and `agent` takes the user over. */
+  moved: boolean;
+  /** The owner before, when moved. */
+  previous: string;
+}
+
+/** Contacts waiting for the first agent to come online are owned by this "agent". */
+export const UNASSIGNED = "";
+
+/** The identity of a contact as one string (a Map key). */
+export function identityOf(channel: string, account: string, user: string): string {
+  return `${channel}\u0000${account}\u0000${user}`;
+}
+
+/** The record the store keeps of a contact. */
+export function recordOf(c: Contact): ContactRecord {
+  return {
+    id: c.id,
+    user: c.user,
+    agent: c.agent,
+    name: c.name,
+    avatar: c.avatar,
+    company: c.company,
+    account: c.account,
+    channel: c.channel,
+    lastMessageTime: c.lastMessageTime,
+    lastInboundTime: c.lastInboundTime,
+    unread: c.unread,
+  };
+}
+
+/** The contact list and the assignment policy. */
+export class Routing {
+  readonly #byId = new Map<string, Contact>();
+  readonly #byIdentity = new Map<string, Contact>();
+  /** agent → its contacts' ids; UNASSIGNED holds users who wrote while no agent was online. */
+  readonly #owned = new Map<string, Set<string>>();
+  /** agent → epoch ms its last session closed (or kefu started, for agents known from the store). */
+  readonly #offlineSince = new Map<string, number>();
+  readonly #presence: Presence;
+  readonly #reassignAfter: number;
+  readonly #now: () => number;
+  readonly #started: number;
+
+  constructor(options: RoutingOptions) {
+    this.#presence = options.presence;
+    this.#reassignAfter = options.reassignAfterMs;
+    this.#now = options.now ?? Date.now;
+    this.#started = this.#now();
+  }
+
+  /** Rebuild from the store's contacts (at start); unread counts start at 0 and are counted by the caller. */
+  restore(records: readonly ContactRecord[]): void {
+    const now = Date.now();
+    for (const r of records) {
+      const c: Contact = { ...r, unread: 0, savedAt: now, savedAgent: r.agent };
+      this.#add(c);
+    }
+  }
+
+  /** The contact of this user of this channel account, if known. */
+  find(channel: string, account: string, user: string): Contact | undefined {
+    return this.#byIdentity.get(identityOf(channel, account, user));
+  }
+
+  /** The contact with this `contact_id`, if any. */
+  get(id: string): Contact | undefined {
+    return this.#byId.get(id);
+  }
+
+  /**
+   * Who gets a message of `known` (undefined: a new user): the agent a channel asked for, else the owner, else the
+   * online agent with the fewest contacts; an owner away longer than the grace period, while someone else is
+   * online, hands the user over.
+   */
+  assign(known: Contact | undefined, requested?: string): Assignment {
+    if (requested !== undefined && requested !== "") return { agent: requested, moved: false, previous: "" };
+    const owner = known !== undefined && known.agent !== UNASSIGNED ? known.agent : this.fewest();
+    if (known !== undefined && this.#away(owner)) return { agent: this.fewest(), moved: true, previous: owner };
+    return { agent: owner, moved: false, previous: "" };
+  }
+
+  /** Create the contact of message `m` for `agent`, or update `known` from it and move it to `agent`. */
+  own(m: Message, known: Contact | undefined, agent: string): Contact {
+    if (known === undefined) {
+      const account = m.account ?? "";
+      const c: Contact = {
+        id: this.#freeId(m.contact, m.channel, account),
+        user: m.contact,
+        agent,
+        name: m.name,
+        avatar: m.avatar,
+        company: m.company,
+        channel: m.channel,
+        account,
+        lastMessageTime: m.sendTime,
+        lastInboundTime: m.sendTime,
+        unread: 0,
+      };
+      this.#add(c);
+      return c;
+    }
+    if (m.name !== m.contact) known.name = m.name;
+    if (m.avatar !== "") known.avatar = m.avatar;
+    if (m.company !== "") known.company = m.company;
+    this.move(known, agent);
+    return known;
+  }
+
+  /** Give contact `c` to `agent`, keeping the per-agent index in step. */
+  move(c: Contact, agent: string): void {
+    if (c.agent === agent) return;
+    this.#owned.get(c.agent)?.delete(c.id);
+    c.agent = agent;
+    this.#index(agent, c.id);
+  }
+
+  /** The contacts waiting for any agent (users who wrote while nobody was online). */
+  unassigned(): Contact[] {
+    return [...this.#owned.get(UNASSIGNED) ?? []].map((id) => this.#byId.get(id)!);
+  }
+
+  /** An agent's first session opened. */
+  connected(agent: string): void {
+    this.#offlineSince.delete(agent);
+  }
+
+  /** An agent's last session closed: its contacts stay its own for the grace period. */
+  disconnected(agent: string): void {
+    this.#offlineSince.set(agent, this.#now());
+  }
+
+  /** The agent's contact `id`; throws `KefuError` 404 when there is none, 403 when it is another agent's. */
+  ownedBy(agent: string, id: string, action: string): Contact {
+    const c = this.#byId.get(id);
+    if (c === undefined) {
+      throw new KefuError("not_found", `cannot ${action} contact ${quote(id)}: no such contact`, 404);
+    }
+    if (c.agent !== agent) {
+      throw new KefuError(
+        "not_your_contact",
+        `cannot ${action} contact ${quote(id)}: the contact belongs to another agent`,
+        403,
+      );
+    }
+    return c;
+  }
+
+  /** The contacts of one agent, most recent first. */
+  contactsOf(agent: string): ContactView[] {
+    const ids = this.#owned.get(agent);
+    if (ids === undefined || agent === UNASSIGNED) return [];
+    const list: ContactView[] = [];
+    for (const id of ids) {
+      const c = this.#byId.get(id)!;
+      list.push({
+        contact_id: c.id,
+        name: c.name,
+        avatar: c.avatar,
+        company_id: c.company,
+        channel: c.channel,
+        account_id: c.account,
+        user_id: c.user,
+        last_message_time: c.lastMessageTime,
+        last_inbound_time: c.lastInboundTime,
+        unread: c.unread,
+      });
+    }
+    return list.sort((a, b) => b.last_message_time - a.last_message_time);
+  }
+
+  /** How many contacts are known. */
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /** The online agent with the fewest contacts; UNASSIGNED when nobody is online. */
+  fewest(): string {
+    let best = UNASSIGNED;
+    let min = Infinity;
+    for (const agent of this.#presence.online()) {
+      const n = this.#owned.get(agent)?.size ?? 0;
+      if (n < min) {
+        min = n;
+        best = agent;
+      }
+    }
+    return best;
+  }
+
+  // Offline longer than the grace period, while someone else is online to take over.
+  #away(agent: string): boolean {
+    if (agent === UNASSIGNED || this.#presence.isOnline(agent)) return false;
+    if (this.#presence.online()[Symbol.iterator]().next().done) return false;
+    const since = this.#offlineSince.get(agent) ?? this.#started;
+    return this.#now() - since >= this.#reassignAfter;
+  }
+
+  #add(c: Contact): void {
+    this.#byId.set(c.id, c);
+    this.#byIdentity.set(identityOf(c.channel, c.account, c.user), c);
+    this.#index(c.agent, c.id);
+  }
+
+  #index(agent: string, id: string): void {
+    let set = this.#owned.get(agent);
+    if (set === undefined) this.#owned.set(agent, set = new Set());
+    set.add(id);
+  }
+
+  // The user's own id when free; otherwise qualified by the account (or channel), then numbered.
+  #freeId(user: string, channel: string, account: string): string {
+    if (!this.#byId.has(user)) return user;
+    const qualified = `${user}@${account || channel}`;
+    let id = qualified;
+    for (let n = 2; this.#byId.has(id); n++) id = `${qualified}#${n}`;
+    return id;
+  }
+}

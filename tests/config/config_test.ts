@@ -5,11 +5,10 @@ import {
   DEFAULTS,
   describeAccounts,
   editDistance,
-  fsPermissions,
   nearestKey,
   parseConfig,
-  permissionFlag,
 } from "../../src/config/config.ts";
+import { fsPermissions, permissionFlag } from "../../src/config/permissions.ts";
 
 Deno.test("config: defaults match the README (PORT 1234, heartbeat 30 s)", () => {
   const c = parseConfig({});

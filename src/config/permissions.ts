@@ -1,0 +1,55 @@
+/**
+ * The file-system permissions of `deno task start`, `dev` and `demo`, worked out from the same variables the
+ * service reads, and printed as `deno run` flags when this module is run as a script (see the end).
+ *
+ * @module
+ */
+
+import { ConfigError, dataDirOf } from "./config.ts";
+
+/**
+ * The file-system permissions `deno task start` (and `dev`, `demo`) grants, from the same variables the service
+ * reads: reading the static files, DATA_DIR and CONFIG_FILE; writing DATA_DIR (the store, its WAL, the lock),
+ * nothing else. Relative paths are taken from the working directory, as the service takes them. No `--allow-run`:
+ * nothing is spawned today (media conversion with ffmpeg will need `--allow-run=ffmpeg` in those tasks).
+ */
+export function fsPermissions(
+  env: Record<string, string | undefined>,
+  staticDir: string = `${import.meta.dirname}/../../static`,
+): { read: string[]; write: string[] } {
+  const dataDir = dataDirOf(env);
+  const read = [staticDir, dataDir];
+  if (env.CONFIG_FILE) read.push(env.CONFIG_FILE);
+  return { read, write: [dataDir] };
+}
+
+/**
+ * One `--allow-read=…` or `--allow-write=…` flag for {@link fsPermissions}; throws `ConfigError` for a path Deno's
+ * flag cannot name (its lists are comma-separated, with no escape).
+ */
+export function permissionFlag(kind: "read" | "write", env: Record<string, string | undefined>): string {
+  const paths = fsPermissions(env)[kind];
+  const bad = paths.find((p) => p.includes(","));
+  if (bad !== undefined) {
+    const what = `${kind} access to ${JSON.stringify(bad)}`;
+    throw new ConfigError(
+      `cannot grant ${what}: Deno's --allow-${kind} cannot name a path with a comma; rename it, or run main.ts with ` +
+        `--allow-read --allow-write`,
+    );
+  }
+  return `--allow-${kind}=${paths.join(",")}`;
+}
+
+// `deno run --allow-env=DATA_DIR,CONFIG_FILE src/config/permissions.ts read|write` prints the flag the tasks pass to
+// `deno run main.ts` (deno task has `$(…)` but no `${VAR:-default}`, and deno.json permission sets cannot read
+// variables). On a path it cannot grant it says why and prints an empty list, which stops `deno run`.
+if (import.meta.main) {
+  const kind = Deno.args[0] === "write" ? "write" : "read";
+  const env = { DATA_DIR: Deno.env.get("DATA_DIR"), CONFIG_FILE: Deno.env.get("CONFIG_FILE") };
+  try {
+    console.log(permissionFlag(kind, env));
+  } catch (e) {
+    console.error(`kefu: ${(e as Error).message}`);
+    console.log(`--allow-${kind}=`);
+  }
+}

@@ -16,6 +16,9 @@ import { httpPush } from "./src/channels/http_push/routes.ts";
 import { type ChannelContext, type ChannelFactory, ReplyRouter } from "./src/channels/channel.ts";
 import type { AgentDialect } from "./src/agents/dialect.ts";
 import { seed004 } from "./src/agents/dialects/seed004.ts";
+import { seed003 } from "./src/agents/dialects/seed003.ts";
+import { Auth } from "./src/agents/auth/auth.ts";
+import { hashPassword } from "./src/agents/auth/passwords.ts";
 import type { AgentBusFactory } from "./src/hub/bus.ts";
 import { Close } from "./src/envelope/protocol.ts";
 import { ReplyWindows } from "./src/channels/wx_official/reply_window.ts";
@@ -129,13 +132,25 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   };
   const factories: ChannelFactory[] = [
     wxOfficial({ accounts: config.accounts, windows, passive: new PassiveReplies(), uploads }),
-    httpPush({ replyUrl: config.pushReplyUrl }),
+    httpPush({ replyUrl: config.pushReplyUrl, token: config.pushToken }),
     ...options.channels ?? [],
   ];
   const channels = factories.map((f) => f(ctx));
   const router = new ReplyRouter(channels);
   // Agent dialects; the first is the default. A new dialect is one module and one line here.
-  const dialects = [seed004, ...options.dialects ?? []];
+  const dialects = [seed004, seed003, ...options.dialects ?? []];
+  const auth = config.agentSecret === undefined ? undefined : new Auth({
+    secret: config.agentSecret,
+    tokenSeconds: config.authTokenSeconds,
+    maxSkewSeconds: config.authMaxSkewSeconds,
+    agents: config.agents,
+  });
+  if (auth === undefined) {
+    log.warn("auth_off", {
+      detail:
+        "AGENT_SECRET is not set: anyone who reaches kefu can act as any agent with ?userid=; set it to sign agents in",
+    });
+  }
   const app = createApp({
     hub,
     log,
@@ -144,6 +159,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     dialects,
     uploads,
     stats,
+    auth,
     staticDir: `${import.meta.dirname}/static`,
     maxWsMessageBytes: config.maxWsMessageBytes,
     idleTimeoutSeconds: config.idleTimeoutSeconds,
@@ -191,14 +207,28 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   };
 }
 
-// `kefu` serves the gateway; `kefu simulate` serves the WeChat simulator (API + phone page) instead.
+// `kefu` serves the gateway; `kefu simulate` serves the WeChat simulator (API + phone page) instead;
+// `kefu hash-password` reads a password on standard input and prints its hash for CONFIG_FILE's `agents`.
 // Exit codes: 2 when the start is refused for something the operator sets (a variable, CONFIG_FILE, DATA_DIR and
 // its lock, Deno's permissions, the address to listen on), with "kefu: …" naming it; 1 for anything else.
 async function main(args: string[]): Promise<{ shutdown(): Promise<void> }> {
   const env = Deno.env.toObject();
   const command = args[0] ?? "serve";
+  if (command === "hash-password") {
+    const password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
+    if (password === "") {
+      console.error(
+        "kefu: hash-password reads the password on standard input: printf '%s' 'the password' | kefu hash-password",
+      );
+      Deno.exit(2);
+    }
+    console.log(await hashPassword(password));
+    Deno.exit(0);
+  }
   if (command !== "serve" && command !== "simulate") {
-    console.error(`kefu: unknown command ${JSON.stringify(command)}: expected serve (default) or simulate`);
+    console.error(
+      `kefu: unknown command ${JSON.stringify(command)}: expected serve (default), simulate or hash-password`,
+    );
     Deno.exit(2);
   }
   // Where the service listens, for the message when it cannot.

@@ -19,7 +19,16 @@
  */
 
 import { createHash } from "node:crypto";
+import { Auth } from "../src/agents/auth/auth.ts";
 import { msgSignature, WechatCipher } from "../src/channels/wx_official/crypto.ts";
+
+// With sign-in on, each agent connects with a token signed with the server's AGENT_SECRET (as a sign-in would give).
+const AGENT_SECRET = Deno.env.get("BENCH_AGENT_SECRET") || undefined;
+const signer = AGENT_SECRET && new Auth({ secret: AGENT_SECRET, tokenSeconds: 86400, maxSkewSeconds: 300 });
+
+function agentQuery(agent: string): string {
+  return signer ? `?token=${signer.issue(agent).token}` : `?userid=${agent}`;
+}
 import {
   cpuPercent,
   type CpuSample,
@@ -393,7 +402,7 @@ async function openSockets(
     while (next < n && nowMs() < deadlineMs) {
       const k = next++;
       await new Promise<void>((resolve) => {
-        const ws = new WebSocket(`ws://127.0.0.1:${options.port}${options.wsPath}?userid=${idOf(k)}`);
+        const ws = new WebSocket(`ws://127.0.0.1:${options.port}${options.wsPath}${agentQuery(idOf(k))}`);
         let settled = false;
         const settle = (ok: boolean, why = "") => {
           if (settled) return;

@@ -336,6 +336,8 @@ async function runLoader<T>(settings: Settings, args: string[], capS: number): P
     new Deno.Command("sh", {
       args: ["-c", EXEC_PLAIN, "sh", ...argv],
       cwd: ROOT,
+      // With sign-in on (SERVER_ENV="AGENT_SECRET=…"), the loader's agents sign their own tokens.
+      env: { BENCH_AGENT_SECRET: settings.serverEnv.AGENT_SECRET ?? "" },
       stdin: "null",
       stdout: "piped",
       stderr: "inherit",

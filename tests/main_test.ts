@@ -100,6 +100,10 @@ Deno.test("main.ts: starts from env, logs JSON lines, and on SIGTERM closes agen
   try {
     const loaded = await nextLine();
     assert.deepEqual([loaded.event, loaded.store, loaded.contacts], ["store_loaded", "sqlite", 0]);
+    // No AGENT_SECRET: the start says, as a warning, that anyone can act as any agent.
+    const off = await nextLine();
+    assert.deepEqual([off.event, off.level], ["auth_off", "warn"]);
+    assert.match(String(off.detail), /AGENT_SECRET/);
     const listening = await nextLine();
     assert.equal(listening.event, "listening");
     assert.equal(listening.level, "info");
@@ -189,7 +193,10 @@ Deno.test("main.ts: an unknown sub-command exits 2 and says what it expected", a
     cwd: new URL("..", import.meta.url).pathname,
   }).output();
   assert.equal(out.code, 2);
-  assert.match(new TextDecoder().decode(out.stderr), /unknown command "serv": expected serve \(default\) or simulate/);
+  assert.match(
+    new TextDecoder().decode(out.stderr),
+    /unknown command "serv": expected serve \(default\), simulate or hash-password/,
+  );
 });
 
 // The operator's paths of the README, outside the project: the task's permissions follow DATA_DIR and CONFIG_FILE.

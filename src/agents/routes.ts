@@ -13,6 +13,8 @@ import { encodeEnvelope } from "../envelope/codec.ts";
 import { Code, CONTACTS_PATH, HISTORY_PATH, UPLOAD_PATH } from "../envelope/protocol.ts";
 import type { Uploads } from "../media/uploads.ts";
 import { type AgentDialect, selectDialect } from "./dialect.ts";
+import type { Auth } from "./auth/auth.ts";
+import { authRoutes } from "./auth/routes.ts";
 import { agentAuth, type AgentEnv } from "./middleware.ts";
 import { isUpgrade, type SessionOptions, upgradeAgent } from "./session.ts";
 
@@ -20,8 +22,10 @@ import { isUpgrade, type SessionOptions, upgradeAgent } from "./session.ts";
 export interface AgentRoutesOptions extends SessionOptions {
   /** The dialects sockets can speak; the first is the default. */
   dialects: readonly AgentDialect[];
-  /** Where agents' files wait to be sent; without it uploads answer 404. */
-  uploads?: Uploads;
+  /** Files agents upload to send. */
+  uploads: Uploads;
+  /** Agent sign-in; undefined: off (agents name themselves with `?userid=`). */
+  auth?: Auth;
 }
 
 /**
@@ -31,13 +35,17 @@ export interface AgentRoutesOptions extends SessionOptions {
 export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
   const { hub, dialects } = options;
   const app = new Hono<AgentEnv>();
+  const auth = agentAuth(options.auth);
+  app.route("/", authRoutes(options.auth));
   // The page itself is public; a socket on `/` is an agent endpoint like the others.
-  app.use("/", (c, next) => isUpgrade(c.req.raw) ? agentAuth(c, next) : next());
+  app.use("/", (c, next) => isUpgrade(c.req.raw) ? auth(c, next) : next());
   const paths = [...new Set(dialects.flatMap((d) => d.paths))];
-  for (const path of paths.filter((p) => p !== "/")) app.use(path, agentAuth);
-  app.use(CONTACTS_PATH, agentAuth);
-  app.use(HISTORY_PATH, agentAuth);
-  app.on("POST", UPLOAD_PATH, agentAuth);
+  for (const path of paths.filter((p) => p !== "/")) app.use(path, auth);
+  app.use(CONTACTS_PATH, auth);
+  app.use(HISTORY_PATH, auth);
+  app.on("POST", UPLOAD_PATH, auth);
+  // With sign-in off, an upload's random id is what opens it (the page's <img src> has no agent id to add).
+  app.on("GET", `${UPLOAD_PATH}/:id`, (c, next) => options.auth ? auth(c, next) : next());
 
   for (const path of paths) {
     app.get(path, (c, next) => {
@@ -84,7 +92,6 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
   });
 
   const uploads = options.uploads;
-  if (uploads === undefined) return app;
   // The file is the body (a browser's fetch(url, {body: file})); its name comes in ?filename=.
   app.post(UPLOAD_PATH, async (c) => {
     const filename = c.req.query("filename")?.trim() ?? "";

@@ -51,7 +51,9 @@ class Session implements AgentPeer {
   }
   /** Encode and send one event. */
   tell(event: AgentEvent): void {
-    if (this.socket.readyState === OPEN) this.socket.send(this.dialect.encode(event));
+    if (this.socket.readyState !== OPEN) return;
+    const frame = this.dialect.encode(event);
+    if (frame !== "") this.socket.send(frame);
   }
 }
 

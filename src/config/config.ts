@@ -7,6 +7,7 @@
  */
 
 import { isEncodingAesKey } from "../channels/wx_official/crypto.ts";
+import { type AgentAccount, isPasswordHash } from "../agents/auth/passwords.ts";
 import { isLogLevel, type LogLevel } from "../core/log.ts";
 
 /** One WeChat Official Account. Secrets (appSecret, token, encodingAesKey) are never logged. */
@@ -95,6 +96,16 @@ export interface Config {
   reassignAfterSeconds: number;
   /** Where replies to users who came over the HTTP push are POSTed; undefined: nowhere (no_route). */
   pushReplyUrl?: string;
+  /** Bearer token the push endpoints require; undefined: they are open. */
+  pushToken?: string;
+  /** `AGENT_SECRET`: turns agent sign-in on (never logged); undefined: off. */
+  agentSecret?: string;
+  /** Life of an agent's token. */
+  authTokenSeconds: number;
+  /** A seed 003 token request whose timestamp is further from now is refused. */
+  authMaxSkewSeconds: number;
+  /** Agents who sign in on the agent page with a password (`CONFIG_FILE` `agents`). */
+  agents: AgentAccount[];
 }
 
 /** Defaults, as the README's configuration table lists them. */
@@ -120,6 +131,11 @@ export const DEFAULTS: Config = {
   maxBufferedBytes: 4 << 20,
   reassignAfterSeconds: 30,
   pushReplyUrl: undefined,
+  pushToken: undefined,
+  agentSecret: undefined,
+  authTokenSeconds: 86400,
+  authMaxSkewSeconds: 300,
+  agents: [],
 };
 
 const API_BASE = "https://api.weixin.qq.com";
@@ -166,7 +182,8 @@ export function parseConfig(
   readFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
 ): Config {
   const level = readLogLevel(env);
-  const accounts = env.CONFIG_FILE ? accountsFromFile(env.CONFIG_FILE, readFile) : [];
+  const file = env.CONFIG_FILE ? readConfigFile(env.CONFIG_FILE, readFile) : { accounts: [], agents: [] };
+  const accounts = file.accounts;
   if (env.WECHAT_TOKEN) accounts.unshift(accountFromEnv(env));
   const paths = new Set<string>();
   for (const a of accounts) {
@@ -198,7 +215,22 @@ export function parseConfig(
     maxBufferedBytes: readInt(env, "MAX_BUFFERED_BYTES", DEFAULTS.maxBufferedBytes, 64 * 1024, 1 << 30),
     reassignAfterSeconds: readInt(env, "REASSIGN_AFTER_SECONDS", DEFAULTS.reassignAfterSeconds, 0, 86400 * 365),
     pushReplyUrl: readUrl(env.PUSH_REPLY_URL, "PUSH_REPLY_URL"),
+    pushToken: readSecret(env.PUSH_TOKEN, "PUSH_TOKEN"),
+    agentSecret: readSecret(env.AGENT_SECRET, "AGENT_SECRET"),
+    authTokenSeconds: readInt(env, "AUTH_TOKEN_SECONDS", DEFAULTS.authTokenSeconds, 60, 86400 * 365),
+    authMaxSkewSeconds: readInt(env, "AUTH_MAX_SKEW_SECONDS", DEFAULTS.authMaxSkewSeconds, 1, 86400),
+    agents: file.agents,
   };
+}
+
+/** A secret of at least 16 characters, or undefined when unset or blank; the error never quotes it. */
+export function readSecret(value: string | undefined, where: string): string | undefined {
+  const v = value?.trim();
+  if (v === undefined || v === "") return undefined;
+  if (v.length < 16) {
+    throw new ConfigError(`cannot read ${where}: a secret of at least 16 characters is required (got ${v.length})`);
+  }
+  return v;
 }
 
 /** DATA_DIR, `./data` when unset or blank. */
@@ -260,7 +292,9 @@ function accountFromEnv(env: Record<string, string | undefined>): WechatAccount 
 }
 
 /** The keys CONFIG_FILE knows at its top level; any other key is refused. */
-export const FILE_KEYS = ["accounts"] as const;
+export const FILE_KEYS = ["accounts", "agents"] as const;
+/** The keys CONFIG_FILE knows in each agent; any other key is refused. */
+export const AGENT_KEYS = ["id", "name", "password_hash"] as const;
 /** The keys CONFIG_FILE knows in each account; any other key is refused. */
 export const ACCOUNT_KEYS = [
   "appid",
@@ -323,7 +357,10 @@ export function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
-function accountsFromFile(path: string, readFile: (path: string) => string): WechatAccount[] {
+function readConfigFile(
+  path: string,
+  readFile: (path: string) => string,
+): { accounts: WechatAccount[]; agents: AgentAccount[] } {
   const file = `CONFIG_FILE=${JSON.stringify(path)}`;
   let doc: unknown;
   try {
@@ -332,10 +369,37 @@ function accountsFromFile(path: string, readFile: (path: string) => string): Wec
     throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
   }
   if (isObject(doc)) refuseUnknownKeys(doc, FILE_KEYS, file);
-  const list = isObject(doc) ? doc.accounts : undefined;
-  if (!Array.isArray(list)) {
-    throw new ConfigError(`cannot read ${file}: expected {"accounts":[{…}]}`);
+  const accounts = isObject(doc) ? doc.accounts ?? [] : undefined;
+  const agents = isObject(doc) ? doc.agents ?? [] : undefined;
+  if (!Array.isArray(accounts) || !Array.isArray(agents)) {
+    throw new ConfigError(`cannot read ${file}: expected {"accounts":[{…}],"agents":[{…}]} (either may be left out)`);
   }
+  return { accounts: accountsFromFile(accounts), agents: agentsFromFile(agents) };
+}
+
+function agentsFromFile(list: unknown[]): AgentAccount[] {
+  const seen = new Set<string>();
+  return list.map((a, i) => {
+    const where = `CONFIG_FILE agents[${i}]`;
+    if (!isObject(a)) throw new ConfigError(`cannot read ${where}: expected {"id","name","password_hash"}`);
+    refuseUnknownKeys(a, AGENT_KEYS, where);
+    const { id, name, password_hash: hash } = a;
+    if (typeof id !== "string" || id.trim() === "" || typeof hash !== "string") {
+      throw new ConfigError(`cannot read ${where}: id and password_hash (from kefu hash-password) are required`);
+    }
+    if (!isPasswordHash(hash)) {
+      throw new ConfigError(`cannot read ${where}.password_hash: not a hash from kefu hash-password`);
+    }
+    if (name !== undefined && typeof name !== "string") {
+      throw new ConfigError(`cannot read ${where}.name: expected a string`);
+    }
+    if (seen.has(id.trim())) throw new ConfigError(`cannot read ${where}: agent ${JSON.stringify(id)} is listed twice`);
+    seen.add(id.trim());
+    return { id: id.trim(), name: name?.trim() || id.trim(), passwordHash: hash };
+  });
+}
+
+function accountsFromFile(list: unknown[]): WechatAccount[] {
   return list.map((a, i) => {
     const where = `CONFIG_FILE accounts[${i}]`;
     if (!isObject(a)) throw new ConfigError(`cannot read ${where}: expected an object {"appid":…,"token":…}`);

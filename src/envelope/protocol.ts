@@ -103,6 +103,10 @@ export const Close = {
   tooSlow: 4001,
   /** The server could not read the agent's unacknowledged messages (store failure). */
   internalError: 1011,
+  /** kefu: sign-in is on and the socket had no valid token (the reason says how to get one). */
+  unauthorized: 4401,
+  /** kefu: the token is for another agent than the `?userid=` given. */
+  forbidden: 4403,
 } as const;
 
 /** The heartbeat envelope, exactly as the seed writes it (§1.3); sent as one shared string. */

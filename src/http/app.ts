@@ -8,6 +8,7 @@
 
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
+import type { Auth } from "../agents/auth/auth.ts";
 import type { AgentDialect } from "../agents/dialect.ts";
 import { agentRoutes } from "../agents/routes.ts";
 import type { ChannelAdapter, ReplyRouter } from "../channels/channel.ts";
@@ -30,6 +31,8 @@ export interface AppOptions {
   dialects: readonly AgentDialect[];
   /** Files agents upload to send. */
   uploads: Uploads;
+  /** Agent sign-in; undefined: off. */
+  auth?: Auth;
   /** Where requests are counted for the periodic summary line. */
   stats: HttpStats;
   /** Directory of the agent page. */
@@ -64,7 +67,13 @@ export function createApp(options: AppOptions): Hono {
   app.get("/healthz", (c) => {
     const channels: Record<string, unknown> = {};
     for (const ch of options.channels) channels[ch.name] = ch.health?.() ?? {};
-    return c.json({ status: "ok", uptime_s: Math.floor((Date.now() - started) / 1000), ...hub.stats(), channels });
+    return c.json({
+      status: "ok",
+      uptime_s: Math.floor((Date.now() - started) / 1000),
+      auth: options.auth ? "on" : "off",
+      ...hub.stats(),
+      channels,
+    });
   });
   app.route(
     "/",
@@ -76,6 +85,7 @@ export function createApp(options: AppOptions): Hono {
       idleTimeoutSeconds: options.idleTimeoutSeconds,
       maxMessageBytes: options.maxWsMessageBytes,
       uploads: options.uploads,
+      auth: options.auth,
     }),
   );
   for (const ch of options.channels) if (ch.routes) app.route("/", ch.routes);

@@ -94,17 +94,17 @@ export class Delivery {
     try {
       const sent = new Set<string>();
       let after = 0;
-      for (;;) {
+      for (let first = true;; first = false) {
         const page = await store.unacked(agent, redeliverPage, after);
         if (peer.readyState !== OPEN) return;
         for (const m of page) sent.add(`${m.contact}\n${m.id}`);
-        await this.#sendBacklog(agent, peer, page);
+        await this.#sendBacklog(agent, peer, page, first);
         if (page.length < redeliverPage) break;
         after = page[page.length - 1].seq;
         while (peer.readyState === OPEN && peer.bufferedAmount > maxBufferedBytes / 2) await delay(10);
       }
       if (peer.readyState !== OPEN) return;
-      await this.#sendBacklog(agent, peer, live.filter((m) => !sent.has(`${m.contact}\n${m.id}`)));
+      await this.#sendBacklog(agent, peer, live.filter((m) => !sent.has(`${m.contact}\n${m.id}`)), "live");
     } finally {
       this.#syncing.delete(peer);
     }
@@ -227,6 +227,7 @@ export class Delivery {
         encoder = p.dialect;
         data = encoder.encode(event);
       }
+      if (data === "") continue;
       p.send(data);
       n++;
     }
@@ -236,9 +237,13 @@ export class Delivery {
   // Send part of a connecting session's backlog. A session without read receipts has read it once it has left this
   // process, like any message; when not yet, it stays unread and comes again on the next connect (at least once),
   // rather than wait here on a timer.
-  async #sendBacklog(agent: string, peer: AgentPeer, messages: Message[]): Promise<void> {
+  // The first page goes to the dialect even when empty (a dialect may say "nothing unread" on connect); what came
+  // in while catching up goes as live messages.
+  async #sendBacklog(agent: string, peer: AgentPeer, messages: Message[], page: boolean | "live"): Promise<void> {
+    if (messages.length === 0 && page !== true) return;
+    if (page === "live") { for (const m of messages) peer.send(peer.dialect.encode({ kind: "message", message: m })); }
+    else for (const frame of peer.dialect.backlog(messages)) peer.send(frame);
     if (messages.length === 0) return;
-    for (const frame of peer.dialect.backlog(messages)) peer.send(frame);
     if (this.#legacy.has(peer) && peer.readyState === OPEN && peer.bufferedAmount === 0) {
       await this.#o.store.ack(agent, messages);
     }

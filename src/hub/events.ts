@@ -26,7 +26,7 @@ export type AgentEvent =
 
 /** Turns events into text frames; an agent dialect is one. Compared by identity to encode once per dialect. */
 export interface EventEncoder {
-  /** One frame for one event. */
+  /** One frame for one event; "" for an event the dialect has no frame for (nothing is sent). */
   encode(event: AgentEvent): string;
   /**
    * The frames for messages the agent has not read, sent when it connects (oldest first, a page at a time):

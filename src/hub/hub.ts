@@ -291,13 +291,13 @@ export class Hub {
    */
   async ack(agent: string, refs: MessageRef[], peer?: AgentPeer): Promise<number> {
     if (peer !== undefined) this.#delivery.acknowledges(peer);
-    const n = await this.#store.ack(agent, refs);
-    // Unread counts follow when the receipt names the contact.
-    if (n > 0 && refs.every((r) => r.contact === refs[0].contact)) {
-      const c = this.#routing.get(refs[0].contact);
-      if (c && c.agent === agent) c.unread = Math.max(0, c.unread - n);
+    const done = await this.#store.ack(agent, refs);
+    // Unread counts follow, also for receipts that named the message only (seed 003).
+    for (const r of done) {
+      const c = this.#routing.get(r.contact);
+      if (c && c.agent === agent && c.unread > 0) c.unread--;
     }
-    return n;
+    return done.length;
   }
 
   /**

@@ -214,13 +214,13 @@ export class SqliteStore implements Store {
     );
     const mine = "direction = 'in' AND contact = ?1 AND id = ?2 AND " +
       "EXISTS (SELECT 1 FROM contacts c WHERE c.id = ?1 AND c.agent = ?3)";
-    p("ack", `UPDATE messages SET state = 'acked' WHERE state <> 'acked' AND ${mine}`);
+    p("ack", `UPDATE messages SET state = 'acked' WHERE state <> 'acked' AND ${mine} RETURNING contact, id`);
     p("requeue", "UPDATE messages SET state = 'accepted' WHERE direction = 'in' AND contact = ?1 AND id = ?2");
     // A read receipt that names only the message id (seed 003's event 3): any of the agent's contacts.
     p(
       "ackAny",
       "UPDATE messages SET state = 'acked' WHERE direction = 'in' AND state <> 'acked' AND ?1 = '' AND id = ?2 AND " +
-        "contact IN (SELECT c.id FROM contacts c WHERE c.agent = ?3)",
+        "contact IN (SELECT c.id FROM contacts c WHERE c.agent = ?3) RETURNING contact, id",
     );
     p(
       "unackedOf",
@@ -331,22 +331,16 @@ export class SqliteStore implements Store {
     });
   }
 
-  ack(agent: string, refs: readonly MessageRef[]): Promise<number> {
-    return this.#updateEach("acknowledge messages", this.#q.ack, agent, refs, this.#q.ackAny);
-  }
-
-  #updateEach(
-    action: string,
-    st: StatementSync,
-    agent: string,
-    refs: readonly MessageRef[],
-    anyContact = st,
-  ): Promise<number> {
+  ack(agent: string, refs: readonly MessageRef[]): Promise<MessageRef[]> {
     const params = refs.map((r) => [r.contact, r.id, agent]);
-    return this.#write(`${action} for agent ${quote(agent)}`, () => {
-      let n = 0;
-      for (const p of params) n += Number((p[0] === "" ? anyContact : st).run(...p).changes);
-      return n;
+    return this.#write(`acknowledge messages for agent ${quote(agent)}`, () => {
+      const done: MessageRef[] = [];
+      for (const p of params) {
+        for (const row of (p[0] === "" ? this.#q.ackAny : this.#q.ack).all(...p)) {
+          done.push({ contact: String(row.contact), id: String(row.id) });
+        }
+      }
+      return done;
     });
   }
 

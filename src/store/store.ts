@@ -155,9 +155,10 @@ export interface Store {
   setOutboundState(ref: MessageRef, state: OutboundState, detail?: string): Promise<boolean>;
   /**
    * The agent read these messages of its contacts: never redelivered. A ref with
-   * contact "" names the message by id alone (seed 003's read receipt). The count changed.
+   * contact "" names the message by id alone (seed 003's read receipt). Resolves to the messages it changed,
+   * each with its contact.
    */
-  ack(agent: string, refs: readonly MessageRef[]): Promise<number>;
+  ack(agent: string, refs: readonly MessageRef[]): Promise<MessageRef[]>;
   /** Inbound messages of the agent's contacts not acknowledged, oldest first, after `afterSeq`: to send again on reconnect. */
   unacked(agent: string, limit?: number, afterSeq?: number): Promise<StoredMessage[]>;
   /** One contact's inbound messages not acknowledged, oldest first (they follow the contact to a new agent). */

@@ -39,6 +39,10 @@ Deno.test("config: every variable is read", () => {
     MAX_BUFFERED_BYTES: "65536",
     REASSIGN_AFTER_SECONDS: "0",
     PUSH_REPLY_URL: "http://127.0.0.1:9100/replies",
+    PUSH_TOKEN: "push-token-0123456789",
+    AGENT_SECRET: "agent-secret-0123456789",
+    AUTH_TOKEN_SECONDS: "3600",
+    AUTH_MAX_SKEW_SECONDS: "60",
   });
   assert.deepEqual(c, {
     port: 8080,
@@ -62,6 +66,17 @@ Deno.test("config: every variable is read", () => {
     maxBufferedBytes: 65536,
     reassignAfterSeconds: 0,
     pushReplyUrl: "http://127.0.0.1:9100/replies",
+    pushToken: "push-token-0123456789",
+    agentSecret: "agent-secret-0123456789",
+    authTokenSeconds: 3600,
+    authMaxSkewSeconds: 60,
+    agents: [],
+  });
+  // A short secret is refused, and not quoted.
+  assert.throws(() => parseConfig({ AGENT_SECRET: "short-one" }), (e) => {
+    assert.match((e as Error).message, /AGENT_SECRET: a secret of at least 16 characters is required \(got 9\)/);
+    assert.ok(!(e as Error).message.includes("short-one"));
+    return true;
   });
   assert.throws(() => parseConfig({ PUSH_REPLY_URL: "ftp://x" }), /PUSH_REPLY_URL="ftp:\/\/x": expected an http/);
   assert.throws(() => parseConfig({ PUSH_REPLY_URL: "not a url" }), /PUSH_REPLY_URL/);
@@ -187,9 +202,9 @@ Deno.test("config: CONFIG_FILE refuses unknown keys, naming the key and the near
     { acounts: [account] },
     /^cannot read CONFIG_FILE="\/etc\/kefu.json": unknown key "acounts" \(did you mean accounts\?\)$/,
   );
-  refused({ accounts: [account], debug: true }, /unknown key "debug" \(known keys: accounts\)/);
+  refused({ accounts: [account], debug: true }, /unknown key "debug" \(known keys: accounts, agents\)/);
   refused({ accounts: ["wxA"] }, /accounts\[0\]: expected an object/);
-  refused([account], /expected \{"accounts":\[\{…\}\]\}/);
+  refused([account], /expected \{"accounts":\[\{…\}\],"agents":\[\{…\}\]\} \(either may be left out\)/);
   // The value of an unknown key, maybe a secret, is never quoted.
   assert.throws(
     () => parseConfig({ CONFIG_FILE: "x" }, file({ accounts: [{ ...account, app_secret: "s3cr3t" }] })),
@@ -256,4 +271,18 @@ Deno.test("config: the start task's permissions follow DATA_DIR and CONFIG_FILE"
   );
   // Deno's lists are comma-separated: such a path cannot be granted, and the message says so.
   assert.throws(() => permissionFlag("write", { DATA_DIR: "/srv/a,b" }), /cannot grant write access to "\/srv\/a,b"/);
+});
+
+Deno.test("config: CONFIG_FILE agents need an id and a hash from kefu hash-password; typos and repeats are refused", () => {
+  const hash = `scrypt$32768$8$1$${"A".repeat(22)}$${"B".repeat(43)}`;
+  const read = (agents: unknown[]) => parseConfig({ CONFIG_FILE: "/etc/kefu.json" }, () => JSON.stringify({ agents }));
+  assert.deepEqual(read([{ id: "a1", name: "小王", password_hash: hash }, { id: "a2", password_hash: hash }]).agents, [
+    { id: "a1", name: "小王", passwordHash: hash },
+    { id: "a2", name: "a2", passwordHash: hash },
+  ]);
+  assert.deepEqual(read([]).accounts, [], "accounts may be left out");
+  assert.throws(() => read([{ id: "a1", password_hash: "plain text" }]), /agents\[0\]\.password_hash: not a hash/);
+  assert.throws(() => read([{ id: "a1", password: "x", password_hash: hash }]), /unknown key "password"/);
+  assert.throws(() => read([{ password_hash: hash }]), /agents\[0\]: id and password_hash/);
+  assert.throws(() => read([{ id: "a1", password_hash: hash }, { id: "a1", password_hash: hash }]), /listed twice/);
 });

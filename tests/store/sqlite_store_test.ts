@@ -243,9 +243,13 @@ Deno.test("accepted stays unacked until acked; only the owner acks; a moved cont
     const ms = [msg("u1"), msg("u2"), msg("u1"), msg("u3")];
     await saveAll(store, ms);
     assert.deepEqual((await store.unacked("a1")).map((m) => [m.id, m.state]), ms.map((m) => [m.id, "accepted"]));
-    assert.equal(await store.ack("a2", [ms[0]]), 0, "another agent's contact");
-    assert.equal(await store.ack("a1", [ms[0], { contact: "u2", id: ms[0].id }]), 1, "the id belongs to u1");
-    assert.equal(await store.ack("a1", [ms[0]]), 0, "already acked");
+    assert.deepEqual(await store.ack("a2", [ms[0]]), [], "another agent's contact");
+    assert.deepEqual(
+      await store.ack("a1", [ms[0], { contact: "u2", id: ms[0].id }]),
+      [{ contact: "u1", id: ms[0].id }],
+      "the id belongs to u1",
+    );
+    assert.deepEqual(await store.ack("a1", [ms[0]]), [], "already acked");
     await store.requeue([{ contact: "u2", id: ms[0].id }]);
     assert.equal((await store.unacked("a1")).some((m) => m.id === ms[0].id), false, "requeue names the contact too");
     assert.deepEqual((await store.unacked("a1", 2)).map((m) => m.id), [ms[1].id, ms[2].id]);

@@ -19,6 +19,7 @@
  */
 
 import { type Context, Hono } from "hono";
+import { timingSafeEqual } from "node:crypto";
 import { readBody } from "../../core/body.ts";
 import { KefuError, quote } from "../../core/errors.ts";
 import type { Message } from "../../core/message.ts";
@@ -68,12 +69,31 @@ export interface HttpPushOptions {
   replyUrl?: string;
   /** How long the reply URL may take to answer; default 5000 ms. */
   replyTimeoutMs?: number;
+  /** `PUSH_TOKEN`: pushes must carry `Authorization: Bearer <token>`; undefined: the push is open. */
+  token?: string;
 }
 
 /** The HTTP push channel, for `main.ts` to register. */
 export function httpPush(options: HttpPushOptions = {}): ChannelFactory {
   return (ctx): ChannelAdapter => {
     const app = new Hono();
+    const { token } = options;
+    if (token !== undefined) {
+      const expected = new TextEncoder().encode(`Bearer ${token}`);
+      const guard = async (c: Context, next: () => Promise<void>) => {
+        const got = new TextEncoder().encode(c.req.header("authorization")?.trim() ?? "");
+        if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
+          await c.req.raw.body?.cancel();
+          throw new KefuError(
+            "auth_required",
+            "this push needs PUSH_TOKEN: send the header Authorization: Bearer <PUSH_TOKEN>",
+            401,
+          );
+        }
+        await next();
+      };
+      for (const path of [SEND_PATH, SEND_XML_PATH, TEST_SEND_PATH]) app.use(path, guard);
+    }
     const accept = (format: "auto" | "xml") => async (c: Context) => {
       const m = decodeBody(await readBody(c.req.raw, ctx.maxBodyBytes), format);
       m.channel = HTTP_PUSH;
@@ -89,7 +109,7 @@ export function httpPush(options: HttpPushOptions = {}): ChannelFactory {
       name: HTTP_PUSH,
       routes: app,
       send: replyUrl === undefined ? undefined : (reply, contact) => postReply(replyUrl, reply, contact, timeoutMs),
-      health: () => ({ replies: replyUrl === undefined ? "none" : "reply_url" }),
+      health: () => ({ replies: replyUrl === undefined ? "none" : "reply_url", token: token !== undefined }),
     };
   };
 }

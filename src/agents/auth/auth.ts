@@ -1,0 +1,197 @@
+/**
+ * Agent sign-in: seed 003's signed token request and the tokens kefu issues.
+ *
+ * The seed writes the request's sign as `MD5(用户标识) + MD5(时间戳) + MD5(系统签名秘钥)` and shows a 32-hex-digit
+ * value, so it is read as `md5(md5(uid) + md5(timestamp) + md5(secret))`, each MD5 in lower-case hex.
+ *
+ * Tokens are stateless: `v1.<payload>.<mac>`, the payload `{"a":agent,"e":expiry}` in base64url and the MAC an
+ * HMAC-SHA-256 of `v1.<payload>` under a key derived from `AGENT_SECRET`. Any kefu process with the same secret
+ * checks them without a store, and they survive restarts; the price is that one token cannot be revoked before it
+ * expires (changing `AGENT_SECRET` revokes them all).
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { KefuError, quote } from "../../core/errors.ts";
+import { MAX_ID_LENGTH } from "../../core/message.ts";
+import { type AgentAccount, verifyPassword } from "./passwords.ts";
+
+/** Options for {@link Auth}. */
+export interface AuthOptions {
+  /** `AGENT_SECRET`: signs tokens and the seed 003 request; never logged or quoted. */
+  secret: string;
+  /** Life of a token in seconds (`AUTH_TOKEN_SECONDS`, 86400). */
+  tokenSeconds: number;
+  /** A token request whose timestamp is further from now is refused (`AUTH_MAX_SKEW_SECONDS`, 300). */
+  maxSkewSeconds: number;
+  /** Agents who sign in with a password on the agent page (`CONFIG_FILE` `agents`). */
+  agents?: readonly AgentAccount[];
+  /** Clock in epoch seconds (tests move it). */
+  now?: () => number;
+}
+
+/** A token and its life, as seed 003 answers them. */
+export interface IssuedToken {
+  token: string;
+  /** Seconds it is valid for. */
+  expire: number;
+  /** Epoch seconds it expires at. */
+  expiresAt: number;
+}
+
+/** Why a sign-in was refused, with seed 003's non-zero `code`. */
+export class AuthError extends KefuError {
+  constructor(readonly code: number, message: string, status = 401) {
+    super(status === 400 ? "missing_field" : "auth_failed", message, status);
+  }
+}
+
+/** Seed 003 answer codes of the token request (kefu's numbering; the seed has 0 for success only). */
+export const AuthCode = {
+  ok: 0,
+  /** uid, timestamp or sign missing or malformed. */
+  badRequest: 40001,
+  /** The timestamp is further than AUTH_MAX_SKEW_SECONDS from the server's clock. */
+  staleTimestamp: 40002,
+  /** The sign does not match (wrong secret, or a parameter changed). */
+  wrongSign: 40003,
+  /** Wrong agent id or password on the login form. */
+  wrongPassword: 40004,
+} as const;
+
+function md5(s: string): string {
+  return createHash("md5").update(s).digest("hex");
+}
+
+/** Seed 003's sign of a token request: `md5(md5(uid) + md5(timestamp) + md5(secret))`, lower-case hex. */
+export function seedSign(uid: string, timestamp: string, secret: string): string {
+  return md5(md5(uid) + md5(timestamp) + md5(secret));
+}
+
+function sameText(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+const TOKEN_RE = /^v1\.([A-Za-z0-9_-]{1,400})\.([A-Za-z0-9_-]{43})$/;
+// deno-lint-ignore no-control-regex
+const UID_RE = /^[^\x00-\x1f\x7f]+$/;
+
+/** Issues and checks agents' tokens. */
+export class Auth {
+  readonly #key: Uint8Array;
+  readonly #secret: string;
+  readonly #tokenSeconds: number;
+  readonly #maxSkew: number;
+  readonly #agents: Map<string, AgentAccount>;
+  readonly #now: () => number;
+
+  constructor(options: AuthOptions) {
+    this.#secret = options.secret;
+    // Its own key: a token's MAC is never the same computation as the seed's sign.
+    this.#key = createHash("sha256").update("kefu agent token v1\u0000").update(options.secret).digest();
+    this.#tokenSeconds = options.tokenSeconds;
+    this.#maxSkew = options.maxSkewSeconds;
+    this.#agents = new Map((options.agents ?? []).map((a) => [a.id, a]));
+    this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  }
+
+  /** The agent listed in CONFIG_FILE with this id, if any (its display name). */
+  agent(id: string): AgentAccount | undefined {
+    return this.#agents.get(id);
+  }
+
+  /** Seed 003's token request: check the sign and the timestamp, then issue a token for `uid`. */
+  request(uid: string | undefined, timestamp: string | undefined, sign: string | undefined): IssuedToken {
+    const id = uid?.trim() ?? "";
+    if (id === "" || id.length > MAX_ID_LENGTH || !UID_RE.test(id)) {
+      throw new AuthError(
+        AuthCode.badRequest,
+        `uid is required: the agent's id, 1–${MAX_ID_LENGTH} characters without control characters`,
+        400,
+      );
+    }
+    if (timestamp === undefined || !/^\d{1,15}$/.test(timestamp)) {
+      throw new AuthError(AuthCode.badRequest, `timestamp must be epoch seconds, got ${quote(timestamp ?? "")}`, 400);
+    }
+    if (sign === undefined || !/^[0-9a-fA-F]{32}$/.test(sign)) {
+      throw new AuthError(
+        AuthCode.badRequest,
+        "sign must be 32 hex digits: md5(md5(uid) + md5(timestamp) + md5(secret))",
+        400,
+      );
+    }
+    const skew = Math.abs(this.#now() - Number(timestamp));
+    if (skew > this.#maxSkew) {
+      throw new AuthError(
+        AuthCode.staleTimestamp,
+        `timestamp ${timestamp} is ${skew} s from the server's clock (at most ${this.#maxSkew} s): sign a fresh one`,
+      );
+    }
+    if (!sameText(sign.toLowerCase(), seedSign(id, timestamp, this.#secret))) {
+      throw new AuthError(
+        AuthCode.wrongSign,
+        "sign does not match: md5(md5(uid) + md5(timestamp) + md5(secret)) in lower-case hex, with the server's secret",
+      );
+    }
+    return this.issue(id);
+  }
+
+  /** The agent page's login: an agent of CONFIG_FILE and its password; issues a token. */
+  async login(id: string, password: string): Promise<IssuedToken> {
+    const agent = this.#agents.get(id);
+    // The same answer, and about the same time, whether the id or the password was wrong.
+    const ok = await verifyPassword(password, agent?.passwordHash);
+    if (agent === undefined || !ok) {
+      throw new AuthError(AuthCode.wrongPassword, "wrong agent id or password");
+    }
+    return this.issue(id);
+  }
+
+  /** A token for `agent`, valid AUTH_TOKEN_SECONDS from now. */
+  issue(agent: string): IssuedToken {
+    const expiresAt = this.#now() + this.#tokenSeconds;
+    const payload = Buffer.from(JSON.stringify({ a: agent, e: expiresAt })).toString("base64url");
+    const body = `v1.${payload}`;
+    return { token: `${body}.${this.#mac(body)}`, expire: this.#tokenSeconds, expiresAt };
+  }
+
+  /** The agent a token names; throws `KefuError` 401 saying whether it is malformed, forged or expired. */
+  verify(token: string): { agent: string; expiresAt: number } {
+    const m = TOKEN_RE.exec(token);
+    if (m === null) {
+      throw new KefuError("invalid_token", "the token is malformed: sign in again for a new one", 401);
+    }
+    if (!sameText(m[2], this.#mac(`v1.${m[1]}`))) {
+      throw new KefuError(
+        "invalid_token",
+        "the token was not issued by this kefu (or AGENT_SECRET changed): sign in again",
+        401,
+      );
+    }
+    let claims: { a?: unknown; e?: unknown };
+    try {
+      claims = JSON.parse(Buffer.from(m[1], "base64url").toString("utf8"));
+    } catch {
+      throw new KefuError("invalid_token", "the token is malformed: sign in again for a new one", 401);
+    }
+    if (typeof claims.a !== "string" || typeof claims.e !== "number") {
+      throw new KefuError("invalid_token", "the token is malformed: sign in again for a new one", 401);
+    }
+    if (this.#now() >= claims.e) {
+      throw new KefuError(
+        "token_expired",
+        `the token expired at ${new Date(claims.e * 1000).toISOString()}: sign in again`,
+        401,
+      );
+    }
+    return { agent: claims.a, expiresAt: claims.e };
+  }
+
+  #mac(body: string): string {
+    return createHmac("sha256", this.#key).update(body).digest("base64url");
+  }
+}

@@ -212,8 +212,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
 // Exit codes: 2 when the start is refused for something the operator sets (a variable, CONFIG_FILE, DATA_DIR and
 // its lock, Deno's permissions, the address to listen on), with "kefu: …" naming it; 1 for anything else.
 async function main(args: string[]): Promise<{ shutdown(): Promise<void> }> {
-  const env = Deno.env.toObject();
   const command = args[0] ?? "serve";
+  // Before anything else: it needs no permission at all.
   if (command === "hash-password") {
     const password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
     if (password === "") {
@@ -225,6 +225,7 @@ async function main(args: string[]): Promise<{ shutdown(): Promise<void> }> {
     console.log(await hashPassword(password));
     Deno.exit(0);
   }
+  const env = Deno.env.toObject();
   if (command !== "serve" && command !== "simulate") {
     console.error(
       `kefu: unknown command ${JSON.stringify(command)}: expected serve (default), simulate or hash-password`,

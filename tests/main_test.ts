@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { verifyPassword } from "../src/agents/auth/passwords.ts";
 import { AgentClient, post, SEED_XML } from "./helpers.ts";
 import { start } from "../main.ts";
 import { ConfigError, parseConfig } from "../src/config/config.ts";
@@ -318,4 +319,30 @@ Deno.test("start: the store's DATA_DIR is locked until shutdown; STORE=memory ta
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
+});
+
+Deno.test("main.ts: hash-password reads the password on standard input and prints a hash that verifies", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "main.ts", "hash-password"],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode("correct horse\n"));
+  await w.close();
+  const out = await child.output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const hash = new TextDecoder().decode(out.stdout).trim();
+  assert.match(hash, /^scrypt\$/);
+  assert.equal(await verifyPassword("correct horse", hash), true, "the trailing newline is not part of it");
+  // Nothing on standard input: says how to use it.
+  const empty = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "main.ts", "hash-password"],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdin: "null",
+  }).output();
+  assert.equal(empty.code, 2);
+  assert.match(new TextDecoder().decode(empty.stderr), /reads the password on standard input/);
 });

@@ -50,6 +50,8 @@ export type ErrorKind =
   | "media_not_found"
   | "media_too_large"
   | "store_failed"
+  | "hook_api_error"
+  | "hook_unreachable"
   | "internal";
 
 /** An error with an HTTP status and a kind; `message` says what was wrong and quotes the value. */

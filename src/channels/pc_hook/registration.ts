@@ -1,0 +1,195 @@
+/**
+ * Keeping kefu's callback registered with one hook: on start list the hook's
+ * message processors (1003), remove those that point at kefu's own callback
+ * URL (1002: left from an earlier run, they would push everything twice), ask
+ * which account is logged in (28), register (1001, protocol 3) and keep the
+ * cookie. Then check now and then that the cookie is still listed: a
+ * restarted WeChat forgets its processors, so a missing one is registered
+ * again. When the API does not answer, try again after a back-off that
+ * doubles up to a cap. `stop()` clears the one timer, cancels the call under
+ * way and removes the cookie.
+ *
+ * Unlike the seed's recipe, which removes every processor, only kefu's own are
+ * removed: another program's callback on the same hook keeps working.
+ *
+ * @module
+ */
+
+import { KefuError } from "../../core/errors.ts";
+import type { Logger } from "../../core/log.ts";
+import type { HookApi } from "./api.ts";
+import type { HookEndpoint } from "./config.ts";
+
+/** Where a hook's registration stands, as `/healthz` shows it. */
+export type RegistrationState = "registering" | "registered" | "away" | "manual" | "stopped";
+
+/** Settings of {@link Registration}. */
+export interface RegistrationOptions {
+  /** false: nothing is registered (the operator set the callback on the hook). */
+  register: boolean;
+  checkMs: number;
+  retryMinMs: number;
+  retryMaxMs: number;
+  log: Logger;
+  /** Told the account the hook says is logged in (type 28). */
+  onWxid(wxid: string): void;
+}
+
+/** Whether two callback URLs name the same place (the hook may add or drop a trailing slash). */
+export function sameCallback(a: string, b: string): boolean {
+  const norm = (s: string) => {
+    try {
+      return new URL(s.trim()).href.replace(/\/+$/, "");
+    } catch {
+      return s.trim().replace(/\/+$/, "");
+    }
+  };
+  return norm(a) === norm(b);
+}
+
+/** One hook's callback registration, kept alive until `stop()`. */
+export class Registration {
+  state: RegistrationState;
+  /** What went wrong last, while `away`. */
+  lastError = "";
+  /** Failed attempts in a row. */
+  failures = 0;
+  #cookie: string | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #running: Promise<void> | undefined;
+  #abort = new AbortController();
+  readonly #hook: HookEndpoint;
+  readonly #api: HookApi;
+  readonly #options: RegistrationOptions;
+
+  constructor(hook: HookEndpoint, api: HookApi, options: RegistrationOptions) {
+    this.#hook = hook;
+    this.#api = api;
+    this.#options = options;
+    this.state = options.register ? "registering" : "manual";
+  }
+
+  /** Whether kefu holds a cookie on the hook. */
+  get registered(): boolean {
+    return this.#cookie !== undefined;
+  }
+
+  /** Start in the background: kefu listens before the hook dials it, and an absent hook must not stop the start. */
+  start(): void {
+    if (this.state === "manual") return;
+    this.#schedule(0);
+  }
+
+  /** The hook's socket dropped (maybe WeChat restarted): check soon rather than at the next period. */
+  poke(): void {
+    if (this.state !== "registered" || this.#running !== undefined) return;
+    this.#schedule(this.#options.retryMinMs);
+  }
+
+  /** Stop: no more calls; remove kefu's callback from the hook, waiting at most `ms` for it. */
+  async stop(ms: number): Promise<void> {
+    if (this.state === "stopped") return;
+    const was = this.state;
+    this.state = "stopped";
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#abort.abort();
+    await this.#running;
+    const cookie = this.#cookie;
+    if (cookie === undefined || was === "manual") return;
+    this.#cookie = undefined;
+    try {
+      await this.#api.removeCallback(cookie, AbortSignal.timeout(Math.max(1, ms)));
+      this.#options.log.info("pc_hook_unregistered", { hook: this.#hook.name, url: this.#hook.callbackUrl });
+    } catch (e) {
+      this.#options.log.warn("pc_hook_unregister_failed", { hook: this.#hook.name, error: (e as Error).message });
+    }
+  }
+
+  #schedule(ms: number): void {
+    clearTimeout(this.#timer);
+    if (this.state === "stopped") return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#running = this.#attempt().finally(() => this.#running = undefined);
+    }, ms);
+  }
+
+  async #attempt(): Promise<void> {
+    const { log, checkMs, retryMinMs, retryMaxMs } = this.#options;
+    const signal = this.#abort.signal;
+    const name = this.#hook.name;
+    try {
+      if (this.#cookie !== undefined) {
+        const listed = await this.#api.listCallbacks(signal);
+        if (listed.some((c) => c.cookie === this.#cookie)) {
+          this.#recovered();
+          return this.#schedule(checkMs);
+        }
+        log.warn("pc_hook_callback_lost", {
+          hook: name,
+          detail: "the hook no longer lists kefu's callback: registering again",
+        });
+        this.#cookie = undefined;
+      }
+      await this.#register(signal);
+      this.#schedule(checkMs);
+    } catch (e) {
+      if (this.state === "stopped") return;
+      const error = e instanceof KefuError ? e.message : String(e);
+      this.failures++;
+      // Doubling from retryMinMs to retryMaxMs, with ±20 % jitter so that several kefus do not call in step.
+      const base = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(20, this.failures - 1));
+      const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+      // The first failure is a warning; repeats of the same one are debug lines, so an absent hook does not flood.
+      const level = this.state !== "away" || this.lastError !== error ? "warn" : "debug";
+      this.state = "away";
+      this.lastError = error;
+      log[level]("pc_hook_api_away", { hook: name, error, retry_in_ms: delay, failures: this.failures });
+      this.#schedule(delay);
+    }
+  }
+
+  async #register(signal: AbortSignal): Promise<void> {
+    const { log } = this.#options;
+    const { name, callbackUrl } = this.#hook;
+    const listed = await this.#api.listCallbacks(signal);
+    for (const c of listed) {
+      if (!sameCallback(c.url, callbackUrl)) continue;
+      await this.#api.removeCallback(c.cookie, signal);
+      log.info("pc_hook_stale_callback_removed", { hook: name, url: c.url, cookie: c.cookie });
+    }
+    if (this.#hook.wxid === undefined) {
+      // Which account the hook's pushes are for, before the first push says so; a hook that cannot tell is fine.
+      try {
+        const wxid = await this.#api.self(signal);
+        if (wxid !== undefined) this.#options.onWxid(wxid);
+      } catch (e) {
+        log.debug("pc_hook_self_unknown", { hook: name, error: (e as Error).message });
+      }
+    }
+    this.#cookie = await this.#api.addCallback(callbackUrl, signal);
+    log.info("pc_hook_registered", { hook: name, url: callbackUrl, api: this.#api.url, attempts: this.failures + 1 });
+    this.#recovered();
+  }
+
+  #recovered(): void {
+    if (this.state === "stopped") return;
+    this.state = "registered";
+    this.failures = 0;
+    this.lastError = "";
+  }
+
+  /** For `/healthz`: the state and, while away, why (never the secret). */
+  health(): Record<string, unknown> {
+    const h: Record<string, unknown> = { registration: this.state };
+    if (this.lastError !== "") h.error = this.lastError;
+    if (this.failures > 0) h.failures = this.failures;
+    return h;
+  }
+
+  /** The cookie, for logs and tests. */
+  get cookie(): string | undefined {
+    return this.#cookie;
+  }
+}

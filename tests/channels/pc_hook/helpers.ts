@@ -1,0 +1,82 @@
+/**
+ * The real service with the PC-hook channel registered, against fake hooks
+ * (`src/simulator/pc_hook.ts`) on real sockets.
+ *
+ * @module
+ */
+
+import { start } from "../../../main.ts";
+import { pcHook } from "../../../src/channels/pc_hook/channel.ts";
+import { parsePcHookConfig, type PcHookOptions } from "../../../src/channels/pc_hook/config.ts";
+import { parseConfig } from "../../../src/config/config.ts";
+import { type PcHookSimOptions, type PcHookSimulator, startPcHookSimulator } from "../../../src/simulator/pc_hook.ts";
+import type { TestService } from "../../helpers.ts";
+
+/** A free port of 127.0.0.1 (kefu's callback URL names its port before kefu listens). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** A fake hook that is shut down with the test. */
+export function fakeHook(options: PcHookSimOptions = {}): PcHookSimulator & AsyncDisposable {
+  const sim = startPcHookSimulator({ reconnectMs: 50, ...options });
+  return Object.assign(sim, { [Symbol.asyncDispose]: () => sim.shutdown() });
+}
+
+/** kefu with the channel, and the options it was given. */
+export interface HookService extends TestService {
+  options: PcHookOptions;
+}
+
+/** Short timings for tests: the API is checked every 200 ms, a failure retried after 50 ms. */
+export const FAST: Partial<PcHookOptions> = { checkMs: 200, retryMinMs: 50, retryMaxMs: 400, timeoutMs: 2000 };
+
+/**
+ * Start kefu with one hook from the environment (`HOOK_API_URL` of `sim`) or, with `file`, CONFIG_FILE's
+ * `pc_hook` section; `env` adds variables, `more` overrides options.
+ */
+export async function startWithHook(
+  sim: PcHookSimulator | undefined,
+  more: Partial<PcHookOptions> = {},
+  env: Record<string, string> = {},
+  file?: unknown,
+): Promise<HookService> {
+  const port = freePort();
+  const all = {
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "silent",
+    STORE: env.DATA_DIR ? "sqlite" : "memory",
+    ...(sim ? { HOOK_API_URL: sim.apiUrl } : {}),
+    ...env,
+  };
+  const options = { ...parsePcHookConfig(all, file)!, ...FAST, ...more };
+  const svc = await start(parseConfig(all), { channels: [pcHook(options)] });
+  return {
+    svc,
+    options,
+    port: svc.port,
+    http: `http://127.0.0.1:${svc.port}`,
+    ws: `ws://127.0.0.1:${svc.port}`,
+    [Symbol.asyncDispose]: () => svc.shutdown(),
+  };
+}
+
+/** Wait until `check` holds, polling every 10 ms; throws `what` after `ms`. */
+export async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** An agent's reply envelope (seed 004). */
+export function reply(contact: string, content: string, id: string, type = "text", media = "") {
+  const msg = type === "text" ? { content } : { media_path: media };
+  const code = type === "text" ? 1001 : type === "image" ? 1002 : 1000;
+  return { data: { id, msg_type: type, contact_id: contact, msg }, result: { code } };
+}

@@ -1,5 +1,7 @@
 // kefu agent test page: one WebSocket per agent, contacts on the left, the selected conversation on the right.
 // Every piece of server or user data reaches the DOM through textContent, never innerHTML.
+// With sign-in on (kefu has AGENT_SECRET) the agent signs in; the token (never the password) is kept in
+// sessionStorage and goes with every agent request: the socket's ?token=, Authorization: Bearer, media ?token=.
 "use strict";
 
 const WS_PATH = "/im_component/wx_official_account/msg";
@@ -11,17 +13,32 @@ const HISTORY_PAGE = 50;
 const TYPING_EVERY_MS = 10000;
 const CODE_OF_TYPE = { text: 1001, image: 1002, voice: 1003, video: 1004 };
 const SEND_PATH = "/send";
+const HEALTH_PATH = "/healthz";
+const LOGIN_PATH = "/auth/login";
+const ME_PATH = "/auth/me";
+const TOKEN_KEY = "kefu.token";
+// setTimeout's longest wait (about 24.8 days); a token that lives longer re-arms its expiry timer.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const SYSTEM_CONTACT = "system01";
 const MIN_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 30000;
 // 4000: the server replaced this socket with a newer one of the same agent; reconnecting would fight it.
 const NO_RECONNECT_CODES = new Set([4000]);
+// 4401: no valid token (missing, malformed, expired); 4403: the token is another agent's. Both mean: sign in again.
+const SIGN_IN_CODES = new Set([4401, 4403]);
 const Code = { heartbeat: 101, system: 102, sent: 103, typing: 104, ack: 105, other: 1000, error: -1 };
 const TYPE_OF_CODE = { 1001: "text", 1002: "image", 1003: "voice", 1004: "video" };
 const MAX_SYSTEM_LINES = 50;
 const TOAST_MS = 10000;
 
 const state = {
+  /** "on": agents sign in; "off": anyone names an agent with ?userid=; "" until /healthz answers. */
+  auth: "",
+  /** The signed-in agent's token, display name and expiry (epoch seconds, this browser's clock); "" when signed out. */
+  token: "",
+  name: "",
+  expireAt: 0,
+  expiryTimer: 0,
   agent: "",
   socket: null,
   /** The user wants to be connected: false after Disconnect, which stops reconnecting. */
@@ -117,9 +134,173 @@ function setStatus(stateName, message) {
   updateReplyControls();
 }
 
+// --- sign-in ---
+
+/** Refusals come as {"code","msg"} (/auth/login) or kefu's error envelope (agent endpoints). */
+function reasonOf(body, status) {
+  return text(body?.data?.detail) || text(body?.msg) || `HTTP ${status}`;
+}
+
+/** Thrown by agentFetch once the page has signed out: the sign-in message says why, no toast needed. */
+class SignedOut extends Error {}
+
+// kefu refused the token (a 401, or a socket closed with 4401/4403): it has sign-in on, whatever the page believed.
+// `reason` is "kind: detail", the same from either path.
+function refused(reason) {
+  state.auth = "on";
+  signOut(`Signed out: kefu refused the sign-in (${reason}).`);
+}
+
+// An agent endpoint: the token goes along when signed in, and a 401 (token expired or refused) signs the page out.
+async function agentFetch(url, init = {}) {
+  const token = state.token;
+  const headers = token ? { ...init.headers, authorization: `Bearer ${token}` } : init.headers;
+  const res = await fetch(url, { cache: "no-store", ...init, headers });
+  const body = await res.json().catch(() => null);
+  // An answer for a sign-in that has ended since is of no use.
+  if (token !== state.token) throw new SignedOut("signed out");
+  if (res.status === 401) {
+    const kind = text(body?.data?.error);
+    refused(`${kind ? `${kind}: ` : ""}${reasonOf(body, res.status)}`);
+    throw new SignedOut("signed out");
+  }
+  if (!res.ok) throw new Error(reasonOf(body, res.status));
+  return body;
+}
+
+// Media previews: an <img> cannot send a header, so kefu's own upload URLs take ?token=. Other hosts never see it.
+function mediaUrl(media) {
+  if (!state.token || !media.startsWith(`${UPLOAD_PATH}/`)) return media;
+  return `${media}${media.includes("?") ? "&" : "?"}token=${encodeURIComponent(state.token)}`;
+}
+
+function showAuthMessage(message) {
+  $("auth-message").textContent = message;
+  $("auth-message").hidden = message === "";
+}
+
+// Which controls show: with sign-in on, the login form until signed in, then the agent's name and Sign out.
+function renderAuth() {
+  const on = state.auth === "on";
+  const signedIn = state.token !== "";
+  $("auth-off").hidden = state.auth !== "off";
+  $("login-form").hidden = !on || signedIn;
+  $("connect-form").hidden = on && !signedIn;
+  $("agent-id-label").hidden = on;
+  $("agent-id").hidden = on;
+  $("who").hidden = !signedIn;
+  $("sign-out").hidden = !signedIn;
+  $("agent-name").textContent = state.name;
+  $("agent-id-shown").textContent = state.name !== state.agent ? state.agent : "";
+  $("who").title = signedIn ? `agent ${state.agent}, signed in until ${formatTime(state.expireAt)}` : "";
+}
+
+async function detectAuth() {
+  try {
+    const res = await fetch(HEALTH_PATH, { cache: "no-store" });
+    const body = await res.json();
+    return body?.auth === "on" ? "on" : "off";
+  } catch (e) {
+    toast(`Cannot ask kefu whether sign-in is on (${HEALTH_PATH}): ${e.message}`);
+    return "off";
+  }
+}
+
+async function login() {
+  const id = $("login-id").value.trim();
+  const password = $("login-password").value;
+  $("login").disabled = true;
+  try {
+    const res = await fetch(LOGIN_PATH, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ id, password }),
+    });
+    const body = await res.json().catch(() => null);
+    if (!res.ok || body?.code !== 0) throw new Error(reasonOf(body, res.status));
+    const c = body.content;
+    // `expire` is a duration: counted from this browser's clock, it does not depend on the server's.
+    signIn(text(c.token), c.agent, nowSeconds() + Number(c.expire));
+  } catch (e) {
+    showAuthMessage(`Cannot sign in: ${e.message}`);
+    $("login-password").focus();
+  } finally {
+    $("login-password").value = "";
+    $("login").disabled = false;
+  }
+}
+
+// After a reload: the kept token is checked before the page reconnects with it.
+async function resume(token) {
+  setStatus("connecting", "checking the kept sign-in…");
+  try {
+    const res = await fetch(ME_PATH, { cache: "no-store", headers: { authorization: `Bearer ${token}` } });
+    const body = await res.json().catch(() => null);
+    if (!res.ok || body?.code !== 0) {
+      signOut(`Signed out: the kept sign-in is no longer valid (${reasonOf(body, res.status)}).`);
+      return;
+    }
+    // expire_at is on the server's clock: move it to this browser's by the answer's Date header.
+    const serverNow = Date.parse(res.headers.get("date") ?? "") / 1000;
+    const skew = Number.isFinite(serverNow) ? serverNow - nowSeconds() : 0;
+    signIn(token, body.content.agent, Number(body.content.expire_at) - skew);
+  } catch (e) {
+    signOut(`Signed out: cannot check the kept sign-in (${e.message}).`);
+  }
+}
+
+function signIn(token, agent, expireAt) {
+  state.token = token;
+  state.expireAt = expireAt;
+  state.name = text(agent?.name) || text(agent?.id);
+  sessionStorage.setItem(TOKEN_KEY, token);
+  // connect() reads the agent id from the (now hidden) field.
+  $("agent-id").value = text(agent?.id);
+  $("login-id").value = text(agent?.id);
+  showAuthMessage("");
+  connect();
+  renderAuth();
+  watchExpiry();
+}
+
+function watchExpiry() {
+  clearTimeout(state.expiryTimer);
+  const left = state.expireAt * 1000 - Date.now();
+  if (left <= 0) {
+    signOut(`Signed out: your sign-in expired at ${formatTime(state.expireAt)}. Sign in again.`);
+    return;
+  }
+  state.expiryTimer = setTimeout(watchExpiry, Math.min(left, MAX_TIMER_MS));
+}
+
+// Forget the token and everything shown for its agent; `message` says why (empty: the agent chose to).
+function signOut(message) {
+  clearTimeout(state.expiryTimer);
+  clearTimeout(state.reconnectTimer);
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = "";
+  state.name = "";
+  state.wanted = false;
+  const ws = state.socket;
+  state.socket = null;
+  if (ws) ws.close(1000, "agent signed out");
+  resetConversations();
+  state.agent = "";
+  $("system").replaceChildren();
+  $("heartbeat").textContent = "no heartbeat yet";
+  showAuthMessage(message);
+  renderAuth();
+  setStatus("closed", "signed out");
+  $($("login-id").value === "" ? "login-id" : "login-password").focus();
+}
+
 // --- connection ---
 
 function connect() {
+  if (state.auth === "on" && state.token === "") {
+    showAuthMessage("Sign in first.");
+    return;
+  }
   const id = $("agent-id").value.trim();
   if (id === "") {
     toast("Enter an agent id first.");
@@ -146,7 +327,8 @@ function openSocket() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const agent = state.agent;
   // ack=1: the page sends read receipts for what it has shown, so kefu sends the rest again after a reconnect.
-  const ws = new WebSocket(`${scheme}//${location.host}${WS_PATH}?userid=${encodeURIComponent(agent)}&ack=1`);
+  const token = state.token ? `&token=${encodeURIComponent(state.token)}` : "";
+  const ws = new WebSocket(`${scheme}//${location.host}${WS_PATH}?userid=${encodeURIComponent(agent)}${token}&ack=1`);
   state.socket = ws;
   setStatus("connecting", `connecting as agent ${agent}…`);
   ws.onopen = () => {
@@ -161,8 +343,12 @@ function openSocket() {
   ws.onclose = (e) => {
     if (state.socket !== ws) return;
     state.socket = null;
-    failPending("the connection closed before the server confirmed the reply; its answer may still come");
+    if (SIGN_IN_CODES.has(e.code)) {
+      refused(e.reason || `the connection closed with code ${e.code}`);
+      return;
+    }
     const why = `closed (code ${e.code}${e.reason ? `: ${e.reason}` : ""})`;
+    failPending("the connection closed before the server confirmed the reply; its answer may still come");
     if (state.wanted && !NO_RECONNECT_CODES.has(e.code)) {
       const wait = state.backoff;
       state.backoff = Math.min(state.backoff * 2, MAX_BACKOFF_MS);
@@ -177,9 +363,7 @@ function openSocket() {
 
 async function loadContacts(agent) {
   try {
-    const res = await fetch(`${CONTACTS_PATH}?userid=${encodeURIComponent(agent)}`, { cache: "no-store" });
-    const body = await res.json();
-    if (!res.ok) throw new Error(text(body?.data?.detail) || `HTTP ${res.status}`);
+    const body = await agentFetch(`${CONTACTS_PATH}?userid=${encodeURIComponent(agent)}`);
     if (agent !== state.agent) return;
     for (const c of body?.data?.contacts ?? []) {
       const contact = ensureContact(text(c.contact_id), text(c.name));
@@ -190,7 +374,7 @@ async function loadContacts(agent) {
     if (shown && shown.history === "") loadHistory(shown);
     renderContacts();
   } catch (e) {
-    toast(`Cannot load the contact list: ${e.message}`);
+    if (!(e instanceof SignedOut)) toast(`Cannot load the contact list: ${e.message}`);
   }
 }
 
@@ -304,9 +488,7 @@ async function loadHistory(c) {
   try {
     const url = `${HISTORY_PATH}?userid=${encodeURIComponent(state.agent)}&contact_id=${encodeURIComponent(c.id)}` +
       `&limit=${HISTORY_PAGE}${oldest ? `&before=${encodeURIComponent(oldest.id)}` : ""}`;
-    const res = await fetch(url, { cache: "no-store" });
-    const body = await res.json();
-    if (!res.ok) throw new Error(text(body?.data?.detail) || `HTTP ${res.status}`);
+    const body = await agentFetch(url);
     const older = [];
     for (const d of (body.data.messages ?? []).toReversed()) {
       const id = text(d.id);
@@ -332,7 +514,7 @@ async function loadHistory(c) {
     c.history = body.data.has_more ? "more" : "done";
   } catch (e) {
     c.history = "";
-    toast(`Cannot load the history of ${c.id}: ${e.message}`);
+    if (!(e instanceof SignedOut)) toast(`Cannot load the history of ${c.id}: ${e.message}`);
   }
   if (state.selected === c.id) renderConversation();
 }
@@ -447,12 +629,10 @@ async function sendFile(file) {
   }
   try {
     const url = `${UPLOAD_PATH}?userid=${encodeURIComponent(state.agent)}&filename=${encodeURIComponent(file.name)}`;
-    const res = await fetch(url, { method: "POST", body: file, headers: { "content-type": file.type } });
-    const body = await res.json().catch(() => null);
-    if (!res.ok) throw new Error(text(body?.data?.detail) || `HTTP ${res.status}`);
+    const body = await agentFetch(url, { method: "POST", body: file, headers: { "content-type": file.type } });
     sendEnvelope(c, type, { media_path: text(body.data.media_path) });
   } catch (e) {
-    toast(`Cannot upload ${file.name}: ${e.message}`);
+    if (!(e instanceof SignedOut)) toast(`Cannot upload ${file.name}: ${e.message}`);
   }
 }
 
@@ -516,12 +696,14 @@ function renderMedia(m) {
   if (isWebUrl(m.media) || m.media.startsWith(`${UPLOAD_PATH}/`)) {
     if (m.type === "image") {
       const img = el("img");
-      img.src = m.media;
+      img.src = mediaUrl(m.media);
       img.alt = "[image]";
       img.loading = "lazy";
       wrap.append(img);
     }
-    wrap.append(link(m.media));
+    const a = link(mediaUrl(m.media));
+    a.textContent = m.media;
+    wrap.append(a);
   } else {
     // A MediaId rather than a URL: there is nothing to link to.
     wrap.append(el("code", "", m.media));
@@ -622,10 +804,11 @@ async function simulate() {
 
 // --- wiring ---
 
-function init() {
+async function init() {
   const params = new URLSearchParams(location.search);
   const fromUrl = (params.get("userid") ?? params.get("userId") ?? "").trim();
   if (fromUrl !== "") $("agent-id").value = fromUrl;
+  $("login-id").value = fromUrl;
   $("sim-to").value = $("agent-id").value;
   $("sim-to").addEventListener("input", (e) => e.target.dataset.edited = "1");
   $("connect-form").addEventListener("submit", (e) => {
@@ -653,8 +836,20 @@ function init() {
     e.preventDefault();
     simulate();
   });
+  $("login-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    login();
+  });
+  $("sign-out").addEventListener("click", () => signOut(""));
   renderContacts();
   renderConversation();
+  // Until kefu says whether sign-in is on, the page is today's (Connect with an agent id).
+  state.auth = await detectAuth();
+  renderAuth();
+  if (state.auth !== "on") return;
+  const kept = sessionStorage.getItem(TOKEN_KEY) ?? "";
+  if (kept !== "") resume(kept);
+  else signOut("");
 }
 
 init();

@@ -149,6 +149,8 @@ export function pcHook(options: PcHookOptions): ChannelFactory {
     };
     const routes = new Hono();
     routes.get(options.path, upgrade(undefined));
+    // The seed registers "ws://…/websocket/": the same path with a trailing slash is the same socket.
+    routes.get(`${options.path}/`, upgrade(undefined));
     routes.get(`${options.path}/:hook`, (c) => upgrade(c.req.param("hook"))(c));
 
     // Replies under way, so that stop() lets them finish.

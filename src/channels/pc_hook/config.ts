@@ -188,7 +188,12 @@ export function parsePcHookConfig(env: Env, fileSection?: unknown): PcHookOption
         `expected a path like /pc_hook/ws`,
     );
   }
-  const path = rawPath.length > 1 ? rawPath.replace(/\/+$/, "") : rawPath;
+  const path = rawPath.replace(/\/+$/, "");
+  if (path === "") {
+    throw new ConfigError(
+      `cannot serve the PC hook's callback on "/" (HOOK_CALLBACK_PATH or ${where}.path): the agent page is there`,
+    );
+  }
   const baseCallback = fileString(file, "callback_url", where);
   const callbackBase = baseCallback
     ? readUrl(baseCallback, `${where}.callback_url`, ["ws:", "wss:"]).replace(/\/+$/, "")

@@ -53,7 +53,9 @@ export async function startWithHook(
     ...(sim ? { HOOK_API_URL: sim.apiUrl } : {}),
     ...env,
   };
-  const options = { ...parsePcHookConfig(all, file)!, ...FAST, ...more };
+  const parsed = parsePcHookConfig(all, file);
+  if (parsed === undefined) throw new Error("the PC-hook channel is off: give a HOOK_API_URL or a pc_hook section");
+  const options = { ...parsed, ...FAST, ...more };
   const svc = await start(parseConfig(all), { channels: [pcHook(options)] });
   return {
     svc,

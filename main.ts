@@ -13,7 +13,10 @@ import { createLogger, type Logger } from "./src/core/log.ts";
 import { PassiveReplies } from "./src/channels/wx_official/passive_reply.ts";
 import { wxOfficial } from "./src/channels/wx_official/channel.ts";
 import { httpPush } from "./src/channels/http_push/routes.ts";
-import { type ChannelContext, type ChannelFactory, ReplyRouter } from "./src/channels/channel.ts";
+import { type ChannelAdapter, type ChannelContext, type ChannelFactory, ReplyRouter } from "./src/channels/channel.ts";
+import { Converter } from "./src/media/convert.ts";
+import { MediaFiles } from "./src/media/files.ts";
+import { MediaPipeline } from "./src/media/pipeline.ts";
 import type { AgentDialect } from "./src/agents/dialect.ts";
 import { seed004 } from "./src/agents/dialects/seed004.ts";
 import { seed003 } from "./src/agents/dialects/seed003.ts";
@@ -124,19 +127,56 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const uploads = new Uploads();
   const stats = new HttpStats();
   const STATS_SECONDS = 10;
-  // The channels, in the order their routes are mounted. A new channel is one folder and one line here.
-  const ctx: ChannelContext = {
-    accept: (m, o) => hub.accept(m, o),
+  // Users' media files: kept under DATA_DIR/media (in memory with STORE=memory), converted by ffmpeg.
+  const mediaDir = config.store === "memory" ? undefined : `${config.dataDir.replace(/\/+$/, "")}/media`;
+  const files = new MediaFiles(mediaDir);
+  const converter = new Converter({
+    ffmpeg: config.ffmpegPath,
+    timeoutMs: config.mediaTimeoutSeconds * 1000,
+    maxOutputBytes: config.mediaMaxBytes,
+    tmpDir: mediaDir && `${mediaDir}/tmp`,
+  });
+  const media = new MediaPipeline({
+    hub,
+    files,
+    converter,
+    log,
+    timeoutMs: config.mediaTimeoutSeconds * 1000,
+    maxBytes: (type) => type === "voice" ? Math.min(2 << 20, config.mediaMaxBytes) : config.mediaMaxBytes,
+  });
+  // The channels, in the order their routes are mounted. A new channel is one folder and one line here. Each
+  // hands its messages to the accept path through the media pipeline, which holds media messages for their file.
+  const adapters = new Map<ChannelFactory, ChannelAdapter>();
+  const contextOf = (f: ChannelFactory): ChannelContext => ({
+    accept: (m, o) => media.accept(adapters.get(f)!, m, o),
     log,
     maxBodyBytes: config.maxBodyBytes,
-  };
+  });
   const factories: ChannelFactory[] = [
-    wxOfficial({ accounts: config.accounts, windows, passive: new PassiveReplies(), uploads }),
+    wxOfficial({
+      accounts: config.accounts,
+      windows,
+      passive: new PassiveReplies(),
+      uploads,
+      mediaHosts: config.mediaAllowedHosts,
+      mediaTimeoutMs: config.mediaTimeoutSeconds * 1000,
+    }),
     httpPush({ replyUrl: config.pushReplyUrl, token: config.pushToken }),
     ...options.channels ?? [],
   ];
-  const channels = factories.map((f) => f(ctx));
+  const channels = factories.map((f) => {
+    const ch = f(contextOf(f));
+    adapters.set(f, ch);
+    return ch;
+  });
   const router = new ReplyRouter(channels);
+  media.resume(kept.media, (name) => channels.find((ch) => ch.name === name));
+  if (!await converter.available()) {
+    log.warn("ffmpeg_missing", {
+      detail: `cannot run ${JSON.stringify(config.ffmpegPath)}: users' voice notes are kept as WeChat sent them ` +
+        "(AMR/Speex, which browsers do not play); install ffmpeg or set FFMPEG_PATH",
+    });
+  }
   // Agent dialects; the first is the default. A new dialect is one module and one line here.
   const dialects = [seed004, seed003, ...options.dialects ?? []];
   const auth = config.agentSecret === undefined ? undefined : new Auth({
@@ -160,6 +200,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     uploads,
     stats,
     auth,
+    media: { files, pipeline: media },
     staticDir: `${import.meta.dirname}/static`,
     maxWsMessageBytes: config.maxWsMessageBytes,
     idleTimeoutSeconds: config.idleTimeoutSeconds,
@@ -191,8 +232,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         clearInterval(summary);
         clearInterval(sweep);
         stats.flush(log, STATS_SECONDS);
-        // Replies under way get a moment to finish and be confirmed to their agents.
-        await Promise.all(channels.map((ch) => ch.stop?.(5_000)));
+        // Replies under way get a moment to finish and be confirmed to their agents; media work resumes next start.
+        await Promise.all([...channels.map((ch) => ch.stop?.(5_000)), media.stop(2_000)]);
         const { sockets, held } = hub.stats();
         hub.closeAll(Close.goingAway, "server shutting down");
         // Let our close frames go out before Deno.serve closes what is left with its own.

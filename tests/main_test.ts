@@ -101,12 +101,14 @@ Deno.test("main.ts: starts from env, logs JSON lines, and on SIGTERM closes agen
   try {
     const loaded = await nextLine();
     assert.deepEqual([loaded.event, loaded.store, loaded.contacts], ["store_loaded", "sqlite", 0]);
-    // No AGENT_SECRET: the start says, as a warning, that anyone can act as any agent.
-    const off = await nextLine();
-    assert.deepEqual([off.event, off.level], ["auth_off", "warn"]);
-    assert.match(String(off.detail), /AGENT_SECRET/);
-    const listening = await nextLine();
-    assert.equal(listening.event, "listening");
+    // Warnings before listening: no AGENT_SECRET (anyone can act as any agent), and no ffmpeg it may run (this
+    // child has no --allow-run), each saying what to do.
+    const warnings: Record<string, unknown>[] = [];
+    let listening = await nextLine();
+    for (; listening.event !== "listening"; listening = await nextLine()) warnings.push(listening);
+    assert.deepEqual(warnings.map((w) => [w.event, w.level]), [["ffmpeg_missing", "warn"], ["auth_off", "warn"]]);
+    assert.match(String(warnings[0].detail), /FFMPEG_PATH/);
+    assert.match(String(warnings[1].detail), /AGENT_SECRET/);
     assert.equal(listening.level, "info");
     const port = listening.port as number;
     // No account configured: the start log says so.

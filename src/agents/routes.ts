@@ -54,7 +54,7 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
         throw new KefuError("upgrade_required", `${path} is a WebSocket endpoint: connect with ws://`, 426);
       }
       const dialect = selectDialect(dialects, new URL(c.req.url));
-      return upgradeAgent(c.req.raw, c.var.agent, dialect, options);
+      return upgradeAgent(c.req.raw, c.var.agent, dialect, options, c.var.expiresAt);
     });
   }
   app.get(CONTACTS_PATH, (c) => {

@@ -61,7 +61,13 @@ class Session implements AgentPeer {
  * Upgrade to an agent session for `agent` speaking `dialect`. A client that offers subprotocols gets the first
  * one back (browsers drop a connection that offered some and got none).
  */
-export function upgradeAgent(req: Request, agent: string, dialect: AgentDialect, options: SessionOptions): Response {
+export function upgradeAgent(
+  req: Request,
+  agent: string,
+  dialect: AgentDialect,
+  options: SessionOptions,
+  expiresAt?: number,
+): Response {
   const { hub, log, maxMessageBytes } = options;
   const offered = req.headers.get("sec-websocket-protocol");
   const protocol = offered?.split(",")[0].trim() || undefined;
@@ -70,14 +76,24 @@ export function upgradeAgent(req: Request, agent: string, dialect: AgentDialect,
   const acks = dialect.acks || /^(1|true|yes)$/i.test(new URL(req.url).searchParams.get("ack") ?? "");
   const session = new Session(socket, dialect);
 
+  // A session lives no longer than the token it was opened with.
+  let expiry: ReturnType<typeof setTimeout> | undefined;
   socket.onopen = () => {
     log.info("ws_open", { agent, protocol, dialect: dialect.name });
+    // Timers take at most 2^31-1 ms (~24.8 days): a longer token's timer is set again when it fires.
+    const arm = () => {
+      const left = expiresAt! * 1000 - Date.now();
+      if (left <= 0) socket.close(Close.unauthorized, "token_expired: the token expired; sign in again");
+      else expiry = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+    };
+    if (expiresAt !== undefined) arm();
     hub.connect(agent, session, { acks }).catch((e) => {
       log.error("ws_backlog_failed", { agent, error: String(e) });
       socket.close(Close.internalError, "cannot read your unacknowledged messages; reconnect");
     });
   };
   socket.onclose = (e) => {
+    clearTimeout(expiry);
     hub.disconnect(agent, session);
     log.info("ws_close", { agent, code: e.code, reason: e.reason });
   };

@@ -47,6 +47,11 @@ export interface ChannelAdapter {
   send?(reply: Message, contact: ContactRecord): Promise<string>;
   /** Show "typing…" to `contact`, when the channel can. */
   typing?(contact: ContactRecord): Promise<TypingResult>;
+  /**
+   * Fetch the file of a user's image, voice or video message (at most `maxBytes`), so that kefu keeps it and hands
+   * the agent its own URL. Throws an Error saying why it cannot. Without it, media messages are delivered as they came.
+   */
+  fetchMedia?(message: Message, maxBytes: number): Promise<{ bytes: Uint8Array; contentType: string }>;
   /** Start (a channel that dials out connects here); `main.ts` calls it after the hub is ready. */
   start?(): Promise<void>;
   /** Stop: let replies under way finish for at most `ms`, then let go of connections. */

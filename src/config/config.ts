@@ -106,6 +106,14 @@ export interface Config {
   authMaxSkewSeconds: number;
   /** Agents who sign in on the agent page with a password (`CONFIG_FILE` `agents`). */
   agents: AgentAccount[];
+  /** ffmpeg for converting users' voice notes: `FFMPEG_PATH`, else `ffmpeg` on PATH. */
+  ffmpegPath: string;
+  /** Longest the work on one user's file may take before the message is delivered without it. */
+  mediaTimeoutSeconds: number;
+  /** Largest user file kept (voice: at most 2 MiB, WeChat's own limit, whatever this says). */
+  mediaMaxBytes: number;
+  /** Hosts users' files may be fetched from, besides the accounts' API bases. */
+  mediaAllowedHosts: string[];
 }
 
 /** Defaults, as the README's configuration table lists them. */
@@ -136,6 +144,10 @@ export const DEFAULTS: Config = {
   authTokenSeconds: 86400,
   authMaxSkewSeconds: 300,
   agents: [],
+  ffmpegPath: "ffmpeg",
+  mediaTimeoutSeconds: 30,
+  mediaMaxBytes: 10 << 20,
+  mediaAllowedHosts: ["mmbiz.qpic.cn", "*.qpic.cn", "*.qlogo.cn", "*.weixin.qq.com", "*.video.qq.com"],
 };
 
 const API_BASE = "https://api.weixin.qq.com";
@@ -220,6 +232,12 @@ export function parseConfig(
     authTokenSeconds: readInt(env, "AUTH_TOKEN_SECONDS", DEFAULTS.authTokenSeconds, 60, 86400 * 365),
     authMaxSkewSeconds: readInt(env, "AUTH_MAX_SKEW_SECONDS", DEFAULTS.authMaxSkewSeconds, 1, 86400),
     agents: file.agents,
+    ffmpegPath: env.FFMPEG_PATH?.trim() || DEFAULTS.ffmpegPath,
+    mediaTimeoutSeconds: readInt(env, "MEDIA_TIMEOUT_SECONDS", DEFAULTS.mediaTimeoutSeconds, 1, 3600),
+    mediaMaxBytes: readInt(env, "MEDIA_MAX_BYTES", DEFAULTS.mediaMaxBytes, 1024, 1 << 30),
+    mediaAllowedHosts: env.MEDIA_ALLOWED_HOSTS === undefined
+      ? DEFAULTS.mediaAllowedHosts
+      : env.MEDIA_ALLOWED_HOSTS.split(",").map((h) => h.trim()).filter((h) => h !== ""),
   };
 }
 

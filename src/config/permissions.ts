@@ -10,8 +10,8 @@ import { ConfigError, dataDirOf } from "./config.ts";
 /**
  * The file-system permissions `deno task start` (and `dev`, `demo`) grants, from the same variables the service
  * reads: reading the static files, DATA_DIR and CONFIG_FILE; writing DATA_DIR (the store, its WAL, the lock),
- * nothing else. Relative paths are taken from the working directory, as the service takes them. No `--allow-run`:
- * nothing is spawned today (media conversion with ffmpeg will need `--allow-run=ffmpeg` in those tasks).
+ * nothing else (ffmpeg's scratch files are under DATA_DIR too). Relative paths are taken from the working directory,
+ * as the service takes them. Running: ffmpeg only (`FFMPEG_PATH`, else `ffmpeg` on PATH), for media conversion.
  */
 export function fsPermissions(
   env: Record<string, string | undefined>,
@@ -27,7 +27,8 @@ export function fsPermissions(
  * One `--allow-read=…` or `--allow-write=…` flag for {@link fsPermissions}; throws `ConfigError` for a path Deno's
  * flag cannot name (its lists are comma-separated, with no escape).
  */
-export function permissionFlag(kind: "read" | "write", env: Record<string, string | undefined>): string {
+export function permissionFlag(kind: "read" | "write" | "run", env: Record<string, string | undefined>): string {
+  if (kind === "run") return `--allow-run=${env.FFMPEG_PATH?.trim() || "ffmpeg"}`;
   const paths = fsPermissions(env)[kind];
   const bad = paths.find((p) => p.includes(","));
   if (bad !== undefined) {
@@ -40,12 +41,16 @@ export function permissionFlag(kind: "read" | "write", env: Record<string, strin
   return `--allow-${kind}=${paths.join(",")}`;
 }
 
-// `deno run --allow-env=DATA_DIR,CONFIG_FILE src/config/permissions.ts read|write` prints the flag the tasks pass to
+// `deno run --allow-env=DATA_DIR,CONFIG_FILE,FFMPEG_PATH src/config/permissions.ts read|write|run` prints the flag the tasks pass to
 // `deno run main.ts` (deno task has `$(…)` but no `${VAR:-default}`, and deno.json permission sets cannot read
 // variables). On a path it cannot grant it says why and prints an empty list, which stops `deno run`.
 if (import.meta.main) {
-  const kind = Deno.args[0] === "write" ? "write" : "read";
-  const env = { DATA_DIR: Deno.env.get("DATA_DIR"), CONFIG_FILE: Deno.env.get("CONFIG_FILE") };
+  const kind = Deno.args[0] === "write" ? "write" : Deno.args[0] === "run" ? "run" : "read";
+  const env = {
+    DATA_DIR: Deno.env.get("DATA_DIR"),
+    CONFIG_FILE: Deno.env.get("CONFIG_FILE"),
+    FFMPEG_PATH: Deno.env.get("FFMPEG_PATH"),
+  };
   try {
     console.log(permissionFlag(kind, env));
   } catch (e) {

@@ -213,7 +213,11 @@ function msgBody(m: Message): MsgBody {
   }
   if (isMediaType(m.type)) {
     // Voice may carry WeChat's speech recognition as text.
-    return m.content === "" ? { media_path: m.media } : { media_path: m.media, content: m.content };
+    const body: MsgBody = m.content === "" ? { media_path: m.media } : { media_path: m.media, content: m.content };
+    // What kefu's media work added: the stored file's type, or why there is no file.
+    if (e.media_type) body.media_type = e.media_type;
+    if (e.media_error) body.media_error = e.media_error;
+    return body;
   }
   if (m.media === "") return { content: m.content };
   return m.content === "" ? { media_path: m.media } : { content: m.content, media_path: m.media };

@@ -16,6 +16,9 @@ import { KefuError, quote } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { errorObject } from "../envelope/protocol.ts";
 import type { Hub } from "../hub/hub.ts";
+import type { MediaFiles } from "../media/files.ts";
+import type { MediaPipeline } from "../media/pipeline.ts";
+import { mediaRoutes } from "../media/routes.ts";
 import type { Uploads } from "../media/uploads.ts";
 import type { HttpStats } from "./http_stats.ts";
 import { staticRoutes } from "./static_routes.ts";
@@ -33,6 +36,8 @@ export interface AppOptions {
   uploads: Uploads;
   /** Agent sign-in; undefined: off. */
   auth?: Auth;
+  /** Users' media files and the work on them. */
+  media: { files: MediaFiles; pipeline: MediaPipeline };
   /** Where requests are counted for the periodic summary line. */
   stats: HttpStats;
   /** Directory of the agent page. */
@@ -72,6 +77,7 @@ export function createApp(options: AppOptions): Hono {
       uptime_s: Math.floor((Date.now() - started) / 1000),
       auth: options.auth ? "on" : "off",
       ...hub.stats(),
+      ...options.media.pipeline.stats(),
       channels,
     });
   });
@@ -88,6 +94,7 @@ export function createApp(options: AppOptions): Hono {
       auth: options.auth,
     }),
   );
+  app.route("/", mediaRoutes({ files: options.media.files, hub, auth: options.auth }));
   for (const ch of options.channels) if (ch.routes) app.route("/", ch.routes);
   app.route("/", staticRoutes(options.staticDir));
 

@@ -69,11 +69,17 @@ export interface HubOptions {
 export interface AcceptOptions {
   /** The agent the source asked for (the seed's push names one): it takes the contact. */
   agent?: string;
+  /**
+   * Its media file is still to be fetched and converted: keep it (state `media`) but deliver it only when
+   * {@link Hub.release} says it is ready (seed 004 §3: re-store first, then the URL to the agent).
+   */
+  holdForMedia?: boolean;
 }
 
 /** What happened to an inbound message. */
 export interface InboundResult {
-  status: "delivered" | "queued" | "duplicate";
+  /** `pending`: kept, delivered once its media is ready. */
+  status: "delivered" | "queued" | "duplicate" | "pending";
   id: string;
   /** The agent the message is for; "" while no agent is online to take a new user. */
   agent: string;
@@ -207,8 +213,9 @@ export class Hub {
         if (this.#moving.get(id) === read) this.#moving.delete(id);
       }
     }
-    const online = agent !== UNASSIGNED && this.#bus.isOnline(agent);
-    if (!online) this.#checkRoom(agent);
+    const held = options.holdForMedia === true;
+    const online = !held && agent !== UNASSIGNED && this.#bus.isOnline(agent);
+    if (!online && !held) this.#checkRoom(agent);
 
     const contact = this.#routing.own(message, known, agent);
     message.contact = contact.id;
@@ -219,7 +226,7 @@ export class Hub {
     contact.unread++;
     // On the socket before the commit, so the agent sees it at once; should the commit fail, WeChat's
     // retry brings it again and the page drops the repeat by id.
-    let state: InboundState = "accepted";
+    let state: InboundState = held ? "media" : "accepted";
     let sockets = 0;
     let waitingRead = false;
     if (online) {
@@ -257,9 +264,41 @@ export class Hub {
       return this.#duplicate(message, contact);
     }
     if (sockets > 0) return { status: "delivered", id: message.id, agent, contact: contact.id, sockets };
+    if (held) return { status: "pending", id: message.id, agent, contact: contact.id, sockets: 0 };
     this.#waiting.set(agent, (this.#waiting.get(agent) ?? 0) + 1);
     this.#waitingTotal++;
     return { status: "queued", id: message.id, agent, contact: contact.id, sockets: 0 };
+  }
+
+  /**
+   * A message kept with `holdForMedia` is ready: its `media` and `extra` now say where its file is (or why there is
+   * none). Deliver it to its contact's agent now, and record that. Resolves once committed; false when it had been
+   * released already (nothing is delivered twice).
+   */
+  async release(message: Message): Promise<boolean> {
+    const contact = this.#routing.get(message.contact);
+    const agent = contact?.agent ?? UNASSIGNED;
+    message.agent = agent;
+    let state: InboundState = "accepted";
+    let sockets = 0;
+    if (agent !== UNASSIGNED && this.#bus.isOnline(agent)) {
+      const d = this.#bus.deliver(agent, message);
+      sockets = d.sockets;
+      if (sockets > 0 && !d.needsAck) state = "acked";
+    }
+    const done = await this.#store.finishMedia(message, message.media, message.extra, state);
+    if (!done) return false;
+    if (state === "acked" && contact) contact.unread = Math.max(0, contact.unread - 1);
+    if (sockets === 0) {
+      this.#waiting.set(agent, (this.#waiting.get(agent) ?? 0) + 1);
+      this.#waitingTotal++;
+    }
+    return true;
+  }
+
+  /** Whether a message of one of `agent`'s contacts uses the stored media file `path`. */
+  mediaOwnedBy(path: string, agent: string): Promise<boolean> {
+    return this.#store.mediaOwnedBy(path, agent);
   }
 
   /**

@@ -81,6 +81,12 @@ export const MIGRATIONS: readonly Migration[] = [{
     UPDATE contacts SET channel = 'http_push' WHERE account = '';
     UPDATE messages SET channel = 'http_push' WHERE account = '';
     CREATE UNIQUE INDEX contacts_identity ON contacts (channel, account, user_id);`,
+}, {
+  version: 3,
+  name: "messages waiting for their media; which messages use a stored media file",
+  // State 'media': committed, its file being fetched and converted; delivered once that is done. Only messages
+  // with a kefu media path are in the index, so text messages cost nothing more.
+  sql: `CREATE INDEX messages_media ON messages (media) WHERE media LIKE '/media/%';`,
 }];
 
 /** Options for {@link SqliteStore}. */
@@ -225,12 +231,14 @@ export class SqliteStore implements Store {
     p(
       "unackedOf",
       `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_conversation ` +
-        "WHERE m.contact = ? AND m.direction = 'in' AND m.state <> 'acked' ORDER BY m.seq LIMIT ?",
+        "WHERE m.contact = ? AND m.direction = 'in' AND m.state <> 'acked' AND m.state <> 'media' " +
+        "ORDER BY m.seq LIMIT ?",
     );
     p(
       "unacked",
       `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_unacked JOIN contacts c ON c.id = m.contact ` +
-        "WHERE c.agent = ? AND m.direction = 'in' AND m.state <> 'acked' AND m.seq > ? ORDER BY m.seq LIMIT ?",
+        "WHERE c.agent = ? AND m.direction = 'in' AND m.state <> 'acked' AND m.state <> 'media' AND m.seq > ? " +
+        "ORDER BY m.seq LIMIT ?",
     );
     p(
       "allUnacked",
@@ -238,6 +246,22 @@ export class SqliteStore implements Store {
         "LEFT JOIN contacts c ON c.id = m.contact WHERE m.direction = 'in' AND m.state <> 'acked' ORDER BY m.seq",
     );
     p("outbox", `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE direction = 'out' AND state = 'queued' ORDER BY seq`);
+    p(
+      "waitingMedia",
+      `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_unacked ` +
+        "WHERE m.direction = 'in' AND m.state <> 'acked' AND m.state = 'media' ORDER BY m.seq",
+    );
+    p(
+      "finishMedia",
+      "UPDATE messages SET media = ?, extra = ?, state = ? WHERE direction = 'in' AND contact = ? AND id = ? " +
+        "AND state = 'media'",
+    );
+    p(
+      "mediaOwner",
+      // The LIKE term is the index's own condition, so that the partial index serves the lookup.
+      "SELECT 1 AS yes FROM messages m JOIN contacts c ON c.id = m.contact " +
+        "WHERE m.media = ? AND m.media LIKE '/media/%' AND c.agent = ? LIMIT 1",
+    );
     p("recentKeys", "SELECT account, contact, id FROM messages WHERE direction = 'in' ORDER BY seq DESC LIMIT ?");
     p(
       "contacts",
@@ -282,6 +306,7 @@ export class SqliteStore implements Store {
         windows: this.#q.windows.all().map((r) => ({ ...r }) as unknown as WindowRecord),
         unacked,
         outbox: (this.#q.outbox.all() as Row[]).map(toMessage),
+        media: (this.#q.waitingMedia.all() as Row[]).map(toMessage),
         recentKeys: keys.reverse().map((r): DedupeKey => ({
           account: String(r.account),
           contact: String(r.contact),
@@ -319,6 +344,21 @@ export class SqliteStore implements Store {
     return this.#write(
       `set the state of reply ${quote(ref.id)} to ${quote(state)}`,
       () => this.#q.setOutbound.run(params).changes > 0,
+    );
+  }
+
+  finishMedia(ref: MessageRef, media: string, extra: Record<string, string> | undefined, state: InboundState) {
+    const params = [media, extra === undefined ? null : JSON.stringify(extra), state, ref.contact, ref.id];
+    return this.#write(
+      `record the media of message ${quote(ref.id)}`,
+      () => this.#q.finishMedia.run(...params).changes > 0,
+    );
+  }
+
+  mediaOwnedBy(path: string, agent: string): Promise<boolean> {
+    return this.#read(
+      `look up who may open ${quote(path)}`,
+      () => this.#q.mediaOwner.get(path, agent) !== undefined,
     );
   }
 

@@ -14,11 +14,12 @@
 import type { Channel, Message } from "../core/message.ts";
 
 /**
- * The state of an inbound message: `accepted` (committed, not yet read by the
- * agent), `acked` (read: the agent's read receipt, or written to a socket that
- * sends none; never sent again).
+ * The state of an inbound message: `media` (committed, its media file being
+ * fetched and converted: not delivered yet), `accepted` (committed, not yet
+ * read by the agent), `acked` (read: the agent's read receipt, or written to a
+ * socket that sends none; never sent again).
  */
-export type InboundState = "accepted" | "acked";
+export type InboundState = "media" | "accepted" | "acked";
 
 /** The state of an agent's reply: `queued` (to be sent to WeChat), `sent`, `failed` (the detail says why). */
 export type OutboundState = "queued" | "sent" | "failed";
@@ -100,6 +101,8 @@ export interface LoadedState {
   unacked: Map<string, StoredMessage[]>;
   /** Replies still `queued` for WeChat, oldest first. */
   outbox: StoredMessage[];
+  /** Inbound messages still waiting for their media (state `media`), oldest first: their work resumes. */
+  media: StoredMessage[];
   /** The most recent inbound keys, oldest first (to warm the hub's de-dup window). */
   recentKeys: DedupeKey[];
 }
@@ -149,6 +152,18 @@ export interface Store {
   saveInbound(message: Message, contact?: ContactRecord, state?: InboundState): Promise<"stored" | "duplicate">;
   /** These messages did not reach their agent after all (a stalled socket): they are unacknowledged again. */
   requeue(refs: readonly MessageRef[]): Promise<number>;
+  /**
+   * A message's media is ready (or failed): its media path and extra fields are set and it leaves state `media` for
+   * `state`. False when it was not waiting (done already).
+   */
+  finishMedia(
+    ref: MessageRef,
+    media: string,
+    extra: Record<string, string> | undefined,
+    state: InboundState,
+  ): Promise<boolean>;
+  /** Whether a message of one of `agent`'s contacts uses the stored media file `path`. */
+  mediaOwnedBy(path: string, agent: string): Promise<boolean>;
   /** Store an agent's reply, with its contact's snapshot when given, in one transaction. */
   saveOutbound(message: Message, state: OutboundState, contact?: ContactRecord): Promise<void>;
   /** Set the state of a reply (the latest with this id for this contact); false when there is none. */

@@ -43,6 +43,10 @@ Deno.test("config: every variable is read", () => {
     AGENT_SECRET: "agent-secret-0123456789",
     AUTH_TOKEN_SECONDS: "3600",
     AUTH_MAX_SKEW_SECONDS: "60",
+    FFMPEG_PATH: "/opt/ffmpeg/bin/ffmpeg",
+    MEDIA_TIMEOUT_SECONDS: "9",
+    MEDIA_MAX_BYTES: "2048",
+    MEDIA_ALLOWED_HOSTS: "a.example, *.b.example,",
   });
   assert.deepEqual(c, {
     port: 8080,
@@ -71,6 +75,10 @@ Deno.test("config: every variable is read", () => {
     authTokenSeconds: 3600,
     authMaxSkewSeconds: 60,
     agents: [],
+    ffmpegPath: "/opt/ffmpeg/bin/ffmpeg",
+    mediaTimeoutSeconds: 9,
+    mediaMaxBytes: 2048,
+    mediaAllowedHosts: ["a.example", "*.b.example"],
   });
   // A short secret is refused, and not quoted.
   assert.throws(() => parseConfig({ AGENT_SECRET: "short-one" }), (e) => {

@@ -287,8 +287,9 @@ Deno.test("the simulator's customer-service API: messages, media and typing reac
   assert.equal((await api("message/custom/send", text("还在吗"))).errcode, 45015);
 });
 
-Deno.test("an image sent from the phone is stored and served: PicUrl reaches the agent and can be fetched", async () => {
-  await using kefu = await startService({ WECHAT_TOKEN: TOKEN });
+Deno.test("an image sent from the phone is stored and served; kefu re-stores it from PicUrl and the agent gets kefu's URL", async () => {
+  // No AppSecret, so kefu takes the image from its PicUrl, on the simulator's host.
+  await using kefu = await startService({ WECHAT_TOKEN: TOKEN, MEDIA_ALLOWED_HOSTS: "127.0.0.1" });
   await using sim = startSim(kefu, { WECHAT_ENCODING_AES_KEY: "" });
   await using agent = await AgentClient.open(agentUrl(kefu, "a1"));
   const r = await sim.post("/phone/api/image?openid=oPic&name=cat.png&id=img-1", PNG, {
@@ -300,11 +301,17 @@ Deno.test("an image sent from the phone is stored and served: PicUrl reaches the
   const { picUrl, mediaId } = r.body.input;
   assert.equal(picUrl, `${sim.base}/phone/media/${encodeURIComponent(mediaId)}`);
   assert.equal(sim.simulator.wechat.media(mediaId)?.filename, "cat.png");
+  const served = await fetch(picUrl);
+  assert.deepEqual(new Uint8Array(await served.arrayBuffer()), PNG);
   const e = await agent.next(1002);
   assert.equal(e.data.id, r.body.msgId);
   assert.equal(e.data.contact_id, "oPic");
-  assert.equal(e.data.msg.media_path, picUrl);
-  const got = await fetch(e.data.msg.media_path);
+  const hash = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", PNG)))
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  assert.equal(e.data.msg.media_path, `/media/${hash}.png`);
+  assert.equal(e.data.msg.media_type, "image/png");
+  const got = await fetch(`${kefu.http}${e.data.msg.media_path}`);
+  assert.equal(got.headers.get("content-type"), "image/png");
   assert.deepEqual(new Uint8Array(await got.arrayBuffer()), PNG);
 });
 

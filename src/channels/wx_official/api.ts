@@ -12,6 +12,8 @@
  * @module
  */
 
+import { readAtMost } from "../../core/body.ts";
+
 /** Options for {@link WechatApi}. */
 export interface WechatApiOptions {
   appId: string;
@@ -28,6 +30,8 @@ export interface WechatApiOptions {
   backoffMs?: number;
   /** Longest wait for one HTTP exchange, body included; default 15000. */
   timeoutMs?: number;
+  /** Largest answer read (media/get answers files); past it the call fails. Default 32 MiB. */
+  maxBodyBytes?: number;
   fetch?: typeof fetch;
   /** Clock in ms; tests move it. */
   now?: () => number;
@@ -148,7 +152,14 @@ export class WechatApi {
   #loading?: Promise<string>;
 
   constructor(options: WechatApiOptions) {
-    this.#o = { refreshAheadSeconds: 300, maxBusyRetries: 3, backoffMs: 200, timeoutMs: 15_000, ...options };
+    this.#o = {
+      refreshAheadSeconds: 300,
+      maxBusyRetries: 3,
+      backoffMs: 200,
+      timeoutMs: 15_000,
+      maxBodyBytes: 32 << 20,
+      ...options,
+    };
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#now = options.now ?? Date.now;
   }
@@ -302,8 +313,12 @@ export class WechatApi {
     let bytes: Uint8Array;
     try {
       res = await this.#fetch(url, { ...init, signal: abort.signal });
-      bytes = new Uint8Array(await res.arrayBuffer());
+      const max = this.#o.maxBodyBytes;
+      const read = await readAtMost(res.body, max);
+      if (read === undefined) throw new TooLarge(`the answer is over the limit of ${max} bytes`);
+      bytes = read;
     } catch (err) {
+      if (err instanceof TooLarge) throw new Error(`WeChat ${action}: ${err.message}`);
       const cause = abort.signal.aborted ? `no answer within ${this.#o.timeoutMs} ms` : this.#redact(describe(err));
       throw new Error(`WeChat ${action}: cannot reach WeChat API at ${this.#o.apiBase}: ${cause}`);
     } finally {
@@ -323,6 +338,8 @@ export class WechatApi {
     return s;
   }
 }
+
+class TooLarge extends Error {}
 
 // Deno's fetch says only "fetch failed"; the reason is in `cause`.
 function describe(err: unknown): string {

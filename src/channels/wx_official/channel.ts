@@ -7,6 +7,8 @@
  */
 
 import { accountId, type WechatAccount } from "../../config/config.ts";
+import type { Message } from "../../core/message.ts";
+import { fetchMedia } from "../../media/fetch.ts";
 import type { Uploads } from "../../media/uploads.ts";
 import type { ChannelAdapter, ChannelFactory } from "../channel.ts";
 import type { PassiveReplies } from "./passive_reply.ts";
@@ -29,7 +31,17 @@ export interface WxOfficialOptions {
   api?: OutboundOptions["api"];
   /** Clock in epoch seconds for the webhook (tests move it). */
   now?: () => number;
+  /**
+   * Hosts users' files may be fetched from besides each account's API base (`PicUrl`, a video's `video_url`):
+   * `MEDIA_ALLOWED_HOSTS`.
+   */
+  mediaHosts?: readonly string[];
+  /** Longest a file fetch may take. */
+  mediaTimeoutMs?: number;
 }
+
+// WeChat's voice formats (the message's <Format>), as content types.
+const VOICE_TYPES: Record<string, string> = { amr: "audio/amr", speex: "audio/speex" };
 
 /** The Official Account channel, for `main.ts` to register. */
 export function wxOfficial(options: WxOfficialOptions): ChannelFactory {
@@ -45,9 +57,34 @@ export function wxOfficial(options: WxOfficialOptions): ChannelFactory {
       passive,
       now: options.now,
     });
+    const allowed = [
+      ...(options.mediaHosts ?? []),
+      ...accounts.map((a) => new URL(a.apiBase).host),
+    ];
+    // media/get for whatever has a MediaId (a video answers with a URL to fetch), else the image's PicUrl.
+    const fetchFile = async (m: Message, maxBytes: number) => {
+      const limits = { allowedHosts: allowed, maxBytes, timeoutMs: options.mediaTimeoutMs ?? 30_000 };
+      const mediaId = m.extra?.MediaId;
+      const api = sender.api(m.account ?? "");
+      let got: { bytes: Uint8Array; contentType: string };
+      if (mediaId && api) {
+        const file = await api.getMedia(mediaId);
+        got = "videoUrl" in file ? await fetchMedia(file.videoUrl, limits) : file;
+      } else if (m.type === "image" && m.media !== "") {
+        got = await fetchMedia(m.media, limits);
+      } else {
+        throw new Error(
+          `cannot fetch the file: account ${JSON.stringify(m.account)} has no AppID/AppSecret for media/get`,
+        );
+      }
+      if (got.bytes.length > maxBytes) throw new Error(`the file is over the limit of ${maxBytes} bytes`);
+      const voice = m.type === "voice" ? VOICE_TYPES[(m.extra?.Format ?? "").toLowerCase()] : undefined;
+      return { bytes: got.bytes, contentType: voice ?? got.contentType };
+    };
     return {
       name: WX_OFFICIAL,
       routes,
+      fetchMedia: fetchFile,
       send: (reply, contact) => sender.send(reply, contact),
       typing: (contact) => sender.typing(contact),
       async stop(ms) {

@@ -87,6 +87,11 @@ export class Outbound {
     return { status: "typing" };
   }
 
+  /** The API client of an account (undefined: no AppID/AppSecret, or no such account). */
+  api(account: string): WechatApi | undefined {
+    return this.#channels.get(account)?.api;
+  }
+
   /** Wait for replies under way (shutdown), at most `ms`. */
   async drain(ms: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;

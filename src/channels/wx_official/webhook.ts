@@ -109,6 +109,10 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
     m.channel = WX_OFFICIAL;
     m.account = accountId;
     m.company = account.companyId;
+    // Passive mode: the request is open for a reply before the agent can see the message (the agent may answer
+    // before the commit resolves here). A retry of the same message keeps the same entry open.
+    const unsubscribe = m.type === "event" && m.extra?.Event === "unsubscribe";
+    const open = holding && !unsubscribe && passive.open(accountId, openid, account.passiveHoldMs);
     const r = await accept(m);
     if (r.status !== "duplicate") {
       const what = interactionOf(m.type, m.extra?.Event);
@@ -120,11 +124,8 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
     if (account.autoReply !== "" && r.status === "queued") {
       return await replyXml(c, autoReply(m, openid, account.autoReply, now()), officialAccount, sealed);
     }
-    if (!holding || m.type === "event" && m.extra?.Event === "unsubscribe") return c.text("success");
     // Passive mode: WeChat's request (and its retries of the same message) waits for the agent's reply.
-    if (r.status !== "duplicate" && !passive.open(accountId, openid, account.passiveHoldMs)) {
-      return c.text("success");
-    }
+    if (!open) return c.text("success");
     const reply = await passive.hold(accountId, openid, account.passiveAttemptMs);
     if (reply === undefined) return c.text("success");
     return await replyXml(c, { ...reply, contact: openid, sendTime: now() }, officialAccount, sealed);

@@ -25,15 +25,21 @@ const CASES: [string, string, number, Check][] = [
     "image",
     "<PicUrl><![CDATA[http://mmbiz/p.jpg]]></PicUrl><MediaId><![CDATA[m1]]></MediaId><MsgId>{id}</MsgId>",
     1002,
-    (
-      e,
-    ) => assert.equal(e.data.msg.media_path, "http://mmbiz/p.jpg"),
+    // kefu fetches the file first; this PicUrl's host is not one it may fetch from, and the agent is told so.
+    (e) => {
+      assert.equal(e.data.msg.media_path, "");
+      assert.match(e.data.msg.media_error, /cannot fetch "http:\/\/mmbiz": the host is not on MEDIA_ALLOWED_HOSTS/);
+    },
   ],
   [
     "voice",
     "<MediaId>v1</MediaId><Format>amr</Format><Recognition>语音</Recognition><MsgId>{id}</MsgId>",
     1003,
-    (e) => assert.deepEqual(e.data.msg, { media_path: "v1", content: "语音" }),
+    // No AppSecret, so no media/get: the text WeChat recognised still comes, with why there is no file.
+    (e) => {
+      assert.deepEqual([e.data.msg.media_path, e.data.msg.content], ["", "语音"]);
+      assert.match(e.data.msg.media_error, /no AppID\/AppSecret for media\/get/);
+    },
   ],
   [
     "video",

@@ -1,0 +1,110 @@
+/**
+ * Conversion of what a browser cannot play, with ffmpeg (never a codec of our
+ * own): WeChat voice (AMR-NB, Speex) becomes Opus in Ogg, which Chromium and
+ * Firefox play, at 24 kbit/s mono (speech; a 60 s note is ~180 KB). ffmpeg runs
+ * on input it did not make, so: `-nostdin`, only the `file` protocol, a
+ * temporary directory of its own, a time limit (killed past it) and an output
+ * size limit (`-fs`).
+ *
+ * @module
+ */
+
+/** Options for {@link Converter}. */
+export interface ConverterOptions {
+  /** The ffmpeg binary (`FFMPEG_PATH`, else `ffmpeg` on PATH). */
+  ffmpeg: string;
+  /** Longest a conversion may run. */
+  timeoutMs: number;
+  /** Largest output. */
+  maxOutputBytes: number;
+  /** Where ffmpeg's scratch directories go (under DATA_DIR, the one place kefu writes); default the system's. */
+  tmpDir?: string;
+}
+
+/** What a conversion gives. */
+export interface Converted {
+  bytes: Uint8Array;
+  contentType: string;
+}
+
+/** Content types browsers play as they are; anything else in audio is converted. */
+const PLAYABLE_AUDIO = new Set(["audio/ogg", "audio/mpeg", "audio/mp4", "audio/aac", "audio/wav", "audio/webm"]);
+
+/** Whether a file of this type needs converting before a browser can play it. */
+export function needsConversion(contentType: string): boolean {
+  return contentType.startsWith("audio/") && !PLAYABLE_AUDIO.has(contentType);
+}
+
+/** Runs ffmpeg, or says why it cannot. */
+export class Converter {
+  readonly #o: ConverterOptions;
+  #available: Promise<boolean> | undefined;
+
+  constructor(options: ConverterOptions) {
+    this.#o = options;
+  }
+
+  /** Whether ffmpeg can be run here (checked once). */
+  available(): Promise<boolean> {
+    // Not installed, or not allowed to run (no --allow-run): either way there is no conversion.
+    this.#available ??= (async () => {
+      try {
+        const r = await new Deno.Command(this.#o.ffmpeg, { args: ["-version"], stdout: "null", stderr: "null" })
+          .output();
+        return r.success;
+      } catch {
+        return false;
+      }
+    })();
+    return this.#available;
+  }
+
+  /** Voice → Opus in Ogg. Throws an Error saying what went wrong (ffmpeg's last line, or the limit hit). */
+  async toOpus(bytes: Uint8Array): Promise<Converted> {
+    if (this.#o.tmpDir !== undefined) await Deno.mkdir(this.#o.tmpDir, { recursive: true });
+    const dir = await Deno.makeTempDir({ prefix: "kefu-media-", dir: this.#o.tmpDir });
+    try {
+      const input = `${dir}/in`;
+      const output = `${dir}/out.ogg`;
+      await Deno.writeFile(input, bytes);
+      const child = new Deno.Command(this.#o.ffmpeg, {
+        args: [
+          "-nostdin",
+          "-hide_banner",
+          "-v",
+          "error",
+          "-protocol_whitelist",
+          "file",
+          "-i",
+          input,
+          "-vn",
+          "-ac",
+          "1",
+          "-c:a",
+          "libopus",
+          "-b:a",
+          "24k",
+          "-fs",
+          String(this.#o.maxOutputBytes),
+          "-f",
+          "ogg",
+          output,
+        ],
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+        cwd: dir,
+      }).spawn();
+      const timer = setTimeout(() => child.kill("SIGKILL"), this.#o.timeoutMs);
+      const result = await child.output().finally(() => clearTimeout(timer));
+      if (!result.success) {
+        const why = new TextDecoder().decode(result.stderr).trim().split("\n").at(-1) ||
+          (result.signal ? `killed after ${this.#o.timeoutMs} ms` : `exit code ${result.code}`);
+        throw new Error(`ffmpeg could not convert the voice note: ${why}`);
+      }
+      return { bytes: await Deno.readFile(output), contentType: "audio/ogg" };
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => undefined);
+    }
+  }
+}

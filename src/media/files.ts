@@ -1,0 +1,99 @@
+/**
+ * Media files, content-addressed: a file's name is the SHA-256 of its bytes
+ * (with an extension for its type), under `DATA_DIR/media/<first two hex>/`, so
+ * the same file sent twice is kept once. Written to a temporary name and renamed,
+ * so a crash never leaves half a file under a real name. `STORE=memory` keeps
+ * them in a Map instead.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { KefuError, quote } from "../core/errors.ts";
+
+/** A stored file. */
+export interface MediaFile {
+  /** `<sha256>.<ext>`: the last part of its URL. */
+  name: string;
+  contentType: string;
+  size: number;
+}
+
+/** Extension of each content type kefu stores; anything else is `bin`. */
+const EXTENSIONS: Record<string, string> = {
+  "image/jpeg": "jpg",
+  "image/png": "png",
+  "image/gif": "gif",
+  "image/webp": "webp",
+  "audio/amr": "amr",
+  "audio/speex": "spx",
+  "audio/ogg": "ogg",
+  "audio/mpeg": "mp3",
+  "video/mp4": "mp4",
+};
+
+const TYPES: Record<string, string> = Object.fromEntries(Object.entries(EXTENSIONS).map(([t, e]) => [e, t]));
+
+const NAME_RE = /^([0-9a-f]{64})\.([a-z0-9]{1,5})$/;
+
+/** The content type of a stored file's name, or undefined when the name is not one kefu gives. */
+export function typeOfName(name: string): string | undefined {
+  const m = NAME_RE.exec(name);
+  if (m === null) return undefined;
+  return TYPES[m[2]] ?? (m[2] === "bin" ? "application/octet-stream" : undefined);
+}
+
+/** The store of media files. */
+export class MediaFiles {
+  readonly #dir: string | undefined;
+  readonly #memory = new Map<string, Uint8Array>();
+
+  /** `dir` (DATA_DIR/media) on disk, or undefined to keep files in memory. */
+  constructor(dir: string | undefined) {
+    this.#dir = dir;
+  }
+
+  /** Keep `bytes`; answers its name. The same bytes give the same name and are written once. */
+  async put(bytes: Uint8Array, contentType: string): Promise<MediaFile> {
+    const hash = createHash("sha256").update(bytes).digest("hex");
+    const name = `${hash}.${EXTENSIONS[contentType] ?? "bin"}`;
+    const file = { name, contentType: typeOfName(name)!, size: bytes.length };
+    if (this.#dir === undefined) {
+      this.#memory.set(name, bytes);
+      return file;
+    }
+    const dir = `${this.#dir}/${hash.slice(0, 2)}`;
+    const path = `${dir}/${name}`;
+    try {
+      await Deno.stat(path);
+      return file;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    await Deno.mkdir(dir, { recursive: true });
+    const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+    await Deno.writeFile(tmp, bytes);
+    await Deno.rename(tmp, path);
+    return file;
+  }
+
+  /** The bytes of a stored file; throws `KefuError` 404 when there is none by that name. */
+  async read(name: string): Promise<Uint8Array> {
+    if (typeOfName(name) === undefined) throw notFound(name);
+    if (this.#dir === undefined) {
+      const bytes = this.#memory.get(name);
+      if (bytes === undefined) throw notFound(name);
+      return bytes;
+    }
+    try {
+      return await Deno.readFile(`${this.#dir}/${name.slice(0, 2)}/${name}`);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw notFound(name);
+      throw e;
+    }
+  }
+}
+
+function notFound(name: string): KefuError {
+  return new KefuError("media_not_found", `no media file ${quote(name)}`, 404);
+}

@@ -17,7 +17,7 @@
 
 import { Hono } from "hono";
 import { ConfigError, readChoice, readInt, readLogLevel } from "../config/config.ts";
-import { type Logger, type LogLevel, silentLogger } from "../core/log.ts";
+import { createLogger, type Logger, type LogLevel, silentLogger } from "../core/log.ts";
 
 /** Options of {@link startPcHookSimulator}. */
 export interface PcHookSimOptions {
@@ -61,8 +61,11 @@ export interface PcHookSimulator {
   connected(): number;
   /** Wait until `n` sockets are past the handshake. */
   waitConnected(n?: number, timeoutMs?: number): Promise<void>;
-  /** Push a frame (an object is sent as JSON) to every callback; resolves when each answered `ok`. */
-  push(frame: string | object): Promise<void>;
+  /**
+   * Push a frame (an object is sent as JSON) to every callback; resolves when each answered `ok` (true), or
+   * when a callback was removed before it did (false).
+   */
+  push(frame: string | object): Promise<boolean>;
   /** Push a text message from `from` (in group `room` when given); resolves at `ok`. Answers the frame sent. */
   text(from: string, content: string, options?: ChatOptions): Promise<string>;
   /** WeChat closed: the API stops answering, sockets drop, callbacks are forgotten. */
@@ -130,7 +133,7 @@ class Dialer {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #ackTimer: ReturnType<typeof setTimeout> | undefined;
   #hellos = 0;
-  readonly queue: { frame: string; done: () => void }[] = [];
+  readonly queue: { frame: string; done: (ok: boolean) => void }[] = [];
   #inflight = false;
 
   constructor(
@@ -144,7 +147,7 @@ class Dialer {
     return this.#ready;
   }
 
-  push(frame: string): Promise<void> {
+  push(frame: string): Promise<boolean> {
     return new Promise((resolve) => {
       this.queue.push({ frame, done: resolve });
       this.#next();
@@ -160,7 +163,7 @@ class Dialer {
       this.#socket?.close(1000, "callback removed");
     } catch { /* closing */ }
     // Nothing will be pushed any more: whoever waits is let go.
-    for (const q of this.queue.splice(0)) q.done();
+    for (const q of this.queue.splice(0)) q.done(false);
   }
 
   #connect(): void {
@@ -206,7 +209,7 @@ class Dialer {
     if (text === "ok" && this.#inflight) {
       clearTimeout(this.#ackTimer);
       this.#inflight = false;
-      this.queue.shift()?.done();
+      this.queue.shift()?.done(true);
       this.#next();
     }
   }
@@ -261,13 +264,16 @@ export function startPcHookSimulator(options: PcHookSimOptions = {}): PcHookSimu
     switch (type) {
       case 1001: {
         if (typeof body.url !== "string" || body.url === "") return c.json(wrap({}, 10002, "缺少必要的参数"));
-        return c.json(ok({ cookie: add(body.url, Number(body.protocol)) }));
+        const cookie = add(body.url, Number(body.protocol));
+        log.info("sim_hook_callback_added", { url: body.url, protocol: Number(body.protocol), cookie });
+        return c.json(ok({ cookie }));
       }
       case 1002: {
         const cb = callbacks.get(String(body.cookie));
         if (cb === undefined) return c.json(wrap({ status: -1, desc: "cookie not found", cookie: "" }));
         cb.dialer?.stop();
         callbacks.delete(String(body.cookie));
+        log.info("sim_hook_callback_removed", { url: cb.url, cookie: String(body.cookie) });
         return c.json(ok({ cookie: "" }));
       }
       case 1003:
@@ -279,6 +285,7 @@ export function startPcHookSimulator(options: PcHookSimOptions = {}): PcHookSimu
     }
     if (type >= 10000) {
       sent.push(body);
+      log.info("sim_hook_send_call", body);
       const f = sim.failSends;
       if (f !== undefined) {
         return c.json(wrap({ status: f.status ?? 0, desc: f.desc ?? "" }, f.error_code ?? 10000, f.description ?? ""));
@@ -291,7 +298,8 @@ export function startPcHookSimulator(options: PcHookSimOptions = {}): PcHookSimu
   app.post("/sim/text", async (c) => {
     const { from, content, room, nickName, type } = await c.req.json();
     const frame = await sim.text(String(from), String(content), { room, nickName, type });
-    return c.json({ ok: true, frame: JSON.parse(frame) });
+    // The frame as sent: JSON.parse would round its msgSvrID.
+    return c.body(`{"ok":true,"frame":${frame}}`, 200, { "content-type": "application/json" });
   });
   app.post("/sim/frame", async (c) => {
     await sim.push(await c.req.text());
@@ -328,9 +336,8 @@ export function startPcHookSimulator(options: PcHookSimOptions = {}): PcHookSimu
     },
     push(frame) {
       const text = typeof frame === "string" ? frame : JSON.stringify(frame);
-      return Promise.all([...callbacks.values()].flatMap((cb) => cb.dialer ? [cb.dialer.push(text)] : [])).then(
-        () => {},
-      );
+      const all = [...callbacks.values()].flatMap((cb) => cb.dialer ? [cb.dialer.push(text)] : []);
+      return Promise.all(all).then((oks) => oks.length > 0 && oks.every(Boolean));
     },
     async text(from, content, o = {}) {
       const frame = chatFrame(wxid, from, content, o);
@@ -379,4 +386,22 @@ export function parsePcHookSimConfig(env: Record<string, string | undefined>): P
     answers: readChoice(env.SIM_HOOK_ANSWERS, "SIM_HOOK_ANSWERS", ["seed", "wrapped"] as const, "seed"),
     logLevel: readLogLevel(env),
   };
+}
+
+/** Serve the fake hook with these settings, logging where its API and its controls are. */
+export function servePcHookSimulator(config: PcHookSimConfig, log: Logger): PcHookSimulator {
+  const { port, host, wxid, answers } = config;
+  const sim = startPcHookSimulator({ port, host, wxid, answers, log });
+  const base = `http://${host.includes(":") ? `[${host}]` : host}:${sim.port}`;
+  log.info("sim_hook_listening", { api: sim.apiUrl, wxid, push: `${base}/sim/text`, state: `${base}/sim/state` });
+  return sim;
+}
+
+// `deno run --allow-net --allow-env src/simulator/pc_hook.ts`: the fake hook alone (SIM_HOOK_* settings).
+if (import.meta.main) {
+  const config = parsePcHookSimConfig(Deno.env.toObject());
+  const sim = servePcHookSimulator(config, createLogger({ level: config.logLevel }));
+  const stop = () => sim.shutdown().then(() => Deno.exit(0));
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
 }

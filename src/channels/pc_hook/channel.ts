@@ -91,11 +91,17 @@ export function pcHook(options: PcHookOptions): ChannelFactory {
       const fallback = socket.account || hook.account;
       let decoded;
       try {
+        if (frame.length > ctx.maxBodyBytes) {
+          throw new Error(
+            `the push is ${frame.length} characters long, more than MAX_BODY_BYTES (${ctx.maxBodyBytes})`,
+          );
+        }
         decoded = decodePush(frame, fallback);
       } catch (e) {
         const reason = (e as Error).message;
         log.warn("pc_hook_undecodable", { hook: hook.endpoint.name, error: reason, frame: frame.slice(0, 1024) });
-        await ctx.accept(undecodableMessage(frame, reason, fallback));
+        // Kept as it came (up to MAX_BODY_BYTES), so that an agent sees it and nothing is dropped silently.
+        await ctx.accept(undecodableMessage(frame.slice(0, ctx.maxBodyBytes), reason, fallback));
         hook.counts.undecodable++;
         return;
       }

@@ -204,3 +204,15 @@ Deno.test("pc_hook: the send call's type and field names are configuration; the 
   await a.next(103);
   assert.deepEqual(hook.sent.at(-1), { type: 10010, wxid: "wxid_dave", filePath: "C:\\kefu\\a.png" });
 });
+
+Deno.test("pc_hook: a push over MAX_BODY_BYTES is kept cut to that size, shown to the agent, and answered ok", async () => {
+  await using hook = fakeHook({ wxid: "wxid_shop" });
+  await using t = await startWithHook(hook, {}, { MAX_BODY_BYTES: "2048" });
+  await hook.waitConnected();
+  await using a = await AgentClient.open(agentUrl(t, "a1"));
+  assert.equal(await hook.push(chatFrame("wxid_shop", "wxid_big", "x".repeat(5000))), true);
+  const line = await a.next(102);
+  assert.match(line.data.msg.content, /the push is \d+ characters long, more than MAX_BODY_BYTES \(2048\)/);
+  const h = (await getJson(`${t.http}/healthz`)).body.channels.pc_hook.hooks[0];
+  assert.deepEqual([h.kept, h.undecodable], [0, 1]);
+});

@@ -128,9 +128,12 @@ export class HookApi {
     await this.call({ type: HookCall.removeCallback, cookie }, `remove the hook's callback ${quote(cookie)}`, signal);
   }
 
-  /** Register a WebSocket message processor (type 1001, protocol 3); answers its cookie. */
-  async addCallback(url: string, signal?: AbortSignal): Promise<string> {
-    const action = `register the callback ${quote(url)}`;
+  /**
+   * Register a WebSocket message processor (type 1001, protocol 3); answers its cookie. `shown` is the URL as
+   * errors name it (without its token).
+   */
+  async addCallback(url: string, signal?: AbortSignal, shown = url): Promise<string> {
+    const action = `register the callback ${quote(shown)}`;
     const data = await this.call({ type: HookCall.addCallback, protocol: 3, url }, action, signal);
     const cookie = typeof data.cookie === "string" ? data.cookie : String(data.cookie ?? "");
     // Without a cookie kefu could never remove it again (S2 treats this as a failure too).

@@ -15,6 +15,7 @@
  */
 
 import { type Context, Hono } from "hono";
+import { timingSafeEqual } from "node:crypto";
 import { KefuError, quote } from "../../core/errors.ts";
 import type { Message } from "../../core/message.ts";
 import type { ContactRecord } from "../../store/store.ts";
@@ -74,6 +75,7 @@ export function pcHook(options: PcHookOptions): ChannelFactory {
         api,
         new Registration(endpoint, api, {
           register: options.register,
+          token: options.callbackToken,
           checkMs: options.checkMs,
           retryMinMs: options.retryMinMs,
           retryMaxMs: options.retryMaxMs,
@@ -129,6 +131,13 @@ export function pcHook(options: PcHookOptions): ChannelFactory {
       const hook = name === undefined
         ? (hooks.length === 1 ? hooks[0] : undefined)
         : hooks.find((h) => h.endpoint.name === name);
+      if (options.callbackToken !== undefined && !tokenMatches(c.req.query("token"), options.callbackToken)) {
+        throw new KefuError(
+          "auth_required",
+          `${path} needs HOOK_CALLBACK_TOKEN: the hook dials the URL kefu registered, which carries ?token=…`,
+          401,
+        );
+      }
       if (hook === undefined) {
         const known = hooks.map((h) => `${options.path}/${h.endpoint.name}`).join(", ");
         throw new KefuError("not_found", `no PC hook answers on ${quote(path)}: the hooks dial ${known}`, 404);
@@ -246,6 +255,12 @@ export function pcHook(options: PcHookOptions): ChannelFactory {
       }),
     };
   };
+}
+
+function tokenMatches(got: string | undefined, expected: string): boolean {
+  const a = new TextEncoder().encode(got ?? "");
+  const b = new TextEncoder().encode(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {

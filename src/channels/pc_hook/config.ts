@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ConfigError, readChoice, readInt } from "../../config/config.ts";
+import { ConfigError, readChoice, readInt, readSecret } from "../../config/config.ts";
 
 /** One hook: a WeChat PC client with the hook injected, and its HTTP API. */
 export interface HookEndpoint {
@@ -15,7 +15,7 @@ export interface HookEndpoint {
   name: string;
   /** The hook's HTTP API, `POST`ed with `{"type":N,…}`; the seed's `http://127.0.0.1:8888/api/`. */
   apiUrl: string;
-  /** The `ws://` URL registered with the hook (type 1001): where the hook dials kefu. */
+  /** The `ws://` URL registered with the hook (type 1001), without the token: where the hook dials kefu. */
   callbackUrl: string;
   /** The logged-in account's wxid when known beforehand; otherwise asked (type 28) or read from pushes. */
   wxid?: string;
@@ -42,6 +42,11 @@ export interface PcHookOptions {
   /** The path of kefu's port the hooks dial; `{path}/{name}` names the hook. */
   path: string;
   send: HookSendCalls;
+  /**
+   * `HOOK_CALLBACK_TOKEN`: registered as `?token=…` on every callback URL, and required of every hook that dials
+   * kefu; undefined: the callback socket is open to whoever reaches kefu's port. Never logged.
+   */
+  callbackToken?: string;
   /** false: the callbacks are set by hand (e.g. `wsCallbackUrl` in the hook's wechatAPI.json); kefu only serves. */
   register: boolean;
   /** Protocol pings on the callback socket, as the seed's server (`ping_interval=5`). */
@@ -78,6 +83,7 @@ export const PC_HOOK_DEFAULTS = {
 export const PC_HOOK_KEYS = [
   "path",
   "callback_url",
+  "callback_token",
   "register",
   "send",
   "ping_seconds",
@@ -265,6 +271,10 @@ export function parsePcHookConfig(env: Env, fileSection?: unknown): PcHookOption
   return {
     hooks,
     path,
+    callbackToken: readSecret(
+      env.HOOK_CALLBACK_TOKEN?.trim() ? env.HOOK_CALLBACK_TOKEN : fileString(file, "callback_token", where),
+      env.HOOK_CALLBACK_TOKEN?.trim() ? "HOOK_CALLBACK_TOKEN" : `${where}.callback_token`,
+    ),
     send: {
       textType: type("HOOK_SEND_TEXT_TYPE", "text_type", d.textType),
       imageType: type("HOOK_SEND_IMAGE_TYPE", "image_type", d.imageType),

@@ -27,6 +27,8 @@ export type RegistrationState = "registering" | "registered" | "away" | "manual"
 export interface RegistrationOptions {
   /** false: nothing is registered (the operator set the callback on the hook). */
   register: boolean;
+  /** Added to the registered URL as `?token=…`; never logged. */
+  token?: string;
   checkMs: number;
   retryMinMs: number;
   retryMaxMs: number;
@@ -35,16 +37,30 @@ export interface RegistrationOptions {
   onWxid(wxid: string): void;
 }
 
-/** Whether two callback URLs name the same place (the hook may add or drop a trailing slash). */
+/**
+ * Whether two callback URLs name the same place: the query (an earlier token) does not count, nor a trailing
+ * slash the hook may add or drop.
+ */
 export function sameCallback(a: string, b: string): boolean {
   const norm = (s: string) => {
     try {
-      return new URL(s.trim()).href.replace(/\/+$/, "");
+      const u = new URL(s.trim());
+      u.search = "";
+      u.hash = "";
+      return u.href.replace(/\/+$/, "");
     } catch {
-      return s.trim().replace(/\/+$/, "");
+      return s.trim().replace(/[?#].*$/, "").replace(/\/+$/, "");
     }
   };
   return norm(a) === norm(b);
+}
+
+/** The URL registered with the hook: `url` with `?token=…` when there is a token. */
+export function withToken(url: string, token: string | undefined): string {
+  if (token === undefined) return url;
+  const u = new URL(url);
+  u.searchParams.set("token", token);
+  return u.href;
 }
 
 /** One hook's callback registration, kept alive until `stop()`. */
@@ -157,7 +173,7 @@ export class Registration {
     for (const c of listed) {
       if (!sameCallback(c.url, callbackUrl)) continue;
       await this.#api.removeCallback(c.cookie, signal);
-      log.info("pc_hook_stale_callback_removed", { hook: name, url: c.url, cookie: c.cookie });
+      log.info("pc_hook_stale_callback_removed", { hook: name, url: c.url.replace(/[?#].*$/, ""), cookie: c.cookie });
     }
     if (this.#hook.wxid === undefined) {
       // Which account the hook's pushes are for, before the first push says so; a hook that cannot tell is fine.
@@ -168,7 +184,7 @@ export class Registration {
         log.debug("pc_hook_self_unknown", { hook: name, error: (e as Error).message });
       }
     }
-    this.#cookie = await this.#api.addCallback(callbackUrl, signal);
+    this.#cookie = await this.#api.addCallback(withToken(callbackUrl, this.#options.token), signal, callbackUrl);
     log.info("pc_hook_registered", { hook: name, url: callbackUrl, api: this.#api.url, attempts: this.failures + 1 });
     this.#recovered();
   }

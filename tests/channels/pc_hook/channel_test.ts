@@ -216,3 +216,21 @@ Deno.test("pc_hook: a push over MAX_BODY_BYTES is kept cut to that size, shown t
   const h = (await getJson(`${t.http}/healthz`)).body.channels.pc_hook.hooks[0];
   assert.deepEqual([h.kept, h.undecodable], [0, 1]);
 });
+
+Deno.test("pc_hook: with HOOK_CALLBACK_TOKEN the callback carries it, and a socket without it is refused", async () => {
+  const token = "a-long-enough-callback-token";
+  await using hook = fakeHook({ wxid: "wxid_shop" });
+  await using t = await startWithHook(hook, {}, { HOOK_CALLBACK_TOKEN: token });
+  await hook.waitConnected();
+  assert.equal(hook.callbacks()[0].url, `ws://127.0.0.1:${t.port}/pc_hook/ws?token=${token}`);
+  await using a = await AgentClient.open(agentUrl(t, "a1"));
+  await hook.text("wxid_t", "with the token");
+  assert.equal((await a.next(1001)).data.msg.content, "with the token");
+  for (const q of ["", "?token=wrong-but-long-enough-token"]) {
+    const r = await fetch(`${t.http}/pc_hook/ws${q}`, { headers: { upgrade: "websocket" } });
+    assert.equal(r.status, 401);
+    assert.match((await r.json()).data.detail, /needs HOOK_CALLBACK_TOKEN/);
+  }
+  const health = JSON.stringify((await getJson(`${t.http}/healthz`)).body);
+  assert.ok(!health.includes(token), "the token is not shown");
+});

@@ -81,6 +81,11 @@ Deno.test("pc_hook config: every bad value is refused, naming it", () => {
     [{ HOOK_API_URL: "http://x/", HOOK_SEND_TEXT_TYPE: "ten" }, undefined, /HOOK_SEND_TEXT_TYPE="ten"/],
     [{ HOOK_API_URL: "http://x/", HOOK_REGISTER: "maybe" }, undefined, /HOOK_REGISTER="maybe": expected on or off/],
     [{ HOOK_CALLBACK_URL: "ws://k:1/" }, undefined, /cannot serve the PC hook's callback on "\/"/],
+    [
+      { HOOK_API_URL: "http://x/", HOOK_CALLBACK_TOKEN: "short" },
+      undefined,
+      /HOOK_CALLBACK_TOKEN: a secret of at least 16/,
+    ],
     [{}, [], /CONFIG_FILE pc_hook: expected an object/],
     [{}, { hook: [] }, /unknown key "hook"/],
     [{}, {}, /no hook: list at least one/],

@@ -13,6 +13,8 @@ import { createLogger, type Logger } from "./src/core/log.ts";
 import { PassiveReplies } from "./src/channels/wx_official/passive_reply.ts";
 import { wxOfficial } from "./src/channels/wx_official/channel.ts";
 import { httpPush } from "./src/channels/http_push/routes.ts";
+import { pcHook } from "./src/channels/pc_hook/channel.ts";
+import { wxbot } from "./src/channels/wxbot/channel.ts";
 import { type ChannelAdapter, type ChannelContext, type ChannelFactory, ReplyRouter } from "./src/channels/channel.ts";
 import { Converter } from "./src/media/convert.ts";
 import { MediaFiles } from "./src/media/files.ts";
@@ -26,6 +28,8 @@ import type { AgentBusFactory } from "./src/hub/bus.ts";
 import { Close } from "./src/envelope/protocol.ts";
 import { ReplyWindows } from "./src/channels/wx_official/reply_window.ts";
 import { parseSimulatorConfig, startSimulator } from "./src/simulator/simulator.ts";
+import { parsePcHookSimConfig, servePcHookSimulator } from "./src/simulator/pc_hook.ts";
+import { parseWxbotSimConfig, startWxbotSim } from "./src/simulator/wxbot.ts";
 import { SqliteStore, storePath } from "./src/store/sqlite_store.ts";
 import { type DirLock, DirLockError, lockDir } from "./src/store/lock.ts";
 import { Uploads } from "./src/media/uploads.ts";
@@ -162,6 +166,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       mediaTimeoutMs: config.mediaTimeoutSeconds * 1000,
     }),
     httpPush({ replyUrl: config.pushReplyUrl, token: config.pushToken }),
+    ...config.pcHook ? [pcHook(config.pcHook)] : [],
+    ...config.wxbot ? [wxbot({ config: config.wxbot, uploads })] : [],
     ...options.channels ?? [],
   ];
   const channels = factories.map((f) => {
@@ -276,11 +282,7 @@ async function main(args: string[]): Promise<{ shutdown(): Promise<void> }> {
   // Where the service listens, for the message when it cannot.
   let listen: { host: string; port: number; vars: string } | undefined;
   try {
-    if (command === "simulate") {
-      const sim = parseSimulatorConfig(env);
-      listen = { host: sim.host, port: sim.port, vars: "SIM_HOST, SIM_PORT" };
-      return startSimulator(sim, createLogger({ level: sim.logLevel }), `${import.meta.dirname}/static`);
-    }
+    if (command === "simulate") return simulate(env, (l) => listen = l);
     const config = parseConfig(env);
     listen = { host: config.host, port: config.port, vars: "HOST, PORT" };
     const log = createLogger({ level: config.logLevel });
@@ -310,6 +312,38 @@ async function main(args: string[]): Promise<{ shutdown(): Promise<void> }> {
     console.error(`kefu: cannot start: ${message}`);
     Deno.exit(1);
   }
+}
+
+/**
+ * `kefu simulate`: the other ends, for local runs — WeChat (API and phone page) when WECHAT_TOKEN is set, a PC hook
+ * when SIM_HOOK=1 (or SIM_HOOK_PORT), a WXBot platform when WXBOT_KEY is set; at least one.
+ */
+function simulate(
+  env: Record<string, string | undefined>,
+  listening: (l: { host: string; port: number; vars: string }) => void,
+): { shutdown(): Promise<void> } {
+  const running: { shutdown(): Promise<void> }[] = [];
+  if (env.WECHAT_TOKEN?.trim()) {
+    const sim = parseSimulatorConfig(env);
+    listening({ host: sim.host, port: sim.port, vars: "SIM_HOST, SIM_PORT" });
+    running.push(startSimulator(sim, createLogger({ level: sim.logLevel }), `${import.meta.dirname}/static`));
+  }
+  if (/^(1|on|true)$/i.test(env.SIM_HOOK?.trim() ?? "") || env.SIM_HOOK_PORT?.trim()) {
+    const hook = parsePcHookSimConfig(env);
+    listening({ host: hook.host, port: hook.port, vars: "SIM_HOOK_HOST, SIM_HOOK_PORT" });
+    running.push(servePcHookSimulator(hook, createLogger({ level: hook.logLevel })));
+  }
+  const wx = parseWxbotSimConfig(env);
+  if (wx !== undefined) {
+    listening({ host: wx.host, port: wx.port, vars: "SIM_HOST, SIM_WXBOT_PORT" });
+    running.push(startWxbotSim(wx, createLogger({ level: wx.logLevel })));
+  }
+  if (running.length === 0) {
+    throw new ConfigError(
+      "nothing to simulate: set WECHAT_TOKEN (WeChat), SIM_HOOK=1 (a PC hook) or WXBOT_KEY and WXBOT_TOKEN (WXBot)",
+    );
+  }
+  return { shutdown: () => Promise.all(running.map((r) => r.shutdown())).then(() => undefined) };
 }
 
 if (import.meta.main) {

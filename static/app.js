@@ -367,6 +367,8 @@ async function loadContacts(agent) {
     if (agent !== state.agent) return;
     for (const c of body?.data?.contacts ?? []) {
       const contact = ensureContact(text(c.contact_id), text(c.name));
+      contact.channel = text(c.channel);
+      contact.account = text(c.account_id);
       contact.lastTime = Math.max(contact.lastTime, Number(c.last_message_time) || 0);
       contact.unread = Math.max(contact.unread, Number(c.unread) || 0);
     }
@@ -436,8 +438,19 @@ function ensureContact(id, name) {
   return c;
 }
 
+// The envelope does not name a contact's channel: a contact first seen live is looked up in the contact list.
+let channelLookup = 0;
+function learnChannel(c) {
+  if (c.channel !== undefined || channelLookup) return;
+  channelLookup = setTimeout(() => {
+    channelLookup = 0;
+    if (state.agent) loadContacts(state.agent);
+  }, 300);
+}
+
 function addIncoming(data, code) {
   const c = ensureContact(text(data.contact_id), text(data.name));
+  if (c.id !== "system01") learnChannel(c);
   const id = text(data.id);
   // The server sends unacknowledged messages again after a reconnect: acknowledge, do not show twice.
   if (id !== "" && c.seen.has(id)) {
@@ -650,6 +663,14 @@ function select(id) {
   $("reply-text").focus();
 }
 
+// How each channel is named beside a contact: where the user wrote from.
+const CHANNEL_LABELS = {
+  wx_official_account: "公众号",
+  pc_hook: "个人号 · PC",
+  wxbot: "个人号 · WXBot",
+  http_push: "HTTP",
+};
+
 function renderContacts() {
   const list = $("contacts");
   const sorted = [...state.contacts.values()].sort((a, b) => b.lastTime - a.lastTime);
@@ -661,6 +682,13 @@ function renderContacts() {
     li.tabIndex = 0;
     const top = el("div", "contact-top");
     top.append(el("span", "contact-name", c.name));
+    if (c.channel) {
+      const tag = el("span", "channel-tag", CHANNEL_LABELS[c.channel] ?? c.channel);
+      tag.dataset.channel = c.channel;
+      tag.dataset.testid = "channel";
+      tag.title = c.account ? `${c.channel} · ${c.account}` : c.channel;
+      top.append(tag);
+    }
     if (c.unread > 0) {
       const badge = el("span", "unread", String(c.unread));
       badge.dataset.testid = "unread";

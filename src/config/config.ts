@@ -8,6 +8,8 @@
 
 import { isEncodingAesKey } from "../channels/wx_official/crypto.ts";
 import { type AgentAccount, isPasswordHash } from "../agents/auth/passwords.ts";
+import { parsePcHookConfig, type PcHookOptions } from "../channels/pc_hook/config.ts";
+import { parseWxbotConfig, type WxbotConfig } from "../channels/wxbot/config.ts";
 import { isLogLevel, type LogLevel } from "../core/log.ts";
 
 /** One WeChat Official Account. Secrets (appSecret, token, encodingAesKey) are never logged. */
@@ -114,6 +116,10 @@ export interface Config {
   mediaMaxBytes: number;
   /** Hosts users' files may be fetched from, besides the accounts' API bases. */
   mediaAllowedHosts: string[];
+  /** The PC-hook channel (`HOOK_*`, CONFIG_FILE `pc_hook`); undefined: off. */
+  pcHook?: PcHookOptions;
+  /** The WXBot channel (`WXBOT_*`, CONFIG_FILE `wxbot`); undefined: off. */
+  wxbot?: WxbotConfig;
 }
 
 /** Defaults, as the README's configuration table lists them. */
@@ -148,6 +154,8 @@ export const DEFAULTS: Config = {
   mediaTimeoutSeconds: 30,
   mediaMaxBytes: 10 << 20,
   mediaAllowedHosts: ["mmbiz.qpic.cn", "*.qpic.cn", "*.qlogo.cn", "*.weixin.qq.com", "*.video.qq.com"],
+  pcHook: undefined,
+  wxbot: undefined,
 };
 
 const API_BASE = "https://api.weixin.qq.com";
@@ -194,7 +202,7 @@ export function parseConfig(
   readFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
 ): Config {
   const level = readLogLevel(env);
-  const file = env.CONFIG_FILE ? readConfigFile(env.CONFIG_FILE, readFile) : { accounts: [], agents: [] };
+  const file: ConfigFile = env.CONFIG_FILE ? readConfigFile(env.CONFIG_FILE, readFile) : { accounts: [], agents: [] };
   const accounts = file.accounts;
   if (env.WECHAT_TOKEN) accounts.unshift(accountFromEnv(env));
   const paths = new Set<string>();
@@ -238,6 +246,8 @@ export function parseConfig(
     mediaAllowedHosts: env.MEDIA_ALLOWED_HOSTS === undefined
       ? DEFAULTS.mediaAllowedHosts
       : env.MEDIA_ALLOWED_HOSTS.split(",").map((h) => h.trim()).filter((h) => h !== ""),
+    pcHook: parsePcHookConfig(env, file.pcHook),
+    wxbot: parseWxbotConfig(env, file.wxbot),
   };
 }
 
@@ -310,7 +320,7 @@ function accountFromEnv(env: Record<string, string | undefined>): WechatAccount 
 }
 
 /** The keys CONFIG_FILE knows at its top level; any other key is refused. */
-export const FILE_KEYS = ["accounts", "agents"] as const;
+export const FILE_KEYS = ["accounts", "agents", "pc_hook", "wxbot"] as const;
 /** The keys CONFIG_FILE knows in each agent; any other key is refused. */
 export const AGENT_KEYS = ["id", "name", "password_hash"] as const;
 /** The keys CONFIG_FILE knows in each account; any other key is refused. */
@@ -378,7 +388,7 @@ export function editDistance(a: string, b: string): number {
 function readConfigFile(
   path: string,
   readFile: (path: string) => string,
-): { accounts: WechatAccount[]; agents: AgentAccount[] } {
+): ConfigFile {
   const file = `CONFIG_FILE=${JSON.stringify(path)}`;
   let doc: unknown;
   try {
@@ -390,9 +400,24 @@ function readConfigFile(
   const accounts = isObject(doc) ? doc.accounts ?? [] : undefined;
   const agents = isObject(doc) ? doc.agents ?? [] : undefined;
   if (!Array.isArray(accounts) || !Array.isArray(agents)) {
-    throw new ConfigError(`cannot read ${file}: expected {"accounts":[{…}],"agents":[{…}]} (either may be left out)`);
+    throw new ConfigError(
+      `cannot read ${file}: expected {"accounts":[{…}],"agents":[{…}],"pc_hook":{…},"wxbot":{…}} (any may be left out)`,
+    );
   }
-  return { accounts: accountsFromFile(accounts), agents: agentsFromFile(agents) };
+  return {
+    accounts: accountsFromFile(accounts),
+    agents: agentsFromFile(agents),
+    pcHook: isObject(doc) ? doc.pc_hook : undefined,
+    wxbot: isObject(doc) ? doc.wxbot : undefined,
+  };
+}
+
+/** What CONFIG_FILE holds; the channels' sections are read by their own parsers. */
+interface ConfigFile {
+  accounts: WechatAccount[];
+  agents: AgentAccount[];
+  pcHook?: unknown;
+  wxbot?: unknown;
 }
 
 function agentsFromFile(list: unknown[]): AgentAccount[] {

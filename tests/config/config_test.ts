@@ -79,6 +79,8 @@ Deno.test("config: every variable is read", () => {
     mediaTimeoutSeconds: 9,
     mediaMaxBytes: 2048,
     mediaAllowedHosts: ["a.example", "*.b.example"],
+    pcHook: undefined,
+    wxbot: undefined,
   });
   // A short secret is refused, and not quoted.
   assert.throws(() => parseConfig({ AGENT_SECRET: "short-one" }), (e) => {
@@ -210,9 +212,12 @@ Deno.test("config: CONFIG_FILE refuses unknown keys, naming the key and the near
     { acounts: [account] },
     /^cannot read CONFIG_FILE="\/etc\/kefu.json": unknown key "acounts" \(did you mean accounts\?\)$/,
   );
-  refused({ accounts: [account], debug: true }, /unknown key "debug" \(known keys: accounts, agents\)/);
+  refused({ accounts: [account], debug: true }, /unknown key "debug" \(known keys: accounts, agents, pc_hook, wxbot\)/);
   refused({ accounts: ["wxA"] }, /accounts\[0\]: expected an object/);
-  refused([account], /expected \{"accounts":\[\{…\}\],"agents":\[\{…\}\]\} \(either may be left out\)/);
+  refused(
+    [account],
+    /expected \{"accounts":\[\{…\}\],"agents":\[\{…\}\],"pc_hook":\{…\},"wxbot":\{…\}\} \(any may be left out\)/,
+  );
   // The value of an unknown key, maybe a secret, is never quoted.
   assert.throws(
     () => parseConfig({ CONFIG_FILE: "x" }, file({ accounts: [{ ...account, app_secret: "s3cr3t" }] })),

@@ -239,7 +239,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         clearInterval(sweep);
         stats.flush(log, STATS_SECONDS);
         // Replies under way get a moment to finish and be confirmed to their agents; media work resumes next start.
-        await Promise.all([...channels.map((ch) => ch.stop?.(5_000)), media.stop(2_000)]);
+        await Promise.all([router.drain(5_000), media.stop(2_000)]);
+        await Promise.all(channels.map((ch) => ch.stop?.(5_000)));
         const { sockets, held } = hub.stats();
         hub.closeAll(Close.goingAway, "server shutting down");
         // Let our close frames go out before Deno.serve closes what is left with its own.

@@ -9,18 +9,11 @@ import { start } from "../main.ts";
 import { parseConfig } from "../src/config/config.ts";
 import { startPcHookSimulator } from "../src/simulator/pc_hook.ts";
 import { Browser, CHROMIUM_PATH, hasChromium } from "./browser/cdp.ts";
-import { signedQuery, userXml, wechatText } from "./helpers.ts";
+import { freePort, signedQuery, userXml, wechatText } from "./helpers.ts";
 
 const CHROMIUM = hasChromium();
 const NEEDS = CHROMIUM ? "" : ` [ignored: requires chromium at ${CHROMIUM_PATH}]`;
 const SCREENSHOT = "/tmp/kefu-channels.png";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test({
   name: `browser: the agent page shows which channel each contact wrote from${NEEDS}`,

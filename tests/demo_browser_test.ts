@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { freePort } from "./helpers.ts";
 import { start } from "../main.ts";
 import { parseConfig } from "../src/config/config.ts";
 import { createLogger } from "../src/core/log.ts";
@@ -25,13 +26,6 @@ async function demoEnv(): Promise<Record<string, string>> {
     if (m) env[m[1]] = m[2];
   }
   return env;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 Deno.test({

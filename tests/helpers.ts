@@ -48,6 +48,14 @@ export async function startService(env: Record<string, string> = {}): Promise<Te
   };
 }
 
+/** A free port of 127.0.0.1, for a service whose own address must be known before it listens. */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
 /** POST a body; answers the status and the parsed JSON body. */
 export async function post(
   url: string,

@@ -10,6 +10,7 @@
 
 import type { Hono } from "hono";
 import { KefuError, quote } from "../core/errors.ts";
+import { KeyedQueue } from "../core/keyed_queue.ts";
 import type { Logger } from "../core/log.ts";
 import type { Message } from "../core/message.ts";
 import type { AcceptOptions, InboundResult } from "../hub/hub.ts";
@@ -54,7 +55,7 @@ export interface ChannelAdapter {
   fetchMedia?(message: Message, maxBytes: number): Promise<{ bytes: Uint8Array; contentType: string }>;
   /** Start (a channel that dials out connects here); `main.ts` calls it after the hub is ready. */
   start?(): Promise<void>;
-  /** Stop: let replies under way finish for at most `ms`, then let go of connections. */
+  /** Stop (after the router has let replies under way finish): let go of connections within `ms`. */
   stop?(ms: number): Promise<void>;
   /** What `/healthz` shows of the channel. */
   health?(): Record<string, unknown>;
@@ -63,9 +64,13 @@ export interface ChannelAdapter {
 /** Builds a channel from kefu's context (the form `main.ts` registers them in). */
 export type ChannelFactory = (ctx: ChannelContext) => ChannelAdapter;
 
-/** Decides where each reply goes: to the channel its contact came through. */
+/**
+ * Decides where each reply goes: to the channel its contact came through. Replies to one contact go out one at a
+ * time, in the order the agent sent them, whatever the channel.
+ */
 export class ReplyRouter {
   readonly #channels = new Map<string, ChannelAdapter>();
+  readonly #queue = new KeyedQueue();
 
   constructor(channels: readonly ChannelAdapter[]) {
     for (const ch of channels) {
@@ -83,7 +88,12 @@ export class ReplyRouter {
   send(reply: Message, contact: ContactRecord): Promise<string> {
     const ch = this.#channels.get(contact.channel);
     if (ch?.send === undefined) return Promise.reject(noRoute(contact, ch));
-    return ch.send(reply, contact);
+    return this.#queue.run(contact.id, () => ch.send!(reply, contact));
+  }
+
+  /** Wait for replies under way (shutdown), at most `ms`. */
+  drain(ms: number): Promise<void> {
+    return this.#queue.drain(ms);
   }
 
   /** Show "typing…" to `contact` when its channel can; skipped (with the reason) otherwise. */

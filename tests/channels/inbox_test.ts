@@ -9,16 +9,9 @@ import { start } from "../../main.ts";
 import { parseConfig } from "../../src/config/config.ts";
 import { startPcHookSimulator } from "../../src/simulator/pc_hook.ts";
 import { startWxbotSim } from "../../src/simulator/wxbot.ts";
-import { AgentClient, getJson, signedQuery, startWechat, wechatText } from "../helpers.ts";
+import { AgentClient, freePort, getJson, signedQuery, startWechat, wechatText } from "../helpers.ts";
 
 const APPID = "wx00000000000000c1";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test("inbox: one agent answers an Official Account user, a PC-hook user and a WXBot user, each the way they came", async () => {
   await using wechat = startWechat({ appId: APPID, appSecret: "s" });

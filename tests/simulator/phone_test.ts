@@ -5,7 +5,7 @@ import { createLiveFeed } from "../../src/simulator/live_feed.ts";
 import { createSimulator, type SimulatorOptions } from "../../src/simulator/phone.ts";
 import { parseSimulatorConfig, startSimulator } from "../../src/simulator/simulator.ts";
 import { FAILURE_TEXT } from "../../src/simulator/webhook_sender.ts";
-import { AgentClient, agentUrl, startService, type TestService } from "../helpers.ts";
+import { AgentClient, agentUrl, freePort, startService, type TestService } from "../helpers.ts";
 
 const AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 const APPID = "wx2c2769f8efd9abc2";
@@ -207,14 +207,6 @@ Deno.test("phone API → kefu (safe mode): a text reaches the agent; the phone s
   const history = await (await fetch(`${sim.base}/phone/api/history?openid=oPhoneUser`)).json();
   assert.deepEqual(history.events.map((x: Event) => x.kind), ["user", "result"]);
 });
-
-// A port free now, for the simulator kefu must know before either starts (kefu's WECHAT_API_BASE).
-function freePort(): number {
-  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test("round trip: a user writes on the phone, the agent answers, kefu's customer-service call reaches the phone", async () => {
   const port = freePort();

@@ -87,10 +87,10 @@ export function wxOfficial(options: WxOfficialOptions): ChannelFactory {
       fetchMedia: fetchFile,
       send: (reply, contact) => sender.send(reply, contact),
       typing: (contact) => sender.typing(contact),
-      async stop(ms) {
+      stop() {
+        // Held requests are answered (with nothing) and replies still waiting for one are refused.
         passive.close();
-        // Replies on their way to WeChat get a moment to finish and be confirmed to their agents.
-        await sender.drain(ms);
+        return Promise.resolve();
       },
       health: () => ({
         accounts: accounts.map((a) => ({ account: accountId(a), path: a.path, reply_mode: a.replyMode })),

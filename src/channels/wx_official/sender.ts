@@ -1,8 +1,8 @@
 /**
  * Agents' replies on their way to WeChat: through the customer-service API
  * (media uploaded first), or passively in the answer to WeChat's request for
- * accounts without that API. Replies to one user go out one at a time, in the
- * order the agent sent them; a reply WeChat would refuse is refused here first.
+ * accounts without that API (the reply router sends a user's replies one at a
+ * time, in order); a reply WeChat would refuse is refused here first.
  *
  * @module
  */
@@ -44,7 +44,6 @@ const UPLOAD_PREFIX = `${UPLOAD_PATH}/`;
 /** The outbound side of every configured account. */
 export class Outbound {
   readonly #channels = new Map<string, Channel>();
-  readonly #chains = new Map<string, Promise<unknown>>();
   readonly #o: OutboundOptions;
 
   constructor(options: OutboundOptions) {
@@ -71,7 +70,7 @@ export class Outbound {
   send(m: Message, contact: ContactRecord): Promise<SendStatus> {
     const ch = this.#channels.get(contact.account);
     if (ch === undefined) return Promise.reject(unknownAccount(contact));
-    return this.#serial(`${ch.id}\n${contact.user}`, () => this.#send(ch, m, contact.user));
+    return this.#send(ch, m, contact.user);
   }
 
   /** Show "typing…" in the user's chat, when WeChat's rules allow it now. */
@@ -90,16 +89,6 @@ export class Outbound {
   /** The API client of an account (undefined: no AppID/AppSecret, or no such account). */
   api(account: string): WechatApi | undefined {
     return this.#channels.get(account)?.api;
-  }
-
-  /** Wait for replies under way (shutdown), at most `ms`. */
-  async drain(ms: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#chains.values()]),
-      new Promise((resolve) => timer = setTimeout(resolve, ms)),
-    ]);
-    clearTimeout(timer);
   }
 
   async #send(ch: Channel, m: Message, openid: string): Promise<SendStatus> {
@@ -177,18 +166,6 @@ export class Outbound {
       this.#o.log.warn("wechat_unreachable", { error: (e as Error).message });
       throw new KefuError("wechat_unreachable", `${(e as Error).message}; nothing was sent, try again`, 502);
     }
-  }
-
-  // One chain per user: a reply starts when the previous one to that user has ended, however it ended.
-  #serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#chains.get(key);
-    const run = prev === undefined ? fn() : prev.then(fn, fn);
-    const tail = run.then(() => {}, () => {});
-    this.#chains.set(key, tail);
-    tail.then(() => {
-      if (this.#chains.get(key) === tail) this.#chains.delete(key);
-    });
-    return run;
   }
 }
 

@@ -121,8 +121,7 @@ export function wxbot(options: WxbotOptions): ChannelFactory {
         return Promise.resolve();
       },
       async stop(ms) {
-        // Replies under way get their moment first; then waits between retries end, and the socket closes.
-        await sender.drain(ms);
+        // The router has let replies under way finish; waits between retries end, and the socket closes.
         api.close();
         await client.stop(ms);
       },

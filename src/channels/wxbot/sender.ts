@@ -108,7 +108,6 @@ export interface WxbotSenderOptions {
 export class WxbotSender {
   readonly #o: WxbotSenderOptions;
   readonly #tokens = new Map<string, string>();
-  readonly #chains = new Map<string, Promise<unknown>>();
 
   constructor(options: WxbotSenderOptions) {
     this.#o = options;
@@ -119,27 +118,8 @@ export class WxbotSender {
   send(m: Message, contact: ContactRecord): Promise<string> {
     const token = this.#tokens.get(contact.account);
     if (token === undefined) return Promise.reject(noToken(contact));
-    const key = `${contact.account}\n${contact.user}`;
-    const prev = this.#chains.get(key);
-    const go = () => this.#send(m, contact.user, token);
-    // One chain per contact: a reply starts when the previous one has ended, however it ended.
-    const run = prev === undefined ? go() : prev.then(go, go);
-    const tail = run.then(() => {}, () => {});
-    this.#chains.set(key, tail);
-    tail.then(() => {
-      if (this.#chains.get(key) === tail) this.#chains.delete(key);
-    });
-    return run;
-  }
-
-  /** Wait for replies under way, at most `ms`. */
-  async drain(ms: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#chains.values()]),
-      new Promise((resolve) => timer = setTimeout(resolve, ms)),
-    ]);
-    clearTimeout(timer);
+    // The reply router sends a contact's replies one at a time, in order.
+    return this.#send(m, contact.user, token);
   }
 
   async #send(m: Message, user: string, token: string): Promise<string> {

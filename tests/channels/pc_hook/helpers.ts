@@ -10,15 +10,9 @@ import { pcHook } from "../../../src/channels/pc_hook/channel.ts";
 import { parsePcHookConfig, type PcHookOptions } from "../../../src/channels/pc_hook/config.ts";
 import { type Config, parseConfig } from "../../../src/config/config.ts";
 import { type PcHookSimOptions, type PcHookSimulator, startPcHookSimulator } from "../../../src/simulator/pc_hook.ts";
-import type { TestService } from "../../helpers.ts";
+import { freePort, type TestService } from "../../helpers.ts";
 
-/** A free port of 127.0.0.1 (kefu's callback URL names its port before kefu listens). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+export { freePort };
 
 /** A fake hook that is shut down with the test. */
 export function fakeHook(options: PcHookSimOptions = {}): PcHookSimulator & AsyncDisposable {

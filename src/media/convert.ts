@@ -1,7 +1,9 @@
 /**
  * Conversion of what a browser cannot play, with ffmpeg (never a codec of our
  * own): WeChat voice (AMR-NB, Speex) becomes Opus in Ogg, which Chromium and
- * Firefox play, at 24 kbit/s mono (speech; a 60 s note is ~180 KB). ffmpeg runs
+ * Firefox play, at 24 kbit/s mono (speech; a 60 s note is ~180 KB); video in
+ * another container than MP4 becomes H.264/AAC MP4 (WeChat's own videos are
+ * MP4 already and are kept as they are). ffmpeg runs
  * on input it did not make, so: `-nostdin`, only the `file` protocol, a
  * temporary directory of its own, a time limit (killed past it) and an output
  * size limit (`-fs`).
@@ -32,7 +34,8 @@ const PLAYABLE_AUDIO = new Set(["audio/ogg", "audio/mpeg", "audio/mp4", "audio/a
 
 /** Whether a file of this type needs converting before a browser can play it. */
 export function needsConversion(contentType: string): boolean {
-  return contentType.startsWith("audio/") && !PLAYABLE_AUDIO.has(contentType);
+  if (contentType.startsWith("audio/")) return !PLAYABLE_AUDIO.has(contentType);
+  return contentType.startsWith("video/") && contentType !== "video/mp4";
 }
 
 /** Runs ffmpeg, or says why it cannot. */
@@ -59,13 +62,54 @@ export class Converter {
     return this.#available;
   }
 
+  /** Convert a file `needsConversion` named: audio to Opus in Ogg, video to H.264/AAC MP4. */
+  convert(bytes: Uint8Array, contentType: string): Promise<Converted> {
+    return contentType.startsWith("video/") ? this.toMp4(bytes) : this.toOpus(bytes);
+  }
+
   /** Voice → Opus in Ogg. Throws an Error saying what went wrong (ffmpeg's last line, or the limit hit). */
-  async toOpus(bytes: Uint8Array): Promise<Converted> {
+  toOpus(bytes: Uint8Array): Promise<Converted> {
+    return this.#run(bytes, "out.ogg", "audio/ogg", "the voice note", [
+      "-vn",
+      "-ac",
+      "1",
+      "-c:a",
+      "libopus",
+      "-b:a",
+      "24k",
+      "-f",
+      "ogg",
+    ]);
+  }
+
+  /** Video → H.264/AAC in MP4, the moov atom first so that a browser starts playing before the end arrives. */
+  toMp4(bytes: Uint8Array): Promise<Converted> {
+    return this.#run(bytes, "out.mp4", "video/mp4", "the video", [
+      "-c:v",
+      "libx264",
+      "-preset",
+      "veryfast",
+      "-crf",
+      "28",
+      "-pix_fmt",
+      "yuv420p",
+      "-c:a",
+      "aac",
+      "-b:a",
+      "96k",
+      "-movflags",
+      "+faststart",
+      "-f",
+      "mp4",
+    ]);
+  }
+
+  async #run(bytes: Uint8Array, outName: string, contentType: string, what: string, codec: string[]) {
     if (this.#o.tmpDir !== undefined) await Deno.mkdir(this.#o.tmpDir, { recursive: true });
     const dir = await Deno.makeTempDir({ prefix: "kefu-media-", dir: this.#o.tmpDir });
     try {
       const input = `${dir}/in`;
-      const output = `${dir}/out.ogg`;
+      const output = `${dir}/${outName}`;
       await Deno.writeFile(input, bytes);
       const child = new Deno.Command(this.#o.ffmpeg, {
         args: [
@@ -77,17 +121,9 @@ export class Converter {
           "file",
           "-i",
           input,
-          "-vn",
-          "-ac",
-          "1",
-          "-c:a",
-          "libopus",
-          "-b:a",
-          "24k",
+          ...codec,
           "-fs",
           String(this.#o.maxOutputBytes),
-          "-f",
-          "ogg",
           output,
         ],
         stdin: "null",
@@ -100,9 +136,9 @@ export class Converter {
       if (!result.success) {
         const why = new TextDecoder().decode(result.stderr).trim().split("\n").at(-1) ||
           (result.signal ? `killed after ${this.#o.timeoutMs} ms` : `exit code ${result.code}`);
-        throw new Error(`ffmpeg could not convert the voice note: ${why}`);
+        throw new Error(`ffmpeg could not convert ${what}: ${why}`);
       }
-      return { bytes: await Deno.readFile(output), contentType: "audio/ogg" };
+      return { bytes: await Deno.readFile(output), contentType };
     } finally {
       await Deno.remove(dir, { recursive: true }).catch(() => undefined);
     }

@@ -30,6 +30,9 @@ const EXTENSIONS: Record<string, string> = {
   "audio/ogg": "ogg",
   "audio/mpeg": "mp3",
   "video/mp4": "mp4",
+  "video/quicktime": "mov",
+  "video/3gpp": "3gp",
+  "video/webm": "webm",
 };
 
 const TYPES: Record<string, string> = Object.fromEntries(Object.entries(EXTENSIONS).map(([t, e]) => [e, t]));

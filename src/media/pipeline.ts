@@ -140,11 +140,11 @@ export class MediaPipeline {
     let shown = original;
     if (needsConversion(original.contentType)) {
       if (await converter.available()) {
-        const converted = await converter.toOpus(fetched.bytes);
+        const converted = await converter.convert(fetched.bytes, original.contentType);
         shown = await files.put(converted.bytes, converted.contentType);
         extra.media_original = `${MEDIA_PATH}/${original.name}`;
       } else {
-        extra.media_error = "conversion unavailable (ffmpeg not found): the original file is kept as WeChat sent it";
+        extra.media_error = "conversion unavailable (ffmpeg not found): the original file is kept as it came";
       }
     }
     m.media = `${MEDIA_PATH}/${shown.name}`;

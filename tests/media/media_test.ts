@@ -120,6 +120,41 @@ Deno.test("media: a video comes through media/get's video_url; an expired id rea
   assert.match(err.data.msg.media_error, /40007/);
 });
 
+Deno.test("media: a video in another container than MP4 is converted to H.264/AAC MP4; the original is kept too", async () => {
+  await using s = await setup();
+  await using agent = await AgentClient.open(agentUrl(s.t, "a1"));
+  // The bytes are an MP4; served as QuickTime, as a phone's .mov would be.
+  const mediaId = s.wechat.sim.addMedia("video", CLIP, "clip.mov", "video/quicktime");
+  await s.push(xml("oMov", "video", `<MediaId>${mediaId}</MediaId><ThumbMediaId>th</ThumbMediaId>`, "6"));
+  const v = await agent.next(1004, 20_000);
+  assert.equal(v.data.msg.media_error, undefined);
+  assert.equal(v.data.msg.media_type, "video/mp4");
+  assert.match(v.data.msg.media_path, /^\/media\/[0-9a-f]{64}\.mp4$/);
+  assert.notEqual(v.data.msg.media_path, `/media/${await sha256(CLIP)}.mp4`, "a new file, not the original bytes");
+  const mp4 = new Uint8Array(await (await fetch(`${s.t.http}${v.data.msg.media_path}`)).arrayBuffer());
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/v.mp4`, mp4);
+    const probe = await new Deno.Command("ffprobe", {
+      args: [
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=codec_name",
+        "-of",
+        "csv=p=0",
+        `${dir}/v.mp4`,
+      ],
+      stdout: "piped",
+    }).output();
+    assert.equal(new TextDecoder().decode(probe.stdout).trim(), "h264");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("media: with sign-in on, a file opens only with a token of the agent whose contact sent it", async () => {
   const secret = "kefu-demo-secret-0123";
   await using s = await setup({ AGENT_SECRET: secret });

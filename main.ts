@@ -134,6 +134,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   // Users' media files: kept under DATA_DIR/media (in memory with STORE=memory), converted by ffmpeg.
   const mediaDir = config.store === "memory" ? undefined : `${config.dataDir.replace(/\/+$/, "")}/media`;
   const files = new MediaFiles(mediaDir);
+  await files.scan();
   const converter = new Converter({
     ffmpeg: config.ffmpegPath,
     timeoutMs: config.mediaTimeoutSeconds * 1000,
@@ -219,10 +220,17 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   }, app.fetch);
   const heartbeat = setInterval(() => hub.heartbeat(), config.heartbeatSeconds * 1000);
   const summary = setInterval(() => stats.flush(log, STATS_SECONDS), STATS_SECONDS * 1000);
+  // Messages older than RETENTION_DAYS go (unread ones stay), then the media files no message uses any more.
   const retain = () => {
     windows.sweep();
-    store.sweep(Date.now() - config.retentionDays * 86_400_000)
-      .then((n) => n > 0 && log.info("retention_sweep", { deleted: n, days: config.retentionDays }))
+    const cutoff = Date.now() - config.retentionDays * 86_400_000;
+    store.sweep(cutoff)
+      .then(async (n) => {
+        const files = await media.sweepFiles(cutoff, await store.mediaInUse());
+        if (n > 0 || files > 0) {
+          log.info("retention_sweep", { deleted: n, media_files_deleted: files, days: config.retentionDays });
+        }
+      })
       .catch((e) => log.warn("retention_sweep_failed", { error: String(e) }));
   };
   retain();

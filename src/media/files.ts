@@ -50,6 +50,8 @@ export function typeOfName(name: string): string | undefined {
 export class MediaFiles {
   readonly #dir: string | undefined;
   readonly #memory = new Map<string, Uint8Array>();
+  #files = 0;
+  #bytes = 0;
 
   /** `dir` (DATA_DIR/media) on disk, or undefined to keep files in memory. */
   constructor(dir: string | undefined) {
@@ -62,6 +64,7 @@ export class MediaFiles {
     const name = `${hash}.${EXTENSIONS[contentType] ?? "bin"}`;
     const file = { name, contentType: typeOfName(name)!, size: bytes.length };
     if (this.#dir === undefined) {
+      if (!this.#memory.has(name)) this.#count(1, bytes.length);
       this.#memory.set(name, bytes);
       return file;
     }
@@ -77,7 +80,65 @@ export class MediaFiles {
     const tmp = `${path}.${crypto.randomUUID()}.tmp`;
     await Deno.writeFile(tmp, bytes);
     await Deno.rename(tmp, path);
+    this.#count(1, bytes.length);
     return file;
+  }
+
+  /** Files kept and their bytes (counted at start by {@link scan}, then kept up to date). */
+  usage(): { media_files: number; media_bytes: number } {
+    return { media_files: this.#files, media_bytes: this.#bytes };
+  }
+
+  /** Count what is on disk (at start). */
+  async scan(): Promise<void> {
+    this.#files = 0;
+    this.#bytes = 0;
+    for await (const f of this.#walk()) this.#count(1, f.size);
+  }
+
+  /**
+   * Retention: delete the files older than `cutoffMs` (epoch ms) that no message uses any more (`inUse` holds the
+   * names still used). Answers how many were deleted.
+   */
+  async sweep(cutoffMs: number, inUse: ReadonlySet<string>): Promise<number> {
+    let n = 0;
+    for await (const f of this.#walk()) {
+      if (f.mtime >= cutoffMs || inUse.has(f.name)) continue;
+      try {
+        await Deno.remove(f.path);
+        this.#count(-1, -f.size);
+        n++;
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+    return n;
+  }
+
+  #count(files: number, bytes: number): void {
+    this.#files += files;
+    this.#bytes += bytes;
+  }
+
+  // Every stored file (not the scratch directory or a half-written one), with its size and time.
+  async *#walk(): AsyncGenerator<{ name: string; path: string; size: number; mtime: number }> {
+    if (this.#dir === undefined) return;
+    let dirs: Deno.DirEntry[];
+    try {
+      dirs = await Array.fromAsync(Deno.readDir(this.#dir));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      throw e;
+    }
+    for (const d of dirs) {
+      if (!d.isDirectory || !/^[0-9a-f]{2}$/.test(d.name)) continue;
+      for await (const f of Deno.readDir(`${this.#dir}/${d.name}`)) {
+        if (!f.isFile || typeOfName(f.name) === undefined) continue;
+        const path = `${this.#dir}/${d.name}/${f.name}`;
+        const st = await Deno.stat(path);
+        yield { name: f.name, path, size: st.size, mtime: st.mtime?.getTime() ?? 0 };
+      }
+    }
   }
 
   /** The bytes of a stored file; throws `KefuError` 404 when there is none by that name. */

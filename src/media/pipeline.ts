@@ -89,9 +89,14 @@ export class MediaPipeline {
     clearTimeout(timer);
   }
 
-  /** Files being worked on, and waiting. */
-  stats(): { media_running: number; media_waiting: number } {
-    return { media_running: this.#running.size, media_waiting: this.#queue.length };
+  /** Files being worked on and waiting, and what is kept on disk (for `/healthz`). */
+  stats(): { media_running: number; media_waiting: number; media_files: number; media_bytes: number } {
+    return { media_running: this.#running.size, media_waiting: this.#queue.length, ...this.#o.files.usage() };
+  }
+
+  /** Retention: delete stored files older than `cutoffMs` that no message uses (`inUse`). */
+  sweepFiles(cutoffMs: number, inUse: ReadonlySet<string>): Promise<number> {
+    return this.#o.files.sweep(cutoffMs, inUse);
   }
 
   #enqueue(job: Job): void {

@@ -257,6 +257,10 @@ export class SqliteStore implements Store {
         "AND state = 'media'",
     );
     p(
+      "mediaInUse",
+      "SELECT media, extra FROM messages m INDEXED BY messages_media WHERE m.media LIKE '/media/%'",
+    );
+    p(
       "mediaOwner",
       // The LIKE term is the index's own condition, so that the partial index serves the lookup.
       "SELECT 1 AS yes FROM messages m JOIN contacts c ON c.id = m.contact " +
@@ -353,6 +357,19 @@ export class SqliteStore implements Store {
       `record the media of message ${quote(ref.id)}`,
       () => this.#q.finishMedia.run(...params).changes > 0,
     );
+  }
+
+  mediaInUse(): Promise<Set<string>> {
+    return this.#read("list the media files messages use", () => {
+      const names = new Set<string>();
+      for (const row of this.#q.mediaInUse.all() as Row[]) {
+        names.add(String(row.media).slice("/media/".length));
+        // The original a converted file was made from is kept with it.
+        const original = row.extra === null ? undefined : JSON.parse(String(row.extra)).media_original;
+        if (typeof original === "string") names.add(original.slice(original.lastIndexOf("/") + 1));
+      }
+      return names;
+    });
   }
 
   mediaOwnedBy(path: string, agent: string): Promise<boolean> {

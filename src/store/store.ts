@@ -164,6 +164,8 @@ export interface Store {
   ): Promise<boolean>;
   /** Whether a message of one of `agent`'s contacts uses the stored media file `path`. */
   mediaOwnedBy(path: string, agent: string): Promise<boolean>;
+  /** The names of the stored media files messages still use (theirs and the originals they were converted from). */
+  mediaInUse(): Promise<Set<string>>;
   /** Store an agent's reply, with its contact's snapshot when given, in one transaction. */
   saveOutbound(message: Message, state: OutboundState, contact?: ContactRecord): Promise<void>;
   /** Set the state of a reply (the latest with this id for this contact); false when there is none. */

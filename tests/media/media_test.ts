@@ -217,3 +217,40 @@ Deno.test("media files: content-addressed, the same bytes kept once; Range parsi
     await server.shutdown();
   }
 });
+
+Deno.test("media retention: old files no message uses are deleted, used and new ones stay; usage is counted", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const files = new MediaFiles(`${dir}/media`);
+    const used = await files.put(PNG, "image/png");
+    const unused = await files.put(VOICE, "audio/amr");
+    const fresh = await files.put(CLIP, "video/mp4");
+    assert.deepEqual(files.usage(), { media_files: 3, media_bytes: PNG.length + VOICE.length + CLIP.length });
+    const old = new Date(Date.now() - 40 * 86_400_000);
+    for (const f of [used, unused]) await Deno.utime(`${dir}/media/${f.name.slice(0, 2)}/${f.name}`, old, old);
+    const deleted = await files.sweep(Date.now() - 30 * 86_400_000, new Set([used.name]));
+    assert.equal(deleted, 1);
+    await assert.rejects(files.read(unused.name), /no media file/);
+    assert.deepEqual(await files.read(used.name), PNG);
+    assert.deepEqual(await files.read(fresh.name), CLIP);
+    // A restart counts what is on disk.
+    const again = new MediaFiles(`${dir}/media`);
+    await again.scan();
+    assert.deepEqual(again.usage(), files.usage());
+    assert.deepEqual(files.usage(), { media_files: 2, media_bytes: PNG.length + CLIP.length });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("media retention: the store lists the files messages use, converted ones with their originals", async () => {
+  await using s = await setup();
+  await using agent = await AgentClient.open(agentUrl(s.t, "a1"));
+  const mediaId = s.wechat.sim.addMedia("voice", VOICE, "note.amr", "audio/amr");
+  await s.push(xml("oKeep", "voice", `<MediaId>${mediaId}</MediaId><Format>amr</Format>`, "9"));
+  const e = await agent.next(1003, 15_000);
+  const health = (await getJson(`${s.t.http}/healthz`)).body;
+  assert.equal(health.media_files, 2, "the Opus file and the AMR original");
+  assert.ok(health.media_bytes > VOICE.length);
+  assert.equal(e.data.msg.media_type, "audio/ogg");
+});

@@ -500,3 +500,19 @@ Deno.test("kill -9 in the middle of writing: every id reported committed is ther
     await store.close();
   });
 });
+
+Deno.test("media: a message waits in state 'media' (not unacked) until finishMedia; the files in use are listed", async () => {
+  const store = new SqliteStore({ path: ":memory:" });
+  const voice = msg("u1", { type: "voice", media: "MEDIA_ID", extra: { MediaId: "MEDIA_ID" } });
+  await store.saveInbound(voice, contact("u1"), "media");
+  assert.deepEqual(await store.unacked("a1"), [], "not delivered while its file is prepared");
+  assert.deepEqual((await store.load()).media.map((m) => m.id), [voice.id], "resumed after a restart");
+  const extra = { MediaId: "MEDIA_ID", media_original: `/media/${"b".repeat(64)}.amr` };
+  assert.equal(await store.finishMedia(voice, `/media/${"a".repeat(64)}.ogg`, extra, "accepted"), true);
+  assert.equal(await store.finishMedia(voice, "/media/x", extra, "accepted"), false, "only once");
+  assert.deepEqual((await store.unacked("a1")).map((m) => m.media), [`/media/${"a".repeat(64)}.ogg`]);
+  assert.deepEqual([...await store.mediaInUse()].sort(), [`${"a".repeat(64)}.ogg`, `${"b".repeat(64)}.amr`]);
+  assert.equal(await store.mediaOwnedBy(`/media/${"a".repeat(64)}.ogg`, "a1"), true);
+  assert.equal(await store.mediaOwnedBy(`/media/${"a".repeat(64)}.ogg`, "a2"), false);
+  await store.close();
+});

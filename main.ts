@@ -148,6 +148,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     log,
     timeoutMs: config.mediaTimeoutSeconds * 1000,
     maxBytes: (type) => type === "voice" ? Math.min(2 << 20, config.mediaMaxBytes) : config.mediaMaxBytes,
+    publicUrl: config.publicUrl,
   });
   // The channels, in the order their routes are mounted. A new channel is one folder and one line here. Each
   // hands its messages to the accept path through the media pipeline, which holds media messages for their file.
@@ -207,7 +208,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     uploads,
     stats,
     auth,
-    media: { files, pipeline: media },
+    media: { files, pipeline: media, publicUrl: config.publicUrl },
     staticDir: `${import.meta.dirname}/static`,
     maxWsMessageBytes: config.maxWsMessageBytes,
     idleTimeoutSeconds: config.idleTimeoutSeconds,

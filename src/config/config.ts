@@ -116,6 +116,8 @@ export interface Config {
   mediaMaxBytes: number;
   /** Hosts users' files may be fetched from, besides the accounts' API bases. */
   mediaAllowedHosts: string[];
+  /** Where agents reach kefu (`https://kefu.example.com`): media URLs are absolute under it; undefined: paths. */
+  publicUrl?: string;
   /** The PC-hook channel (`HOOK_*`, CONFIG_FILE `pc_hook`); undefined: off. */
   pcHook?: PcHookOptions;
   /** The WXBot channel (`WXBOT_*`, CONFIG_FILE `wxbot`); undefined: off. */
@@ -154,6 +156,7 @@ export const DEFAULTS: Config = {
   mediaTimeoutSeconds: 30,
   mediaMaxBytes: 10 << 20,
   mediaAllowedHosts: ["mmbiz.qpic.cn", "*.qpic.cn", "*.qlogo.cn", "*.weixin.qq.com", "*.video.qq.com"],
+  publicUrl: undefined,
   pcHook: undefined,
   wxbot: undefined,
 };
@@ -246,6 +249,7 @@ export function parseConfig(
     mediaAllowedHosts: env.MEDIA_ALLOWED_HOSTS === undefined
       ? DEFAULTS.mediaAllowedHosts
       : env.MEDIA_ALLOWED_HOSTS.split(",").map((h) => h.trim()).filter((h) => h !== ""),
+    publicUrl: readUrl(env.PUBLIC_URL, "PUBLIC_URL")?.replace(/\/+$/, ""),
     pcHook: parsePcHookConfig(env, file.pcHook),
     wxbot: parseWxbotConfig(env, file.wxbot),
   };

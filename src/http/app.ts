@@ -37,7 +37,7 @@ export interface AppOptions {
   /** Agent sign-in; undefined: off. */
   auth?: Auth;
   /** Users' media files and the work on them. */
-  media: { files: MediaFiles; pipeline: MediaPipeline };
+  media: { files: MediaFiles; pipeline: MediaPipeline; publicUrl?: string };
   /** Where requests are counted for the periodic summary line. */
   stats: HttpStats;
   /** Directory of the agent page. */
@@ -94,7 +94,10 @@ export function createApp(options: AppOptions): Hono {
       auth: options.auth,
     }),
   );
-  app.route("/", mediaRoutes({ files: options.media.files, hub, auth: options.auth }));
+  app.route(
+    "/",
+    mediaRoutes({ files: options.media.files, hub, auth: options.auth, publicUrl: options.media.publicUrl }),
+  );
   for (const ch of options.channels) if (ch.routes) app.route("/", ch.routes);
   app.route("/", staticRoutes(options.staticDir));
 

@@ -296,9 +296,9 @@ export class Hub {
     return true;
   }
 
-  /** Whether a message of one of `agent`'s contacts uses the stored media file `path`. */
-  mediaOwnedBy(path: string, agent: string): Promise<boolean> {
-    return this.#store.mediaOwnedBy(path, agent);
+  /** Whether a message of one of `agent`'s contacts uses the stored media file named by either of `paths`. */
+  mediaOwnedBy(paths: readonly [string, string], agent: string): Promise<boolean> {
+    return this.#store.mediaOwnedBy(paths, agent);
   }
 
   /**

@@ -33,6 +33,8 @@ export interface MediaPipelineOptions {
   maxBytes: (type: string) => number;
   /** Files worked on at once. */
   concurrency?: number;
+  /** `PUBLIC_URL`: agents get absolute URLs (`https://kefu.example.com/media/…`) instead of paths. */
+  publicUrl?: string;
 }
 
 /** What a channel fetches for a message: the file's bytes and its type. */
@@ -147,12 +149,12 @@ export class MediaPipeline {
       if (await converter.available()) {
         const converted = await converter.convert(fetched.bytes, original.contentType);
         shown = await files.put(converted.bytes, converted.contentType);
-        extra.media_original = `${MEDIA_PATH}/${original.name}`;
+        extra.media_original = `${this.#o.publicUrl ?? ""}${MEDIA_PATH}/${original.name}`;
       } else {
         extra.media_error = "conversion unavailable (ffmpeg not found): the original file is kept as it came";
       }
     }
-    m.media = `${MEDIA_PATH}/${shown.name}`;
+    m.media = `${this.#o.publicUrl ?? ""}${MEDIA_PATH}/${shown.name}`;
     extra.media_type = shown.contentType;
     extra.media_size = String(shown.size);
   }
@@ -160,7 +162,7 @@ export class MediaPipeline {
   #fail(m: Message, why: string): void {
     (m.extra ??= {}).media_error = why;
     // No kefu file: the agent keeps nothing that would need WeChat's token to open.
-    if (!m.media.startsWith(`${MEDIA_PATH}/`)) m.media = "";
+    if (!m.media.startsWith(`${this.#o.publicUrl ?? ""}${MEDIA_PATH}/`)) m.media = "";
   }
 
   async #release(m: Message): Promise<void> {

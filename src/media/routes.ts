@@ -23,6 +23,8 @@ export interface MediaRoutesOptions {
   hub: Hub;
   /** Sign-in; undefined: off. */
   auth?: Auth;
+  /** `PUBLIC_URL`: files stored while it was set are named by their absolute URL. */
+  publicUrl?: string;
 }
 
 /** The media route, as a sub-app to mount at `/`. */
@@ -34,7 +36,10 @@ export function mediaRoutes(options: MediaRoutesOptions): Hono<AgentEnv> {
     const name = c.req.param("name");
     const type = typeOfName(name);
     if (type === undefined) throw new KefuError("media_not_found", `no media file ${quote(name)}`, 404);
-    if (auth !== undefined && !await hub.mediaOwnedBy(`${MEDIA_PATH}/${name}`, c.var.agent)) {
+    const path = `${MEDIA_PATH}/${name}`;
+    const owned = auth === undefined ||
+      await hub.mediaOwnedBy([path, `${options.publicUrl ?? ""}${path}`], c.var.agent);
+    if (!owned) {
       throw new KefuError("not_your_contact", `cannot open ${quote(name)}: no message of your contacts uses it`, 403);
     }
     const bytes = await files.read(name);

@@ -43,6 +43,8 @@ export interface SimulatorOptions {
   log?: Logger;
   /** Largest image a user may send; default 5 MiB. */
   maxImageBytes?: number;
+  /** Largest voice note a user may send; default 2 MiB (WeChat's own limit for voice). */
+  maxVoiceBytes?: number;
   /** Sends waiting for the webhook at once; past it 503. Default 64. */
   maxInFlight?: number;
   /** Phone-page sockets open at once; default 16. */
@@ -72,8 +74,14 @@ const PAGE_FILES: Record<string, string> = {
   "index.html": "text/html; charset=utf-8",
   "phone.js": "text/javascript; charset=utf-8",
   "phone.css": "text/css; charset=utf-8",
+  // The page's voice button sends this real AMR-NB note (a copy of tests/fixtures/media/voice.amr, 2 s, made by
+  // tests/fixtures/media/make_amr.ts): browsers cannot record AMR, WeChat's voice format.
+  "sample-voice.amr": "audio/amr",
 };
 const IMAGE_TYPES: Record<string, string> = { "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif" };
+// AMR-NB's file header and the bytes of one frame after its table-of-contents byte, by frame type (RFC 4867 §5).
+const AMR_MAGIC = "#!AMR\n";
+const AMR_FRAME_BYTES = [12, 13, 15, 17, 19, 20, 26, 31, 5, 6, 5, 5, -1, -1, -1, 0];
 const OPENID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const ID_RE = /^[A-Za-z0-9_:.-]{1,64}$/;
 const COORD_RE = /^-?\d{1,3}(?:\.\d{1,10})?$/;
@@ -96,6 +104,23 @@ function field(b: Json, key: string, options: { required?: boolean; max?: number
   if (s.length > (options.max ?? 1024)) throw bad(`cannot send: "${key}" is over ${options.max ?? 1024} characters`);
   if (options.re && !options.re.test(s)) throw bad(`cannot send: "${key}" has an unusable value ${quote(s)}`);
   return s;
+}
+
+/**
+ * The length in seconds of an AMR-NB file (20 ms a frame), or undefined when the bytes are not a whole AMR-NB file:
+ * the simulator refuses what WeChat would never send as a voice note.
+ */
+export function amrSeconds(bytes: Uint8Array): number | undefined {
+  if (new TextDecoder().decode(bytes.subarray(0, AMR_MAGIC.length)) !== AMR_MAGIC) return undefined;
+  let frames = 0;
+  let i = AMR_MAGIC.length;
+  while (i < bytes.length) {
+    const size = AMR_FRAME_BYTES[(bytes[i] >> 3) & 0x0f];
+    if (size < 0) return undefined;
+    i += 1 + size;
+    frames++;
+  }
+  return i === bytes.length && frames > 0 ? frames / 50 : undefined;
 }
 
 function newTicket(): string {
@@ -145,7 +170,7 @@ function inputFrom(b: Json, following: boolean): UserInput {
   throw bad(
     `cannot send: "type" ${
       quote(type)
-    } is not one of text, location, link, subscribe, unsubscribe, scan, click, view, report_location (images: POST /phone/api/image)`,
+    } is not one of text, location, link, subscribe, unsubscribe, scan, click, view, report_location (images: POST /phone/api/image, voice notes: POST /phone/api/voice)`,
   );
 }
 
@@ -153,6 +178,7 @@ function inputFrom(b: Json, following: boolean): UserInput {
 const INTERACTION: Partial<Record<UserInput["type"], InteractionKind>> = {
   text: "message",
   image: "message",
+  voice: "message",
   location: "message",
   link: "message",
   subscribe: "follow",
@@ -164,6 +190,7 @@ const INTERACTION: Partial<Record<UserInput["type"], InteractionKind>> = {
 export function createSimulator(options: SimulatorOptions): Simulator {
   const log = options.log;
   const maxImageBytes = options.maxImageBytes ?? 5 << 20;
+  const maxVoiceBytes = options.maxVoiceBytes ?? 2 << 20;
   const maxInFlight = options.maxInFlight ?? 64;
   const stop = new AbortController();
   // Who follows the account now, so a scan becomes SCAN or subscribe; bounded, oldest forgotten.
@@ -304,7 +331,7 @@ export function createSimulator(options: SimulatorOptions): Simulator {
   app.get("/", (c) => c.redirect("/phone/"));
   app.get("/phone", (c) => c.redirect("/phone/"));
   app.get("/phone/", () => pageFile("index.html"));
-  app.get("/phone/:file{phone\\.(?:js|css)}", (c) => pageFile(c.req.param("file")));
+  app.get("/phone/:file{phone\\.(?:js|css)|sample-voice\\.amr}", (c) => pageFile(c.req.param("file")));
 
   app.get("/phone/api/config", (c) => c.json(settings()));
 
@@ -349,6 +376,35 @@ export function createSimulator(options: SimulatorOptions): Simulator {
     // PicUrl must be absolute: the gateway (and its agents) fetch it from here.
     const picUrl = `${new URL(c.req.url).origin}/phone/media/${encodeURIComponent(mediaId)}`;
     return c.json(await send(openid, { type: "image", picUrl, mediaId }, id));
+  });
+
+  // A voice note is AMR-NB, as WeChat's app records it: kept with a MediaId, then posted as a voice message with
+  // <MediaId> and <Format>amr</Format>; kefu fetches it with media/get.
+  app.post("/phone/api/voice", async (c) => {
+    const q = { openid: c.req.query("openid"), id: c.req.query("id"), name: c.req.query("name") };
+    const openid = field(q, "openid", { required: true, re: OPENID_RE });
+    const id = field(q, "id", { re: ID_RE }) || undefined;
+    const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
+    if (type !== "audio/amr") {
+      await c.req.raw.body?.cancel();
+      throw new KefuError("unsupported_body", `cannot send voice: Content-Type ${quote(type)} is not audio/amr`, 415);
+    }
+    const bytes = await readAtMost(c.req.raw.body, maxVoiceBytes);
+    if (bytes === undefined) {
+      throw new KefuError("body_too_large", `the voice note is over ${maxVoiceBytes} bytes`, 413);
+    }
+    if (bytes.length === 0) throw new KefuError("empty_body", "cannot send voice: the body is empty", 400);
+    const seconds = amrSeconds(bytes);
+    if (seconds === undefined) {
+      throw new KefuError(
+        "unsupported_body",
+        "cannot send voice: the body is not an AMR-NB file (#!AMR header, whole frames)",
+        415,
+      );
+    }
+    const name = field(q, "name", { max: 128 }).replace(/[^\w.-]/g, "_") || "voice.amr";
+    const mediaId = wechat.addMedia("voice", bytes, name, "audio/amr");
+    return c.json(await send(openid, { type: "voice", mediaId, format: "amr", seconds }, id));
   });
 
   app.get("/phone/media/:id", (c) => {

@@ -24,6 +24,8 @@ export type WebhookMode = "plaintext" | "compatible" | "safe";
 export type UserInput =
   | { type: "text"; content: string }
   | { type: "image"; picUrl: string; mediaId: string }
+  // `seconds` is for the phone page: WeChat's voice XML does not carry the note's length.
+  | { type: "voice"; mediaId: string; format: string; seconds?: number }
   | { type: "location"; latitude: string; longitude: string; scale: string; label: string }
   | { type: "link"; title: string; description: string; url: string }
   | { type: "subscribe"; scene?: string; ticket?: string }
@@ -167,6 +169,9 @@ export function userXml(input: UserInput, head: XmlHead): string {
       break;
     case "image":
       body += el("PicUrl", input.picUrl) + el("MediaId", input.mediaId);
+      break;
+    case "voice":
+      body += el("MediaId", input.mediaId) + el("Format", input.format);
       break;
     case "location":
       body += `<Location_X>${input.latitude}</Location_X><Location_Y>${input.longitude}</Location_Y>` +

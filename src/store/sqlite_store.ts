@@ -85,8 +85,8 @@ export const MIGRATIONS: readonly Migration[] = [{
   version: 3,
   name: "messages waiting for their media; which messages use a stored media file",
   // State 'media': committed, its file being fetched and converted; delivered once that is done. Only messages
-  // with a kefu media path are in the index, so text messages cost nothing more.
-  sql: `CREATE INDEX messages_media ON messages (media) WHERE media LIKE '/media/%';`,
+  // with media are in the index, so text messages cost nothing more.
+  sql: `CREATE INDEX messages_media ON messages (media) WHERE media <> '';`,
 }];
 
 /** Options for {@link SqliteStore}. */
@@ -258,13 +258,14 @@ export class SqliteStore implements Store {
     );
     p(
       "mediaInUse",
-      "SELECT media, extra FROM messages m INDEXED BY messages_media WHERE m.media LIKE '/media/%'",
+      "SELECT media, extra FROM messages m INDEXED BY messages_media WHERE m.media <> '' AND m.media LIKE '%/media/%'",
     );
     p(
       "mediaOwner",
-      // The LIKE term is the index's own condition, so that the partial index serves the lookup.
+      // The `<> ''` term is the index's own condition, so that the partial index serves the lookup. A file is named
+      // by its path, or by its absolute URL when PUBLIC_URL was set when it was stored.
       "SELECT 1 AS yes FROM messages m JOIN contacts c ON c.id = m.contact " +
-        "WHERE m.media = ? AND m.media LIKE '/media/%' AND c.agent = ? LIMIT 1",
+        "WHERE m.media IN (?, ?) AND m.media <> '' AND c.agent = ? LIMIT 1",
     );
     p("recentKeys", "SELECT account, contact, id FROM messages WHERE direction = 'in' ORDER BY seq DESC LIMIT ?");
     p(
@@ -362,20 +363,21 @@ export class SqliteStore implements Store {
   mediaInUse(): Promise<Set<string>> {
     return this.#read("list the media files messages use", () => {
       const names = new Set<string>();
+      const nameOf = (path: string) => path.slice(path.lastIndexOf("/") + 1);
       for (const row of this.#q.mediaInUse.all() as Row[]) {
-        names.add(String(row.media).slice("/media/".length));
+        names.add(nameOf(String(row.media)));
         // The original a converted file was made from is kept with it.
         const original = row.extra === null ? undefined : JSON.parse(String(row.extra)).media_original;
-        if (typeof original === "string") names.add(original.slice(original.lastIndexOf("/") + 1));
+        if (typeof original === "string") names.add(nameOf(original));
       }
       return names;
     });
   }
 
-  mediaOwnedBy(path: string, agent: string): Promise<boolean> {
+  mediaOwnedBy(paths: readonly [string, string], agent: string): Promise<boolean> {
     return this.#read(
-      `look up who may open ${quote(path)}`,
-      () => this.#q.mediaOwner.get(path, agent) !== undefined,
+      `look up who may open ${quote(paths[0])}`,
+      () => this.#q.mediaOwner.get(paths[0], paths[1], agent) !== undefined,
     );
   }
 

@@ -162,8 +162,8 @@ export interface Store {
     extra: Record<string, string> | undefined,
     state: InboundState,
   ): Promise<boolean>;
-  /** Whether a message of one of `agent`'s contacts uses the stored media file `path`. */
-  mediaOwnedBy(path: string, agent: string): Promise<boolean>;
+  /** Whether a message of one of `agent`'s contacts uses the stored media file named by either of `paths`. */
+  mediaOwnedBy(paths: readonly [string, string], agent: string): Promise<boolean>;
   /** The names of the stored media files messages still use (theirs and the originals they were converted from). */
   mediaInUse(): Promise<Set<string>>;
   /** Store an agent's reply, with its contact's snapshot when given, in one transaction. */

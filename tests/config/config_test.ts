@@ -47,6 +47,7 @@ Deno.test("config: every variable is read", () => {
     MEDIA_TIMEOUT_SECONDS: "9",
     MEDIA_MAX_BYTES: "2048",
     MEDIA_ALLOWED_HOSTS: "a.example, *.b.example,",
+    PUBLIC_URL: "https://kefu.example.com/",
   });
   assert.deepEqual(c, {
     port: 8080,
@@ -79,6 +80,7 @@ Deno.test("config: every variable is read", () => {
     mediaTimeoutSeconds: 9,
     mediaMaxBytes: 2048,
     mediaAllowedHosts: ["a.example", "*.b.example"],
+    publicUrl: "https://kefu.example.com",
     pcHook: undefined,
     wxbot: undefined,
   });

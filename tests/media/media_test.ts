@@ -176,6 +176,22 @@ Deno.test("media: with sign-in on, a file opens only with a token of the agent w
   assert.deepEqual([await status(""), await status(`?token=${b1}`), await status(`?token=${a1}`)], [401, 403, 200]);
 });
 
+Deno.test("media: with PUBLIC_URL the agent gets an absolute URL, which the owner's token opens", async () => {
+  const secret = "kefu-demo-secret-0123";
+  await using s = await setup({ AGENT_SECRET: secret, PUBLIC_URL: "https://kefu.example.com/" });
+  const ts = String(Math.floor(Date.now() / 1000));
+  const token = (await getJson(`${s.t.http}/auth/websocket?uid=a1&timestamp=${ts}&sign=${seedSign("a1", ts, secret)}`))
+    .body.content.token;
+  await using agent = await AgentClient.open(`${s.t.ws}/im_component/wx_official_account/msg?token=${token}`);
+  const mediaId = s.wechat.sim.addMedia("image", PNG, "p.png", "image/png");
+  await s.push(xml("oPublic", "image", `<MediaId>${mediaId}</MediaId>`, "8"));
+  const url = (await agent.next(1002)).data.msg.media_path;
+  assert.equal(url, `https://kefu.example.com/media/${await sha256(PNG)}.png`);
+  const r = await fetch(`${s.t.http}${new URL(url).pathname}?token=${token}`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(new Uint8Array(await r.arrayBuffer()), PNG);
+});
+
 Deno.test("media files: content-addressed, the same bytes kept once; Range parsing; fetch limits", async () => {
   const dir = await Deno.makeTempDir();
   try {

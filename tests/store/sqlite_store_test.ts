@@ -512,7 +512,8 @@ Deno.test("media: a message waits in state 'media' (not unacked) until finishMed
   assert.equal(await store.finishMedia(voice, "/media/x", extra, "accepted"), false, "only once");
   assert.deepEqual((await store.unacked("a1")).map((m) => m.media), [`/media/${"a".repeat(64)}.ogg`]);
   assert.deepEqual([...await store.mediaInUse()].sort(), [`${"a".repeat(64)}.ogg`, `${"b".repeat(64)}.amr`]);
-  assert.equal(await store.mediaOwnedBy(`/media/${"a".repeat(64)}.ogg`, "a1"), true);
-  assert.equal(await store.mediaOwnedBy(`/media/${"a".repeat(64)}.ogg`, "a2"), false);
+  const path = `/media/${"a".repeat(64)}.ogg`;
+  assert.equal(await store.mediaOwnedBy([path, `https://kefu.example${path}`], "a1"), true);
+  assert.equal(await store.mediaOwnedBy([path, `https://kefu.example${path}`], "a2"), false);
   await store.close();
 });

@@ -128,13 +128,15 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     unconfirmed_replies: kept.outbox.length,
   });
 
-  const uploads = new Uploads();
+
   const stats = new HttpStats();
   const STATS_SECONDS = 10;
   // Users' media files: kept under DATA_DIR/media (in memory with STORE=memory), converted by ffmpeg.
   const mediaDir = config.store === "memory" ? undefined : `${config.dataDir.replace(/\/+$/, "")}/media`;
   const files = new MediaFiles(mediaDir);
   await files.scan();
+  // Agents' uploads are kept with them (content-addressed: the same file twice is one upload).
+  const uploads = new Uploads({ files });
   const converter = new Converter({
     ffmpeg: config.ffmpegPath,
     timeoutMs: config.mediaTimeoutSeconds * 1000,

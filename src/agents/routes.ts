@@ -106,14 +106,14 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
     const bytes = await readBytes(c.req.raw, uploads.maxFileBytes);
     if (bytes.length === 0) throw new KefuError("empty_body", "the request body is empty: send the file's bytes");
     const type = c.req.header("content-type")?.split(";")[0].trim() || "application/octet-stream";
-    const u = uploads.add(bytes, filename, type);
+    const u = await uploads.add(bytes, filename, type);
     return c.json({
       data: { media_path: `${UPLOAD_PATH}/${u.id}`, filename, size: bytes.length, content_type: type },
       result: { code: Code.ok, message: "uploaded" },
     });
   });
-  app.get(`${UPLOAD_PATH}/:id`, (c) => {
-    const u = uploads.get(c.req.param("id"));
+  app.get(`${UPLOAD_PATH}/:id`, async (c) => {
+    const u = await uploads.load(c.req.param("id"));
     if (u === undefined) throw new KefuError("media_not_found", `no upload ${quote(c.req.param("id"))}`, 404);
     // Only media types are served as such: an uploaded page or SVG must not run as this origin.
     const safe = /^(image\/(jpeg|png|gif|webp)|audio\/[\w.+-]+|video\/[\w.+-]+)$/.test(u.contentType);

@@ -1,11 +1,17 @@
 /**
- * Files an agent uploads to send to a user (image, voice, video). They are
- * kept in memory, bounded in count, bytes and age, until the reply that names
- * them is sent: kefu then uploads them to WeChat (media/upload) and remembers
- * the media_id per account, since WeChat keeps temporary media for 3 days.
+ * Files an agent uploads to send to a user (image, voice, video). With a
+ * {@link MediaFiles} store (the service's, under DATA_DIR/media) they are kept
+ * there like users' media, content-addressed: an upload's id is its file name
+ * (`<sha256>.<ext>`), the same file uploaded twice is one upload, and it
+ * outlives restarts and the in-memory copy. A small in-memory cache (bounded in
+ * bytes and age) holds recent ones and the media_id each got on each account
+ * (media/upload once per account and file; WeChat keeps temporary media 3 days).
+ * Without a store (tests) the memory is all there is.
  *
  * @module
  */
+
+import { type MediaFiles, typeOfName } from "./files.ts";
 
 /** One uploaded file. */
 export interface Upload {
@@ -25,8 +31,10 @@ export interface UploadsOptions {
   maxFileBytes?: number;
   /** All files together; default 64 MiB. */
   maxTotalBytes?: number;
-  /** How long a file is kept; default 1 hour. */
+  /** How long a file is kept in memory; default 1 hour (with a store it stays there). */
   ttlMs?: number;
+  /** Where uploads are kept for good; without it only in memory. */
+  files?: MediaFiles;
   now?: () => number;
 }
 
@@ -41,22 +49,55 @@ export class Uploads {
   readonly #maxTotal: number;
   readonly #ttl: number;
   readonly #now: () => number;
+  readonly #store: MediaFiles | undefined;
 
   constructor(options: UploadsOptions = {}) {
+    this.#store = options.files;
     this.maxFileBytes = options.maxFileBytes ?? 10 << 20;
     this.#maxTotal = options.maxTotalBytes ?? 64 << 20;
     this.#ttl = options.ttlMs ?? 3_600_000;
     this.#now = options.now ?? Date.now;
   }
 
-  /** Keep a file; the oldest files make room. Answers its id. */
-  add(bytes: Uint8Array, filename: string, contentType: string): Upload {
-    const id = crypto.randomUUID();
+  /** Keep a file; the oldest in memory make room. Answers the upload (the same one for the same bytes). */
+  async add(bytes: Uint8Array, filename: string, contentType: string): Promise<Upload> {
+    let id: string = crypto.randomUUID();
+    if (this.#store !== undefined) {
+      const f = await this.#store.put(bytes, contentType);
+      id = f.name;
+      const known = this.#files.get(id);
+      if (known !== undefined) {
+        // Fresh again, with the media_ids WeChat gave it still known.
+        this.#files.delete(id);
+        this.#files.set(id, known);
+        known.createdAt = this.#now();
+        return known;
+      }
+    }
     const u: Upload = { id, bytes, filename, contentType, createdAt: this.#now(), wechat: new Map() };
     this.#files.set(id, u);
     this.#bytes += bytes.length;
     this.#evict();
     return u;
+  }
+
+  /** An upload by id: from memory, else (with a store) read back from it; undefined when there is none. */
+  async load(id: string): Promise<Upload | undefined> {
+    const u = this.get(id);
+    if (u !== undefined || this.#store === undefined) return u;
+    const contentType = typeOfName(id);
+    if (contentType === undefined) return undefined;
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.#store.read(id);
+    } catch {
+      return undefined;
+    }
+    const back: Upload = { id, bytes, filename: id, contentType, createdAt: this.#now(), wechat: new Map() };
+    this.#files.set(id, back);
+    this.#bytes += bytes.length;
+    this.#evict();
+    return back;
   }
 
   /** A kept, unexpired file. */

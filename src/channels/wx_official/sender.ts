@@ -127,13 +127,9 @@ export class Outbound {
     const path = m.media;
     if (!path.startsWith(UPLOAD_PREFIX)) return path;
     const { uploads } = this.#o;
-    const file = uploads.get(path.slice(UPLOAD_PREFIX.length));
+    const file = await uploads.load(path.slice(UPLOAD_PREFIX.length));
     if (file === undefined) {
-      throw new KefuError(
-        "media_not_found",
-        `cannot send ${quote(path)}: no such upload (uploads are kept one hour); upload the file again`,
-        404,
-      );
+      throw new KefuError("media_not_found", `cannot send ${quote(path)}: no such upload; upload the file again`, 404);
     }
     const known = uploads.mediaIdFor(file, ch.id);
     if (known !== undefined) return known;

@@ -130,13 +130,13 @@ export class WxbotSender {
         await o.api.call(TEXT_PATH, { UserName: user, Content: m.content, Token: token }, `the ${to}`);
         return "sent";
       case "image": {
-        const file = this.#file(m);
+        const file = await this.#file(m);
         const Base64Image = imageBase64(file.bytes, file.contentType, o.imageFormat);
         await o.api.call(IMAGE_PATH, { UserName: user, Base64Image, Token: token }, `the ${to}`);
         return "sent";
       }
       case "voice": {
-        const file = this.#file(m);
+        const file = await this.#file(m);
         const type = voiceType(file);
         if (type === undefined) {
           throw new KefuError(
@@ -151,7 +151,7 @@ export class WxbotSender {
         return "sent";
       }
       case "video": {
-        const file = this.#file(m);
+        const file = await this.#file(m);
         if (file.bytes.length > MAX_VIDEO_BYTES) {
           throw new KefuError(
             "media_too_large",
@@ -180,7 +180,7 @@ export class WxbotSender {
   }
 
   // media_path must be a file the agent uploaded to kefu: the platform takes the bytes, not a link.
-  #file(m: Message): Upload {
+  async #file(m: Message): Promise<Upload> {
     const path = m.media;
     const prefix = `${UPLOAD_PATH}/`;
     if (!path.startsWith(prefix)) {
@@ -190,13 +190,9 @@ export class WxbotSender {
           "and send the media_path kefu answers",
       );
     }
-    const file = this.#o.uploads.get(path.slice(prefix.length));
+    const file = await this.#o.uploads.load(path.slice(prefix.length));
     if (file === undefined) {
-      throw new KefuError(
-        "media_not_found",
-        `cannot send ${quote(path)}: no such upload (uploads are kept one hour); upload the file again`,
-        404,
-      );
+      throw new KefuError("media_not_found", `cannot send ${quote(path)}: no such upload; upload the file again`, 404);
     }
     return file;
   }

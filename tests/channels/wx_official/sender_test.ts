@@ -206,3 +206,41 @@ Deno.test("outbound: an account without AppSecret refuses replies and says how t
   assert.match(err.data.detail, /AppSecret.*passive/);
   assert.equal(wechat.sim.tokenFetches, 0);
 });
+
+Deno.test("outbound: an upload is kept in the media store: the same file twice is one upload, uploaded to WeChat once, and it outlives a restart", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "kefu-uploads-" });
+  try {
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 5, 6, 7, 8]);
+    const upload = async (http: string) => {
+      const r = await fetch(`${http}/im_component/wx_official_account/media?userid=a1&filename=x.png`, {
+        method: "POST",
+        body: png,
+        headers: { "content-type": "image/png" },
+      });
+      return (await r.json()).data.media_path as string;
+    };
+    let path: string;
+    {
+      await using s = await setup({ DATA_DIR: dataDir });
+      await s.userWrites("oUp", "send it", "7101");
+      await s.agent.next(1001);
+      path = await upload(s.t.http);
+      assert.equal(await upload(s.t.http), path, "the same bytes, the same upload");
+      s.reply("oUp", { media_path: path }, "u1", "image");
+      s.reply("oUp", { media_path: path }, "u2", "image");
+      assert.equal((await s.agent.next(103)).data.id, "u1");
+      assert.equal((await s.agent.next(103)).data.id, "u2");
+      assert.equal(s.sim.calls("/cgi-bin/media/upload"), 1);
+    }
+    // After a restart the file is still there (the media_id cache is not: WeChat gets it once more).
+    await using again = await setup({ DATA_DIR: dataDir });
+    const served = await fetch(`${again.t.http}${path}`);
+    assert.deepEqual(new Uint8Array(await served.arrayBuffer()), png);
+    await again.userWrites("oUp", "again", "7102");
+    await again.agent.next(1001);
+    again.reply("oUp", { media_path: path }, "u3", "image");
+    assert.equal((await again.agent.next(103)).data.id, "u3");
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

@@ -128,7 +128,6 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     unconfirmed_replies: kept.outbox.length,
   });
 
-
   const stats = new HttpStats();
   const STATS_SECONDS = 10;
   // Users' media files: kept under DATA_DIR/media (in memory with STORE=memory), converted by ffmpeg.
@@ -210,7 +209,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     uploads,
     stats,
     auth,
-    media: { files, pipeline: media, publicUrl: config.publicUrl },
+    media: { files, pipeline: media, publicUrl: config.publicUrl, linkSeconds: config.mediaUrlSeconds },
     staticDir: `${import.meta.dirname}/static`,
     maxWsMessageBytes: config.maxWsMessageBytes,
     idleTimeoutSeconds: config.idleTimeoutSeconds,

@@ -118,6 +118,8 @@ export interface Config {
   mediaAllowedHosts: string[];
   /** Where agents reach kefu (`https://kefu.example.com`): media URLs are absolute under it; undefined: paths. */
   publicUrl?: string;
+  /** Life of a signed link to a media file. */
+  mediaUrlSeconds: number;
   /** The PC-hook channel (`HOOK_*`, CONFIG_FILE `pc_hook`); undefined: off. */
   pcHook?: PcHookOptions;
   /** The WXBot channel (`WXBOT_*`, CONFIG_FILE `wxbot`); undefined: off. */
@@ -157,6 +159,7 @@ export const DEFAULTS: Config = {
   mediaMaxBytes: 10 << 20,
   mediaAllowedHosts: ["mmbiz.qpic.cn", "*.qpic.cn", "*.qlogo.cn", "*.weixin.qq.com", "*.video.qq.com"],
   publicUrl: undefined,
+  mediaUrlSeconds: 3600,
   pcHook: undefined,
   wxbot: undefined,
 };
@@ -250,6 +253,7 @@ export function parseConfig(
       ? DEFAULTS.mediaAllowedHosts
       : env.MEDIA_ALLOWED_HOSTS.split(",").map((h) => h.trim()).filter((h) => h !== ""),
     publicUrl: readUrl(env.PUBLIC_URL, "PUBLIC_URL")?.replace(/\/+$/, ""),
+    mediaUrlSeconds: readInt(env, "MEDIA_URL_SECONDS", DEFAULTS.mediaUrlSeconds, 10, 86400 * 30),
     pcHook: parsePcHookConfig(env, file.pcHook),
     wxbot: parseWxbotConfig(env, file.wxbot),
   };

@@ -33,6 +33,7 @@ export type ErrorKind =
   | "invalid_token"
   | "token_expired"
   | "agent_mismatch"
+  | "link_expired"
   | "push_reply_failed"
   | "wxbot_timeout"
   | "wxbot_unreachable"

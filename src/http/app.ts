@@ -37,7 +37,7 @@ export interface AppOptions {
   /** Agent sign-in; undefined: off. */
   auth?: Auth;
   /** Users' media files and the work on them. */
-  media: { files: MediaFiles; pipeline: MediaPipeline; publicUrl?: string };
+  media: { files: MediaFiles; pipeline: MediaPipeline; publicUrl?: string; linkSeconds?: number };
   /** Where requests are counted for the periodic summary line. */
   stats: HttpStats;
   /** Directory of the agent page. */

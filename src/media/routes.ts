@@ -25,20 +25,44 @@ export interface MediaRoutesOptions {
   auth?: Auth;
   /** `PUBLIC_URL`: files stored while it was set are named by their absolute URL. */
   publicUrl?: string;
+  /** Life of a signed link (`MEDIA_URL_SECONDS`). */
+  linkSeconds?: number;
 }
 
 /** The media route, as a sub-app to mount at `/`. */
 export function mediaRoutes(options: MediaRoutesOptions): Hono<AgentEnv> {
   const { files, hub, auth } = options;
   const app = new Hono<AgentEnv>();
-  if (auth !== undefined) app.use(`${MEDIA_PATH}/:name`, agentAuth(auth));
+  const owner = (name: string, agent: string) => {
+    const path = `${MEDIA_PATH}/${name}`;
+    return hub.mediaOwnedBy([path, `${options.publicUrl ?? ""}${path}`], agent);
+  };
+  if (auth !== undefined) {
+    // A signed link opens the file without a token; anything else needs the owner's.
+    const agentOnly = agentAuth(auth);
+    app.use(`${MEDIA_PATH}/:name`, (c, next) => {
+      if (c.req.query("sig") === undefined) return agentOnly(c, next);
+      if (auth.checkLink(c.req.path, c.req.query("exp"), c.req.query("sig"))) return next();
+      throw new KefuError("link_expired", "the link has expired or is not valid: ask for a new one", 403);
+    });
+    app.use(`${MEDIA_PATH}/:name/link`, agentOnly);
+    // A link the owner can hand to a player or a colleague: it opens the file until it expires.
+    app.post(`${MEDIA_PATH}/:name/link`, async (c) => {
+      const name = c.req.param("name");
+      if (typeOfName(name) === undefined || !await owner(name, c.var.agent)) {
+        throw new KefuError("not_your_contact", `cannot link ${quote(name)}: no message of your contacts uses it`, 403);
+      }
+      const expiresAt = Math.floor(Date.now() / 1000) + (options.linkSeconds ?? 3600);
+      const url = `${options.publicUrl ?? ""}${auth.signLink(`${MEDIA_PATH}/${name}`, expiresAt)}`;
+      return c.json({ data: { url, expires_at: expiresAt }, result: { code: 0, message: "common" } });
+    });
+  }
   app.get(`${MEDIA_PATH}/:name`, async (c) => {
     const name = c.req.param("name");
     const type = typeOfName(name);
     if (type === undefined) throw new KefuError("media_not_found", `no media file ${quote(name)}`, 404);
-    const path = `${MEDIA_PATH}/${name}`;
-    const owned = auth === undefined ||
-      await hub.mediaOwnedBy([path, `${options.publicUrl ?? ""}${path}`], c.var.agent);
+    const linked = auth?.checkLink(c.req.path, c.req.query("exp"), c.req.query("sig")) ?? true;
+    const owned = auth === undefined || (c.var.agent === undefined ? linked : await owner(name, c.var.agent));
     if (!owned) {
       throw new KefuError("not_your_contact", `cannot open ${quote(name)}: no message of your contacts uses it`, 403);
     }

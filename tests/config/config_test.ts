@@ -48,6 +48,7 @@ Deno.test("config: every variable is read", () => {
     MEDIA_MAX_BYTES: "2048",
     MEDIA_ALLOWED_HOSTS: "a.example, *.b.example,",
     PUBLIC_URL: "https://kefu.example.com/",
+    MEDIA_URL_SECONDS: "600",
   });
   assert.deepEqual(c, {
     port: 8080,
@@ -81,6 +82,7 @@ Deno.test("config: every variable is read", () => {
     mediaMaxBytes: 2048,
     mediaAllowedHosts: ["a.example", "*.b.example"],
     publicUrl: "https://kefu.example.com",
+    mediaUrlSeconds: 600,
     pcHook: undefined,
     wxbot: undefined,
   });

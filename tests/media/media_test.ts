@@ -174,6 +174,15 @@ Deno.test("media: with sign-in on, a file opens only with a token of the agent w
     return r.status;
   };
   assert.deepEqual([await status(""), await status(`?token=${b1}`), await status(`?token=${a1}`)], [401, 403, 200]);
+  // A signed link: the owner asks for one, anyone opens it until it expires; a forged or expired one is 403.
+  const link = async (token: string) =>
+    await fetch(`${s.t.http}${path}/link?token=${token}`, { method: "POST" }).then((r) => r.json());
+  assert.equal((await link(b1)).data.error, "not_your_contact");
+  const { url, expires_at } = (await link(a1)).data;
+  assert.ok(expires_at > Date.now() / 1000 + 3000);
+  assert.equal(await status(url.slice(path.length)), 200);
+  assert.equal(await status(`${url.slice(path.length)}x`), 403, "a forged signature");
+  assert.equal(await status(`?exp=${Math.floor(Date.now() / 1000) - 1}&sig=${url.split("sig=")[1]}`), 403);
 });
 
 Deno.test("media: with PUBLIC_URL the agent gets an absolute URL, which the owner's token opens", async () => {

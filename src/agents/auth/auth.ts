@@ -191,6 +191,18 @@ export class Auth {
     return { agent: claims.a, expiresAt: claims.e };
   }
 
+  /** A link to `path` anyone may open until `expiresAt` (epoch s): `?exp=…&sig=…`, MACed like a token. */
+  signLink(path: string, expiresAt: number): string {
+    return `${path}?exp=${expiresAt}&sig=${this.#mac(`link\u0000${path}\u0000${expiresAt}`)}`;
+  }
+
+  /** Whether `exp` and `sig` are a valid, unexpired link to `path`. */
+  checkLink(path: string, exp: string | undefined, sig: string | undefined): boolean {
+    if (exp === undefined || sig === undefined || !/^\d{1,12}$/.test(exp)) return false;
+    if (this.#now() >= Number(exp)) return false;
+    return sameText(sig, this.#mac(`link\u0000${path}\u0000${exp}`));
+  }
+
   #mac(body: string): string {
     return createHmac("sha256", this.#key).update(body).digest("base64url");
   }

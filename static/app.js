@@ -7,6 +7,8 @@
 const WS_PATH = "/im_component/wx_official_account/msg";
 const CONTACTS_PATH = "/im_component/wx_official_account/contacts";
 const UPLOAD_PATH = "/im_component/wx_official_account/media";
+// Users' images, voice notes and videos, fetched, kept and converted by kefu (msg.media_path).
+const KEFU_MEDIA_PATH = "/media/";
 const HISTORY_PATH = "/im_component/wx_official_account/history";
 const HISTORY_PAGE = 50;
 // WeChat shows "typing…" for 15 s; a keystroke re-announces it at most this often.
@@ -52,6 +54,10 @@ const state = {
   pending: [],
   /** contact id → ms of the last typing envelope sent. */
   typingSent: new Map(),
+  /** The conversation is scrolled to its end: media that load later keep it there. */
+  atBottom: true,
+  /** The element focused before the image overlay opened, focused again when it closes. */
+  lightboxOpener: null,
 };
 
 function $(id) {
@@ -168,9 +174,21 @@ async function agentFetch(url, init = {}) {
   return body;
 }
 
-// Media previews: an <img> cannot send a header, so kefu's own upload URLs take ?token=. Other hosts never see it.
+// kefu's own files: users' media under /media/, the agent's uploads under UPLOAD_PATH.
+function isKefuFile(path) {
+  return path.startsWith(KEFU_MEDIA_PATH) || path.startsWith(`${UPLOAD_PATH}/`);
+}
+
+// Media: an <img>, <audio> or <video> cannot send a header, so kefu's own files take ?token=. Other hosts never see it.
 function mediaUrl(media) {
-  if (!state.token || !media.startsWith(`${UPLOAD_PATH}/`)) return media;
+  if (!state.token) return media;
+  let url;
+  try {
+    url = new URL(media, location.href);
+  } catch {
+    return media;
+  }
+  if (url.origin !== location.origin || !isKefuFile(url.pathname)) return media;
   return `${media}${media.includes("?") ? "&" : "?"}token=${encodeURIComponent(state.token)}`;
 }
 
@@ -448,6 +466,24 @@ function learnChannel(c) {
   }, 300);
 }
 
+// What kefu's media work adds beside media_path: shown with the file, not as fields of their own.
+const MEDIA_FIELDS = new Set(["content", "media_path", "media_type", "media_error", "media_size", "media_original"]);
+
+// A message's msg object: its text, its file (kefu's URL, its type, or why there is none) and any other fields.
+function bodyOf(raw) {
+  const msg = raw && typeof raw === "object" ? raw : {};
+  return {
+    content: text(msg.content),
+    media: text(msg.media_path),
+    mediaType: text(msg.media_type),
+    mediaError: text(msg.media_error),
+    // Types beyond the seed's (location, link, event, …) carry more fields in msg: show them as they come.
+    extra: Object.entries(msg)
+      .filter(([k, v]) => !MEDIA_FIELDS.has(k) && v !== "" && v !== null && v !== undefined)
+      .map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]),
+  };
+}
+
 function addIncoming(data, code) {
   const c = ensureContact(text(data.contact_id), text(data.name));
   if (c.id !== "system01") learnChannel(c);
@@ -459,19 +495,13 @@ function addIncoming(data, code) {
     return;
   }
   if (id !== "") c.seen.add(id);
-  const msg = data.msg && typeof data.msg === "object" ? data.msg : {};
   const time = Number(data.send_time) || nowSeconds();
   c.messages.push({
     id,
     direction: "in",
     code,
     type: text(data.msg_type) || TYPE_OF_CODE[code] || `code ${code}`,
-    content: text(msg.content),
-    media: text(msg.media_path),
-    // Types beyond the seed's (location, link, event, …) carry more fields in msg: show them as they come.
-    extra: Object.entries(msg)
-      .filter(([k, v]) => k !== "content" && k !== "media_path" && v !== "" && v !== null && v !== undefined)
-      .map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]),
+    ...bodyOf(data.msg),
     time,
   });
   c.lastTime = Math.max(c.lastTime, time);
@@ -507,14 +537,12 @@ async function loadHistory(c) {
       const id = text(d.id);
       if (id !== "" && c.seen.has(id)) continue;
       if (id !== "") c.seen.add(id);
-      const msg = d.msg && typeof d.msg === "object" ? d.msg : {};
       older.push({
         id,
         direction: d.direction === "out" ? "out" : "in",
         code: parseCode(d.code),
         type: text(d.msg_type),
-        content: text(msg.content),
-        media: text(msg.media_path),
+        ...bodyOf(d.msg),
         time: Number(d.send_time) || 0,
         status: d.direction === "out" ? text(d.state) : undefined,
         detail: text(d.detail),
@@ -718,25 +746,141 @@ function link(url) {
   return a;
 }
 
+// "0:02", "12:05", "1:02:03": a voice note's or a video's length.
+function formatDuration(seconds) {
+  const s = Math.round(seconds);
+  const [h, m] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60)];
+  return h > 0 ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+}
+
+// What to show a file as: by its stored type when kefu says it, else by the message type.
+function mediaKind(m) {
+  const [major] = text(m.mediaType).split("/");
+  if (major === "image" || m.type === "image") return "image";
+  if (major === "audio" || m.type === "voice") return "voice";
+  if (major === "video" || m.type === "video" || m.type === "shortvideo") return "video";
+  return "file";
+}
+
+// A file kefu or the browser cannot show: the reason, and a link to the file itself when there is one.
+function mediaProblem(wrap, message, src) {
+  const line = el("div", "media-error", message);
+  line.dataset.testid = "media-error";
+  line.setAttribute("role", "note");
+  wrap.append(line);
+  if (src) {
+    const a = link(src);
+    a.textContent = "打开文件 Open the file";
+    wrap.append(a);
+  }
+}
+
+// The conversation grows when an image or a player learns its size: stay at the end if the agent was there.
+function keepAtBottom() {
+  if (state.atBottom) $("conversation").scrollTop = $("conversation").scrollHeight;
+}
+
+function renderImage(wrap, src) {
+  // A link, so a middle click still opens the file in a tab; a plain click enlarges it here.
+  const a = link(src);
+  a.textContent = "";
+  a.className = "thumb";
+  a.title = "点击放大 Click to enlarge";
+  a.dataset.testid = "thumb";
+  const img = el("img");
+  img.src = src;
+  img.alt = "图片 image";
+  img.addEventListener("load", keepAtBottom);
+  img.addEventListener("error", () => {
+    a.hidden = true;
+    mediaProblem(wrap, "图片无法显示 The image could not be loaded", src);
+  }, { once: true });
+  a.append(img);
+  a.addEventListener("click", (e) => {
+    if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    openLightbox(src, a);
+  });
+  wrap.append(a);
+}
+
+function renderPlayer(wrap, kind, src) {
+  const player = el(kind === "voice" ? "audio" : "video", `player ${kind}`);
+  player.controls = true;
+  // Enough to learn the length; the rest loads when the agent plays it (kefu answers Range requests).
+  player.preload = "metadata";
+  player.dataset.testid = kind;
+  const info = el("span", "media-info", kind === "voice" ? "语音 voice" : "视频 video");
+  info.dataset.testid = "duration";
+  const showLength = () => {
+    if (!Number.isFinite(player.duration)) return;
+    info.textContent = `${kind === "voice" ? "语音 voice" : "视频 video"} ${formatDuration(player.duration)}`;
+    wrap.dataset.duration = String(player.duration);
+  };
+  player.addEventListener("loadedmetadata", () => {
+    showLength();
+    keepAtBottom();
+  });
+  player.addEventListener("durationchange", showLength);
+  player.addEventListener("error", () => {
+    player.remove();
+    info.remove();
+    // Chromium says which: a format it cannot play, or an answer that was not the file (expired sign-in, …).
+    const why = text(player.error?.message) || "the file could not be loaded or played";
+    mediaProblem(wrap, `无法播放 Cannot play: ${why}`, src);
+  }, { once: true });
+  player.src = src;
+  const row = el("div", "player-row");
+  row.append(player, info);
+  wrap.append(row);
+}
+
+// Images inline (click to enlarge), voice and video in players with their length; never the bare URL.
 function renderMedia(m) {
   const wrap = el("div", "media");
-  // The agent's own uploads are served by kefu under UPLOAD_PATH.
-  if (isWebUrl(m.media) || m.media.startsWith(`${UPLOAD_PATH}/`)) {
-    if (m.type === "image") {
-      const img = el("img");
-      img.src = mediaUrl(m.media);
-      img.alt = "[image]";
-      img.loading = "lazy";
-      wrap.append(img);
-    }
-    const a = link(mediaUrl(m.media));
-    a.textContent = m.media;
-    wrap.append(a);
-  } else {
-    // A MediaId rather than a URL: there is nothing to link to.
+  wrap.dataset.testid = "media";
+  // kefu serves its own files (users' media, the agent's uploads); other http(s) URLs are shown as they are.
+  const src = m.media !== "" && (isWebUrl(m.media) || isKefuFile(m.media)) ? mediaUrl(m.media) : "";
+  if (m.mediaError) {
+    // With no file kefu could not fetch it; with one it kept the file as it came (not converted).
+    const what = src ? "文件未能转换" : "文件未能转存";
+    mediaProblem(wrap, `${what}: ${m.mediaError}`, src);
+    return wrap;
+  }
+  if (src === "") {
+    // A MediaId rather than a URL: there is nothing to show or link to.
     wrap.append(el("code", "", m.media));
+    return wrap;
+  }
+  const kind = mediaKind(m);
+  wrap.dataset.kind = kind;
+  if (kind === "image") renderImage(wrap, src);
+  else if (kind === "voice" || kind === "video") renderPlayer(wrap, kind, src);
+  else {
+    const a = link(src);
+    a.textContent = "打开文件 Open the file";
+    wrap.append(a);
   }
   return wrap;
+}
+
+// --- the image overlay ---
+
+function openLightbox(src, opener) {
+  state.lightboxOpener = opener;
+  $("lightbox-img").src = src;
+  $("lightbox-open").href = src;
+  $("lightbox").hidden = false;
+  $("lightbox-close").focus();
+}
+
+function closeLightbox() {
+  if ($("lightbox").hidden) return;
+  $("lightbox").hidden = true;
+  $("lightbox-img").removeAttribute("src");
+  const opener = state.lightboxOpener;
+  state.lightboxOpener = null;
+  if (opener?.isConnected) opener.focus();
 }
 
 function renderExtra(fields) {
@@ -762,7 +906,8 @@ function renderMessage(m) {
   if (m.status) head.append(el("span", `msg-status ${m.status}`, m.status));
   div.append(head);
   if (m.content !== "") div.append(el("div", "msg-text", m.content));
-  if (m.media !== "") div.append(renderMedia(m));
+  // Rendered once per message: re-rendering the conversation keeps a playing voice note playing.
+  if (m.media !== "" || m.mediaError) div.append(m.mediaNode ??= renderMedia(m));
   if (m.extra?.length) div.append(renderExtra(m.extra));
   if (m.detail) div.append(el("div", "msg-error", m.detail));
   return div;
@@ -782,6 +927,7 @@ function renderConversation() {
   }
   box.replaceChildren(...items);
   box.scrollTop = box.scrollHeight;
+  state.atBottom = true;
   updateReplyControls();
   if (c) acknowledgeShown(c);
 }
@@ -869,6 +1015,19 @@ async function init() {
     login();
   });
   $("sign-out").addEventListener("click", () => signOut(""));
+  $("conversation").addEventListener("scroll", (e) => {
+    const box = e.target;
+    state.atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  });
+  $("lightbox").addEventListener("click", (e) => {
+    if (e.target !== $("lightbox-open")) closeLightbox();
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !$("lightbox").hidden) {
+      e.preventDefault();
+      closeLightbox();
+    }
+  });
   renderContacts();
   renderConversation();
   // Until kefu says whether sign-in is on, the page is today's (Connect with an agent id).

@@ -4,6 +4,9 @@
 "use strict";
 
 const API = "/phone/api";
+// A real AMR-NB voice note (2 s, a copy of tests/fixtures/media/voice.amr): browsers record Opus or AAC, never AMR,
+// which is what WeChat's app sends, so the voice button sends this file.
+const SAMPLE_VOICE = "/phone/sample-voice.amr";
 const USERS_KEY = "kefu-sim-users";
 const SELECTED_KEY = "kefu-sim-selected";
 const FAILURE_TEXT = "该公众号提供的服务出现故障，请稍后再试";
@@ -177,6 +180,17 @@ function userBubbleBody(input) {
       img.alt = "image 图片";
       return img;
     }
+    case "voice": {
+      // As WeChat shows a voice note: its length in seconds (the simulator measured the AMR frames).
+      const seconds = Number(input.seconds);
+      const note = el(
+        "div",
+        "text voice-note",
+        `语音 ${Number.isFinite(seconds) ? `${Math.round(seconds)}″ ` : ""})))`,
+      );
+      note.title = `voice note, ${input.format ?? "amr"}, MediaId ${input.mediaId}`;
+      return note;
+    }
     case "location":
       return el("div", "text", `📍 ${input.label || "位置"} (${input.latitude}, ${input.longitude})`);
     case "link":
@@ -345,14 +359,16 @@ function apply(e) {
 
 // ---- sending ----
 
+// Images and voice notes go as their bytes (the simulator gives them a MediaId), everything else as JSON.
 async function send(input) {
   const openid = state.selected;
   const id = randomId("m", 16);
   try {
-    const res = input.type === "image"
+    const file = input.type === "image" || input.type === "voice" ? input.file : null;
+    const res = file
       ? await fetch(
-        `${API}/image?openid=${encodeURIComponent(openid)}&id=${id}&name=${encodeURIComponent(input.file.name)}`,
-        { method: "POST", body: input.file, headers: { "content-type": input.file.type } },
+        `${API}/${input.type}?openid=${encodeURIComponent(openid)}&id=${id}&name=${encodeURIComponent(file.name)}`,
+        { method: "POST", body: file, headers: { "content-type": file.type } },
       )
       : await fetch(`${API}/send`, {
         method: "POST",
@@ -383,6 +399,17 @@ function askLocation() {
   return { type: "location", latitude: m[1], longitude: m[2], scale: "15", label: m[3].trim() };
 }
 
+async function sendSampleVoice() {
+  try {
+    const res = await fetch(SAMPLE_VOICE);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const file = new File([await res.blob()], "voice.amr", { type: "audio/amr" });
+    await send({ type: "voice", file });
+  } catch (err) {
+    line("failure", `✗ not sent 未发送: cannot load the sample voice note (${err.message})`);
+  }
+}
+
 function onAction(action) {
   switch (action) {
     case "subscribe":
@@ -402,6 +429,8 @@ function onAction(action) {
     }
     case "image":
       return $("image-file").click();
+    case "voice":
+      return sendSampleVoice();
   }
 }
 

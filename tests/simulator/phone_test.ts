@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { ConfigError } from "../../src/config/config.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { createLiveFeed } from "../../src/simulator/live_feed.ts";
-import { createSimulator, type SimulatorOptions } from "../../src/simulator/phone.ts";
+import { amrSeconds, createSimulator, type SimulatorOptions } from "../../src/simulator/phone.ts";
 import { parseSimulatorConfig, startSimulator } from "../../src/simulator/simulator.ts";
-import { FAILURE_TEXT } from "../../src/simulator/webhook_sender.ts";
+import { FAILURE_TEXT, userXml } from "../../src/simulator/webhook_sender.ts";
 import { AgentClient, agentUrl, freePort, startService, type TestService } from "../helpers.ts";
 
 const AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
@@ -14,6 +14,8 @@ const TOKEN = "phonetoken";
 const STATIC_DIR = new URL("../../static", import.meta.url).pathname;
 const SAFE_ENV = { WECHAT_TOKEN: TOKEN, WECHAT_APPID: APPID, WECHAT_ENCODING_AES_KEY: AES_KEY };
 const PNG: Uint8Array<ArrayBuffer> = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3, 4]);
+// A real AMR-NB voice note: 100 frames of 20 ms (tests/fixtures/media/make_amr.ts).
+const AMR = await Deno.readFile(new URL("../fixtures/media/voice.amr", import.meta.url));
 
 // deno-lint-ignore no-explicit-any
 type Event = any;
@@ -463,4 +465,91 @@ Deno.test("shutdown: a send in flight is cancelled and phone pages are closed wi
   assert.equal(r.body.status, "failed");
   assert.equal(r.body.error, "the send was cancelled");
   assert.equal((await within(phone.closed, 5000, "the phone socket closed")).code, 1001);
+});
+
+Deno.test("a voice note from the phone: real AMR kept with a MediaId, posted as voice XML; the agent gets kefu's converted file", async () => {
+  const port = freePort();
+  await using kefu = await startService({
+    ...SAFE_ENV,
+    WECHAT_APPSECRET: SECRET,
+    WECHAT_API_BASE: `http://127.0.0.1:${port}`,
+  });
+  await using sim = startSim(kefu, { SIM_PORT: String(port) });
+  await using agent = await AgentClient.open(agentUrl(kefu, "a1"));
+  await using phone = await PhoneSocket.open(sim.base);
+
+  // The page's voice button sends the sample it is served: the fixture's bytes.
+  const sample = await fetch(`${sim.base}/phone/sample-voice.amr`);
+  assert.equal(sample.headers.get("content-type"), "audio/amr");
+  assert.deepEqual(new Uint8Array(await sample.arrayBuffer()), AMR);
+
+  const r = await sim.post("/phone/api/voice?openid=oVoice&name=note.amr&id=v-1", AMR, {
+    headers: { "content-type": "audio/amr" },
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.status, "accepted", r.body.error);
+  assert.equal(r.body.id, "v-1");
+  const { mediaId } = r.body.input;
+  assert.deepEqual(r.body.input, { type: "voice", mediaId, format: "amr", seconds: 2 });
+  const kept = sim.simulator.wechat.media(mediaId);
+  assert.deepEqual([kept?.type, kept?.filename, kept?.contentType], ["voice", "note.amr", "audio/amr"]);
+  assert.deepEqual(kept?.bytes, AMR);
+  const user = await phone.next((e) => e.kind === "user");
+  assert.deepEqual([user.openid, user.id, user.input], ["oVoice", "v-1", r.body.input]);
+
+  // kefu fetched it with media/get (the same bytes) and converted it for browsers.
+  const e = await agent.next(1003, 15_000);
+  assert.deepEqual([e.data.id, e.data.contact_id, e.data.msg_type], [r.body.msgId, "oVoice", "voice"]);
+  assert.equal(e.data.msg.media_error, undefined);
+  assert.match(e.data.msg.media_path, /^\/media\/[0-9a-f]{64}\.ogg$/);
+  assert.equal(e.data.msg.media_type, "audio/ogg");
+  assert.equal(sim.simulator.wechat.calls("/cgi-bin/media/get"), 1);
+  const ogg = await fetch(`${kefu.http}${e.data.msg.media_path}`);
+  assert.equal(ogg.headers.get("content-type"), "audio/ogg");
+  assert.equal(new TextDecoder().decode((await ogg.bytes()).subarray(0, 4)), "OggS");
+});
+
+Deno.test("voice XML as WeChat posts it: MediaId and Format; the length is the page's, not WeChat's", () => {
+  const xml = userXml(
+    { type: "voice", mediaId: "M_1", format: "amr", seconds: 2 },
+    { openid: "oV", accountId: "gh_x", createTime: 1700000000, msgId: "123" },
+  );
+  assert.equal(
+    xml,
+    "<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[oV]]></FromUserName>" +
+      "<CreateTime>1700000000</CreateTime><MsgType><![CDATA[voice]]></MsgType>" +
+      "<MediaId><![CDATA[M_1]]></MediaId><Format><![CDATA[amr]]></Format><MsgId>123</MsgId></xml>",
+  );
+});
+
+Deno.test("amrSeconds: whole AMR-NB files only, 20 ms a frame", () => {
+  assert.equal(amrSeconds(AMR), 2);
+  assert.equal(amrSeconds(AMR.subarray(0, AMR.length - 1)), undefined, "a cut frame");
+  assert.equal(amrSeconds(AMR.subarray(0, 6)), undefined, "no frames");
+  assert.equal(amrSeconds(PNG), undefined);
+  assert.equal(amrSeconds(new TextEncoder().encode("#!AMR-WB\n")), undefined, "AMR-WB is not what WeChat sends");
+  // A frame of an unknown type (12–14 are reserved).
+  assert.equal(amrSeconds(new Uint8Array([...new TextEncoder().encode("#!AMR\n"), 12 << 3])), undefined);
+});
+
+Deno.test("phone API voice: refused unless it is AMR-NB of a sane size, nothing sent", async () => {
+  await using s = serveSim({ maxVoiceBytes: 4096 });
+  // deno-lint-ignore no-explicit-any
+  const refused = async (body: BodyInit, type: string, query = "openid=o1"): Promise<[number, any]> => {
+    const res = await fetch(`${s.base}/phone/api/voice?${query}`, {
+      method: "POST",
+      body,
+      headers: { "content-type": type },
+    });
+    return [res.status, await res.json()];
+  };
+  assert.deepEqual((await refused(AMR, "audio/mpeg"))[0], 415);
+  assert.match((await refused(AMR, "audio/mpeg"))[1].detail, /"audio\/mpeg" is not audio\/amr/);
+  const fake = await refused(PNG, "audio/amr");
+  assert.deepEqual([fake[0], fake[1].error], [415, "unsupported_body"]);
+  assert.match(fake[1].detail, /not an AMR-NB file/);
+  assert.deepEqual((await refused(new Uint8Array(5000), "audio/amr"))[0], 413);
+  assert.deepEqual((await refused(new Uint8Array(0), "audio/amr"))[1].error, "empty_body");
+  assert.match((await refused(AMR, "audio/amr", "openid=bad id"))[1].detail, /"openid"/);
+  assert.deepEqual(s.sim.feed.history("o1"), [], "no refused voice note reached the webhook or the phone");
 });

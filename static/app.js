@@ -488,6 +488,17 @@ function addIncoming(data, code) {
   const c = ensureContact(text(data.contact_id), text(data.name));
   if (c.id !== "system01") learnChannel(c);
   const id = text(data.id);
+  // A file the agent asked kefu to try again comes back under the same id: it takes the failed one's place.
+  const retried = id !== "" && c.retrying?.delete(id)
+    ? c.messages.find((m) => m.id === id && m.direction === "in")
+    : undefined;
+  if (retried) {
+    Object.assign(retried, bodyOf(data.msg));
+    retried.mediaNode = undefined;
+    c.toAck.push(id);
+    if (state.selected === c.id) renderConversation();
+    return;
+  }
   // The server sends unacknowledged messages again after a reconnect: acknowledge, do not show twice.
   if (id !== "" && c.seen.has(id)) {
     c.toAck.push(id);
@@ -775,6 +786,23 @@ function mediaProblem(wrap, message, src) {
   }
 }
 
+// Ask kefu to fetch a failed file again; the message comes back under its id, with its file or a new reason.
+function retryButton(m) {
+  const b = el("button", "media-retry", "重试 Retry");
+  b.type = "button";
+  b.dataset.testid = "media-retry";
+  b.addEventListener("click", () => {
+    const c = state.contacts.get(state.selected);
+    const ws = state.socket;
+    if (!c || !ws || ws.readyState !== WebSocket.OPEN) return toast("Not connected: cannot ask for the file again");
+    (c.retrying ??= new Set()).add(m.id);
+    b.disabled = true;
+    b.textContent = "重试中… Retrying";
+    ws.send(JSON.stringify({ data: { msg_type: "media_retry", contact_id: c.id, id: m.id } }));
+  });
+  return b;
+}
+
 // The conversation grows when an image or a player learns its size: stay at the end if the agent was there.
 function keepAtBottom() {
   if (state.atBottom) $("conversation").scrollTop = $("conversation").scrollHeight;
@@ -845,6 +873,7 @@ function renderMedia(m) {
     // With no file kefu could not fetch it; with one it kept the file as it came (not converted).
     const what = src ? "文件未能转换" : "文件未能转存";
     mediaProblem(wrap, `${what}: ${m.mediaError}`, src);
+    if (!src && m.id) wrap.append(retryButton(m));
     return wrap;
   }
   if (src === "") {

@@ -255,6 +255,19 @@ Deno.test({
       })()`);
       assert.match(failed.line, /^文件未能转存: .*40007/);
       assert.deepEqual([failed.players, failed.links], [0, 0]);
+      // Retry: kefu asks WeChat again (which still has no such file) and the message comes back in its place, with
+      // the reason and a retry button again.
+      await agent.evaluate(`document.querySelector('[data-testid="media-retry"]').click()`);
+      assert.equal(await agent.evaluate(`document.querySelector('[data-testid="media-retry"]').disabled`), true);
+      const back = await agent.waitForExpression<string>(
+        "the retried message to come back",
+        `(() => {
+          const b = document.querySelector('[data-testid="media-retry"]');
+          return b && !b.disabled && b.closest('[data-testid="media"]').querySelector('[data-testid="media-error"]').textContent;
+        })()`,
+      );
+      assert.match(back, /^文件未能转存: .*40007/);
+      assert.equal(await agent.evaluate(`document.querySelectorAll('[data-testid="media-retry"]').length`), 1);
       await agent.evaluate(`document.getElementById("conversation").scrollTop = 0`);
       await Deno.writeFile(SCREENSHOT, await agent.screenshot());
 

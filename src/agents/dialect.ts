@@ -21,7 +21,9 @@ export type AgentCommand =
   /** A reply to a contact (direction `out`, `agent` set). */
   | { kind: "reply"; message: Message }
   /** Show "typing…" to the contact. */
-  | { kind: "typing"; contact: string };
+  | { kind: "typing"; contact: string }
+  /** Try a message's failed media file again (it comes again, with its file or a new reason). */
+  | { kind: "media_retry"; ref: MessageRef };
 
 /** One wire format for agent sockets. */
 export interface AgentDialect extends EventEncoder {

@@ -13,6 +13,7 @@ import type { Logger } from "../core/log.ts";
 import { Close } from "../envelope/protocol.ts";
 import type { AgentEvent } from "../hub/events.ts";
 import type { AgentPeer, Hub } from "../hub/hub.ts";
+import type { MessageRef } from "../store/store.ts";
 import type { AgentCommand, AgentDialect } from "./dialect.ts";
 
 /** Settings of agent sessions. */
@@ -25,6 +26,8 @@ export interface SessionOptions {
   idleTimeoutSeconds: number;
   /** Largest text frame an agent may send. */
   maxMessageBytes: number;
+  /** Try a message's failed media again (the media pipeline); without it the command is refused. */
+  retryMedia?: (agent: string, ref: MessageRef) => Promise<void>;
 }
 
 const OPEN = 1;
@@ -151,6 +154,11 @@ function run(
         return { kind: "heartbeat" };
       case "ack":
         return hub.ack(agent, command.refs, session).then(() => undefined, (e) => failure(e, agent, log));
+      case "media_retry":
+        if (options.retryMedia === undefined) {
+          return { kind: "error", error: "not_found", detail: "this kefu does not re-store media" };
+        }
+        return options.retryMedia(agent, command.ref).then(() => undefined, (e) => failure(e, agent, log));
       case "typing": {
         const contact = hub.ownedContact(agent, command.contact, "show typing to");
         return router.typing(contact).then(

@@ -92,6 +92,8 @@ export function createApp(options: AppOptions): Hono {
       maxMessageBytes: options.maxWsMessageBytes,
       uploads: options.uploads,
       auth: options.auth,
+      retryMedia: (agent, ref) =>
+        options.media.pipeline.retry(agent, ref, (name) => options.channels.find((ch) => ch.name === name)),
     }),
   );
   app.route(

@@ -296,6 +296,26 @@ export class Hub {
     return true;
   }
 
+  /**
+   * An agent asks for a failed media file to be tried again: the message waits for its media once more (and is
+   * delivered again, with its file or a new reason, by {@link release}). Throws `KefuError` 404 when the agent has no
+   * such message whose media failed.
+   */
+  async reopenMedia(agent: string, ref: MessageRef): Promise<StoredMessage> {
+    this.ownedContact(agent, ref.contact, "retry the media of");
+    const m = await this.#store.reopenMedia(ref, agent);
+    if (m === undefined) {
+      throw new KefuError(
+        "not_found",
+        `cannot retry the media of message ${quote(ref.id)}: no message of contact ${
+          quote(ref.contact)
+        } whose file failed`,
+        404,
+      );
+    }
+    return m;
+  }
+
   /** Whether a message of one of `agent`'s contacts uses the stored media file named by either of `paths`. */
   mediaOwnedBy(paths: readonly [string, string], agent: string): Promise<boolean> {
     return this.#store.mediaOwnedBy(paths, agent);

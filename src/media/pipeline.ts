@@ -80,6 +80,20 @@ export class MediaPipeline {
     }
   }
 
+  /** An agent asks to try a failed file again (throws `KefuError` when it cannot be); the message comes again. */
+  async retry(
+    agent: string,
+    ref: { contact: string; id: string },
+    channelOf: (name: string) => ChannelAdapter | undefined,
+  ) {
+    const m = await this.#o.hub.reopenMedia(agent, ref);
+    const extra = m.extra ??= {};
+    // Where the file came from, as the channel gave it (the failure cleared `media`).
+    m.media = extra.media_source ?? m.media;
+    delete extra.media_error;
+    this.resume([m], channelOf);
+  }
+
   /** Stop taking work; wait up to `ms` for what runs (the rest resumes at the next start). */
   async stop(ms: number): Promise<void> {
     this.#stopped = true;
@@ -160,9 +174,13 @@ export class MediaPipeline {
   }
 
   #fail(m: Message, why: string): void {
-    (m.extra ??= {}).media_error = why;
-    // No kefu file: the agent keeps nothing that would need WeChat's token to open.
-    if (!m.media.startsWith(`${this.#o.publicUrl ?? ""}${MEDIA_PATH}/`)) m.media = "";
+    const extra = m.extra ??= {};
+    extra.media_error = why;
+    // No kefu file: the agent keeps nothing that would need WeChat's token to open (a retry needs the source).
+    if (!m.media.startsWith(`${this.#o.publicUrl ?? ""}${MEDIA_PATH}/`)) {
+      if (m.media !== "") extra.media_source = m.media;
+      m.media = "";
+    }
   }
 
   async #release(m: Message): Promise<void> {

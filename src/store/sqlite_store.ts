@@ -256,6 +256,14 @@ export class SqliteStore implements Store {
       "UPDATE messages SET media = ?, extra = ?, state = ? WHERE direction = 'in' AND contact = ? AND id = ? " +
         "AND state = 'media'",
     );
+    // A failed file is tried again: the message goes back to state 'media' (only one that failed, of this agent).
+    p(
+      "reopenMedia",
+      `UPDATE messages AS m SET state = 'media' WHERE m.direction = 'in' AND m.contact = ?1 AND m.id = ?2 ` +
+        "AND m.state <> 'media' AND m.extra LIKE '%\"media_error\"%' " +
+        "AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = ?1 AND c.agent = ?3) " +
+        `RETURNING ${MESSAGE_FIELDS.replaceAll("m.", "")}`,
+    );
     p(
       "mediaInUse",
       "SELECT media, extra FROM messages m INDEXED BY messages_media WHERE m.media <> '' AND m.media LIKE '%/media/%'",
@@ -358,6 +366,13 @@ export class SqliteStore implements Store {
       `record the media of message ${quote(ref.id)}`,
       () => this.#q.finishMedia.run(...params).changes > 0,
     );
+  }
+
+  reopenMedia(ref: MessageRef, agent: string): Promise<StoredMessage | undefined> {
+    return this.#write(`try the media of message ${quote(ref.id)} again`, () => {
+      const row = this.#q.reopenMedia.get(ref.contact, ref.id, agent) as Row | undefined;
+      return row === undefined ? undefined : toMessage(row);
+    });
   }
 
   mediaInUse(): Promise<Set<string>> {

@@ -164,6 +164,11 @@ export interface Store {
   ): Promise<boolean>;
   /** Whether a message of one of `agent`'s contacts uses the stored media file named by either of `paths`. */
   mediaOwnedBy(paths: readonly [string, string], agent: string): Promise<boolean>;
+  /**
+   * Work on a message's media again: one of `agent`'s contacts' messages whose media failed goes back to state
+   * `media`. Resolves to it, or undefined when there is no such message (or it is not waiting for a retry).
+   */
+  reopenMedia(ref: MessageRef, agent: string): Promise<StoredMessage | undefined>;
   /** The names of the stored media files messages still use (theirs and the originals they were converted from). */
   mediaInUse(): Promise<Set<string>>;
   /** Store an agent's reply, with its contact's snapshot when given, in one transaction. */

@@ -155,6 +155,27 @@ Deno.test("media: a video in another container than MP4 is converted to H.264/AA
   }
 });
 
+Deno.test("media: a failed file is tried again when the agent asks; the message comes again, now with its file", async () => {
+  await using s = await setup();
+  await using agent = await AgentClient.open(agentUrl(s.t, "a1"));
+  const mediaId = s.wechat.sim.addMedia("image", PNG, "p.png", "image/png");
+  // WeChat refuses once (as for an id it does not know yet), then serves the file.
+  s.wechat.sim.failNext(1, 40007, "invalid media_id");
+  await s.push(xml("oRetry", "image", `<MediaId>${mediaId}</MediaId>`, "31"));
+  const failed = await agent.next(1002);
+  assert.match(failed.data.msg.media_error, /40007/);
+  agent.send({ data: { msg_type: "media_retry", contact_id: "oRetry", id: "31" } });
+  const again = await agent.next(1002);
+  assert.equal(again.data.id, "31");
+  assert.equal(again.data.msg.media_error, undefined);
+  assert.equal(again.data.msg.media_path, `/media/${await sha256(PNG)}.png`);
+  // Nothing left to retry now; a message of nobody's is refused too.
+  agent.send({ data: { msg_type: "media_retry", contact_id: "oRetry", id: "31" } });
+  assert.equal((await agent.next(-1)).data.error, "not_found");
+  agent.send({ data: { msg_type: "media_retry", contact_id: "oNobody", id: "1" } });
+  assert.equal((await agent.next(-1)).data.error, "not_found");
+});
+
 Deno.test("media: with sign-in on, a file opens only with a token of the agent whose contact sent it", async () => {
   const secret = "kefu-demo-secret-0123";
   await using s = await setup({ AGENT_SECRET: secret });

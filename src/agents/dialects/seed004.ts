@@ -57,6 +57,8 @@ function decode(text: string, agent: string): AgentCommand {
   try {
     const refs = receiptRefs(value);
     if (refs !== undefined) return { kind: "ack", refs };
+    const retry = mediaRetry(value);
+    if (retry !== undefined) return retry;
     const message = decodeEnvelopeValue(value, { direction: "out", agent });
     if (message.type === "typing") return { kind: "typing", contact: message.contact };
     return { kind: "reply", message };
@@ -93,6 +95,20 @@ function receiptRefs(value: unknown): MessageRef[] | undefined {
     throw new KefuError("missing_field", "a read receipt needs data.ids: 1 to 1000 message ids (strings)");
   }
   return ids.map((id) => ({ contact, id }));
+}
+
+// kefu's `{"data":{"msg_type":"media_retry","contact_id":U,"id":MSG}}`: try that message's failed file again.
+function mediaRetry(value: unknown): AgentCommand | undefined {
+  const data = (value as { data?: Record<string, unknown> } | null)?.data;
+  if (data?.msg_type !== "media_retry") return undefined;
+  const { contact_id: contact, id } = data;
+  if (typeof contact !== "string" || contact === "" || typeof id !== "string" || id === "") {
+    throw new KefuError(
+      "missing_field",
+      "a media retry needs data.contact_id and data.id (the message whose file failed)",
+    );
+  }
+  return { kind: "media_retry", ref: { contact, id } };
 }
 
 // The id of an envelope that failed to decode, when it has one.

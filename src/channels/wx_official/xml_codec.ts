@@ -9,17 +9,78 @@
  */
 
 import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { SaxesParser } from "saxes";
 import { KefuError } from "../../core/errors.ts";
 import { MAX_ID_LENGTH, type Message, newMessageId, nowSeconds, parseSendTime } from "../../core/message.ts";
 import { cdata, refuseDeclarations } from "../../core/xml.ts";
 import { eventId, eventText } from "./events.ts";
 
-// No value is ever turned into a number (MsgId is 64-bit), attributes are
-// ignored, and only the five predefined entities are expanded: documents that
-// declare their own (DOCTYPE/ENTITY) are refused before the parser sees them
-// (`refuseDeclarations`).
-// `jPath: false` spares building a path string per tag for callbacks we do not set.
-const parser = new XMLParser({
+// Fields mapped onto Message's own properties; everything else goes to `extra`.
+const MAPPED = new Set(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "PicUrl"]);
+
+/** A field that appears more than once, or holds elements instead of text: not a value `field()` takes. */
+interface NotText {
+  count: number;
+  nested: boolean;
+}
+
+/**
+ * Parse and check in one pass with saxes, a strict (XML 1.0 well-formedness) SAX parser: the root must be `<xml>`,
+ * each child element is a field. Text and CDATA are kept as they are (never turned into numbers: MsgId is 64-bit),
+ * attributes are ignored, only the five predefined entities and character references are expanded (documents that
+ * declare their own are refused before, by `refuseDeclarations`). One pass instead of fast-xml-parser's
+ * validate-then-parse: `decodeXml` of a text message 19.8 → 5.4 µs, of a nested event 22.5 → 7.6 µs
+ * (`deno task bench:micro`; saxes 4.2 µs vs @rgrove/parse-xml 9.1 µs vs fast-xml-parser 20.3 µs on the same text).
+ */
+function parseFully(text: string): Record<string, string | NotText> {
+  const p = new SaxesParser();
+  // No prototype: an element named `__proto__` or `constructor` is just a field.
+  const fields: Record<string, string | NotText> = Object.create(null);
+  let depth = 0;
+  let root = "";
+  let name = "";
+  let value = "";
+  let nested = false;
+  p.on("opentag", (tag) => {
+    depth++;
+    if (depth === 1) root = tag.name;
+    else if (depth === 2) {
+      name = tag.name;
+      value = "";
+      nested = false;
+    } else nested = true;
+  });
+  p.on("text", (t) => {
+    if (depth === 2) value += t;
+  });
+  p.on("cdata", (t) => {
+    if (depth === 2) value += t;
+  });
+  p.on("closetag", () => {
+    if (depth === 2) {
+      const seen = fields[name];
+      if (seen === undefined) fields[name] = nested ? { count: 1, nested } : value;
+      else fields[name] = { count: typeof seen === "string" ? 2 : seen.count + 1, nested };
+    }
+    depth--;
+  });
+  try {
+    p.write(text).close();
+  } catch {
+    // Not strictly well-formed: fast-xml-parser judges it, as before saxes (see parseTolerantly).
+    return parseTolerantly(text);
+  }
+  if (root !== "xml" || Object.keys(fields).length === 0) {
+    throw new KefuError("invalid_xml", `cannot read message: the root element must be <xml> with fields inside`);
+  }
+  return fields;
+}
+
+// What saxes refuses gets fast-xml-parser's validator, then its parser (the path before saxes), so that kefu accepts
+// exactly what it accepted before: WeChat's clients have been seen to put control characters (which XML 1.0 does not
+// allow) in CDATA, and refusing the message would have WeChat retry it until it gives up. Malformed documents are
+// refused with the validator's line and column, as before.
+const tolerant = new XMLParser({
   ignoreAttributes: true,
   parseTagValue: false,
   parseAttributeValue: false,
@@ -29,11 +90,7 @@ const parser = new XMLParser({
   jPath: false,
 });
 
-// Fields mapped onto Message's own properties; everything else goes to `extra`.
-const MAPPED = new Set(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "PicUrl"]);
-
-// fast-xml-parser reads malformed XML without complaint, so its validator goes first.
-function parseFully(text: string): Record<string, unknown> {
+function parseTolerantly(text: string): Record<string, string | NotText> {
   const valid = XMLValidator.validate(text);
   if (valid !== true) {
     const { msg, line, col } = valid.err;
@@ -41,7 +98,7 @@ function parseFully(text: string): Record<string, unknown> {
   }
   let doc: Record<string, unknown>;
   try {
-    doc = parser.parse(text) as Record<string, unknown>;
+    doc = tolerant.parse(text) as Record<string, unknown>;
   } catch (e) {
     // The validator lets a few malformed documents through (e.g. "<A/"), which the parser then throws on.
     throw new KefuError("invalid_xml", `cannot parse XML: ${(e as Error).message}`);
@@ -50,22 +107,27 @@ function parseFully(text: string): Record<string, unknown> {
   if (xml === null || typeof xml !== "object" || Array.isArray(xml)) {
     throw new KefuError("invalid_xml", `cannot read message: the root element must be <xml> with fields inside`);
   }
-  return xml as Record<string, unknown>;
+  const fields: Record<string, string | NotText> = Object.create(null);
+  for (const [k, v] of Object.entries(xml)) {
+    if (k === "#text") continue;
+    fields[k] = typeof v === "string" ? v : { count: Array.isArray(v) ? v.length : 1, nested: !Array.isArray(v) };
+  }
+  return fields;
 }
 
-function field(xml: Record<string, unknown>, name: string): string | undefined {
+function field(xml: Record<string, string | NotText>, name: string): string | undefined {
   const v = xml[name];
   if (v === undefined) return undefined;
   if (typeof v === "string") return v;
   throw new KefuError(
     "wrong_type",
     `cannot read <${name}>: it must appear once and hold text, got ${
-      Array.isArray(v) ? `${v.length} elements` : "nested elements"
+      v.count > 1 ? `${v.count} elements` : "nested elements"
     }`,
   );
 }
 
-function required(xml: Record<string, unknown>, name: string, why: string): string {
+function required(xml: Record<string, string | NotText>, name: string, why: string): string {
   const v = field(xml, name)?.trim();
   if (!v) throw new KefuError("missing_field", `<${name}> is required: ${why}`);
   return v;
@@ -92,7 +154,7 @@ export function decodeXml(text: string): Message {
 
   let extra: Record<string, string> | undefined;
   for (const key in x) {
-    if (MAPPED.has(key) || key === "#text") continue;
+    if (MAPPED.has(key)) continue;
     const v = x[key];
     if (typeof v !== "string") continue;
     (extra ??= {})[key] = v;
@@ -147,7 +209,7 @@ export function encodeXml(m: Message): string {
   if (m.extra) {
     for (const key in m.extra) body += `<${key}>${cdata(m.extra[key])}</${key}>`;
   }
-  return m.type === "event" ? `${body}</xml>` : `${body}<MsgId>${m.id}</MsgId></xml>`;
+  return m.type === "event" ? `${body}</xml>` : `${body}<MsgId>${cdata(m.id)}</MsgId></xml>`;
 }
 
 /**

@@ -256,6 +256,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         // Let our close frames go out before Deno.serve closes what is left with its own.
         await new Promise((resolve) => setTimeout(resolve, 0));
         await server.shutdown();
+        // Contact rows behind the Maps (times, unread counts) are written, so a restart lists them right.
+        await hub.saveStaleContacts().catch((e) => log.error("contacts_save_failed", { error: String(e) }));
         // Everything accepted is committed before the file is closed.
         await store.close();
         log.info("stopped", { sockets_closed: sockets, held_kept: held });

@@ -19,6 +19,12 @@ const HEALTH_PATH = "/healthz";
 const LOGIN_PATH = "/auth/login";
 const ME_PATH = "/auth/me";
 const TOKEN_KEY = "kefu.token";
+// With sign-in off: the agent this tab is connected as, so that a reload connects again ("" after Disconnect).
+const AGENT_KEY = "kefu.agent";
+// The open conversation ("agent\ncontact"), opened again after a reload.
+const SELECTED_KEY = "kefu.selected";
+// Contacts whose last message is not on the page get it from the history, this many requests at a time.
+const PREVIEW_LOOKUPS = 4;
 // setTimeout's longest wait (about 24.8 days); a token that lives longer re-arms its expiry timer.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const SYSTEM_CONTACT = "system01";
@@ -47,9 +53,16 @@ const state = {
   wanted: false,
   backoff: MIN_BACKOFF_MS,
   reconnectTimer: 0,
-  /** contact id → { id, name, lastTime, unread, messages, seen } */
+  /**
+   * contact id → { id, name, lastTime, messages, seen, unreadIds, serverUnread, toAck, draft, preview, history }.
+   * Unread is the ids received and not yet shown; the contact list's count covers what kefu has not sent yet.
+   */
   contacts: new Map(),
   selected: "",
+  /** After a reload: the conversation to open again once its contact is known ("" once settled). */
+  wantSelected: "",
+  /** When the last heartbeat (code 101) came on this socket; null until the first. */
+  lastBeat: null,
   /** Replies sent and not yet confirmed, oldest first: the server answers each frame in order. */
   pending: [],
   /** contact id → ms of the last typing envelope sent. */
@@ -88,6 +101,46 @@ function formatTime(seconds) {
   const d = new Date(seconds * 1000);
   if (d.toDateString() === new Date().toDateString()) return clock(d);
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function dayOf(d) {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+function hoursMinutes(d) {
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+const WEEKDAYS = ["周日", "周一", "周二", "周三", "周四", "周五", "周六"];
+
+// Today and yesterday by name; an older day by its date and weekday (this browser's time zone).
+function dayLabel(seconds) {
+  const d = new Date(seconds * 1000);
+  const now = new Date();
+  if (dayOf(d) === dayOf(now)) return "今天 Today";
+  if (dayOf(d) === dayOf(new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1))) return "昨天 Yesterday";
+  return `${dayOf(d)} ${WEEKDAYS[d.getDay()]}`;
+}
+
+// The contact list's time: today's hour, 昨天, a day of this year, or the date.
+function shortTime(seconds) {
+  if (!Number.isFinite(seconds) || seconds <= 0) return "";
+  const d = new Date(seconds * 1000);
+  const now = new Date();
+  if (dayOf(d) === dayOf(now)) return hoursMinutes(d);
+  if (dayOf(d) === dayOf(new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1))) return "昨天";
+  if (d.getFullYear() === now.getFullYear()) return `${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  return dayOf(d);
+}
+
+function timeElement(seconds, text) {
+  const t = el("time", "", text);
+  if (Number.isFinite(seconds) && seconds > 0) {
+    const d = new Date(seconds * 1000);
+    t.dateTime = d.toISOString();
+    t.title = `${dayOf(d)} ${clock(d)}`;
+  }
+  return t;
 }
 
 // The seed sends the system code as a string ("102").
@@ -137,7 +190,21 @@ function setStatus(stateName, message) {
   s.dataset.state = stateName;
   s.textContent = message;
   $("connect").textContent = state.wanted ? "Disconnect" : "Connect";
+  renderHeartbeat();
   updateReplyControls();
+}
+
+// The first heartbeat comes 30 s after connecting: until then the line says when to expect it, not that it is missing.
+function renderHeartbeat() {
+  const line = $("heartbeat");
+  const open = state.socket !== null && state.socket.readyState === WebSocket.OPEN;
+  if (state.lastBeat) {
+    line.textContent = `last heartbeat ${clock(state.lastBeat)}`;
+    line.dataset.state = "beat";
+  } else {
+    line.textContent = open ? "心跳每 30 秒 · heartbeat every 30 s" : "";
+    line.dataset.state = open ? "waiting" : "";
+  }
 }
 
 // --- sign-in ---
@@ -275,6 +342,7 @@ function signIn(token, agent, expireAt) {
   // connect() reads the agent id from the (now hidden) field.
   $("agent-id").value = text(agent?.id);
   $("login-id").value = text(agent?.id);
+  keepSelection(text(agent?.id));
   showAuthMessage("");
   connect();
   renderAuth();
@@ -304,8 +372,9 @@ function signOut(message) {
   if (ws) ws.close(1000, "agent signed out");
   resetConversations();
   state.agent = "";
+  state.lastBeat = null;
+  sessionStorage.removeItem(AGENT_KEY);
   $("system").replaceChildren();
-  $("heartbeat").textContent = "no heartbeat yet";
   showAuthMessage(message);
   renderAuth();
   setStatus("closed", "signed out");
@@ -326,6 +395,7 @@ function connect() {
   }
   if (id !== state.agent) resetConversations();
   state.agent = id;
+  sessionStorage.setItem(AGENT_KEY, id);
   const to = $("sim-to");
   if (!to.dataset.edited) to.value = id;
   state.wanted = true;
@@ -335,6 +405,8 @@ function connect() {
 
 function disconnect() {
   state.wanted = false;
+  // A reload keeps the agent's choice: it does not connect again by itself.
+  sessionStorage.setItem(AGENT_KEY, "");
   clearTimeout(state.reconnectTimer);
   if (state.socket) state.socket.close(1000, "agent disconnected");
   else setStatus("closed", "disconnected");
@@ -342,6 +414,10 @@ function disconnect() {
 
 function openSocket() {
   clearTimeout(state.reconnectTimer);
+  // One socket a tab: one still open (Connect again, a new sign-in) is closed, and its events ignored.
+  const old = state.socket;
+  state.socket = null;
+  if (old) old.close(1000, "agent reconnected");
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const agent = state.agent;
   // ack=1: the page sends read receipts for what it has shown, so kefu sends the rest again after a reconnect.
@@ -352,8 +428,9 @@ function openSocket() {
   ws.onopen = () => {
     if (state.socket !== ws) return;
     state.backoff = MIN_BACKOFF_MS;
+    state.lastBeat = null;
     setStatus("open", `connected as agent ${agent}`);
-    loadContacts(agent);
+    loadContacts(agent, true);
   };
   ws.onmessage = (e) => {
     if (state.socket === ws) handleFrame(e.data);
@@ -379,22 +456,58 @@ function openSocket() {
   };
 }
 
-async function loadContacts(agent) {
+// `connected`: the first list after the socket opened. Its unread counts are kept beside what the socket sends
+// again (the page counts ids, so a message counted twice is not); later lists only add contacts.
+async function loadContacts(agent, connected = false) {
   try {
     const body = await agentFetch(`${CONTACTS_PATH}?userid=${encodeURIComponent(agent)}`);
     if (agent !== state.agent) return;
     for (const c of body?.data?.contacts ?? []) {
-      const contact = ensureContact(text(c.contact_id), text(c.name));
+      const id = text(c.contact_id);
+      const known = state.contacts.has(id);
+      const contact = ensureContact(id, text(c.name));
       contact.channel = text(c.channel);
       contact.account = text(c.account_id);
       contact.lastTime = Math.max(contact.lastTime, Number(c.last_message_time) || 0);
-      contact.unread = Math.max(contact.unread, Number(c.unread) || 0);
+      if ((connected || !known) && id !== state.selected) contact.serverUnread = Number(c.unread) || 0;
     }
+    // After a reload: the conversation that was open opens again (or, gone, the next message's does).
+    const wanted = state.wantSelected;
+    state.wantSelected = "";
+    if (state.selected === "" && state.contacts.has(wanted)) select(wanted, false);
     const shown = state.contacts.get(state.selected);
     if (shown && shown.history === "") loadHistory(shown);
     renderContacts();
+    loadPreviews();
   } catch (e) {
     if (!(e instanceof SignedOut)) toast(`Cannot load the contact list: ${e.message}`);
+  }
+}
+
+// Contacts with nothing on the page (read before a reload, nothing sent again) show their last message from the
+// history, a few requests at a time.
+let previewLookups = 0;
+function loadPreviews() {
+  const agent = state.agent;
+  // The most recent first: they are at the top of the list.
+  const order = [...state.contacts.values()].sort((a, b) => b.lastTime - a.lastTime);
+  for (const c of order) {
+    if (previewLookups >= PREVIEW_LOOKUPS) return;
+    if (c.messages.length > 0 || c.preview || c.previewLoading || c.history !== "") continue;
+    c.previewLoading = true;
+    previewLookups++;
+    const url = `${HISTORY_PATH}?userid=${encodeURIComponent(agent)}&contact_id=${encodeURIComponent(c.id)}&limit=1`;
+    agentFetch(url).then((body) => {
+      const last = body?.data?.messages?.[0];
+      if (last && agent === state.agent) c.preview = storedMessage(last);
+    }).catch(() => {
+      // No preview: the contact is still listed, and its conversation loads when opened.
+    }).finally(() => {
+      previewLookups--;
+      if (agent !== state.agent) return;
+      renderContactsSoon();
+      loadPreviews();
+    });
   }
 }
 
@@ -412,9 +525,10 @@ function handleFrame(raw) {
   const data = env && typeof env.data === "object" && env.data !== null ? env.data : {};
   const code = parseCode(env?.result?.code);
   if (code === Code.heartbeat) {
-    $("heartbeat").textContent = `last heartbeat ${clock(new Date())}`;
+    state.lastBeat = new Date();
+    renderHeartbeat();
   } else if (code === Code.system || data.contact_id === SYSTEM_CONTACT) {
-    addSystem(text(data.msg?.content) || JSON.stringify(data), Number(data.send_time));
+    addSystemFrame(data, code);
   } else if (code === Code.sent) {
     confirmReply(text(data.id), Number(data.send_time), text(data.status) || "sent");
   } else if (code === Code.typing) {
@@ -426,6 +540,21 @@ function handleFrame(raw) {
   } else {
     addSystem(`unrecognised frame: ${raw}`, nowSeconds());
   }
+}
+
+// A WeChat event (follow, menu click, scan, …) names its user in msg.from_id: it is that user's, in their
+// conversation as the history has it, counted and acknowledged like their messages. Anything else is listed under
+// System and acknowledged by its id (seed 003's receipt, which names no contact).
+function addSystemFrame(data, code) {
+  const user = text(data.msg?.from_id);
+  if (user !== "") {
+    addIncoming({ ...data, contact_id: user, name: "" }, code, true);
+    return;
+  }
+  addSystem(text(data.msg?.content) || JSON.stringify(data), Number(data.send_time));
+  const id = text(data.id);
+  const ws = state.socket;
+  if (id !== "" && ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ event: 3, data: { msg_id: id } }));
 }
 
 function addSystem(content, seconds) {
@@ -440,6 +569,7 @@ function resetConversations() {
   state.contacts.clear();
   state.selected = "";
   state.pending = [];
+  $("reply-text").value = "";
   renderContacts();
   renderConversation();
 }
@@ -447,13 +577,30 @@ function resetConversations() {
 function ensureContact(id, name) {
   let c = state.contacts.get(id);
   if (!c) {
-    // toAck: ids received and not yet shown (acknowledged once the conversation is on screen).
-    c = { id, name: name || id, lastTime: 0, unread: 0, messages: [], seen: new Set(), toAck: [], history: "" };
+    c = {
+      id,
+      name: name || id,
+      lastTime: 0,
+      messages: [],
+      seen: new Set(),
+      // Received and not yet shown: the unread count, and the ids acknowledged once the conversation is on screen.
+      unreadIds: new Set(),
+      toAck: new Set(),
+      // The unread count of the contact list when the socket opened (messages kefu has not sent yet count too).
+      serverUnread: 0,
+      // The reply typed for this contact and not sent.
+      draft: "",
+      history: "",
+    };
     state.contacts.set(id, c);
   } else if (name && name !== id) {
     c.name = name;
   }
   return c;
+}
+
+function unreadOf(c) {
+  return Math.max(c.unreadIds.size, c.serverUnread);
 }
 
 // The envelope does not name a contact's channel: a contact first seen live is looked up in the contact list.
@@ -468,69 +615,110 @@ function learnChannel(c) {
 
 // What kefu's media work adds beside media_path: shown with the file, not as fields of their own.
 const MEDIA_FIELDS = new Set(["content", "media_path", "media_type", "media_error", "media_size", "media_original"]);
+// What a location says: shown as one line, not as fields.
+const LOCATION_FIELDS = new Set(["latitude", "longitude", "scale", "label"]);
 
 // A message's msg object: its text, its file (kefu's URL, its type, or why there is none) and any other fields.
-function bodyOf(raw) {
+function bodyOf(raw, type) {
   const msg = raw && typeof raw === "object" ? raw : {};
-  return {
+  const body = {
     content: text(msg.content),
     media: text(msg.media_path),
     mediaType: text(msg.media_type),
     mediaError: text(msg.media_error),
-    // Types beyond the seed's (location, link, event, …) carry more fields in msg: show them as they come.
+    // Types beyond the seed's (link, mini program, …) carry more fields in msg: show them as they come.
     extra: Object.entries(msg)
       .filter(([k, v]) => !MEDIA_FIELDS.has(k) && v !== "" && v !== null && v !== undefined)
+      .filter(([k]) => type !== "location" || !LOCATION_FIELDS.has(k))
       .map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]),
   };
+  if (type === "location") {
+    body.location = {
+      label: text(msg.label) || body.content,
+      latitude: text(msg.latitude),
+      longitude: text(msg.longitude),
+    };
+  }
+  return body;
 }
 
-function addIncoming(data, code) {
+// A message as kefu sent it (a frame) or keeps it (a history item); `event`: a WeChat event of the user.
+function messageOf(data, code, event) {
+  const type = event ? "event" : text(data.msg_type) || TYPE_OF_CODE[code] || `code ${code}`;
+  const body = bodyOf(data.msg, type);
+  // An event's fields (its user, key, ticket) are in its line already.
+  if (event) body.extra = [];
+  return { id: text(data.id), direction: "in", code, type, event, ...body, time: Number(data.send_time) || 0 };
+}
+
+// A history item: the envelope's data as the agent got (or sent) it, with direction, state and detail.
+function storedMessage(d) {
+  const event = d.contact_id === SYSTEM_CONTACT || d.msg_type === "system";
+  const m = messageOf(d, parseCode(d.code), event);
+  if (d.direction === "out") {
+    m.direction = "out";
+    // Only a failed reply has a reason to show; a sent one's detail says how it went ("sent", "passive").
+    const stored = text(d.state);
+    m.status = stored === "queued" ? "pending" : stored === "sent" && d.detail === "passive" ? "passive" : stored;
+    m.detail = stored === "failed" ? text(d.detail) : "";
+  }
+  return m;
+}
+
+function addIncoming(data, code, event = false) {
   const c = ensureContact(text(data.contact_id), text(data.name));
-  if (c.id !== "system01") learnChannel(c);
+  learnChannel(c);
   const id = text(data.id);
   // A file the agent asked kefu to try again comes back under the same id: it takes the failed one's place.
   const retried = id !== "" && c.retrying?.delete(id)
     ? c.messages.find((m) => m.id === id && m.direction === "in")
     : undefined;
   if (retried) {
-    Object.assign(retried, bodyOf(data.msg));
+    Object.assign(retried, bodyOf(data.msg, retried.type));
     retried.mediaNode = undefined;
-    c.toAck.push(id);
+    c.toAck.add(id);
     if (state.selected === c.id) renderConversation();
     return;
   }
   // The server sends unacknowledged messages again after a reconnect: acknowledge, do not show twice.
   if (id !== "" && c.seen.has(id)) {
-    c.toAck.push(id);
-    if (state.selected === c.id) acknowledgeShown(c);
+    c.toAck.add(id);
+    // Not waiting to be read (shown already, or in the history on screen): its receipt was lost on the way.
+    if (state.selected === c.id || !c.unreadIds.has(id)) acknowledge(c, [id]);
     return;
   }
   if (id !== "") c.seen.add(id);
-  const time = Number(data.send_time) || nowSeconds();
-  c.messages.push({
-    id,
-    direction: "in",
-    code,
-    type: text(data.msg_type) || TYPE_OF_CODE[code] || `code ${code}`,
-    ...bodyOf(data.msg),
-    time,
-  });
-  c.lastTime = Math.max(c.lastTime, time);
-  if (id !== "") c.toAck.push(id);
-  if (state.selected === "") state.selected = c.id;
-  if (state.selected !== c.id) c.unread++;
+  const m = messageOf(data, code, event);
+  m.time ||= nowSeconds();
+  c.messages.push(m);
+  c.lastTime = Math.max(c.lastTime, m.time);
+  if (id !== "") c.toAck.add(id);
+  // The first message opens its conversation when none is open (after a reload: the one that was open, once known).
+  if (state.selected === "" && (state.wantSelected === "" || state.wantSelected === c.id)) select(c.id, false);
+  if (state.selected !== c.id) c.unreadIds.add(id !== "" ? id : newId());
   renderContacts();
-  if (state.selected === c.id) renderConversation();
+  if (state.selected === c.id) renderConversation("append");
 }
 
 // Read receipts for what is on screen: kefu sends unacknowledged messages again after a reconnect.
 function acknowledgeShown(c) {
+  if (c.toAck.size === 0) return;
+  const ids = [...c.toAck];
+  if (acknowledge(c, ids)) c.toAck.clear();
+}
+
+function acknowledge(c, ids) {
   const ws = state.socket;
-  if (!ws || ws.readyState !== WebSocket.OPEN || c.toAck.length === 0) return;
-  const ids = c.toAck.splice(0, 1000);
-  ws.send(
-    JSON.stringify({ data: { msg_type: "ack", contact_id: c.id, ids }, result: { code: Code.ack, message: "ack" } }),
-  );
+  if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+  // At most 1000 ids a receipt.
+  for (let i = 0; i < ids.length; i += 1000) {
+    ws.send(JSON.stringify({
+      data: { msg_type: "ack", contact_id: c.id, ids: ids.slice(i, i + 1000) },
+      result: { code: Code.ack, message: "ack" },
+    }));
+  }
+  for (const id of ids) c.toAck.delete(id);
+  return true;
 }
 
 // The past of a conversation from kefu's store (after a reload), older pages on demand.
@@ -548,16 +736,7 @@ async function loadHistory(c) {
       const id = text(d.id);
       if (id !== "" && c.seen.has(id)) continue;
       if (id !== "") c.seen.add(id);
-      older.push({
-        id,
-        direction: d.direction === "out" ? "out" : "in",
-        code: parseCode(d.code),
-        type: text(d.msg_type),
-        ...bodyOf(d.msg),
-        time: Number(d.send_time) || 0,
-        status: d.direction === "out" ? text(d.state) : undefined,
-        detail: text(d.detail),
-      });
+      older.push(storedMessage(d));
     }
     const page = body.data.messages ?? [];
     if (page.length > 0) c.oldestStored = text(page.at(-1).id);
@@ -568,7 +747,8 @@ async function loadHistory(c) {
     c.history = "";
     if (!(e instanceof SignedOut)) toast(`Cannot load the history of ${c.id}: ${e.message}`);
   }
-  if (state.selected === c.id) renderConversation();
+  renderContacts();
+  if (state.selected === c.id) renderConversation("older");
 }
 
 function confirmReply(id, seconds, status) {
@@ -577,7 +757,13 @@ function confirmReply(id, seconds, status) {
   const [p] = state.pending.splice(i, 1);
   p.msg.status = status;
   p.msg.detail = "";
-  if (Number.isFinite(seconds) && seconds > 0) p.msg.time = seconds;
+  if (Number.isFinite(seconds) && seconds > 0) {
+    // kefu's time, as its contact list and history will say it.
+    const c = state.contacts.get(p.contact);
+    if (c && c.lastTime === p.msg.time) c.lastTime = Math.max(p.lastTimeBefore, seconds);
+    p.msg.time = seconds;
+  }
+  renderContacts();
   if (state.selected === p.contact) renderConversation();
 }
 
@@ -636,11 +822,12 @@ function sendEnvelope(c, type, msgBody) {
   };
   c.messages.push(msg);
   c.seen.add(id);
-  c.lastTime = msg.time;
-  state.pending.push({ contact: c.id, msg });
+  state.pending.push({ contact: c.id, msg, lastTimeBefore: c.lastTime });
+  c.lastTime = Math.max(c.lastTime, msg.time);
   state.typingSent.delete(c.id);
   renderContacts();
-  renderConversation();
+  // The agent's own reply: the conversation goes to its end.
+  renderConversation("bottom");
 }
 
 function sendReply() {
@@ -651,6 +838,7 @@ function sendReply() {
   if (!openSocketOrWarn()) return;
   sendEnvelope(c, "text", { content });
   box.value = "";
+  c.draft = "";
 }
 
 // "typing…" on the user's phone while the agent writes (kefu checks WeChat's rules and may skip it).
@@ -690,16 +878,25 @@ async function sendFile(file) {
 
 // --- rendering ---
 
-function select(id) {
+// Open a contact's conversation; `focus`: the agent chose it (the reply box takes the keyboard).
+function select(id, focus = true) {
+  const box = $("reply-text");
+  // Each contact keeps its own unsent reply.
+  const before = state.contacts.get(state.selected);
+  if (before) before.draft = box.value;
   state.selected = id;
+  state.wantSelected = "";
+  sessionStorage.setItem(SELECTED_KEY, `${state.agent}\n${id}`);
   const c = state.contacts.get(id);
+  box.value = c ? c.draft : "";
   if (c) {
-    c.unread = 0;
+    c.unreadIds.clear();
+    c.serverUnread = 0;
     if (c.history === "") loadHistory(c);
   }
   renderContacts();
-  renderConversation();
-  $("reply-text").focus();
+  renderConversation("bottom");
+  if (focus) box.focus();
 }
 
 // How each channel is named beside a contact: where the user wrote from.
@@ -709,6 +906,16 @@ const CHANNEL_LABELS = {
   wxbot: "个人号 · WXBot",
   http_push: "HTTP",
 };
+
+// Many answers in a row (previews) redraw the list once.
+let contactsTimer = 0;
+function renderContactsSoon() {
+  if (contactsTimer) return;
+  contactsTimer = setTimeout(() => {
+    contactsTimer = 0;
+    renderContacts();
+  }, 30);
+}
 
 function renderContacts() {
   const list = $("contacts");
@@ -728,15 +935,19 @@ function renderContacts() {
       tag.title = c.account ? `${c.channel} · ${c.account}` : c.channel;
       top.append(tag);
     }
-    if (c.unread > 0) {
-      const badge = el("span", "unread", String(c.unread));
+    const unread = unreadOf(c);
+    if (unread > 0) {
+      const badge = el("span", "unread", String(unread));
       badge.dataset.testid = "unread";
+      badge.title = `${unread} 条未读 unread`;
       top.append(badge);
     }
-    const last = c.messages.at(-1);
-    const preview = last ? (last.direction === "out" ? "You: " : "") + (last.content || `[${last.type}]`) : "";
+    li.dataset.time = String(c.lastTime);
     const sub = el("div", "contact-sub");
-    sub.append(el("span", "contact-preview", preview), el("time", "", formatTime(c.lastTime)));
+    sub.append(
+      el("span", "contact-preview", previewOf(c.messages.at(-1) ?? c.preview)),
+      timeElement(c.lastTime, shortTime(c.lastTime)),
+    );
     li.append(top, sub);
     li.addEventListener("click", () => select(c.id));
     li.addEventListener("keydown", (e) => {
@@ -746,6 +957,19 @@ function renderContacts() {
   }));
   $("contacts-empty").hidden = sorted.length > 0;
   updateReplyControls();
+}
+
+const TYPE_LABELS = { image: "[图片]", voice: "[语音]", video: "[视频]", shortvideo: "[视频]", location: "[位置]" };
+
+// A contact's last message in one line: "我: " before the agent's own.
+function previewOf(m) {
+  if (!m) return "";
+  if (m.event) return m.content;
+  const label = TYPE_LABELS[m.type];
+  const body = m.type === "location"
+    ? `${label} ${m.location?.label ?? ""}`.trim()
+    : m.content || label || `[${m.type}]`;
+  return m.direction === "out" ? `我: ${body}` : body;
 }
 
 // Only http(s) URLs become links: a javascript: URL from a message must stay text.
@@ -923,7 +1147,47 @@ function renderExtra(fields) {
   return dl;
 }
 
+const STATUS_LABELS = {
+  pending: "发送中 sending",
+  sent: "已发送 sent",
+  passive: "已回复 passive",
+  failed: "失败 failed",
+  unconfirmed: "未确认 unconfirmed",
+};
+
+// Coordinates as WeChat sends them: a decimal number, nothing else (they go into a map link).
+function isCoordinate(s) {
+  return /^-?\d{1,3}(\.\d+)?$/.test(s);
+}
+
+// A location as one line: its label, its coordinates and a map link (高德地图 reads WeChat's GCJ-02 coordinates).
+function renderLocation(loc) {
+  const line = el("div", "msg-location");
+  line.dataset.testid = "location";
+  line.append(el("span", "location-label", loc.label || "位置 Location"));
+  if (isCoordinate(loc.latitude) && isCoordinate(loc.longitude)) {
+    line.append(el("span", "coords", ` · ${loc.latitude}, ${loc.longitude} `));
+    const a = link(
+      `https://uri.amap.com/marker?position=${loc.longitude},${loc.latitude}&name=${encodeURIComponent(loc.label)}`,
+    );
+    a.textContent = "地图 Map";
+    line.append(a);
+  }
+  return line;
+}
+
+// A WeChat event (follow, menu click, scan…): a line of the conversation, not a bubble.
+function renderEvent(m) {
+  const div = el("div", "msg event");
+  div.dataset.testid = "event";
+  div.dataset.id = m.id;
+  const t = new Date(m.time * 1000);
+  div.append(timeElement(m.time, hoursMinutes(t)), el("span", "msg-text", m.content));
+  return div;
+}
+
 function renderMessage(m) {
+  if (m.event) return renderEvent(m);
   const div = el("div", `msg ${m.direction}`);
   div.dataset.testid = "message";
   div.dataset.id = m.id;
@@ -931,10 +1195,11 @@ function renderMessage(m) {
   if (m.status) div.dataset.status = m.status;
   const head = el("div", "msg-head");
   if (m.type !== "text") head.append(el("span", "badge", m.type));
-  head.append(el("time", "", formatTime(m.time)));
-  if (m.status) head.append(el("span", `msg-status ${m.status}`, m.status));
+  head.append(timeElement(m.time, m.time > 0 ? hoursMinutes(new Date(m.time * 1000)) : ""));
+  if (m.status) head.append(el("span", `msg-status ${m.status}`, STATUS_LABELS[m.status] ?? m.status));
   div.append(head);
-  if (m.content !== "") div.append(el("div", "msg-text", m.content));
+  if (m.location) div.append(renderLocation(m.location));
+  else if (m.content !== "") div.append(el("div", "msg-text", m.content));
   // Rendered once per message: re-rendering the conversation keeps a playing voice note playing.
   if (m.media !== "" || m.mediaError) div.append(m.mediaNode ??= renderMedia(m));
   if (m.extra?.length) div.append(renderExtra(m.extra));
@@ -942,23 +1207,62 @@ function renderMessage(m) {
   return div;
 }
 
-function renderConversation() {
+function daySeparator(seconds) {
+  const div = el("div", "day", dayLabel(seconds));
+  div.dataset.testid = "day";
+  div.setAttribute("role", "separator");
+  return div;
+}
+
+// The conversation, with a separator before each day's first message. Where it scrolls to (`how`):
+// "bottom" (another contact, the agent's own reply) to the end; "append" (a new message) to the end if the agent was
+// there, else where the agent reads, with the "new messages" marker; "older" (history above) keeps what is on
+// screen in place; "keep" (a status changed) stays.
+function renderConversation(how = "keep") {
   const box = $("conversation");
   const c = state.contacts.get(state.selected);
-  box.dataset.contactId = c ? c.id : "";
+  const id = c ? c.id : "";
+  const other = box.dataset.contactId !== id;
+  const { scrollTop, scrollHeight } = box;
+  const atBottom = state.atBottom;
+  box.dataset.contactId = id;
   $("conv-title").textContent = c ? (c.name !== c.id ? `${c.name} (${c.id})` : c.name) : "Select a contact";
-  const items = c ? c.messages.map(renderMessage) : [];
+  const items = [];
   if (c && c.history === "more") {
     const more = el("button", "load-older", "Load older messages 更早的消息");
     more.type = "button";
     more.addEventListener("click", () => loadHistory(c));
-    items.unshift(more);
+    items.push(more);
+  }
+  let day = "";
+  for (const m of c ? c.messages : []) {
+    if (m.time > 0) {
+      const d = dayOf(new Date(m.time * 1000));
+      if (d !== day) items.push(daySeparator(m.time));
+      day = d;
+    }
+    items.push(renderMessage(m));
   }
   box.replaceChildren(...items);
-  box.scrollTop = box.scrollHeight;
-  state.atBottom = true;
+  if (other || how === "bottom" || atBottom) {
+    box.scrollTop = box.scrollHeight;
+    state.atBottom = true;
+    $("new-below").hidden = true;
+  } else if (how === "older") {
+    box.scrollTop = box.scrollHeight - (scrollHeight - scrollTop);
+  } else {
+    box.scrollTop = scrollTop;
+    if (how === "append") $("new-below").hidden = false;
+  }
   updateReplyControls();
   if (c) acknowledgeShown(c);
+}
+
+function toEnd() {
+  const box = $("conversation");
+  box.scrollTop = box.scrollHeight;
+  state.atBottom = true;
+  $("new-below").hidden = true;
 }
 
 function updateReplyControls() {
@@ -1029,7 +1333,11 @@ async function init() {
       sendReply();
     }
   });
-  $("reply-text").addEventListener("input", announceTyping);
+  $("reply-text").addEventListener("input", () => {
+    const c = state.contacts.get(state.selected);
+    if (c) c.draft = $("reply-text").value;
+    announceTyping();
+  });
   $("reply-file").addEventListener("change", (e) => {
     const file = e.target.files?.[0];
     e.target.value = "";
@@ -1047,7 +1355,9 @@ async function init() {
   $("conversation").addEventListener("scroll", (e) => {
     const box = e.target;
     state.atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+    if (state.atBottom) $("new-below").hidden = true;
   });
+  $("new-below").addEventListener("click", toEnd);
   $("lightbox").addEventListener("click", (e) => {
     if (e.target !== $("lightbox-open")) closeLightbox();
   });
@@ -1062,10 +1372,26 @@ async function init() {
   // Until kefu says whether sign-in is on, the page is today's (Connect with an agent id).
   state.auth = await detectAuth();
   renderAuth();
-  if (state.auth !== "on") return;
+  if (state.auth !== "on") {
+    // ?userid= connects at once, and a reload connects again as the agent this tab was (unless it disconnected).
+    const kept = sessionStorage.getItem(AGENT_KEY);
+    const agent = kept === "" ? "" : fromUrl || kept || "";
+    // Connect pressed while kefu was being asked: connected already.
+    if (agent === "" || state.wanted) return;
+    $("agent-id").value = agent;
+    keepSelection(agent);
+    connect();
+    return;
+  }
   const kept = sessionStorage.getItem(TOKEN_KEY) ?? "";
   if (kept !== "") resume(kept);
   else signOut("");
+}
+
+// The conversation this tab had open for `agent` opens again once its contact is known.
+function keepSelection(agent) {
+  const [who, contact] = (sessionStorage.getItem(SELECTED_KEY) ?? "").split("\n");
+  state.wantSelected = who === agent && contact ? contact : "";
 }
 
 init();

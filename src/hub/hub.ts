@@ -128,6 +128,11 @@ export class Hub {
   /** Messages stored for agents that were offline, per agent (the caps count these). */
   readonly #waiting = new Map<string, number>();
   #waitingTotal = 0;
+  /**
+   * Contacts whose stored row is behind the Map (a time, the unread count): rows go with a message at most once a
+   * minute, so these wait for {@link saveStaleContacts} (a clean stop) or their next snapshot.
+   */
+  readonly #stale = new Set<Contact>();
   readonly #maxHeldPerAgent: number;
   readonly #maxHeldTotal: number;
   readonly #dedupeWindow: number;
@@ -166,6 +171,11 @@ export class Hub {
         const c = this.#routing.get(m.contact);
         if (c) c.unread++;
       }
+    }
+    // A row whose unread count is not what the store's messages say (a crash) is written at the next clean stop.
+    for (const r of state.contacts) {
+      const c = this.#routing.get(r.id);
+      if (c && c.unread !== r.unread) this.#stale.add(c);
     }
     for (const k of state.recentKeys) this.#remember(keyOf(k.contact, k.id));
   }
@@ -242,7 +252,10 @@ export class Hub {
       this.#waitingTotal -= this.heldFor(previous) - left;
       this.#waiting.set(previous, left);
     }
-    const saving = this.#store.saveInbound(message, snapshot(contact, Date.now()), state);
+    const record = snapshot(contact, Date.now());
+    if (record === undefined) this.#stale.add(contact);
+    else this.#stale.delete(contact);
+    const saving = this.#store.saveInbound(message, record, state);
     this.#inflight.set(key, saving);
     let saved: "stored" | "duplicate";
     try {
@@ -251,6 +264,7 @@ export class Hub {
       this.#recent.delete(key);
       contact.unread--;
       contact.savedAt = undefined;
+      this.#stale.add(contact);
       throw storeFailed(message, e);
     } finally {
       this.#inflight.delete(key);
@@ -258,6 +272,7 @@ export class Hub {
     // Sockets without read receipts read what was written to them; the contact row now names their agent.
     if (waitingRead) this.#background("ack_failed", this.#store.ack(agent, waiting), { agent });
     if (state === "acked") contact.unread--;
+    if (state === "acked" || saved === "duplicate") this.#stale.add(contact);
     if (saved === "duplicate") {
       if (state !== "acked") contact.unread--;
       contact.savedAt = undefined;
@@ -288,7 +303,10 @@ export class Hub {
     }
     const done = await this.#store.finishMedia(message, message.media, message.extra, state);
     if (!done) return false;
-    if (state === "acked" && contact) contact.unread = Math.max(0, contact.unread - 1);
+    if (state === "acked" && contact) {
+      contact.unread = Math.max(0, contact.unread - 1);
+      this.#stale.add(contact);
+    }
     if (sockets === 0) {
       this.#waiting.set(agent, (this.#waiting.get(agent) ?? 0) + 1);
       this.#waitingTotal++;
@@ -354,7 +372,10 @@ export class Hub {
     // Unread counts follow, also for receipts that named the message only (seed 003).
     for (const r of done) {
       const c = this.#routing.get(r.contact);
-      if (c && c.agent === agent && c.unread > 0) c.unread--;
+      if (c && c.agent === agent && c.unread > 0) {
+        c.unread--;
+        this.#stale.add(c);
+      }
     }
     return done.length;
   }
@@ -378,15 +399,19 @@ export class Hub {
     message.company ||= contact.company;
     message.account = contact.account;
     contact.lastMessageTime = message.sendTime;
+    // Written with the reply by keepReply.
+    this.#stale.add(contact);
     return contact;
   }
 
   /** Keep an accepted reply (state `queued`) before it goes out; throws `KefuError` 503 when the store fails. */
   async keepReply(message: Message): Promise<void> {
     const c = this.#routing.get(message.contact);
+    if (c) this.#stale.delete(c);
     try {
       await this.#store.saveOutbound(message, "queued", c && recordOf(c));
     } catch (e) {
+      if (c) this.#stale.add(c);
       throw new KefuError(
         "store_failed",
         `cannot keep reply ${quote(message.id)}: ${(e as Error).message}; it was not sent, try again`,
@@ -404,6 +429,24 @@ export class Hub {
   history(agent: string, contact: string, before: string | undefined, limit: number): Promise<StoredMessage[]> {
     this.ownedContact(agent, contact, "read the history of");
     return this.#store.history(contact, { before, limit });
+  }
+
+  /**
+   * Write the contacts whose stored row is behind (last message time, unread count): on the hot path a row is
+   * rewritten with a message at most once a minute, so a clean stop calls this before the store closes, and a restart
+   * lists the contacts with their right times and order. Answers how many rows were written.
+   */
+  async saveStaleContacts(): Promise<number> {
+    const stale = [...this.#stale];
+    this.#stale.clear();
+    try {
+      await Promise.all(stale.map((c) => this.#store.upsertContact(recordOf(c))));
+    } catch (e) {
+      // Still behind: a later call tries again.
+      for (const c of stale) this.#stale.add(c);
+      throw e;
+    }
+    return stale.length;
   }
 
   /** Send an event to every session of an agent; answers how many. */
@@ -453,6 +496,7 @@ export class Hub {
       for (const c of moved) {
         this.#routing.move(c, UNASSIGNED);
         c.savedAt = undefined;
+        this.#stale.add(c);
       }
       throw e;
     }

@@ -56,7 +56,7 @@ Deno.test({
       const phone = await browser.newPage();
       const agent = await browser.newPage();
       await agent.goto(`http://127.0.0.1:${kefuPort}/?userid=1`);
-      await agent.evaluate(`document.querySelector("#connect").click()`);
+      // ?userid= connects by itself.
       await agent.waitForExpression(
         "the agent page to connect",
         `document.querySelector("#status").dataset.state === "open"`,

@@ -347,12 +347,13 @@ export const ACCOUNT_KEYS = [
   "path",
 ] as const;
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/** Whether `v` is a plain object (not null, not an array). */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /** Refuse the first key of `obj` that is not in `known`, naming it and the nearest known key. */
-function refuseUnknownKeys(obj: Record<string, unknown>, known: readonly string[], where: string): void {
+export function refuseUnknownKeys(obj: Record<string, unknown>, known: readonly string[], where: string): void {
   for (const key of Object.keys(obj)) {
     if (known.includes(key)) continue;
     const near = nearestKey(key, known);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ConfigError, readChoice, readInt, readSecret } from "../../config/config.ts";
+import { ConfigError, isObject, readChoice, readInt, readSecret, refuseUnknownKeys } from "../../config/config.ts";
 
 /** One hook: a WeChat PC client with the hook injected, and its HTTP API. */
 export interface HookEndpoint {
@@ -107,20 +107,6 @@ export const SEND_KEYS = [
 type Env = Record<string, string | undefined>;
 type Obj = Record<string, unknown>;
 
-function isObject(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function refuseUnknown(obj: Obj, known: readonly string[], where: string): void {
-  for (const key of Object.keys(obj)) {
-    if (!known.includes(key)) {
-      throw new ConfigError(
-        `cannot read ${where}: unknown key ${JSON.stringify(key)} (known keys: ${known.join(", ")})`,
-      );
-    }
-  }
-}
-
 /** A `http(s)://` or `ws(s)://` URL (as `protocols` says); throws `ConfigError` naming `where`. */
 function readUrl(raw: string, where: string, protocols: string[]): string {
   let url: URL | undefined;
@@ -179,7 +165,7 @@ export function parsePcHookConfig(env: Env, fileSection?: unknown): PcHookOption
   const file: Obj = fileSection === undefined ? {} : isObject(fileSection) ? fileSection : (() => {
     throw new ConfigError(`cannot read ${where}: expected an object {"hooks":[{"api_url":…}],…}`);
   })();
-  refuseUnknown(file, PC_HOOK_KEYS, where);
+  refuseUnknownKeys(file, PC_HOOK_KEYS, where);
 
   const port = readInt(env, "PORT", 1234, 0, 65535);
   const envCallback = env.HOOK_CALLBACK_URL?.trim()
@@ -220,7 +206,7 @@ export function parsePcHookConfig(env: Env, fileSection?: unknown): PcHookOption
   list.forEach((h, i) => {
     const at = `${where}.hooks[${i}]`;
     if (!isObject(h)) throw new ConfigError(`cannot read ${at}: expected an object {"name","api_url",…}`);
-    refuseUnknown(h, HOOK_KEYS, at);
+    refuseUnknownKeys(h, HOOK_KEYS, at);
     const name = fileString(h, "name", at) ?? `hook${i + 1}`;
     if (!/^[\w-]{1,64}$/.test(name)) {
       throw new ConfigError(`cannot read ${at}.name=${JSON.stringify(name)}: expected 1–64 letters, digits, _ or -`);
@@ -251,7 +237,7 @@ export function parsePcHookConfig(env: Env, fileSection?: unknown): PcHookOption
 
   const sendSection = file.send ?? {};
   if (!isObject(sendSection)) throw new ConfigError(`cannot read ${where}.send: expected an object {"text_type":…}`);
-  refuseUnknown(sendSection, SEND_KEYS, `${where}.send`);
+  refuseUnknownKeys(sendSection, SEND_KEYS, `${where}.send`);
   const d = PC_HOOK_DEFAULTS.send;
   const type = (name: string, key: string, fallback: number) =>
     envInt(env, name, fileInt(sendSection, key, `${where}.send`, 0, 1_000_000), fallback, 0, 1_000_000);

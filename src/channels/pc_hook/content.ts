@@ -11,8 +11,7 @@
  * @module
  */
 
-import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { hasDeclaration } from "../../core/xml.ts";
+import { readMessageXml } from "../../core/xml.ts";
 
 /** What a message body became. */
 export interface Body {
@@ -24,30 +23,11 @@ export interface Body {
   fromMember: boolean;
 }
 
-// Attributes on (location, card and friend-request bodies are all attributes), no value turned into a number
-// (ids are 64-bit), only the predefined entities expanded; DOCTYPE/ENTITY are refused before (`hasDeclaration`).
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: "@",
-  parseTagValue: false,
-  parseAttributeValue: false,
-  processEntities: true,
-  htmlEntities: false,
-  jPath: false,
-});
-
 type Node = Record<string, unknown>;
 
 // The document as objects, or undefined when it is not well-formed XML (the raw text is shown then).
 function readXml(text: string): Node | undefined {
-  const t = text.trim();
-  if (!t.startsWith("<") || hasDeclaration(t) || XMLValidator.validate(t) !== true) return undefined;
-  try {
-    const doc = parser.parse(t);
-    return typeof doc === "object" && doc !== null ? doc as Node : undefined;
-  } catch {
-    return undefined;
-  }
+  return readMessageXml(text);
 }
 
 function child(n: unknown, key: string): Node | undefined {

@@ -16,11 +16,10 @@
  * @module
  */
 
-import { XMLParser } from "fast-xml-parser";
 import { isSafeNumber, parse } from "lossless-json";
 import { KefuError, quote } from "../../core/errors.ts";
 import { MAX_ID_LENGTH, type Message, newMessageId, nowSeconds } from "../../core/message.ts";
-import { hasDeclaration } from "../../core/xml.ts";
+import { readMessageXml } from "../../core/xml.ts";
 
 /** A parsed frame. */
 export type Frame = Record<string, unknown>;
@@ -198,27 +197,10 @@ export interface Body {
   extra?: Record<string, string>;
 }
 
-const xml = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: "@",
-  parseTagValue: false,
-  parseAttributeValue: false,
-  processEntities: true,
-  htmlEntities: false,
-  jPath: false,
-});
-
 // WeChat's XML in Content, or undefined when it is not readable (never an error: the message is still delivered).
 function readXml(text: string): Record<string, unknown> | undefined {
-  const s = text.trim();
-  if (!s.startsWith("<") || hasDeclaration(s)) return undefined;
-  try {
-    const doc = xml.parse(s) as Record<string, unknown>;
-    const msg = doc.msg;
-    return typeof msg === "object" && msg !== null ? msg as Record<string, unknown> : undefined;
-  } catch {
-    return undefined;
-  }
+  const msg = readMessageXml(text)?.msg;
+  return typeof msg === "object" && msg !== null ? msg as Record<string, unknown> : undefined;
 }
 
 function at(node: unknown, ...path: string[]): string {

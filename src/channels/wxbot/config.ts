@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ConfigError, nearestKey, readChoice } from "../../config/config.ts";
+import { ConfigError, isObject, readChoice, refuseUnknownKeys } from "../../config/config.ts";
 import { MAX_ID_LENGTH } from "../../core/message.ts";
 
 /** The seed's WebSocket address. */
@@ -100,19 +100,6 @@ export const WXBOT_ACCOUNT_KEYS = ["wxid", "token", "company_id"] as const;
 type Env = Record<string, string | undefined>;
 type Obj = Record<string, unknown>;
 
-function isObject(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function refuseUnknown(obj: Obj, known: readonly string[], where: string): void {
-  for (const key of Object.keys(obj)) {
-    if (known.includes(key)) continue;
-    const near = nearestKey(key, known);
-    const hint = near === undefined ? `known keys: ${known.join(", ")}` : `did you mean ${near}?`;
-    throw new ConfigError(`cannot read ${where}: unknown key ${JSON.stringify(key)} (${hint})`);
-  }
-}
-
 // A setting from its variable when set, else from the file section; "" when neither has it.
 function text(env: Env, name: string, file: Obj, key: string, where: string): { value: string; from: string } {
   const v = env[name];
@@ -184,7 +171,7 @@ function accountsOf(env: Env, file: Obj, where: string): WxbotAccount[] {
   const accounts = list.map((a, i) => {
     const at = `${where}.accounts[${i}]`;
     if (!isObject(a)) throw new ConfigError(`cannot read ${at}: expected {"wxid":…,"token":…}`);
-    refuseUnknown(a, WXBOT_ACCOUNT_KEYS, at);
+    refuseUnknownKeys(a, WXBOT_ACCOUNT_KEYS, at);
     const s = (key: string) => {
       const v = a[key];
       if (v === undefined || v === null) return "";
@@ -217,7 +204,7 @@ export function parseWxbotConfig(env: Env, section?: unknown): WxbotConfig | und
     throw new ConfigError(`cannot read ${where}: expected an object {"key":…,"accounts":[…]}`);
   }
   const file = section ?? {};
-  refuseUnknown(file, WXBOT_FILE_KEYS, where);
+  refuseUnknownKeys(file, WXBOT_FILE_KEYS, where);
   const named = Object.keys(env).filter((k) => k.startsWith("WXBOT_") && env[k]?.trim());
   if (section === undefined && named.length === 0) return undefined;
   const key = text(env, "WXBOT_KEY", file, "key", where);

@@ -8,56 +8,17 @@
  */
 
 import assert from "node:assert/strict";
-import { AgentClient, signedQuery, wechatText } from "./helpers.ts";
+import { AgentClient, signedQuery, spawnKefu, wechatText } from "./helpers.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const TOTAL = 4000;
 const KILL_AFTER = 1500;
 const WORKERS = 8;
 // The first agent leaves after reading this many; the messages after it wait in the store.
 const READ_BEFORE_LEAVING = 600;
 
-interface Child extends AsyncDisposable {
-  port: number;
-  process: Deno.ChildProcess;
-}
-
-// Starts `deno run main.ts` and reads its port from the "listening" log line.
-async function spawn(dataDir: string): Promise<Child> {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", "main.ts"],
-    cwd: ROOT,
-    env: { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", DATA_DIR: dataDir, WECHAT_TOKEN: "tok" },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const lines = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  let port = 0;
-  while (port === 0) {
-    const { value, done } = await lines.read();
-    if (done) throw new Error("the service exited before listening");
-    buffered += value;
-    const m = /"event":"listening".*?"port":(\d+)/.exec(buffered);
-    if (m) port = Number(m[1]);
-  }
-  // Keep draining stdout so the child never blocks on a full pipe.
-  const drained = (async () => {
-    try {
-      while (!(await lines.read()).done) { /* discard */ }
-    } catch { /* killed */ }
-  })();
-  return {
-    port,
-    process,
-    async [Symbol.asyncDispose]() {
-      try {
-        process.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await process.status;
-      await drained;
-    },
-  };
+// `deno run main.ts` on `dataDir`, on a free port.
+function spawn(dataDir: string) {
+  return spawnKefu({ PORT: "0", DATA_DIR: dataDir, WECHAT_TOKEN: "tok" });
 }
 
 // The agent acknowledges what it reads (every other message while `ackAll` is false) and may leave after `leaveAfter`.

@@ -56,6 +56,52 @@ export function freePort(): number {
   return port;
 }
 
+/** kefu as a child process (for kill -9 tests), ready once it logged "listening"; disposing it kills it. */
+export interface KefuChild extends AsyncDisposable {
+  /** The port from the "listening" line. */
+  port: number;
+  process: Deno.ChildProcess;
+}
+
+/**
+ * Start `deno run <entry>` (main.ts, or a fixture that calls start()) from the project root with `env` and wait for
+ * its "listening" log line; stdout is drained from then on so the child never blocks on a full pipe.
+ */
+export async function spawnKefu(env: Record<string, string>, entry = "main.ts"): Promise<KefuChild> {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", "--allow-run", entry],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  let port = 0;
+  while (port === 0) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`kefu exited before listening: ${buffered}`);
+    buffered += value;
+    port = Number(/"event":"listening".*?"port":(\d+)/.exec(buffered)?.[1] ?? 0);
+  }
+  const drained = (async () => {
+    try {
+      while (!(await lines.read()).done) { /* discard */ }
+    } catch { /* killed */ }
+  })();
+  return {
+    port,
+    process,
+    async [Symbol.asyncDispose]() {
+      try {
+        process.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await process.status;
+      await drained;
+    },
+  };
+}
+
 /** POST a body; answers the status and the parsed JSON body. */
 export async function post(
   url: string,

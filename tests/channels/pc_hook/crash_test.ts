@@ -8,55 +8,17 @@
 
 import assert from "node:assert/strict";
 import { chatFrame } from "../../../src/simulator/pc_hook.ts";
-import { AgentClient } from "../../helpers.ts";
+import { AgentClient, spawnKefu } from "../../helpers.ts";
 import { fakeHook, freePort } from "./helpers.ts";
 
-const ROOT = new URL("../../..", import.meta.url).pathname;
 const OKS_BEFORE_KILL = 150;
 
-interface Child extends AsyncDisposable {
-  process: Deno.ChildProcess;
-}
-
-// `deno run tests/fixtures/pc_hook_kefu.ts`, ready once it logs "listening".
-async function spawn(port: number, dataDir: string, apiUrl: string): Promise<Child> {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", "tests/fixtures/pc_hook_kefu.ts"],
-    cwd: ROOT,
-    env: {
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "info",
-      DATA_DIR: dataDir,
-      HOOK_API_URL: apiUrl,
-      HOOK_CHECK_SECONDS: "1",
-    },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const lines = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  while (!/"event":"listening"/.test(buffered)) {
-    const { value, done } = await lines.read();
-    if (done) throw new Error(`kefu exited before listening: ${buffered}`);
-    buffered += value;
-  }
-  // Keep draining stdout so the child never blocks on a full pipe.
-  const drained = (async () => {
-    try {
-      while (!(await lines.read()).done) { /* discard */ }
-    } catch { /* killed */ }
-  })();
-  return {
-    process,
-    async [Symbol.asyncDispose]() {
-      try {
-        process.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await process.status;
-      await drained;
-    },
-  };
+// `deno run tests/fixtures/pc_hook_kefu.ts` (kefu with the channel), ready once it logs "listening".
+function spawn(port: number, dataDir: string, apiUrl: string) {
+  return spawnKefu(
+    { PORT: String(port), DATA_DIR: dataDir, HOOK_API_URL: apiUrl, HOOK_CHECK_SECONDS: "1" },
+    "tests/fixtures/pc_hook_kefu.ts",
+  );
 }
 
 Deno.test("pc_hook crash: kill -9 right after an ok: every message answered ok is there after a restart", async () => {

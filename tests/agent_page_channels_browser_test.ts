@@ -10,6 +10,7 @@ import { parseConfig } from "../src/config/config.ts";
 import { startPcHookSimulator } from "../src/simulator/pc_hook.ts";
 import { Browser, CHROMIUM_PATH, hasChromium } from "./browser/cdp.ts";
 import { freePort, signedQuery, userXml, wechatText } from "./helpers.ts";
+import { setLanguage } from "./browser/page_helpers.ts";
 
 const CHROMIUM = hasChromium();
 const NEEDS = CHROMIUM ? "" : ` [ignored: requires chromium at ${CHROMIUM_PATH}]`;
@@ -34,6 +35,7 @@ Deno.test({
       const http = `http://127.0.0.1:${port}`;
       browser = await Browser.launch();
       const page = await browser.newPage();
+      await setLanguage(page, "zh-CN");
       await page.goto(`${http}/?userid=7`);
       // ?userid= connects by itself.
       await page.waitForExpression("the page to connect", `document.querySelector("#status").dataset.state === "open"`);

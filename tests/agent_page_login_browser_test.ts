@@ -213,7 +213,7 @@ Deno.test({
 
       // The socket drops and comes back with a token kefu refuses (as once it has expired): signed out, by the
       // socket's 4401 or the contact list's 401, whichever comes first, with the same message.
-      await page.evaluate(`state.token = "v1.AAAA.${"A".repeat(43)}"`);
+      await page.evaluate(`kefu.state.token = "v1.AAAA.${"A".repeat(43)}"`);
       svc.svc.hub.closeAll(1001, "test restart");
       await waitForLoginForm(page, "the login form after the token was refused");
       view = await authView(page);
@@ -224,7 +224,7 @@ Deno.test({
 
       // Only the socket refuses a token of another agent than ?userid= (4403; HTTP answers 403, not 401).
       await signInAndConnect(page, svc);
-      await page.evaluate(`state.agent = "a2"`);
+      await page.evaluate(`kefu.state.agent = "a2"`);
       svc.svc.hub.closeAll(1001, "test restart");
       await waitForLoginForm(page, "the login form after the socket closed with 4403");
       assert.match((await authView(page)).message, /^Signed out: kefu refused the sign-in \(agent_mismatch: /);
@@ -241,7 +241,7 @@ Deno.test({
 
       // The expiry timer (brought forward to now): signed out, saying so.
       await signInAndConnect(page, svc);
-      await page.evaluate(`(() => { state.expireAt = nowSeconds(); watchExpiry(); })()`);
+      await page.evaluate(`(() => { kefu.state.expireAt = kefu.nowSeconds(); kefu.watchExpiry(); })()`);
       await waitForLoginForm(page, "the login form after the token expired");
       assert.match((await authView(page)).message, /^Signed out: your sign-in expired at .*Sign in again\.$/);
       await waitFor("agent a1 offline after the expiry", () => !svc.svc.hub.isOnline("a1"));

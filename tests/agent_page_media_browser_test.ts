@@ -15,6 +15,7 @@ import { createLogger } from "../src/core/log.ts";
 import { parseSimulatorConfig, startSimulator } from "../src/simulator/simulator.ts";
 import { Browser, CHROMIUM_PATH, hasChromium, type Page, waitFor } from "./browser/cdp.ts";
 import { freePort, signedQuery } from "./helpers.ts";
+import { setLanguage } from "./browser/page_helpers.ts";
 
 const CHROMIUM = hasChromium();
 const NEEDS = CHROMIUM ? "" : ` [ignored: requires chromium at ${CHROMIUM_PATH}]`;
@@ -108,6 +109,8 @@ Deno.test({
         deviceScaleFactor: 1,
         mobile: false,
       });
+      // The agents' language: the page speaks Chinese.
+      await setLanguage(agent, "zh-CN");
       await agent.goto(`${http}/`);
       await agent.waitForExpression("the login form", `!document.getElementById("login-form").hidden`);
       await agent.evaluate(`(() => {
@@ -222,7 +225,7 @@ Deno.test({
       );
       assert.ok(Number.isFinite(voice.duration), `duration ${voice.duration}`);
       assert.ok(Math.abs(voice.duration - VOICE_SECONDS) <= 0.2, `duration ${voice.duration}`);
-      assert.equal(voice.label, "语音 voice 0:02");
+      assert.equal(voice.label, "语音 0:02");
       assert.match(voice.src, /^\/media\/[0-9a-f]{64}\.ogg\?token=/);
       assert.ok(voice.src.endsWith(tokenParam));
       assert.equal(voice.type, "voice");
@@ -245,7 +248,7 @@ Deno.test({
         })()`,
       );
       assert.ok(Math.abs(video.duration - CLIP_SECONDS) <= 0.2, `duration ${video.duration}`);
-      assert.deepEqual([video.label, video.width], ["视频 video 0:01", 64]);
+      assert.deepEqual([video.label, video.width], ["视频 0:01", 64]);
 
       // The voice note WeChat had no file for: the reason, and no player.
       const failed = await agent.evaluate<{ line: string; players: number; links: number }>(`(() => {
@@ -318,7 +321,7 @@ Deno.test({
         "文件未能转换: conversion unavailable (ffmpeg not found): the original file is kept as it came",
         `${original}${tokenParam}`,
       ]);
-      assert.match(problems.gone[0], /^无法播放 Cannot play: ./);
+      assert.match(problems.gone[0], /^无法播放：./);
 
       assert.deepEqual(agent.console.filter((l) => l.startsWith("uncaught")), []);
       assert.deepEqual(phone.console.filter((l) => l.startsWith("uncaught")), []);

@@ -21,6 +21,7 @@ import { parseConfig } from "../src/config/config.ts";
 import { cdata } from "../src/core/xml.ts";
 import { SqliteStore, storePath } from "../src/store/sqlite_store.ts";
 import { Browser, CHROMIUM_PATH, delay, hasChromium, type Page, waitFor } from "./browser/cdp.ts";
+import { clickContact, openAgent, reload } from "./browser/page_helpers.ts";
 import { freePort, signedQuery } from "./helpers.ts";
 
 const CHROMIUM = hasChromium();
@@ -101,39 +102,6 @@ interface EndpointContact {
 async function endpointContacts(http: string, agent: string): Promise<EndpointContact[]> {
   const res = await fetch(`${http}${CONTACTS_PATH}?userid=${encodeURIComponent(agent)}`);
   return (await res.json()).data.contacts;
-}
-
-/** A tab with the agent page, on Beijing time as the agents' desktops are. */
-async function openAgent(browser: Browser, url: string, connect = true): Promise<Page> {
-  const page = await browser.newPage();
-  await page.send("Emulation.setDeviceMetricsOverride", {
-    width: 1200,
-    height: 800,
-    deviceScaleFactor: 1,
-    mobile: false,
-  });
-  await page.send("Emulation.setTimezoneOverride", { timezoneId: "Asia/Shanghai" });
-  await page.goto(url);
-  if (connect) await connected(page);
-  return page;
-}
-
-/** The socket is open: by itself (item 6), or after Connect for a page that does not connect by itself. */
-async function connected(page: Page): Promise<void> {
-  await page.waitForExpression("the page to learn whether sign-in is on", `state.auth !== ""`);
-  await page.evaluate(`state.wanted || document.querySelector("#connect").click()`);
-  await page.waitForExpression("the socket to open", `document.querySelector("#status").dataset.state === "open"`);
-}
-
-async function reload(page: Page, url: string): Promise<void> {
-  await page.goto(url);
-  await connected(page);
-}
-
-async function clickContact(page: Page, id: string): Promise<void> {
-  const selector = `#contacts [data-contact-id=${JSON.stringify(id)}]`;
-  await page.waitForExpression(`${id} under Contacts`, `!!document.querySelector(${JSON.stringify(selector)})`);
-  await page.evaluate(`document.querySelector(${JSON.stringify(selector)}).click()`);
 }
 
 interface ContactRow {
@@ -305,7 +273,7 @@ Deno.test({
       // A system message that names no user is listed under System and acknowledged by its id (seed 003's receipt).
       await page.evaluate(`(() => {
         window.sentFrames = [];
-        const ws = state.socket;
+        const ws = kefu.state.socket;
         const send = ws.send.bind(ws);
         ws.send = (d) => { sentFrames.push(d); send(d); };
         handleFrame(JSON.stringify({ data: { id: "n-1", name: "系统消息", avatar: "", msg_type: "system",
@@ -369,7 +337,7 @@ Deno.test({
       );
       const sent = await view(ok);
       assert.equal(sent.status, "sent");
-      assert.equal(sent.label, "已发送 sent");
+      assert.equal(sent.label, "已发送");
       assert.equal(sent.error, null, `a reply that went out is drawn as an error: ${sent.error}`);
       const failed = await view(bad);
       assert.equal(failed.status, "failed");
@@ -457,7 +425,7 @@ Deno.test({
 
       // The agent scrolls up to read; a message comes.
       await page.evaluate(`document.querySelector("#conversation").scrollTop = 0`);
-      await page.waitForExpression("the page to see the agent scrolled up", `state.atBottom === false`);
+      await page.waitForExpression("the page to see the agent scrolled up", `kefu.state.atBottom === false`);
       await pushText(kefu.http, { to: "s1", from: "u_long", content: "第 41 条消息", id: "7041" });
       await page.waitForExpression("message 41", `!!document.querySelector('#conversation [data-id="7041"]')`);
       await delay(100);
@@ -500,26 +468,26 @@ Deno.test({
     const browser = await Browser.launch();
     try {
       const url = `${kefu.http}/?userid=e1`;
-      const page = await openAgent(browser, url, false);
+      const page = await openAgent(browser, url, { connect: false });
       const open = `document.querySelector("#status").dataset.state === "open"`;
       await page.waitForExpression("the page to connect by itself", open, 5000);
       await waitFor("agent e1 online", () => kefu.svc.hub.isOnline("e1"));
       await page.goto(url);
       await page.waitForExpression("the page to connect by itself after a reload", open, 5000);
-      assert.equal(await page.evaluate(`document.querySelector("#connect").textContent.includes("Disconnect")`), true);
+      assert.equal(await page.evaluate(`document.querySelector("#connect").textContent.includes("断开")`), true);
 
       // The agent disconnects: a reload does not connect behind their back.
       await page.evaluate(`document.querySelector("#connect").click()`);
       await waitFor("agent e1 offline", () => !kefu.svc.hub.isOnline("e1"));
       await page.goto(url);
-      await page.waitForExpression("the page to start", `state.auth !== ""`);
+      await page.waitForExpression("the page to start", `kefu.state.auth !== ""`);
       await delay(500);
       assert.equal(await page.evaluate(`document.querySelector("#status").dataset.state`), "closed");
       assert.equal(kefu.svc.hub.isOnline("e1"), false);
 
       // Connected by hand as another agent on `/`: a reload keeps that agent.
       await page.goto(`${kefu.http}/`);
-      await page.waitForExpression("the page to start", `state.auth !== ""`);
+      await page.waitForExpression("the page to start", `kefu.state.auth !== ""`);
       await page.evaluate(`(() => {
         document.querySelector("#agent-id").value = "e2";
         document.querySelector("#connect").click();
@@ -587,7 +555,7 @@ Deno.test({
         `[...document.querySelectorAll('#conversation [data-direction="out"]')].at(-1)?.dataset.status === "sent"`,
       );
       const replyTime = await page.evaluate<number>(
-        `state.contacts.get("u_read").messages.findLast((m) => m.direction === "out").time`,
+        `kefu.state.contacts.get("u_read").messages.findLast((m) => m.direction === "out").time`,
       );
 
       const expected = {
@@ -697,7 +665,7 @@ Deno.test({
       await page.evaluate(`handleFrame('{"data":{},"result":{"code":101,"message":"heartbeat"}}')`);
       assert.match(
         await page.evaluate<string>(`document.querySelector("#heartbeat").textContent`),
-        /^last heartbeat \d\d:\d\d:\d\d$/,
+        /^最近心跳 \d\d:\d\d:\d\d$/,
       );
 
       // A user's image: the picture, never its URL as text.
@@ -779,8 +747,8 @@ Deno.test({
       );
       assert.equal(view.days.length, 3, JSON.stringify(view.days));
       assert.ok(view.days[0].startsWith(beijing(times[0]).day), view.days[0]);
-      assert.equal(view.days[1], "昨天 Yesterday");
-      assert.equal(view.days[2], "今天 Today");
+      assert.equal(view.days[1], "昨天");
+      assert.equal(view.days[2], "今天");
       assert.deepEqual(view.clocks, times.map((s) => beijing(s).clock));
       for (const [i, title] of view.titles.entries()) assert.ok(title.startsWith(beijing(times[i]).day), title);
       await Deno.writeFile(SHOT("dates"), await page.screenshot());

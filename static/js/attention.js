@@ -1,0 +1,100 @@
+// Getting the agent's attention: the unread total in the tab title ("(3) kefu"), a short tone (WebAudio, no file)
+// and a desktop notification, for a new conversation, or a message while the tab is hidden. Notifications only
+// after the browser's permission, asked from the bell button (a user gesture, as browsers require).
+
+import { displayName, state, unreadOf } from "./state.js";
+import { $ } from "./dom.js";
+import { t } from "./i18n.js";
+import { previewOf } from "./contacts.js";
+
+const ALERTS_KEY = "kefu.alerts";
+
+/** Alerts on (tone and notifications) unless the agent turned them off with the bell. */
+let alertsOn = localStorage.getItem(ALERTS_KEY) !== "off";
+let audio = null;
+/** Counted for the tests (a tone cannot be heard there): tones played, notifications shown. */
+export const attentionLog = { tones: 0, notifications: 0 };
+
+export function updateTitle() {
+  let total = 0;
+  for (const c of state.contacts.values()) total += unreadOf(c);
+  const base = t("app.title");
+  const title = total > 0 ? `(${total}) ${base}` : base;
+  if (document.title !== title) document.title = title;
+}
+
+/** A new message `m` of `c` came live; `isNew`: the first of a new conversation. */
+export function attend(c, m, isNew) {
+  if (!alertsOn || m.direction !== "in") return;
+  if (!isNew && !document.hidden) return;
+  tone();
+  notify(c, m);
+}
+
+function tone() {
+  // Browsers let an AudioContext play only after a user gesture on the page; until then the tone is skipped.
+  try {
+    if (audio === null || audio.state !== "running") return;
+    const now = audio.currentTime;
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.type = "sine";
+    osc.frequency.setValueAtTime(880, now);
+    osc.frequency.setValueAtTime(660, now + 0.12);
+    gain.gain.setValueAtTime(0.0001, now);
+    gain.gain.exponentialRampToValueAtTime(0.2, now + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, now + 0.3);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(now);
+    osc.stop(now + 0.32);
+    attentionLog.tones++;
+  } catch {
+    // No audio (a browser without WebAudio, no output device): the title still counts.
+  }
+}
+
+function notify(c, m) {
+  if (typeof Notification === "undefined" || Notification.permission !== "granted") return;
+  const n = new Notification(displayName(c), {
+    body: previewOf(m),
+    tag: `kefu-${c.id}`,
+    lang: document.documentElement.lang,
+  });
+  n.onclick = () => {
+    globalThis.focus();
+    document.dispatchEvent(new CustomEvent("kefu:open", { detail: c.id }));
+    n.close();
+  };
+  attentionLog.notifications++;
+}
+
+/** The bell: alerts on or off; turning them on asks for notifications (this click is the gesture browsers want). */
+export function renderBell() {
+  const b = $("bell");
+  const denied = typeof Notification !== "undefined" && Notification.permission === "denied";
+  b.textContent = alertsOn ? "🔔" : "🔕";
+  b.setAttribute("aria-pressed", String(alertsOn));
+  b.title = alertsOn ? (denied ? t("bell.onDenied") : t("bell.on")) : t("bell.off");
+  b.setAttribute("aria-label", b.title);
+}
+
+export function wireBell() {
+  $("bell").addEventListener("click", async () => {
+    alertsOn = !alertsOn;
+    localStorage.setItem(ALERTS_KEY, alertsOn ? "on" : "off");
+    if (alertsOn) {
+      audio ??= new AudioContext();
+      audio.resume().catch(() => {});
+      if (typeof Notification !== "undefined" && Notification.permission === "default") {
+        await Notification.requestPermission().catch(() => {});
+      }
+    }
+    renderBell();
+  });
+  // Any click on the page is a gesture that lets the tone play later.
+  document.addEventListener("pointerdown", () => {
+    if (!alertsOn) return;
+    audio ??= new AudioContext();
+    if (audio.state === "suspended") audio.resume().catch(() => {});
+  }, { once: true });
+}

@@ -1,0 +1,335 @@
+// The contact list: loaded from GET …/contacts, kept sorted by last activity, filtered (all/unread/waiting/
+// resolved). A change to one contact redraws its row alone and moves it to its place: an incoming message costs
+// the same with 10 contacts or 1,000.
+
+import { CONTACTS_PATH, HISTORY_PATH } from "./protocol.js";
+import {
+  applyServerContact,
+  displayName,
+  ensureContact,
+  lastMessageOf,
+  SELECTED_KEY,
+  state,
+  unreadOf,
+} from "./state.js";
+import { $, el, text, toast } from "./dom.js";
+import { t } from "./i18n.js";
+import { relativeTime, timeElement } from "./time.js";
+import { agentFetch, agentUrl, SignedOut } from "./api.js";
+import { storedMessage, summaryMessage } from "./frames.js";
+import { loadHistory, renderConversation, renderHeader } from "./conversation.js";
+import { updateTitle } from "./attention.js";
+import { updateReplyControls } from "./composer.js";
+
+// Contacts whose last message is not on the page get it from the history, this many requests at a time.
+const PREVIEW_LOOKUPS = 4;
+
+/** Contacts, most recent first; each row's <li> is `rows.get(id)`. */
+let order = [];
+const rows = new Map();
+/** Contacts changed since the last flush; redrawn once per task. */
+const dirty = new Set();
+let flushQueued = false;
+let listDirty = false;
+
+function before(a, b) {
+  return a.sortTime !== b.sortTime ? a.sortTime > b.sortTime : a.id < b.id;
+}
+
+// Binary search: the index where `c` goes in `order` (by its sortTime).
+function placeOf(c) {
+  let lo = 0;
+  let hi = order.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (before(order[mid], c)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function removeFromOrder(c) {
+  if (c.sortTime === undefined) return;
+  const i = placeOf(c);
+  // Ties share a time; the id orders them, so `i` is exact unless the array is out of date.
+  const at = order[i] === c ? i : order.indexOf(c);
+  if (at >= 0) order.splice(at, 1);
+}
+
+/** A contact's row needs redrawing (and maybe moving): done once, at the end of this task. */
+export function contactChanged(c) {
+  dirty.add(c);
+  scheduleFlush();
+}
+
+/** Every row is redrawn (a new list, a filter, the language). */
+export function renderContacts() {
+  listDirty = true;
+  scheduleFlush();
+}
+
+function scheduleFlush() {
+  if (flushQueued) return;
+  flushQueued = true;
+  queueMicrotask(flushContacts);
+}
+
+/** Redraw now what changed. */
+export function flushContacts() {
+  flushQueued = false;
+  const list = $("contacts");
+  if (listDirty) {
+    listDirty = false;
+    dirty.clear();
+    for (const c of state.contacts.values()) c.sortTime = c.lastTime;
+    order = [...state.contacts.values()].sort((a, b) => (before(a, b) ? -1 : 1));
+    rows.clear();
+    const frag = document.createDocumentFragment();
+    for (const c of order) {
+      const li = renderRow(c);
+      rows.set(c.id, li);
+      frag.append(li);
+    }
+    list.replaceChildren(frag);
+  } else {
+    for (const c of dirty) {
+      const old = rows.get(c.id);
+      if (!state.contacts.has(c.id)) {
+        removeFromOrder(c);
+        old?.remove();
+        rows.delete(c.id);
+        continue;
+      }
+      if (old === undefined || c.sortTime !== c.lastTime) {
+        removeFromOrder(c);
+        c.sortTime = c.lastTime;
+        const i = placeOf(c);
+        order.splice(i, 0, c);
+        const li = renderRow(c);
+        rows.set(c.id, li);
+        old?.remove();
+        list.insertBefore(li, rows.get(order[i + 1]?.id) ?? null);
+      } else {
+        const li = renderRow(c);
+        rows.set(c.id, li);
+        old.replaceWith(li);
+      }
+    }
+    dirty.clear();
+  }
+  const shown = order.some((c) => matchesFilter(c));
+  $("contacts-empty").hidden = shown;
+  $("contacts-empty").textContent = state.contacts.size === 0 ? t("contacts.empty") : t("contacts.emptyFilter");
+  updateTitle();
+  updateFilterCounts();
+  updateReplyControls();
+}
+
+/** Whether a contact shows under the current filter. */
+export function matchesFilter(c, filter = state.filter) {
+  if (filter === "unread") return unreadOf(c) > 0;
+  if (filter === "waiting") return c.status !== "resolved" && lastMessageOf(c)?.direction === "in";
+  if (filter === "resolved") return c.status === "resolved";
+  return true;
+}
+
+function updateFilterCounts() {
+  for (const b of document.querySelectorAll("#filters [data-filter]")) {
+    const f = b.dataset.filter;
+    b.setAttribute("aria-pressed", String(f === state.filter));
+    if (f === "all") continue;
+    let n = 0;
+    for (const c of order) if (matchesFilter(c, f)) n++;
+    b.querySelector(".count").textContent = n > 0 ? String(n) : "";
+  }
+}
+
+export function setFilter(filter) {
+  state.filter = filter;
+  renderContacts();
+}
+
+// How each channel is named beside a contact: where the user wrote from.
+export function channelLabel(channel) {
+  return t(`channel.${channel}`, {}, channel);
+}
+
+function renderRow(c) {
+  const li = el("li", c.id === state.selected ? "contact selected" : "contact");
+  li.dataset.contactId = c.id;
+  li.dataset.testid = "contact";
+  li.dataset.status = c.status;
+  li.hidden = !matchesFilter(c);
+  li.title = c.id;
+  li.tabIndex = 0;
+  const top = el("div", "contact-top");
+  top.append(el("span", "contact-name", displayName(c)));
+  if (c.status === "resolved") top.append(el("span", "status-tag", t("contact.resolved")));
+  if (c.channel) {
+    const tag = el("span", "channel-tag", channelLabel(c.channel));
+    tag.dataset.channel = c.channel;
+    tag.dataset.testid = "channel";
+    tag.title = c.account ? `${c.channel} · ${c.account}` : c.channel;
+    top.append(tag);
+  }
+  const unread = unreadOf(c);
+  if (unread > 0) {
+    const badge = el("span", "unread", String(unread));
+    badge.dataset.testid = "unread";
+    badge.title = t("contact.unread", { n: unread });
+    top.append(badge);
+  }
+  li.dataset.time = String(c.lastTime);
+  const sub = el("div", "contact-sub");
+  const time = timeElement(c.lastTime, relativeTime(c.lastTime));
+  time.dataset.seconds = String(c.lastTime);
+  sub.append(el("span", "contact-preview", previewOf(lastMessageOf(c))), time);
+  li.append(top, sub);
+  return li;
+}
+
+/** Relative times ("5分钟前") age: each minute their text is computed again (no rows rebuilt). */
+export function refreshTimes() {
+  const now = Date.now();
+  for (const node of document.querySelectorAll("#contacts time[data-seconds]")) {
+    const label = relativeTime(Number(node.dataset.seconds), now);
+    if (node.textContent !== label) node.textContent = label;
+  }
+}
+
+const TYPE_LABELS = ["image", "voice", "video", "shortvideo", "location", "link", "miniprogrampage"];
+
+// A contact's last message in one line: "我: " before the agent's own.
+export function previewOf(m) {
+  if (!m) return "";
+  if (m.direction === "system") return systemLineText(m);
+  if (m.event) return m.content;
+  const label = TYPE_LABELS.includes(m.type) ? t(`type.${m.type}`) : "";
+  const body = m.type === "location"
+    ? `${label} ${m.location?.label ?? ""}`.trim()
+    : m.content || label || `[${m.type}]`;
+  return m.direction === "out" ? `${t("contact.me")}: ${body}` : body;
+}
+
+/** A workflow line (transfer, resolve, reopen) in the agent's language, from what happened, not the server's text. */
+export function systemLineText(m) {
+  const e = m.workflow;
+  if (!e || !e.action) return m.content;
+  const who = (id) => id === state.agent ? t("workflow.you") : id;
+  const note = e.note ? t("workflow.note", { note: e.note }) : "";
+  const params = { by: who(text(e.by)), from: who(text(e.from_agent_id)), to: who(text(e.to_agent_id)), note };
+  if (e.action === "reopened" && !e.by) return t("workflow.reopenedByUser") + note;
+  return t(`workflow.${e.action}`, params, m.content) + note;
+}
+
+// Open a contact's conversation; `focus`: the agent chose it (the reply box takes the keyboard).
+export function select(id, focus = true) {
+  const box = $("reply-text");
+  // Each contact keeps its own unsent reply.
+  const prev = state.contacts.get(state.selected);
+  if (prev) {
+    prev.draft = box.value;
+    contactChanged(prev);
+  }
+  state.selected = id;
+  state.wantSelected = "";
+  sessionStorage.setItem(SELECTED_KEY, `${state.agent}\n${id}`);
+  const c = state.contacts.get(id);
+  box.value = c ? c.draft : "";
+  if (c) {
+    c.unreadIds.clear();
+    c.serverUnread = 0;
+    contactChanged(c);
+    if (c.history === "") loadHistory(c);
+  }
+  renderConversation("bottom");
+  if (focus) box.focus();
+}
+
+/** Forget every contact (another agent, a sign-out). */
+export function resetConversations() {
+  state.contacts.clear();
+  state.selected = "";
+  state.pending = [];
+  $("reply-text").value = "";
+  renderContacts();
+  renderConversation();
+}
+
+// `connected`: the first list after the socket opened. Its unread counts are kept beside what the socket sends
+// again (the page counts ids, so a message counted twice is not); later lists only add contacts.
+export async function loadContacts(agent, connected = false) {
+  try {
+    const body = await agentFetch(agentUrl(CONTACTS_PATH));
+    if (agent !== state.agent) return;
+    for (const s of body?.data?.contacts ?? []) {
+      const id = text(s.contact_id);
+      const known = state.contacts.has(id);
+      const c = applyServerContact(ensureContact(id, text(s.name)), s);
+      if ((connected || !known) && id !== state.selected) c.serverUnread = Number(s.unread) || 0;
+      if (s.last_message && c.messages.length === 0) c.preview = summaryMessage(s.last_message);
+    }
+    // After a reload: the conversation that was open opens again (or, gone, the next message's does).
+    const wanted = state.wantSelected;
+    state.wantSelected = "";
+    if (state.selected === "" && state.contacts.has(wanted)) select(wanted, false);
+    const shown = state.contacts.get(state.selected);
+    if (shown && shown.history === "") loadHistory(shown);
+    renderContacts();
+    renderHeader();
+    loadPreviews();
+  } catch (e) {
+    if (!(e instanceof SignedOut)) toast(t("contacts.cannotLoad", { reason: e.message }));
+  }
+}
+
+// Contacts with nothing on the page (read before a reload, nothing sent again) show their last message from the
+// history, a few requests at a time. A server that lists `last_message` with each contact needs none of this.
+let previewLookups = 0;
+function loadPreviews() {
+  const agent = state.agent;
+  for (const c of order.length ? order : state.contacts.values()) {
+    if (previewLookups >= PREVIEW_LOOKUPS) return;
+    if (c.messages.length > 0 || c.preview || c.previewLoading || c.history !== "") continue;
+    c.previewLoading = true;
+    previewLookups++;
+    agentFetch(agentUrl(HISTORY_PATH, { contact_id: c.id, limit: 1 })).then((body) => {
+      const last = body?.data?.messages?.[0];
+      if (last && agent === state.agent) c.preview = storedMessage(last);
+    }).catch(() => {
+      // No preview: the contact is still listed, and its conversation loads when opened.
+    }).finally(() => {
+      previewLookups--;
+      if (agent !== state.agent) return;
+      contactChanged(c);
+      loadPreviews();
+    });
+  }
+}
+
+// The envelope does not name a contact's channel: a contact first seen live is looked up in the contact list.
+let channelLookup = 0;
+export function learnChannel(c) {
+  if (c.channel !== undefined || channelLookup) return;
+  channelLookup = setTimeout(() => {
+    channelLookup = 0;
+    if (state.agent) loadContacts(state.agent);
+  }, 300);
+}
+
+/** Clicks and Enter on a row open its conversation (one listener for the whole list). */
+export function wireContactList() {
+  const list = $("contacts");
+  const open = (e) => {
+    const li = e.target.closest("[data-contact-id]");
+    if (li) select(li.dataset.contactId);
+  };
+  list.addEventListener("click", open);
+  list.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") open(e);
+  });
+  $("filters").addEventListener("click", (e) => {
+    const b = e.target.closest("[data-filter]");
+    if (b) setFilter(b.dataset.filter);
+  });
+}

@@ -1,0 +1,255 @@
+// What comes on the socket: heartbeats, users' messages and events, confirmations of replies, errors, and the
+// live contact events (code 106) of the workflow. Read receipts go back for what is on screen.
+
+import { Code, SYSTEM_CONTACT, TYPE_OF_CODE } from "./protocol.js";
+import { ensureContact, state } from "./state.js";
+import { $, el, newId, parseCode, text, toast } from "./dom.js";
+import { t } from "./i18n.js";
+import { formatTime, nowSeconds } from "./time.js";
+import { isOpen, renderHeartbeat, sendFrame } from "./socket.js";
+import { contactChanged, learnChannel, select } from "./contacts.js";
+import { appendMessage, messageChanged, renderConversation } from "./conversation.js";
+import { attend } from "./attention.js";
+import { windowOnInbound, windowOnSent } from "./reply_window.js";
+import { applyContactEvent } from "./workflow.js";
+
+const MAX_SYSTEM_LINES = 50;
+
+// What kefu's media work adds beside media_path: shown with the file, not as fields of their own.
+const MEDIA_FIELDS = new Set(["content", "media_path", "media_type", "media_error", "media_size", "media_original"]);
+// What a location says: shown as one line, not as fields.
+const LOCATION_FIELDS = new Set(["latitude", "longitude", "scale", "label"]);
+
+// A global on purpose (main.js puts it on window): the browser tests feed it frames the server cannot be made to
+// send on demand.
+export function handleFrame(raw) {
+  let env;
+  try {
+    env = JSON.parse(raw);
+  } catch {
+    addSystem(`(not JSON) ${raw}`, nowSeconds());
+    return;
+  }
+  const data = env && typeof env.data === "object" && env.data !== null ? env.data : {};
+  const code = parseCode(env?.result?.code);
+  if (code === Code.heartbeat) {
+    state.lastBeat = new Date();
+    renderHeartbeat();
+  } else if (code === Code.contact) {
+    applyContactEvent(data);
+  } else if (code === Code.system || data.contact_id === SYSTEM_CONTACT) {
+    addSystemFrame(data, code);
+  } else if (code === Code.sent) {
+    confirmReply(text(data.id), Number(data.send_time), text(data.status) || "sent");
+  } else if (code === Code.typing) {
+    // "skipped" is normal (WeChat allows typing only right after an exchange): nothing to tell the agent.
+  } else if (code === Code.error) {
+    replyFailed(text(data.detail) || text(data.error) || "unknown error", text(data.error), text(data.id));
+  } else if (text(data.contact_id) !== "") {
+    addIncoming(data, code);
+  } else {
+    addSystem(t("system.unrecognised", { raw }), nowSeconds());
+  }
+}
+
+// A WeChat event (follow, menu click, scan, …) names its user in msg.from_id: it is that user's, in their
+// conversation as the history has it, counted and acknowledged like their messages. Anything else is listed under
+// System and acknowledged by its id (seed 003's receipt, which names no contact).
+function addSystemFrame(data, code) {
+  const user = text(data.msg?.from_id);
+  if (user !== "") {
+    addIncoming({ ...data, contact_id: user, name: "" }, code, true);
+    return;
+  }
+  addSystem(text(data.msg?.content) || JSON.stringify(data), Number(data.send_time));
+  const id = text(data.id);
+  if (id !== "") sendFrame({ event: 3, data: { msg_id: id } });
+}
+
+export function addSystem(content, seconds) {
+  const list = $("system");
+  const li = el("li");
+  li.append(el("time", "", formatTime(seconds || nowSeconds())), el("span", "", ` ${content}`));
+  list.append(li);
+  while (list.children.length > MAX_SYSTEM_LINES) list.firstElementChild.remove();
+}
+
+// A message's msg object: its text, its file (kefu's URL, its type, or why there is none) and any other fields.
+export function bodyOf(raw, type) {
+  const msg = raw && typeof raw === "object" ? raw : {};
+  const body = {
+    content: text(msg.content),
+    media: text(msg.media_path),
+    mediaType: text(msg.media_type),
+    mediaError: text(msg.media_error),
+    // Types beyond the seed's (link, mini program, …) carry more fields in msg: show them as they come.
+    extra: Object.entries(msg)
+      .filter(([k, v]) => !MEDIA_FIELDS.has(k) && v !== "" && v !== null && v !== undefined)
+      .filter(([k]) => type !== "location" || !LOCATION_FIELDS.has(k))
+      .map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]),
+  };
+  if (type === "location") {
+    body.location = {
+      label: text(msg.label) || body.content,
+      latitude: text(msg.latitude),
+      longitude: text(msg.longitude),
+    };
+  }
+  return body;
+}
+
+// A message as kefu sent it (a frame) or keeps it (a history item); `event`: a WeChat event of the user.
+function messageOf(data, code, event) {
+  const type = event ? "event" : text(data.msg_type) || TYPE_OF_CODE[code] || `code ${code}`;
+  const body = bodyOf(data.msg, type);
+  // An event's fields (its user, key, ticket) are in its line already.
+  if (event) body.extra = [];
+  return { id: text(data.id), direction: "in", code, type, event, ...body, time: Number(data.send_time) || 0 };
+}
+
+// A history item: the envelope's data as the agent got (or sent) it, with direction, state and detail. Workflow
+// lines (transfer, resolve, reopen) are `direction: "system"` with what happened in `event`.
+export function storedMessage(d) {
+  if (d.direction === "system") {
+    return {
+      id: text(d.id),
+      direction: "system",
+      type: "system",
+      workflow: d.event && typeof d.event === "object" ? d.event : null,
+      content: text(d.msg?.content),
+      media: "",
+      time: Number(d.send_time) || 0,
+    };
+  }
+  const event = d.contact_id === SYSTEM_CONTACT || d.msg_type === "system";
+  const m = messageOf(d, parseCode(d.code), event);
+  if (d.direction === "out") {
+    m.direction = "out";
+    // Only a failed reply has a reason to show; a sent one's detail says how it went ("sent", "passive").
+    const stored = text(d.state);
+    m.status = stored === "queued" ? "pending" : stored === "sent" && d.detail === "passive" ? "passive" : stored;
+    m.detail = stored === "failed" ? text(d.detail) : "";
+  }
+  return m;
+}
+
+/**
+ * A contact's `last_message` as GET …/contacts summarises it (`{id, msg_type, content, direction, send_time}`,
+ * content cut at 120 characters, "" for media): enough for the list's preview line.
+ */
+export function summaryMessage(s) {
+  const type = text(s.msg_type);
+  const direction = text(s.direction) || "in";
+  return {
+    id: text(s.id),
+    direction,
+    type,
+    // A WeChat event is a line of its own kind; a workflow line is direction "system".
+    event: direction !== "system" && (type === "event" || type === "system"),
+    workflow: s.event && typeof s.event === "object" ? s.event : null,
+    content: text(s.content),
+    media: "",
+    time: Number(s.send_time) || 0,
+  };
+}
+
+function addIncoming(data, code, event = false) {
+  const isNew = !state.contacts.has(text(data.contact_id));
+  const c = ensureContact(text(data.contact_id), text(data.name));
+  learnChannel(c);
+  const id = text(data.id);
+  // A file the agent asked kefu to try again comes back under the same id: it takes the failed one's place.
+  const retried = id !== "" && c.retrying?.delete(id)
+    ? c.messages.find((m) => m.id === id && m.direction === "in")
+    : undefined;
+  if (retried) {
+    Object.assign(retried, bodyOf(data.msg, retried.type));
+    retried.mediaNode = undefined;
+    c.toAck.add(id);
+    messageChanged(c, retried);
+    return;
+  }
+  // The server sends unacknowledged messages again after a reconnect: acknowledge, do not show twice.
+  if (id !== "" && c.seen.has(id)) {
+    c.toAck.add(id);
+    // Not waiting to be read (shown already, or in the history on screen): its receipt was lost on the way.
+    if (state.selected === c.id || !c.unreadIds.has(id)) acknowledge(c, [id]);
+    return;
+  }
+  if (id !== "") c.seen.add(id);
+  const m = messageOf(data, code, event);
+  m.time ||= nowSeconds();
+  c.messages.push(m);
+  c.lastTime = Math.max(c.lastTime, m.time);
+  // A user who writes again reopens a resolved conversation (the server says so too, with a 106 "reopened").
+  if (!event && c.status === "resolved") c.status = "open";
+  windowOnInbound(c, m);
+  if (id !== "") c.toAck.add(id);
+  // The first message opens its conversation when none is open (after a reload: the one that was open, once known).
+  if (state.selected === "" && (state.wantSelected === "" || state.wantSelected === c.id)) select(c.id, false);
+  if (state.selected !== c.id) c.unreadIds.add(id !== "" ? id : newId());
+  contactChanged(c);
+  if (state.selected === c.id) appendMessage(c, m);
+  attend(c, m, isNew);
+}
+
+// Read receipts for what is on screen: kefu sends unacknowledged messages again after a reconnect.
+export function acknowledgeShown(c) {
+  if (c.toAck.size === 0) return;
+  const ids = [...c.toAck];
+  if (acknowledge(c, ids)) c.toAck.clear();
+}
+
+function acknowledge(c, ids) {
+  if (!isOpen()) return false;
+  // At most 1000 ids a receipt.
+  for (let i = 0; i < ids.length; i += 1000) {
+    sendFrame({
+      data: { msg_type: "ack", contact_id: c.id, ids: ids.slice(i, i + 1000) },
+      result: { code: Code.ack, message: "ack" },
+    });
+  }
+  for (const id of ids) c.toAck.delete(id);
+  return true;
+}
+
+function confirmReply(id, seconds, status) {
+  const i = state.pending.findIndex((p) => p.msg.id === id);
+  if (i < 0) return;
+  const [p] = state.pending.splice(i, 1);
+  p.msg.status = status;
+  p.msg.detail = "";
+  const c = state.contacts.get(p.contact);
+  if (Number.isFinite(seconds) && seconds > 0) {
+    // kefu's time, as its contact list and history will say it.
+    if (c && c.lastTime === p.msg.time) c.lastTime = Math.max(p.lastTimeBefore, seconds);
+    p.msg.time = seconds;
+  }
+  if (!c) return;
+  windowOnSent(c, status);
+  contactChanged(c);
+  messageChanged(c, p.msg);
+}
+
+// Today's error envelope does not name the reply, but the server answers frames in order: it is the oldest pending
+// one. An envelope that does carry data.id is matched by it.
+function replyFailed(detail, kind, id) {
+  toast(kind ? `${kind}: ${detail}` : detail);
+  // Only an error that names a reply fails it: typing, receipts and bad frames name none.
+  const i = id === "" ? -1 : state.pending.findIndex((p) => p.msg.id === id);
+  if (i < 0) return;
+  const [p] = state.pending.splice(i, 1);
+  p.msg.status = "failed";
+  p.msg.detail = detail;
+  const c = state.contacts.get(p.contact);
+  if (c) messageChanged(c, p.msg);
+}
+
+// The server may still send them (its answer comes to the next socket of this agent): not failed, unconfirmed.
+export function failPending(detail) {
+  for (const p of state.pending) {
+    p.msg.status = "unconfirmed";
+    p.msg.detail = detail;
+  }
+  if (state.pending.length > 0) renderConversation();
+}

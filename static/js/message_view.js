@@ -1,0 +1,91 @@
+// One message as the agent sees it: a bubble (text, media, location, extra fields, status), a WeChat event as a
+// line, a workflow line (transfer, resolve, reopen) in the agent's language; and the day separators.
+
+import { el, isWebUrl, link } from "./dom.js";
+import { t } from "./i18n.js";
+import { dayLabel, hoursMinutes, timeElement } from "./time.js";
+import { renderMedia } from "./media.js";
+import { systemLineText } from "./contacts.js";
+
+function renderExtra(fields) {
+  const dl = el("dl", "msg-extra");
+  for (const [key, value] of fields) {
+    const dd = el("dd");
+    if (isWebUrl(value)) dd.append(link(value));
+    else dd.textContent = value;
+    dl.append(el("dt", "", key), dd);
+  }
+  return dl;
+}
+
+// Coordinates as WeChat sends them: a decimal number, nothing else (they go into a map link).
+function isCoordinate(s) {
+  return /^-?\d{1,3}(\.\d+)?$/.test(s);
+}
+
+// A location as one line: its label, its coordinates and a map link (高德地图 reads WeChat's GCJ-02 coordinates).
+function renderLocation(loc) {
+  const line = el("div", "msg-location");
+  line.dataset.testid = "location";
+  line.append(el("span", "location-label", loc.label || t("msg.location")));
+  if (isCoordinate(loc.latitude) && isCoordinate(loc.longitude)) {
+    line.append(el("span", "coords", ` · ${loc.latitude}, ${loc.longitude} `));
+    line.append(link(
+      `https://uri.amap.com/marker?position=${loc.longitude},${loc.latitude}&name=${encodeURIComponent(loc.label)}`,
+      t("msg.map"),
+    ));
+  }
+  return line;
+}
+
+function clockOf(m) {
+  return timeElement(m.time, m.time > 0 ? hoursMinutes(new Date(m.time * 1000)) : "");
+}
+
+// A WeChat event (follow, menu click, scan…): a line of the conversation, not a bubble.
+function renderEvent(m) {
+  const div = el("div", "msg event");
+  div.dataset.testid = "event";
+  div.dataset.id = m.id;
+  div.append(clockOf(m), el("span", "msg-text", m.content));
+  return div;
+}
+
+// A workflow line: who transferred, resolved or reopened the conversation, with the note.
+function renderSystemLine(m) {
+  const div = el("div", "msg system-line");
+  div.dataset.testid = "system-line";
+  div.dataset.id = m.id;
+  if (m.workflow?.action) div.dataset.action = m.workflow.action;
+  div.append(clockOf(m), el("span", "msg-text", systemLineText(m)));
+  return div;
+}
+
+export function renderMessage(m) {
+  if (m.direction === "system") return renderSystemLine(m);
+  if (m.event) return renderEvent(m);
+  const div = el("div", `msg ${m.direction}`);
+  div.dataset.testid = "message";
+  div.dataset.id = m.id;
+  div.dataset.direction = m.direction;
+  if (m.status) div.dataset.status = m.status;
+  const head = el("div", "msg-head");
+  if (m.type !== "text") head.append(el("span", "badge", m.type));
+  head.append(clockOf(m));
+  if (m.status) head.append(el("span", `msg-status ${m.status}`, t(`status.msg.${m.status}`, {}, m.status)));
+  div.append(head);
+  if (m.location) div.append(renderLocation(m.location));
+  else if (m.content !== "") div.append(el("div", "msg-text", m.content));
+  // Rendered once per message: drawing the conversation again keeps a playing voice note playing.
+  if (m.media !== "" || m.mediaError) div.append(m.mediaNode ??= renderMedia(m));
+  if (m.extra?.length) div.append(renderExtra(m.extra));
+  if (m.detail) div.append(el("div", "msg-error", m.detail));
+  return div;
+}
+
+export function daySeparator(seconds) {
+  const div = el("div", "day", dayLabel(seconds));
+  div.dataset.testid = "day";
+  div.setAttribute("role", "separator");
+  return div;
+}

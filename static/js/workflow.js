@@ -1,0 +1,374 @@
+// The workflow of issue 14: a contact's details (display name and note, editable), transfer to another agent with a
+// note, resolve and reopen, the queue of users waiting for an agent (take), search, and the live contact events
+// (code 106) that keep every open tab's list right.
+
+import { applyServerContact, displayName, ensureContact, state } from "./state.js";
+import { $, button, el, text, toast } from "./dom.js";
+import { t } from "./i18n.js";
+import { relativeTime } from "./time.js";
+import { api, SignedOut } from "./api.js";
+import { summaryMessage } from "./frames.js";
+import { channelLabel, contactChanged, previewOf, select } from "./contacts.js";
+import { appendMessage, loadHistory, renderConversation, renderHeader, showFrom } from "./conversation.js";
+import { updateReplyControls } from "./composer.js";
+
+function failed(what) {
+  return (e) => {
+    if (!(e instanceof SignedOut)) toast(t(what, { reason: e.message }));
+  };
+}
+
+/** The contact the server answered with, into the page; removed when it is no longer this agent's. */
+function adopt(s) {
+  const id = text(s.contact_id);
+  if (s.agent_id !== undefined && text(s.agent_id) !== state.agent) {
+    dropContact(id);
+    return undefined;
+  }
+  const c = applyServerContact(ensureContact(id, text(s.name)), s);
+  if (s.last_message && c.messages.length === 0) c.preview = summaryMessage(s.last_message);
+  contactChanged(c);
+  if (state.selected === id) renderHeader();
+  return c;
+}
+
+function dropContact(id) {
+  const c = state.contacts.get(id);
+  if (!c) return;
+  state.contacts.delete(id);
+  contactChanged(c);
+  if (state.selected === id) {
+    state.selected = "";
+    $("reply-text").value = "";
+    closeDetails();
+    renderConversation("bottom");
+  }
+}
+
+// --- header buttons ---
+
+/** The conversation header's actions, for the open contact. */
+export function renderWorkflowControls(c) {
+  $("conv-actions").hidden = !c;
+  if (!c) return;
+  $("resolve").hidden = c.status === "resolved";
+  $("reopen").hidden = c.status !== "resolved";
+  if (!$("details").hidden) fillDetails(c);
+}
+
+async function resolve(reopen) {
+  const id = state.selected;
+  if (!id) return;
+  const b = $(reopen ? "reopen" : "resolve");
+  b.disabled = true;
+  try {
+    adopt(await (reopen ? api.reopen(id) : api.resolve(id)));
+  } catch (e) {
+    failed(reopen ? "workflow.cannotReopen" : "workflow.cannotResolve")(e);
+  } finally {
+    b.disabled = false;
+  }
+}
+
+// --- details side panel ---
+
+function fillDetails(c) {
+  $("details-id").textContent = c.id;
+  $("details-name").textContent = c.name;
+  $("details-channel").textContent = c.channel ? channelLabel(c.channel) : "";
+  $("details-account").textContent = c.account;
+  $("details-status").textContent = t(c.status === "resolved" ? "contact.resolved" : "contact.open");
+  // An agent typing is not interrupted by a live update.
+  const form = $("details-form");
+  if (!form.contains(document.activeElement)) {
+    $("details-display-name").value = c.displayName;
+    $("details-note").value = c.note;
+  }
+}
+
+function openDetails() {
+  const c = state.contacts.get(state.selected);
+  if (!c) return;
+  $("details").hidden = false;
+  fillDetails(c);
+  $("details-display-name").focus();
+}
+
+function closeDetails() {
+  $("details").hidden = true;
+}
+
+async function saveDetails() {
+  const c = state.contacts.get(state.selected);
+  if (!c) return;
+  const fields = { display_name: $("details-display-name").value.trim(), note: $("details-note").value.trim() };
+  $("details-save").disabled = true;
+  try {
+    adopt(await api.patch(c.id, fields));
+    $("details-saved").hidden = false;
+    setTimeout(() => $("details-saved").hidden = true, 2000);
+  } catch (e) {
+    failed("workflow.cannotSave")(e);
+  } finally {
+    $("details-save").disabled = false;
+  }
+}
+
+// --- transfer ---
+
+async function openTransfer() {
+  const c = state.contacts.get(state.selected);
+  if (!c) return;
+  const dialog = $("transfer-dialog");
+  $("transfer-who").textContent = displayName(c);
+  $("transfer-note").value = "";
+  const list = $("transfer-agents");
+  list.replaceChildren(el("option", "", t("transfer.loading")));
+  list.disabled = true;
+  if (!dialog.open) dialog.showModal();
+  try {
+    const agents = (await api.agents()).filter((a) => text(a.agent_id) !== state.agent);
+    list.replaceChildren(...agents.map((a) => {
+      const o = el(
+        "option",
+        "",
+        t(a.online ? "transfer.agentOnline" : "transfer.agentOffline", { id: a.agent_id, n: a.contacts ?? 0 }),
+      );
+      o.value = text(a.agent_id);
+      return o;
+    }));
+    if (agents.length === 0) list.replaceChildren(el("option", "", t("transfer.none")));
+    list.disabled = agents.length === 0;
+    $("transfer-ok").disabled = agents.length === 0;
+  } catch (e) {
+    list.replaceChildren(el("option", "", t("transfer.none")));
+    failed("workflow.cannotLoadAgents")(e);
+  }
+}
+
+async function transfer() {
+  const id = state.selected;
+  const to = $("transfer-agents").value;
+  if (!id || !to) return;
+  $("transfer-ok").disabled = true;
+  try {
+    adopt(await api.transfer(id, to, $("transfer-note").value.trim()));
+    $("transfer-dialog").close();
+    toast(t("transfer.done", { to }));
+  } catch (e) {
+    failed("workflow.cannotTransfer")(e);
+  } finally {
+    $("transfer-ok").disabled = false;
+  }
+}
+
+// --- the queue ---
+
+export async function loadQueue() {
+  try {
+    state.queue = await api.queue();
+  } catch (e) {
+    // A server without a queue (404) has nothing waiting; other failures are said once.
+    if (e.status !== 404) failed("queue.cannotLoad")(e);
+    state.queue = [];
+  }
+  renderQueue();
+}
+
+function renderQueue() {
+  const list = $("queue");
+  $("queue-section").hidden = state.queue.length === 0;
+  $("queue-count").textContent = String(state.queue.length);
+  list.replaceChildren(...state.queue.map((s) => {
+    const li = el("li", "queue-item");
+    li.dataset.contactId = text(s.contact_id);
+    li.dataset.testid = "queued";
+    const who = el("div", "queue-who");
+    who.append(el("span", "contact-name", text(s.display_name) || text(s.name) || text(s.contact_id)));
+    if (s.channel) who.append(el("span", "channel-tag", channelLabel(text(s.channel))));
+    const last = s.last_message ? previewOf(summaryMessage(s.last_message)) : "";
+    const since = relativeTime(Number(s.last_message_time) || 0);
+    const take = button(t("queue.take"), "take", "take");
+    take.addEventListener("click", async () => {
+      take.disabled = true;
+      try {
+        const c = adopt(await api.take(text(s.contact_id)));
+        state.queue = state.queue.filter((q) => q.contact_id !== s.contact_id);
+        renderQueue();
+        if (c) select(c.id);
+      } catch (e) {
+        failed(e.status === 409 ? "queue.takenAlready" : "queue.cannotTake")(e);
+        loadQueue();
+      }
+    });
+    li.append(who, el("div", "queue-last", [last, since].filter(Boolean).join(" · ")), take);
+    return li;
+  }));
+}
+
+// --- search ---
+
+let searchTimer = 0;
+let searchSeq = 0;
+
+function onSearchInput() {
+  clearTimeout(searchTimer);
+  const q = $("search").value.trim();
+  if (q === "") {
+    closeSearch();
+    return;
+  }
+  // Typing is not a request per key: the search waits for a pause.
+  searchTimer = setTimeout(() => runSearch(q), 250);
+}
+
+async function runSearch(q) {
+  const seq = ++searchSeq;
+  try {
+    const data = await api.search(q);
+    if (seq !== searchSeq) return;
+    renderSearch(data);
+  } catch (e) {
+    if (seq === searchSeq) failed("search.failed")(e);
+  }
+}
+
+function closeSearch() {
+  searchSeq++;
+  $("search-results").hidden = true;
+  $("search-results").replaceChildren();
+}
+
+function renderSearch(data) {
+  const box = $("search-results");
+  box.hidden = false;
+  const items = [];
+  const contacts = data.contacts ?? [];
+  const messages = data.messages ?? [];
+  if (contacts.length === 0 && messages.length === 0) items.push(el("p", "hint", t("search.none", { q: data.q })));
+  if (contacts.length > 0) items.push(el("h3", "", t("search.contacts")));
+  for (const s of contacts) {
+    const b = button("", "search-hit", "search-contact");
+    b.dataset.contactId = text(s.contact_id);
+    b.append(el("span", "contact-name", text(s.display_name) || text(s.name) || text(s.contact_id)));
+    if (s.note) b.append(el("span", "hit-note", text(s.note)));
+    b.addEventListener("click", () => openFromSearch(s));
+    items.push(b);
+  }
+  if (messages.length > 0) items.push(el("h3", "", t("search.messages")));
+  for (const m of messages) {
+    const b = button("", "search-hit", "search-message");
+    b.dataset.contactId = text(m.contact_id);
+    b.dataset.id = text(m.id);
+    const c = state.contacts.get(text(m.contact_id));
+    b.append(
+      el("span", "contact-name", c ? displayName(c) : text(m.contact_id)),
+      el("span", "hit-text", text(m.content) || `[${text(m.msg_type)}]`),
+      el("span", "hit-time", relativeTime(Number(m.send_time) || 0)),
+    );
+    b.addEventListener("click", () => openFromSearch({ contact_id: m.contact_id }, text(m.id)));
+    items.push(b);
+  }
+  box.replaceChildren(...items);
+}
+
+// A hit opens its conversation; a message hit is scrolled to and marked once the history has it.
+async function openFromSearch(s, messageId = "") {
+  const id = text(s.contact_id);
+  if (!state.contacts.has(id)) adopt(s.agent_id !== undefined ? s : await api.contact(id).catch(() => s));
+  if (!state.contacts.has(id)) return;
+  closeSearch();
+  $("search").value = "";
+  select(id);
+  if (messageId) await revealMessage(id, messageId);
+}
+
+async function revealMessage(contactId, messageId) {
+  const c = state.contacts.get(contactId);
+  // Page back through the history until the message is in memory (or there is no more).
+  for (let i = 0; i < 50; i++) {
+    if (c.messages.some((m) => m.id === messageId)) break;
+    if (c.history === "done") return;
+    if (c.history === "loading") {
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+    await loadHistory(c);
+  }
+  const m = c.messages.find((x) => x.id === messageId);
+  if (!m) return;
+  if (!m.node?.isConnected) showFrom(c, m);
+  m.node?.scrollIntoView({ block: "center" });
+  m.node?.classList.add("found");
+  setTimeout(() => m.node?.classList.remove("found"), 3000);
+}
+
+// --- the live contact events (code 106) ---
+
+/** `{action, contact, by, from_agent_id, to_agent_id, note}`: applied to the list of this tab. */
+export function applyContactEvent(data) {
+  const s = data.contact;
+  if (!s || typeof s !== "object") return;
+  const id = text(s.contact_id);
+  const action = text(data.action);
+  if (action === "queued") {
+    if (!state.queue.some((q) => q.contact_id === id)) state.queue.push(s);
+    renderQueue();
+    return;
+  }
+  if (action === "taken") {
+    state.queue = state.queue.filter((q) => q.contact_id !== id);
+    renderQueue();
+  }
+  const had = state.contacts.has(id);
+  const c = adopt(s);
+  // The line in the conversation, as the history will have it (transfer, resolve, reopen).
+  if (c && ["transferred", "resolved", "reopened", "taken"].includes(action)) {
+    const line = {
+      id: `live:${action}:${Date.now()}`,
+      direction: "system",
+      type: "system",
+      workflow: {
+        action,
+        by: data.by,
+        from_agent_id: data.from_agent_id,
+        to_agent_id: data.to_agent_id,
+        note: data.note,
+      },
+      content: "",
+      media: "",
+      time: Math.floor(Date.now() / 1000),
+    };
+    // A conversation whose history is not loaded yet gets the line with it (the store has it).
+    if (had && c.history !== "") {
+      c.messages.push(line);
+      appendMessage(c, line);
+    }
+  }
+  updateReplyControls();
+}
+
+export function wireWorkflow() {
+  $("resolve").addEventListener("click", () => resolve(false));
+  $("reopen").addEventListener("click", () => resolve(true));
+  $("open-details").addEventListener("click", () => ($("details").hidden ? openDetails() : closeDetails()));
+  $("details-close").addEventListener("click", closeDetails);
+  $("details-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    saveDetails();
+  });
+  $("open-transfer").addEventListener("click", openTransfer);
+  $("transfer-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    transfer();
+  });
+  $("transfer-cancel").addEventListener("click", () => $("transfer-dialog").close());
+  $("search").addEventListener("input", onSearchInput);
+  $("search").addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      $("search").value = "";
+      closeSearch();
+    }
+  });
+  $("queue-refresh").addEventListener("click", loadQueue);
+}

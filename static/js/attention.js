@@ -72,7 +72,6 @@ function notify(c, m) {
 export function renderBell() {
   const b = $("bell");
   const denied = typeof Notification !== "undefined" && Notification.permission === "denied";
-  b.textContent = alertsOn ? "🔔" : "🔕";
   b.setAttribute("aria-pressed", String(alertsOn));
   b.title = alertsOn ? (denied ? t("bell.onDenied") : t("bell.on")) : t("bell.off");
   b.setAttribute("aria-label", b.title);

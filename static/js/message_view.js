@@ -68,6 +68,7 @@ export function renderMessage(m) {
   div.dataset.testid = "message";
   div.dataset.id = m.id;
   div.dataset.direction = m.direction;
+  if (m.found) div.classList.add("found");
   if (m.status) div.dataset.status = m.status;
   const head = el("div", "msg-head");
   if (m.type !== "text") head.append(el("span", "badge", m.type));

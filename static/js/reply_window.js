@@ -32,8 +32,23 @@ export function windowState(w, nowMs = Date.now()) {
 /** Why a reply to `c` would be refused now ("" when it would not, or when the page cannot know). */
 export function windowRefusal(c, nowMs = Date.now()) {
   if (!c?.replyWindow) return "";
-  const s = windowState(c.replyWindow, nowMs);
+  const s = contactWindow(c, nowMs);
   return s.open ? "" : t(s.reason);
+}
+
+/**
+ * The window of a contact. The server forgets windows closed for good (a swept row reads as never opened): a user
+ * the page knows has written is "more than 48 hours ago", not "never".
+ */
+function contactWindow(c, nowMs = Date.now()) {
+  const s = windowState(c.replyWindow, nowMs);
+  if (s.reason === "window.never" && userHasWritten(c)) s.reason = "window.expired";
+  return s;
+}
+
+function userHasWritten(c) {
+  const known = c.messages.length > 0 ? c.messages : c.preview ? [c.preview] : [];
+  return known.some((m) => m.direction === "in" && !m.event);
 }
 
 function eventName(m) {
@@ -84,7 +99,7 @@ export function renderWindowLine(c) {
     line.dataset.state = "";
     return;
   }
-  const s = windowState(c.replyWindow);
+  const s = contactWindow(c);
   line.hidden = false;
   line.dataset.state = s.open ? "open" : "closed";
   line.textContent = s.open

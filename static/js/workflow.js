@@ -298,9 +298,14 @@ async function revealMessage(contactId, messageId) {
   const m = c.messages.find((x) => x.id === messageId);
   if (!m) return;
   if (!m.node?.isConnected) showFrom(c, m);
-  m.node?.scrollIntoView({ block: "center" });
+  // Marked on the message, not its node: the conversation may be drawn again meanwhile (its history arriving).
+  m.found = true;
   m.node?.classList.add("found");
-  setTimeout(() => m.node?.classList.remove("found"), 3000);
+  m.node?.scrollIntoView({ block: "center" });
+  setTimeout(() => {
+    m.found = false;
+    m.node?.classList.remove("found");
+  }, 3000);
 }
 
 // --- the live contact events (code 106) ---

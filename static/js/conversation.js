@@ -41,7 +41,7 @@ function showEarlier(c) {
     drawn.first = c.messages[Math.max(0, i - PAGE)];
     renderConversation("older");
   } else if (c.history === "more") {
-    loadHistory(c);
+    loadHistory(c, true);
   }
 }
 
@@ -170,8 +170,9 @@ export function toEnd() {
   $("new-below").hidden = true;
 }
 
-// The past of a conversation from kefu's store (after a reload), older pages on demand.
-export async function loadHistory(c) {
+// The past of a conversation from kefu's store (after a reload), older pages on demand. `grow`: the agent asked
+// for earlier messages, so the window on screen grows upwards by what came (otherwise it stays the newest).
+export async function loadHistory(c, grow = false) {
   if (c.history === "loading" || c.history === "done") return;
   // The first page is the newest (it may hold messages read before a reload); later pages go back from there.
   const oldest = c.oldestStored;
@@ -194,10 +195,10 @@ export async function loadHistory(c) {
     if (hadShown) c.messages.sort((a, b) => a.time - b.time);
     c.history = body.data.has_more ? "more" : "done";
     // Paging back: the window grows upwards by what came.
-    if (oldest && firstShown && state.selected === c.id) {
+    if (grow && oldest && firstShown && state.selected === c.id) {
       const i = c.messages.indexOf(firstShown);
       drawn.first = c.messages[Math.max(0, i - older.length)];
-    } else if (state.selected === c.id) {
+    } else if (state.selected === c.id && !oldest) {
       // The first page: the window is the newest messages, history and live ones together.
       drawn.first = null;
     }
@@ -206,5 +207,5 @@ export async function loadHistory(c) {
     if (!(e instanceof SignedOut)) toast(t("conv.cannotLoadHistory", { id: c.id, reason: e.message }));
   }
   contactChanged(c);
-  if (state.selected === c.id) renderConversation(oldest ? "older" : "keep");
+  if (state.selected === c.id && (grow || !oldest)) renderConversation(oldest ? "older" : "keep");
 }

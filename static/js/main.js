@@ -9,7 +9,7 @@ import { AGENT_KEY, detectAuth, login, renderAuth, resume, signOut, TOKEN_KEY, w
 import { connect, disconnect, renderHeartbeat, renderStatus } from "./socket.js";
 import { handleFrame } from "./frames.js";
 import { flushContacts, refreshTimes, renderContacts, select, wireContactList } from "./contacts.js";
-import { renderConversation, renderHeader, toEnd } from "./conversation.js";
+import { loadHistory, renderConversation, renderHeader, toEnd } from "./conversation.js";
 import { updateReplyControls, wireComposer } from "./composer.js";
 import { closeLightbox } from "./media.js";
 import { attentionLog, renderBell, updateTitle, wireBell } from "./attention.js";
@@ -20,7 +20,17 @@ import { keepSelection } from "./state.js";
 
 // For the browser tests (and a curious agent's console): the state and the frame handler, which tests feed frames
 // the server cannot be made to send on demand. `handleFrame` stays a global as the older tests call it.
-globalThis.kefu = { state, handleFrame, nowSeconds, watchExpiry, attentionLog, flushContacts, select, setLang };
+globalThis.kefu = {
+  state,
+  handleFrame,
+  nowSeconds,
+  watchExpiry,
+  attentionLog,
+  flushContacts,
+  select,
+  setLang,
+  loadHistory,
+};
 globalThis.handleFrame = handleFrame;
 
 function wire() {

@@ -27,6 +27,7 @@ import { hashPassword } from "./src/agents/auth/passwords.ts";
 import type { AgentBusFactory } from "./src/hub/bus.ts";
 import { Close } from "./src/envelope/protocol.ts";
 import { ReplyWindows } from "./src/channels/wx_official/reply_window.ts";
+import type { ReplyWindowOf } from "./src/hub/routing.ts";
 import { parseSimulatorConfig, startSimulator } from "./src/simulator/simulator.ts";
 import { parsePcHookSimConfig, servePcHookSimulator } from "./src/simulator/pc_hook.ts";
 import { parseWxbotSimConfig, startWxbotSim } from "./src/simulator/wxbot.ts";
@@ -94,6 +95,8 @@ export interface StartOptions {
 export async function start(config: Config, options: StartOptions = {}): Promise<Service> {
   const log = options.log ?? createLogger({ level: config.logLevel });
   const store = openStore(config);
+  // The reply router comes with the channels, after the hub; contacts ask it for their reply windows.
+  let replyWindow: ReplyWindowOf = () => null;
   const hub = new Hub({
     store,
     log,
@@ -105,6 +108,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     redeliverPage: config.redeliverPage,
     maxBufferedBytes: config.maxBufferedBytes,
     reassignAfterMs: config.reassignAfterSeconds * 1000,
+    replyWindow: (c) => replyWindow(c),
+    agents: config.agents.map((a) => a.id),
   });
   const windows = new ReplyWindows({
     onChange: (account, openid, w) =>
@@ -179,6 +184,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     return ch;
   });
   const router = new ReplyRouter(channels);
+  replyWindow = (c) => router.replyWindow(c);
   media.resume(kept.media, (name) => channels.find((ch) => ch.name === name));
   if (!await converter.available()) {
     log.warn("ffmpeg_missing", {

@@ -234,6 +234,9 @@ Deno.test("deno task start: DATA_DIR and CONFIG_FILE anywhere; accounts in the s
     await hook.body?.cancel();
     assert.ok(hook.status === 401 || hook.status === 403, `${hook.status}`);
     assert.ok((await Deno.stat(`${dataDir}/kefu.db`)).isFile);
+    // Search runs in a worker, which Deno loads only with the read access the task grants its modules.
+    const found = await fetch(`http://127.0.0.1:${port}/im_component/wx_official_account/search?userid=a1&q=x`);
+    assert.deepEqual([found.status, (await found.json()).data.messages], [200, []]);
     const holder = Number((await Deno.readTextFile(`${dataDir}/kefu.lock`)).trim());
     assert.ok(holder > 0);
 

@@ -17,6 +17,7 @@ import type { Auth } from "./auth/auth.ts";
 import { authRoutes } from "./auth/routes.ts";
 import { agentAuth, type AgentEnv } from "./middleware.ts";
 import { isUpgrade, type SessionOptions, upgradeAgent } from "./session.ts";
+import { workplaceRoutes } from "./workplace_routes.ts";
 
 /** Options for {@link agentRoutes}. */
 export interface AgentRoutesOptions extends SessionOptions {
@@ -37,6 +38,7 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
   const app = new Hono<AgentEnv>();
   const auth = agentAuth(options.auth);
   app.route("/", authRoutes(options.auth));
+  app.route("/", workplaceRoutes({ hub, auth: options.auth }));
   // The page itself is public; a socket on `/` is an agent endpoint like the others.
   app.use("/", (c, next) => isUpgrade(c.req.raw) ? auth(c, next) : next());
   const paths = [...new Set(dialects.flatMap((d) => d.paths))];
@@ -79,12 +81,27 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
     }
     const before = c.req.query("before")?.trim() || undefined;
     const page = await hub.history(agent, contact, before, limit + 1);
-    const messages = page.slice(0, limit).map((m) => ({
-      ...JSON.parse(encodeEnvelope(m)).data,
-      direction: m.direction,
-      state: m.state,
-      ...(m.detail ? { detail: m.detail } : {}),
-    }));
+    const messages = page.slice(0, limit).map((m) => {
+      // A system line (a transfer, a resolve…): what happened is in `event`, for the page to word.
+      if (m.type === "system") {
+        return {
+          id: m.id,
+          msg_type: "system",
+          contact_id: m.contact,
+          send_time: m.sendTime,
+          msg: { content: m.content },
+          event: m.extra ?? {},
+          direction: "system",
+          state: m.state,
+        };
+      }
+      return {
+        ...JSON.parse(encodeEnvelope(m)).data,
+        direction: m.direction,
+        state: m.state,
+        ...(m.detail ? { detail: m.detail } : {}),
+      };
+    });
     return c.json({
       data: { agent_id: agent, contact_id: contact, messages, has_more: page.length > limit },
       result: { code: Code.ok, message: "common" },

@@ -14,6 +14,7 @@ import { KeyedQueue } from "../core/keyed_queue.ts";
 import type { Logger } from "../core/log.ts";
 import type { Message } from "../core/message.ts";
 import type { AcceptOptions, InboundResult } from "../hub/hub.ts";
+import type { ReplyWindowView } from "../hub/routing.ts";
 import type { ContactRecord } from "../store/store.ts";
 
 /** What a channel gets from kefu to work with. */
@@ -48,6 +49,8 @@ export interface ChannelAdapter {
   send?(reply: Message, contact: ContactRecord): Promise<string>;
   /** Show "typing…" to `contact`, when the channel can. */
   typing?(contact: ContactRecord): Promise<TypingResult>;
+  /** What the channel allows `contact` now, when it limits replies in time and number (WeChat's windows); else null. */
+  replyWindow?(contact: ContactRecord): ReplyWindowView | null;
   /**
    * Fetch the file of a user's image, voice or video message (at most `maxBytes`), so that kefu keeps it and hands
    * the agent its own URL. Throws an Error saying why it cannot. Without it, media messages are delivered as they came.
@@ -94,6 +97,11 @@ export class ReplyRouter {
   /** Wait for replies under way (shutdown), at most `ms`. */
   drain(ms: number): Promise<void> {
     return this.#queue.drain(ms);
+  }
+
+  /** What `contact`'s channel allows it now; null when the channel has no reply windows. */
+  replyWindow(contact: ContactRecord): ReplyWindowView | null {
+    return this.#channels.get(contact.channel)?.replyWindow?.(contact) ?? null;
   }
 
   /** Show "typing…" to `contact` when its channel can; skipped (with the reason) otherwise. */

@@ -7,18 +7,24 @@
 
 import { ConfigError, dataDirOf } from "./config.ts";
 
+/** The modules of the store's search worker (`src/store/search.ts`), which Deno loads only with read access. */
+export const WORKER_MODULES: readonly string[] = ["../store/search_worker.ts", "../store/search.ts"]
+  .map((m) => new URL(m, import.meta.url).pathname);
+
 /**
  * The file-system permissions `deno task start` (and `dev`, `demo`) grants, from the same variables the service
- * reads: reading the static files, DATA_DIR and CONFIG_FILE; writing DATA_DIR (the store, its WAL, the lock),
+ * reads: reading the static files, the search worker's modules (Deno asks read access to load a worker),
+ * DATA_DIR and CONFIG_FILE; writing DATA_DIR (the store, its WAL, the lock),
  * nothing else (ffmpeg's scratch files are under DATA_DIR too). Relative paths are taken from the working directory,
  * as the service takes them. Running: ffmpeg only (`FFMPEG_PATH`, else `ffmpeg` on PATH), for media conversion.
  */
 export function fsPermissions(
   env: Record<string, string | undefined>,
   staticDir: string = `${import.meta.dirname}/../../static`,
+  workerModules: readonly string[] = WORKER_MODULES,
 ): { read: string[]; write: string[] } {
   const dataDir = dataDirOf(env);
-  const read = [staticDir, dataDir];
+  const read = [staticDir, ...workerModules, dataDir];
   if (env.CONFIG_FILE) read.push(env.CONFIG_FILE);
   return { read, write: [dataDir] };
 }

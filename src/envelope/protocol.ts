@@ -20,6 +20,12 @@ export const SEND_XML_PATH = `${BASE_PATH}/send_xml`;
 export const CONTACTS_PATH = `${BASE_PATH}/contacts`;
 /** A page of one conversation from the store. */
 export const HISTORY_PATH = `${BASE_PATH}/history`;
+/** Users waiting for an agent (GET). */
+export const QUEUE_PATH = `${BASE_PATH}/queue`;
+/** The agents a contact can be transferred to (GET). */
+export const AGENTS_PATH = `${BASE_PATH}/agents`;
+/** Search an agent's contacts and messages (GET `?q=`). */
+export const SEARCH_PATH = `${BASE_PATH}/search`;
 /** Files an agent uploads to send (POST), and where each is served (GET `…/media/{id}`). */
 export const UPLOAD_PATH = `${BASE_PATH}/media`;
 /** The seed's test alias: XML or JSON, told apart by content. */
@@ -42,6 +48,8 @@ export const Code = {
   typing: 104,
   /** kefu: an agent's read receipt (`msg_type` "ack"); not answered when it succeeds. */
   ack: 105,
+  /** kefu: a contact changed hands or state (transferred, resolved, reopened, taken, queued, updated). */
+  contact: 106,
   /** kefu: a message type the seed has no code for; `msg_type` keeps the source's type. */
   other: 1000,
   text: 1001,
@@ -140,6 +148,11 @@ export function systemEnvelope(content: string, company = "", id = ""): string {
     },
     result: { code: Code.system, message: "common" },
   });
+}
+
+/** A contact event (code 106): what happened to a contact, and the contact as it is now. */
+export function contactEnvelope(data: Record<string, unknown>): string {
+  return JSON.stringify({ data, result: { code: Code.contact, message: "contact" } });
 }
 
 /** The confirmation of an agent's reply (code 103); `status` says how it went out. */

@@ -8,6 +8,10 @@
 
 import type { ErrorKind } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
+import type { ContactView } from "./routing.ts";
+
+/** What happened to a contact (the workplace's conversation workflow). */
+export type ContactAction = "transferred" | "resolved" | "reopened" | "taken" | "queued" | "updated";
 
 /** One thing to tell an agent. */
 export type AgentEvent =
@@ -21,6 +25,19 @@ export type AgentEvent =
   | { kind: "typing"; contact: string; status: string; detail?: string }
   /** Something the agent sent could not be done, or the server has a problem to report. */
   | { kind: "error"; error: ErrorKind; detail: string; data?: Record<string, unknown> }
+  /**
+   * A contact changed hands or state: `by` is the agent who did it ("" for the user, whose message reopens a
+   * resolved conversation); `from`/`to` the owners before and after a transfer; `note` the transfer's note.
+   */
+  | {
+    kind: "contact";
+    action: ContactAction;
+    contact: ContactView;
+    by: string;
+    from?: string;
+    to?: string;
+    note?: string;
+  }
   /** A line for the agent from kefu itself. */
   | { kind: "notice"; content: string; company?: string };
 

@@ -32,7 +32,16 @@ import type {
 import { type AgentBus, type AgentBusFactory, LocalBus } from "./bus.ts";
 import { type AgentPeer, Delivery } from "./delivery.ts";
 import type { AgentEvent } from "./events.ts";
-import { type Contact, type ContactView, recordOf, Routing, UNASSIGNED } from "./routing.ts";
+import {
+  type Contact,
+  type ContactView,
+  lastOf,
+  recordOf,
+  type ReplyWindowOf,
+  Routing,
+  UNASSIGNED,
+} from "./routing.ts";
+import { Workflow } from "./workflow.ts";
 
 export type { AgentPeer } from "./delivery.ts";
 export type { Contact, ContactView } from "./routing.ts";
@@ -62,6 +71,10 @@ export interface HubOptions {
    * or a short network loss keeps them); default 30 s. Nobody online: they wait for their own agent.
    */
   reassignAfterMs?: number;
+  /** What each contact's channel allows now (shown with contacts); default: no reply windows. */
+  replyWindow?: ReplyWindowOf;
+  /** The configured agents (CONFIG_FILE `agents`): contacts can be transferred to them while they are offline. */
+  agents?: readonly string[];
   now?: () => number;
 }
 
@@ -120,6 +133,8 @@ export class Hub {
   readonly #delivery: Delivery;
   readonly #bus: AgentBus;
   readonly #routing: Routing;
+  /** The workplace's actions on contacts: transfer, resolve, reopen, take, names and notes, search. */
+  readonly workflow: Workflow;
   readonly #recent = new Set<string>();
   /** Contacts being moved to another agent (their waiting messages being read): their next messages wait. */
   readonly #moving = new Map<string, Promise<unknown>>();
@@ -157,13 +172,23 @@ export class Hub {
     this.#routing = new Routing({
       presence: this.#bus,
       reassignAfterMs: options.reassignAfterMs ?? 30_000,
+      replyWindow: options.replyWindow,
       now: options.now,
+    });
+    this.workflow = new Workflow({
+      routing: this.#routing,
+      store: this.#store,
+      bus: this.#bus,
+      log: this.#log,
+      agents: options.agents,
+      saved: (c) => this.#stale.delete(c),
+      handOver: (c, agent) => this.#handOver(c, agent),
     });
   }
 
   /** Rebuild the Maps from what the store kept (at start, before serving). */
   restore(state: LoadedState): void {
-    this.#routing.restore(state.contacts);
+    this.#routing.restore(state.contacts, state.lastMessages);
     // Unread counts come back; the caps count only what arrives while an agent is offline from now on (what was
     // delivered and not yet acknowledged must not refuse new messages after a restart).
     for (const list of state.unacked.values()) {
@@ -234,6 +259,10 @@ export class Hub {
     this.#remember(key);
     contact.lastMessageTime = contact.lastInboundTime = message.sendTime;
     contact.unread++;
+    contact.last = lastOf(message);
+    // The user's message reopens a resolved conversation: the row goes with this message.
+    const reopened = this.workflow.userWrote(contact);
+    if (reopened) contact.savedAt = undefined;
     // On the socket before the commit, so the agent sees it at once; should the commit fail, WeChat's
     // retry brings it again and the page drops the repeat by id.
     let state: InboundState = held ? "media" : "accepted";
@@ -263,6 +292,7 @@ export class Hub {
     } catch (e) {
       this.#recent.delete(key);
       contact.unread--;
+      if (reopened) contact.status = "resolved";
       contact.savedAt = undefined;
       this.#stale.add(contact);
       throw storeFailed(message, e);
@@ -277,6 +307,9 @@ export class Hub {
       if (state !== "acked") contact.unread--;
       contact.savedAt = undefined;
       return this.#duplicate(message, contact);
+    }
+    if (reopened) {
+      this.#bus.send(agent, { kind: "contact", action: "reopened", contact: this.#routing.view(contact), by: "" });
     }
     if (sockets > 0) return { status: "delivered", id: message.id, agent, contact: contact.id, sockets };
     if (held) return { status: "pending", id: message.id, agent, contact: contact.id, sockets: 0 };
@@ -399,6 +432,7 @@ export class Hub {
     message.company ||= contact.company;
     message.account = contact.account;
     contact.lastMessageTime = message.sendTime;
+    contact.last = lastOf(message);
     // Written with the reply by keepReply.
     this.#stale.add(contact);
     return contact;
@@ -454,8 +488,9 @@ export class Hub {
     return this.#bus.send(agent, event);
   }
 
-  /** The contacts of one agent, most recent first. */
+  /** The contacts of one agent, most recent first (the users waiting for an agent: {@link Workflow.queue}). */
   contactsOf(agent: string): ContactView[] {
+    if (agent === UNASSIGNED) return [];
     return this.#routing.contactsOf(agent);
   }
 
@@ -501,6 +536,26 @@ export class Hub {
       throw e;
     }
     this.#release(UNASSIGNED);
+  }
+
+  // A contact's new owner gets the messages it has not read (a transfer, a user taken from the queue).
+  async #handOver(c: Contact, agent: string): Promise<void> {
+    if (!this.#bus.isOnline(agent)) return;
+    const waiting = await this.#store.unackedOf(c.id, this.#maxHeldPerAgent + this.#redeliverPage);
+    let needsAck = false;
+    let sockets = 0;
+    for (const m of waiting) {
+      m.agent = agent;
+      const d = this.#bus.deliver(agent, m);
+      needsAck = d.needsAck || needsAck;
+      sockets = Math.max(sockets, d.sockets);
+    }
+    // Sockets without read receipts read what was written to them.
+    if (waiting.length > 0 && sockets > 0 && !needsAck) {
+      await this.#store.ack(agent, waiting);
+      c.unread = 0;
+      this.#stale.add(c);
+    }
   }
 
   #duplicate(m: Message, c: Contact): InboundResult {

@@ -16,14 +16,54 @@
 
 import { KefuError, quote } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
-import type { ContactRecord } from "../store/store.ts";
+import type { ContactRecord, ContactStatus } from "../store/store.ts";
 
 /** One user of one channel account, and the agent who owns them. */
 export interface Contact extends ContactRecord {
+  status: ContactStatus;
+  displayName: string;
+  note: string;
+  /** The newest message either way (the contact list's preview); undefined before the first. */
+  last?: LastMessage;
   /** Epoch ms the store last got this contact, and the agent it had then. */
   savedAt?: number;
   savedAgent?: string;
 }
+
+/** A contact's newest message, as the contact list previews it. */
+export interface LastMessage {
+  id: string;
+  type: string;
+  /** The text, cut to {@link PREVIEW_CHARS}; "" for media. */
+  content: string;
+  direction: "in" | "out" | "system";
+  sendTime: number;
+}
+
+/** How much of a message's text the contact list previews. */
+export const PREVIEW_CHARS = 120;
+
+/** The preview of a message (a system line is an outbound message of type `system`). */
+export function lastOf(m: Message): LastMessage {
+  const content = m.content.length > PREVIEW_CHARS ? m.content.slice(0, PREVIEW_CHARS) : m.content;
+  const direction = m.type === "system" ? "system" : m.direction;
+  return { id: m.id, type: m.type, content, direction, sendTime: m.sendTime };
+}
+
+/**
+ * What a channel allows now, for channels with reply windows (WeChat's customer-service API): epoch seconds until
+ * which each window is open (0: never opened) and the replies left in it. The page shows it and closes its composer
+ * by the same rules the channel enforces.
+ */
+export interface ReplyWindowView {
+  message_until: number;
+  message_left: number;
+  event_until: number;
+  event_left: number;
+}
+
+/** The reply window of a contact; null when its channel has none (a PC hook, a bot platform, a push over HTTP). */
+export type ReplyWindowOf = (contact: ContactRecord) => ReplyWindowView | null;
 
 /** A contact as the contacts endpoint lists it. */
 export interface ContactView {
@@ -37,6 +77,13 @@ export interface ContactView {
   last_message_time: number;
   last_inbound_time: number;
   unread: number;
+  /** The owner; "" while the user waits for an agent. */
+  agent_id: string;
+  status: ContactStatus;
+  display_name: string;
+  note: string;
+  last_message: { id: string; msg_type: string; content: string; direction: string; send_time: number } | null;
+  reply_window: ReplyWindowView | null;
 }
 
 /** Who is online, as routing needs to know it (the bus tells). */
@@ -51,6 +98,8 @@ export interface RoutingOptions {
   presence: Presence;
   /** A user whose agent has been offline this long goes to an online agent (a reload keeps them). */
   reassignAfterMs: number;
+  /** What each contact's channel allows now; default: no windows. */
+  replyWindow?: ReplyWindowOf;
   now?: () => number;
 }
 
@@ -85,6 +134,34 @@ export function recordOf(c: Contact): ContactRecord {
     lastMessageTime: c.lastMessageTime,
     lastInboundTime: c.lastInboundTime,
     unread: c.unread,
+    status: c.status,
+    displayName: c.displayName,
+    note: c.note,
+  };
+}
+
+/** A contact as agents see it. */
+export function viewOf(c: Contact, replyWindow: ReplyWindowOf): ContactView {
+  const m = c.last;
+  return {
+    contact_id: c.id,
+    name: c.name,
+    avatar: c.avatar,
+    company_id: c.company,
+    channel: c.channel,
+    account_id: c.account,
+    user_id: c.user,
+    last_message_time: c.lastMessageTime,
+    last_inbound_time: c.lastInboundTime,
+    unread: c.unread,
+    agent_id: c.agent,
+    status: c.status,
+    display_name: c.displayName,
+    note: c.note,
+    last_message: m === undefined
+      ? null
+      : { id: m.id, msg_type: m.type, content: m.content, direction: m.direction, send_time: m.sendTime },
+    reply_window: replyWindow(c),
   };
 }
 
@@ -98,21 +175,36 @@ export class Routing {
   readonly #offlineSince = new Map<string, number>();
   readonly #presence: Presence;
   readonly #reassignAfter: number;
+  readonly #replyWindow: ReplyWindowOf;
   readonly #now: () => number;
   readonly #started: number;
 
   constructor(options: RoutingOptions) {
     this.#presence = options.presence;
     this.#reassignAfter = options.reassignAfterMs;
+    this.#replyWindow = options.replyWindow ?? (() => null);
     this.#now = options.now ?? Date.now;
     this.#started = this.#now();
   }
 
-  /** Rebuild from the store's contacts (at start); unread counts start at 0 and are counted by the caller. */
-  restore(records: readonly ContactRecord[]): void {
+  /**
+   * Rebuild from the store's contacts and their newest messages (at start); unread counts start at 0 and are
+   * counted by the caller.
+   */
+  restore(records: readonly ContactRecord[], lastMessages?: ReadonlyMap<string, Message>): void {
     const now = Date.now();
     for (const r of records) {
-      const c: Contact = { ...r, unread: 0, savedAt: now, savedAgent: r.agent };
+      const last = lastMessages?.get(r.id);
+      const c: Contact = {
+        ...r,
+        status: r.status ?? "open",
+        displayName: r.displayName ?? "",
+        note: r.note ?? "",
+        unread: 0,
+        last: last && lastOf(last),
+        savedAt: now,
+        savedAgent: r.agent,
+      };
       this.#add(c);
     }
   }
@@ -155,6 +247,9 @@ export class Routing {
         lastMessageTime: m.sendTime,
         lastInboundTime: m.sendTime,
         unread: 0,
+        status: "open",
+        displayName: "",
+        note: "",
       };
       this.#add(c);
       return c;
@@ -205,27 +300,28 @@ export class Routing {
     return c;
   }
 
-  /** The contacts of one agent, most recent first. */
+  /** The contacts of one agent ("" = the users waiting for an agent), most recent first. */
   contactsOf(agent: string): ContactView[] {
+    return this.ownedContacts(agent).map((c) => this.view(c));
+  }
+
+  /** The contacts of one agent ("" = the users waiting for an agent), most recent first. */
+  ownedContacts(agent: string): Contact[] {
     const ids = this.#owned.get(agent);
-    if (ids === undefined || agent === UNASSIGNED) return [];
-    const list: ContactView[] = [];
-    for (const id of ids) {
-      const c = this.#byId.get(id)!;
-      list.push({
-        contact_id: c.id,
-        name: c.name,
-        avatar: c.avatar,
-        company_id: c.company,
-        channel: c.channel,
-        account_id: c.account,
-        user_id: c.user,
-        last_message_time: c.lastMessageTime,
-        last_inbound_time: c.lastInboundTime,
-        unread: c.unread,
-      });
-    }
-    return list.sort((a, b) => b.last_message_time - a.last_message_time);
+    if (ids === undefined) return [];
+    const list: Contact[] = [];
+    for (const id of ids) list.push(this.#byId.get(id)!);
+    return list.sort((a, b) => b.lastMessageTime - a.lastMessageTime);
+  }
+
+  /** A contact as agents see it. */
+  view(c: Contact): ContactView {
+    return viewOf(c, this.#replyWindow);
+  }
+
+  /** Agents known to own contacts (the ones that may be offline). */
+  owners(): string[] {
+    return [...this.#owned.keys()].filter((a) => a !== UNASSIGNED && this.#owned.get(a)!.size > 0);
   }
 
   /** How many contacts are known. */

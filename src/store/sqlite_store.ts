@@ -15,6 +15,7 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlit
 import { dirname } from "node:path";
 import { KefuError, quote } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
+import { MESSAGE_FIELDS, MessageSearch, prepareSearch } from "./search.ts";
 import type {
   ContactRecord,
   DedupeKey,
@@ -87,6 +88,13 @@ export const MIGRATIONS: readonly Migration[] = [{
   // State 'media': committed, its file being fetched and converted; delivered once that is done. Only messages
   // with media are in the index, so text messages cost nothing more.
   sql: `CREATE INDEX messages_media ON messages (media) WHERE media <> '';`,
+}, {
+  version: 4,
+  name: "conversations resolved or open; agents' names and notes for contacts",
+  sql: `
+    ALTER TABLE contacts ADD COLUMN status TEXT NOT NULL DEFAULT 'open';
+    ALTER TABLE contacts ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE contacts ADD COLUMN note TEXT NOT NULL DEFAULT '';`,
 }];
 
 /** Options for {@link SqliteStore}. */
@@ -126,21 +134,7 @@ interface Write {
 
 const SWEEP_CHUNK = 5000;
 // Rows are read back under the record types' own names, so a row is the record.
-const MESSAGE_FIELDS = "m.seq, m.id, m.direction, m.channel, m.account, m.contact, m.agent, m.company, m.type, " +
-  "m.content, m.media, m.send_time AS sendTime, m.name, m.avatar, m.extra, m.state, m.detail, m.stored_at AS storedAt";
-const CONTACT_KEYS = [
-  "id",
-  "user",
-  "agent",
-  "name",
-  "avatar",
-  "company",
-  "account",
-  "channel",
-  "lastMessageTime",
-  "lastInboundTime",
-  "unread",
-] as const;
+
 const WINDOW_KEYS = ["account", "openid", "lastMessageAt", "messageUsed", "lastEventAt", "eventUsed"] as const;
 
 /** {@link Store} on SQLite. */
@@ -150,6 +144,7 @@ export class SqliteStore implements Store {
   readonly #groupMs: number;
   readonly #groupMax: number;
   readonly #q: Record<string, StatementSync> = {};
+  readonly #search: MessageSearch;
   #queue: Write[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -163,6 +158,7 @@ export class SqliteStore implements Store {
     const path = this.#path = options.path;
     this.#groupMs = options.groupCommitMs ?? 2;
     this.#groupMax = Math.max(1, options.groupMaxMessages ?? 256);
+    this.#search = new MessageSearch(path, () => this.#q.search ??= prepareSearch(this.#db));
     try {
       if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
       this.#db = new DatabaseSync(path);
@@ -202,11 +198,13 @@ export class SqliteStore implements Store {
       "upsertContact",
       // Not INSERT OR REPLACE: that would delete another contact whose identity clashed, where this must fail.
       "INSERT INTO contacts (id, user_id, agent, name, avatar, company, account, channel, " +
-        "last_message_time, last_inbound_time, unread) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " +
+        "last_message_time, last_inbound_time, unread, status, display_name, note) " +
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " +
         "ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, agent = excluded.agent, name = excluded.name, " +
         "avatar = excluded.avatar, company = excluded.company, account = excluded.account, " +
         "channel = excluded.channel, last_message_time = excluded.last_message_time, " +
-        "last_inbound_time = excluded.last_inbound_time, unread = excluded.unread",
+        "last_inbound_time = excluded.last_inbound_time, unread = excluded.unread, status = excluded.status, " +
+        "display_name = excluded.display_name, note = excluded.note",
     );
     p(
       "upsertWindow",
@@ -279,8 +277,9 @@ export class SqliteStore implements Store {
     p(
       "contacts",
       "SELECT id, user_id AS user, agent, name, avatar, company, account, channel, last_message_time AS lastMessageTime, " +
-        "last_inbound_time AS lastInboundTime, unread FROM contacts",
+        "last_inbound_time AS lastInboundTime, unread, status, display_name AS displayName, note FROM contacts",
     );
+    p("lastOf", `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE contact = ? ORDER BY seq DESC LIMIT 1`);
     p(
       "windows",
       "SELECT account, openid, last_message_at AS lastMessageAt, message_used AS messageUsed, " +
@@ -314,8 +313,16 @@ export class SqliteStore implements Store {
         list.push(toMessage(fields));
       }
       const keys = this.#q.recentKeys.all(Math.max(0, options.recentKeys ?? 100_000)) as Row[];
+      const contacts = this.#q.contacts.all().map((r) => ({ ...r }) as unknown as ContactRecord);
+      // One indexed lookup per contact (messages_conversation), not a scan of every message.
+      const lastMessages = new Map<string, StoredMessage>();
+      for (const c of contacts) {
+        const row = this.#q.lastOf.get(c.id) as Row | undefined;
+        if (row !== undefined) lastMessages.set(c.id, toMessage(row));
+      }
       return {
-        contacts: this.#q.contacts.all().map((r) => ({ ...r }) as unknown as ContactRecord),
+        contacts,
+        lastMessages,
         windows: this.#q.windows.all().map((r) => ({ ...r }) as unknown as WindowRecord),
         unacked,
         outbox: (this.#q.outbox.all() as Row[]).map(toMessage),
@@ -335,7 +342,7 @@ export class SqliteStore implements Store {
     state: InboundState = "accepted",
   ): Promise<"stored" | "duplicate"> {
     const params = messageParams(message, state);
-    const contactRow = contact && pick(contact, CONTACT_KEYS);
+    const contactRow = contact && contactParams(contact);
     return this.#write(`save inbound message ${quote(message.id)}`, () => {
       if (this.#q.insertMessage.run(...params).changes === 0) return "duplicate";
       if (contactRow) this.#q.upsertContact.run(...contactRow);
@@ -345,7 +352,7 @@ export class SqliteStore implements Store {
 
   saveOutbound(message: Message, state: OutboundState, contact?: ContactRecord): Promise<void> {
     const params = messageParams(message, state);
-    const contactRow = contact && pick(contact, CONTACT_KEYS);
+    const contactRow = contact && contactParams(contact);
     return this.#write(`save reply ${quote(message.id)}`, () => {
       this.#q.insertMessage.run(...params);
       if (contactRow) this.#q.upsertContact.run(...contactRow);
@@ -453,8 +460,15 @@ export class SqliteStore implements Store {
     });
   }
 
+  search(agent: string, text: string, limit: number): Promise<StoredMessage[]> {
+    if (this.#closed) return Promise.reject(new Error(`cannot search: the store ${quote(this.#path)} is closed`));
+    // What is queued is committed first, so that the search sees every write made before it.
+    if (this.#queue.length > 0) this.#commit();
+    return this.#search.search(agent, text, limit).then((rows) => rows.map(toMessage));
+  }
+
   upsertContact(contact: ContactRecord): Promise<void> {
-    const params = pick(contact, CONTACT_KEYS);
+    const params = contactParams(contact);
     return this.#write(`save contact ${quote(contact.id)}`, () => void this.#q.upsertContact.run(...params));
   }
 
@@ -493,6 +507,7 @@ export class SqliteStore implements Store {
     if (this.#closed) return Promise.resolve();
     this.#commit();
     this.#closed = true;
+    this.#search.close();
     try {
       this.#db.exec("PRAGMA optimize");
     } finally {
@@ -659,6 +674,26 @@ function messageParams(m: Message, state: MessageState): SQLInputValue[] {
     extra,
     state,
     Date.now(),
+  ];
+}
+
+// A contact's values in the order the upsert names its columns.
+function contactParams(c: ContactRecord): SQLInputValue[] {
+  return [
+    c.id,
+    c.user,
+    c.agent,
+    c.name,
+    c.avatar,
+    c.company,
+    c.account,
+    c.channel,
+    c.lastMessageTime,
+    c.lastInboundTime,
+    c.unread,
+    c.status ?? "open",
+    c.displayName ?? "",
+    c.note ?? "",
   ];
 }
 

@@ -66,7 +66,16 @@ export interface ContactRecord {
   lastInboundTime: number;
   /** Messages from the user the agent has not read. */
   unread: number;
+  /** `resolved` once the agent closed the conversation (it reopens on the user's next message); default `open`. */
+  status?: ContactStatus;
+  /** The name an agent gave the contact (WeChat no longer tells most accounts a user's nickname); default "". */
+  displayName?: string;
+  /** The agents' note on the contact; default "". */
+  note?: string;
 }
+
+/** Whether a conversation is being worked on (`open`) or done (`resolved`). */
+export type ContactStatus = "open" | "resolved";
 
 /** WeChat's customer-service reply window of one user of one account. */
 export interface WindowRecord {
@@ -105,6 +114,8 @@ export interface LoadedState {
   media: StoredMessage[];
   /** The most recent inbound keys, oldest first (to warm the hub's de-dup window). */
   recentKeys: DedupeKey[];
+  /** Each contact's newest message (the contact list's preview), by contact id. */
+  lastMessages: Map<string, StoredMessage>;
 }
 
 /** What {@link Store.load} reads back. */
@@ -191,6 +202,10 @@ export interface Store {
    * is not a message of this conversation (or was swept).
    */
   history(contact: string, query: HistoryQuery): Promise<StoredMessage[]>;
+  /**
+   * Messages of `agent`'s contacts whose text contains `text` (case-insensitive), newest first, at most `limit`.
+   */
+  search(agent: string, text: string, limit: number): Promise<StoredMessage[]>;
   /** Create or replace a contact (a move to another agent, a new name, the unread count). */
   upsertContact(contact: ContactRecord): Promise<void>;
   /** Create or replace a user's reply window. */

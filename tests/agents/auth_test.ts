@@ -102,11 +102,26 @@ Deno.test("auth on: every agent endpoint wants a token and acts only for its age
   assert.match(bad.body.msg, /sign does not match/);
 
   // No token: 401 saying how to get one; a socket is closed with 4401 and the reason.
-  for (const path of [`${BASE}/contacts?userid=a1`, `${BASE}/history?userid=a1&contact_id=u`, "/auth/me"]) {
+  const gets = [
+    `${BASE}/contacts?userid=a1`,
+    `${BASE}/history?userid=a1&contact_id=u`,
+    "/auth/me",
+    `${BASE}/contacts/u?userid=a1`,
+    `${BASE}/queue?userid=a1`,
+    `${BASE}/agents?userid=a1`,
+    `${BASE}/search?userid=a1&q=x`,
+  ];
+  for (const path of gets) {
     const r = await getJson(`${t.http}${path}`);
     assert.deepEqual([r.status, r.body.data.error], [401, "auth_required"], path);
     assert.match(r.body.data.detail, /POST \/auth\/login.*\/auth\/websocket/);
   }
+  for (const action of ["transfer", "resolve", "reopen", "take", "release"]) {
+    const r = await post(`${t.http}${BASE}/contacts/u/${action}?userid=a1`, "{}");
+    assert.deepEqual([r.status, r.body.data.error], [401, "auth_required"], action);
+  }
+  const patch = await fetch(`${t.http}${BASE}/contacts/u?userid=a1`, { method: "PATCH", body: '{"note":"x"}' });
+  assert.deepEqual([patch.status, (await patch.json()).data.error], [401, "auth_required"]);
   const upload = await fetch(`${t.http}${BASE}/media?userid=a1&filename=a.png`, { method: "POST", body: "x" });
   assert.equal(upload.status, 401);
   await upload.body?.cancel();

@@ -274,8 +274,8 @@ Deno.test("config: describeAccounts says which webhooks are on and how, never a 
 });
 
 Deno.test("config: the start task's permissions follow DATA_DIR and CONFIG_FILE", () => {
-  assert.deepEqual(fsPermissions({}, "/app/static"), { read: ["/app/static", "./data"], write: ["./data"] });
-  assert.deepEqual(fsPermissions({ DATA_DIR: " /var/lib/kefu ", CONFIG_FILE: "/etc/kefu.json" }, "/app/static"), {
+  assert.deepEqual(fsPermissions({}, "/app/static", []), { read: ["/app/static", "./data"], write: ["./data"] });
+  assert.deepEqual(fsPermissions({ DATA_DIR: " /var/lib/kefu ", CONFIG_FILE: "/etc/kefu.json" }, "/app/static", []), {
     read: ["/app/static", "/var/lib/kefu", "/etc/kefu.json"],
     write: ["/var/lib/kefu"],
   });
@@ -284,7 +284,7 @@ Deno.test("config: the start task's permissions follow DATA_DIR and CONFIG_FILE"
   assert.equal(permissionFlag("write", { DATA_DIR: "/srv/kefu data" }), "--allow-write=/srv/kefu data");
   assert.match(
     permissionFlag("read", { CONFIG_FILE: "/etc/kefu.json" }),
-    /^--allow-read=.*static,\.\/data,\/etc\/kefu.json$/,
+    /^--allow-read=.*static,.*\/src\/store\/search_worker\.ts,.*\/src\/store\/search\.ts,\.\/data,\/etc\/kefu.json$/,
   );
   // Deno's lists are comma-separated: such a path cannot be granted, and the message says so.
   assert.throws(() => permissionFlag("write", { DATA_DIR: "/srv/a,b" }), /cannot grant write access to "\/srv\/a,b"/);

@@ -53,6 +53,9 @@ function contact(id: string, agent = "a1", fields: Partial<ContactRecord> = {}):
     lastMessageTime: 1_700_000_000,
     lastInboundTime: 1_700_000_000,
     unread: 0,
+    status: "open",
+    displayName: "",
+    note: "",
     ...fields,
   };
 }
@@ -99,25 +102,25 @@ Deno.test("a migration from an older version runs at open; a failing one leaves 
     const broken = [...MIGRATIONS, {
       version: next,
       name: "broken",
-      sql: "ALTER TABLE contacts ADD note TEXT; nonsense",
+      sql: "ALTER TABLE contacts ADD tag TEXT; nonsense",
     }];
     assert.throws(
       () => open(dir, { migrations: broken }),
       new RegExp(`cannot migrate the store schema of .* to version ${next} \\(broken\\)`),
     );
     assert.deepEqual(query(dir, "PRAGMA user_version"), [{ user_version: n }]);
-    assert.equal(query(dir, "SELECT * FROM pragma_table_info('contacts') WHERE name = 'note'").length, 0);
+    assert.equal(query(dir, "SELECT * FROM pragma_table_info('contacts') WHERE name = 'tag'").length, 0);
 
     const newer = [...MIGRATIONS, {
       version: next,
-      name: "contact notes",
-      sql: "ALTER TABLE contacts ADD note TEXT NOT NULL DEFAULT ''",
+      name: "contact tags",
+      sql: "ALTER TABLE contacts ADD tag TEXT NOT NULL DEFAULT ''",
     }];
     const store = open(dir, { migrations: newer });
     assert.deepEqual((await store.history("u1", { limit: 10 })).map((m) => m.id), ["kept"]);
     await store.close();
     assert.deepEqual(query(dir, "PRAGMA user_version"), [{ user_version: next }]);
-    assert.deepEqual(query(dir, "SELECT id, note FROM contacts"), [{ id: "u1", note: "" }]);
+    assert.deepEqual(query(dir, "SELECT id, tag FROM contacts"), [{ id: "u1", tag: "" }]);
 
     // This kefu knows version n only: a newer file is refused, not misread.
     assert.throws(() => open(dir), new RegExp(`schema version ${next} is newer than this kefu's \\(${n}\\)`));

@@ -80,9 +80,11 @@ function encode(e: AgentEvent): string {
       return frame(Event.message, {
         msg: { _id: newMessageId(), title: "系统消息", content: e.content, create_time: createTime(nowSeconds()) },
       });
-    // The seed has no frame for these: its sockets are kept alive by the protocol's own ping.
+    // The seed has no frame for these: its sockets are kept alive by the protocol's own ping, and its agents'
+    // clients know no conversation workflow (they see a transferred user's next message from its new owner).
     case "heartbeat":
     case "typing":
+    case "contact":
       return "";
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The seed 004 dialect: the JSON envelope `{"data":{…},"result":{"code","message"}}`
  * both ways, byte for byte as the seed writes it (§1), with kefu's additions
- * (codes 103–105, 1000, 1005–1007). Served on the seed's path and on `/`.
+ * (codes 103–106, 1000, 1005–1007). Served on the seed's path and on `/`.
  *
  * @module
  */
@@ -11,6 +11,7 @@ import type { Message } from "../../core/message.ts";
 import { decodeEnvelopeValue, encodeEnvelope } from "../../envelope/codec.ts";
 import {
   Code,
+  contactEnvelope,
   errorEnvelope,
   HEARTBEAT,
   sentEnvelope,
@@ -36,6 +37,15 @@ function encode(e: AgentEvent): string {
       return errorEnvelope(e.error, e.detail, e.data);
     case "notice":
       return systemEnvelope(e.content, e.company);
+    case "contact":
+      return contactEnvelope({
+        action: e.action,
+        contact: e.contact,
+        by: e.by,
+        from_agent_id: e.from ?? "",
+        to_agent_id: e.to ?? "",
+        note: e.note ?? "",
+      });
   }
 }
 

@@ -87,6 +87,7 @@ export function wxOfficial(options: WxOfficialOptions): ChannelFactory {
       fetchMedia: fetchFile,
       send: (reply, contact) => sender.send(reply, contact),
       typing: (contact) => sender.typing(contact),
+      replyWindow: (contact) => sender.replyWindow(contact),
       stop() {
         // Held requests are answered (with nothing) and replies still waiting for one are refused.
         passive.close();

@@ -8,6 +8,7 @@
  */
 
 import { KefuError } from "../../core/errors.ts";
+import type { ReplyWindowView } from "../../hub/routing.ts";
 
 /** What a user did that opens (or closes) a reply window. */
 export type Interaction = "message" | "follow" | "click" | "scan" | "unfollow";
@@ -163,6 +164,24 @@ export class ReplyWindows {
     }
     if (s.typingUntil > t) return "typing already shows (it lasts 15 seconds)";
     return "";
+  }
+
+  /**
+   * What WeChat allows this user now: until when (epoch seconds, 0 = never opened) each window is open and the
+   * replies left in it, by the rules {@link check} and {@link sent} apply.
+   */
+  view(account: string, openid: string): ReplyWindowView {
+    const s = this.#users.get(`${account}\n${openid}`);
+    const t = this.#now();
+    if (s === undefined) return { message_until: 0, message_left: 0, event_until: 0, event_left: 0 };
+    const messageUntil = s.lastMessageAt + MESSAGE_WINDOW.ms;
+    const eventUntil = s.lastEventAt + EVENT_WINDOW.ms;
+    return {
+      message_until: Number.isFinite(messageUntil) ? Math.floor(messageUntil / 1000) : 0,
+      message_left: t < messageUntil ? Math.max(0, MESSAGE_WINDOW.quota - s.messageUsed) : 0,
+      event_until: Number.isFinite(eventUntil) ? Math.floor(eventUntil / 1000) : 0,
+      event_left: t < eventUntil ? Math.max(0, EVENT_WINDOW.quota - s.eventUsed) : 0,
+    };
   }
 
   /** "typing…" was shown. */

@@ -10,6 +10,7 @@
 import { accountId, type WechatAccount } from "../../config/config.ts";
 import type { ContactRecord } from "../../store/store.ts";
 import type { TypingResult } from "../channel.ts";
+import type { ReplyWindowView } from "../../hub/routing.ts";
 import { KefuError, quote } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import { isMediaType, type Message } from "../../core/message.ts";
@@ -84,6 +85,16 @@ export class Outbound {
     await this.#call(() => ch.api!.typing(contact.user, "Typing"));
     this.#o.windows.typingShown(ch.id, contact.user);
     return { status: "typing" };
+  }
+
+  /**
+   * The reply windows of a user of an account whose replies go through the customer-service API; null for a
+   * passive-mode account (it answers within WeChat's 5 seconds instead) or one that cannot send.
+   */
+  replyWindow(contact: ContactRecord): ReplyWindowView | null {
+    const ch = this.#channels.get(contact.account);
+    if (ch === undefined || ch.api === undefined || ch.account.replyMode === "passive") return null;
+    return this.#o.windows.view(ch.id, contact.user);
   }
 
   /** The API client of an account (undefined: no AppID/AppSecret, or no such account). */

@@ -96,3 +96,36 @@ Deno.test("windows: which WeChat messages and events open a window", () => {
   assert.equal(interactionOf("event", "LOCATION"), undefined);
   assert.equal(interactionOf("event", "TEMPLATESENDJOBFINISH"), undefined);
 });
+
+Deno.test("windows: the view agents see says until when each window is open and what is left, by the same rules", () => {
+  const HOUR = 3_600_000;
+  let now = 1_700_000_000_000;
+  const w = new ReplyWindows({ now: () => now });
+  assert.deepEqual(w.view("wx1", "oUnknown"), { message_until: 0, message_left: 0, event_until: 0, event_left: 0 });
+
+  // The user wrote 47 h 59 min ago: one minute left, all five replies.
+  w.record("wx1", "o1", "message", now - 47 * HOUR - 59 * 60_000);
+  assert.deepEqual(w.view("wx1", "o1"), {
+    message_until: (now + 60_000) / 1000,
+    message_left: 5,
+    event_until: 0,
+    event_left: 0,
+  });
+  w.sent("wx1", "o1");
+  assert.equal(w.view("wx1", "o1").message_left, 4);
+  // A minute later it closed: nothing left, and check() refuses as the view says.
+  now += 60_000;
+  assert.equal(w.view("wx1", "o1").message_left, 0);
+  assert.throws(() => w.check("wx1", "o1"), (e) => e instanceof KefuError && e.kind === "reply_window_closed");
+
+  // A follow: three replies for a minute, spent before the 48-hour quota.
+  w.record("wx1", "o2", "follow", now);
+  assert.deepEqual(w.view("wx1", "o2"), {
+    message_until: 0,
+    message_left: 0,
+    event_until: now / 1000 + 60,
+    event_left: 3,
+  });
+  w.sent("wx1", "o2");
+  assert.equal(w.view("wx1", "o2").event_left, 2);
+});

@@ -7,13 +7,13 @@
 
 import { ConfigError, dataDirOf } from "./config.ts";
 
-/** The modules of the store's search worker (`src/store/search.ts`), which Deno loads only with read access. */
-export const WORKER_MODULES: readonly string[] = ["../store/search_worker.ts", "../store/search.ts"]
+/** The modules of the store's background worker (`src/store/background.ts`), which Deno loads only with read access. */
+export const WORKER_MODULES: readonly string[] = ["../store/background_worker.ts", "../store/search.ts"]
   .map((m) => new URL(m, import.meta.url).pathname);
 
 /**
  * The file-system permissions `deno task start` (and `dev`, `demo`) grants, from the same variables the service
- * reads: reading the static files, the search worker's modules (Deno asks read access to load a worker),
+ * reads: reading the static files, the store worker's modules (Deno asks read access to load a worker),
  * DATA_DIR and CONFIG_FILE; writing DATA_DIR (the store, its WAL, the lock),
  * nothing else (ffmpeg's scratch files are under DATA_DIR too). Relative paths are taken from the working directory,
  * as the service takes them. Running: ffmpeg only (`FFMPEG_PATH`, else `ffmpeg` on PATH), for media conversion.

@@ -15,7 +15,8 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlit
 import { dirname } from "node:path";
 import { KefuError, quote } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
-import { MESSAGE_FIELDS, MessageSearch, prepareSearch } from "./search.ts";
+import { Background, type BackgroundStats } from "./background.ts";
+import { MESSAGE_FIELDS, prepareSearch, runSearch } from "./search.ts";
 import type {
   ContactRecord,
   DedupeKey,
@@ -115,6 +116,11 @@ export interface SqliteStoreOptions {
   groupMaxMessages?: number;
   /** How long to wait for another connection's lock (an operator's sqlite3 shell). Default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * How often the background worker checkpoints the WAL (a file only); 0: SQLite's automatic checkpoints, on the
+   * event loop, in the commit that crosses 1000 pages. Default 1000.
+   */
+  checkpointMs?: number;
   /** The schema steps; tests pass their own. Default {@link MIGRATIONS}. */
   migrations?: readonly Migration[];
 }
@@ -144,7 +150,8 @@ export class SqliteStore implements Store {
   readonly #groupMs: number;
   readonly #groupMax: number;
   readonly #q: Record<string, StatementSync> = {};
-  readonly #search: MessageSearch;
+  /** The worker that checkpoints and searches (a file only: a second connection cannot see ":memory:"). */
+  readonly #background: Background | undefined;
   #queue: Write[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -158,7 +165,6 @@ export class SqliteStore implements Store {
     const path = this.#path = options.path;
     this.#groupMs = options.groupCommitMs ?? 2;
     this.#groupMax = Math.max(1, options.groupMaxMessages ?? 256);
-    this.#search = new MessageSearch(path, () => this.#q.search ??= prepareSearch(this.#db));
     try {
       if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
       this.#db = new DatabaseSync(path);
@@ -182,6 +188,19 @@ export class SqliteStore implements Store {
     } catch (e) {
       this.#db.close();
       throw e;
+    }
+    const checkpointMs = options.checkpointMs ?? 1000;
+    if (path !== ":memory:" && checkpointMs > 0) {
+      this.#db.exec("PRAGMA wal_autocheckpoint = 0");
+      this.#background = new Background({
+        path,
+        busyTimeoutMs: Math.trunc(options.busyTimeoutMs ?? 5000),
+        checkpointMs,
+        // Without its worker the store checkpoints by itself again: the WAL must not grow without bound.
+        failed: () => {
+          if (!this.#closed) this.#db.exec("PRAGMA wal_autocheckpoint = 1000");
+        },
+      });
     }
   }
 
@@ -464,7 +483,13 @@ export class SqliteStore implements Store {
     if (this.#closed) return Promise.reject(new Error(`cannot search: the store ${quote(this.#path)} is closed`));
     // What is queued is committed first, so that the search sees every write made before it.
     if (this.#queue.length > 0) this.#commit();
-    return this.#search.search(agent, text, limit).then((rows) => rows.map(toMessage));
+    if (this.#background === undefined) {
+      return this.#read(`search the messages of agent ${quote(agent)}`, () => {
+        this.#q.search ??= prepareSearch(this.#db);
+        return runSearch(this.#q.search, agent, text, limit).map(toMessage);
+      });
+    }
+    return this.#background.search(agent, text, limit).then((rows) => rows.map(toMessage));
   }
 
   upsertContact(contact: ContactRecord): Promise<void> {
@@ -503,17 +528,22 @@ export class SqliteStore implements Store {
     return deleted + windows;
   }
 
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#commit();
     this.#closed = true;
-    this.#search.close();
+    // The worker's connection first: the last one to close checkpoints the WAL and removes it.
+    await this.#background?.close();
     try {
       this.#db.exec("PRAGMA optimize");
     } finally {
       this.#db.close();
     }
-    return Promise.resolve();
+  }
+
+  /** The background worker's checkpoint counters; undefined without one (":memory:", or checkpointMs 0). */
+  backgroundStats(): BackgroundStats | undefined {
+    return this.#background?.stats();
   }
 
   stats(): Promise<StoreStats> {

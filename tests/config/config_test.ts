@@ -284,7 +284,7 @@ Deno.test("config: the start task's permissions follow DATA_DIR and CONFIG_FILE"
   assert.equal(permissionFlag("write", { DATA_DIR: "/srv/kefu data" }), "--allow-write=/srv/kefu data");
   assert.match(
     permissionFlag("read", { CONFIG_FILE: "/etc/kefu.json" }),
-    /^--allow-read=.*static,.*\/src\/store\/search_worker\.ts,.*\/src\/store\/search\.ts,\.\/data,\/etc\/kefu.json$/,
+    /^--allow-read=.*static,.*\/src\/store\/background_worker\.ts,.*\/src\/store\/search\.ts,\.\/data,\/etc\/kefu.json$/,
   );
   // Deno's lists are comma-separated: such a path cannot be granted, and the message says so.
   assert.throws(() => permissionFlag("write", { DATA_DIR: "/srv/a,b" }), /cannot grant write access to "\/srv\/a,b"/);

@@ -520,3 +520,34 @@ Deno.test("media: a message waits in state 'media' (not unacked) until finishMed
   assert.equal(await store.mediaOwnedBy([path, `https://kefu.example${path}`], "a2"), false);
   await store.close();
 });
+
+Deno.test("WAL checkpoints run in the background worker, not in commits: the WAL is copied back while writes go on", async () => {
+  await withDir(async (dir) => {
+    const store = open(dir, { checkpointMs: 20 });
+    try {
+      // Well past SQLite's automatic threshold (1000 pages): with it on, a commit on the event loop would copy them.
+      const big = "x".repeat(3000);
+      for (let i = 0; i < 3; i++) {
+        await Promise.all(Array.from({ length: 500 }, () => store.saveInbound(msg("u1", { content: big }))));
+      }
+      let stats = store.backgroundStats()!;
+      for (let i = 0; i < 200 && !(stats.checkpoints > 0 && stats.walCheckpointed === stats.walFrames); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        stats = store.backgroundStats()!;
+      }
+      assert.ok(stats.walFrames > 1000, JSON.stringify(stats));
+      assert.equal(stats.walCheckpointed, stats.walFrames);
+      // The worker's second connection also answers searches.
+      assert.equal((await store.search("a1", "xxx", 5)).length, 0);
+      await store.upsertContact(contact("u1"));
+      assert.equal((await store.search("a1", "xxx", 5)).length, 5);
+    } finally {
+      await store.close();
+    }
+    // Closed: the last connection removed the WAL.
+    await assert.rejects(Deno.stat(`${storePath(dir)}-wal`), Deno.errors.NotFound);
+    const plain = open(dir, { checkpointMs: 0 });
+    assert.equal(plain.backgroundStats(), undefined);
+    await plain.close();
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * The store's background worker, main side: a second connection to the store's file in a worker thread, which runs
+ * the WAL checkpoints (the main connection's automatic ones are off) and searches. A checkpoint copies the WAL back
+ * into the database file and syncs it: on the event loop that was a stall of several milliseconds a few times a
+ * second under load — the accept path's p99. PASSIVE checkpoints on another connection never block the writer.
+ *
+ * Should the worker fail to start or die, the store is told ({@link BackgroundOptions.failed}) and turns SQLite's
+ * automatic checkpoints back on, so that the WAL stays bounded either way.
+ *
+ * @module
+ */
+
+import type { Row } from "./search.ts";
+
+/** What the main side asks of the worker. */
+export type WorkerRequest =
+  | { kind: "open"; path: string; busyTimeoutMs: number; checkpointMs: number }
+  | { kind: "search"; id: number; agent: string; text: string; limit: number }
+  | { kind: "close" };
+
+/** What the worker answers. */
+export type WorkerReply =
+  | { kind: "opened"; error?: string }
+  | { kind: "checkpoint"; log?: number; checkpointed?: number; error?: string }
+  | { kind: "search"; id: number; rows?: Row[]; error?: string }
+  | { kind: "closed" };
+
+/** Options for {@link Background}. */
+export interface BackgroundOptions {
+  /** The store's file. */
+  path: string;
+  busyTimeoutMs: number;
+  /** How often to checkpoint the WAL. */
+  checkpointMs: number;
+  /** The worker cannot do its work (it failed to start, or died): the store checkpoints by itself again. */
+  failed(reason: string): void;
+}
+
+/** Counters of the worker, for `/healthz`. */
+export interface BackgroundStats {
+  checkpoints: number;
+  /** Frames in the WAL at the last checkpoint, and how many of them it had copied. */
+  walFrames: number;
+  walCheckpointed: number;
+}
+
+interface Pending {
+  resolve(rows: Row[]): void;
+  reject(e: Error): void;
+}
+
+// How long close() waits for the worker to close its connection before it is terminated.
+const CLOSE_WAIT_MS = 2000;
+
+/** The worker of one store file; see the module documentation. */
+export class Background {
+  readonly #worker: Worker;
+  readonly #options: BackgroundOptions;
+  readonly #pending = new Map<number, Pending>();
+  #next = 0;
+  #dead: string | undefined;
+  #onClosed: (() => void) | undefined;
+  readonly #stats: BackgroundStats = { checkpoints: 0, walFrames: 0, walCheckpointed: 0 };
+
+  constructor(options: BackgroundOptions) {
+    this.#options = options;
+    this.#worker = new Worker(new URL("./background_worker.ts", import.meta.url), { type: "module" });
+    this.#worker.onmessage = (e: MessageEvent<WorkerReply>) => this.#receive(e.data);
+    this.#worker.onerror = (e) => {
+      e.preventDefault();
+      this.#die(`the store's background worker failed: ${e.message}`);
+    };
+    this.#post({
+      kind: "open",
+      path: options.path,
+      busyTimeoutMs: options.busyTimeoutMs,
+      checkpointMs: options.checkpointMs,
+    });
+  }
+
+  /** Run a search on the worker's connection. */
+  search(agent: string, text: string, limit: number): Promise<Row[]> {
+    if (this.#dead !== undefined) return Promise.reject(new Error(`cannot search the store: ${this.#dead}`));
+    const id = ++this.#next;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#post({ kind: "search", id, agent, text, limit });
+    });
+  }
+
+  stats(): BackgroundStats {
+    return { ...this.#stats };
+  }
+
+  /** Let the worker close its connection, then end it; searches under way are refused. */
+  async close(): Promise<void> {
+    if (this.#dead === undefined) {
+      const closed = new Promise<void>((resolve) => this.#onClosed = resolve);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      this.#post({ kind: "close" });
+      await Promise.race([closed, new Promise((r) => timer = setTimeout(r, CLOSE_WAIT_MS))]);
+      clearTimeout(timer);
+    }
+    this.#worker.terminate();
+    this.#reject("the store was closed");
+    this.#dead ??= "the store was closed";
+  }
+
+  #post(request: WorkerRequest): void {
+    this.#worker.postMessage(request);
+  }
+
+  #receive(m: WorkerReply): void {
+    switch (m.kind) {
+      case "opened":
+        if (m.error !== undefined) this.#die(`the store's background worker cannot open the file: ${m.error}`);
+        return;
+      case "checkpoint":
+        if (m.error === undefined) {
+          this.#stats.checkpoints++;
+          this.#stats.walFrames = m.log!;
+          this.#stats.walCheckpointed = m.checkpointed!;
+        }
+        return;
+      case "search": {
+        const p = this.#pending.get(m.id);
+        if (p === undefined) return;
+        this.#pending.delete(m.id);
+        if (m.error !== undefined) p.reject(new Error(`cannot search the store: ${m.error}`));
+        else p.resolve(m.rows!);
+        return;
+      }
+      case "closed":
+        this.#onClosed?.();
+        return;
+    }
+  }
+
+  #die(reason: string): void {
+    if (this.#dead !== undefined) return;
+    this.#dead = reason;
+    this.#worker.terminate();
+    this.#reject(reason);
+    this.#onClosed?.();
+    this.#options.failed(reason);
+  }
+
+  #reject(reason: string): void {
+    for (const p of this.#pending.values()) p.reject(new Error(`cannot search the store: ${reason}`));
+    this.#pending.clear();
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The store's background worker (see `background.ts`): its own connection to the store's file, for the work that
+ * must not hold up the event loop that accepts users' messages — WAL checkpoints on a timer, and searches that scan
+ * an agent's history.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { prepareSearch, runSearch } from "./search.ts";
+import type { WorkerReply, WorkerRequest } from "./background.ts";
+
+let db: DatabaseSync | undefined;
+let search: StatementSync | undefined;
+let timer: ReturnType<typeof setInterval> | undefined;
+
+function reply(message: WorkerReply): void {
+  self.postMessage(message);
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+// PASSIVE: copies what it can without waiting for (or blocking) the writer; the writer starts the WAL over once
+// everything was copied, and journal_size_limit cuts the file back then.
+function checkpoint(): void {
+  try {
+    const row = db!.prepare("PRAGMA wal_checkpoint(PASSIVE)").get()!;
+    reply({ kind: "checkpoint", log: Number(row.log), checkpointed: Number(row.checkpointed) });
+  } catch (e) {
+    reply({ kind: "checkpoint", error: errorText(e) });
+  }
+}
+
+self.onmessage = (e: MessageEvent<WorkerRequest>) => {
+  const m = e.data;
+  switch (m.kind) {
+    case "open":
+      try {
+        db = new DatabaseSync(m.path);
+        db.exec(`PRAGMA busy_timeout = ${m.busyTimeoutMs}`);
+        if (m.checkpointMs > 0) timer = setInterval(checkpoint, m.checkpointMs);
+        reply({ kind: "opened" });
+      } catch (e) {
+        reply({ kind: "opened", error: errorText(e) });
+      }
+      return;
+    case "search":
+      try {
+        search ??= prepareSearch(db!);
+        reply({ kind: "search", id: m.id, rows: runSearch(search, m.agent, m.text, m.limit) });
+      } catch (e) {
+        reply({ kind: "search", id: m.id, error: errorText(e) });
+      }
+      return;
+    case "close":
+      clearInterval(timer);
+      try {
+        db?.close();
+      } finally {
+        reply({ kind: "closed" });
+      }
+      return;
+  }
+};

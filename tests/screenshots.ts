@@ -1,0 +1,197 @@
+/**
+ * `deno task screenshots`: kefu with demo data in a temporary DATA_DIR, the agent page in headless Chromium at
+ * 1280×800, and PNGs of its main views written to docs/screenshots/ (the contact list with a conversation in
+ * Chinese, the transfer dialog, search results, a closed reply window, the English page).
+ *
+ * @module
+ */
+
+import { start } from "../main.ts";
+import { parseConfig } from "../src/config/config.ts";
+import { SqliteStore, storePath } from "../src/store/sqlite_store.ts";
+import { Browser, type Page } from "./browser/cdp.ts";
+import { click, clickContact, openAgent } from "./browser/page_helpers.ts";
+import { freePort } from "./helpers.ts";
+
+const OUT = new URL("../docs/screenshots/", import.meta.url);
+const APPID = "wx5a1b2c3d4e5f6a7b";
+const AGENT = "wang";
+
+type Line = [minutesAgo: number, direction: "in" | "out", content: string];
+
+/** Users of the demo: name, minutes since their last message, the conversation, unread count. */
+const USERS: { id: string; name: string; lines: Line[]; unread?: number }[] = [
+  {
+    id: "oUser_zhang",
+    name: "张女士",
+    lines: [
+      [1500, "in", "你好，我上周买的空气炸锅还没发货"],
+      [1495, "out", "您好，我帮您查一下订单，请提供订单号"],
+      [1490, "in", "订单号 20240611883"],
+      [1480, "out", "查到了，仓库昨天已经出库，快递单号 SF1409275533"],
+      [40, "in", "快递显示停在杭州转运中心两天了"],
+      [38, "out", "我联系一下顺丰，稍后给您回复"],
+      [5, "in", "好的，麻烦尽快，周末要用"],
+    ],
+  },
+  {
+    id: "oUser_li",
+    name: "李先生",
+    lines: [[12, "in", "发票可以开公司抬头吗？"], [11, "in", "税号 91330106MA2xxxxx"]],
+    unread: 2,
+  },
+  { id: "oUser_chen", name: "陈同学", lines: [[90, "in", "学生优惠还有吗"], [85, "out", "有的，凭学生证九折"]] },
+  { id: "oUser_zhao", name: "赵师傅", lines: [[3000, "in", "安装师傅什么时候上门？"]] },
+  { id: "oUser_wu", name: "吴小姐", lines: [[600, "in", "退款到账了，谢谢！"], [598, "out", "不客气，祝您生活愉快"]] },
+];
+
+async function seed(dir: string): Promise<void> {
+  const store = new SqliteStore({ path: storePath(dir) });
+  const now = Math.floor(Date.now() / 1000);
+  let n = 0;
+  for (const u of USERS) {
+    const last = now - u.lines.at(-1)![0] * 60;
+    const lastIn = now - u.lines.findLast((l) => l[1] === "in")![0] * 60;
+    const contact = {
+      id: u.id,
+      user: u.id,
+      agent: AGENT,
+      name: u.name,
+      avatar: "",
+      company: "demo",
+      account: APPID,
+      channel: "wx_official_account" as const,
+      lastMessageTime: last,
+      lastInboundTime: lastIn,
+      unread: u.unread ?? 0,
+    };
+    for (const [i, [ago, direction, content]] of u.lines.entries()) {
+      const m = {
+        id: `demo-${++n}`,
+        direction,
+        channel: "wx_official_account" as const,
+        contact: u.id,
+        agent: AGENT,
+        company: "demo",
+        account: APPID,
+        type: "text",
+        content,
+        media: "",
+        sendTime: now - ago * 60,
+        name: u.name,
+        avatar: "",
+      };
+      const unread = direction === "in" && i >= u.lines.length - (u.unread ?? 0);
+      if (direction === "in") await store.saveInbound(m, contact, unread ? "accepted" : "acked");
+      else await store.saveOutbound(m, "sent", contact);
+    }
+    const replies = u.lines.filter((l) => l[1] === "out" && l[0] < (now - lastIn) / 60).length;
+    await store.saveWindow({
+      account: APPID,
+      openid: u.id,
+      lastMessageAt: lastIn * 1000,
+      messageUsed: replies,
+      lastEventAt: -Infinity,
+      eventUsed: 0,
+    });
+  }
+  await store.close();
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  // Fonts and images settle before the capture.
+  await page.evaluate(`document.fonts.ready.then(() => new Promise((r) => setTimeout(r, 150)))`);
+  const path = new URL(name, OUT);
+  await Deno.writeFile(path, await page.screenshot());
+  console.log(`wrote ${path.pathname}`);
+}
+
+async function main(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "kefu-screenshots-" });
+  await Deno.mkdir(OUT, { recursive: true });
+  await seed(dir);
+  const port = freePort();
+  const svc = await start(parseConfig({
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "silent",
+    STORE: "sqlite",
+    DATA_DIR: dir,
+    WECHAT_TOKEN: "screenshots",
+    WECHAT_APPID: APPID,
+    WECHAT_APPSECRET: "not-used",
+    WECHAT_API_BASE: "http://127.0.0.1:9",
+    WECHAT_COMPANY_ID: "demo",
+  }));
+  const browser = await Browser.launch();
+  try {
+    const url = `http://127.0.0.1:${port}/?userid=${AGENT}`;
+    const size = { width: 1280, height: 800 };
+    // A colleague online, to transfer to.
+    const colleague = await openAgent(browser, `http://127.0.0.1:${port}/?userid=li`, size);
+    const page = await openAgent(browser, url, size);
+    await page.waitForExpression(
+      "the contacts",
+      `document.querySelectorAll("#contacts [data-contact-id]").length === 5`,
+    );
+    await clickContact(page, "oUser_zhang");
+    await page.waitForExpression("the conversation", `document.querySelectorAll("#conversation .msg").length >= 7`);
+    await page.evaluate(`(() => {
+      const box = document.querySelector("#reply-text");
+      box.value = "您好，顺丰那边回复今天下午会派送";
+      box.dispatchEvent(new Event("input"));
+    })()`);
+    await shot(page, "contacts-conversation-zh.png");
+
+    await click(page, "#open-transfer");
+    await page.waitForExpression(
+      "the colleague in the list",
+      `[...document.querySelectorAll("#transfer-agents option")].some((o) => o.value === "li")`,
+    );
+    await page.evaluate(`(() => {
+      document.querySelector("#transfer-agents").value = "li";
+      document.querySelector("#transfer-note").value = "快递延误，已联系顺丰，请跟进派送结果";
+    })()`);
+    await shot(page, "transfer-dialog.png");
+    await click(page, "#transfer-cancel");
+
+    await page.evaluate(`(() => {
+      const box = document.querySelector("#search");
+      box.value = "快递";
+      box.dispatchEvent(new Event("input"));
+    })()`);
+    await page.waitForExpression(
+      "search results",
+      `document.querySelectorAll('#search-results [data-testid="search-message"]').length > 0`,
+    );
+    await shot(page, "search-results.png");
+    await page.evaluate(`(() => {
+      const box = document.querySelector("#search");
+      box.value = "";
+      box.dispatchEvent(new Event("input"));
+    })()`);
+
+    await clickContact(page, "oUser_zhao");
+    await page.waitForExpression(
+      "the closed window",
+      `document.querySelector('[data-testid="reply-window"]').dataset.state === "closed"`,
+    );
+    await shot(page, "reply-window-closed.png");
+
+    await clickContact(page, "oUser_zhang");
+    await click(page, "#open-details");
+    await click(page, "#lang");
+    await page.waitForExpression("English", `document.documentElement.lang === "en"`);
+    await shot(page, "english.png");
+    // The next visit starts in Chinese again.
+    await click(page, "#lang");
+    await page.close();
+    await colleague.close();
+  } finally {
+    await browser.close();
+    await svc.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) await main();

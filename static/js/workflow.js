@@ -18,6 +18,22 @@ function failed(what) {
   };
 }
 
+/**
+ * The answer of an action (POST/PATCH), adopted unless a contact event for it came on the socket meanwhile: the
+ * event is as new or newer (the user may have written and reopened the conversation since the answer was made).
+ */
+async function act(id, request) {
+  const before = eventsOf(id);
+  const s = await request;
+  return eventsOf(id) === before ? adopt(s) : state.contacts.get(id);
+}
+
+/** Contact events (106) applied per contact id. */
+const eventCount = new Map();
+function eventsOf(id) {
+  return eventCount.get(id) ?? 0;
+}
+
 /** The contact the server answered with, into the page; removed when it is no longer this agent's. */
 function adopt(s) {
   const id = text(s.contact_id);
@@ -62,7 +78,7 @@ async function resolve(reopen) {
   const b = $(reopen ? "reopen" : "resolve");
   b.disabled = true;
   try {
-    adopt(await (reopen ? api.reopen(id) : api.resolve(id)));
+    await act(id, reopen ? api.reopen(id) : api.resolve(id));
   } catch (e) {
     failed(reopen ? "workflow.cannotReopen" : "workflow.cannotResolve")(e);
   } finally {
@@ -104,7 +120,7 @@ async function saveDetails() {
   const fields = { display_name: $("details-display-name").value.trim(), note: $("details-note").value.trim() };
   $("details-save").disabled = true;
   try {
-    adopt(await api.patch(c.id, fields));
+    await act(c.id, api.patch(c.id, fields));
     $("details-saved").hidden = false;
     setTimeout(() => $("details-saved").hidden = true, 2000);
   } catch (e) {
@@ -152,7 +168,7 @@ async function transfer() {
   if (!id || !to) return;
   $("transfer-ok").disabled = true;
   try {
-    adopt(await api.transfer(id, to, $("transfer-note").value.trim()));
+    await act(id, api.transfer(id, to, $("transfer-note").value.trim()));
     $("transfer-dialog").close();
     toast(t("transfer.done", { to }));
   } catch (e) {
@@ -192,7 +208,7 @@ function renderQueue() {
     take.addEventListener("click", async () => {
       take.disabled = true;
       try {
-        const c = adopt(await api.take(text(s.contact_id)));
+        const c = await act(text(s.contact_id), api.take(text(s.contact_id)));
         state.queue = state.queue.filter((q) => q.contact_id !== s.contact_id);
         renderQueue();
         if (c) select(c.id);
@@ -316,6 +332,7 @@ export function applyContactEvent(data) {
   if (!s || typeof s !== "object") return;
   const id = text(s.contact_id);
   const action = text(data.action);
+  eventCount.set(id, eventsOf(id) + 1);
   if (action === "queued") {
     if (!state.queue.some((q) => q.contact_id === id)) state.queue.push(s);
     renderQueue();

@@ -139,10 +139,10 @@ Deno.test({
       await click(page, "#lang");
       assert.equal(await page.evaluate(`document.documentElement.lang`), "zh-CN");
 
-      // A browser that asks for English first gets English until the agent chooses.
+      // Chinese first even where the browser asks for English: only the agent's own choice changes it.
       await page.evaluate(`localStorage.removeItem("kefu.lang")`);
       const en = await openAgent(browser, `${kefu.http}/?userid=L2`, { lang: "en-US" });
-      assert.equal(await en.evaluate(`document.documentElement.lang`), "en");
+      assert.equal(await en.evaluate(`document.documentElement.lang`), "zh-CN");
       assert.deepEqual(uncaught(page), []);
       assert.deepEqual(uncaught(en), []);
       await en.close();

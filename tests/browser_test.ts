@@ -182,7 +182,8 @@ Deno.test({
 
       // ?userid= connects by itself.
       await page.waitForExpression("#status to be open", `document.querySelector("#status").dataset.state === "open"`);
-      assert.equal(await page.evaluate(`document.querySelector("#connect").textContent`), "Disconnect");
+      // Chinese first, on any browser (this headless one says en-US).
+      assert.equal(await page.evaluate(`document.querySelector("#connect").textContent`), "断开");
       await page.waitForExpression(
         "the held message of early_user in the conversation",
         `!!document.querySelector('#contacts [data-contact-id="early_user"]') &&
@@ -357,7 +358,7 @@ Deno.test({
       await page.evaluate(`handleFrame('{"data":{},"result":{"code":101,"message":"heartbeat"}}')`);
       assert.match(
         await page.evaluate<string>(`document.querySelector("#heartbeat").textContent`),
-        /^last heartbeat \d\d:\d\d:\d\d$/,
+        /^最近心跳 \d\d:\d\d:\d\d$/,
       );
       await page.evaluate(`handleFrame(JSON.stringify({ data: { id: "", name: "系统消息", msg_type: "system",
         contact_id: "system01", send_time: 0, msg: { content: "agent 8 went offline" } },
@@ -375,7 +376,7 @@ Deno.test({
         "#status to show the drop and a reconnect",
         `document.querySelector("#status").dataset.state === "reconnecting" && document.querySelector("#status").textContent`,
       );
-      assert.match(dropped, /code 1001: test restart.*reconnecting in 1 s/);
+      assert.match(dropped, /代码 1001.*test restart.*1 秒后重连/);
       await page.waitForExpression(
         "#status to be open again",
         `document.querySelector("#status").dataset.state === "open"`,
@@ -388,7 +389,7 @@ Deno.test({
         "#status to be closed after Disconnect",
         `document.querySelector("#status").dataset.state === "closed" && document.querySelector("#status").textContent`,
       );
-      assert.match(status, /code 1000/);
+      assert.match(status, /代码 1000/);
       await waitFor("agent 7 to be offline", () => !svc.hub.isOnline("7"));
       await page.close();
     } finally {

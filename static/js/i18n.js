@@ -403,9 +403,10 @@ let lang = "zh";
 const listeners = new Set();
 
 /** The language at start: the agent's choice if made, else Chinese, unless the browser puts English first. */
-export function initialLang(stored, preferred) {
-  if (LANGS.includes(stored)) return stored;
-  return /^en\b/i.test(preferred ?? "") ? "en" : "zh";
+export function initialLang(stored) {
+  // Chinese first, whatever the browser's language: the agents are Chinese customer-service staff, and a desktop
+  // set to English is no sign an agent reads it better. English is the switch away, and remembered.
+  return LANGS.includes(stored) ? stored : "zh";
 }
 
 export function getLang() {
@@ -446,5 +447,5 @@ export function onLangChange(fn) {
 
 /** At start: the kept choice or the browser's. */
 export function startLang() {
-  setLang(initialLang(localStorage.getItem(LANG_KEY), navigator.languages?.[0] ?? navigator.language), false);
+  setLang(initialLang(localStorage.getItem(LANG_KEY)), false);
 }

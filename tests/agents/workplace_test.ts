@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { SqliteStore, storePath } from "../../src/store/sqlite_store.ts";
 import { AgentClient, agentUrl, getJson, post, signedQuery, startService, startWechat, userXml } from "../helpers.ts";
 
 const BASE = "/im_component/wx_official_account";
@@ -280,4 +281,44 @@ Deno.test("workplace: an Official Account user's contact shows WeChat's reply wi
   assert.equal((await a.next(103)).data.status, "sent");
   [c] = await contactsOf(t.http, "A");
   assert.equal(c.reply_window.event_left, 2);
+});
+
+Deno.test("workplace: a user who wrote over 48 hours ago shows an expired window, not one never opened", async () => {
+  const APPID = "wx00000000000000w2";
+  const dir = await Deno.makeTempDir({ prefix: "kefu-window-" });
+  try {
+    const wrote = Math.floor(Date.now() / 1000) - 49 * 3600;
+    const store = new SqliteStore({ path: storePath(dir) });
+    await store.upsertContact({
+      id: "oOld",
+      user: "oOld",
+      agent: "A",
+      name: "oOld",
+      avatar: "",
+      company: "",
+      account: APPID,
+      channel: "wx_official_account",
+      lastMessageTime: wrote,
+      lastInboundTime: wrote,
+      unread: 0,
+    });
+    await store.close();
+    await using wechat = startWechat({ appId: APPID, appSecret: "s" });
+    await using t = await startService({
+      DATA_DIR: dir,
+      WECHAT_TOKEN: "tok",
+      WECHAT_APPID: APPID,
+      WECHAT_APPSECRET: "s",
+      WECHAT_API_BASE: wechat.url,
+    });
+    const [c] = await contactsOf(t.http, "A");
+    assert.deepEqual(c.reply_window, {
+      message_until: wrote + 48 * 3600,
+      message_left: 0,
+      event_until: 0,
+      event_left: 0,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

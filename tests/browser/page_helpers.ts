@@ -10,7 +10,7 @@ import type { Browser, Page } from "./cdp.ts";
 
 /** Options of {@link openAgent}. */
 export interface OpenOptions {
-  /** The browser's language (navigator.language, Accept-Language); the page picks Chinese unless it is English. */
+  /** The browser's language (navigator.language, Accept-Language); the page speaks Chinese whatever it is. */
   lang?: string;
   /** Wait until the socket is open (Connect clicked if the page does not connect by itself). Default true. */
   connect?: boolean;

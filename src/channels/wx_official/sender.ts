@@ -16,7 +16,7 @@ import type { Logger } from "../../core/log.ts";
 import { isMediaType, type Message } from "../../core/message.ts";
 import type { PassiveReplies } from "./passive_reply.ts";
 import { UPLOAD_PATH } from "../../envelope/protocol.ts";
-import type { ReplyWindows } from "./reply_window.ts";
+import { MESSAGE_WINDOW, type ReplyWindows } from "./reply_window.ts";
 import type { Uploads } from "../../media/uploads.ts";
 import { customMedia, type CustomMessage, customText, WechatApi, WechatApiError } from "./api.ts";
 
@@ -94,7 +94,14 @@ export class Outbound {
   replyWindow(contact: ContactRecord): ReplyWindowView | null {
     const ch = this.#channels.get(contact.account);
     if (ch === undefined || ch.api === undefined || ch.account.replyMode === "passive") return null;
-    return this.#o.windows.view(ch.id, contact.user);
+    const view = this.#o.windows.view(ch.id, contact.user);
+    // Windows closed for good are swept from memory: one the contact's last message says expired is shown as such
+    // (the page says "wrote over 48 hours ago", not "has not written").
+    const expired = contact.lastInboundTime + MESSAGE_WINDOW.ms / 1000;
+    if (view.message_until === 0 && contact.lastInboundTime > 0 && expired * 1000 < Date.now()) {
+      view.message_until = expired;
+    }
+    return view;
   }
 
   /** The API client of an account (undefined: no AppID/AppSecret, or no such account). */

@@ -562,7 +562,7 @@ Deno.test({
         order: ["u_read", "oFan", "u_old", "u_mid", "u_done"],
         unread: { u_read: 0, oFan: 1, u_old: 2, u_mid: 1, u_done: 0 },
         previews: {
-          u_read: "我: 我来了",
+          u_read: "我：我来了",
           oFan: "用户 oFan 关注了公众号",
           u_old: "后来的",
           u_mid: "中间",

@@ -206,7 +206,7 @@ Deno.test({
         `document.querySelector('#conversation [data-testid="system-line"][data-action="transferred"] .msg-text')
           ?.textContent`,
       );
-      assert.equal(line, "A 将会话转接给了 你：老客户，请优先处理退货");
+      assert.equal(line, "客服 A 将会话转接给了你：老客户，请优先处理退货");
       // B can answer; A's page has nothing of it left.
       assert.equal(await b.evaluate(`document.querySelector("#reply-text").disabled`), false);
       assert.equal(await listed(a, "u_move"), false);
@@ -254,7 +254,7 @@ Deno.test({
         "resolved",
         `document.querySelector('#contacts [data-contact-id="u_done"]')?.dataset.status === "resolved"`,
       );
-      assert.equal(await textOf(page, '#conversation [data-action="resolved"] .msg-text'), "你 将会话标记为已解决");
+      assert.equal(await textOf(page, '#conversation [data-action="resolved"] .msg-text'), "你将会话标记为已解决");
       assert.equal(await page.evaluate(`document.querySelector("#reopen").hidden`), false);
       assert.deepEqual(await visible(), ["u_other"]);
       await click(page, '#filters [data-filter="resolved"]');
@@ -265,7 +265,7 @@ Deno.test({
         "reopened",
         `document.querySelector('#contacts [data-contact-id="u_done"]')?.dataset.status === "open"`,
       );
-      assert.equal(await textOf(page, '#conversation [data-action="reopened"] .msg-text'), "你 重新打开了会话");
+      assert.equal(await textOf(page, '#conversation [data-action="reopened"] .msg-text'), "你重新打开了会话");
       // Resolved again, then the user writes: open again by itself.
       await click(page, "#resolve");
       await page.waitForExpression(

@@ -58,6 +58,8 @@ export const api = {
       .then((b) => b.data.contact),
   resolve: (id) => agentFetch(agentUrl(contactPath(id, "resolve")), json("POST")).then((b) => b.data.contact),
   reopen: (id) => agentFetch(agentUrl(contactPath(id, "reopen")), json("POST")).then((b) => b.data.contact),
+  release: (id, note) =>
+    agentFetch(agentUrl(contactPath(id, "release")), json("POST", note ? { note } : {})).then((b) => b.data.contact),
   take: (id) => agentFetch(agentUrl(contactPath(id, "take")), json("POST")).then((b) => b.data.contact),
   queue: () => agentFetch(agentUrl(QUEUE_PATH)).then((b) => b.data.contacts ?? []),
   agents: () => agentFetch(agentUrl(AGENTS_PATH)).then((b) => b.data.agents ?? []),

@@ -3,7 +3,7 @@
 // after the browser's permission, asked from the bell button (a user gesture, as browsers require).
 
 import { displayName, state, unreadOf } from "./state.js";
-import { $ } from "./dom.js";
+import { $, text } from "./dom.js";
 import { t } from "./i18n.js";
 import { previewOf } from "./contacts.js";
 
@@ -15,8 +15,12 @@ let audio = null;
 /** Counted for the tests (a tone cannot be heard there): tones played, notifications shown. */
 export const attentionLog = { tones: 0, notifications: 0 };
 
+/** Messages of the open conversation that came while the tab was hidden: shown, but not seen yet. */
+let unseen = 0;
+
 export function updateTitle() {
-  let total = 0;
+  if (!document.hidden) unseen = 0;
+  let total = unseen;
   for (const c of state.contacts.values()) total += unreadOf(c);
   const base = t("app.title");
   const title = total > 0 ? `(${total}) ${base}` : base;
@@ -25,10 +29,24 @@ export function updateTitle() {
 
 /** A new message `m` of `c` came live; `isNew`: the first of a new conversation. */
 export function attend(c, m, isNew) {
-  if (!alertsOn || m.direction !== "in") return;
+  if (m.direction !== "in") return;
+  // The open conversation's messages are not unread, but an agent away from the tab has not seen them either.
+  if (document.hidden && c.id === state.selected) {
+    unseen++;
+    updateTitle();
+  }
+  if (!alertsOn) return;
   if (!isNew && !document.hidden) return;
   tone();
-  notify(c, m);
+  notify(displayName(c), previewOf(m), c.id);
+}
+
+/** A user put back in the waiting queue by `by` (someone else than this agent): any agent may take them. */
+export function attendQueue(s, by) {
+  if (!alertsOn || by === state.agent) return;
+  const name = text(s.display_name) || text(s.name) || text(s.contact_id);
+  tone();
+  notify(t("queue.notify", { name }), t("queue.notifyBody"), "", "kefu-queue");
 }
 
 function tone() {
@@ -53,16 +71,13 @@ function tone() {
   }
 }
 
-function notify(c, m) {
+// `open`: the contact whose conversation a click opens ("" for none); one notification per tag at a time.
+function notify(title, body, open, tag = `kefu-${open}`) {
   if (typeof Notification === "undefined" || Notification.permission !== "granted") return;
-  const n = new Notification(displayName(c), {
-    body: previewOf(m),
-    tag: `kefu-${c.id}`,
-    lang: document.documentElement.lang,
-  });
+  const n = new Notification(title, { body, tag, lang: document.documentElement.lang });
   n.onclick = () => {
     globalThis.focus();
-    document.dispatchEvent(new CustomEvent("kefu:open", { detail: c.id }));
+    if (open) document.dispatchEvent(new CustomEvent("kefu:open", { detail: open }));
     n.close();
   };
   attentionLog.notifications++;

@@ -2,7 +2,7 @@
 // with the reason when WeChat would refuse the reply (its reply window is closed).
 
 import { Code, CODE_OF_TYPE, UPLOAD_PATH } from "./protocol.js";
-import { state } from "./state.js";
+import { saveDraft, state } from "./state.js";
 import { $, newId, text, toast } from "./dom.js";
 import { t } from "./i18n.js";
 import { nowSeconds } from "./time.js";
@@ -62,7 +62,7 @@ export function sendReply() {
   }
   sendEnvelope(c, "text", { content });
   box.value = "";
-  c.draft = "";
+  saveDraft(c, "");
 }
 
 // "typing…" on the user's phone while the agent writes (kefu checks WeChat's rules and may skip it).
@@ -127,7 +127,7 @@ export function wireComposer() {
   });
   $("reply-text").addEventListener("input", () => {
     const c = state.contacts.get(state.selected);
-    if (c) c.draft = $("reply-text").value;
+    if (c) saveDraft(c, $("reply-text").value);
     announceTyping();
   });
   $("reply-file").addEventListener("change", (e) => {

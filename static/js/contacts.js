@@ -8,6 +8,7 @@ import {
   displayName,
   ensureContact,
   lastMessageOf,
+  saveDraft,
   SELECTED_KEY,
   state,
   unreadOf,
@@ -183,7 +184,15 @@ function renderRow(c) {
   const sub = el("div", "contact-sub");
   const time = timeElement(c.lastTime, relativeTime(c.lastTime));
   time.dataset.seconds = String(c.lastTime);
-  sub.append(el("span", "contact-preview", previewOf(lastMessageOf(c))), time);
+  const preview = el("span", "contact-preview");
+  // An unsent reply shows instead of the last message (as WeChat does), except in the conversation open.
+  if (c.draft.trim() !== "" && c.id !== state.selected) {
+    preview.append(el("span", "draft-tag", t("contact.draft")), c.draft.replace(/\s+/g, " ").trim());
+    preview.dataset.testid = "draft";
+  } else {
+    preview.textContent = previewOf(lastMessageOf(c));
+  }
+  sub.append(preview, time);
   li.append(top, sub);
   return li;
 }
@@ -208,18 +217,20 @@ export function previewOf(m) {
   const body = m.type === "location"
     ? `${label} ${m.location?.label ?? ""}`.trim()
     : m.content || label || `[${m.type}]`;
-  return m.direction === "out" ? `${t("contact.me")}: ${body}` : body;
+  return m.direction === "out" ? t("contact.mine", { text: body }) : body;
 }
 
 /** A workflow line (transfer, resolve, reopen) in the agent's language, from what happened, not the server's text. */
 export function systemLineText(m) {
   const e = m.workflow;
   if (!e || !e.action) return m.content;
-  const who = (id) => id === state.agent ? t("workflow.you") : id;
+  // "你" for this agent, "客服 A " for another (the space before the Chinese that follows is the string's own).
+  const who = (id) => id === state.agent ? t("workflow.you") : t("workflow.agent", { id });
   const note = e.note ? t("workflow.note", { note: e.note }) : "";
   const params = { by: who(text(e.by)), from: who(text(e.from_agent_id)), to: who(text(e.to_agent_id)), note };
   if (e.action === "reopened" && !e.by) return t("workflow.reopenedByUser") + note;
-  return t(`workflow.${e.action}`, params, m.content) + note;
+  const line = t(`workflow.${e.action}`, params, m.content).trim();
+  return line.charAt(0).toUpperCase() + line.slice(1) + note;
 }
 
 // Open a contact's conversation; `focus`: the agent chose it (the reply box takes the keyboard).
@@ -228,7 +239,7 @@ export function select(id, focus = true) {
   // Each contact keeps its own unsent reply.
   const prev = state.contacts.get(state.selected);
   if (prev) {
-    prev.draft = box.value;
+    saveDraft(prev, box.value);
     contactChanged(prev);
   }
   state.selected = id;

@@ -189,6 +189,14 @@ export async function loadHistory(c, grow = false) {
       older.push(storedMessage(d));
     }
     if (page.length > 0) c.oldestStored = text(page.at(-1).id);
+    // A workflow line drawn live (a 106 event) is in the store too: the stored one stays, once.
+    const stored = older.filter((m) => m.direction === "system" && m.workflow);
+    if (stored.length > 0) {
+      c.messages = c.messages.filter((m) =>
+        !m.id.startsWith("live:") ||
+        !stored.some((x) => x.workflow.action === m.workflow.action && Math.abs(x.time - m.time) < 120)
+      );
+    }
     const hadShown = c.messages.length > 0;
     c.messages.unshift(...older);
     // Live messages that came while the page was on its way may be older than some of it.

@@ -14,7 +14,7 @@ import { updateReplyControls, wireComposer } from "./composer.js";
 import { closeLightbox } from "./media.js";
 import { attentionLog, renderBell, updateTitle, wireBell } from "./attention.js";
 import { onWindowTick, renderWindowLine } from "./reply_window.js";
-import { wireWorkflow } from "./workflow.js";
+import { renderQueue, wireWorkflow } from "./workflow.js";
 import { wireSimulate } from "./simulate.js";
 import { keepSelection } from "./state.js";
 
@@ -74,6 +74,7 @@ function wire() {
     renderHeartbeat();
     renderBell();
     renderContacts();
+    renderQueue();
     renderConversation("keep");
     updateTitle();
   });

@@ -64,8 +64,8 @@ export function ensureContact(id, name) {
       toAck: new Set(),
       // The unread count of the contact list when the socket opened (messages kefu has not sent yet count too).
       serverUnread: 0,
-      // The reply typed for this contact and not sent.
-      draft: "",
+      // The reply typed for this contact and not sent (kept in this tab's sessionStorage: a reload brings it back).
+      draft: loadDraft(id),
       // "", "loading", "more" or "done": how much of the store's history is on the page.
       history: "",
       /** The last message as the server summarised it (`last_message`), until the page has messages of its own. */
@@ -118,4 +118,31 @@ export const SELECTED_KEY = "kefu.selected";
 export function keepSelection(agent) {
   const [who, contact] = (sessionStorage.getItem(SELECTED_KEY) ?? "").split("\n");
   state.wantSelected = who === agent && contact ? contact : "";
+}
+
+// Unsent replies, one key per agent and contact ("kefu.draft\nagent\ncontact"), for this tab: a reload keeps them,
+// sending (or the contact leaving this agent) clears them.
+const DRAFT_KEY = "kefu.draft";
+
+function draftKey(id) {
+  return `${DRAFT_KEY}\n${state.agent}\n${id}`;
+}
+
+function loadDraft(id) {
+  try {
+    return sessionStorage.getItem(draftKey(id)) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/** The reply typed for `c`, kept (or forgotten when ""). */
+export function saveDraft(c, value) {
+  c.draft = value;
+  try {
+    if (value === "") sessionStorage.removeItem(draftKey(c.id));
+    else sessionStorage.setItem(draftKey(c.id), value);
+  } catch {
+    // Storage full or refused: the draft lives on in memory until the reload.
+  }
 }

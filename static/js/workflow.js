@@ -2,7 +2,7 @@
 // note, resolve and reopen, the queue of users waiting for an agent (take), search, and the live contact events
 // (code 106) that keep every open tab's list right.
 
-import { applyServerContact, displayName, ensureContact, state } from "./state.js";
+import { applyServerContact, displayName, ensureContact, saveDraft, state } from "./state.js";
 import { $, button, el, text, toast } from "./dom.js";
 import { t } from "./i18n.js";
 import { relativeTime } from "./time.js";
@@ -11,6 +11,7 @@ import { summaryMessage } from "./frames.js";
 import { channelLabel, contactChanged, previewOf, select } from "./contacts.js";
 import { appendMessage, loadHistory, renderConversation, renderHeader, showFrom } from "./conversation.js";
 import { updateReplyControls } from "./composer.js";
+import { attendQueue } from "./attention.js";
 
 function failed(what) {
   return (e) => {
@@ -52,6 +53,8 @@ function dropContact(id) {
   const c = state.contacts.get(id);
   if (!c) return;
   state.contacts.delete(id);
+  // Another agent's now (or the queue's): an unsent reply to it has no use.
+  saveDraft(c, "");
   contactChanged(c);
   if (state.selected === id) {
     state.selected = "";
@@ -178,7 +181,72 @@ async function transfer() {
   }
 }
 
+// --- back to the queue ---
+
+function openRelease() {
+  const c = state.contacts.get(state.selected);
+  if (!c) return;
+  $("release-who").textContent = displayName(c);
+  $("release-note").value = "";
+  $("release-ok").disabled = false;
+  const dialog = $("release-dialog");
+  if (!dialog.open) dialog.showModal();
+  $("release-note").focus();
+}
+
+async function release() {
+  const id = state.selected;
+  if (!id) return;
+  $("release-ok").disabled = true;
+  try {
+    await act(id, api.release(id, $("release-note").value.trim()));
+    // The answer, or the "queued" event before it, took the contact off this agent's list.
+    dropContact(id);
+    $("release-dialog").close();
+    toast(t("release.done"));
+  } catch (e) {
+    failed("workflow.cannotRelease")(e);
+  } finally {
+    $("release-ok").disabled = false;
+  }
+}
+
 // --- the queue ---
+
+/** A user waiting in the queue, by contact id. */
+function queued(id) {
+  return state.queue.find((q) => text(q.contact_id) === id);
+}
+
+function unqueue(id) {
+  state.queue = state.queue.filter((q) => text(q.contact_id) !== id);
+}
+
+async function take(s, b) {
+  const id = text(s.contact_id);
+  b.disabled = true;
+  try {
+    const c = await act(id, api.take(id));
+    unqueue(id);
+    renderQueue();
+    if (c) select(c.id);
+  } catch (e) {
+    if (e.status === 409) {
+      // Another agent was first: said plainly, and the user leaves the list at once (the event may still come).
+      toast(t("queue.takenAlready", { name: queueName(s) }));
+      unqueue(id);
+      renderQueue();
+    } else {
+      failed("queue.cannotTake")(e);
+      b.disabled = false;
+    }
+    loadQueue();
+  }
+}
+
+function queueName(s) {
+  return text(s.display_name) || text(s.name) || text(s.contact_id);
+}
 
 export async function loadQueue() {
   try {
@@ -191,7 +259,8 @@ export async function loadQueue() {
   renderQueue();
 }
 
-function renderQueue() {
+/** The users waiting for an agent, longest waiting last (as the server lists them: most recent first). */
+export function renderQueue() {
   const list = $("queue");
   $("queue-section").hidden = state.queue.length === 0;
   $("queue-count").textContent = String(state.queue.length);
@@ -200,24 +269,15 @@ function renderQueue() {
     li.dataset.contactId = text(s.contact_id);
     li.dataset.testid = "queued";
     const who = el("div", "queue-who");
-    who.append(el("span", "contact-name", text(s.display_name) || text(s.name) || text(s.contact_id)));
+    who.append(el("span", "contact-name", queueName(s)));
     if (s.channel) who.append(el("span", "channel-tag", channelLabel(text(s.channel))));
     const last = s.last_message ? previewOf(summaryMessage(s.last_message)) : "";
     const since = relativeTime(Number(s.last_message_time) || 0);
-    const take = button(t("queue.take"), "take", "take");
-    take.addEventListener("click", async () => {
-      take.disabled = true;
-      try {
-        const c = await act(text(s.contact_id), api.take(text(s.contact_id)));
-        state.queue = state.queue.filter((q) => q.contact_id !== s.contact_id);
-        renderQueue();
-        if (c) select(c.id);
-      } catch (e) {
-        failed(e.status === 409 ? "queue.takenAlready" : "queue.cannotTake")(e);
-        loadQueue();
-      }
-    });
-    li.append(who, el("div", "queue-last", [last, since].filter(Boolean).join(" · ")), take);
+    const b = button(t("queue.take"), "take", "take");
+    b.addEventListener("click", () => take(s, b));
+    const line = el("div", "queue-last", [last, since].filter(Boolean).join(" · "));
+    line.title = line.textContent;
+    li.append(who, line, b);
     return li;
   }));
 }
@@ -334,13 +394,19 @@ export function applyContactEvent(data) {
   const action = text(data.action);
   eventCount.set(id, eventsOf(id) + 1);
   if (action === "queued") {
-    if (!state.queue.some((q) => q.contact_id === id)) state.queue.push(s);
+    // Released (by this agent in another tab, or by a colleague): waiting, newest first, and no one's contact.
+    unqueue(id);
+    state.queue.unshift(s);
     renderQueue();
+    dropContact(id);
+    attendQueue(s, text(data.by));
     return;
   }
   if (action === "taken") {
-    state.queue = state.queue.filter((q) => q.contact_id !== id);
-    renderQueue();
+    if (queued(id)) {
+      unqueue(id);
+      renderQueue();
+    }
   }
   const had = state.contacts.has(id);
   const c = adopt(s);
@@ -393,4 +459,10 @@ export function wireWorkflow() {
     }
   });
   $("queue-refresh").addEventListener("click", loadQueue);
+  $("open-release").addEventListener("click", openRelease);
+  $("release-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    release();
+  });
+  $("release-cancel").addEventListener("click", () => $("release-dialog").close());
 }

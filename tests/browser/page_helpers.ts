@@ -6,6 +6,10 @@
  * @module
  */
 
+import { type Service, start } from "../../main.ts";
+import { parseConfig } from "../../src/config/config.ts";
+import { cdata } from "../../src/core/xml.ts";
+import { freePort } from "../helpers.ts";
 import type { Browser, Page } from "./cdp.ts";
 
 /** Options of {@link openAgent}. */
@@ -72,4 +76,47 @@ export function textOf(page: Page, selector: string): Promise<string> {
 /** Uncaught page errors so far (none expected). */
 export function uncaught(page: Page): string[] {
   return page.console.filter((l) => l.startsWith("uncaught"));
+}
+
+/** kefu on a free port with an in-memory store (unless `extra` says otherwise), logging nothing. */
+export async function startKefu(extra: Record<string, string> = {}): Promise<{ svc: Service; http: string }> {
+  const port = freePort();
+  const svc = await start(parseConfig({
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "silent",
+    STORE: "memory",
+    WECHAT_TOKEN: "pagetests",
+    ...extra,
+  }));
+  return { svc, http: `http://127.0.0.1:${port}` };
+}
+
+/** A user's text through the seed's XML push (POST /send), for agent `to`. */
+export async function pushText(
+  http: string,
+  m: { to: string; from: string; content: string; id: string; time?: number },
+): Promise<void> {
+  const xml = `<xml><ToUserName>${cdata(m.to)}</ToUserName><FromUserName>${cdata(m.from)}</FromUserName>` +
+    `<CreateTime>${m.time ?? Math.floor(Date.now() / 1000)}</CreateTime><MsgType>text</MsgType>` +
+    `<Content>${cdata(m.content)}</Content><MsgId>${m.id}</MsgId></xml>`;
+  const res = await fetch(`${http}/send`, { method: "POST", body: xml });
+  const body = await res.text();
+  if (!res.ok) throw new Error(`POST /send answered ${res.status}: ${body}`);
+}
+
+/** Set the text of an input or textarea as typing would (an input event follows). */
+export function typeInto(page: Page, selector: string, value: string): Promise<unknown> {
+  return page.evaluate(`(() => {
+    const box = document.querySelector(${JSON.stringify(selector)});
+    box.value = ${JSON.stringify(value)};
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  })()`);
+}
+
+/** The ids of the rows under `list` (#contacts, #queue), in order. */
+export function idsIn(page: Page, list: string): Promise<string[]> {
+  return page.evaluate<string[]>(
+    `[...document.querySelectorAll(${JSON.stringify(`${list} [data-contact-id]`)})].map((li) => li.dataset.contactId)`,
+  );
 }

@@ -182,7 +182,7 @@ export class Hub {
       log: this.#log,
       agents: options.agents,
       saved: (c) => this.#stale.delete(c),
-      handOver: (c, agent) => this.#handOver(c, agent),
+      handOver: (c, from, to) => this.#handOver(c, from, to),
     });
   }
 
@@ -259,10 +259,16 @@ export class Hub {
     this.#remember(key);
     contact.lastMessageTime = contact.lastInboundTime = message.sendTime;
     contact.unread++;
+    const before = { last: contact.last, lastMessageTime: contact.lastMessageTime };
     contact.last = lastOf(message);
     // The user's message reopens a resolved conversation: the row goes with this message.
     const reopened = this.workflow.userWrote(contact);
     if (reopened) contact.savedAt = undefined;
+    // Whatever this message changed in the contact, for a message not kept after all.
+    const undo = () => {
+      if (reopened) contact.status = "resolved";
+      if (contact.last?.id === message.id) Object.assign(contact, before);
+    };
     // On the socket before the commit, so the agent sees it at once; should the commit fail, WeChat's
     // retry brings it again and the page drops the repeat by id.
     let state: InboundState = held ? "media" : "accepted";
@@ -292,7 +298,7 @@ export class Hub {
     } catch (e) {
       this.#recent.delete(key);
       contact.unread--;
-      if (reopened) contact.status = "resolved";
+      undo();
       contact.savedAt = undefined;
       this.#stale.add(contact);
       throw storeFailed(message, e);
@@ -305,11 +311,17 @@ export class Hub {
     if (state === "acked" || saved === "duplicate") this.#stale.add(contact);
     if (saved === "duplicate") {
       if (state !== "acked") contact.unread--;
+      undo();
       contact.savedAt = undefined;
       return this.#duplicate(message, contact);
     }
     if (reopened) {
       this.#bus.send(agent, { kind: "contact", action: "reopened", contact: this.#routing.view(contact), by: "" });
+    }
+    // A user waiting in the queue wrote again: every agent's list shows it.
+    if (agent === UNASSIGNED && contact.status === "queued") {
+      const event = { kind: "contact", action: "queued", contact: this.#routing.view(contact), by: "" } as const;
+      for (const a of this.#bus.online()) this.#bus.send(a, event);
     }
     if (sockets > 0) return { status: "delivered", id: message.id, agent, contact: contact.id, sockets };
     if (held) return { status: "pending", id: message.id, agent, contact: contact.id, sockets: 0 };
@@ -459,9 +471,10 @@ export class Hub {
     return this.#store.setOutboundState(message, state, detail);
   }
 
-  /** One page of a conversation of the agent's own contact, newest first. */
+  /** One page of a conversation of the agent's own contact (or of a user waiting for an agent), newest first. */
   history(agent: string, contact: string, before: string | undefined, limit: number): Promise<StoredMessage[]> {
-    this.ownedContact(agent, contact, "read the history of");
+    // A user waiting in the queue: any agent may read the conversation before taking them.
+    if (this.#routing.get(contact)?.agent !== UNASSIGNED) this.ownedContact(agent, contact, "read the history of");
     return this.#store.history(contact, { before, limit });
   }
 
@@ -538,22 +551,37 @@ export class Hub {
     this.#release(UNASSIGNED);
   }
 
-  // A contact's new owner gets the messages it has not read (a transfer, a user taken from the queue).
-  async #handOver(c: Contact, agent: string): Promise<void> {
-    if (!this.#bus.isOnline(agent)) return;
+  // A contact went from `from` to `to` by hand (a transfer, the queue): the messages held for `from` that are this
+  // contact's are counted for `to` now (while it is offline) or delivered to it.
+  async #handOver(c: Contact, from: string, to: string): Promise<void> {
+    const online = to !== UNASSIGNED && this.#bus.isOnline(to);
+    const held = this.heldFor(from);
+    if (held === 0 && !online) return;
     const waiting = await this.#store.unackedOf(c.id, this.#maxHeldPerAgent + this.#redeliverPage);
+    const moved = Math.min(held, waiting.length);
+    if (moved > 0) {
+      this.#waiting.set(from, held - moved);
+      this.#waitingTotal -= moved;
+    }
+    if (!online) {
+      if (waiting.length > 0) {
+        this.#waiting.set(to, this.heldFor(to) + waiting.length);
+        this.#waitingTotal += waiting.length;
+      }
+      return;
+    }
     let needsAck = false;
     let sockets = 0;
     for (const m of waiting) {
-      m.agent = agent;
-      const d = this.#bus.deliver(agent, m);
+      m.agent = to;
+      const d = this.#bus.deliver(to, m);
       needsAck = d.needsAck || needsAck;
       sockets = Math.max(sockets, d.sockets);
     }
-    // Sockets without read receipts read what was written to them.
+    // Sockets without read receipts read what was written to them: the unread count goes down by what that acked.
     if (waiting.length > 0 && sockets > 0 && !needsAck) {
-      await this.#store.ack(agent, waiting);
-      c.unread = 0;
+      const done = await this.#store.ack(to, waiting);
+      c.unread = Math.max(0, c.unread - done.length);
       this.#stale.add(c);
     }
   }

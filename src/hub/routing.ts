@@ -226,6 +226,10 @@ export class Routing {
    */
   assign(known: Contact | undefined, requested?: string): Assignment {
     if (requested !== undefined && requested !== "") return { agent: requested, moved: false, previous: "" };
+    // Put back in the queue by an agent: the user waits there until an agent takes them.
+    if (known?.status === "queued" && known.agent === UNASSIGNED) {
+      return { agent: UNASSIGNED, moved: false, previous: "" };
+    }
     const owner = known !== undefined && known.agent !== UNASSIGNED ? known.agent : this.fewest();
     if (known !== undefined && this.#away(owner)) return { agent: this.fewest(), moved: true, previous: owner };
     return { agent: owner, moved: false, previous: "" };
@@ -269,9 +273,14 @@ export class Routing {
     this.#index(agent, c.id);
   }
 
-  /** The contacts waiting for any agent (users who wrote while nobody was online). */
+  /** The users who wrote while nobody was online (not those an agent put back in the queue). */
   unassigned(): Contact[] {
-    return [...this.#owned.get(UNASSIGNED) ?? []].map((id) => this.#byId.get(id)!);
+    return [...this.#owned.get(UNASSIGNED) ?? []].map((id) => this.#byId.get(id)!).filter((c) => c.status !== "queued");
+  }
+
+  /** `agent` was handed a contact: when offline, its grace period starts again (the user waits for it that long). */
+  handedTo(agent: string): void {
+    if (agent !== UNASSIGNED && !this.#presence.isOnline(agent)) this.#offlineSince.set(agent, this.#now());
   }
 
   /** An agent's first session opened. */

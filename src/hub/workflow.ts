@@ -9,9 +9,10 @@
  */
 
 import { KefuError, quote } from "../core/errors.ts";
+import { KeyedQueue } from "../core/keyed_queue.ts";
 import type { Logger } from "../core/log.ts";
 import { type Message, newMessageId, nowSeconds } from "../core/message.ts";
-import type { Store, StoredMessage } from "../store/store.ts";
+import type { ContactStatus, Store, StoredMessage } from "../store/store.ts";
 import type { AgentBus } from "./bus.ts";
 import type { ContactAction } from "./events.ts";
 import { type Contact, type ContactView, lastOf, recordOf, type Routing, UNASSIGNED } from "./routing.ts";
@@ -33,8 +34,8 @@ export interface WorkflowOptions {
   agents?: readonly string[];
   /** Called when a contact's row was written with a system line (the hub's "stale rows" set forgets it). */
   saved(c: Contact): void;
-  /** Messages of a contact not yet read, to hand to its new owner: the hub delivers them. */
-  handOver(c: Contact, agent: string): Promise<void>;
+  /** A contact went from one owner to another: the hub moves its held messages and delivers them to the new owner. */
+  handOver(c: Contact, from: string, to: string): Promise<void>;
 }
 
 /** One search's answer. */
@@ -47,6 +48,11 @@ export interface SearchResult {
 export class Workflow {
   readonly #o: WorkflowOptions;
   readonly #configured: ReadonlySet<string>;
+  /**
+   * Actions on one contact run one at a time: each checks who owns the contact when its turn comes, and an action's
+   * undo (its commit failed) never runs over another's change.
+   */
+  readonly #turns = new KeyedQueue();
 
   constructor(options: WorkflowOptions) {
     this.#o = options;
@@ -77,92 +83,109 @@ export class Workflow {
     }));
   }
 
-  /** Give `by`'s contact `id` to agent `to` with a note the next agent sees; its unread messages go along. */
-  async transfer(by: string, id: string, to: string, note = ""): Promise<ContactView> {
-    const { routing } = this.#o;
-    const c = routing.ownedBy(by, id, "transfer");
-    if (to === by) {
-      throw new KefuError("invalid_transfer", `cannot transfer contact ${quote(id)} to ${quote(to)}: it is yours`);
-    }
-    if (to !== UNASSIGNED && !this.agents().some((a) => a.agent_id === to)) {
-      throw new KefuError(
-        "unknown_agent",
-        `cannot transfer contact ${quote(id)} to ${quote(to)}: no such agent (GET the agents list for who can take it)`,
-        404,
-      );
-    }
-    checkLength("note", note, MAX_TRANSFER_NOTE);
-    const action: ContactAction = to === UNASSIGNED ? "queued" : "transferred";
-    const text = to === UNASSIGNED
-      ? `${by} put the conversation back in the queue${note ? `: ${note}` : ""}`
-      : `${by} transferred the conversation to ${to}${note ? `: ${note}` : ""}`;
-    await this.#change(c, by, { action, from: by, to, note }, text, () => {
-      routing.move(c, to);
-      c.status = "open";
+  /**
+   * Give `by`'s contact `id` to agent `to` with a note the next agent sees; its unread messages go along. `to` ""
+   * puts the user back in the queue (status `queued`), where they wait for an agent to take them.
+   */
+  transfer(by: string, id: string, to: string, note = ""): Promise<ContactView> {
+    const verb = to === UNASSIGNED ? "put back in the queue" : "transfer";
+    return this.#turns.run(id, async () => {
+      const { routing } = this.#o;
+      const c = routing.ownedBy(by, id, verb);
+      if (to === by) {
+        throw new KefuError("invalid_transfer", `cannot transfer contact ${quote(id)} to ${quote(to)}: it is yours`);
+      }
+      if (to !== UNASSIGNED && !this.agents().some((a) => a.agent_id === to)) {
+        throw new KefuError(
+          "unknown_agent",
+          `cannot transfer contact ${quote(id)} to ${
+            quote(to)
+          }: no such agent (GET the agents list for who can take it)`,
+          404,
+        );
+      }
+      checkLength("note", note, MAX_TRANSFER_NOTE);
+      const action: ContactAction = to === UNASSIGNED ? "queued" : "transferred";
+      const text = to === UNASSIGNED
+        ? `${by} put the conversation back in the queue${note ? `: ${note}` : ""}`
+        : `${by} transferred the conversation to ${to}${note ? `: ${note}` : ""}`;
+      await this.#change(c, by, verb, { action, from: by, to, note }, text, {
+        agent: to,
+        status: to === UNASSIGNED ? "queued" : "open",
+      });
+      // An offline agent gets the grace period from now: the user's next message waits for them like any of theirs.
+      if (to !== UNASSIGNED) routing.handedTo(to);
+      // The new owner hears of the contact first, then gets its unread messages.
+      const view = routing.view(c);
+      const event = { kind: "contact", action, contact: view, by, from: by, to, note } as const;
+      this.#tell(to === UNASSIGNED ? [by, ...this.#o.bus.online()] : [by, to], event);
+      await this.#handOver(c, by, to);
+      return view;
     });
-    // The new owner hears of the contact first, then gets its unread messages.
-    const view = routing.view(c);
-    const event = { kind: "contact", action, contact: view, by, from: by, to, note } as const;
-    this.#tell(to === UNASSIGNED ? [by, ...this.#o.bus.online()] : [by, to], event);
-    await this.#handOver(c, to);
-    return view;
   }
 
   /** Take a user waiting for an agent; throws 409 when another agent took them first. */
-  async take(by: string, id: string): Promise<ContactView> {
-    const { routing } = this.#o;
-    const c = routing.get(id);
-    if (c === undefined) throw new KefuError("not_found", `cannot take contact ${quote(id)}: no such contact`, 404);
-    if (c.agent !== UNASSIGNED) {
-      throw new KefuError(
-        "already_taken",
-        `cannot take contact ${quote(id)}: ${c.agent === by ? "it is yours already" : "another agent has it"}`,
-        409,
-      );
-    }
-    await this.#change(c, by, { action: "taken", from: "", to: by }, `${by} took the conversation`, () => {
-      routing.move(c, by);
-      c.status = "open";
+  take(by: string, id: string): Promise<ContactView> {
+    return this.#turns.run(id, async () => {
+      const { routing } = this.#o;
+      const c = routing.get(id);
+      if (c === undefined) throw new KefuError("not_found", `cannot take contact ${quote(id)}: no such contact`, 404);
+      if (c.agent !== UNASSIGNED) {
+        throw new KefuError(
+          "already_taken",
+          `cannot take contact ${quote(id)}: ${c.agent === by ? "it is yours already" : "another agent has it"}`,
+          409,
+        );
+      }
+      await this.#change(c, by, "take", { action: "taken", from: "", to: by }, `${by} took the conversation`, {
+        agent: by,
+        status: "open",
+      });
+      const view = routing.view(c);
+      this.#tell([by, ...this.#o.bus.online()], { kind: "contact", action: "taken", contact: view, by, to: by });
+      await this.#handOver(c, UNASSIGNED, by);
+      return view;
     });
-    const view = routing.view(c);
-    this.#tell([by, ...this.#o.bus.online()], { kind: "contact", action: "taken", contact: view, by, to: by });
-    await this.#handOver(c, by);
-    return view;
   }
 
   /** Close (`resolved`) or reopen (`open`) `by`'s conversation with contact `id`. */
-  async setStatus(by: string, id: string, status: "open" | "resolved"): Promise<ContactView> {
-    const { routing } = this.#o;
-    const c = routing.ownedBy(by, id, status === "resolved" ? "resolve" : "reopen");
-    const action: ContactAction = status === "resolved" ? "resolved" : "reopened";
-    if (c.status !== status) {
-      const text = `${by} ${status === "resolved" ? "resolved" : "reopened"} the conversation`;
-      await this.#change(c, by, { action }, text, () => c.status = status);
-    }
-    const view = routing.view(c);
-    this.#tell([by], { kind: "contact", action, contact: view, by });
-    return view;
+  setStatus(by: string, id: string, status: "open" | "resolved"): Promise<ContactView> {
+    const verb = status === "resolved" ? "resolve" : "reopen";
+    return this.#turns.run(id, async () => {
+      const { routing } = this.#o;
+      const c = routing.ownedBy(by, id, verb);
+      const action: ContactAction = status === "resolved" ? "resolved" : "reopened";
+      if (c.status !== status) {
+        const text = `${by} ${action} the conversation`;
+        await this.#change(c, by, verb, { action }, text, { agent: c.agent, status });
+      }
+      const view = routing.view(c);
+      this.#tell([by], { kind: "contact", action, contact: view, by });
+      return view;
+    });
   }
 
   /** Set the name and/or note `by` gives contact `id`. */
-  async update(by: string, id: string, fields: { displayName?: string; note?: string }): Promise<ContactView> {
-    const { routing, store } = this.#o;
-    const c = routing.ownedBy(by, id, "update");
-    if (fields.displayName !== undefined) checkLength("display_name", fields.displayName, MAX_DISPLAY_NAME);
-    if (fields.note !== undefined) checkLength("note", fields.note, MAX_CONTACT_NOTE);
-    const before = { displayName: c.displayName, note: c.note };
-    c.displayName = fields.displayName?.trim() ?? c.displayName;
-    c.note = fields.note ?? c.note;
-    try {
-      await store.upsertContact(recordOf(c));
-    } catch (e) {
-      Object.assign(c, before);
-      throw storeFailed(`update contact ${quote(id)}`, e);
-    }
-    this.#o.saved(c);
-    const view = routing.view(c);
-    this.#tell([by], { kind: "contact", action: "updated", contact: view, by });
-    return view;
+  update(by: string, id: string, fields: { displayName?: string; note?: string }): Promise<ContactView> {
+    return this.#turns.run(id, async () => {
+      const { routing, store } = this.#o;
+      const c = routing.ownedBy(by, id, "update");
+      if (fields.displayName !== undefined) checkLength("display_name", fields.displayName, MAX_DISPLAY_NAME);
+      if (fields.note !== undefined) checkLength("note", fields.note, MAX_CONTACT_NOTE);
+      const before = { displayName: c.displayName, note: c.note };
+      c.displayName = fields.displayName?.trim() ?? c.displayName;
+      c.note = fields.note?.trim() ?? c.note;
+      try {
+        await store.upsertContact(recordOf(c));
+      } catch (e) {
+        Object.assign(c, before);
+        throw storeFailed(`update contact ${quote(id)}`, e);
+      }
+      this.#o.saved(c);
+      const view = routing.view(c);
+      this.#tell([by], { kind: "contact", action: "updated", contact: view, by });
+      return view;
+    });
   }
 
   /**
@@ -182,21 +205,24 @@ export class Workflow {
     return { contacts, messages };
   }
 
-  /** The user wrote: their message reopens a resolved conversation. Answers whether it did. */
+  /** The user wrote: their message reopens a resolved conversation (not a queued one). Answers whether it did. */
   userWrote(c: Contact): boolean {
     if (c.status !== "resolved") return false;
     c.status = "open";
     return true;
   }
 
-  // Apply `apply`, then commit the system line with the contact's row; on a store failure undo and refuse.
+  // Apply `to` (owner, status), then commit the system line with the contact's row. On a store failure undo what is
+  // still this action's (a user's message may have moved the preview meanwhile) and refuse.
   async #change(
     c: Contact,
     by: string,
+    verb: string,
     event: { action: ContactAction; from?: string; to?: string; note?: string },
     text: string,
-    apply: () => void,
+    to: { agent: string; status: ContactStatus },
   ): Promise<void> {
+    const { routing } = this.#o;
     const before = { agent: c.agent, status: c.status, last: c.last, lastMessageTime: c.lastMessageTime };
     const line: Message = {
       id: `sys-${newMessageId()}`,
@@ -220,26 +246,30 @@ export class Workflow {
         note: event.note ?? "",
       },
     };
-    apply();
-    c.last = lastOf(line);
+    routing.move(c, to.agent);
+    c.status = to.status;
+    const last = c.last = lastOf(line);
     c.lastMessageTime = Math.max(c.lastMessageTime, line.sendTime);
     try {
       await this.#o.store.saveOutbound(line, "sent", recordOf(c));
     } catch (e) {
-      this.#o.routing.move(c, before.agent);
-      Object.assign(c, before);
-      throw storeFailed(`${event.action.replace(/ed$/, "")} contact ${quote(c.id)}`, e);
+      if (c.agent === to.agent) routing.move(c, before.agent);
+      if (c.status === to.status) c.status = before.status;
+      if (c.last === last) {
+        c.last = before.last;
+        c.lastMessageTime = before.lastMessageTime;
+      }
+      throw storeFailed(`${verb} contact ${quote(c.id)}`, e);
     }
     c.savedAt = Date.now();
     c.savedAgent = c.agent;
     this.#o.saved(c);
   }
 
-  async #handOver(c: Contact, agent: string): Promise<void> {
-    if (agent === UNASSIGNED) return;
+  async #handOver(c: Contact, from: string, to: string): Promise<void> {
     // The contact is the new owner's already: a failure here only delays its unread messages to the next connect.
-    await this.#o.handOver(c, agent).catch((e) =>
-      this.#o.log.error("hand_over_failed", { contact: c.id, agent, error: String(e) })
+    await this.#o.handOver(c, from, to).catch((e) =>
+      this.#o.log.error("hand_over_failed", { contact: c.id, agent: to, error: String(e) })
     );
   }
 

@@ -1,8 +1,10 @@
 /**
  * The store's background worker, main side: a second connection to the store's file in a worker thread, which runs
- * the WAL checkpoints (the main connection's automatic ones are off) and searches. A checkpoint copies the WAL back
- * into the database file and syncs it: on the event loop that was a stall of several milliseconds a few times a
- * second under load — the accept path's p99. PASSIVE checkpoints on another connection never block the writer.
+ * the WAL checkpoints and searches. A checkpoint copies the WAL back into the database file and syncs it: on the
+ * event loop that was a stall of several milliseconds a few times a second under load — the accept path's p99.
+ * PASSIVE checkpoints on another connection never block the writer. The main connection keeps a backstop of its
+ * own at a higher threshold (see `sqlite_store.ts`), since only a checkpoint that finds the WAL fully copied lets
+ * the next write start it over.
  *
  * Should the worker fail to start or die, the store is told ({@link BackgroundOptions.failed}) and turns SQLite's
  * automatic checkpoints back on, so that the WAL stays bounded either way.
@@ -86,6 +88,11 @@ export class Background {
       this.#pending.set(id, { resolve, reject });
       this.#post({ kind: "search", id, agent, text, limit });
     });
+  }
+
+  /** Whether the worker still works (it failed to start or died: the store does its work itself). */
+  get alive(): boolean {
+    return this.#dead === undefined;
   }
 
   stats(): BackgroundStats {

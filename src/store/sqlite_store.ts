@@ -139,6 +139,8 @@ interface Write {
 }
 
 const SWEEP_CHUNK = 5000;
+// The main connection's own checkpoint threshold while the background worker checkpoints (SQLite's default: 1000).
+const WAL_BACKSTOP_PAGES = 4000;
 // Rows are read back under the record types' own names, so a row is the record.
 
 const WINDOW_KEYS = ["account", "openid", "lastMessageAt", "messageUsed", "lastEventAt", "eventUsed"] as const;
@@ -191,7 +193,11 @@ export class SqliteStore implements Store {
     }
     const checkpointMs = options.checkpointMs ?? 1000;
     if (path !== ":memory:" && checkpointMs > 0) {
-      this.#db.exec("PRAGMA wal_autocheckpoint = 0");
+      // A backstop, not the way: the worker copies the WAL back as it grows, but SQLite starts the WAL over only
+      // when a write finds all of it copied, which under steady load never happens between two commits. Past this
+      // many pages the commit checkpoints itself — cheap then, as the worker has copied nearly everything already —
+      // and the WAL starts over: it stays within ~16 MiB instead of growing without bound.
+      this.#db.exec(`PRAGMA wal_autocheckpoint = ${WAL_BACKSTOP_PAGES}`);
       this.#background = new Background({
         path,
         busyTimeoutMs: Math.trunc(options.busyTimeoutMs ?? 5000),
@@ -483,7 +489,8 @@ export class SqliteStore implements Store {
     if (this.#closed) return Promise.reject(new Error(`cannot search: the store ${quote(this.#path)} is closed`));
     // What is queued is committed first, so that the search sees every write made before it.
     if (this.#queue.length > 0) this.#commit();
-    if (this.#background === undefined) {
+    // Without a working worker (":memory:", or it died) the search runs here, on the event loop.
+    if (this.#background?.alive !== true) {
       return this.#read(`search the messages of agent ${quote(agent)}`, () => {
         this.#q.search ??= prepareSearch(this.#db);
         return runSearch(this.#q.search, agent, text, limit).map(toMessage);

@@ -74,8 +74,11 @@ export interface ContactRecord {
   note?: string;
 }
 
-/** Whether a conversation is being worked on (`open`) or done (`resolved`). */
-export type ContactStatus = "open" | "resolved";
+/**
+ * Whether a conversation is being worked on (`open`), done (`resolved`), or put back in the queue by an agent
+ * (`queued`: no owner, waiting for an agent to take the user).
+ */
+export type ContactStatus = "open" | "resolved" | "queued";
 
 /** WeChat's customer-service reply window of one user of one account. */
 export interface WindowRecord {

@@ -322,3 +322,63 @@ Deno.test("workplace: a user who wrote over 48 hours ago shows an expired window
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("workplace: a user put back in the queue stays there — agents connecting or their next message do not take them", async () => {
+  await using t = await startService();
+  await using a = await AgentClient.open(`${agentUrl(t, "A")}&ack=1`);
+  await push(t.http, "u1", "first question", "A");
+  await a.next(1001);
+  await call(contactUrl(t.http, "u1", "A", "/release"), "POST", {});
+  await a.next(106);
+
+  // An agent connecting takes the users who wrote while nobody was online, never the queue.
+  await using c = await AgentClient.open(`${agentUrl(t, "C")}&ack=1`);
+  const waiting = await post(`${t.http}/send`, userXml("u1", "hello?"));
+  assert.deepEqual([waiting.status, waiting.body.data.agent_id], [202, ""]);
+  const update = await a.next(106);
+  assert.deepEqual([update.data.action, update.data.contact.agent_id, update.data.contact.unread], ["queued", "", 2]);
+  assert.deepEqual(a.drain().filter((e) => e.result.code === 1001), []);
+  assert.deepEqual(c.drain().filter((e) => e.result.code === 1001), []);
+  assert.deepEqual((await getJson(`${t.http}${BASE}/queue?userid=C`)).body.data.contacts.map((x: Json) => x.unread), [
+    2,
+  ]);
+  // Any agent may read a waiting user's conversation before taking them.
+  assert.equal((await historyOf(t.http, "C", "u1")).status, 200);
+
+  // Whoever takes the user gets both unread messages.
+  assert.equal((await call(contactUrl(t.http, "u1", "C", "/take"), "POST", {})).status, 200);
+  await c.next(106);
+  assert.deepEqual([(await c.next(1001)).data.msg.content, (await c.next(1001)).data.msg.content], [
+    "first question",
+    "hello?",
+  ]);
+});
+
+Deno.test("workplace: a transfer to an offline agent holds the user for them; held counts follow the contact", async () => {
+  await using t = await startService({ REASSIGN_AFTER_SECONDS: "1" });
+  // C has a contact and goes offline, longer ago than the grace period.
+  {
+    await using c = await AgentClient.open(agentUrl(t, "C"));
+    await push(t.http, "u9", "hi C", "C");
+    await c.next(1001);
+  }
+  await new Promise((r) => setTimeout(r, 1200));
+  await using a = await AgentClient.open(agentUrl(t, "A"));
+  await push(t.http, "u1", "hi A", "A");
+  await a.next(1001);
+  const moved = await call(contactUrl(t.http, "u1", "A", "/transfer"), "POST", { to_agent_id: "C" });
+  assert.equal(moved.status, 200, JSON.stringify(moved.body));
+  // The user's next message waits for C (the grace period starts at the transfer), not for whoever is online.
+  const r = await post(`${t.http}/send`, userXml("u1", "still there?"));
+  assert.deepEqual([r.status, r.body.data.status, r.body.data.agent_id], [202, "queued", "C"]);
+  assert.equal((await getJson(`${t.http}/healthz`)).body.held, 1);
+
+  // Handed on to an online agent: the held message goes along, and is no longer counted as held.
+  await using b = await AgentClient.open(agentUrl(t, "B"));
+  const on = await call(contactUrl(t.http, "u1", "C", "/transfer"), "POST", { to_agent_id: "B" });
+  assert.equal(on.status, 200, JSON.stringify(on.body));
+  await b.next(106);
+  assert.equal((await b.next(1001)).data.msg.content, "still there?");
+  assert.equal((await getJson(`${t.http}/healthz`)).body.held, 0);
+  a.drain();
+});

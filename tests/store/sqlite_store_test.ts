@@ -551,3 +551,21 @@ Deno.test("WAL checkpoints run in the background worker, not in commits: the WAL
     await plain.close();
   });
 });
+
+Deno.test("under steady writes the WAL stays bounded: the worker copies it back and the backstop lets it start over", async () => {
+  await withDir(async (dir) => {
+    const store = open(dir, { checkpointMs: 5 });
+    try {
+      // ~60 MB of messages, committed in a steady stream of batches with no quiet moment in between.
+      const big = "y".repeat(4000);
+      let largest = 0;
+      for (let round = 0; round < 60; round++) {
+        await Promise.all(Array.from({ length: 250 }, () => store.saveInbound(msg("u1", { content: big }))));
+        largest = Math.max(largest, (await Deno.stat(`${storePath(dir)}-wal`)).size);
+      }
+      assert.ok(largest < 32 << 20, `the WAL reached ${largest} bytes`);
+    } finally {
+      await store.close();
+    }
+  });
+});

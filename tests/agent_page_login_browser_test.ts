@@ -56,6 +56,16 @@ async function pushXml(http: string, m: { to: string; from: string; content: str
   assert.equal(body.data.status, "delivered", JSON.stringify(body));
 }
 
+/**
+ * A tab whose agent chose English (the page is Chinese first, whatever the browser says): this file reads the
+ * English messages.
+ */
+async function englishPage(browser: Browser): Promise<Page> {
+  const page = await browser.newPage();
+  await page.send("Page.addScriptToEvaluateOnNewDocument", { source: `localStorage.setItem("kefu.lang", "en")` });
+  return page;
+}
+
 /** What the header and the sign-in controls show, read in one evaluation. */
 function authView(page: Page) {
   return page.evaluate<{
@@ -112,7 +122,7 @@ Deno.test({
     await using svc = await startWithAgents();
     const browser = await Browser.launch();
     try {
-      const page = await browser.newPage();
+      const page = await englishPage(browser);
       await page.send("Emulation.setDeviceMetricsOverride", {
         width: 1200,
         height: 800,
@@ -270,7 +280,7 @@ Deno.test({
     await using svc = await startService();
     const browser = await Browser.launch();
     try {
-      const page = await browser.newPage();
+      const page = await englishPage(browser);
       await page.goto(`${svc.http}/?userid=9`);
       await page.waitForExpression("the banner", `!document.getElementById("auth-off").hidden`);
       const view = await authView(page);

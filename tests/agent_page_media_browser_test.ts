@@ -256,7 +256,7 @@ Deno.test({
         return { line: m.querySelector('[data-testid="media-error"]').textContent,
           players: m.querySelectorAll("audio, video, img").length, links: m.querySelectorAll("a").length };
       })()`);
-      assert.match(failed.line, /^文件未能转存: .*40007/);
+      assert.match(failed.line, /^文件未能转存：.*40007/);
       assert.deepEqual([failed.players, failed.links], [0, 0]);
       // Retry: kefu asks WeChat again (which still has no such file) and the message comes back in its place, with
       // the reason and a retry button again.
@@ -269,7 +269,7 @@ Deno.test({
           return b && !b.disabled && b.closest('[data-testid="media"]').querySelector('[data-testid="media-error"]').textContent;
         })()`,
       );
-      assert.match(back, /^文件未能转存: .*40007/);
+      assert.match(back, /^文件未能转存：.*40007/);
       assert.equal(await agent.evaluate(`document.querySelectorAll('[data-testid="media-retry"]').length`), 1);
       await agent.evaluate(`document.getElementById("conversation").scrollTop = 0`);
       await Deno.writeFile(SCREENSHOT, await agent.screenshot());
@@ -318,7 +318,7 @@ Deno.test({
         })()`,
       );
       assert.deepEqual(problems.kept, [
-        "文件未能转换: conversion unavailable (ffmpeg not found): the original file is kept as it came",
+        "文件未能转换：conversion unavailable (ffmpeg not found): the original file is kept as it came",
         `${original}${tokenParam}`,
       ]);
       assert.match(problems.gone[0], /^无法播放：./);

@@ -141,7 +141,8 @@ function updateFilterCounts() {
     if (f === "all") continue;
     let n = 0;
     for (const c of order) if (matchesFilter(c, f)) n++;
-    b.querySelector(".count").textContent = n > 0 ? String(n) : "";
+    // "99+": the four buttons keep to one line whatever the numbers.
+    b.querySelector(".count").textContent = n > 99 ? "99+" : n > 0 ? String(n) : "";
   }
 }
 

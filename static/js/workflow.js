@@ -321,13 +321,14 @@ function renderSearch(data) {
   const items = [];
   const contacts = data.contacts ?? [];
   const messages = data.messages ?? [];
+  const q = text(data.q);
   if (contacts.length === 0 && messages.length === 0) items.push(el("p", "hint", t("search.none", { q: data.q })));
   if (contacts.length > 0) items.push(el("h3", "", t("search.contacts")));
   for (const s of contacts) {
     const b = button("", "search-hit", "search-contact");
     b.dataset.contactId = text(s.contact_id);
-    b.append(el("span", "contact-name", text(s.display_name) || text(s.name) || text(s.contact_id)));
-    if (s.note) b.append(el("span", "hit-note", text(s.note)));
+    b.append(marked("contact-name", text(s.display_name) || text(s.name) || text(s.contact_id), q));
+    if (s.note) b.append(marked("hit-note", text(s.note), q));
     b.addEventListener("click", () => openFromSearch(s));
     items.push(b);
   }
@@ -339,13 +340,46 @@ function renderSearch(data) {
     const c = state.contacts.get(text(m.contact_id));
     b.append(
       el("span", "contact-name", c ? displayName(c) : text(m.contact_id)),
-      el("span", "hit-text", text(m.content) || `[${text(m.msg_type)}]`),
+      marked("hit-text", text(m.content) || `[${text(m.msg_type)}]`, q),
       el("span", "hit-time", relativeTime(Number(m.send_time) || 0)),
     );
     b.addEventListener("click", () => openFromSearch({ contact_id: m.contact_id }, text(m.id)));
     items.push(b);
   }
   box.replaceChildren(...items);
+}
+
+// Where a hit is cut before this many characters, the line starts a little before the match ("…" first).
+const HIT_LEAD = 12;
+
+/**
+ * A <span class=`className`> with `value` as text nodes and each occurrence of `q` (any case) in a <mark>: built
+ * from nodes, never markup, as `value` is a user's text.
+ */
+export function marked(className, value, q) {
+  const span = el("span", className);
+  const lower = value.toLowerCase();
+  const needle = q.toLowerCase();
+  // Lower-casing that changes a string's length (a few Unicode letters) would shift the offsets: exact case then.
+  const exact = lower.length !== value.length || needle.length !== q.length;
+  const hay = exact ? value : lower;
+  const find = exact ? q : needle;
+  let at = find === "" ? -1 : hay.indexOf(find);
+  let from = 0;
+  // A match far into a long line would be under the ellipsis: the line starts shortly before it.
+  if (at > HIT_LEAD * 2 && className === "hit-text") {
+    from = at - HIT_LEAD;
+    span.append("…");
+  }
+  while (at >= 0) {
+    if (at > from) span.append(value.slice(from, at));
+    span.append(el("mark", "", value.slice(at, at + find.length)));
+    from = at + find.length;
+    at = hay.indexOf(find, from);
+  }
+  if (from < value.length) span.append(value.slice(from));
+  span.title = value;
+  return span;
 }
 
 // A hit opens its conversation; a message hit is scrolled to and marked once the history has it.

@@ -21,6 +21,8 @@ export interface OpenOptions {
   width?: number;
   height?: number;
   timezone?: string;
+  /** Script run in the page before its own, on every load (stubs of browser APIs the test records). */
+  beforeLoad?: string;
 }
 
 /** The browser's language for this tab, as an agent's desktop would set it. */
@@ -40,6 +42,7 @@ export async function openAgent(browser: Browser, url: string, options: OpenOpti
   });
   await page.send("Emulation.setTimezoneOverride", { timezoneId: options.timezone ?? "Asia/Shanghai" });
   await setLanguage(page, options.lang ?? "zh-CN");
+  if (options.beforeLoad) await page.send("Page.addScriptToEvaluateOnNewDocument", { source: options.beforeLoad });
   await page.goto(url);
   if (options.connect ?? true) await connected(page);
   return page;

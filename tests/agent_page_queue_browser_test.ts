@@ -85,12 +85,23 @@ Deno.test({
             : /^客服 A 将会话退回了等待队列：发票问题，需要财务同事处理 · 刚刚$/,
         );
       }
+      // The waiting user writes again: still waiting, the line says what they wrote, in every list.
+      await pushText(kefu.http, { to: "", from: "u_wait", content: "还有人吗？", id: "9503" });
+      for (const [page, who] of [[a, "A"], [b, "B"]] as const) {
+        await page.waitForExpression(
+          `the new message in ${who}'s queue`,
+          `/^还有人吗？ · /.test(document.querySelector('#queue [data-contact-id="u_wait"] .queue-last')?.textContent)`,
+        );
+        assert.deepEqual((await queueOf(page)).ids, ["u_wait"]);
+      }
+      assert.deepEqual(await idsIn(a, "#contacts"), ["u_stay"]);
+      assert.deepEqual(await idsIn(b, "#contacts"), []);
       // A page opened now finds it waiting (GET …/queue at connect).
       const c = await openAgent(browser, `${kefu.http}/?userid=C`);
       await waitQueue(c, "u_wait in C's queue from GET /queue", ["u_wait"]);
       assert.match(
         await textOf(c, '#queue [data-contact-id="u_wait"] .queue-last'),
-        /^客服 A 将会话退回了等待队列：发票/,
+        /^还有人吗？ · /,
       );
 
       // A's page stops hearing its socket for a while: its take will come after B's, before the event says so.
@@ -119,6 +130,10 @@ Deno.test({
         })()`,
       );
       assert.deepEqual(lines, ["客服 A 将会话退回了等待队列：发票问题，需要财务同事处理", "你接入了会话"]);
+      await b.waitForExpression(
+        "what the user wrote while waiting",
+        `!!document.querySelector('#conversation[data-contact-id="u_wait"] [data-id="9503"]')`,
+      );
       assert.equal(await b.evaluate(`document.querySelector("#reply-text").disabled`), false);
       await waitQueue(b, "B's queue empty", []);
       assert.equal((await queueOf(b)).hidden, true);

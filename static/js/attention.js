@@ -6,6 +6,7 @@ import { displayName, state, unreadOf } from "./state.js";
 import { $, text } from "./dom.js";
 import { t } from "./i18n.js";
 import { previewOf } from "./contacts.js";
+import { summaryMessage } from "./frames.js";
 
 const ALERTS_KEY = "kefu.alerts";
 
@@ -41,12 +42,14 @@ export function attend(c, m, isNew) {
   notify(displayName(c), previewOf(m), c.id);
 }
 
-/** A user put back in the waiting queue by `by` (someone else than this agent): any agent may take them. */
+/** A user waiting in the queue: put back by `by` (not this agent), or writing again ("" by): any agent may take. */
 export function attendQueue(s, by) {
   if (!alertsOn || by === state.agent) return;
   const name = text(s.display_name) || text(s.name) || text(s.contact_id);
   tone();
-  notify(t("queue.notify", { name }), t("queue.notifyBody"), "", "kefu-queue");
+  // Why they wait: the agent's release line with its note, or what the user wrote meanwhile.
+  const body = s.last_message ? previewOf(summaryMessage(s.last_message)) : "";
+  notify(t("queue.notify", { name }), body, "", "kefu-queue");
 }
 
 function tone() {

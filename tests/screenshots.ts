@@ -1,13 +1,14 @@
 /**
  * `deno task screenshots`: kefu with demo data in a temporary DATA_DIR, the agent page in headless Chromium at
  * 1280×800, and PNGs of its main views written to docs/screenshots/ (the contact list with a conversation in
- * Chinese, the transfer dialog, search results, a closed reply window, the English page).
+ * Chinese, the transfer dialog, search results, a closed reply window, the waiting queue, the English page).
  *
  * @module
  */
 
 import { start } from "../main.ts";
 import { parseConfig } from "../src/config/config.ts";
+import { CONTACTS_PATH } from "../src/envelope/protocol.ts";
 import { SqliteStore, storePath } from "../src/store/sqlite_store.ts";
 import { Browser, type Page } from "./browser/cdp.ts";
 import { click, clickContact, openAgent } from "./browser/page_helpers.ts";
@@ -178,7 +179,27 @@ async function main(): Promise<void> {
     );
     await shot(page, "reply-window-closed.png");
 
+    // The waiting queue: the colleague puts a user back with a note; this agent sees them waiting, with Take.
+    await page.evaluate(`localStorage.setItem("kefu.alerts", "off")`);
+    const res = await fetch(`http://127.0.0.1:${port}${CONTACTS_PATH}/oUser_wu/transfer?userid=${AGENT}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ to_agent_id: "li" }),
+    });
+    if (!res.ok) throw new Error(`transfer: ${res.status} ${await res.text()}`);
+    await colleague.waitForExpression(
+      "oUser_wu with the colleague",
+      `!!document.querySelector('#contacts [data-contact-id="oUser_wu"]')`,
+    );
+    await clickContact(colleague, "oUser_wu");
+    await click(colleague, "#open-release");
+    await colleague.evaluate(`document.querySelector("#release-note").value = "想换货，需要售后同事确认库存"`);
+    await click(colleague, "#release-ok");
+    await page.waitForExpression("the waiting user", `!!document.querySelector('#queue [data-contact-id="oUser_wu"]')`);
     await clickContact(page, "oUser_zhang");
+    await page.evaluate(`document.querySelectorAll('[data-testid="toast"]').forEach((t) => t.remove())`);
+    await shot(page, "queue.png");
+
     await click(page, "#open-details");
     await click(page, "#lang");
     await page.waitForExpression("English", `document.documentElement.lang === "en"`);

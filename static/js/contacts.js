@@ -231,7 +231,9 @@ export function systemLineText(m) {
   const params = { by: who(text(e.by)), from: who(text(e.from_agent_id)), to: who(text(e.to_agent_id)), note };
   if (e.action === "reopened" && !e.by) return t("workflow.reopenedByUser") + note;
   const line = t(`workflow.${e.action}`, params, m.content).trim();
-  return line.charAt(0).toUpperCase() + line.slice(1) + note;
+  // "you" starts an English sentence with a capital; an agent's id stays as it is.
+  const you = t("workflow.you");
+  return (line.startsWith(you) ? you.charAt(0).toUpperCase() + line.slice(1) : line) + note;
 }
 
 // Open a contact's conversation; `focus`: the agent chose it (the reply box takes the keyboard).

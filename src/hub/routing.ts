@@ -38,6 +38,8 @@ export interface LastMessage {
   content: string;
   direction: "in" | "out" | "system";
   sendTime: number;
+  /** A system line's `{action, by, from_agent_id, to_agent_id, note}`, for the page to word in its language. */
+  event?: Record<string, string>;
 }
 
 /** How much of a message's text the contact list previews. */
@@ -47,7 +49,9 @@ export const PREVIEW_CHARS = 120;
 export function lastOf(m: Message): LastMessage {
   const content = m.content.length > PREVIEW_CHARS ? m.content.slice(0, PREVIEW_CHARS) : m.content;
   const direction = m.type === "system" ? "system" : m.direction;
-  return { id: m.id, type: m.type, content, direction, sendTime: m.sendTime };
+  const last: LastMessage = { id: m.id, type: m.type, content, direction, sendTime: m.sendTime };
+  if (direction === "system") last.event = m.extra ?? {};
+  return last;
 }
 
 /**
@@ -82,7 +86,14 @@ export interface ContactView {
   status: ContactStatus;
   display_name: string;
   note: string;
-  last_message: { id: string; msg_type: string; content: string; direction: string; send_time: number } | null;
+  last_message: {
+    id: string;
+    msg_type: string;
+    content: string;
+    direction: string;
+    send_time: number;
+    event?: Record<string, string>;
+  } | null;
   reply_window: ReplyWindowView | null;
 }
 
@@ -158,9 +169,14 @@ export function viewOf(c: Contact, replyWindow: ReplyWindowOf): ContactView {
     status: c.status,
     display_name: c.displayName,
     note: c.note,
-    last_message: m === undefined
-      ? null
-      : { id: m.id, msg_type: m.type, content: m.content, direction: m.direction, send_time: m.sendTime },
+    last_message: m === undefined ? null : {
+      id: m.id,
+      msg_type: m.type,
+      content: m.content,
+      direction: m.direction,
+      send_time: m.sendTime,
+      ...(m.event ? { event: m.event } : {}),
+    },
     reply_window: replyWindow(c),
   };
 }

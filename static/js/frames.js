@@ -146,41 +146,12 @@ export function summaryMessage(s) {
     type,
     // A WeChat event is a line of its own kind; a workflow line is direction "system".
     event: direction !== "system" && (type === "event" || type === "system"),
-    workflow: s.event && typeof s.event === "object"
-      ? s.event
-      : direction === "system"
-      ? workflowOfText(text(s.content))
-      : null,
+    // A workflow line carries what happened (`event`), for the page to word in its language.
+    workflow: s.event && typeof s.event === "object" ? s.event : null,
     content: text(s.content),
     media: "",
     time: Number(s.send_time) || 0,
   };
-}
-
-// The server's own words for a workflow line (src/hub/workflow.ts), for a `last_message` that does not carry its
-// `event`: read back into what happened, so the agent reads it in the page's language.
-const WORKFLOW_TEXTS = [
-  [
-    /^(.+?) put the conversation back in the queue(?:: ([\s\S]*))?$/,
-    (m) => ({ action: "queued", by: m[1], note: m[2] }),
-  ],
-  [/^(.+?) transferred the conversation to (.+?)(?:: ([\s\S]*))?$/, (m) => ({
-    action: "transferred",
-    by: m[1],
-    from_agent_id: m[1],
-    to_agent_id: m[2],
-    note: m[3],
-  })],
-  [/^(.+?) took the conversation$/, (m) => ({ action: "taken", by: m[1], to_agent_id: m[1] })],
-  [/^(.+?) (resolved|reopened) the conversation$/, (m) => ({ action: m[2], by: m[1] })],
-];
-
-function workflowOfText(content) {
-  for (const [re, of] of WORKFLOW_TEXTS) {
-    const m = re.exec(content);
-    if (m) return of(m);
-  }
-  return null;
 }
 
 function addIncoming(data, code, event = false) {

@@ -83,6 +83,9 @@ Deno.test("workplace: a transfer moves the contact with a note; its unread messa
     note: "VIP 客户",
   });
   assert.equal(history[0].msg.content, "A transferred the conversation to B: VIP 客户");
+  // The contact list's preview of that line carries the same event.
+  const [listed] = await contactsOf(t.http, "B");
+  assert.deepEqual([listed.last_message.direction, listed.last_message.event?.action], ["system", "transferred"]);
 
   // The user's next message goes to the new owner.
   await push(t.http, "u1", "还在吗");

@@ -19,7 +19,7 @@ import { eventId, eventText } from "./events.ts";
 const MAPPED = new Set(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "PicUrl"]);
 
 /** A field that appears more than once, or holds elements instead of text: not a value `field()` takes. */
-interface NotText {
+export interface NotText {
   count: number;
   nested: boolean;
 }
@@ -32,7 +32,7 @@ interface NotText {
  * validate-then-parse: `decodeXml` of a text message 19.8 → 5.4 µs, of a nested event 22.5 → 7.6 µs
  * (`deno task bench:micro`; saxes 4.2 µs vs @rgrove/parse-xml 9.1 µs vs fast-xml-parser 20.3 µs on the same text).
  */
-function parseFully(text: string): Record<string, string | NotText> {
+export function parseFully(text: string): Record<string, string | NotText> {
   const p = new SaxesParser();
   // No prototype: an element named `__proto__` or `constructor` is just a field.
   const fields: Record<string, string | NotText> = Object.create(null);

@@ -181,6 +181,18 @@ Deno.test({
         await page.evaluate(`!!document.querySelector('#conversation [data-id="live-open-29"]')`),
         "the new message is shown",
       );
+      // Kept per contact that changed, not counted again over the 1,000: the list's order, the filters' numbers and
+      // the title's unread total are those a full count gives.
+      const counts = await page.evaluate<{ ordered: boolean; unread: string; waiting: string; title: string }>(`(() => {
+        const times = [...document.querySelectorAll("#contacts [data-contact-id]")].map((li) => Number(li.dataset.time));
+        const count = (f) => document.querySelector('#filters [data-filter="' + f + '"] .count').textContent;
+        return { ordered: times.every((t, i) => i === 0 || times[i - 1] >= t), unread: count("unread"),
+          waiting: count("waiting"), title: document.title };
+      })()`);
+      assert.ok(counts.ordered, "rows by last activity");
+      assert.equal(counts.unread, "30", "30 contacts with an unread message");
+      assert.equal(counts.waiting, "99+", "every contact waits for a reply");
+      assert.match(counts.title, /^\(30\) /, "the title counts the 30 unread messages");
       assert.deepEqual(uncaught(page), []);
 
       console.log(

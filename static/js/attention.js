@@ -2,10 +2,10 @@
 // and a desktop notification, for a new conversation, or a message while the tab is hidden. Notifications only
 // after the browser's permission, asked from the bell button (a user gesture, as browsers require).
 
-import { displayName, state, unreadOf } from "./state.js";
+import { displayName, state } from "./state.js";
 import { $, text } from "./dom.js";
 import { t } from "./i18n.js";
-import { previewOf } from "./contacts.js";
+import { previewOf, unreadTotal } from "./contacts.js";
 import { summaryMessage } from "./frames.js";
 
 const ALERTS_KEY = "kefu.alerts";
@@ -21,8 +21,8 @@ let unseen = 0;
 
 export function updateTitle() {
   if (!document.hidden) unseen = 0;
-  let total = unseen;
-  for (const c of state.contacts.values()) total += unreadOf(c);
+  // The list keeps the sum as contacts change: no walk over every contact for each message.
+  const total = unseen + unreadTotal();
   const base = t("app.title");
   const title = total > 0 ? `(${total}) ${base}` : base;
   if (document.title !== title) document.title = title;

@@ -105,13 +105,17 @@ export function updateReplyControls() {
   const refusal = windowRefusal(c);
   const ready = isOpen() && c !== undefined && refusal === "";
   const box = $("reply-text");
-  box.disabled = !ready;
-  $("reply-send").disabled = !ready;
-  $("reply-file").disabled = !ready;
-  box.placeholder = refusal || t("reply.placeholder");
-  box.dataset.refusal = refusal;
-  $("reply-refusal").textContent = refusal;
-  $("reply-refusal").hidden = refusal === "";
+  // Called for every message: what is already so is not written again (a write, even the same, costs a layout).
+  const set = (node, key, value) => {
+    if (node[key] !== value) node[key] = value;
+  };
+  set(box, "disabled", !ready);
+  set($("reply-send"), "disabled", !ready);
+  set($("reply-file"), "disabled", !ready);
+  set(box, "placeholder", refusal || t("reply.placeholder"));
+  set(box.dataset, "refusal", refusal);
+  set($("reply-refusal"), "textContent", refusal);
+  set($("reply-refusal"), "hidden", refusal === "");
 }
 
 export function wireComposer() {

@@ -1,6 +1,7 @@
 // The contact list: loaded from GET …/contacts, kept sorted by last activity, filtered (all/unread/waiting/
-// resolved). A change to one contact redraws its row alone and moves it to its place: an incoming message costs
-// the same with 10 contacts or 1,000.
+// resolved). A change to one contact redraws its row alone and moves it to its place, and the numbers beside the
+// filters and in the title are kept per contact that changed: an incoming message costs the same with 10 contacts or
+// 1,000. Changes are drawn once, at the end of the task (batch.js).
 
 import { CONTACTS_PATH, HISTORY_PATH } from "./protocol.js";
 import {
@@ -21,17 +22,49 @@ import { storedMessage, summaryMessage } from "./frames.js";
 import { loadHistory, renderConversation, renderHeader } from "./conversation.js";
 import { updateTitle } from "./attention.js";
 import { updateReplyControls } from "./composer.js";
+import { soon } from "./batch.js";
 
 // Contacts whose last message is not on the page get it from the history, this many requests at a time.
 const PREVIEW_LOOKUPS = 4;
 
-/** Contacts, most recent first; each row's <li> is `rows.get(id)`. */
+/** Contacts, most recent first; each row's <li> is `rows.get(contact)`. */
 let order = [];
 const rows = new Map();
 /** Contacts changed since the last flush; redrawn once per task. */
 const dirty = new Set();
-let flushQueued = false;
 let listDirty = false;
+/** The filter changed: rows are shown or hidden (not drawn again). */
+let filterDirty = false;
+
+/**
+ * What the listed contacts add up to, kept as they change (`counted`: what each contact added): unread messages
+ * (the title), and contacts under each filter (the numbers beside the buttons).
+ */
+const tally = { messages: 0, unread: 0, waiting: 0, resolved: 0 };
+const counted = new WeakMap();
+
+function count(c) {
+  const k = {
+    messages: unreadOf(c),
+    unread: matchesFilter(c, "unread") ? 1 : 0,
+    waiting: matchesFilter(c, "waiting") ? 1 : 0,
+    resolved: matchesFilter(c, "resolved") ? 1 : 0,
+  };
+  for (const key in tally) tally[key] += k[key];
+  counted.set(c, k);
+}
+
+function uncount(c) {
+  const k = counted.get(c);
+  if (k === undefined) return;
+  for (const key in tally) tally[key] -= k[key];
+  counted.delete(c);
+}
+
+/** Unread messages of every listed contact (as of the last flush). */
+export function unreadTotal() {
+  return tally.messages;
+}
 
 function before(a, b) {
   return a.sortTime !== b.sortTime ? a.sortTime > b.sortTime : a.id < b.id;
@@ -60,70 +93,81 @@ function removeFromOrder(c) {
 /** A contact's row needs redrawing (and maybe moving): done once, at the end of this task. */
 export function contactChanged(c) {
   dirty.add(c);
-  scheduleFlush();
+  soon("contacts", flushContacts);
 }
 
-/** Every row is redrawn (a new list, a filter, the language). */
+/** Every row is redrawn (a new list, the language). */
 export function renderContacts() {
   listDirty = true;
-  scheduleFlush();
-}
-
-function scheduleFlush() {
-  if (flushQueued) return;
-  flushQueued = true;
-  queueMicrotask(flushContacts);
+  soon("contacts", flushContacts);
 }
 
 /** Redraw now what changed. */
 export function flushContacts() {
-  flushQueued = false;
   const list = $("contacts");
   if (listDirty) {
     listDirty = false;
+    filterDirty = false;
     dirty.clear();
+    for (const key in tally) tally[key] = 0;
     for (const c of state.contacts.values()) c.sortTime = c.lastTime;
     order = [...state.contacts.values()].sort((a, b) => (before(a, b) ? -1 : 1));
     rows.clear();
     const frag = document.createDocumentFragment();
     for (const c of order) {
       const li = renderRow(c);
-      rows.set(c.id, li);
+      rows.set(c, li);
       frag.append(li);
+      count(c);
     }
     list.replaceChildren(frag);
   } else {
     for (const c of dirty) {
-      const old = rows.get(c.id);
-      if (!state.contacts.has(c.id)) {
+      uncount(c);
+      const old = rows.get(c);
+      if (state.contacts.get(c.id) !== c) {
+        // No longer listed (another agent's now, or the page forgot it).
         removeFromOrder(c);
         old?.remove();
-        rows.delete(c.id);
+        rows.delete(c);
         continue;
       }
+      count(c);
+      const li = renderRow(c);
+      rows.set(c, li);
       if (old === undefined || c.sortTime !== c.lastTime) {
         removeFromOrder(c);
         c.sortTime = c.lastTime;
         const i = placeOf(c);
         order.splice(i, 0, c);
-        const li = renderRow(c);
-        rows.set(c.id, li);
         old?.remove();
-        list.insertBefore(li, rows.get(order[i + 1]?.id) ?? null);
+        list.insertBefore(li, rows.get(order[i + 1]) ?? null);
       } else {
-        const li = renderRow(c);
-        rows.set(c.id, li);
         old.replaceWith(li);
       }
     }
     dirty.clear();
+    if (filterDirty) {
+      filterDirty = false;
+      for (const c of order) {
+        const li = rows.get(c);
+        const hidden = !matchesFilter(c);
+        if (li.hidden !== hidden) li.hidden = hidden;
+      }
+    }
   }
-  const shown = order.some((c) => matchesFilter(c));
-  $("contacts-empty").hidden = shown;
-  $("contacts-empty").textContent = state.contacts.size === 0 ? t("contacts.empty") : t("contacts.emptyFilter");
+  const shown = state.filter === "all" ? order.length > 0 : tally[state.filter] > 0;
+  const empty = $("contacts-empty");
+  if (empty.hidden !== shown) empty.hidden = shown;
+  setText(empty, state.contacts.size === 0 ? t("contacts.empty") : t("contacts.emptyFilter"));
   updateTitle();
   updateFilterCounts();
   updateReplyControls();
+}
+
+/** Text written only when it changes: the same text written again would still make the browser lay it out. */
+function setText(node, value) {
+  if (node.textContent !== value) node.textContent = value;
 }
 
 /** Whether a contact shows under the current filter. */
@@ -137,18 +181,19 @@ export function matchesFilter(c, filter = state.filter) {
 function updateFilterCounts() {
   for (const b of document.querySelectorAll("#filters [data-filter]")) {
     const f = b.dataset.filter;
-    b.setAttribute("aria-pressed", String(f === state.filter));
+    const pressed = String(f === state.filter);
+    if (b.getAttribute("aria-pressed") !== pressed) b.setAttribute("aria-pressed", pressed);
     if (f === "all") continue;
-    let n = 0;
-    for (const c of order) if (matchesFilter(c, f)) n++;
+    const n = tally[f];
     // "99+": the four buttons keep to one line whatever the numbers.
-    b.querySelector(".count").textContent = n > 99 ? "99+" : n > 0 ? String(n) : "";
+    setText(b.querySelector(".count"), n > 99 ? "99+" : n > 0 ? String(n) : "");
   }
 }
 
 export function setFilter(filter) {
   state.filter = filter;
-  renderContacts();
+  filterDirty = true;
+  soon("contacts", flushContacts);
 }
 
 // How each channel is named beside a contact: where the user wrote from.

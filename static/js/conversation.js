@@ -14,6 +14,7 @@ import { daySeparator, renderMessage } from "./message_view.js";
 import { updateReplyControls } from "./composer.js";
 import { renderWindowLine } from "./reply_window.js";
 import { renderWorkflowControls } from "./workflow.js";
+import { afterWrites } from "./batch.js";
 
 /** Messages drawn when a conversation opens; "load earlier" adds PAGE more. */
 export const WINDOW = 200;
@@ -53,8 +54,10 @@ export function renderConversation(how = "keep") {
   const c = state.contacts.get(state.selected);
   const id = c ? c.id : "";
   const other = box.dataset.contactId !== id;
-  const { scrollTop, scrollHeight } = box;
   const atBottom = state.atBottom;
+  const atEnd = other || how === "bottom" || atBottom;
+  // Where the agent reads, read (a layout) only when the window is to stay there.
+  const { scrollTop, scrollHeight } = atEnd ? { scrollTop: 0, scrollHeight: 0 } : box;
   box.dataset.contactId = id;
   renderHeader();
   const frag = document.createDocumentFragment();
@@ -71,10 +74,8 @@ export function renderConversation(how = "keep") {
     drawn.first = null;
   }
   box.replaceChildren(frag);
-  if (other || how === "bottom" || atBottom) {
-    box.scrollTop = box.scrollHeight;
-    state.atBottom = true;
-    $("new-below").hidden = true;
+  if (atEnd) {
+    endSoon();
   } else if (how === "older") {
     box.scrollTop = box.scrollHeight - (scrollHeight - scrollTop);
   } else {
@@ -108,14 +109,25 @@ export function appendMessage(c, m) {
   }
   drawMessage(box, m);
   if (m.direction === "out" || state.atBottom) {
-    box.scrollTop = box.scrollHeight;
-    state.atBottom = true;
-    $("new-below").hidden = true;
+    endSoon();
   } else {
     $("new-below").hidden = false;
   }
   updateReplyControls();
   acknowledgeShown(c);
+}
+
+/**
+ * The conversation goes to its end once this task's DOM writes are done (the contact's row, the filters' numbers):
+ * the browser lays the page out once for them all, not once for the message and again for the list.
+ */
+function endSoon() {
+  state.atBottom = true;
+  $("new-below").hidden = true;
+  afterWrites("conversation-end", () => {
+    const box = $("conversation");
+    box.scrollTop = box.scrollHeight;
+  });
 }
 
 /** A message's status or file changed: its node alone is drawn again. */

@@ -8,7 +8,8 @@ import { nowSeconds } from "./time.js";
 import { AGENT_KEY, detectAuth, login, renderAuth, resume, signOut, TOKEN_KEY, watchExpiry } from "./auth.js";
 import { connect, disconnect, renderHeartbeat, renderStatus } from "./socket.js";
 import { handleFrame } from "./frames.js";
-import { flushContacts, refreshTimes, renderContacts, select, wireContactList } from "./contacts.js";
+import { refreshTimes, renderContacts, select, wireContactList } from "./contacts.js";
+import { flush } from "./batch.js";
 import { loadHistory, renderConversation, renderHeader, toEnd } from "./conversation.js";
 import { updateReplyControls, wireComposer } from "./composer.js";
 import { closeLightbox } from "./media.js";
@@ -26,7 +27,8 @@ globalThis.kefu = {
   nowSeconds,
   watchExpiry,
   attentionLog,
-  flushContacts,
+  // The list's rows and the conversation's scroll, drawn now rather than at the end of the task.
+  flushContacts: flush,
   select,
   setLang,
   loadHistory,

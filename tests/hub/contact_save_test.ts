@@ -5,24 +5,11 @@
  */
 
 import assert from "node:assert/strict";
-import { seed004 } from "../../src/agents/dialects/seed004.ts";
 import type { Message } from "../../src/core/message.ts";
-import { type AgentPeer, Hub } from "../../src/hub/hub.ts";
+import { Hub } from "../../src/hub/hub.ts";
 import { SqliteStore, storePath } from "../../src/store/sqlite_store.ts";
 import type { ContactRecord } from "../../src/store/store.ts";
-
-class Peer implements AgentPeer {
-  readonly dialect = seed004;
-  readyState = 1;
-  bufferedAmount = 0;
-  sent: string[] = [];
-  send(data: string) {
-    this.sent.push(data);
-  }
-  close() {
-    this.readyState = 3;
-  }
-}
+import { Peer } from "./peer.ts";
 
 let seq = 0;
 function msg(contact: string, sendTime: number, content = `m${++seq}`): Message {

@@ -1,31 +1,9 @@
 import assert from "node:assert/strict";
 import { KefuError } from "../../src/core/errors.ts";
-import { seed004 } from "../../src/agents/dialects/seed004.ts";
-import { type AgentPeer, Hub, type HubOptions } from "../../src/hub/hub.ts";
+import { Hub, type HubOptions } from "../../src/hub/hub.ts";
 import type { Message } from "../../src/core/message.ts";
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
-
-// The hub is transport-free; a peer here records what a socket would be sent.
-class Peer implements AgentPeer {
-  readonly dialect = seed004;
-  readyState = 1;
-  bufferedAmount = 0;
-  sent: string[] = [];
-  closed?: { code?: number; reason?: string };
-  send(data: string) {
-    this.sent.push(data);
-  }
-  close(code?: number, reason?: string) {
-    this.readyState = 3;
-    this.closed = { code, reason };
-  }
-  take(): { id: string; contact: string; content: string }[] {
-    return this.sent.splice(0).map((s) => {
-      const e = JSON.parse(s);
-      return { id: e.data.id, contact: e.data.contact_id, content: e.data.msg.content };
-    });
-  }
-}
+import { Peer } from "./peer.ts";
 
 /** A hub on a real (in-memory) SQLite store, closed when the test ends. */
 function testHub(options: Omit<HubOptions, "store"> = {}) {

@@ -6,22 +6,9 @@
 import assert from "node:assert/strict";
 import { KefuError } from "../../src/core/errors.ts";
 import type { Message } from "../../src/core/message.ts";
-import { type AgentPeer, Hub } from "../../src/hub/hub.ts";
-import { seed004 } from "../../src/agents/dialects/seed004.ts";
+import { Hub } from "../../src/hub/hub.ts";
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
-
-class Peer implements AgentPeer {
-  readonly dialect = seed004;
-  readyState = 1;
-  bufferedAmount = 0;
-  sent: string[] = [];
-  send(data: string) {
-    this.sent.push(data);
-  }
-  close() {
-    this.readyState = 3;
-  }
-}
+import { Peer } from "./peer.ts";
 
 function text(contact: string, id: string, content: string): Message {
   return {

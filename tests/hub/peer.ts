@@ -1,0 +1,31 @@
+/**
+ * A hub peer for tests: the hub is transport-free, so a peer here records what a socket would be sent.
+ *
+ * @module
+ */
+
+import { seed004 } from "../../src/agents/dialects/seed004.ts";
+import type { AgentPeer } from "../../src/hub/hub.ts";
+
+/** Records frames; `take()` reads and clears the messages among them. */
+export class Peer implements AgentPeer {
+  readonly dialect = seed004;
+  readyState = 1;
+  bufferedAmount = 0;
+  sent: string[] = [];
+  closed?: { code?: number; reason?: string };
+  send(data: string) {
+    this.sent.push(data);
+  }
+  close(code?: number, reason?: string) {
+    this.readyState = 3;
+    this.closed = { code, reason };
+  }
+  /** The messages sent so far (and forgets them). */
+  take(): { id: string; contact: string; content: string }[] {
+    return this.sent.splice(0).map((s) => {
+      const e = JSON.parse(s);
+      return { id: e.data.id, contact: e.data.contact_id, content: e.data.msg.content };
+    });
+  }
+}

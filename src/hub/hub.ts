@@ -257,18 +257,16 @@ export class Hub {
     message.agent = agent;
     const key = keyOf(contact.id, message.id);
     this.#remember(key);
+    // What this message changes in the contact, kept to undo for a message not kept after all (#unwrite).
+    const prevLast = contact.last;
+    const prevMessageTime = contact.lastMessageTime;
+    const prevInboundTime = contact.lastInboundTime;
     contact.lastMessageTime = contact.lastInboundTime = message.sendTime;
     contact.unread++;
-    const before = { last: contact.last, lastMessageTime: contact.lastMessageTime };
     contact.last = lastOf(message);
     // The user's message reopens a resolved conversation: the row goes with this message.
     const reopened = this.workflow.userWrote(contact);
     if (reopened) contact.savedAt = undefined;
-    // Whatever this message changed in the contact, for a message not kept after all.
-    const undo = () => {
-      if (reopened) contact.status = "resolved";
-      if (contact.last?.id === message.id) Object.assign(contact, before);
-    };
     // On the socket before the commit, so the agent sees it at once; should the commit fail, WeChat's
     // retry brings it again and the page drops the repeat by id.
     let state: InboundState = held ? "media" : "accepted";
@@ -298,7 +296,7 @@ export class Hub {
     } catch (e) {
       this.#recent.delete(key);
       contact.unread--;
-      undo();
+      this.#unwrite(contact, message, reopened, prevLast, prevMessageTime, prevInboundTime);
       contact.savedAt = undefined;
       this.#stale.add(contact);
       throw storeFailed(message, e);
@@ -311,7 +309,7 @@ export class Hub {
     if (state === "acked" || saved === "duplicate") this.#stale.add(contact);
     if (saved === "duplicate") {
       if (state !== "acked") contact.unread--;
-      undo();
+      this.#unwrite(contact, message, reopened, prevLast, prevMessageTime, prevInboundTime);
       contact.savedAt = undefined;
       return this.#duplicate(message, contact);
     }
@@ -584,6 +582,23 @@ export class Hub {
       c.unread = Math.max(0, c.unread - done.length);
       this.#stale.add(c);
     }
+  }
+
+  // A message that was not kept after all (its commit failed, or the store knew it): the contact as it was, unless a
+  // later message moved it on meanwhile.
+  #unwrite(
+    c: Contact,
+    m: Message,
+    reopened: boolean,
+    last: Contact["last"],
+    lastMessageTime: number,
+    lastInboundTime: number,
+  ): void {
+    if (reopened) c.status = "resolved";
+    if (c.last?.id !== m.id) return;
+    c.last = last;
+    c.lastMessageTime = lastMessageTime;
+    c.lastInboundTime = lastInboundTime;
   }
 
   #duplicate(m: Message, c: Contact): InboundResult {

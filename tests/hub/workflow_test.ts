@@ -60,3 +60,30 @@ Deno.test("workflow: a failed transfer is undone, and an action that waited for 
     await store.close();
   }
 });
+
+Deno.test("workflow: a user's message that was not kept neither reopens the conversation nor moves its preview", async () => {
+  const store = new SqliteStore({ path: ":memory:" });
+  try {
+    const hub = new Hub({ store });
+    await hub.connect("A", new Peer());
+    await hub.accept(text("u1", "1", "first"), { agent: "A" });
+    await hub.workflow.setStatus("A", "u1", "resolved");
+    const [before] = hub.contactsOf("A");
+
+    const save = store.saveInbound.bind(store);
+    let failures = 1;
+    store.saveInbound = (...args) => failures-- > 0 ? Promise.reject(new Error("disk full")) : save(...args);
+    await assert.rejects(
+      hub.accept({ ...text("u1", "2", "NOT KEPT"), sendTime: 1_700_000_100 }),
+      (e) => e instanceof KefuError && e.kind === "store_failed",
+    );
+    const [after] = hub.contactsOf("A");
+    assert.deepEqual(
+      [after.status, after.last_message, after.last_message_time, after.last_inbound_time, after.unread],
+      [before.status, before.last_message, before.last_message_time, before.last_inbound_time, before.unread],
+    );
+    assert.equal(after.status, "resolved");
+  } finally {
+    await store.close();
+  }
+});

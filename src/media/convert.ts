@@ -108,9 +108,11 @@ export class Converter {
     if (this.#o.tmpDir !== undefined) await Deno.mkdir(this.#o.tmpDir, { recursive: true });
     const dir = await Deno.makeTempDir({ prefix: "kefu-media-", dir: this.#o.tmpDir });
     try {
-      const input = `${dir}/in`;
-      const output = `${dir}/${outName}`;
-      await Deno.writeFile(input, bytes);
+      // ffmpeg runs in `dir` and is given names relative to it: `dir` itself may be relative to kefu's working
+      // directory (DATA_DIR=./data), which is not ffmpeg's.
+      const input = "in";
+      const output = outName;
+      await Deno.writeFile(`${dir}/${input}`, bytes);
       const child = new Deno.Command(this.#o.ffmpeg, {
         args: [
           "-nostdin",
@@ -138,7 +140,7 @@ export class Converter {
           (result.signal ? `killed after ${this.#o.timeoutMs} ms` : `exit code ${result.code}`);
         throw new Error(`ffmpeg could not convert ${what}: ${why}`);
       }
-      return { bytes: await Deno.readFile(output), contentType };
+      return { bytes: await Deno.readFile(`${dir}/${output}`), contentType };
     } finally {
       await Deno.remove(dir, { recursive: true }).catch(() => undefined);
     }

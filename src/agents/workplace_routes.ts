@@ -133,6 +133,8 @@ export function workplaceRoutes(options: WorkplaceRoutesOptions): Hono<AgentEnv>
         content: m.content,
         direction: l.direction,
         send_time: m.sendTime,
+        // A workflow line: what happened, for the page to word in its language.
+        ...(l.event ? { event: l.event } : {}),
       };
     });
     return c.json(ok({ q, contacts: found.contacts, messages }));

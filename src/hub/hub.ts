@@ -188,7 +188,7 @@ export class Hub {
 
   /** Rebuild the Maps from what the store kept (at start, before serving). */
   restore(state: LoadedState): void {
-    this.#routing.restore(state.contacts, state.lastMessages);
+    this.#routing.restore(state.contacts, state);
     // Unread counts come back; the caps count only what arrives while an agent is offline from now on (what was
     // delivered and not yet acknowledged must not refuse new messages after a restart).
     for (const list of state.unacked.values()) {
@@ -259,11 +259,14 @@ export class Hub {
     this.#remember(key);
     // What this message changes in the contact, kept to undo for a message not kept after all (#unwrite).
     const prevLast = contact.last;
+    const prevAwaiting = contact.awaiting;
     const prevMessageTime = contact.lastMessageTime;
     const prevInboundTime = contact.lastInboundTime;
     contact.lastMessageTime = contact.lastInboundTime = message.sendTime;
     contact.unread++;
     contact.last = lastOf(message);
+    // A user's message waits for a reply; a WeChat event (a follow, a menu click) is not one to answer.
+    if (message.type !== "event") contact.awaiting = true;
     // The user's message reopens a resolved conversation: the row goes with this message.
     const reopened = this.workflow.userWrote(contact);
     if (reopened) contact.savedAt = undefined;
@@ -296,7 +299,7 @@ export class Hub {
     } catch (e) {
       this.#recent.delete(key);
       contact.unread--;
-      this.#unwrite(contact, message, reopened, prevLast, prevMessageTime, prevInboundTime);
+      this.#unwrite(contact, message, reopened, prevLast, prevAwaiting, prevMessageTime, prevInboundTime);
       contact.savedAt = undefined;
       this.#stale.add(contact);
       throw storeFailed(message, e);
@@ -309,7 +312,7 @@ export class Hub {
     if (state === "acked" || saved === "duplicate") this.#stale.add(contact);
     if (saved === "duplicate") {
       if (state !== "acked") contact.unread--;
-      this.#unwrite(contact, message, reopened, prevLast, prevMessageTime, prevInboundTime);
+      this.#unwrite(contact, message, reopened, prevLast, prevAwaiting, prevMessageTime, prevInboundTime);
       contact.savedAt = undefined;
       return this.#duplicate(message, contact);
     }
@@ -443,6 +446,7 @@ export class Hub {
     message.account = contact.account;
     contact.lastMessageTime = message.sendTime;
     contact.last = lastOf(message);
+    contact.awaiting = false;
     // Written with the reply by keepReply.
     this.#stale.add(contact);
     return contact;
@@ -591,12 +595,14 @@ export class Hub {
     m: Message,
     reopened: boolean,
     last: Contact["last"],
+    awaiting: boolean,
     lastMessageTime: number,
     lastInboundTime: number,
   ): void {
     if (reopened) c.status = "resolved";
     if (c.last?.id !== m.id) return;
     c.last = last;
+    c.awaiting = awaiting;
     c.lastMessageTime = lastMessageTime;
     c.lastInboundTime = lastInboundTime;
   }

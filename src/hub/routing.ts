@@ -23,8 +23,12 @@ export interface Contact extends ContactRecord {
   status: ContactStatus;
   displayName: string;
   note: string;
-  /** The newest message either way (the contact list's preview); undefined before the first. */
+  /** The newest message either way, workflow lines left out (the contact list's preview); undefined before the first. */
   last?: LastMessage;
+  /** The newest workflow line (a transfer, a release…: why a user waits in the queue); undefined before the first. */
+  lastEvent?: LastMessage;
+  /** The user's last message (not an event) came after the agent's last reply. */
+  awaiting: boolean;
   /** Epoch ms the store last got this contact, and the agent it had then. */
   savedAt?: number;
   savedAgent?: string;
@@ -86,14 +90,12 @@ export interface ContactView {
   status: ContactStatus;
   display_name: string;
   note: string;
-  last_message: {
-    id: string;
-    msg_type: string;
-    content: string;
-    direction: string;
-    send_time: number;
-    event?: Record<string, string>;
-  } | null;
+  /** The newest message either way (workflow lines left out). */
+  last_message: { id: string; msg_type: string; content: string; direction: string; send_time: number } | null;
+  /** The newest workflow line, with what happened. */
+  last_event: { id: string; content: string; send_time: number; event: Record<string, string> } | null;
+  /** The user wrote last (an event such as a follow does not count) and the conversation is not resolved. */
+  awaiting_reply: boolean;
   reply_window: ReplyWindowView | null;
 }
 
@@ -154,6 +156,7 @@ export function recordOf(c: Contact): ContactRecord {
 /** A contact as agents see it. */
 export function viewOf(c: Contact, replyWindow: ReplyWindowOf): ContactView {
   const m = c.last;
+  const e = c.lastEvent;
   return {
     contact_id: c.id,
     name: c.name,
@@ -169,14 +172,11 @@ export function viewOf(c: Contact, replyWindow: ReplyWindowOf): ContactView {
     status: c.status,
     display_name: c.displayName,
     note: c.note,
-    last_message: m === undefined ? null : {
-      id: m.id,
-      msg_type: m.type,
-      content: m.content,
-      direction: m.direction,
-      send_time: m.sendTime,
-      ...(m.event ? { event: m.event } : {}),
-    },
+    last_message: m === undefined
+      ? null
+      : { id: m.id, msg_type: m.type, content: m.content, direction: m.direction, send_time: m.sendTime },
+    last_event: e === undefined ? null : { id: e.id, content: e.content, send_time: e.sendTime, event: e.event ?? {} },
+    awaiting_reply: c.awaiting && c.status !== "resolved",
     reply_window: replyWindow(c),
   };
 }
@@ -207,10 +207,18 @@ export class Routing {
    * Rebuild from the store's contacts and their newest messages (at start); unread counts start at 0 and are
    * counted by the caller.
    */
-  restore(records: readonly ContactRecord[], lastMessages?: ReadonlyMap<string, Message>): void {
+  restore(
+    records: readonly ContactRecord[],
+    kept: {
+      lastMessages?: ReadonlyMap<string, Message>;
+      lastSystemLines?: ReadonlyMap<string, Message>;
+      awaitingReply?: ReadonlySet<string>;
+    } = {},
+  ): void {
     const now = Date.now();
     for (const r of records) {
-      const last = lastMessages?.get(r.id);
+      const last = kept.lastMessages?.get(r.id);
+      const line = kept.lastSystemLines?.get(r.id);
       const c: Contact = {
         ...r,
         status: r.status ?? "open",
@@ -218,6 +226,8 @@ export class Routing {
         note: r.note ?? "",
         unread: 0,
         last: last && lastOf(last),
+        lastEvent: line && lastOf(line),
+        awaiting: kept.awaitingReply?.has(r.id) ?? false,
         savedAt: now,
         savedAgent: r.agent,
       };
@@ -270,6 +280,7 @@ export class Routing {
         status: "open",
         displayName: "",
         note: "",
+        awaiting: false,
       };
       this.#add(c);
       return c;

@@ -223,7 +223,7 @@ export class Workflow {
     to: { agent: string; status: ContactStatus },
   ): Promise<void> {
     const { routing } = this.#o;
-    const before = { agent: c.agent, status: c.status, last: c.last, lastMessageTime: c.lastMessageTime };
+    const before = { agent: c.agent, status: c.status, lastEvent: c.lastEvent, lastMessageTime: c.lastMessageTime };
     const line: Message = {
       id: `sys-${newMessageId()}`,
       direction: "out",
@@ -248,15 +248,15 @@ export class Workflow {
     };
     routing.move(c, to.agent);
     c.status = to.status;
-    const last = c.last = lastOf(line);
+    const last = c.lastEvent = lastOf(line);
     c.lastMessageTime = Math.max(c.lastMessageTime, line.sendTime);
     try {
       await this.#o.store.saveOutbound(line, "sent", recordOf(c));
     } catch (e) {
       if (c.agent === to.agent) routing.move(c, before.agent);
       if (c.status === to.status) c.status = before.status;
-      if (c.last === last) {
-        c.last = before.last;
+      if (c.lastEvent === last) {
+        c.lastEvent = before.lastEvent;
         c.lastMessageTime = before.lastMessageTime;
       }
       throw storeFailed(`${verb} contact ${quote(c.id)}`, e);

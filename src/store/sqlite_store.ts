@@ -96,6 +96,11 @@ export const MIGRATIONS: readonly Migration[] = [{
     ALTER TABLE contacts ADD COLUMN status TEXT NOT NULL DEFAULT 'open';
     ALTER TABLE contacts ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
     ALTER TABLE contacts ADD COLUMN note TEXT NOT NULL DEFAULT '';`,
+}, {
+  version: 5,
+  name: "each contact's newest workflow line found without a scan of its conversation",
+  // Workflow lines are few, so the partial index is small and a user's message costs nothing more.
+  sql: `CREATE INDEX messages_system ON messages (contact, seq) WHERE type = 'system';`,
 }];
 
 /** Options for {@link SqliteStore}. */
@@ -304,7 +309,22 @@ export class SqliteStore implements Store {
       "SELECT id, user_id AS user, agent, name, avatar, company, account, channel, last_message_time AS lastMessageTime, " +
         "last_inbound_time AS lastInboundTime, unread, status, display_name AS displayName, note FROM contacts",
     );
-    p("lastOf", `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE contact = ? ORDER BY seq DESC LIMIT 1`);
+    // Backwards through the conversation to the first row that is not a workflow line (or not an event either).
+    p(
+      "lastOf",
+      `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_conversation WHERE contact = ? AND type <> 'system' ` +
+        "ORDER BY seq DESC LIMIT 1",
+    );
+    p(
+      "lastExchange",
+      "SELECT direction FROM messages INDEXED BY messages_conversation WHERE contact = ? " +
+        "AND type NOT IN ('system', 'event') ORDER BY seq DESC LIMIT 1",
+    );
+    p(
+      "lastSystemLine",
+      `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_system WHERE contact = ? AND type = 'system' ` +
+        "ORDER BY seq DESC LIMIT 1",
+    );
     p(
       "windows",
       "SELECT account, openid, last_message_at AS lastMessageAt, message_used AS messageUsed, " +
@@ -339,15 +359,22 @@ export class SqliteStore implements Store {
       }
       const keys = this.#q.recentKeys.all(Math.max(0, options.recentKeys ?? 100_000)) as Row[];
       const contacts = this.#q.contacts.all().map((r) => ({ ...r }) as unknown as ContactRecord);
-      // One indexed lookup per contact (messages_conversation), not a scan of every message.
+      // A few indexed lookups per contact (messages_conversation, messages_system), not a scan of every message.
       const lastMessages = new Map<string, StoredMessage>();
+      const lastSystemLines = new Map<string, StoredMessage>();
+      const awaitingReply = new Set<string>();
       for (const c of contacts) {
         const row = this.#q.lastOf.get(c.id) as Row | undefined;
         if (row !== undefined) lastMessages.set(c.id, toMessage(row));
+        const line = this.#q.lastSystemLine.get(c.id) as Row | undefined;
+        if (line !== undefined) lastSystemLines.set(c.id, toMessage(line));
+        if (this.#q.lastExchange.get(c.id)?.direction === "in") awaitingReply.add(c.id);
       }
       return {
         contacts,
         lastMessages,
+        lastSystemLines,
+        awaitingReply,
         windows: this.#q.windows.all().map((r) => ({ ...r }) as unknown as WindowRecord),
         unacked,
         outbox: (this.#q.outbox.all() as Row[]).map(toMessage),

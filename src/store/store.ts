@@ -117,8 +117,12 @@ export interface LoadedState {
   media: StoredMessage[];
   /** The most recent inbound keys, oldest first (to warm the hub's de-dup window). */
   recentKeys: DedupeKey[];
-  /** Each contact's newest message (the contact list's preview), by contact id. */
+  /** Each contact's newest message either way, workflow lines (type `system`) left out: the list's preview. */
   lastMessages: Map<string, StoredMessage>;
+  /** Each contact's newest workflow line (a transfer, a release…), for contacts that have one. */
+  lastSystemLines: Map<string, StoredMessage>;
+  /** The contacts whose newest message from the user or the agent (events and workflow lines left out) is the user's. */
+  awaitingReply: Set<string>;
 }
 
 /** What {@link Store.load} reads back. */

@@ -83,9 +83,11 @@ Deno.test("workplace: a transfer moves the contact with a note; its unread messa
     note: "VIP 客户",
   });
   assert.equal(history[0].msg.content, "A transferred the conversation to B: VIP 客户");
-  // The contact list's preview of that line carries the same event.
+  // The contact list previews the user's last message; the transfer is its last workflow line, with its event.
   const [listed] = await contactsOf(t.http, "B");
-  assert.deepEqual([listed.last_message.direction, listed.last_message.event?.action], ["system", "transferred"]);
+  assert.deepEqual([listed.last_message.content, listed.last_message.direction], ["订单号 12345", "in"]);
+  assert.deepEqual([listed.last_event.event.action, listed.last_event.event.note], ["transferred", "VIP 客户"]);
+  assert.equal(listed.awaiting_reply, true);
 
   // The user's next message goes to the new owner.
   await push(t.http, "u1", "还在吗");
@@ -384,4 +386,38 @@ Deno.test("workplace: a transfer to an offline agent holds the user for them; he
   assert.equal((await b.next(1001)).data.msg.content, "still there?");
   assert.equal((await getJson(`${t.http}/healthz`)).body.held, 0);
   a.drain();
+});
+
+Deno.test("workplace: awaiting_reply says the user wrote last — events do not count, a reply or a resolve clears it, a restart keeps it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kefu-awaiting-" });
+  try {
+    {
+      await using t = await startService({ DATA_DIR: dir });
+      await using a = await AgentClient.open(agentUrl(t, "A"));
+      const awaiting = async () =>
+        Object.fromEntries((await contactsOf(t.http, "A")).map((c) => [c.contact_id, c.awaiting_reply]));
+      await push(t.http, "u1", "在吗", "A");
+      await push(t.http, "u2", "", "A");
+      await a.next(1001);
+      // u2 only followed: a WeChat event, nothing to answer.
+      await post(`${t.http}/send`, userXml("u3", "", { to: "A", type: "event" }));
+      await push(t.http, "u4", "退货", "A");
+      a.send({ data: { id: "r1", contact_id: "u4", msg: { content: "好的" } }, result: { code: 1001, message: "c" } });
+      await a.next(-1); // the pushed user has no way back: the reply is kept as failed, and it was an answer
+      assert.deepEqual((await awaiting()).u1, true);
+      assert.deepEqual((await awaiting()).u3, false);
+      assert.deepEqual((await awaiting()).u4, false);
+      await call(contactUrl(t.http, "u1", "A", "/resolve"), "POST", {});
+      assert.equal((await awaiting()).u1, false);
+      await call(contactUrl(t.http, "u1", "A", "/reopen"), "POST", {});
+      assert.equal((await awaiting()).u1, true);
+    }
+    await using t = await startService({ DATA_DIR: dir });
+    const after = Object.fromEntries((await contactsOf(t.http, "A")).map((c) => [c.contact_id, c]));
+    assert.deepEqual([after.u1.awaiting_reply, after.u3.awaiting_reply, after.u4.awaiting_reply], [true, false, false]);
+    // The reopen is u1's last workflow line; its last message is still the user's.
+    assert.deepEqual([after.u1.last_event.event.action, after.u1.last_message.content], ["reopened", "在吗"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

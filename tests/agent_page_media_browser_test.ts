@@ -228,7 +228,8 @@ Deno.test({
       assert.equal(voice.label, "语音 0:02");
       assert.match(voice.src, /^\/media\/[0-9a-f]{64}\.ogg\?token=/);
       assert.ok(voice.src.endsWith(tokenParam));
-      assert.equal(voice.type, "voice");
+      // The badge in the agent's language (图片/语音/视频…), not the type's name.
+      assert.equal(voice.type, "语音");
       // It plays: a click on the player's own play button (at its left end), and Chromium decodes kefu's Opus.
       await click(agent, '[data-kind="voice"] audio', 20);
       await agent.waitForExpression(

@@ -79,12 +79,14 @@ Deno.test({
         assert.deepEqual(await queueOf(page), { hidden: false, count: "1", ids: ["u_wait"] });
         assert.equal(await textOf(page, '#queue [data-contact-id="u_wait"] [data-testid="take"]'), "接入");
         // Why it waits, in the page's words: who put it back, and the note.
-        assert.match(
-          await textOf(page, '#queue [data-contact-id="u_wait"] .queue-last'),
+        assert.equal(
+          await textOf(page, '#queue [data-contact-id="u_wait"] .queue-why'),
           who === "A"
-            ? /^你将会话退回了等待队列：发票问题，需要财务同事处理 · 刚刚$/
-            : /^客服 A 将会话退回了等待队列：发票问题，需要财务同事处理 · 刚刚$/,
+            ? "你将会话退回了等待队列：发票问题，需要财务同事处理"
+            : "客服 A 将会话退回了等待队列：发票问题，需要财务同事处理",
         );
+        // And what the user last wrote (not the workflow line), with its time.
+        assert.equal(await textOf(page, '#queue [data-contact-id="u_wait"] .queue-last'), "发票抬头开错了 · 刚刚");
       }
       // The waiting user writes again: still waiting, the line says what they wrote, in every list.
       await pushText(kefu.http, { to: "", from: "u_wait", content: "还有人吗？", id: "9503" });
@@ -103,6 +105,11 @@ Deno.test({
       assert.match(
         await textOf(c, '#queue [data-contact-id="u_wait"] .queue-last'),
         /^还有人吗？ · /,
+      );
+      // Why it waits comes with GET …/queue too (last_event).
+      assert.equal(
+        await textOf(c, '#queue [data-contact-id="u_wait"] .queue-why'),
+        "客服 A 将会话退回了等待队列：发票问题，需要财务同事处理",
       );
 
       // A's page stops hearing its socket for a while: its take will come after B's, before the event says so.

@@ -400,9 +400,12 @@ Deno.test({
         "the closed window",
         `document.querySelector('[data-testid="reply-window"]').dataset.state === "closed"`,
       );
-      assert.equal(await textOf(page, '[data-testid="reply-window"]'), "用户超过48小时未发消息，微信不允许回复");
+      // Why, once: above the reply box; the header says only that the window is closed, the box that it cannot
+      // be used.
+      assert.equal(await textOf(page, '[data-testid="reply-window"]'), "回复窗口已关闭");
       assert.equal(await page.evaluate(`document.querySelector("#reply-text").disabled`), true);
       assert.equal(await textOf(page, '[data-testid="reply-refusal"]'), "用户超过48小时未发消息，微信不允许回复");
+      assert.equal(await page.evaluate(`document.querySelector("#reply-text").placeholder`), "暂时无法回复");
       await Deno.writeFile("/tmp/kefu-window-closed.png", await page.screenshot());
 
       // A follow opens the 1-minute window: 3 replies.

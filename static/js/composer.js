@@ -112,7 +112,8 @@ export function updateReplyControls() {
   set(box, "disabled", !ready);
   set($("reply-send"), "disabled", !ready);
   set($("reply-file"), "disabled", !ready);
-  set(box, "placeholder", refusal || t("reply.placeholder"));
+  // Why a reply is refused is said once, above the box; the box itself says only that it cannot be used.
+  set(box, "placeholder", refusal ? t("reply.closedPlaceholder") : t("reply.placeholder"));
   set(box.dataset, "refusal", refusal);
   set($("reply-refusal"), "textContent", refusal);
   set($("reply-refusal"), "hidden", refusal === "");

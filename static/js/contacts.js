@@ -6,6 +6,7 @@
 import { CONTACTS_PATH, HISTORY_PATH } from "./protocol.js";
 import {
   applyServerContact,
+  awaitingOf,
   displayName,
   ensureContact,
   lastMessageOf,
@@ -16,7 +17,7 @@ import {
 } from "./state.js";
 import { $, el, text, toast } from "./dom.js";
 import { t } from "./i18n.js";
-import { relativeTime, timeElement } from "./time.js";
+import { agoElement, relativeTime, tickClock } from "./time.js";
 import { agentFetch, agentUrl, SignedOut } from "./api.js";
 import { storedMessage, summaryMessage } from "./frames.js";
 import { loadHistory, renderConversation, renderHeader } from "./conversation.js";
@@ -173,7 +174,7 @@ function setText(node, value) {
 /** Whether a contact shows under the current filter. */
 export function matchesFilter(c, filter = state.filter) {
   if (filter === "unread") return unreadOf(c) > 0;
-  if (filter === "waiting") return c.status !== "resolved" && lastMessageOf(c)?.direction === "in";
+  if (filter === "waiting") return awaitingOf(c);
   if (filter === "resolved") return c.status === "resolved";
   return true;
 }
@@ -228,26 +229,30 @@ function renderRow(c) {
   }
   li.dataset.time = String(c.lastTime);
   const sub = el("div", "contact-sub");
-  const time = timeElement(c.lastTime, relativeTime(c.lastTime));
-  time.dataset.seconds = String(c.lastTime);
+  const last = lastMessageOf(c);
+  // The time of the message shown (as search shows it), not of a later workflow line that moved the row up.
+  const time = agoElement(last?.time || c.lastTime);
   const preview = el("span", "contact-preview");
   // An unsent reply shows instead of the last message (as WeChat does), except in the conversation open.
   if (c.draft.trim() !== "" && c.id !== state.selected) {
     preview.append(el("span", "draft-tag", t("contact.draft")), c.draft.replace(/\s+/g, " ").trim());
     preview.dataset.testid = "draft";
   } else {
-    preview.textContent = previewOf(lastMessageOf(c));
+    preview.textContent = previewOf(last);
   }
   sub.append(preview, time);
   li.append(top, sub);
   return li;
 }
 
-/** Relative times ("5分钟前") age: each minute their text is computed again (no rows rebuilt). */
+/**
+ * Relative times ("5分钟前") age: each minute the page's clock moves on and every one on the page (the list, the
+ * queue, search results) is computed again from it (no rows rebuilt), so they agree with each other.
+ */
 export function refreshTimes() {
-  const now = Date.now();
-  for (const node of document.querySelectorAll("#contacts time[data-seconds]")) {
-    const label = relativeTime(Number(node.dataset.seconds), now);
+  tickClock();
+  for (const node of document.querySelectorAll("time[data-seconds]")) {
+    const label = relativeTime(Number(node.dataset.seconds));
     if (node.textContent !== label) node.textContent = label;
   }
 }
@@ -259,11 +264,23 @@ export function previewOf(m) {
   if (!m) return "";
   if (m.direction === "system") return systemLineText(m);
   if (m.event) return m.content;
+  return m.direction === "out" ? t("contact.mine", { text: bodyOf(m) }) : bodyOf(m);
+}
+
+function bodyOf(m) {
   const label = TYPE_LABELS.includes(m.type) ? t(`type.${m.type}`) : "";
   const body = m.type === "location"
     ? `${label} ${m.location?.label ?? ""}`.trim()
     : m.content || label || `[${m.type}]`;
-  return m.direction === "out" ? t("contact.mine", { text: body }) : body;
+  return body;
+}
+
+/** A workflow line as the server summarises it (`last_event` of a queued user, a search hit) in the agent's words. */
+export function workflowSummaryText(s) {
+  return systemLineText({
+    workflow: s?.event && typeof s.event === "object" ? s.event : null,
+    content: text(s?.content),
+  });
 }
 
 /** A workflow line (transfer, resolve, reopen) in the agent's language, from what happened, not the server's text. */

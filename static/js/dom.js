@@ -64,11 +64,13 @@ export function button(label, className = "", testid = "") {
   return b;
 }
 
-export function toast(message) {
+/** A passing message: `kind` "error" (red, announced at once) or "info" (a success or a notice, calm). */
+export function toast(message, kind = "error") {
   const box = $("toasts");
-  const node = el("div", "toast", message);
-  node.setAttribute("role", "alert");
+  const node = el("div", `toast ${kind}`, message);
+  node.setAttribute("role", kind === "error" ? "alert" : "status");
   node.dataset.testid = "toast";
+  node.dataset.kind = kind;
   node.title = t("toast.dismiss");
   node.addEventListener("click", () => node.remove());
   box.append(node);

@@ -235,7 +235,7 @@ function confirmReply(id, seconds, status) {
 // Today's error envelope does not name the reply, but the server answers frames in order: it is the oldest pending
 // one. An envelope that does carry data.id is matched by it.
 function replyFailed(detail, kind, id) {
-  toast(kind ? `${kind}: ${detail}` : detail);
+  toast(t("server.error", { reason: kind ? `${kind}: ${detail}` : detail }));
   // Only an error that names a reply fails it: typing, receipts and bad frames name none.
   const i = id === "" ? -1 : state.pending.findIndex((p) => p.msg.id === id);
   if (i < 0) return;

@@ -85,6 +85,17 @@ const zh = {
   "type.link": "[链接]",
   "type.miniprogrampage": "[小程序]",
 
+  "badge.image": "图片",
+  "badge.voice": "语音",
+  "badge.video": "视频",
+  "badge.shortvideo": "小视频",
+  "badge.location": "位置",
+  "badge.link": "链接",
+  "badge.miniprogrampage": "小程序",
+  "badge.file": "文件",
+
+  "server.error": "kefu 报错：{reason}",
+
   "system.title": "系统消息",
   "system.unrecognised": "无法识别的消息：{raw}",
 
@@ -123,6 +134,7 @@ const zh = {
   "window.quotaEvent": "用户关注/点击菜单/扫码后1分钟内已回复3条，需等用户发消息才能回复",
   "window.eventExpired": "用户关注/点击菜单/扫码已超过1分钟且未发消息，微信不允许回复",
   "window.never": "用户还没有发过消息，微信不允许主动回复",
+  "window.closed": "回复窗口已关闭",
 
   "status.msg.pending": "发送中",
   "status.msg.sent": "已发送",
@@ -132,6 +144,7 @@ const zh = {
 
   "msg.location": "位置",
   "msg.map": "地图",
+  "msg.failedWhy": "原因：{detail}",
 
   "media.open": "打开文件",
   "media.retry": "重试",
@@ -151,6 +164,7 @@ const zh = {
 
   "reply.placeholder": "输入回复…（Enter 发送，Shift+Enter 换行）",
   "reply.send": "发送",
+  "reply.closedPlaceholder": "暂时无法回复",
   "reply.fileTitle": "发送图片、语音（mp3/amr）或视频（mp4）",
   "reply.notConnected": "未连接：回复没有发出。",
   "reply.unconfirmedDetail": "服务器确认回复前连接已断开；确认可能稍后到达",
@@ -166,7 +180,7 @@ const zh = {
 
   "details.title": "联系人资料",
   "details.close": "关闭资料",
-  "details.id": "用户 ID",
+  "details.id": "用户 ID（OpenID）",
   "details.name": "微信昵称",
   "details.channel": "渠道",
   "details.account": "账号",
@@ -176,16 +190,18 @@ const zh = {
   "details.save": "保存",
   "details.saved": "已保存",
 
-  "transfer.title": "转接会话",
+  "transfer.titleWho": "转接会话：{name}",
   "transfer.to": "转接给",
   "transfer.note": "备注（可选，接手的客服可见）",
   "transfer.ok": "转接",
   "transfer.loading": "正在加载客服列表…",
   "transfer.none": "没有可转接的客服",
-  "transfer.agentOnline": "{id}（在线 · {n} 个会话）",
-  "transfer.agentOffline": "{id}（离线 · {n} 个会话）",
+  "transfer.agent": "客服 {id} · {state} · {n} 个会话",
+  "transfer.online": "在线",
+  "transfer.offline": "离线",
+  "transfer.choose": "请选择要转接的客服",
   "transfer.done": "已转接给客服 {to}",
-  "release.title": "退回等待队列",
+  "release.titleWho": "退回等待队列：{name}",
   "release.hint": "用户回到等待队列，任何在线客服都可以接入。",
   "release.ok": "退回队列",
   "release.done": "已退回等待队列",
@@ -292,6 +308,17 @@ const en = {
   "type.link": "[link]",
   "type.miniprogrampage": "[mini program]",
 
+  "badge.image": "image",
+  "badge.voice": "voice",
+  "badge.video": "video",
+  "badge.shortvideo": "short video",
+  "badge.location": "location",
+  "badge.link": "link",
+  "badge.miniprogrampage": "mini program",
+  "badge.file": "file",
+
+  "server.error": "kefu reported an error: {reason}",
+
   "system.title": "System",
   "system.unrecognised": "unrecognised frame: {raw}",
 
@@ -331,6 +358,7 @@ const en = {
   "window.eventExpired":
     "The follow/menu/scan was over a minute ago and the user has not written: WeChat does not allow a reply",
   "window.never": "The user has not written yet: WeChat does not allow a reply",
+  "window.closed": "Reply window closed",
 
   "status.msg.pending": "sending",
   "status.msg.sent": "sent",
@@ -340,6 +368,7 @@ const en = {
 
   "msg.location": "Location",
   "msg.map": "Map",
+  "msg.failedWhy": "Reason: {detail}",
 
   "media.open": "Open the file",
   "media.retry": "Retry",
@@ -359,6 +388,7 @@ const en = {
 
   "reply.placeholder": "Reply… (Enter sends, Shift+Enter for a new line)",
   "reply.send": "Send",
+  "reply.closedPlaceholder": "Cannot reply now",
   "reply.fileTitle": "Send an image, a voice file (mp3/amr) or a video (mp4)",
   "reply.notConnected": "Not connected: the reply was not sent.",
   "reply.unconfirmedDetail": "the connection closed before the server confirmed the reply; its answer may still come",
@@ -374,7 +404,7 @@ const en = {
 
   "details.title": "Contact details",
   "details.close": "Close details",
-  "details.id": "User id",
+  "details.id": "User id (OpenID)",
   "details.name": "WeChat name",
   "details.channel": "Channel",
   "details.account": "Account",
@@ -384,16 +414,18 @@ const en = {
   "details.save": "Save",
   "details.saved": "Saved",
 
-  "transfer.title": "Transfer the conversation",
+  "transfer.titleWho": "Transfer the conversation with {name}",
   "transfer.to": "Transfer to",
   "transfer.note": "Note (optional, the next agent sees it)",
   "transfer.ok": "Transfer",
   "transfer.loading": "Loading agents…",
   "transfer.none": "No agent to transfer to",
-  "transfer.agentOnline": "{id} (online · {n} conversations)",
-  "transfer.agentOffline": "{id} (offline · {n} conversations)",
-  "transfer.done": "Transferred to {to}",
-  "release.title": "Back to the waiting queue",
+  "transfer.agent": "Agent {id} · {state} · conversations: {n}",
+  "transfer.online": "online",
+  "transfer.offline": "offline",
+  "transfer.choose": "Choose an agent to transfer to",
+  "transfer.done": "Transferred to agent {to}",
+  "release.titleWho": "Put {name} back in the waiting queue",
   "release.hint": "The user waits in the queue again; any agent online can take them.",
   "release.ok": "Back to queue",
   "release.done": "Back in the waiting queue",

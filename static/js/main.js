@@ -91,7 +91,11 @@ function wire() {
     updateReplyControls();
   }, 60_000);
   // The title counts unread messages of every tab's list; another tab's changes come over its own socket.
-  document.addEventListener("visibilitychange", updateTitle);
+  document.addEventListener("visibilitychange", () => {
+    updateTitle();
+    // A hidden tab's timers are slowed: its relative times catch up when it is shown.
+    if (!document.hidden) refreshTimes();
+  });
 }
 
 async function init() {

@@ -2,7 +2,7 @@
 // line, a workflow line (transfer, resolve, reopen) in the agent's language; and the day separators.
 
 import { el, isWebUrl, link } from "./dom.js";
-import { t } from "./i18n.js";
+import { getLang, t } from "./i18n.js";
 import { dayLabel, hoursMinutes, timeElement } from "./time.js";
 import { renderMedia } from "./media.js";
 import { systemLineText } from "./contacts.js";
@@ -71,17 +71,33 @@ export function renderMessage(m) {
   if (m.found) div.classList.add("found");
   if (m.status) div.dataset.status = m.status;
   const head = el("div", "msg-head");
-  if (m.type !== "text") head.append(el("span", "badge", m.type));
+  // 图片, 语音, 位置…; a type the page does not know keeps its name.
+  if (m.type !== "text") head.append(el("span", "badge", t(`badge.${m.type}`, {}, m.type)));
   head.append(clockOf(m));
   if (m.status) head.append(el("span", `msg-status ${m.status}`, t(`status.msg.${m.status}`, {}, m.status)));
   div.append(head);
   if (m.location) div.append(renderLocation(m.location));
   else if (m.content !== "") div.append(el("div", "msg-text", m.content));
   // Rendered once per message: drawing the conversation again keeps a playing voice note playing.
-  if (m.media !== "" || m.mediaError) div.append(m.mediaNode ??= renderMedia(m));
+  // A file's words (its failure, Retry) follow the language, unless it is playing.
+  if (m.mediaNode && m.mediaLang !== getLang() && !playing(m.mediaNode)) m.mediaNode = undefined;
+  if (m.media !== "" || m.mediaError) {
+    if (m.mediaNode === undefined) {
+      m.mediaNode = renderMedia(m);
+      m.mediaLang = getLang();
+    }
+    div.append(m.mediaNode);
+  }
   if (m.extra?.length) div.append(renderExtra(m.extra));
-  if (m.detail) div.append(el("div", "msg-error", m.detail));
+  // A failed reply's reason is the server's (often English): said after a lead-in in the agent's language.
+  if (m.detail) {
+    div.append(el("div", "msg-error", m.status === "failed" ? t("msg.failedWhy", { detail: m.detail }) : m.detail));
+  }
   return div;
+}
+
+function playing(node) {
+  return [...node.querySelectorAll("audio, video")].some((p) => !p.paused);
 }
 
 export function daySeparator(seconds) {

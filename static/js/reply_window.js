@@ -56,27 +56,47 @@ function eventName(m) {
   return m.id.split(":").at(-1);
 }
 
+// A message this recent is one that has just come (not one sent again after a reconnect).
+const LIVE_SECONDS = 120;
+
 /** A user's message or event came: the window it opens (only for a contact whose channel has one). */
 export function windowOnInbound(c, m) {
   const w = c.replyWindow;
   if (!w) return;
-  // As the server: the user's time, never later than now (a clock ahead must not lengthen the window).
-  const at = Math.min(m.time, Date.now() / 1000);
+  // A message that comes live opens its window now, as the server counts it (WeChat's CreateTime is a little
+  // earlier, and a 106 "reopened" computed before the message was kept is older still: see mergeWindow). One sent
+  // again after a reconnect keeps its own time; never later than now (a clock ahead must not lengthen the window).
+  const now = Date.now() / 1000;
+  const live = m.time >= now - LIVE_SECONDS;
+  const at = live ? now : m.time;
   if (!m.event) {
-    if (at * 1000 + MESSAGE_WINDOW.ms > w.message_until * 1000) {
-      w.message_until = Math.floor(at + MESSAGE_WINDOW.ms / 1000);
-      w.message_left = MESSAGE_WINDOW.quota;
-    }
+    openWindow(w, "message", at, MESSAGE_WINDOW, live);
   } else {
     const name = eventName(m);
     if (name === "unsubscribe") {
       Object.assign(w, { message_until: 0, message_left: 0, event_until: 0, event_left: 0 });
-    } else if (WINDOW_EVENTS.includes(name) && at * 1000 + EVENT_WINDOW.ms > w.event_until * 1000) {
-      w.event_until = Math.floor(at + EVENT_WINDOW.ms / 1000);
-      w.event_left = EVENT_WINDOW.quota;
+    } else if (WINDOW_EVENTS.includes(name)) {
+      openWindow(w, "event", at, EVENT_WINDOW, live);
     }
   }
   if (state.selected === c.id) renderWindowLine(c);
+}
+
+/**
+ * Open (or renew) one window at `at`. A live message always renews it with its full quota: in the second the last
+ * one opened it too its until is no later, so it is made a second later than the one it replaces, or a view of the
+ * window from before the message (same until, fewer left) would win the merge (mergeWindow) and undo it.
+ */
+function openWindow(w, kind, at, rule, live) {
+  const [until, left] = [`${kind}_until`, `${kind}_left`];
+  const next = Math.floor(at + rule.ms / 1000);
+  if (next > w[until]) {
+    w[until] = next;
+    w[left] = rule.quota;
+  } else if (live) {
+    w[until] += 1;
+    w[left] = rule.quota;
+  }
 }
 
 /** A reply went out through WeChat's customer-service API: it spent one of the window's replies. */
@@ -90,7 +110,7 @@ export function windowOnSent(c, status) {
   if (state.selected === c.id) renderWindowLine(c);
 }
 
-/** The header's window line: "还可回复 5 条 · 剩余 47小时59分", or why replying is not possible. */
+/** The header's window line: "还可回复 5 条 · 剩余 47小时59分", or that the window is closed. */
 export function renderWindowLine(c) {
   const line = $("reply-window");
   if (!c?.replyWindow) {
@@ -102,9 +122,11 @@ export function renderWindowLine(c) {
   const s = contactWindow(c);
   line.hidden = false;
   line.dataset.state = s.open ? "open" : "closed";
+  // Closed: a short word here; why, once, above the reply box (composer.js).
   line.textContent = s.open
     ? s.parts.map((p) => t(`window.open.${p.kind}`, { n: p.left, left: formatLeft(p.ms) })).join(" ｜ ")
-    : t(s.reason);
+    : t("window.closed");
+  line.title = s.open ? "" : t(s.reason);
   scheduleTick(s);
 }
 

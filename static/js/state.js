@@ -33,7 +33,7 @@ export const state = {
   atBottom: true,
   /** The element focused before the image overlay opened, focused again when it closes. */
   lightboxOpener: null,
-  /** The contact list's filter: "all", "unread", "waiting" (the user wrote last) or "resolved". */
+  /** The contact list's filter: "all", "unread", "waiting" (待回复: see awaitingOf) or "resolved". */
   filter: "all",
   /** Users waiting for an agent (GET …/queue), as server contacts. */
   queue: [],
@@ -72,6 +72,8 @@ export function ensureContact(id, name) {
       preview: null,
       /** WeChat's reply window as the server said it (null: this channel has none; undefined: not told). */
       replyWindow: undefined,
+      /** 待回复 as the server said it: `{value, id, time}` of its `last_message` (see awaitingOf); undefined: not told. */
+      awaiting: undefined,
     };
     state.contacts.set(id, c);
   } else if (name && name !== id) {
@@ -89,9 +91,66 @@ export function displayName(c) {
   return c.displayName || c.name || c.id;
 }
 
-/** The contact's last message, from the page or the server's summary. */
+/**
+ * The message a contact's row previews: the newest the customer or the agent wrote (a workflow line such as
+ * "你接入了会话" never; a WeChat event only when there is nothing else), from the page or the server's summary.
+ */
 export function lastMessageOf(c) {
-  return c.messages.at(-1) ?? c.preview ?? null;
+  let event = null;
+  for (let i = c.messages.length - 1; i >= 0; i--) {
+    const m = c.messages[i];
+    if (m.direction === "system") continue;
+    if (!m.event) return m;
+    event ??= m;
+  }
+  const p = c.preview;
+  if (p && p.direction !== "system" && (!p.event || event === null)) return p;
+  return event;
+}
+
+/** The newest message of the exchange on the page: a user's (not a WeChat event) or a reply that went out. */
+function lastExchanged(c) {
+  for (let i = c.messages.length - 1; i >= 0; i--) {
+    const m = c.messages[i];
+    if (m.direction === "in" && !m.event) return m;
+    if (m.direction === "out" && (m.status === "sent" || m.status === "passive")) return m;
+  }
+  return null;
+}
+
+/**
+ * 待回复: the user's last message (not a WeChat event) came after the agent's last reply, and the conversation is
+ * not resolved. The server says it (`awaiting_reply`, as of its `last_message`); what the page saw since (a user
+ * who wrote again, a reply that went out) is newer and decides.
+ */
+export function awaitingOf(c) {
+  if (c.status === "resolved") return false;
+  const last = lastExchanged(c);
+  const told = c.awaiting;
+  if (told !== undefined) {
+    const stale = last !== null && last.id !== told.id &&
+      (last.time > told.time || (last.time === told.time && c.seen.has(told.id)));
+    if (!stale) return told.value;
+  }
+  if (last !== null) return last.direction === "in";
+  // A server that does not say it: its summary of the last message.
+  const p = c.preview;
+  return p !== null && p.direction === "in" && !p.event;
+}
+
+/** Per window, the later `*_until` wins; on the same until, the fewer replies left (one was spent meanwhile). */
+export function mergeWindow(mine, told) {
+  if (told === null) return null;
+  if (!mine) return { ...told };
+  const w = { ...told };
+  for (const k of ["message", "event"]) {
+    const [until, left] = [`${k}_until`, `${k}_left`];
+    const a = Number(mine[until]) || 0;
+    const b = Number(told[until]) || 0;
+    if (a > b) [w[until], w[left]] = [a, mine[left]];
+    else if (a === b) w[left] = Math.min(Number(mine[left]) || 0, Number(told[left]) || 0);
+  }
+  return w;
 }
 
 /** Copy what the server says of a contact (GET …/contacts, a 106 event) into the page's contact. */
@@ -104,8 +163,12 @@ export function applyServerContact(c, s) {
   if (s.channel !== undefined) c.channel = text(s.channel);
   if (s.account_id !== undefined) c.account = text(s.account_id);
   if (s.reply_window !== undefined) {
-    c.replyWindow = s.reply_window === null ? null : { ...s.reply_window };
-    c.windowAt = Date.now();
+    // A view may be older than what the page saw (a 106 "reopened" computed before the user's message was kept).
+    c.replyWindow = mergeWindow(c.replyWindow, s.reply_window);
+  }
+  if (typeof s.awaiting_reply === "boolean") {
+    const m = s.last_message;
+    c.awaiting = { value: s.awaiting_reply, id: text(m?.id), time: Number(m?.send_time) || 0 };
   }
   c.lastTime = Math.max(c.lastTime, Number(s.last_message_time) || 0);
   return c;

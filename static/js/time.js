@@ -50,8 +50,18 @@ export function dayLabel(seconds, now = new Date()) {
   return `${dayOf(d)} ${t(`weekday.${d.getDay()}`)}`;
 }
 
-/** The contact list's time: 刚刚, N分钟前, today's clock, 昨天, a day of this year, or the date. */
-export function relativeTime(seconds, nowMs = Date.now()) {
+/**
+ * The page's clock for relative times: one reading, moved on each minute (tickClock), so that a time in the list
+ * and the same time in search results read the same whenever each was drawn.
+ */
+let clockMs = Date.now();
+
+export function tickClock(nowMs = Date.now()) {
+  clockMs = nowMs;
+}
+
+/** The contact list's time (and the queue's, and search's): 刚刚, N分钟前, today's clock, 昨天, a day, the date. */
+export function relativeTime(seconds, nowMs = clockMs) {
   if (!Number.isFinite(seconds) || seconds <= 0) return "";
   const ms = seconds * 1000;
   const ago = nowMs - ms;
@@ -64,6 +74,13 @@ export function relativeTime(seconds, nowMs = Date.now()) {
   if (dayOf(d) === dayOf(yesterdayOf(now))) return t("time.yesterday");
   if (d.getFullYear() === now.getFullYear()) return `${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
   return dayOf(d);
+}
+
+/** A relative time ("5分钟前") as a <time> that ages with the page's clock (refreshTimes). */
+export function agoElement(seconds) {
+  const node = timeElement(seconds, relativeTime(seconds));
+  node.dataset.seconds = String(seconds);
+  return node;
 }
 
 /** A <time> with the full date as its tooltip. */

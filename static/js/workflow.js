@@ -5,10 +5,10 @@
 import { applyServerContact, displayName, ensureContact, saveDraft, state } from "./state.js";
 import { $, button, el, text, toast } from "./dom.js";
 import { t } from "./i18n.js";
-import { relativeTime } from "./time.js";
+import { agoElement } from "./time.js";
 import { api, SignedOut } from "./api.js";
 import { summaryMessage } from "./frames.js";
-import { channelLabel, contactChanged, previewOf, select } from "./contacts.js";
+import { channelLabel, contactChanged, previewOf, select, workflowSummaryText } from "./contacts.js";
 import { appendMessage, loadHistory, renderConversation, renderHeader, showFrom } from "./conversation.js";
 import { updateReplyControls } from "./composer.js";
 import { attendQueue } from "./attention.js";
@@ -93,7 +93,11 @@ async function resolve(reopen) {
 
 function fillDetails(c) {
   $("details-id").textContent = c.id;
-  $("details-name").textContent = c.name;
+  // A user WeChat gave no nickname is named by the id: not a nickname, and said once, as the id.
+  const named = c.name !== "" && c.name !== c.id;
+  $("details-name").textContent = named ? c.name : "";
+  $("details-name").hidden = !named;
+  $("details-name-label").hidden = !named;
   $("details-channel").textContent = c.channel ? channelLabel(c.channel) : "";
   $("details-account").textContent = c.account;
   $("details-status").textContent = t(c.status === "resolved" ? "contact.resolved" : "contact.open");
@@ -139,30 +143,59 @@ async function openTransfer() {
   const c = state.contacts.get(state.selected);
   if (!c) return;
   const dialog = $("transfer-dialog");
-  $("transfer-who").textContent = displayName(c);
+  $("transfer-title").textContent = t("transfer.titleWho", { name: displayName(c) });
   $("transfer-note").value = "";
   const list = $("transfer-agents");
   list.replaceChildren(el("option", "", t("transfer.loading")));
+  list.size = 1;
   list.disabled = true;
+  transferChoice();
   if (!dialog.open) dialog.showModal();
   try {
-    const agents = (await api.agents()).filter((a) => text(a.agent_id) !== state.agent);
+    // Online first (as the server lists them otherwise): who can take the user now.
+    const agents = (await api.agents())
+      .filter((a) => text(a.agent_id) !== state.agent)
+      .sort((a, b) => Number(Boolean(b.online)) - Number(Boolean(a.online)));
     list.replaceChildren(...agents.map((a) => {
-      const o = el(
-        "option",
-        "",
-        t(a.online ? "transfer.agentOnline" : "transfer.agentOffline", { id: a.agent_id, n: a.contacts ?? 0 }),
-      );
+      const o = el("option", "", transferLabel(a));
       o.value = text(a.agent_id);
+      o.dataset.online = String(Boolean(a.online));
       return o;
     }));
     if (agents.length === 0) list.replaceChildren(el("option", "", t("transfer.none")));
+    // As tall as the agents (a short list is not a tall empty box: one colleague is one line), a scroll beyond 6.
+    list.size = Math.min(6, Math.max(1, agents.length));
     list.disabled = agents.length === 0;
-    $("transfer-ok").disabled = agents.length === 0;
+    // The first online colleague is chosen; with none online, the agent chooses (or cancels).
+    const first = agents.find((a) => a.online);
+    list.value = first ? text(first.agent_id) : "";
+    if (!first) list.selectedIndex = -1;
   } catch (e) {
     list.replaceChildren(el("option", "", t("transfer.none")));
+    list.disabled = true;
     failed("workflow.cannotLoadAgents")(e);
   }
+  transferChoice();
+}
+
+/** "客服 2 · 在线 · 2 个会话" */
+function transferLabel(a) {
+  const n = Number(a.contacts) || 0;
+  return t("transfer.agent", {
+    id: text(a.agent_id),
+    state: t(a.online ? "transfer.online" : "transfer.offline"),
+    n,
+    s: n === 1 ? "" : "s",
+  });
+}
+
+/** 转接 is for a chosen agent: disabled, with a hint, while none is. */
+function transferChoice() {
+  const list = $("transfer-agents");
+  const chosen = !list.disabled && list.value !== "";
+  $("transfer-ok").disabled = !chosen;
+  // Loading, or no one to transfer to (the list says so): no hint.
+  $("transfer-hint").hidden = chosen || list.disabled;
 }
 
 async function transfer() {
@@ -173,11 +206,11 @@ async function transfer() {
   try {
     await act(id, api.transfer(id, to, $("transfer-note").value.trim()));
     $("transfer-dialog").close();
-    toast(t("transfer.done", { to }));
+    toast(t("transfer.done", { to }), "info");
   } catch (e) {
     failed("workflow.cannotTransfer")(e);
   } finally {
-    $("transfer-ok").disabled = false;
+    transferChoice();
   }
 }
 
@@ -186,7 +219,7 @@ async function transfer() {
 function openRelease() {
   const c = state.contacts.get(state.selected);
   if (!c) return;
-  $("release-who").textContent = displayName(c);
+  $("release-title").textContent = t("release.titleWho", { name: displayName(c) });
   $("release-note").value = "";
   $("release-ok").disabled = false;
   const dialog = $("release-dialog");
@@ -203,7 +236,7 @@ async function release() {
     // The answer, or the "queued" event before it, took the contact off this agent's list.
     dropContact(id);
     $("release-dialog").close();
-    toast(t("release.done"));
+    toast(t("release.done"), "info");
   } catch (e) {
     failed("workflow.cannotRelease")(e);
   } finally {
@@ -233,7 +266,7 @@ async function take(s, b) {
   } catch (e) {
     if (e.status === 409) {
       // Another agent was first: said plainly, and the user leaves the list at once (the event may still come).
-      toast(t("queue.takenAlready", { name: queueName(s) }));
+      toast(t("queue.takenAlready", { name: queueName(s) }), "info");
       unqueue(id);
       renderQueue();
     } else {
@@ -271,13 +304,28 @@ export function renderQueue() {
     const who = el("div", "queue-who");
     who.append(el("span", "contact-name", queueName(s)));
     if (s.channel) who.append(el("span", "channel-tag", channelLabel(text(s.channel))));
-    const last = s.last_message ? previewOf(summaryMessage(s.last_message)) : "";
-    const since = relativeTime(Number(s.last_message_time) || 0);
     const b = button(t("queue.take"), "take", "take");
     b.addEventListener("click", () => take(s, b));
-    const line = el("div", "queue-last", [last, since].filter(Boolean).join(" · "));
-    line.title = line.textContent;
-    li.append(who, line, b);
+    li.append(who);
+    // Why the user waits (put back by an agent, with the note), then what the user last said, and since when.
+    const why = s.last_event && typeof s.last_event === "object" ? s.last_event : null;
+    if (why) {
+      li.classList.add("has-why");
+      const reason = el("div", "queue-why", workflowSummaryText(why));
+      reason.dataset.testid = "queue-why";
+      reason.title = reason.textContent;
+      li.append(reason);
+    }
+    const lastMessage = s.last_message ? summaryMessage(s.last_message) : null;
+    const last = lastMessage && lastMessage.direction !== "system" ? previewOf(lastMessage) : "";
+    const at = lastMessage?.time || Number(s.last_message_time) || 0;
+    const line = el("div", "queue-last");
+    line.dataset.testid = "queue-last";
+    if (last) line.append(last);
+    if (last && at > 0) line.append(" · ");
+    if (at > 0) line.append(agoElement(at));
+    line.title = last;
+    li.append(line, b);
     return li;
   }));
 }
@@ -338,15 +386,21 @@ function renderSearch(data) {
     b.dataset.contactId = text(m.contact_id);
     b.dataset.id = text(m.id);
     const c = state.contacts.get(text(m.contact_id));
-    b.append(
-      el("span", "contact-name", c ? displayName(c) : text(m.contact_id)),
-      marked("hit-text", text(m.content) || `[${text(m.msg_type)}]`, q),
-      el("span", "hit-time", relativeTime(Number(m.send_time) || 0)),
-    );
+    // A workflow line is worded in the agent's language from what happened, not the server's English.
+    const line = m.event && typeof m.event === "object"
+      ? workflowSummaryText(m)
+      : text(m.content) || typeLabel(text(m.msg_type));
+    const time = agoElement(Number(m.send_time) || 0);
+    time.classList.add("hit-time");
+    b.append(el("span", "contact-name", c ? displayName(c) : text(m.contact_id)), marked("hit-text", line, q), time);
     b.addEventListener("click", () => openFromSearch({ contact_id: m.contact_id }, text(m.id)));
     items.push(b);
   }
   box.replaceChildren(...items);
+}
+
+function typeLabel(type) {
+  return t(`type.${type}`, {}, `[${type}]`);
 }
 
 // Where a hit is cut before this many characters, the line starts a little before the match ("…" first).
@@ -485,6 +539,7 @@ export function wireWorkflow() {
     transfer();
   });
   $("transfer-cancel").addEventListener("click", () => $("transfer-dialog").close());
+  $("transfer-agents").addEventListener("change", transferChoice);
   $("search").addEventListener("input", onSearchInput);
   $("search").addEventListener("keydown", (e) => {
     if (e.key === "Escape") {

@@ -14,6 +14,7 @@ import { Browser, CHROMIUM_PATH, delay, hasChromium, type Page } from "./browser
 import {
   click,
   clickContact,
+  nowSeconds,
   openAgent,
   pushText,
   reload,
@@ -21,26 +22,14 @@ import {
   textOf,
   typeInto,
   uncaught,
+  wechat,
 } from "./browser/page_helpers.ts";
-import { signedQuery, startWechat } from "./helpers.ts";
+import { startWechat } from "./helpers.ts";
 import { CONTACTS_PATH } from "../static/js/protocol.js";
 
 const CHROMIUM = hasChromium();
 const NEEDS = CHROMIUM ? "" : ` [ignored: requires chromium at ${CHROMIUM_PATH}]`;
-const TOKEN = "pagetests";
 const APPID = "wxcontactspage01";
-
-function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000);
-}
-
-/** A signed webhook POST from WeChat user `openid` (plaintext mode). */
-async function wechat(http: string, openid: string, type: string, fields: string) {
-  const xml = `<xml><ToUserName><![CDATA[gh_page]]></ToUserName><FromUserName><![CDATA[${openid}]]></FromUserName>` +
-    `<CreateTime>${nowSeconds()}</CreateTime><MsgType><![CDATA[${type}]]></MsgType>${fields}</xml>`;
-  const res = await fetch(`${http}/wechat${await signedQuery(TOKEN)}`, { method: "POST", body: xml });
-  assert.equal(await res.text(), "success");
-}
 
 /** The number beside 待回复 ("" for none). */
 function waitingCount(page: Page): Promise<string> {

@@ -8,11 +8,12 @@
 
 import assert from "node:assert/strict";
 import { CONTACTS_PATH } from "../src/envelope/protocol.ts";
-import { Browser, CHROMIUM_PATH, hasChromium, type Page, waitFor } from "./browser/cdp.ts";
+import { Browser, CHROMIUM_PATH, hasChromium, waitFor } from "./browser/cdp.ts";
 import {
   click,
   clickContact,
   connected,
+  inConversation,
   openAgent,
   pushText,
   startKefu,
@@ -23,15 +24,6 @@ import {
 
 const CHROMIUM = hasChromium();
 const NEEDS = CHROMIUM ? "" : ` [ignored: requires chromium at ${CHROMIUM_PATH}]`;
-
-function inConversation(page: Page, contact: string, id: string) {
-  return page.waitForExpression(
-    `message ${id} in ${contact}'s conversation`,
-    `!!document.querySelector('#conversation[data-contact-id=${JSON.stringify(contact)}] [data-id=${
-      JSON.stringify(id)
-    }]')`,
-  );
-}
 
 Deno.test({
   name: `browser: each unsent reply comes back after a reload, in its own conversation; sending forgets it${NEEDS}`,
@@ -301,6 +293,8 @@ Deno.test({
         });
         for (const lang of ["zh", "en"]) {
           await page.evaluate(`kefu.setLang(${JSON.stringify(lang)})`);
+          // The page writes the DOM in a batch at the end of the task: measure after the next frame.
+          await page.evaluate(`new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))`);
           const l = await layout();
           const what = `${lang} at ${width} px: ${JSON.stringify(l)}`;
           assert.equal(new Set(l.tops).size, 1, what);
@@ -322,6 +316,7 @@ Deno.test({
       });
       await page.evaluate(`kefu.setLang("en")`);
       await page.evaluate(`for (const c of document.querySelectorAll("#filters .count")) c.textContent = "99+"`);
+      await page.evaluate(`new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))`);
       const widest = await layout();
       assert.deepEqual(widest.overflow, [false, false, false, false], JSON.stringify(widest));
       assert.equal(new Set(widest.tops).size, 1, JSON.stringify(widest));

@@ -7,62 +7,24 @@
  */
 
 import assert from "node:assert/strict";
-import { type Service, start } from "../main.ts";
-import { parseConfig } from "../src/config/config.ts";
-import { cdata } from "../src/core/xml.ts";
 import { SqliteStore, storePath } from "../src/store/sqlite_store.ts";
 import { Browser, CHROMIUM_PATH, delay, hasChromium, type Page, waitFor } from "./browser/cdp.ts";
-import { click, clickContact, openAgent, textOf, uncaught } from "./browser/page_helpers.ts";
-import { freePort, signedQuery } from "./helpers.ts";
+import {
+  click,
+  clickContact,
+  inConversation,
+  nowSeconds,
+  openAgent,
+  pushText,
+  startKefu,
+  textOf,
+  uncaught,
+  wechat,
+} from "./browser/page_helpers.ts";
 
 const CHROMIUM = hasChromium();
 const NEEDS = CHROMIUM ? "" : ` [ignored: requires chromium at ${CHROMIUM_PATH}]`;
-const TOKEN = "workplacetok";
 const APPID = "wxworkplace0001";
-
-function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000);
-}
-
-async function startKefu(extra: Record<string, string> = {}): Promise<{ svc: Service; http: string }> {
-  const port = freePort();
-  const svc = await start(parseConfig({
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "silent",
-    STORE: "memory",
-    WECHAT_TOKEN: TOKEN,
-    ...extra,
-  }));
-  return { svc, http: `http://127.0.0.1:${port}` };
-}
-
-/** A user's text through the seed's XML push, for agent `to`. */
-async function pushText(http: string, m: { to: string; from: string; content: string; id: string; time?: number }) {
-  const xml = `<xml><ToUserName>${cdata(m.to)}</ToUserName><FromUserName>${cdata(m.from)}</FromUserName>` +
-    `<CreateTime>${m.time ?? nowSeconds()}</CreateTime><MsgType>text</MsgType>` +
-    `<Content>${cdata(m.content)}</Content><MsgId>${m.id}</MsgId></xml>`;
-  const res = await fetch(`${http}/send`, { method: "POST", body: xml });
-  const body = await res.json();
-  assert.ok(res.ok, JSON.stringify(body));
-}
-
-/** A signed webhook POST from WeChat user `openid` (plaintext mode). */
-async function wechat(http: string, openid: string, type: string, fields: string, time = nowSeconds()) {
-  const xml = `<xml><ToUserName><![CDATA[gh_work]]></ToUserName><FromUserName><![CDATA[${openid}]]></FromUserName>` +
-    `<CreateTime>${time}</CreateTime><MsgType><![CDATA[${type}]]></MsgType>${fields}</xml>`;
-  const res = await fetch(`${http}/wechat${await signedQuery(TOKEN)}`, { method: "POST", body: xml });
-  assert.equal(await res.text(), "success");
-}
-
-function inConversation(page: Page, contact: string, id: string) {
-  return page.waitForExpression(
-    `message ${id} in ${contact}'s conversation`,
-    `!!document.querySelector('#conversation[data-contact-id=${JSON.stringify(contact)}] [data-id=${
-      JSON.stringify(id)
-    }]')`,
-  );
-}
 
 function listed(page: Page, contact: string): Promise<boolean> {
   return page.evaluate<boolean>(`!!document.querySelector('#contacts [data-contact-id=${JSON.stringify(contact)}]')`);

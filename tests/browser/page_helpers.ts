@@ -9,7 +9,7 @@
 import { type Service, start } from "../../main.ts";
 import { parseConfig } from "../../src/config/config.ts";
 import { cdata } from "../../src/core/xml.ts";
-import { freePort } from "../helpers.ts";
+import { freePort, signedQuery } from "../helpers.ts";
 import type { Browser, Page } from "./cdp.ts";
 
 /** Options of {@link openAgent}. */
@@ -81,6 +81,14 @@ export function uncaught(page: Page): string[] {
   return page.console.filter((l) => l.startsWith("uncaught"));
 }
 
+/** The webhook token {@link startKefu} gives kefu and {@link wechat} signs with. */
+export const PAGE_TOKEN = "pagetests";
+
+/** Epoch seconds now. */
+export function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
 /** kefu on a free port with an in-memory store (unless `extra` says otherwise), logging nothing. */
 export async function startKefu(extra: Record<string, string> = {}): Promise<{ svc: Service; http: string }> {
   const port = freePort();
@@ -89,7 +97,7 @@ export async function startKefu(extra: Record<string, string> = {}): Promise<{ s
     HOST: "127.0.0.1",
     LOG_LEVEL: "silent",
     STORE: "memory",
-    WECHAT_TOKEN: "pagetests",
+    WECHAT_TOKEN: PAGE_TOKEN,
     ...extra,
   }));
   return { svc, http: `http://127.0.0.1:${port}` };
@@ -106,6 +114,25 @@ export async function pushText(
   const res = await fetch(`${http}/send`, { method: "POST", body: xml });
   const body = await res.text();
   if (!res.ok) throw new Error(`POST /send answered ${res.status}: ${body}`);
+}
+
+/** A signed webhook POST from WeChat user `openid` (plaintext mode) to a kefu of {@link startKefu}. */
+export async function wechat(http: string, openid: string, type: string, fields: string, time = nowSeconds()) {
+  const xml = `<xml><ToUserName><![CDATA[gh_page]]></ToUserName><FromUserName><![CDATA[${openid}]]></FromUserName>` +
+    `<CreateTime>${time}</CreateTime><MsgType><![CDATA[${type}]]></MsgType>${fields}</xml>`;
+  const res = await fetch(`${http}/wechat${await signedQuery(PAGE_TOKEN)}`, { method: "POST", body: xml });
+  const body = await res.text();
+  if (body !== "success") throw new Error(`the webhook answered ${res.status}: ${body}`);
+}
+
+/** Wait until message `id` shows in `contact`'s open conversation. */
+export function inConversation(page: Page, contact: string, id: string): Promise<unknown> {
+  return page.waitForExpression(
+    `message ${id} in ${contact}'s conversation`,
+    `!!document.querySelector('#conversation[data-contact-id=${JSON.stringify(contact)}] [data-id=${
+      JSON.stringify(id)
+    }]')`,
+  );
 }
 
 /** Set the text of an input or textarea as typing would (an input event follows). */

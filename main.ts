@@ -9,6 +9,7 @@ import { createApp } from "./src/http/app.ts";
 import { type Config, ConfigError, describeAccounts, parseConfig } from "./src/config/config.ts";
 import { HttpStats } from "./src/http/http_stats.ts";
 import { Hub } from "./src/hub/hub.ts";
+import { ReplyService } from "./src/hub/replies.ts";
 import { createLogger, type Logger } from "./src/core/log.ts";
 import { PassiveReplies } from "./src/channels/wx_official/passive_reply.ts";
 import { wxOfficial } from "./src/channels/wx_official/channel.ts";
@@ -67,10 +68,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     store,
     log,
     bus: options.bus,
-    maxHeldPerAgent: config.maxHeldPerAgent,
-    maxHeldTotal: config.maxHeldTotal,
+    maxLiveWhileSyncing: config.maxHeldPerAgent,
     maxSocketsPerAgent: config.maxSocketsPerAgent,
-    dedupeWindow: config.dedupeWindow,
     redeliverPage: config.redeliverPage,
     maxBufferedBytes: config.maxBufferedBytes,
     reassignAfterMs: config.reassignAfterSeconds * 1000,
@@ -83,19 +82,21 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   });
   let kept;
   try {
-    kept = await store.load({ recentKeys: config.dedupeWindow });
+    kept = { windows: await store.windows(), outbox: await store.outbox(), media: await store.waitingMedia() };
   } catch (e) {
     await store.close().catch((e) => log.error("store_close_failed", { error: String(e) }));
     throw e;
   }
-  hub.restore(kept);
   for (const w of kept.windows) windows.restore(w.account, w.openid, w);
   // Replies that were on their way when kefu stopped may or may not have reached WeChat: say so, never resend.
-  for (const m of kept.outbox) await hub.replyState(m, "failed", "kefu restarted before WeChat confirmed this reply");
+  for (const m of kept.outbox) {
+    await store.setOutboundState(m, "failed", "kefu restarted before WeChat confirmed this reply");
+  }
+  const counts = await hub.stats();
   log.info("store_loaded", {
     store: config.store,
-    contacts: kept.contacts.length,
-    unacked: hub.stats().held,
+    contacts: counts.contacts,
+    unacked: counts.held,
     unconfirmed_replies: kept.outbox.length,
   });
 
@@ -150,6 +151,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     return ch;
   });
   const router = new ReplyRouter(channels);
+  const replies = new ReplyService({ store, router, log });
   replyWindow = (c) => router.replyWindow(c);
   media.resume(kept.media, (name) => channels.find((ch) => ch.name === name));
   if (!await converter.available()) {
@@ -177,6 +179,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     log,
     channels,
     router,
+    replies,
     dialects,
     uploads,
     stats,
@@ -193,6 +196,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     onListen: ({ hostname, port }) => log.info("listening", { host: hostname, port }),
   }, app.fetch);
   const heartbeat = setInterval(() => hub.heartbeat(), config.heartbeatSeconds * 1000);
+  // Users whose agent is away move to an online agent when the grace period ends, not at their next message.
+  const reassign = setInterval(() => {
+    hub.reassignAway().catch((e) => log.warn("reassign_failed", { error: String(e) }));
+  }, 1000);
   const summary = setInterval(() => stats.flush(log, STATS_SECONDS), STATS_SECONDS * 1000);
   // Messages older than RETENTION_DAYS go (unread ones stay), then the media files no message uses any more.
   const retain = () => {
@@ -217,19 +224,18 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     shutdown() {
       stopping ??= (async () => {
         clearInterval(heartbeat);
+        clearInterval(reassign);
         clearInterval(summary);
         clearInterval(sweep);
         stats.flush(log, STATS_SECONDS);
         // Replies under way get a moment to finish and be confirmed to their agents; media work resumes next start.
         await Promise.all([router.drain(5_000), media.stop(2_000)]);
         await Promise.all(channels.map((ch) => ch.stop?.(5_000)));
-        const { sockets, held } = hub.stats();
+        const { sockets, held } = await hub.stats().catch(() => ({ sockets: 0, held: 0 }));
         hub.closeAll(Close.goingAway, "server shutting down");
         // Let our close frames go out before Deno.serve closes what is left with its own.
         await new Promise((resolve) => setTimeout(resolve, 0));
         await server.shutdown();
-        // Contact rows behind the Maps (times, unread counts) are written, so a restart lists them right.
-        await hub.saveStaleContacts().catch((e) => log.error("contacts_save_failed", { error: String(e) }));
         // Everything accepted is committed before the file is closed.
         await store.close();
         log.info("stopped", { sockets_closed: sockets, held_kept: held });

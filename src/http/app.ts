@@ -16,6 +16,7 @@ import { KefuError, quote } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { errorObject } from "../envelope/protocol.ts";
 import type { Hub } from "../hub/hub.ts";
+import type { ReplyService } from "../hub/replies.ts";
 import type { MediaFiles } from "../media/files.ts";
 import type { MediaPipeline } from "../media/pipeline.ts";
 import { mediaRoutes } from "../media/routes.ts";
@@ -30,6 +31,8 @@ export interface AppOptions {
   /** The channels, whose routes are mounted; replies go out through `router`. */
   channels: readonly ChannelAdapter[];
   router: ReplyRouter;
+  /** The reply use case every transport calls. */
+  replies: ReplyService;
   /** Agent socket dialects; the first is the default. */
   dialects: readonly AgentDialect[];
   /** Files agents upload to send. */
@@ -69,14 +72,14 @@ export function createApp(options: AppOptions): Hono {
     }
   });
 
-  app.get("/healthz", (c) => {
+  app.get("/healthz", async (c) => {
     const channels: Record<string, unknown> = {};
     for (const ch of options.channels) channels[ch.name] = ch.health?.() ?? {};
     return c.json({
       status: "ok",
       uptime_s: Math.floor((Date.now() - started) / 1000),
       auth: options.auth ? "on" : "off",
-      ...hub.stats(),
+      ...await hub.stats(),
       ...options.media.pipeline.stats(),
       channels,
     });
@@ -87,6 +90,7 @@ export function createApp(options: AppOptions): Hono {
       hub,
       log,
       router: options.router,
+      replies: options.replies,
       dialects: options.dialects,
       idleTimeoutSeconds: options.idleTimeoutSeconds,
       maxMessageBytes: options.maxWsMessageBytes,

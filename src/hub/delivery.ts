@@ -191,6 +191,19 @@ export class Delivery {
     for (const peers of this.#sessions.values()) this.#write(peers, event);
   }
 
+  /**
+   * Whether a message written to the agent now is read once written: it has sessions, all open, none sending read
+   * receipts and none still catching up.
+   */
+  readsOnWrite(agent: string): boolean {
+    const peers = this.#sessions.get(agent);
+    if (peers === undefined) return false;
+    for (const p of peers) {
+      if (p.readyState !== OPEN || !this.#legacy.has(p) || this.#syncing.has(p)) return false;
+    }
+    return true;
+  }
+
   /** Whether an agent has at least one session here. */
   isOnline(agent: string): boolean {
     return this.#sessions.has(agent);

@@ -255,3 +255,15 @@ export function wechatText(openid: string, content: string, msgId: string, creat
     `<CreateTime>${createTime}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[${content}]]></Content>` +
     `<MsgId>${msgId}</MsgId></xml>`;
 }
+
+/**
+ * Wait until `check` answers true (the store commits in groups and sessions read when they read: what the service
+ * says settles a moment after an event); throws with `what` after `ms`.
+ */
+export async function eventually(what: string, check: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`still not true after ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

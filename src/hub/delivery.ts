@@ -47,6 +47,8 @@ export interface DeliveryOptions {
 }
 
 const OPEN = 1;
+// How long a backlog page sent to a session without read receipts may take to leave this process and count as read.
+const BACKLOG_DRAIN_MS = 5000;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -257,6 +259,11 @@ export class Delivery {
     if (page === "live") { for (const m of messages) peer.send(peer.dialect.encode({ kind: "message", message: m })); }
     else for (const frame of peer.dialect.backlog(messages)) peer.send(frame);
     if (messages.length === 0) return;
+    if (!this.#legacy.has(peer)) return;
+    // Read once it has left this process: wait (a little) for the socket to take it.
+    for (let waited = 0; peer.readyState === OPEN && peer.bufferedAmount > 0 && waited < BACKLOG_DRAIN_MS; waited += 10) {
+      await delay(10);
+    }
     if (this.#legacy.has(peer) && peer.readyState === OPEN && peer.bufferedAmount === 0) {
       await this.#o.store.ack(agent, messages);
     }

@@ -294,18 +294,25 @@ Deno.test("workplace: a user who wrote over 48 hours ago shows an expired window
   try {
     const wrote = Math.floor(Date.now() / 1000) - 49 * 3600;
     const store = new SqliteStore({ path: storePath(dir) });
-    await store.upsertContact({
-      id: "oOld",
-      user: "oOld",
-      agent: "A",
-      name: "oOld",
-      avatar: "",
-      company: "",
-      account: APPID,
-      channel: "wx_official_account",
-      lastMessageTime: wrote,
-      lastInboundTime: wrote,
-      unread: 0,
+    await store.acceptInbound({
+      message: {
+        id: "m-old",
+        direction: "in",
+        channel: "wx_official_account",
+        account: APPID,
+        contact: "oOld",
+        agent: "",
+        company: "",
+        type: "text",
+        content: "hello",
+        media: "",
+        sendTime: wrote,
+        name: "oOld",
+        avatar: "",
+      },
+      requested: "A",
+      online: [],
+      away: new Set(),
     });
     await store.close();
     await using wechat = startWechat({ appId: APPID, appSecret: "s" });

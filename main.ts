@@ -6,7 +6,10 @@
  */
 
 import { createApp } from "./src/http/app.ts";
-import { type Config, ConfigError, describeAccounts, parseConfig } from "./src/config/config.ts";
+import { type Config, ConfigError, parseConfig } from "./src/config/config.ts";
+import { describeAccounts, parseWxOfficialConfig, type WechatAccount } from "./src/channels/wx_official/config.ts";
+import { parsePcHookConfig, type PcHookOptions } from "./src/channels/pc_hook/config.ts";
+import { parseWxbotConfig, type WxbotConfig } from "./src/channels/wxbot/config.ts";
 import { HttpStats } from "./src/http/http_stats.ts";
 import { Hub } from "./src/hub/hub.ts";
 import { ReplyService } from "./src/hub/replies.ts";
@@ -44,8 +47,45 @@ export interface Service {
   shutdown(): Promise<void>;
 }
 
+/** The built-in channels' settings, each read by its channel. */
+export interface ChannelSettings {
+  /** The Official Accounts (`WECHAT_*`, CONFIG_FILE `accounts`); [] when none. */
+  accounts: WechatAccount[];
+  /** The PC-hook channel (`HOOK_*`, CONFIG_FILE `pc_hook`); undefined: off. */
+  pcHook?: PcHookOptions;
+  /** The WXBot channel (`WXBOT_*`, CONFIG_FILE `wxbot`); undefined: off. */
+  wxbot?: WxbotConfig;
+}
+
+/**
+ * Ask each built-in channel for its settings, from what the configuration hands on (the environment and
+ * CONFIG_FILE's sections). Every channel is asked; the `ConfigError` says the first problem and lists all.
+ */
+export function channelSettings(config: Pick<Config, "channelSources">): ChannelSettings {
+  const { env, file } = config.channelSources;
+  const problems: string[] = [];
+  const read = <T>(f: () => T, fallback: T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      problems.push(...e.problems);
+      return fallback;
+    }
+  };
+  const settings: ChannelSettings = {
+    accounts: read(() => parseWxOfficialConfig(env, file.accounts), []),
+    pcHook: read(() => parsePcHookConfig(env, file.pc_hook), undefined),
+    wxbot: read(() => parseWxbotConfig(env, file.wxbot), undefined),
+  };
+  if (problems.length > 0) throw new ConfigError(problems[0], problems);
+  return settings;
+}
+
 /** What {@link start} can be given besides the configuration (tests register their own parts). */
 export interface StartOptions {
+  /** Channel settings used instead of the ones the channels read from the configuration. */
+  settings?: Partial<ChannelSettings>;
   log?: Logger;
   /** More channels, after the built-in ones. */
   channels?: ChannelFactory[];
@@ -61,6 +101,7 @@ export interface StartOptions {
  */
 export async function start(config: Config, options: StartOptions = {}): Promise<Service> {
   const log = options.log ?? createLogger({ level: config.logLevel });
+  const settings = { ...channelSettings(config), ...options.settings };
   const store = openStore(config);
   // The reply router comes with the channels, after the hub; contacts ask it for their reply windows.
   let replyWindow: ReplyWindowOf = () => null;
@@ -133,7 +174,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   });
   const factories: ChannelFactory[] = [
     wxOfficial({
-      accounts: config.accounts,
+      accounts: settings.accounts,
       windows,
       passive: new PassiveReplies(),
       uploads,
@@ -141,8 +182,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       mediaTimeoutMs: config.mediaTimeoutSeconds * 1000,
     }),
     httpPush({ replyUrl: config.pushReplyUrl, token: config.pushToken }),
-    ...config.pcHook ? [pcHook(config.pcHook)] : [],
-    ...config.wxbot ? [wxbot({ config: config.wxbot, uploads })] : [],
+    ...settings.pcHook ? [pcHook(settings.pcHook)] : [],
+    ...settings.wxbot ? [wxbot({ config: settings.wxbot, uploads })] : [],
     ...options.channels ?? [],
   ];
   const channels = factories.map((f) => {
@@ -275,11 +316,12 @@ async function main(args: string[]): Promise<{ shutdown(): Promise<void> }> {
   try {
     if (command === "simulate") return simulate(env, (l) => listen = l);
     const config = parseConfig(env);
+    const settings = channelSettings(config);
     listen = { host: config.host, port: config.port, vars: "HOST, PORT" };
     const log = createLogger({ level: config.logLevel });
-    const service = await start(config, { log });
+    const service = await start(config, { log, settings });
     // Which webhooks answer, so that an operator sees a missing or misplaced account at once (no secrets).
-    log.info("accounts", { accounts: describeAccounts(config.accounts) });
+    log.info("accounts", { accounts: describeAccounts(settings.accounts) });
     return service;
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);

@@ -15,7 +15,7 @@ import { createLogger } from "../src/core/log.ts";
 import { parseSimulatorConfig, startSimulator } from "../src/simulator/simulator.ts";
 import { Browser, CHROMIUM_PATH, hasChromium, type Page, waitFor } from "./browser/cdp.ts";
 import { freePort, signedQuery } from "./helpers.ts";
-import { setLanguage } from "./browser/page_helpers.ts";
+import { clickContact, setLanguage } from "./browser/page_helpers.ts";
 
 const CHROMIUM = hasChromium();
 const NEEDS = CHROMIUM ? "" : ` [ignored: requires chromium at ${CHROMIUM_PATH}]`;
@@ -183,6 +183,7 @@ Deno.test({
       // On the agent page: four messages from 小李's phone.
       // The agent's tab in front, as an agent at work has it: Chromium does not load media in a hidden tab.
       await agent.send("Page.bringToFront");
+      await clickContact(agent, OPENID);
       await agent.waitForExpression(
         "the four media messages",
         `document.querySelectorAll('#conversation[data-contact-id="${OPENID}"] [data-testid="media"]').length === 4`,

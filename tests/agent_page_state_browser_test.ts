@@ -171,6 +171,7 @@ Deno.test({
       const url = `${kefu.http}/?userid=k1`;
       const page = await openAgent(browser, url);
       await wechat(kefu.http, "oMenu", "text", "<Content><![CDATA[菜单在哪]]></Content><MsgId>6301</MsgId>");
+      await clickContact(page, "oMenu");
       await page.waitForExpression(
         "oMenu's conversation",
         `!!document.querySelector('#conversation[data-contact-id="oMenu"] [data-id="6301"]')`,
@@ -212,6 +213,7 @@ Deno.test({
       const url = `${kefu.http}/?userid=a1`;
       const page = await openAgent(browser, url);
       assert.equal(await pushText(kefu.http, { to: "a1", from: "u_first", content: "你好", id: "6001" }), "delivered");
+      await clickContact(page, "u_first");
       await page.waitForExpression(
         "u_first's conversation",
         `!!document.querySelector('#conversation [data-id="6001"]')`,
@@ -311,6 +313,7 @@ Deno.test({
       const url = `${kefu.http}/?userid=b1`;
       const page = await openAgent(browser, url);
       await pushText(kefu.http, { to: "b1", from: "u_reply", content: "在吗", id: "6101" });
+      await clickContact(page, "u_reply");
       await page.waitForExpression("u_reply's message", `!!document.querySelector('#conversation [data-id="6101"]')`);
       const send = async (text: string, status: string) => {
         const id = await page.evaluate<string>(`(() => {
@@ -415,6 +418,7 @@ Deno.test({
       for (let i = 1; i <= 40; i++) {
         await pushText(kefu.http, { to: "s1", from: "u_long", content: `第 ${i} 条消息`, id: String(7000 + i) });
       }
+      await clickContact(page, "u_long");
       await page.waitForExpression(
         "40 messages",
         `document.querySelectorAll('#conversation[data-contact-id="u_long"] [data-direction="in"]').length === 40`,
@@ -531,8 +535,9 @@ Deno.test({
         oldAgain: now - 600,
         fan: now - 60,
       };
-      // The first contact opens by itself: what it says is read.
+      // The first contact is opened by the agent: what it says is read.
       await pushText(kefu.http, { to: "r1", from: "u_read", content: "先来的", id: "8001", time: t.read });
+      await clickContact(page, "u_read");
       await page.waitForExpression(
         "u_read's conversation",
         `!!document.querySelector('#conversation [data-id="8001"]')`,
@@ -694,6 +699,7 @@ Deno.test({
         }),
       });
       assert.equal((await pushed.json()).data.status, "delivered");
+      await clickContact(page, "u_media");
       const image = await page.waitForExpression<{ text: string }>(
         "the image",
         `(() => {

@@ -16,6 +16,7 @@ import {
   inConversation,
   nowSeconds,
   openAgent,
+  openConversation,
   pushText,
   startKefu,
   textOf,
@@ -59,7 +60,7 @@ Deno.test({
       // Three messages from two users while another conversation is open: "(3) …" in the title.
       const now = nowSeconds();
       await pushText(kefu.http, { to: "L1", from: "u_first", content: "第一位", id: "9001" });
-      await inConversation(page, "u_first", "9001");
+      await openConversation(page, "u_first", "9001");
       assert.equal(await page.evaluate(`document.title`), "kefu 客服");
       await pushText(kefu.http, { to: "L1", from: "u_days", content: "三天前", id: "9002", time: now - 3 * 86400 });
       await pushText(kefu.http, { to: "L1", from: "u_days", content: "昨天的", id: "9003", time: now - 86400 });
@@ -128,7 +129,7 @@ Deno.test({
       const b = await openAgent(browser, `${kefu.http}/?userid=B`);
       await pushText(kefu.http, { to: "A", from: "u_move", content: "我要退货", id: "9101" });
       await pushText(kefu.http, { to: "A", from: "u_move", content: "订单 8812", id: "9102" });
-      await inConversation(a, "u_move", "9102");
+      await openConversation(a, "u_move", "9102");
       // A second tab of A sees the contact go too.
       const a2 = await openAgent(browser, `${kefu.http}/?userid=A`);
       await a2.waitForExpression(
@@ -193,7 +194,7 @@ Deno.test({
     try {
       const page = await openAgent(browser, `${kefu.http}/?userid=R`);
       await pushText(kefu.http, { to: "R", from: "u_done", content: "谢谢，问题解决了", id: "9201" });
-      await inConversation(page, "u_done", "9201");
+      await openConversation(page, "u_done", "9201");
       await pushText(kefu.http, { to: "R", from: "u_other", content: "快递单号 SF1234567 查不到", id: "9202" });
       await page.waitForExpression(
         "u_other listed",

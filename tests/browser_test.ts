@@ -184,6 +184,12 @@ Deno.test({
       await page.waitForExpression("#status to be open", `document.querySelector("#status").dataset.state === "open"`);
       // Chinese first, on any browser (this headless one says en-US).
       assert.equal(await page.evaluate(`document.querySelector("#connect").textContent`), "断开");
+      // Nothing opens by itself (reads are the agent's): the agent opens the held message's conversation.
+      await page.waitForExpression(
+        "early_user listed",
+        `!!document.querySelector('#contacts [data-contact-id="early_user"]')`,
+      );
+      await click(page, '#contacts [data-contact-id="early_user"]');
       await page.waitForExpression(
         "the held message of early_user in the conversation",
         `!!document.querySelector('#contacts [data-contact-id="early_user"]') &&

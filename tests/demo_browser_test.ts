@@ -78,7 +78,12 @@ Deno.test({
         document.querySelector("#compose").requestSubmit();
       })()`);
 
-      // The agent sees the user's message (decrypted by kefu) and answers.
+      // The agent opens the user's conversation, sees the message (decrypted by kefu) and answers.
+      await agent.waitForExpression(
+        "the user listed",
+        `!!document.querySelector('#contacts [data-contact-id="oDemoUser1"]')`,
+      );
+      await agent.evaluate(`document.querySelector('#contacts [data-contact-id="oDemoUser1"]').click()`);
       await agent.waitForExpression(
         "the user's message on the agent page",
         `[...document.querySelectorAll('#conversation [data-direction="in"] .msg-text')]

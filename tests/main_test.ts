@@ -202,7 +202,7 @@ Deno.test("main.ts: an unknown sub-command exits 2 and says what it expected", a
   );
 });
 
-// The operator's paths of the README, outside the project: the task's permissions follow DATA_DIR and CONFIG_FILE.
+// The operator's paths of docs/operations.md (Permissions), outside the project: the task's permissions follow DATA_DIR and CONFIG_FILE.
 Deno.test("deno task start: DATA_DIR and CONFIG_FILE anywhere; accounts in the start log; one kefu per DATA_DIR", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "kefu-operator-" });
   const dataDir = `${tmp}/var/lib/kefu`; // created by kefu

@@ -1,71 +1,28 @@
 /**
- * Configuration from environment variables (and the accounts of CONFIG_FILE). Every
- * variable is documented in README.md; a bad value stops the start with a message that
- * names it. Run as a script, this module prints the permission flags of `deno task start`.
+ * The service's configuration from environment variables (and the agents of CONFIG_FILE). Every variable is
+ * documented in docs/configuration.md; a bad value stops the start with a message that names it.
+ *
+ * The channels own their settings (`src/channels/<channel>/config.ts`): this module imports no channel. It hands each
+ * channel what it reads — the environment and CONFIG_FILE's section of that channel — in {@link Config.channelSources},
+ * and the composition root (`main.ts`) asks each channel for its settings.
  *
  * @module
  */
 
-import { isEncodingAesKey } from "../channels/wx_official/crypto.ts";
 import { type AgentAccount, isPasswordHash } from "../agents/auth/passwords.ts";
-import { parsePcHookConfig, type PcHookOptions } from "../channels/pc_hook/config.ts";
-import { parseWxbotConfig, type WxbotConfig } from "../channels/wxbot/config.ts";
 import { isLogLevel, type LogLevel } from "../core/log.ts";
 
-/** One WeChat Official Account. Secrets (appSecret, token, encodingAesKey) are never logged. */
-export interface WechatAccount {
-  /** AppID; "" for a token-only account (plaintext webhook, no outbound API). */
-  appId: string;
-  appSecret: string;
-  /** The Token set in the account's server configuration (signatures). */
-  token: string;
-  /** EncodingAESKey (43 characters) for compatible and safe mode; "" for plaintext only. */
-  encodingAesKey: string;
-  /** `company_id` put on this account's messages. */
-  companyId: string;
-  apiBase: string;
-  tokenMode: "token" | "stable_token";
-  /** Webhook path: `/wechat` for the account from the environment, `/wechat/{appid}` from CONFIG_FILE. */
-  path: string;
-  /** Requests whose timestamp is further from now are refused (replays). */
-  maxSkewSeconds: number;
-  /** Passive reply sent when no agent is online to take the message; "" for none. */
-  autoReply: string;
-  /**
-   * `custom`: agents' replies go through the customer-service API (needs AppID and AppSecret);
-   * `passive`: WeChat's request is held and the reply goes in its answer (accounts without that API).
-   */
-  replyMode: "custom" | "passive";
-  /** How long a passive-mode request (and WeChat's retries) is held for an agent's reply. */
-  passiveHoldMs: number;
-  /** How long WeChat waits for one answer before it drops the request and retries (5 s; tests shorten it). */
-  passiveAttemptMs: number;
+/** What the channels read their settings from: the environment and CONFIG_FILE's sections, as parsed. */
+export interface ChannelSources {
+  env: Readonly<Record<string, string | undefined>>;
+  /** CONFIG_FILE's top-level sections other than `agents` (`accounts`, `pc_hook`, `wxbot`); {} without a file. */
+  file: Readonly<Record<string, unknown>>;
 }
 
-/** The id kefu gives an account: its AppID, or its webhook path for a token-only account. */
-export function accountId(a: WechatAccount): string {
-  return a.appId || a.path;
-}
-
-/** What the start log says about one account: where its webhook is and how it works, never a secret. */
-export interface AccountSummary {
-  /** {@link accountId}: the AppID, or the webhook path of a token-only account. */
-  account: string;
-  path: string;
-  /** `plaintext`: no EncodingAESKey; `safe`: encrypted messages too (compatible and safe mode). */
-  mode: "plaintext" | "safe";
-  reply_mode: WechatAccount["replyMode"];
-}
-
-/** The active accounts and their webhook paths, for the start log. */
-export function describeAccounts(accounts: readonly WechatAccount[]): AccountSummary[] {
-  return accounts.map((a) => ({
-    account: accountId(a),
-    path: a.path,
-    mode: a.encodingAesKey === "" ? "plaintext" : "safe",
-    reply_mode: a.replyMode,
-  }));
-}
+/** The stores kefu can keep its data in. */
+export const STORES = ["sqlite", "memory", "postgres"] as const;
+/** `sqlite`: a file under DATA_DIR; `memory`: nothing survives a restart; `postgres`: DATABASE_URL. */
+export type StoreKind = typeof STORES[number];
 
 /** The service's settings. */
 export interface Config {
@@ -80,10 +37,15 @@ export interface Config {
   maxSocketsPerAgent: number;
   dedupeWindow: number;
   logLevel: LogLevel;
-  accounts: WechatAccount[];
-  /** `sqlite`: a file under dataDir; `memory`: nothing survives a restart (tests, measurements). */
-  store: "sqlite" | "memory";
+  /** `sqlite`: a file under dataDir; `memory`: nothing survives a restart (tests, measurements); `postgres`. */
+  store: StoreKind;
   dataDir: string;
+  /** `DATABASE_URL` (postgres://…), required with STORE=postgres; holds a password: log {@link redactUrl} of it. */
+  databaseUrl?: string;
+  /** `REDIS_URL` (redis://…, rediss://…) for cluster mode; undefined: one process. Log {@link redactUrl} of it. */
+  redisUrl?: string;
+  /** `NODE_ID`: this process's name among several (default: host name and pid). */
+  nodeId: string;
   /** Longest wait for a group commit to fill; 0 commits each message alone. */
   groupCommitMs: number;
   /** SQLite's `synchronous`: NORMAL survives a crash, FULL a power loss too. */
@@ -120,10 +82,8 @@ export interface Config {
   publicUrl?: string;
   /** Life of a signed link to a media file. */
   mediaUrlSeconds: number;
-  /** The PC-hook channel (`HOOK_*`, CONFIG_FILE `pc_hook`); undefined: off. */
-  pcHook?: PcHookOptions;
-  /** The WXBot channel (`WXBOT_*`, CONFIG_FILE `wxbot`); undefined: off. */
-  wxbot?: WxbotConfig;
+  /** What each channel reads its own settings from (see `main.ts`). */
+  channelSources: ChannelSources;
 }
 
 /** Defaults, as the README's configuration table lists them. */
@@ -139,9 +99,11 @@ export const DEFAULTS: Config = {
   maxSocketsPerAgent: 8,
   dedupeWindow: 100_000,
   logLevel: "info",
-  accounts: [],
   store: "sqlite",
   dataDir: "./data",
+  databaseUrl: undefined,
+  redisUrl: undefined,
+  nodeId: defaultNodeId(),
   groupCommitMs: 2,
   storeSync: "NORMAL",
   retentionDays: 30,
@@ -160,18 +122,72 @@ export const DEFAULTS: Config = {
   mediaAllowedHosts: ["mmbiz.qpic.cn", "*.qpic.cn", "*.qlogo.cn", "*.weixin.qq.com", "*.video.qq.com"],
   publicUrl: undefined,
   mediaUrlSeconds: 3600,
-  pcHook: undefined,
-  wxbot: undefined,
+  channelSources: { env: {}, file: {} },
 };
 
-const API_BASE = "https://api.weixin.qq.com";
-
-/** Raised for a bad environment variable. */
+/**
+ * Raised for a bad environment variable (or CONFIG_FILE, DATA_DIR, …). `problems` lists every problem found when
+ * there were several (the message is the first): `kefu check-config` shows them all.
+ */
 export class ConfigError extends Error {
-  constructor(message: string) {
+  readonly problems: readonly string[];
+  constructor(message: string, problems?: readonly string[]) {
     super(message);
     this.name = "ConfigError";
+    this.problems = problems && problems.length > 0 ? problems : [message];
   }
+}
+
+/** `NODE_ID`'s default: the host name (when Deno may read it, without asking) and the process id. */
+export function defaultNodeId(): string {
+  let host = "";
+  try {
+    if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted") host = Deno.hostname();
+  } catch { /* no host name: the pid alone */ }
+  host ||= (() => {
+    try {
+      return Deno.permissions.querySync({ name: "env", variable: "HOSTNAME" }).state === "granted"
+        ? Deno.env.get("HOSTNAME") ?? ""
+        : "";
+    } catch {
+      return "";
+    }
+  })();
+  return `${host || "kefu"}-${Deno.pid}`;
+}
+
+/** A URL with its password (and a `password=` parameter) replaced by `***`, for logs and messages. */
+export function redactUrl(raw: string): string {
+  let out = raw;
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = "***";
+    if (url.searchParams.has("password")) url.searchParams.set("password", "***");
+    out = url.href;
+  } catch { /* not a URL: the pattern below */ }
+  // Whatever still looks like user:password@ (a URL the parser read another way, or none).
+  return out.replace(/:[^:@/?#]+@/g, ":***@");
+}
+
+/** A URL of one of `protocols` (`postgres:`…), or undefined when unset or blank; never quotes a password. */
+export function readServiceUrl(
+  value: string | undefined,
+  where: string,
+  protocols: readonly string[],
+  example: string,
+): string | undefined {
+  const v = value?.trim();
+  if (v === undefined || v === "") return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch { /* answered below */ }
+  if (url === undefined || !protocols.includes(url.protocol) || url.hostname === "" && !url.searchParams.has("host")) {
+    throw new ConfigError(
+      `cannot read ${where}=${JSON.stringify(redactUrl(v))}: expected a URL like ${example}`,
+    );
+  }
+  return v;
 }
 
 /** An integer variable from `min` to `max`; `fallback` when unset or blank. Throws `ConfigError` naming it. */
@@ -202,61 +218,102 @@ export function readLogLevel(env: Record<string, string | undefined>): LogLevel 
   return level;
 }
 
-/** Read the configuration from an environment (`Deno.env.toObject()`); `readFile` reads CONFIG_FILE. */
+/**
+ * Read the configuration from an environment (`Deno.env.toObject()`); `readFile` reads CONFIG_FILE. Every problem
+ * is found before it throws: the `ConfigError` says the first and lists them all in `problems`.
+ */
 export function parseConfig(
   env: Record<string, string | undefined>,
   readFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
 ): Config {
-  const level = readLogLevel(env);
-  const file: ConfigFile = env.CONFIG_FILE ? readConfigFile(env.CONFIG_FILE, readFile) : { accounts: [], agents: [] };
-  const accounts = file.accounts;
-  if (env.WECHAT_TOKEN) accounts.unshift(accountFromEnv(env));
-  const paths = new Set<string>();
-  for (const a of accounts) {
-    if (a.encodingAesKey !== "" && a.appId === "") {
-      throw new ConfigError(`cannot use the EncodingAESKey of the account on ${a.path}: its AppID is required too`);
+  const problems: string[] = [];
+  // A value, or its default when it cannot be read (the problem is kept, so that every one is reported).
+  const read = <T>(f: () => T, fallback: T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      problems.push(...e.problems);
+      return fallback;
     }
-    if (paths.has(a.path)) throw new ConfigError(`cannot configure two accounts on the webhook path ${a.path}`);
-    paths.add(a.path);
-  }
-  return {
-    port: readInt(env, "PORT", DEFAULTS.port, 0, 65535),
-    host: env.HOST?.trim() || DEFAULTS.host,
-    heartbeatSeconds: readInt(env, "HEARTBEAT_SECONDS", DEFAULTS.heartbeatSeconds, 1, 86400),
-    idleTimeoutSeconds: readInt(env, "IDLE_TIMEOUT_SECONDS", DEFAULTS.idleTimeoutSeconds, 1, 86400),
-    maxBodyBytes: readInt(env, "MAX_BODY_BYTES", DEFAULTS.maxBodyBytes, 1024, 64 * 1024 * 1024),
-    maxWsMessageBytes: readInt(env, "MAX_WS_MESSAGE_BYTES", DEFAULTS.maxWsMessageBytes, 1024, 16 * 1024 * 1024),
-    maxHeldPerAgent: readInt(env, "MAX_HELD_PER_AGENT", DEFAULTS.maxHeldPerAgent, 1, 10_000_000),
-    maxHeldTotal: readInt(env, "MAX_HELD_TOTAL", DEFAULTS.maxHeldTotal, 1, 100_000_000),
-    maxSocketsPerAgent: readInt(env, "MAX_SOCKETS_PER_AGENT", DEFAULTS.maxSocketsPerAgent, 1, 1000),
-    dedupeWindow: readInt(env, "DEDUPE_WINDOW", DEFAULTS.dedupeWindow, 0, 100_000_000),
-    logLevel: level,
-    accounts,
-    store: readChoice(env.STORE, "STORE", ["sqlite", "memory"] as const, DEFAULTS.store, true),
-    dataDir: dataDirOf(env),
-    groupCommitMs: readInt(env, "GROUP_COMMIT_MS", DEFAULTS.groupCommitMs, 0, 1000),
-    storeSync: readChoice(env.STORE_SYNC, "STORE_SYNC", ["NORMAL", "FULL"] as const, DEFAULTS.storeSync, true),
-    retentionDays: readInt(env, "RETENTION_DAYS", DEFAULTS.retentionDays, 1, 36500),
-    redeliverPage: readInt(env, "REDELIVER_PAGE", DEFAULTS.redeliverPage, 1, 1_000_000),
-    maxBufferedBytes: readInt(env, "MAX_BUFFERED_BYTES", DEFAULTS.maxBufferedBytes, 64 * 1024, 1 << 30),
-    reassignAfterSeconds: readInt(env, "REASSIGN_AFTER_SECONDS", DEFAULTS.reassignAfterSeconds, 0, 86400 * 365),
-    pushReplyUrl: readUrl(env.PUSH_REPLY_URL, "PUSH_REPLY_URL"),
-    pushToken: readSecret(env.PUSH_TOKEN, "PUSH_TOKEN"),
-    agentSecret: readSecret(env.AGENT_SECRET, "AGENT_SECRET"),
-    authTokenSeconds: readInt(env, "AUTH_TOKEN_SECONDS", DEFAULTS.authTokenSeconds, 60, 86400 * 365),
-    authMaxSkewSeconds: readInt(env, "AUTH_MAX_SKEW_SECONDS", DEFAULTS.authMaxSkewSeconds, 1, 86400),
-    agents: file.agents,
-    ffmpegPath: env.FFMPEG_PATH?.trim() || DEFAULTS.ffmpegPath,
-    mediaTimeoutSeconds: readInt(env, "MEDIA_TIMEOUT_SECONDS", DEFAULTS.mediaTimeoutSeconds, 1, 3600),
-    mediaMaxBytes: readInt(env, "MEDIA_MAX_BYTES", DEFAULTS.mediaMaxBytes, 1024, 1 << 30),
-    mediaAllowedHosts: env.MEDIA_ALLOWED_HOSTS === undefined
-      ? DEFAULTS.mediaAllowedHosts
-      : env.MEDIA_ALLOWED_HOSTS.split(",").map((h) => h.trim()).filter((h) => h !== ""),
-    publicUrl: readUrl(env.PUBLIC_URL, "PUBLIC_URL")?.replace(/\/+$/, ""),
-    mediaUrlSeconds: readInt(env, "MEDIA_URL_SECONDS", DEFAULTS.mediaUrlSeconds, 10, 86400 * 30),
-    pcHook: parsePcHookConfig(env, file.pcHook),
-    wxbot: parseWxbotConfig(env, file.wxbot),
   };
+  const D = DEFAULTS;
+  const int = (name: string, fallback: number, min: number, max: number) =>
+    read(() => readInt(env, name, fallback, min, max), fallback);
+  const file: ConfigFile = env.CONFIG_FILE
+    ? read(() => readConfigFile(env.CONFIG_FILE!, readFile), { agents: [], sections: {} })
+    : { agents: [], sections: {} };
+  const store = read(() => readChoice(env.STORE, "STORE", STORES, D.store, true), D.store);
+  const databaseUrl = read(
+    () =>
+      readServiceUrl(
+        env.DATABASE_URL,
+        "DATABASE_URL",
+        ["postgres:", "postgresql:"],
+        "postgres://kefu:…@db.example:5432/kefu",
+      ),
+    undefined,
+  );
+  if (store === "postgres" && databaseUrl === undefined && !problems.some((p) => p.includes("DATABASE_URL"))) {
+    problems.push("cannot use STORE=postgres: DATABASE_URL is required (postgres://user:password@host:5432/database)");
+  }
+  const config: Config = {
+    port: int("PORT", D.port, 0, 65535),
+    host: env.HOST?.trim() || D.host,
+    heartbeatSeconds: int("HEARTBEAT_SECONDS", D.heartbeatSeconds, 1, 86400),
+    idleTimeoutSeconds: int("IDLE_TIMEOUT_SECONDS", D.idleTimeoutSeconds, 1, 86400),
+    maxBodyBytes: int("MAX_BODY_BYTES", D.maxBodyBytes, 1024, 64 * 1024 * 1024),
+    maxWsMessageBytes: int("MAX_WS_MESSAGE_BYTES", D.maxWsMessageBytes, 1024, 16 * 1024 * 1024),
+    maxHeldPerAgent: int("MAX_HELD_PER_AGENT", D.maxHeldPerAgent, 1, 10_000_000),
+    maxHeldTotal: int("MAX_HELD_TOTAL", D.maxHeldTotal, 1, 100_000_000),
+    maxSocketsPerAgent: int("MAX_SOCKETS_PER_AGENT", D.maxSocketsPerAgent, 1, 1000),
+    dedupeWindow: int("DEDUPE_WINDOW", D.dedupeWindow, 0, 100_000_000),
+    logLevel: read(() => readLogLevel(env), D.logLevel),
+    store,
+    dataDir: dataDirOf(env),
+    databaseUrl,
+    redisUrl: read(
+      () => readServiceUrl(env.REDIS_URL, "REDIS_URL", ["redis:", "rediss:"], "redis://127.0.0.1:6379/0"),
+      undefined,
+    ),
+    nodeId: read(() => readNodeId(env.NODE_ID), D.nodeId),
+    groupCommitMs: int("GROUP_COMMIT_MS", D.groupCommitMs, 0, 1000),
+    storeSync: read(
+      () => readChoice(env.STORE_SYNC, "STORE_SYNC", ["NORMAL", "FULL"] as const, D.storeSync, true),
+      D.storeSync,
+    ),
+    retentionDays: int("RETENTION_DAYS", D.retentionDays, 1, 36500),
+    redeliverPage: int("REDELIVER_PAGE", D.redeliverPage, 1, 1_000_000),
+    maxBufferedBytes: int("MAX_BUFFERED_BYTES", D.maxBufferedBytes, 64 * 1024, 1 << 30),
+    reassignAfterSeconds: int("REASSIGN_AFTER_SECONDS", D.reassignAfterSeconds, 0, 86400 * 365),
+    pushReplyUrl: read(() => readUrl(env.PUSH_REPLY_URL, "PUSH_REPLY_URL"), undefined),
+    pushToken: read(() => readSecret(env.PUSH_TOKEN, "PUSH_TOKEN"), undefined),
+    agentSecret: read(() => readSecret(env.AGENT_SECRET, "AGENT_SECRET"), undefined),
+    authTokenSeconds: int("AUTH_TOKEN_SECONDS", D.authTokenSeconds, 60, 86400 * 365),
+    authMaxSkewSeconds: int("AUTH_MAX_SKEW_SECONDS", D.authMaxSkewSeconds, 1, 86400),
+    agents: file.agents,
+    ffmpegPath: env.FFMPEG_PATH?.trim() || D.ffmpegPath,
+    mediaTimeoutSeconds: int("MEDIA_TIMEOUT_SECONDS", D.mediaTimeoutSeconds, 1, 3600),
+    mediaMaxBytes: int("MEDIA_MAX_BYTES", D.mediaMaxBytes, 1024, 1 << 30),
+    mediaAllowedHosts: env.MEDIA_ALLOWED_HOSTS === undefined
+      ? D.mediaAllowedHosts
+      : env.MEDIA_ALLOWED_HOSTS.split(",").map((h) => h.trim()).filter((h) => h !== ""),
+    publicUrl: read(() => readUrl(env.PUBLIC_URL, "PUBLIC_URL"), undefined)?.replace(/\/+$/, ""),
+    mediaUrlSeconds: int("MEDIA_URL_SECONDS", D.mediaUrlSeconds, 10, 86400 * 30),
+    channelSources: { env, file: file.sections },
+  };
+  if (problems.length > 0) throw new ConfigError(problems[0], problems);
+  return config;
+}
+
+/** NODE_ID: 1–64 letters, digits and `_.:-`; the default when unset or blank. */
+export function readNodeId(value: string | undefined): string {
+  const v = value?.trim();
+  if (v === undefined || v === "") return DEFAULTS.nodeId;
+  if (!/^[\w.:-]{1,64}$/.test(v)) {
+    throw new ConfigError(`cannot read NODE_ID=${JSON.stringify(value)}: expected 1–64 letters, digits, _ . : or -`);
+  }
+  return v;
 }
 
 /** A secret of at least 16 characters, or undefined when unset or blank; the error never quotes it. */
@@ -294,59 +351,10 @@ export function readChoice<T extends string>(
   return v;
 }
 
-const TOKEN_MODES = ["token", "stable_token"] as const;
-const REPLY_MODES = ["custom", "passive"] as const;
-
-/** An EncodingAESKey (43 letters and digits) or ""; the error never quotes the key, a secret. */
-export function readAesKey(value: string | undefined, where: string): string {
-  const v = value?.trim() ?? "";
-  // The key itself is never quoted: it is a secret.
-  if (v !== "" && !isEncodingAesKey(v)) {
-    throw new ConfigError(
-      `cannot read ${where}: an EncodingAESKey is 43 letters and digits (got ${v.length} characters)`,
-    );
-  }
-  return v;
-}
-
-function accountFromEnv(env: Record<string, string | undefined>): WechatAccount {
-  return {
-    appId: env.WECHAT_APPID?.trim() ?? "",
-    appSecret: env.WECHAT_APPSECRET?.trim() ?? "",
-    token: env.WECHAT_TOKEN!.trim(),
-    encodingAesKey: readAesKey(env.WECHAT_ENCODING_AES_KEY, "WECHAT_ENCODING_AES_KEY"),
-    companyId: env.WECHAT_COMPANY_ID?.trim() ?? "",
-    apiBase: (env.WECHAT_API_BASE?.trim() || API_BASE).replace(/\/+$/, ""),
-    tokenMode: readChoice(env.WECHAT_TOKEN_MODE, "WECHAT_TOKEN_MODE", TOKEN_MODES, "token"),
-    path: "/wechat",
-    maxSkewSeconds: readInt(env, "WECHAT_MAX_SKEW_SECONDS", 300, 1, 86400 * 365 * 100),
-    autoReply: env.WECHAT_AUTO_REPLY ?? "",
-    replyMode: readChoice(env.WECHAT_REPLY_MODE, "WECHAT_REPLY_MODE", REPLY_MODES, "custom"),
-    passiveHoldMs: readInt(env, "WECHAT_PASSIVE_HOLD_MS", 14_000, 100, 60_000),
-    passiveAttemptMs: readInt(env, "WECHAT_PASSIVE_ATTEMPT_MS", 4_500, 50, 60_000),
-  };
-}
-
 /** The keys CONFIG_FILE knows at its top level; any other key is refused. */
 export const FILE_KEYS = ["accounts", "agents", "pc_hook", "wxbot"] as const;
 /** The keys CONFIG_FILE knows in each agent; any other key is refused. */
 export const AGENT_KEYS = ["id", "name", "password_hash"] as const;
-/** The keys CONFIG_FILE knows in each account; any other key is refused. */
-export const ACCOUNT_KEYS = [
-  "appid",
-  "appsecret",
-  "token",
-  "encoding_aes_key",
-  "company_id",
-  "api_base",
-  "token_mode",
-  "max_skew_seconds",
-  "auto_reply",
-  "reply_mode",
-  "passive_hold_ms",
-  "path",
-] as const;
-
 /** Whether `v` is a plain object (not null, not an array). */
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -413,20 +421,18 @@ function readConfigFile(
       `cannot read ${file}: expected {"accounts":[{…}],"agents":[{…}],"pc_hook":{…},"wxbot":{…}} (any may be left out)`,
     );
   }
-  return {
-    accounts: accountsFromFile(accounts),
-    agents: agentsFromFile(agents),
-    pcHook: isObject(doc) ? doc.pc_hook : undefined,
-    wxbot: isObject(doc) ? doc.wxbot : undefined,
-  };
+  const sections: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    if (key !== "agents") sections[key] = value;
+  }
+  return { agents: agentsFromFile(agents), sections };
 }
 
 /** What CONFIG_FILE holds; the channels' sections are read by their own parsers. */
 interface ConfigFile {
-  accounts: WechatAccount[];
   agents: AgentAccount[];
-  pcHook?: unknown;
-  wxbot?: unknown;
+  /** The sections of the channels (`accounts`, `pc_hook`, `wxbot`), as parsed. */
+  sections: Record<string, unknown>;
 }
 
 function agentsFromFile(list: unknown[]): AgentAccount[] {
@@ -448,46 +454,6 @@ function agentsFromFile(list: unknown[]): AgentAccount[] {
     if (seen.has(id.trim())) throw new ConfigError(`cannot read ${where}: agent ${JSON.stringify(id)} is listed twice`);
     seen.add(id.trim());
     return { id: id.trim(), name: name?.trim() || id.trim(), passwordHash: hash };
-  });
-}
-
-function accountsFromFile(list: unknown[]): WechatAccount[] {
-  return list.map((a, i) => {
-    const where = `CONFIG_FILE accounts[${i}]`;
-    if (!isObject(a)) throw new ConfigError(`cannot read ${where}: expected an object {"appid":…,"token":…}`);
-    refuseUnknownKeys(a, ACCOUNT_KEYS, where);
-    const str = (key: string): string => {
-      const v = a[key];
-      if (v === undefined || v === null) return "";
-      if (typeof v !== "string") throw new ConfigError(`cannot read ${where}.${key}: expected a string`);
-      return v.trim();
-    };
-    const appId = str("appid");
-    const token = str("token");
-    if (appId === "" || token === "") throw new ConfigError(`cannot read ${where}: appid and token are required`);
-    const skew = a.max_skew_seconds ?? 300;
-    const hold = a.passive_hold_ms ?? 14_000;
-    if (!Number.isInteger(hold) || (hold as number) < 100 || (hold as number) > 60_000) {
-      throw new ConfigError(`cannot read ${where}.passive_hold_ms: expected an integer from 100 to 60000`);
-    }
-    if (!Number.isInteger(skew) || (skew as number) < 1) {
-      throw new ConfigError(`cannot read ${where}.max_skew_seconds: expected a positive integer`);
-    }
-    return {
-      appId,
-      appSecret: str("appsecret"),
-      token,
-      encodingAesKey: readAesKey(str("encoding_aes_key"), `${where}.encoding_aes_key`),
-      companyId: str("company_id"),
-      apiBase: (str("api_base") || API_BASE).replace(/\/+$/, ""),
-      tokenMode: readChoice(str("token_mode"), `${where}.token_mode`, TOKEN_MODES, "token"),
-      path: str("path") || `/wechat/${appId}`,
-      maxSkewSeconds: skew as number,
-      autoReply: str("auto_reply"),
-      replyMode: readChoice(str("reply_mode"), `${where}.reply_mode`, REPLY_MODES, "custom"),
-      passiveHoldMs: hold as number,
-      passiveAttemptMs: 4_500,
-    };
   });
 }
 

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { ConfigError, readAesKey, readChoice, readInt, readLogLevel } from "../config/config.ts";
+import { ConfigError, readChoice, readInt, readLogLevel } from "../config/config.ts";
+import { readAesKey } from "../channels/wx_official/config.ts";
 import type { Logger, LogLevel } from "../core/log.ts";
 import { createSimulator, type Simulator } from "./phone.ts";
 import type { WebhookMode } from "./webhook_sender.ts";

@@ -938,6 +938,43 @@ export class SqliteStore implements Store {
       // The transaction is gone either way; the writes are rejected by the caller.
     }
   }
+
+  // Issue 20, sign-in revocations: one additive block. The table is not a numbered migration: it is created when the
+  // store first needs it (at start, when the revocations are read), and a kefu without it never reads it.
+  #revocationsTable = false;
+
+  #ensureRevocations(): void {
+    if (this.#revocationsTable) return;
+    this.#db.exec(
+      "CREATE TABLE IF NOT EXISTS revocations (agent TEXT NOT NULL, token_id TEXT NOT NULL DEFAULT '', " +
+        "at INTEGER NOT NULL, until INTEGER NOT NULL)",
+    );
+    this.#revocationsTable = true;
+  }
+
+  revoke(r: import("./store.ts").Revocation): Promise<void> {
+    const params = [r.agent, r.tokenId ?? "", r.at, r.until];
+    return this.#write(`revoke the sign-in of agent ${quote(r.agent)}`, () => {
+      this.#ensureRevocations();
+      this.#db.prepare("DELETE FROM revocations WHERE until <= ?").run(Date.now());
+      this.#db.prepare("INSERT INTO revocations (agent, token_id, at, until) VALUES (?, ?, ?, ?)").run(...params);
+    });
+  }
+
+  revocations(): Promise<import("./store.ts").Revocation[]> {
+    return this.#read("read the revoked sign-ins", () => {
+      this.#ensureRevocations();
+      const rows = this.#db.prepare(
+        "SELECT agent, token_id AS tokenId, at, until FROM revocations WHERE until > ? ORDER BY at",
+      ).all(Date.now()) as Row[];
+      return rows.map((r) => ({
+        agent: String(r.agent),
+        ...(r.tokenId ? { tokenId: String(r.tokenId) } : {}),
+        at: Number(r.at),
+        until: Number(r.until),
+      }));
+    });
+  }
 }
 
 // SQLite's primary result codes for a write's own data: TOOBIG, CONSTRAINT, MISMATCH, RANGE.

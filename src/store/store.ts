@@ -315,3 +315,26 @@ export interface Store {
   close(): Promise<void>;
   stats(): Promise<StoreStats>;
 }
+
+// Issue 20, sign-in revocation: one additive block (the interface below merges into `Store` above).
+
+/**
+ * A revoked sign-in: one token (`tokenId`), or, without it, every token of `agent` issued at or before `at`. Kept
+ * until `until` (epoch ms), after which every token it names has expired anyway.
+ */
+export interface Revocation {
+  agent: string;
+  tokenId?: string;
+  /** Epoch ms of the revocation. */
+  at: number;
+  /** Epoch ms after which it can be forgotten. */
+  until: number;
+}
+
+/** Revocations are kept by the store, so that a sign-out or an administrator's revocation survives restarts. */
+export interface Store {
+  /** Keep a revocation (and forget those past their `until`). */
+  revoke(r: Revocation): Promise<void>;
+  /** The revocations not yet past their `until`, oldest first. */
+  revocations(): Promise<Revocation[]>;
+}

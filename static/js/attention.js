@@ -16,13 +16,10 @@ let audio = null;
 /** Counted for the tests (a tone cannot be heard there): tones played, notifications shown. */
 export const attentionLog = { tones: 0, notifications: 0 };
 
-/** Messages of the open conversation that came while the tab was hidden: shown, but not seen yet. */
-let unseen = 0;
-
 export function updateTitle() {
-  if (!document.hidden) unseen = 0;
-  // The list keeps the sum as contacts change: no walk over every contact for each message.
-  const total = unseen + unreadTotal();
+  // The list keeps the sum as contacts change: no walk over every contact for each message. The open conversation's
+  // messages that came while the tab was hidden are unread (not seen yet), so they count there too.
+  const total = unreadTotal();
   const base = t("app.title");
   const title = total > 0 ? `(${total}) ${base}` : base;
   if (document.title !== title) document.title = title;
@@ -31,11 +28,6 @@ export function updateTitle() {
 /** A new message `m` of `c` came live; `isNew`: the first of a new conversation. */
 export function attend(c, m, isNew) {
   if (m.direction !== "in") return;
-  // The open conversation's messages are not unread, but an agent away from the tab has not seen them either.
-  if (document.hidden && c.id === state.selected) {
-    unseen++;
-    updateTitle();
-  }
   if (!alertsOn) return;
   if (!isNew && !document.hidden) return;
   tone();

@@ -19,11 +19,12 @@ import { $, el, text, toast } from "./dom.js";
 import { t } from "./i18n.js";
 import { agoElement, relativeTime, tickClock } from "./time.js";
 import { agentFetch, agentUrl, SignedOut } from "./api.js";
-import { storedMessage, summaryMessage } from "./frames.js";
+import { acknowledgeShown, storedMessage, summaryMessage } from "./frames.js";
 import { loadHistory, renderConversation, renderHeader } from "./conversation.js";
 import { updateTitle } from "./attention.js";
 import { updateReplyControls } from "./composer.js";
 import { soon } from "./batch.js";
+import { eventAfter, eventMark } from "./workflow.js";
 
 // Contacts whose last message is not on the page get it from the history, this many requests at a time.
 const PREVIEW_LOOKUPS = 4;
@@ -313,13 +314,38 @@ export function select(id, focus = true) {
   const c = state.contacts.get(id);
   box.value = c ? c.draft : "";
   if (c) {
-    c.unreadIds.clear();
-    c.serverUnread = 0;
+    markRead(c);
     contactChanged(c);
     if (c.history === "") loadHistory(c);
   }
   renderConversation("bottom");
   if (focus) box.focus();
+}
+
+/** The agent can see the page (a hidden tab's open conversation is not being read). */
+export function pageVisible() {
+  return !document.hidden;
+}
+
+/**
+ * The open conversation is read: only while the agent can see it. Its unread count goes, and its receipts go out
+ * with the next drawing of it (acknowledgeShown).
+ */
+export function markRead(c) {
+  if (!pageVisible() || c.id !== state.selected) return false;
+  if (c.unreadIds.size === 0 && c.serverUnread === 0) return false;
+  c.unreadIds.clear();
+  c.serverUnread = 0;
+  contactChanged(c);
+  return true;
+}
+
+/** The tab came back into view: the conversation left open is read now, and its receipts go. */
+export function readOpenConversation() {
+  const c = state.contacts.get(state.selected);
+  if (!c || !pageVisible()) return;
+  markRead(c);
+  acknowledgeShown(c);
 }
 
 /** Forget every contact (another agent, a sign-out). */
@@ -336,13 +362,16 @@ export function resetConversations() {
 // again (the page counts ids, so a message counted twice is not); later lists only add contacts.
 export async function loadContacts(agent, connected = false) {
   try {
+    const mark = eventMark();
     const body = await agentFetch(agentUrl(CONTACTS_PATH));
     if (agent !== state.agent) return;
     for (const s of body?.data?.contacts ?? []) {
       const id = text(s.contact_id);
       const known = state.contacts.has(id);
+      // A contact event (resolved, transferred…) that came while the list was on its way is newer than the list.
+      if (known && eventAfter(id, mark)) continue;
       const c = applyServerContact(ensureContact(id, text(s.name)), s);
-      if ((connected || !known) && id !== state.selected) c.serverUnread = Number(s.unread) || 0;
+      if ((connected || !known) && (id !== state.selected || !pageVisible())) c.serverUnread = Number(s.unread) || 0;
       if (s.last_message && c.messages.length === 0) c.preview = summaryMessage(s.last_message);
     }
     // After a reload: the conversation that was open opens again (or, gone, the next message's does).

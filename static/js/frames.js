@@ -7,7 +7,7 @@ import { $, el, newId, parseCode, text, toast } from "./dom.js";
 import { t } from "./i18n.js";
 import { formatTime, nowSeconds } from "./time.js";
 import { isOpen, renderHeartbeat, sendFrame } from "./socket.js";
-import { contactChanged, learnChannel, select } from "./contacts.js";
+import { contactChanged, learnChannel, pageVisible, select } from "./contacts.js";
 import { appendMessage, messageChanged, renderConversation } from "./conversation.js";
 import { attend } from "./attention.js";
 import { windowOnInbound, windowOnSent } from "./reply_window.js";
@@ -174,7 +174,7 @@ function addIncoming(data, code, event = false) {
   if (id !== "" && c.seen.has(id)) {
     c.toAck.add(id);
     // Not waiting to be read (shown already, or in the history on screen): its receipt was lost on the way.
-    if (state.selected === c.id || !c.unreadIds.has(id)) acknowledge(c, [id]);
+    if (!c.unreadIds.has(id) && (state.selected !== c.id || pageVisible())) acknowledge(c, [id]);
     return;
   }
   if (id !== "") c.seen.add(id);
@@ -186,17 +186,19 @@ function addIncoming(data, code, event = false) {
   if (!event && c.status === "resolved") c.status = "open";
   windowOnInbound(c, m);
   if (id !== "") c.toAck.add(id);
-  // The first message opens its conversation when none is open (after a reload: the one that was open, once known).
-  if (state.selected === "" && (state.wantSelected === "" || state.wantSelected === c.id)) select(c.id, false);
-  if (state.selected !== c.id) c.unreadIds.add(id !== "" ? id : newId());
+  // Reads are the agent's: a message never opens a conversation by itself (after a reload, the one this tab had open
+  // opens again once known), and one that comes while the tab is hidden stays unread until the agent looks.
+  if (state.selected === "" && state.wantSelected === c.id) select(c.id, false);
+  if (state.selected !== c.id || !pageVisible()) c.unreadIds.add(id !== "" ? id : newId());
   contactChanged(c);
   if (state.selected === c.id) appendMessage(c, m);
   attend(c, m, isNew);
 }
 
-// Read receipts for what is on screen: kefu sends unacknowledged messages again after a reconnect.
+// Read receipts for what is on screen: kefu sends unacknowledged messages again after a reconnect. A hidden tab's
+// conversation is on no one's screen: its receipts wait until the agent comes back (markRead).
 export function acknowledgeShown(c) {
-  if (c.toAck.size === 0) return;
+  if (c.toAck.size === 0 || !pageVisible()) return;
   const ids = [...c.toAck];
   if (acknowledge(c, ids)) c.toAck.clear();
 }

@@ -8,7 +8,7 @@ import { nowSeconds } from "./time.js";
 import { AGENT_KEY, detectAuth, login, renderAuth, resume, signOut, TOKEN_KEY, watchExpiry } from "./auth.js";
 import { connect, disconnect, renderHeartbeat, renderStatus } from "./socket.js";
 import { handleFrame } from "./frames.js";
-import { refreshTimes, renderContacts, select, wireContactList } from "./contacts.js";
+import { readOpenConversation, refreshTimes, renderContacts, select, wireContactList } from "./contacts.js";
 import { flush } from "./batch.js";
 import { loadHistory, renderConversation, renderHeader, toEnd } from "./conversation.js";
 import { updateReplyControls, wireComposer } from "./composer.js";
@@ -92,6 +92,8 @@ function wire() {
   }, 60_000);
   // The title counts unread messages of every tab's list; another tab's changes come over its own socket.
   document.addEventListener("visibilitychange", () => {
+    // Back in view: the conversation left open is read now (not while the tab was hidden).
+    readOpenConversation();
     updateTitle();
     // A hidden tab's timers are slowed: its relative times catch up when it is shown.
     if (!document.hidden) refreshTimes();

@@ -35,6 +35,20 @@ function eventsOf(id) {
   return eventCount.get(id) ?? 0;
 }
 
+/** Contact events (106) applied so far, and the number of the last one per contact id. */
+let eventSeq = 0;
+const lastEvent = new Map();
+
+/** A mark to compare with {@link eventAfter}: the contact events applied until now. */
+export function eventMark() {
+  return eventSeq;
+}
+
+/** A contact event for `id` came after `mark`: a list fetched before it says less than the page knows. */
+export function eventAfter(id, mark) {
+  return (lastEvent.get(id) ?? 0) > mark;
+}
+
 /** The contact the server answered with, into the page; removed when it is no longer this agent's. */
 function adopt(s) {
   const id = text(s.contact_id);
@@ -481,6 +495,7 @@ export function applyContactEvent(data) {
   const id = text(s.contact_id);
   const action = text(data.action);
   eventCount.set(id, eventsOf(id) + 1);
+  lastEvent.set(id, ++eventSeq);
   if (action === "queued") {
     // Released (by this agent in another tab, or by a colleague): waiting, newest first, and no one's contact.
     unqueue(id);

@@ -14,8 +14,8 @@ import { AgentClient, getJson, post, startService, userXml } from "../helpers.ts
 const SECRET = "kefu-demo-secret-0123";
 const BASE = "/im_component/wx_official_account";
 
-// The README's worked example, and the sign computed here step by step.
-Deno.test("auth: the seed 003 sign is md5(md5(uid) + md5(timestamp) + md5(secret)), the README's example", () => {
+// The worked example of docs/protocol.md (Tokens), and the sign computed here step by step.
+Deno.test("auth: the seed 003 sign is md5(md5(uid) + md5(timestamp) + md5(secret)), the docs' example", () => {
   const md5 = (s: string) => createHash("md5").update(s).digest("hex");
   assert.equal(md5("user_1"), "3f49044c1469c6990a665f46ec6c0a41");
   assert.equal(md5("1630485655"), "f1ca8afc97a505c69eaa30decba7e293");

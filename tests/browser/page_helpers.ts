@@ -135,6 +135,15 @@ export function inConversation(page: Page, contact: string, id: string): Promise
   );
 }
 
+/**
+ * The agent opens `contact`'s conversation (a click on its row, as nothing opens by itself) and message `id` shows
+ * in it.
+ */
+export async function openConversation(page: Page, contact: string, id: string): Promise<void> {
+  await clickContact(page, contact);
+  await inConversation(page, contact, id);
+}
+
 /** Set the text of an input or textarea as typing would (an input event follows). */
 export function typeInto(page: Page, selector: string, value: string): Promise<unknown> {
   return page.evaluate(`(() => {

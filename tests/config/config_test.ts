@@ -1,13 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  ACCOUNT_KEYS,
-  ConfigError,
-  DEFAULTS,
-  describeAccounts,
-  editDistance,
-  nearestKey,
-  parseConfig,
-} from "../../src/config/config.ts";
+import { ConfigError, DEFAULTS, editDistance, nearestKey, parseConfig, redactUrl } from "../../src/config/config.ts";
 import { fsPermissions, permissionFlag } from "../../src/config/permissions.ts";
 
 Deno.test("config: defaults match the README (PORT 1234, heartbeat 30 s)", () => {
@@ -18,7 +10,7 @@ Deno.test("config: defaults match the README (PORT 1234, heartbeat 30 s)", () =>
 });
 
 Deno.test("config: every variable is read", () => {
-  const c = parseConfig({
+  const env = {
     PORT: "8080",
     HOST: "127.0.0.1",
     HEARTBEAT_SECONDS: "5",
@@ -49,7 +41,8 @@ Deno.test("config: every variable is read", () => {
     MEDIA_ALLOWED_HOSTS: "a.example, *.b.example,",
     PUBLIC_URL: "https://kefu.example.com/",
     MEDIA_URL_SECONDS: "600",
-  });
+  };
+  const c = parseConfig(env);
   assert.deepEqual(c, {
     port: 8080,
     host: "127.0.0.1",
@@ -62,9 +55,11 @@ Deno.test("config: every variable is read", () => {
     maxSocketsPerAgent: 2,
     dedupeWindow: 0,
     logLevel: "warn",
-    accounts: [],
     store: "memory",
     dataDir: "/var/lib/kefu",
+    databaseUrl: undefined,
+    redisUrl: undefined,
+    nodeId: DEFAULTS.nodeId,
     groupCommitMs: 0,
     storeSync: "FULL",
     retentionDays: 7,
@@ -83,8 +78,7 @@ Deno.test("config: every variable is read", () => {
     mediaAllowedHosts: ["a.example", "*.b.example"],
     publicUrl: "https://kefu.example.com",
     mediaUrlSeconds: 600,
-    pcHook: undefined,
-    wxbot: undefined,
+    channelSources: { env, file: {} },
   });
   // A short secret is refused, and not quoted.
   assert.throws(() => parseConfig({ AGENT_SECRET: "short-one" }), (e) => {
@@ -94,76 +88,6 @@ Deno.test("config: every variable is read", () => {
   });
   assert.throws(() => parseConfig({ PUSH_REPLY_URL: "ftp://x" }), /PUSH_REPLY_URL="ftp:\/\/x": expected an http/);
   assert.throws(() => parseConfig({ PUSH_REPLY_URL: "not a url" }), /PUSH_REPLY_URL/);
-});
-
-Deno.test("config: one WeChat account from WECHAT_* on /wechat, more from CONFIG_FILE on /wechat/{appid}", () => {
-  const files: Record<string, string> = {
-    "/etc/kefu.json": JSON.stringify({
-      accounts: [
-        {
-          appid: "wxB",
-          appsecret: "sB",
-          token: "tB",
-          company_id: "cB",
-          token_mode: "stable_token",
-          auto_reply: "稍等",
-          reply_mode: "passive",
-          passive_hold_ms: 9000,
-        },
-        { appid: "wxC", token: "tC", path: "/hooks/c", max_skew_seconds: 60 },
-      ],
-    }),
-  };
-  const c = parseConfig({
-    WECHAT_APPID: "wxA",
-    WECHAT_APPSECRET: "sA",
-    WECHAT_TOKEN: "tA",
-    WECHAT_ENCODING_AES_KEY: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
-    WECHAT_COMPANY_ID: "cA",
-    WECHAT_API_BASE: "http://127.0.0.1:9/",
-    CONFIG_FILE: "/etc/kefu.json",
-  }, (p) => files[p]);
-  assert.deepEqual(c.accounts.map((a) => [a.appId, a.path, a.tokenMode, a.maxSkewSeconds]), [
-    ["wxA", "/wechat", "token", 300],
-    ["wxB", "/wechat/wxB", "stable_token", 300],
-    ["wxC", "/hooks/c", "token", 60],
-  ]);
-  assert.equal(c.accounts[0].apiBase, "http://127.0.0.1:9");
-  assert.equal(c.accounts[1].apiBase, "https://api.weixin.qq.com");
-  assert.equal(c.accounts[1].autoReply, "稍等");
-  assert.deepEqual(c.accounts.map((a) => [a.replyMode, a.passiveHoldMs]), [
-    ["custom", 14000],
-    ["passive", 9000],
-    ["custom", 14000],
-  ]);
-  assert.equal(parseConfig({ WECHAT_TOKEN: "t", WECHAT_REPLY_MODE: "passive" }).accounts[0].replyMode, "passive");
-  assert.equal(c.accounts[0].encodingAesKey.length, 43);
-  // The bench's setting: a token alone is a plaintext-only account.
-  assert.deepEqual(parseConfig({ WECHAT_TOKEN: "bench" }).accounts.map((a) => [a.appId, a.path]), [["", "/wechat"]]);
-});
-
-Deno.test("config: bad account settings name the place, never the secret", () => {
-  const key = "not-a-valid-key-but-secret";
-  assert.throws(() => parseConfig({ WECHAT_TOKEN: "t", WECHAT_ENCODING_AES_KEY: key }), (e) => {
-    assert.ok(e instanceof ConfigError);
-    assert.match(e.message, /WECHAT_ENCODING_AES_KEY/);
-    assert.ok(!e.message.includes(key));
-    return true;
-  });
-  assert.throws(() => parseConfig({ CONFIG_FILE: "x" }, () => "{"), /CONFIG_FILE="x"/);
-  assert.throws(
-    () => parseConfig({ WECHAT_TOKEN: "t", WECHAT_ENCODING_AES_KEY: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG" }),
-    /AppID is required/,
-  );
-  assert.throws(() => parseConfig({ CONFIG_FILE: "x" }, () => `{"accounts":[{"appid":"a"}]}`), /appid and token/);
-  assert.throws(
-    () =>
-      parseConfig(
-        { WECHAT_TOKEN: "t", CONFIG_FILE: "x" },
-        () => `{"accounts":[{"appid":"a","token":"t","path":"/wechat"}]}`,
-      ),
-    /two accounts on the webhook path \/wechat/,
-  );
 });
 
 Deno.test("config: a bad value names the variable and quotes it", () => {
@@ -178,7 +102,7 @@ Deno.test("config: a bad value names the variable and quotes it", () => {
       ["STORE_SYNC", "sometimes"],
       ["GROUP_COMMIT_MS", "-1"],
       ["RETENTION_DAYS", "0"],
-      ["WECHAT_REPLY_MODE", "shout"],
+      ["NODE_ID", "has space"],
     ]
   ) {
     assert.throws(() => parseConfig({ WECHAT_TOKEN: "t", [name]: value }), (e) => {
@@ -199,78 +123,27 @@ Deno.test("config: CONFIG_FILE refuses unknown keys, naming the key and the near
     });
   const account = { appid: "wxA", token: "t" };
   refused(
-    { accounts: [account, { ...account, appid: "wxB", app_secret: "s" }] },
-    /^cannot read CONFIG_FILE accounts\[1\]: unknown key "app_secret" \(did you mean appsecret\?\)$/,
-  );
-  refused({ accounts: [{ ...account, aes_key: "k" }] }, /unknown key "aes_key" \(did you mean encoding_aes_key\?\)/);
-  refused({ accounts: [{ ...account, appId: "x" }] }, /unknown key "appId" \(did you mean appid\?\)/);
-  refused({ accounts: [{ ...account, replymode: "passive" }] }, /did you mean reply_mode\?/);
-  // Checked before the required keys: the misspelt one is the reason appid seems missing.
-  refused({ accounts: [{ app_id: "wxA", token: "t" }] }, /unknown key "app_id" \(did you mean appid\?\)/);
-  // Nothing close: the known keys are listed instead.
-  refused(
-    { accounts: [{ ...account, webhook_url: "x" }] },
-    /unknown key "webhook_url" \(known keys: appid, appsecret, token,/,
-  );
-  refused(
     { acounts: [account] },
     /^cannot read CONFIG_FILE="\/etc\/kefu.json": unknown key "acounts" \(did you mean accounts\?\)$/,
   );
   refused({ accounts: [account], debug: true }, /unknown key "debug" \(known keys: accounts, agents, pc_hook, wxbot\)/);
-  refused({ accounts: ["wxA"] }, /accounts\[0\]: expected an object/);
   refused(
     [account],
     /expected \{"accounts":\[\{…\}\],"agents":\[\{…\}\],"pc_hook":\{…\},"wxbot":\{…\}\} \(any may be left out\)/,
   );
-  // The value of an unknown key, maybe a secret, is never quoted.
-  assert.throws(
-    () => parseConfig({ CONFIG_FILE: "x" }, file({ accounts: [{ ...account, app_secret: "s3cr3t" }] })),
-    (e) => e instanceof ConfigError && !e.message.includes("s3cr3t"),
-  );
-  // Every documented key is known.
-  const all = Object.fromEntries(ACCOUNT_KEYS.map((k) => [k, ""]));
-  Object.assign(all, { appid: "wxA", token: "t", max_skew_seconds: 60, passive_hold_ms: 1000 });
-  assert.equal(parseConfig({ CONFIG_FILE: "x" }, file({ accounts: [all] })).accounts.length, 1);
 });
 
 Deno.test("config: nearestKey and editDistance", () => {
   assert.equal(editDistance("", "abc"), 3);
   assert.equal(editDistance("kitten", "sitting"), 3);
   assert.equal(editDistance("token", "token"), 0);
-  assert.equal(nearestKey("tokn", ACCOUNT_KEYS), "token");
-  assert.equal(nearestKey("AppSecret", ACCOUNT_KEYS), "appsecret");
-  assert.equal(nearestKey("api-base", ACCOUNT_KEYS), "api_base");
-  assert.equal(nearestKey("skew", ACCOUNT_KEYS), "max_skew_seconds");
-  assert.equal(nearestKey("zzz", ACCOUNT_KEYS), undefined);
+  const keys = ["appid", "appsecret", "token", "api_base", "max_skew_seconds"];
+  assert.equal(nearestKey("tokn", keys), "token");
+  assert.equal(nearestKey("AppSecret", keys), "appsecret");
+  assert.equal(nearestKey("api-base", keys), "api_base");
+  assert.equal(nearestKey("skew", keys), "max_skew_seconds");
+  assert.equal(nearestKey("zzz", keys), undefined);
   assert.equal(nearestKey("x", ["accounts"]), undefined);
-});
-
-Deno.test("config: describeAccounts says which webhooks are on and how, never a secret", () => {
-  const c = parseConfig({
-    WECHAT_TOKEN: "env-token",
-    WECHAT_REPLY_MODE: "passive",
-    CONFIG_FILE: "x",
-  }, () =>
-    JSON.stringify({
-      accounts: [
-        {
-          appid: "wxB",
-          appsecret: "secret-b",
-          token: "token-b",
-          encoding_aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
-        },
-        { appid: "wxC", token: "token-c", path: "/hooks/c" },
-      ],
-    }));
-  const described = describeAccounts(c.accounts);
-  assert.deepEqual(described, [
-    { account: "/wechat", path: "/wechat", mode: "plaintext", reply_mode: "passive" },
-    { account: "wxB", path: "/wechat/wxB", mode: "safe", reply_mode: "custom" },
-    { account: "wxC", path: "/hooks/c", mode: "plaintext", reply_mode: "custom" },
-  ]);
-  const text = JSON.stringify(described);
-  for (const secret of ["env-token", "secret-b", "token-b", "abcdefghij", "token-c"]) assert.ok(!text.includes(secret));
-  assert.deepEqual(describeAccounts([]), []);
 });
 
 Deno.test("config: the start task's permissions follow DATA_DIR and CONFIG_FILE", () => {
@@ -297,9 +170,55 @@ Deno.test("config: CONFIG_FILE agents need an id and a hash from kefu hash-passw
     { id: "a1", name: "小王", passwordHash: hash },
     { id: "a2", name: "a2", passwordHash: hash },
   ]);
-  assert.deepEqual(read([]).accounts, [], "accounts may be left out");
+  assert.deepEqual(read([]).channelSources.file, {}, "accounts may be left out");
   assert.throws(() => read([{ id: "a1", password_hash: "plain text" }]), /agents\[0\]\.password_hash: not a hash/);
   assert.throws(() => read([{ id: "a1", password: "x", password_hash: hash }]), /unknown key "password"/);
   assert.throws(() => read([{ password_hash: hash }]), /agents\[0\]: id and password_hash/);
   assert.throws(() => read([{ id: "a1", password_hash: hash }, { id: "a1", password_hash: hash }]), /listed twice/);
+});
+
+Deno.test("config: every problem is found at once; the message is the first, problems lists them all", () => {
+  assert.throws(
+    () => parseConfig({ PORT: "x", HEARTBEAT_SECONDS: "0", LOG_LEVEL: "loud", CONFIG_FILE: "x" }, () => "{"),
+    (e) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /^cannot read CONFIG_FILE="x"/);
+      assert.equal(e.problems.length, 4, e.problems.join("\n"));
+      assert.ok(e.problems.some((p) => p.includes('PORT="x"')));
+      assert.ok(e.problems.some((p) => p.includes('HEARTBEAT_SECONDS="0"')));
+      assert.ok(e.problems.some((p) => p.includes('LOG_LEVEL="loud"')));
+      return true;
+    },
+  );
+});
+
+Deno.test("config: STORE=postgres needs DATABASE_URL, a postgres:// URL, never quoted with its password", () => {
+  assert.throws(() => parseConfig({ STORE: "postgres" }), /STORE=postgres: DATABASE_URL is required/);
+  const c = parseConfig({ STORE: "Postgres", DATABASE_URL: "postgres://kefu:pw-s3cret@db.example:5432/kefu" });
+  assert.deepEqual([c.store, c.databaseUrl], ["postgres", "postgres://kefu:pw-s3cret@db.example:5432/kefu"]);
+  assert.equal(parseConfig({ DATABASE_URL: "postgresql://db/kefu" }).databaseUrl, "postgresql://db/kefu");
+  for (const bad of ["mysql://kefu:pw-s3cret@db/kefu", "postgres//kefu:pw-s3cret@db", "kefu:pw-s3cret@db"]) {
+    assert.throws(() => parseConfig({ STORE: "postgres", DATABASE_URL: bad }), (e) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /^cannot read DATABASE_URL=.*: expected a URL like postgres:\/\//, e.message);
+      assert.ok(!e.message.includes("pw-s3cret"), e.message);
+      assert.equal(e.problems.length, 1, "one problem, not also 'required'");
+      return true;
+    });
+  }
+  assert.equal(redactUrl("postgres://kefu:pw@db:5432/kefu"), "postgres://kefu:***@db:5432/kefu");
+  assert.equal(redactUrl("postgres://db/kefu?password=pw"), "postgres://db/kefu?password=***");
+  assert.equal(redactUrl("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+});
+
+Deno.test("config: REDIS_URL and NODE_ID (for cluster mode)", () => {
+  const c = parseConfig({ REDIS_URL: "redis://:pw@127.0.0.1:6379/0", NODE_ID: "kefu-a.1" });
+  assert.deepEqual([c.redisUrl, c.nodeId], ["redis://:pw@127.0.0.1:6379/0", "kefu-a.1"]);
+  assert.equal(parseConfig({ REDIS_URL: "rediss://cache.example:6380" }).redisUrl, "rediss://cache.example:6380");
+  assert.throws(() => parseConfig({ REDIS_URL: "http://:pw@x" }), (e) => {
+    assert.ok(e instanceof ConfigError && /REDIS_URL=.*redis:\/\//.test(e.message) && !e.message.includes(":pw@"));
+    return true;
+  });
+  // The default: host name (when Deno may read it) and pid.
+  assert.match(parseConfig({}).nodeId, new RegExp(`-${Deno.pid}$`));
 });

@@ -102,8 +102,9 @@ export function findPostgresBin(): { bin: string; version: number } {
 /** Start a fresh server with a database `kefu`; the caller must `close()` it (or `await using`). */
 export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresServer> {
   const { bin, version } = findPostgresBin();
-  const owner = isRoot() ? userIds("postgres") : undefined;
-  if (isRoot() && !owner) {
+  const root = await isRoot();
+  const owner = root ? userIds("postgres") : undefined;
+  if (root && !owner) {
     throw new Error(
       "cannot start PostgreSQL as root: there is no 'postgres' user to run it as (Debian's package creates it: apt-get install postgresql)",
     );

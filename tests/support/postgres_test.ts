@@ -57,7 +57,7 @@ postgresTests("startPostgres: one server for the file, a database per case", {
     await server.sql("CREATE TABLE kept (x int); INSERT INTO kept VALUES (7)", db.name);
     const pid = postmasterPid(server.dataDir);
     await server.kill();
-    assert.equal(alive(pid), false);
+    assert.equal(await alive(pid), false);
     await server.restart();
     assert.notEqual(postmasterPid(server.dataDir), pid);
     // synchronous_commit=off may lose the newest commits in a crash; the table itself was checkpointed by nothing,
@@ -88,6 +88,6 @@ Deno.test("startPostgres durable: durability defaults kept, committed rows survi
   } finally {
     await server.close();
   }
-  assert.equal(alive(pid), false);
+  assert.equal(await alive(pid), false);
   assert.equal(existsSync(dir), false);
 });

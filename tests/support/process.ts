@@ -50,29 +50,32 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Whether a process with this pid exists and is not a zombie. */
-export function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // The state follows the parenthesised name, which may itself hold ") ".
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
+/** A process as `ps` lists it. */
+interface ProcessRow {
+  ppid: number;
+  state: string;
+}
+
+/** Every process from `ps` (Deno reads /proc only with --allow-all, and `deno task test` does not grant it). */
+async function processes(): Promise<Map<number, ProcessRow>> {
+  const { stdout } = await run("ps", ["-e", "-o", "pid=,ppid=,stat="]);
+  const rows = new Map<number, ProcessRow>();
+  for (const line of stdout.split("\n")) {
+    const [pid, ppid, state] = line.trim().split(/\s+/);
+    if (pid) rows.set(Number(pid), { ppid: Number(ppid), state: state ?? "" });
   }
+  return rows;
+}
+
+/** Whether a process with this pid exists and has not exited (a zombie has: it only waits to be reaped). */
+export async function alive(pid: number): Promise<boolean> {
+  const row = (await processes()).get(pid);
+  return row !== undefined && !row.state.startsWith("Z");
 }
 
 /** The pids whose parent is `pid` (a postmaster's backends and helpers). */
-export function children(pid: number): number[] {
-  const found: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) found.push(Number(entry.name));
-    } catch { /* gone meanwhile */ }
-  }
-  return found;
+export async function children(pid: number): Promise<number[]> {
+  return [...(await processes())].filter(([, row]) => row.ppid === pid).map(([child]) => child);
 }
 
 /** Send `signal` to `pid`, ignoring a process already gone. */
@@ -84,12 +87,18 @@ export function signal(pid: number, sig: Deno.Signal): void {
   }
 }
 
-/** Wait until every pid is gone, or throw naming `what` after `ms`. */
+/** Wait until every pid has exited, or throw naming `what` after `ms`. */
 export async function waitGone(pids: number[], ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
-  while (pids.some(alive)) {
+  for (;;) {
+    const table = await processes();
+    const left = pids.filter((pid) => {
+      const row = table.get(pid);
+      return row !== undefined && !row.state.startsWith("Z");
+    });
+    if (left.length === 0) return;
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${what} (pids ${pids.filter(alive).join(", ")}) to exit`);
+      throw new Error(`timed out after ${ms} ms waiting for ${what} (pids ${left.join(", ")}) to exit`);
     }
     await delay(20);
   }
@@ -97,7 +106,7 @@ export async function waitGone(pids: number[], ms: number, what: string): Promis
 
 /** SIGKILL `pid` and its children at once (a crashed machine: nothing gets to flush or clean up), then wait. */
 export async function killTree(pid: number, what: string): Promise<void> {
-  const kids = children(pid);
+  const kids = await children(pid);
   signal(pid, "SIGKILL");
   for (const kid of kids) signal(kid, "SIGKILL");
   await waitGone([pid, ...kids], 10_000, what);
@@ -112,9 +121,9 @@ export function userIds(name: string): { uid: number; gid: number } | undefined 
   return undefined;
 }
 
-/** Whether this process runs as root (servers such as PostgreSQL refuse to). */
-export function isRoot(): boolean {
-  return Deno.uid() === 0;
+/** Whether this process runs as root (servers such as PostgreSQL refuse to); `id`, as Deno.uid() needs --allow-sys. */
+export async function isRoot(): Promise<boolean> {
+  return (await run("id", ["-u"])).stdout.trim() === "0";
 }
 
 /** The last `lines` lines of a log file, for an error message; "" when it cannot be read. */

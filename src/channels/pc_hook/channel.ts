@@ -9,7 +9,7 @@
  * configured `wxid`, or what the hook's type 28 says, in that order; contacts
  * are (`pc_hook`, account wxid, user wxid or `…@chatroom`). Messages the
  * account sent itself (`isSender`, pushType 4) are not kept: the channel has
- * no way to store outbound history (see README).
+ * no way to store outbound history (see docs/architecture.md, Not yet).
  *
  * @module
  */

@@ -23,7 +23,7 @@ export interface HookEndpoint {
   secretKey?: string;
 }
 
-/** The names and numbers of the hook's send calls (the research's defaults; see README). */
+/** The names and numbers of the hook's send calls (the research's defaults; see docs/configuration.md, PC hook). */
 export interface HookSendCalls {
   textType: number;
   imageType: number;
@@ -60,7 +60,7 @@ export interface PcHookOptions {
   retryMaxMs: number;
 }
 
-/** Defaults, as the README's table lists them. */
+/** Defaults, as docs/configuration.md's PC hook table lists them. */
 export const PC_HOOK_DEFAULTS = {
   apiUrl: "http://127.0.0.1:8888/api/",
   path: "/pc_hook/ws",

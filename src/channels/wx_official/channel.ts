@@ -6,7 +6,7 @@
  * @module
  */
 
-import { accountId, type WechatAccount } from "../../config/config.ts";
+import { accountId, type WechatAccount } from "./config.ts";
 import type { Message } from "../../core/message.ts";
 import { fetchMedia } from "../../media/fetch.ts";
 import type { Uploads } from "../../media/uploads.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { accountId, type WechatAccount } from "../../config/config.ts";
+import { accountId, type WechatAccount } from "./config.ts";
 import type { ContactRecord } from "../../store/store.ts";
 import type { TypingResult } from "../channel.ts";
 import type { ReplyWindowView } from "../../hub/routing.ts";

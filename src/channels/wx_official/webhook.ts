@@ -8,7 +8,7 @@
  */
 
 import { type Context, Hono } from "hono";
-import { accountId as idOf, type WechatAccount } from "../../config/config.ts";
+import { accountId as idOf, type WechatAccount } from "./config.ts";
 import { KefuError } from "../../core/errors.ts";
 import type { ChannelContext } from "../channel.ts";
 import { readBody } from "../../core/body.ts";

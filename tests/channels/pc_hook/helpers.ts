@@ -6,9 +6,8 @@
  */
 
 import { start } from "../../../main.ts";
-import { pcHook } from "../../../src/channels/pc_hook/channel.ts";
 import { parsePcHookConfig, type PcHookOptions } from "../../../src/channels/pc_hook/config.ts";
-import { type Config, parseConfig } from "../../../src/config/config.ts";
+import { parseConfig } from "../../../src/config/config.ts";
 import { type PcHookSimOptions, type PcHookSimulator, startPcHookSimulator } from "../../../src/simulator/pc_hook.ts";
 import { freePort, type TestService } from "../../helpers.ts";
 
@@ -50,11 +49,8 @@ export async function startWithHook(
   const parsed = parsePcHookConfig(all, file);
   if (parsed === undefined) throw new Error("the PC-hook channel is off: give a HOOK_API_URL or a pc_hook section");
   const options = { ...parsed, ...FAST, ...more };
-  // Once main.ts registers the channel from the configuration, the options go there; before, as a test channel.
-  const config: Config & { pcHook?: PcHookOptions } = parseConfig(all);
-  const wired = "pcHook" in config;
-  if (wired) config.pcHook = options;
-  const svc = await start(config, { channels: wired ? [] : [pcHook(options)] });
+  // main.ts registers the channel; the test's options (shorter waits) replace the ones it read.
+  const svc = await start(parseConfig(all), { settings: { pcHook: options } });
   return {
     svc,
     options,

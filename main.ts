@@ -102,7 +102,7 @@ export interface StartOptions {
 export async function start(config: Config, options: StartOptions = {}): Promise<Service> {
   const log = options.log ?? createLogger({ level: config.logLevel });
   const settings = { ...channelSettings(config), ...options.settings };
-  const store = openStore(config);
+  const store = await openStore(config);
   // The reply router comes with the channels, after the hub; contacts ask it for their reply windows.
   let replyWindow: ReplyWindowOf = () => null;
   const hub = new Hub({

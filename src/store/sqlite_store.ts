@@ -158,6 +158,8 @@ export interface SqliteStoreOptions {
   migrations?: readonly Migration[];
   /** The clock (epoch ms) for reply windows and leases; default `Date.now`. */
   now?: () => number;
+  /** Called once the file is closed (the DATA_DIR lock is let go then). */
+  closed?: () => void;
 }
 
 /** The database file under a data directory (`DATA_DIR`). */
@@ -187,6 +189,7 @@ export class SqliteStore implements Store {
   readonly #groupMs: number;
   readonly #groupMax: number;
   readonly #now: () => number;
+  readonly #closedHook: (() => void) | undefined;
   readonly #q: Record<string, StatementSync> = {};
   /** The worker that checkpoints and searches (a file only: a second connection cannot see ":memory:"). */
   readonly #background: Background | undefined;
@@ -204,6 +207,7 @@ export class SqliteStore implements Store {
     this.#groupMs = options.groupCommitMs ?? 2;
     this.#groupMax = Math.max(1, options.groupMaxMessages ?? 256);
     this.#now = options.now ?? Date.now;
+    this.#closedHook = options.closed;
     try {
       if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
       this.#db = new DatabaseSync(path);
@@ -831,7 +835,11 @@ export class SqliteStore implements Store {
     try {
       this.#db.exec("PRAGMA optimize");
     } finally {
-      this.#db.close();
+      try {
+        this.#db.close();
+      } finally {
+        this.#closedHook?.();
+      }
     }
   }
 

@@ -76,6 +76,10 @@ export function createApp(options: AppOptions): Hono {
       status: "ok",
       uptime_s: Math.floor((Date.now() - started) / 1000),
       auth: options.auth ? "on" : "off",
+      // The page's "模拟微信用户" panel posts to /send as a user: offered only in a development setup (sign-in off,
+      // the push open without PUSH_TOKEN), never in production.
+      simulate: options.auth === undefined && channels.http_push !== undefined &&
+        (channels.http_push as { token?: unknown }).token === false,
       ...hub.stats(),
       ...options.media.pipeline.stats(),
       channels,

@@ -26,6 +26,7 @@ import type { AgentDialect } from "./src/agents/dialect.ts";
 import { seed004 } from "./src/agents/dialects/seed004.ts";
 import { seed003 } from "./src/agents/dialects/seed003.ts";
 import { Auth } from "./src/agents/auth/auth.ts";
+import { checkDoors, openDoors, pushesOpen } from "./src/agents/auth/open_doors.ts";
 import { hashPassword } from "./src/agents/auth/passwords.ts";
 import type { AgentBusFactory } from "./src/hub/bus.ts";
 import { Close } from "./src/envelope/protocol.ts";
@@ -101,6 +102,8 @@ export interface StartOptions {
 export async function start(config: Config, options: StartOptions = {}): Promise<Service> {
   const log = options.log ?? createLogger({ level: config.logLevel });
   const settings = { ...channelSettings(config), ...options.settings };
+  // With sign-in on, the PC hook's socket is not left open by accident: refused before anything is opened.
+  checkDoors({ ...config, pcHook: settings.pcHook });
   const store = openStore(config);
   // The reply router comes with the channels, after the hub; contacts ask it for their reply windows.
   let replyWindow: ReplyWindowOf = () => null;
@@ -180,7 +183,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       mediaHosts: config.mediaAllowedHosts,
       mediaTimeoutMs: config.mediaTimeoutSeconds * 1000,
     }),
-    httpPush({ replyUrl: config.pushReplyUrl, token: config.pushToken }),
+    httpPush({ replyUrl: config.pushReplyUrl, token: config.pushToken, open: pushesOpen(config) }),
     ...settings.pcHook ? [pcHook(settings.pcHook)] : [],
     ...settings.wxbot ? [wxbot({ config: settings.wxbot, uploads })] : [],
     ...options.channels ?? [],
@@ -206,13 +209,12 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     tokenSeconds: config.authTokenSeconds,
     maxSkewSeconds: config.authMaxSkewSeconds,
     agents: config.agents,
+    // Sign-outs and administrators' revocations are kept by the store: a restart does not bring a token back.
+    revocations: store,
   });
-  if (auth === undefined) {
-    log.warn("auth_off", {
-      detail:
-        "AGENT_SECRET is not set: anyone who reaches kefu can act as any agent with ?userid=; set it to sign agents in",
-    });
-  }
+  await auth?.load();
+  // Every door anyone could walk through is said at start: sign-in off, pushes or the hook's socket without a token.
+  for (const door of openDoors({ ...config, pcHook: settings.pcHook })) log.warn(door.event, { detail: door.detail });
   const app = createApp({
     hub,
     log,

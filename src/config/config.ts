@@ -60,8 +60,10 @@ export interface Config {
   reassignAfterSeconds: number;
   /** Where replies to users who came over the HTTP push are POSTed; undefined: nowhere (no_route). */
   pushReplyUrl?: string;
-  /** Bearer token the push endpoints require; undefined: they are open. */
+  /** Bearer token the push endpoints require; undefined: they are open only with sign-in off or `pushOpen`. */
   pushToken?: string;
+  /** `PUSH_OPEN=1`: with sign-in on and no PUSH_TOKEN, pushes are taken from anyone all the same (the start log says so). */
+  pushOpen: boolean;
   /** `AGENT_SECRET`: turns agent sign-in on (never logged); undefined: off. */
   agentSecret?: string;
   /** Life of an agent's token. */
@@ -112,6 +114,7 @@ export const DEFAULTS: Config = {
   reassignAfterSeconds: 30,
   pushReplyUrl: undefined,
   pushToken: undefined,
+  pushOpen: false,
   agentSecret: undefined,
   authTokenSeconds: 86400,
   authMaxSkewSeconds: 300,
@@ -288,6 +291,7 @@ export function parseConfig(
     reassignAfterSeconds: int("REASSIGN_AFTER_SECONDS", D.reassignAfterSeconds, 0, 86400 * 365),
     pushReplyUrl: read(() => readUrl(env.PUSH_REPLY_URL, "PUSH_REPLY_URL"), undefined),
     pushToken: read(() => readSecret(env.PUSH_TOKEN, "PUSH_TOKEN"), undefined),
+    pushOpen: read(() => readOpen(env.PUSH_OPEN, "PUSH_OPEN"), false),
     agentSecret: read(() => readSecret(env.AGENT_SECRET, "AGENT_SECRET"), undefined),
     authTokenSeconds: int("AUTH_TOKEN_SECONDS", D.authTokenSeconds, 60, 86400 * 365),
     authMaxSkewSeconds: int("AUTH_MAX_SKEW_SECONDS", D.authMaxSkewSeconds, 1, 86400),
@@ -314,6 +318,12 @@ export function readNodeId(value: string | undefined): string {
     throw new ConfigError(`cannot read NODE_ID=${JSON.stringify(value)}: expected 1–64 letters, digits, _ . : or -`);
   }
   return v;
+}
+
+/** A door left open on purpose (`PUSH_OPEN`, `HOOK_OPEN`): 1/on/true, or 0/off/false (the default when unset). */
+export function readOpen(value: string | undefined, where: string): boolean {
+  const v = readChoice(value, where, ["1", "0", "on", "off", "true", "false"] as const, "0", true).toLowerCase();
+  return v === "1" || v === "on" || v === "true";
 }
 
 /** A secret of at least 16 characters, or undefined when unset or blank; the error never quotes it. */

@@ -84,6 +84,8 @@ export interface Config {
   publicUrl?: string;
   /** Life of a signed link to a media file. */
   mediaUrlSeconds: number;
+  /** `METRICS_TOKEN`: turns `/metrics` on, for scrapers that send it as a Bearer token; undefined: off (404). */
+  metricsToken?: string;
   /** What each channel reads its own settings from (see `main.ts`). */
   channelSources: ChannelSources;
 }
@@ -125,6 +127,7 @@ export const DEFAULTS: Config = {
   mediaAllowedHosts: ["mmbiz.qpic.cn", "*.qpic.cn", "*.qlogo.cn", "*.weixin.qq.com", "*.video.qq.com"],
   publicUrl: undefined,
   mediaUrlSeconds: 3600,
+  metricsToken: undefined,
   channelSources: { env: {}, file: {} },
 };
 
@@ -229,6 +232,19 @@ export function parseConfig(
   env: Record<string, string | undefined>,
   readFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
 ): Config {
+  const { config, problems } = readConfig(env, readFile);
+  if (problems.length > 0) throw new ConfigError(problems[0], problems);
+  return config;
+}
+
+/**
+ * The configuration and every problem found reading it (`kefu check-config` reports them all): a value that cannot
+ * be read is its default in `config`, and a CONFIG_FILE that cannot be read counts as empty.
+ */
+export function readConfig(
+  env: Record<string, string | undefined>,
+  readFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
+): { config: Config; problems: string[] } {
   const problems: string[] = [];
   // A value, or its default when it cannot be read (the problem is kept, so that every one is reported).
   const read = <T>(f: () => T, fallback: T): T => {
@@ -304,10 +320,10 @@ export function parseConfig(
       : env.MEDIA_ALLOWED_HOSTS.split(",").map((h) => h.trim()).filter((h) => h !== ""),
     publicUrl: read(() => readUrl(env.PUBLIC_URL, "PUBLIC_URL"), undefined)?.replace(/\/+$/, ""),
     mediaUrlSeconds: int("MEDIA_URL_SECONDS", D.mediaUrlSeconds, 10, 86400 * 30),
+    metricsToken: read(() => readSecret(env.METRICS_TOKEN, "METRICS_TOKEN"), undefined),
     channelSources: { env, file: file.sections },
   };
-  if (problems.length > 0) throw new ConfigError(problems[0], problems);
-  return config;
+  return { config, problems };
 }
 
 /** NODE_ID: 1–64 letters, digits and `_.:-`; the default when unset or blank. */

@@ -142,13 +142,9 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
   app.get(`${UPLOAD_PATH}/:id`, async (c) => {
     const id = c.req.param("id");
     // Uploads and users' files share one store: with sign-in on, only the uploader or the owner of a message using
-    // the file opens it.
+    // the file opens it. Anyone else gets the answer of a file that does not exist: names cannot be probed.
     if (options.auth && !await ownership.owns(c.var.agent, id)) {
-      throw new KefuError(
-        "not_your_contact",
-        `cannot open ${quote(id)}: it is neither your upload nor a file of your contacts`,
-        403,
-      );
+      throw new KefuError("media_not_found", `no upload ${quote(id)} of yours or of your contacts`, 404);
     }
     const u = await uploads.load(id);
     if (u === undefined) throw new KefuError("media_not_found", `no upload ${quote(id)}`, 404);

@@ -68,7 +68,8 @@ export class MediaOwnership {
   /**
    * Refuse a reply's `media` when it names one of kefu's stored files the agent does not own. Anything else (a
    * WeChat media_id, a path on a PC hook) is the channel's to judge. Synchronous when the agent uploaded the file
-   * itself (the common case, and replies keep their order); otherwise a Promise that rejects with `not_your_contact`.
+   * itself (the common case, and replies keep their order); otherwise a Promise that rejects with `media_not_found`
+   * (404) — the same answer as for a file that does not exist, so that the check tells nothing about other agents'.
    */
   checkReply(agent: string, media: string): void | Promise<void> {
     const name = this.#storedName(media);
@@ -76,9 +77,9 @@ export class MediaOwnership {
     return this.owns(agent, name).then((ok) => {
       if (!ok) {
         throw new KefuError(
-          "not_your_contact",
-          `cannot send ${quote(media)}: it is neither your upload nor a file of your contacts; upload it yourself`,
-          403,
+          "media_not_found",
+          `cannot send ${quote(media)}: no upload of yours and no file of your contacts has that name; upload the file`,
+          404,
         );
       }
     });

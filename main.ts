@@ -1,13 +1,14 @@
 /**
- * kefu: the composition root. Reads the configuration, builds the hub and the
- * application, serves them with `Deno.serve`, and stops cleanly on SIGINT/SIGTERM.
+ * kefu: the composition root. {@link start} builds the store, the hub, the channels, the background jobs and the
+ * application from a configuration and serves them with `Deno.serve`; run as a program it hands its arguments to
+ * the command line (`src/cli/cli.ts`: serve, simulate, check-config, backup, hash-password, help, version).
  *
  * @module
  */
 
 import { createApp } from "./src/http/app.ts";
-import { type Config, ConfigError, parseConfig } from "./src/config/config.ts";
-import { describeAccounts, parseWxOfficialConfig, type WechatAccount } from "./src/channels/wx_official/config.ts";
+import { type Config, ConfigError } from "./src/config/config.ts";
+import { parseWxOfficialConfig, type WechatAccount } from "./src/channels/wx_official/config.ts";
 import { parsePcHookConfig, type PcHookOptions } from "./src/channels/pc_hook/config.ts";
 import { parseWxbotConfig, type WxbotConfig } from "./src/channels/wxbot/config.ts";
 import { HttpStats } from "./src/http/http_stats.ts";
@@ -27,15 +28,15 @@ import type { AgentDialect } from "./src/agents/dialect.ts";
 import { seed004 } from "./src/agents/dialects/seed004.ts";
 import { seed003 } from "./src/agents/dialects/seed003.ts";
 import { Auth } from "./src/agents/auth/auth.ts";
-import { hashPassword } from "./src/agents/auth/passwords.ts";
+import { checkDoors, openDoors, pushesOpen } from "./src/agents/auth/open_doors.ts";
 import type { AgentBusFactory } from "./src/hub/bus.ts";
 import { Close } from "./src/envelope/protocol.ts";
 import { ReplyWindows } from "./src/channels/wx_official/reply_window.ts";
 import type { ReplyWindowOf } from "./src/hub/routing.ts";
-import { parseSimulatorConfig, startSimulator } from "./src/simulator/simulator.ts";
-import { parsePcHookSimConfig, servePcHookSimulator } from "./src/simulator/pc_hook.ts";
-import { parseWxbotSimConfig, startWxbotSim } from "./src/simulator/wxbot.ts";
 import { openStore } from "./src/store/open.ts";
+import { recoverOutbox, resumeMedia, startJobs } from "./src/jobs/jobs.ts";
+import { runCli } from "./src/cli/cli.ts";
+import { VERSION } from "./src/version.ts";
 import { Uploads } from "./src/media/uploads.ts";
 
 /** A running service. */
@@ -102,6 +103,8 @@ export interface StartOptions {
 export async function start(config: Config, options: StartOptions = {}): Promise<Service> {
   const log = options.log ?? createLogger({ level: config.logLevel });
   const settings = { ...channelSettings(config), ...options.settings };
+  // With sign-in on, the PC hook's socket is not left open by accident: refused before anything is opened.
+  checkDoors({ ...config, pcHook: settings.pcHook });
   const store = await openStore(config);
   // The reply router comes with the channels, after the hub; contacts ask it for their reply windows.
   let replyWindow: ReplyWindowOf = () => null;
@@ -130,9 +133,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   }
   for (const w of kept.windows) windows.restore(w.account, w.openid, w);
   // Replies that were on their way when kefu stopped may or may not have reached WeChat: say so, never resend.
-  for (const m of kept.outbox) {
-    await store.setOutboundState(m, "failed", "kefu restarted before WeChat confirmed this reply");
-  }
+  await recoverOutbox({ replyState: (m, state, detail) => store.setOutboundState(m, state, detail) }, kept.outbox);
   const counts = await hub.stats();
   log.info("store_loaded", {
     store: config.store,
@@ -181,7 +182,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       mediaHosts: config.mediaAllowedHosts,
       mediaTimeoutMs: config.mediaTimeoutSeconds * 1000,
     }),
-    httpPush({ replyUrl: config.pushReplyUrl, token: config.pushToken }),
+    httpPush({ replyUrl: config.pushReplyUrl, token: config.pushToken, open: pushesOpen(config) }),
     ...settings.pcHook ? [pcHook(settings.pcHook)] : [],
     ...settings.wxbot ? [wxbot({ config: settings.wxbot, uploads })] : [],
     ...options.channels ?? [],
@@ -194,7 +195,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const router = new ReplyRouter(channels);
   const replies = new ReplyService({ store, router, log });
   replyWindow = (c) => router.replyWindow(c);
-  media.resume(kept.media, (name) => channels.find((ch) => ch.name === name));
+  resumeMedia(media, kept.media, channels);
   if (!await converter.available()) {
     log.warn("ffmpeg_missing", {
       detail: `cannot run ${JSON.stringify(config.ffmpegPath)}: users' voice notes are kept as WeChat sent them ` +
@@ -208,13 +209,12 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     tokenSeconds: config.authTokenSeconds,
     maxSkewSeconds: config.authMaxSkewSeconds,
     agents: config.agents,
+    // Sign-outs and administrators' revocations are kept by the store: a restart does not bring a token back.
+    revocations: store,
   });
-  if (auth === undefined) {
-    log.warn("auth_off", {
-      detail:
-        "AGENT_SECRET is not set: anyone who reaches kefu can act as any agent with ?userid=; set it to sign agents in",
-    });
-  }
+  await auth?.load();
+  // Every door anyone could walk through is said at start: sign-in off, pushes or the hook's socket without a token.
+  for (const door of openDoors({ ...config, pcHook: settings.pcHook })) log.warn(door.event, { detail: door.detail });
   const app = createApp({
     hub,
     log,
@@ -234,7 +234,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const server = Deno.serve({
     port: config.port,
     hostname: config.host,
-    onListen: ({ hostname, port }) => log.info("listening", { host: hostname, port }),
+    onListen: ({ hostname, port }) => log.info("listening", { host: hostname, port, version: VERSION }),
   }, app.fetch);
   const heartbeat = setInterval(() => hub.heartbeat(), config.heartbeatSeconds * 1000);
   // Users whose agent is away move to an online agent when the grace period ends, not at their next message.
@@ -243,20 +243,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   }, 1000);
   const summary = setInterval(() => stats.flush(log, STATS_SECONDS), STATS_SECONDS * 1000);
   // Messages older than RETENTION_DAYS go (unread ones stay), then the media files no message uses any more.
-  const retain = () => {
-    windows.sweep();
-    const cutoff = Date.now() - config.retentionDays * 86_400_000;
-    store.sweep(cutoff)
-      .then(async (n) => {
-        const files = await media.sweepFiles(cutoff, await store.mediaInUse());
-        if (n > 0 || files > 0) {
-          log.info("retention_sweep", { deleted: n, media_files_deleted: files, days: config.retentionDays });
-        }
-      })
-      .catch((e) => log.warn("retention_sweep_failed", { error: String(e) }));
-  };
-  retain();
-  const sweep = setInterval(retain, 3_600_000);
+  const jobs = startJobs({ store, media, windows, log, retentionDays: config.retentionDays });
 
   let stopping: Promise<void> | undefined;
   return {
@@ -267,7 +254,6 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         clearInterval(heartbeat);
         clearInterval(reassign);
         clearInterval(summary);
-        clearInterval(sweep);
         stats.flush(log, STATS_SECONDS);
         // Replies under way get a moment to finish and be confirmed to their agents; media work resumes next start.
         await Promise.all([router.drain(5_000), media.stop(2_000)]);
@@ -278,6 +264,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         await new Promise((resolve) => setTimeout(resolve, 0));
         await server.shutdown();
         // Everything accepted is committed before the file is closed.
+        await jobs.stop();
         await store.close();
         log.info("stopped", { sockets_closed: sockets, held_kept: held });
       })();
@@ -286,102 +273,4 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   };
 }
 
-// `kefu` serves the gateway; `kefu simulate` serves the WeChat simulator (API + phone page) instead;
-// `kefu hash-password` reads a password on standard input and prints its hash for CONFIG_FILE's `agents`.
-// Exit codes: 2 when the start is refused for something the operator sets (a variable, CONFIG_FILE, DATA_DIR and
-// its lock, Deno's permissions, the address to listen on), with "kefu: …" naming it; 1 for anything else.
-async function main(args: string[]): Promise<{ shutdown(): Promise<void> }> {
-  const command = args[0] ?? "serve";
-  // Before anything else: it needs no permission at all.
-  if (command === "hash-password") {
-    const password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
-    if (password === "") {
-      console.error(
-        "kefu: hash-password reads the password on standard input: printf '%s' 'the password' | kefu hash-password",
-      );
-      Deno.exit(2);
-    }
-    console.log(await hashPassword(password));
-    Deno.exit(0);
-  }
-  const env = Deno.env.toObject();
-  if (command !== "serve" && command !== "simulate") {
-    console.error(
-      `kefu: unknown command ${JSON.stringify(command)}: expected serve (default), simulate or hash-password`,
-    );
-    Deno.exit(2);
-  }
-  // Where the service listens, for the message when it cannot.
-  let listen: { host: string; port: number; vars: string } | undefined;
-  try {
-    if (command === "simulate") return simulate(env, (l) => listen = l);
-    const config = parseConfig(env);
-    const settings = channelSettings(config);
-    listen = { host: config.host, port: config.port, vars: "HOST, PORT" };
-    const log = createLogger({ level: config.logLevel });
-    const service = await start(config, { log, settings });
-    // Which webhooks answer, so that an operator sees a missing or misplaced account at once (no secrets).
-    log.info("accounts", { accounts: describeAccounts(settings.accounts) });
-    return service;
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    if (e instanceof ConfigError) {
-      console.error(`kefu: ${message}`);
-      Deno.exit(2);
-    }
-    const where = listen && `${listen.host.includes(":") ? `[${listen.host}]` : listen.host}:${listen.port}`;
-    if (listen && e instanceof Deno.errors.AddrInUse) {
-      console.error(`kefu: cannot listen on ${where} (${listen.vars}): address already in use`);
-      Deno.exit(2);
-    }
-    if (listen && (e instanceof Deno.errors.AddrNotAvailable || e instanceof Deno.errors.PermissionDenied)) {
-      console.error(`kefu: cannot listen on ${where} (${listen.vars}): ${message}`);
-      Deno.exit(2);
-    }
-    if (e instanceof Deno.errors.NotCapable) {
-      console.error(`kefu: missing a Deno permission: ${message}`);
-      Deno.exit(2);
-    }
-    console.error(`kefu: cannot start: ${message}`);
-    Deno.exit(1);
-  }
-}
-
-/**
- * `kefu simulate`: the other ends, for local runs — WeChat (API and phone page) when WECHAT_TOKEN is set, a PC hook
- * when SIM_HOOK=1 (or SIM_HOOK_PORT), a WXBot platform when WXBOT_KEY is set; at least one.
- */
-function simulate(
-  env: Record<string, string | undefined>,
-  listening: (l: { host: string; port: number; vars: string }) => void,
-): { shutdown(): Promise<void> } {
-  const running: { shutdown(): Promise<void> }[] = [];
-  if (env.WECHAT_TOKEN?.trim()) {
-    const sim = parseSimulatorConfig(env);
-    listening({ host: sim.host, port: sim.port, vars: "SIM_HOST, SIM_PORT" });
-    running.push(startSimulator(sim, createLogger({ level: sim.logLevel }), `${import.meta.dirname}/static`));
-  }
-  if (/^(1|on|true)$/i.test(env.SIM_HOOK?.trim() ?? "") || env.SIM_HOOK_PORT?.trim()) {
-    const hook = parsePcHookSimConfig(env);
-    listening({ host: hook.host, port: hook.port, vars: "SIM_HOOK_HOST, SIM_HOOK_PORT" });
-    running.push(servePcHookSimulator(hook, createLogger({ level: hook.logLevel })));
-  }
-  const wx = parseWxbotSimConfig(env);
-  if (wx !== undefined) {
-    listening({ host: wx.host, port: wx.port, vars: "SIM_HOST, SIM_WXBOT_PORT" });
-    running.push(startWxbotSim(wx, createLogger({ level: wx.logLevel })));
-  }
-  if (running.length === 0) {
-    throw new ConfigError(
-      "nothing to simulate: set WECHAT_TOKEN (WeChat), SIM_HOOK=1 (a PC hook) or WXBOT_KEY and WXBOT_TOKEN (WXBot)",
-    );
-  }
-  return { shutdown: () => Promise.all(running.map((r) => r.shutdown())).then(() => undefined) };
-}
-
-if (import.meta.main) {
-  const running = await main(Deno.args);
-  const stop = () => running.shutdown().then(() => Deno.exit(0));
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-}
+if (import.meta.main) await runCli(Deno.args, { start, channelSettings });

@@ -333,9 +333,10 @@ Deno.test({
       await reload(page, url);
       await clickContact(page, "u_reply");
       const view = (id: string) =>
-        page.evaluate<{ status: string; error: string | null; label: string }>(`(() => {
+        page.evaluate<{ status: string; error: string | null; why: string; label: string }>(`(() => {
           const m = document.querySelector('#conversation [data-id="${id}"]');
           return m && { status: m.dataset.status, error: m.querySelector(".msg-error")?.textContent ?? null,
+            why: m.querySelector(".msg-error .failure-text")?.title ?? "",
             label: m.querySelector(".msg-status")?.textContent ?? "" };
         })()`);
       await page.waitForExpression(
@@ -350,7 +351,9 @@ Deno.test({
       const failed = await view(bad);
       assert.equal(failed.status, "failed");
       assert.ok(failed.error, "a failed reply says why");
-      assert.match(failed.error!, /500|push_reply|PUSH_REPLY_URL/);
+      // In the agent's words on the bubble; the server's detail in its tooltip.
+      assert.match(failed.error!, /^回复没有发出/);
+      assert.match(failed.why, /500|push_reply|PUSH_REPLY_URL/);
       await Deno.writeFile(SHOT("replies-after-reload"), await page.screenshot());
       await page.close();
     } finally {

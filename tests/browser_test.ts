@@ -348,16 +348,19 @@ Deno.test({
         document.querySelector("#reply-text").value = "are you still there?";
         document.querySelector("#reply-send").click();
       })()`);
-      const failed = await page.waitForExpression<{ detail: string; toast: string }>(
+      // Said in the agent's words; the server's detail in the tooltips (issue 20).
+      const failed = await page.waitForExpression<{ why: string; detail: string; toast: string }>(
         "the refused reply to be marked failed with the server's detail",
         `(() => {
           const out = [...document.querySelectorAll('#conversation [data-direction="out"]')].at(-1);
           return out.dataset.status === "failed" && {
-            detail: out.querySelector(".msg-error").textContent,
-            toast: document.querySelector("#toasts [data-testid=toast]")?.textContent ?? "",
+            why: out.querySelector(".msg-error .failure-text").textContent,
+            detail: out.querySelector(".msg-error .failure-text").title,
+            toast: document.querySelector("#toasts [data-testid=toast]")?.title ?? "",
           };
         })()`,
       );
+      assert.equal(failed.why, "回复没有发出：这位联系人已由其他客服接待");
       assert.match(failed.detail, /belongs to another agent/);
       assert.match(failed.toast, /not_your_contact/);
 

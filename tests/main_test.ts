@@ -198,7 +198,7 @@ Deno.test("main.ts: an unknown sub-command exits 2 and says what it expected", a
   assert.equal(out.code, 2);
   assert.match(
     new TextDecoder().decode(out.stderr),
-    /unknown command "serv": expected serve \(default\), simulate or hash-password/,
+    /unknown command "serv": expected serve \(default\), simulate, check-config, backup FILE, hash-password, help or version/,
   );
 });
 

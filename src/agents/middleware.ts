@@ -3,25 +3,45 @@
  * `c.var.agent`, and the handlers act only for that agent.
  *
  * With sign-in on (`AGENT_SECRET`), the agent is the one a token names, from
- * `?token=` or `Authorization: Bearer`; a request without a valid one is
- * refused (401, or a socket closed with 4401 right after the upgrade, since a
- * browser never sees the status of a refused handshake), and a `?userid=` that
- * names another agent is refused (403 / 4403). With sign-in off, the agent is
- * `?userid=` (or the seed test page's `?userId=`), as the seed has it.
+ * `?token=`, `Authorization: Bearer` or the agent page's session cookie
+ * (HttpOnly, SameSite=Strict; `?token=cookie` names it explicitly); a request
+ * without a valid one is refused (401), and a `?userid=` that names another
+ * agent is refused (403).
+ *
+ * A socket is refused before it is upgraded (HTTP 401) when it has no token or
+ * one kefu did not issue: kefu reads no frame from a peer that cannot sign in
+ * (an upgraded socket reads a whole frame, up to 64 MiB, even after its close).
+ * A token kefu issued but no longer takes (expired, revoked, its agent removed)
+ * and another agent's `?userid=` are upgraded and closed at once with 4401 /
+ * 4403 and the reason, since a browser never sees the status of a refused
+ * handshake and the page signs in again on them.
+ *
+ * With sign-in off, the agent is `?userid=` (or the seed test page's
+ * `?userId=`), as the seed has it.
  *
  * @module
  */
 
 import type { Context, MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+import { timingSafeEqual } from "node:crypto";
 import { KefuError, quote } from "../core/errors.ts";
 import { MAX_ID_LENGTH } from "../core/message.ts";
 import { Close } from "../envelope/protocol.ts";
-import type { Auth } from "./auth/auth.ts";
+import type { Auth, TokenClaims } from "./auth/auth.ts";
 
-/** The Hono environment of agent routes: the resolved agent id, and when its token expires (epoch s). */
+/**
+ * The Hono environment of agent routes: the resolved agent id, when its token expires (epoch s), and the token's
+ * claims (with sign-in on).
+ */
 export interface AgentEnv {
-  Variables: { agent: string; expiresAt?: number };
+  Variables: { agent: string; expiresAt?: number; claims?: TokenClaims };
 }
+
+/** The agent page's session cookie: the token, HttpOnly and SameSite=Strict (set by POST /auth/login). */
+export const SESSION_COOKIE = "kefu_session";
+/** `?token=cookie` (or `Bearer cookie`): "my token is the session cookie", for clients that always send one. */
+export const COOKIE_TOKEN = "cookie";
 
 // Control characters would corrupt log lines and close reasons.
 const AGENT_ID_RE = new RegExp(`^[^\\x00-\\x1f\\x7f]{1,${MAX_ID_LENGTH}}$`);
@@ -44,13 +64,35 @@ export function agentIdFrom(query: (name: string) => string | undefined): string
   return id;
 }
 
-/** The token of a request: `?token=`, else `Authorization: Bearer …`. */
+/** The token of a request: `?token=`, else `Authorization: Bearer …`, else the session cookie. */
 export function tokenOf(c: Context): string | undefined {
-  const q = c.req.query("token")?.trim();
-  if (q) return q;
+  return presented(c)?.token;
+}
+
+// The token and whether it came from the cookie (which a browser adds by itself: its Origin is checked).
+function presented(c: Context): { token: string; cookie: boolean } | undefined {
   const h = c.req.header("authorization");
-  const m = h === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(h);
-  return m?.[1];
+  const given = c.req.query("token")?.trim() || (h === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(h))?.[1];
+  if (given && given !== COOKIE_TOKEN) return { token: given, cookie: false };
+  const cookie = getCookie(c, SESSION_COOKIE);
+  return cookie ? { token: cookie, cookie: true } : undefined;
+}
+
+/**
+ * Whether a request may use the session cookie: SameSite=Strict keeps other sites' requests from carrying it, and
+ * an `Origin` other than kefu's own (another port or subdomain of the same site) is refused too.
+ */
+export function sameOrigin(c: Context, publicOrigin?: string): boolean {
+  const origin = c.req.header("origin");
+  if (origin === undefined || origin === "null") return origin === undefined;
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return false;
+  }
+  if (publicOrigin !== undefined && origin === publicOrigin) return true;
+  return host === (c.req.header("x-forwarded-host") ?? c.req.header("host"));
 }
 
 function resolve(c: Context<AgentEnv>, auth: Auth | undefined): void {
@@ -58,15 +100,45 @@ function resolve(c: Context<AgentEnv>, auth: Auth | undefined): void {
     c.set("agent", agentIdFrom((name) => c.req.query(name)));
     return;
   }
-  const token = tokenOf(c);
-  if (token === undefined) throw new KefuError("auth_required", `this endpoint needs an agent's token: ${HOW}`, 401);
-  const { agent, expiresAt } = auth.verify(token);
+  const p = presented(c);
+  if (p === undefined) throw new KefuError("auth_required", `this endpoint needs an agent's token: ${HOW}`, 401);
+  if (p.cookie && !sameOrigin(c)) {
+    throw new KefuError(
+      "auth_required",
+      `the session cookie is not taken from the page of another origin (${quote(c.req.header("origin"))}): ${HOW}`,
+      401,
+    );
+  }
+  const claims = auth.verify(p.token);
+  const { agent, expiresAt } = claims;
   const asked = (c.req.query("userid") ?? c.req.query("userId"))?.trim();
   if (asked && asked !== agent) {
     throw new KefuError("agent_mismatch", `the token is for agent ${quote(agent)}, not ${quote(asked)}`, 403);
   }
   c.set("agent", agent);
   c.set("expiresAt", expiresAt);
+  c.set("claims", claims);
+}
+
+/**
+ * Whether a request may read the service's details (`/healthz`): sign-in off, an agent's valid token (header, query
+ * or the page's cookie from its own origin), or the operators' `METRICS_TOKEN` as a Bearer token.
+ */
+export function mayReadDetails(c: Context, auth: Auth | undefined, metricsToken?: string): boolean {
+  if (auth === undefined) return true;
+  const p = presented(c);
+  if (p === undefined) return false;
+  if (metricsToken !== undefined && !p.cookie) {
+    const [x, y] = [new TextEncoder().encode(p.token), new TextEncoder().encode(metricsToken)];
+    if (x.length === y.length && timingSafeEqual(x, y)) return true;
+  }
+  if (p.cookie && !sameOrigin(c)) return false;
+  try {
+    auth.verify(p.token);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -80,13 +152,27 @@ export function agentAuth(auth: Auth | undefined): MiddlewareHandler<AgentEnv> {
     } catch (e) {
       if (!(e instanceof KefuError) || (e.status !== 401 && e.status !== 403)) throw e;
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw e;
+      // No token, or none kefu issued: refused before the upgrade. A token kefu issued gets its close code.
+      if (auth === undefined || !issuedByKefu(c, auth)) throw e;
       return refuseSocket(c.req.raw, e);
     }
     await next();
   };
 }
 
+function issuedByKefu(c: Context, auth: Auth): boolean {
+  const p = presented(c);
+  if (p === undefined) return false;
+  try {
+    auth.signed(p.token);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 // Upgrade, then close with 4401 (4403 for another agent's id) and the reason: what a browser's WebSocket can read.
+// Only for tokens kefu issued: their holders signed in once, and the page needs the code to ask for a sign-in.
 function refuseSocket(req: Request, e: KefuError): Response {
   const offered = req.headers.get("sec-websocket-protocol");
   const protocol = offered?.split(",")[0].trim() || undefined;

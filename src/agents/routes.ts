@@ -12,6 +12,7 @@ import { readBytes } from "../core/body.ts";
 import { encodeEnvelope } from "../envelope/codec.ts";
 import { Code, CONTACTS_PATH, HISTORY_PATH, UPLOAD_PATH } from "../envelope/protocol.ts";
 import type { Uploads } from "../media/uploads.ts";
+import { MediaOwnership } from "../media/ownership.ts";
 import { type AgentDialect, selectDialect } from "./dialect.ts";
 import type { Auth } from "./auth/auth.ts";
 import { authRoutes } from "./auth/routes.ts";
@@ -27,6 +28,8 @@ export interface AgentRoutesOptions extends SessionOptions {
   uploads: Uploads;
   /** Agent sign-in; undefined: off (agents name themselves with `?userid=`). */
   auth?: Auth;
+  /** Who owns which stored file (uploads and users' media); default one of its own over the hub. */
+  ownership?: MediaOwnership;
 }
 
 /**
@@ -35,6 +38,9 @@ export interface AgentRoutesOptions extends SessionOptions {
  */
 export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
   const { hub, dialects } = options;
+  const ownership = options.ownership ?? new MediaOwnership({ hub });
+  // A reply sends only the agent's own files.
+  options = { ...options, checkMedia: (agent, media) => ownership.checkReply(agent, media) };
   const app = new Hono<AgentEnv>();
   const auth = agentAuth(options.auth);
   app.route("/", authRoutes(options.auth));
@@ -56,7 +62,10 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
         throw new KefuError("upgrade_required", `${path} is a WebSocket endpoint: connect with ws://`, 426);
       }
       const dialect = selectDialect(dialects, new URL(c.req.url));
-      return upgradeAgent(c.req.raw, c.var.agent, dialect, options, c.var.expiresAt);
+      const claims = c.var.claims;
+      // A socket lives no longer than its token: revoked (a sign-out, an administrator), it is closed with 4401.
+      const watch = claims && options.auth && ((close: (reason: string) => void) => options.auth!.watch(claims, close));
+      return upgradeAgent(c.req.raw, c.var.agent, dialect, options, c.var.expiresAt, watch || undefined);
     });
   }
   app.get(CONTACTS_PATH, async (c) => {
@@ -124,14 +133,21 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
     if (bytes.length === 0) throw new KefuError("empty_body", "the request body is empty: send the file's bytes");
     const type = c.req.header("content-type")?.split(";")[0].trim() || "application/octet-stream";
     const u = await uploads.add(bytes, filename, type);
+    ownership.uploaded(c.var.agent, u.id);
     return c.json({
       data: { media_path: `${UPLOAD_PATH}/${u.id}`, filename, size: bytes.length, content_type: type },
       result: { code: Code.ok, message: "uploaded" },
     });
   });
   app.get(`${UPLOAD_PATH}/:id`, async (c) => {
-    const u = await uploads.load(c.req.param("id"));
-    if (u === undefined) throw new KefuError("media_not_found", `no upload ${quote(c.req.param("id"))}`, 404);
+    const id = c.req.param("id");
+    // Uploads and users' files share one store: with sign-in on, only the uploader or the owner of a message using
+    // the file opens it. Anyone else gets the answer of a file that does not exist: names cannot be probed.
+    if (options.auth && !await ownership.owns(c.var.agent, id)) {
+      throw new KefuError("media_not_found", `no upload ${quote(id)} of yours or of your contacts`, 404);
+    }
+    const u = await uploads.load(id);
+    if (u === undefined) throw new KefuError("media_not_found", `no upload ${quote(id)}`, 404);
     // Only media types are served as such: an uploaded page or SVG must not run as this origin.
     const safe = /^(image\/(jpeg|png|gif|webp)|audio\/[\w.+-]+|video\/[\w.+-]+)$/.test(u.contentType);
     return c.body(u.bytes as Uint8Array<ArrayBuffer>, 200, {

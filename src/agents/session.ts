@@ -31,6 +31,11 @@ export interface SessionOptions {
   maxMessageBytes: number;
   /** Try a message's failed media again (the media pipeline); without it the command is refused. */
   retryMedia?: (agent: string, ref: MessageRef) => Promise<void>;
+  /**
+   * Refuse a reply's media the agent does not own (a file of its contacts' messages or its own upload): throws a
+   * `KefuError`, or answers a Promise when it must look further (the store).
+   */
+  checkMedia?: (agent: string, media: string) => void | Promise<void>;
 }
 
 const OPEN = 1;
@@ -73,6 +78,8 @@ export function upgradeAgent(
   dialect: AgentDialect,
   options: SessionOptions,
   expiresAt?: number,
+  /** Close the session when its token is revoked: given `close`, answers a function that stops watching. */
+  watch?: (close: (reason: string) => void) => () => void,
 ): Response {
   const { hub, log, maxMessageBytes } = options;
   const offered = req.headers.get("sec-websocket-protocol");
@@ -84,6 +91,7 @@ export function upgradeAgent(
 
   // A session lives no longer than the token it was opened with.
   let expiry: ReturnType<typeof setTimeout> | undefined;
+  let unwatch: (() => void) | undefined;
   socket.onopen = () => {
     log.info("ws_open", { agent, protocol, dialect: dialect.name });
     // Timers take at most 2^31-1 ms (~24.8 days): a longer token's timer is set again when it fires.
@@ -93,6 +101,7 @@ export function upgradeAgent(
       else expiry = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
     };
     if (expiresAt !== undefined) arm();
+    unwatch = watch?.((reason) => socket.close(Close.unauthorized, reason));
     hub.connect(agent, session, { acks }).catch((e) => {
       log.error("ws_backlog_failed", { agent, error: String(e) });
       socket.close(Close.internalError, "cannot read your unacknowledged messages; reconnect");
@@ -100,6 +109,7 @@ export function upgradeAgent(
   };
   socket.onclose = (e) => {
     clearTimeout(expiry);
+    unwatch?.();
     hub.disconnect(agent, session);
     log.info("ws_close", { agent, code: e.code, reason: e.reason });
   };
@@ -171,8 +181,16 @@ function run(
           );
       case "reply": {
         const m = command.message;
-        return options.replies.reply(agent, m).then(
-          ({ status }): AgentEvent => ({ kind: "reply_status", id: m.id, contact: m.contact, sendTime: m.sendTime, status }),
+        // Only the agent's own files go out: a path it merely knows (another agent's user's) is refused.
+        const checked = m.media === "" ? undefined : options.checkMedia?.(agent, m.media);
+        return Promise.resolve(checked).then(() => options.replies.reply(agent, m)).then(
+          ({ status }): AgentEvent => ({
+            kind: "reply_status",
+            id: m.id,
+            contact: m.contact,
+            sendTime: m.sendTime,
+            status,
+          }),
           (e) => failure(e, agent, log, m.id),
         );
       }

@@ -60,8 +60,10 @@ export interface Config {
   reassignAfterSeconds: number;
   /** Where replies to users who came over the HTTP push are POSTed; undefined: nowhere (no_route). */
   pushReplyUrl?: string;
-  /** Bearer token the push endpoints require; undefined: they are open. */
+  /** Bearer token the push endpoints require; undefined: they are open only with sign-in off or `pushOpen`. */
   pushToken?: string;
+  /** `PUSH_OPEN=1`: with sign-in on and no PUSH_TOKEN, pushes are taken from anyone all the same (the start log says so). */
+  pushOpen: boolean;
   /** `AGENT_SECRET`: turns agent sign-in on (never logged); undefined: off. */
   agentSecret?: string;
   /** Life of an agent's token. */
@@ -82,6 +84,8 @@ export interface Config {
   publicUrl?: string;
   /** Life of a signed link to a media file. */
   mediaUrlSeconds: number;
+  /** `METRICS_TOKEN`: turns `/metrics` on, for scrapers that send it as a Bearer token; undefined: off (404). */
+  metricsToken?: string;
   /** What each channel reads its own settings from (see `main.ts`). */
   channelSources: ChannelSources;
 }
@@ -112,6 +116,7 @@ export const DEFAULTS: Config = {
   reassignAfterSeconds: 30,
   pushReplyUrl: undefined,
   pushToken: undefined,
+  pushOpen: false,
   agentSecret: undefined,
   authTokenSeconds: 86400,
   authMaxSkewSeconds: 300,
@@ -122,6 +127,7 @@ export const DEFAULTS: Config = {
   mediaAllowedHosts: ["mmbiz.qpic.cn", "*.qpic.cn", "*.qlogo.cn", "*.weixin.qq.com", "*.video.qq.com"],
   publicUrl: undefined,
   mediaUrlSeconds: 3600,
+  metricsToken: undefined,
   channelSources: { env: {}, file: {} },
 };
 
@@ -226,6 +232,19 @@ export function parseConfig(
   env: Record<string, string | undefined>,
   readFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
 ): Config {
+  const { config, problems } = readConfig(env, readFile);
+  if (problems.length > 0) throw new ConfigError(problems[0], problems);
+  return config;
+}
+
+/**
+ * The configuration and every problem found reading it (`kefu check-config` reports them all): a value that cannot
+ * be read is its default in `config`, and a CONFIG_FILE that cannot be read counts as empty.
+ */
+export function readConfig(
+  env: Record<string, string | undefined>,
+  readFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
+): { config: Config; problems: string[] } {
   const problems: string[] = [];
   // A value, or its default when it cannot be read (the problem is kept, so that every one is reported).
   const read = <T>(f: () => T, fallback: T): T => {
@@ -288,6 +307,7 @@ export function parseConfig(
     reassignAfterSeconds: int("REASSIGN_AFTER_SECONDS", D.reassignAfterSeconds, 0, 86400 * 365),
     pushReplyUrl: read(() => readUrl(env.PUSH_REPLY_URL, "PUSH_REPLY_URL"), undefined),
     pushToken: read(() => readSecret(env.PUSH_TOKEN, "PUSH_TOKEN"), undefined),
+    pushOpen: read(() => readOpen(env.PUSH_OPEN, "PUSH_OPEN"), false),
     agentSecret: read(() => readSecret(env.AGENT_SECRET, "AGENT_SECRET"), undefined),
     authTokenSeconds: int("AUTH_TOKEN_SECONDS", D.authTokenSeconds, 60, 86400 * 365),
     authMaxSkewSeconds: int("AUTH_MAX_SKEW_SECONDS", D.authMaxSkewSeconds, 1, 86400),
@@ -300,10 +320,10 @@ export function parseConfig(
       : env.MEDIA_ALLOWED_HOSTS.split(",").map((h) => h.trim()).filter((h) => h !== ""),
     publicUrl: read(() => readUrl(env.PUBLIC_URL, "PUBLIC_URL"), undefined)?.replace(/\/+$/, ""),
     mediaUrlSeconds: int("MEDIA_URL_SECONDS", D.mediaUrlSeconds, 10, 86400 * 30),
+    metricsToken: read(() => readSecret(env.METRICS_TOKEN, "METRICS_TOKEN"), undefined),
     channelSources: { env, file: file.sections },
   };
-  if (problems.length > 0) throw new ConfigError(problems[0], problems);
-  return config;
+  return { config, problems };
 }
 
 /** NODE_ID: 1–64 letters, digits and `_.:-`; the default when unset or blank. */
@@ -314,6 +334,12 @@ export function readNodeId(value: string | undefined): string {
     throw new ConfigError(`cannot read NODE_ID=${JSON.stringify(value)}: expected 1–64 letters, digits, _ . : or -`);
   }
   return v;
+}
+
+/** A door left open on purpose (`PUSH_OPEN`, `HOOK_OPEN`): 1/on/true, or 0/off/false (the default when unset). */
+export function readOpen(value: string | undefined, where: string): boolean {
+  const v = readChoice(value, where, ["1", "0", "on", "off", "true", "false"] as const, "0", true).toLowerCase();
+  return v === "1" || v === "on" || v === "true";
 }
 
 /** A secret of at least 16 characters, or undefined when unset or blank; the error never quotes it. */

@@ -47,20 +47,32 @@ export function permissionFlag(kind: "read" | "write" | "run", env: Record<strin
   return `--allow-${kind}=${paths.join(",")}`;
 }
 
-// `deno run --allow-env=DATA_DIR,CONFIG_FILE,FFMPEG_PATH src/config/permissions.ts read|write|run` prints the flag the tasks pass to
-// `deno run main.ts` (deno task has `$(…)` but no `${VAR:-default}`, and deno.json permission sets cannot read
-// variables). On a path it cannot grant it says why and prints an empty list, which stops `deno run`.
+// `deno run --allow-env=DATA_DIR,CONFIG_FILE,FFMPEG_PATH src/config/permissions.ts read|write|run` prints the flag the
+// tasks pass to `deno run main.ts` (deno task has `$(…)` but no `${VAR:-default}`, and deno.json permission sets
+// cannot read variables). `… permissions.ts check` runs first in the tasks (`check && deno run …`): on a path no flag
+// can name it says why in one `kefu: …` line and exits 2, so the task stops there — a failed `$(…)` would not stop
+// it, and `deno run` would go on to fail on the empty flag with a backtrace. The three flag calls print an empty
+// list in that case, which would stop `deno run` too.
 if (import.meta.main) {
-  const kind = Deno.args[0] === "write" ? "write" : Deno.args[0] === "run" ? "run" : "read";
   const env = {
     DATA_DIR: Deno.env.get("DATA_DIR"),
     CONFIG_FILE: Deno.env.get("CONFIG_FILE"),
     FFMPEG_PATH: Deno.env.get("FFMPEG_PATH"),
   };
-  try {
-    console.log(permissionFlag(kind, env));
-  } catch (e) {
-    console.error(`kefu: ${(e as Error).message}`);
-    console.log(`--allow-${kind}=`);
+  if (Deno.args[0] === "check") {
+    try {
+      for (const kind of ["read", "write", "run"] as const) permissionFlag(kind, env);
+    } catch (e) {
+      console.error(`kefu: ${(e as Error).message}`);
+      Deno.exit(2);
+    }
+  } else {
+    const kind = Deno.args[0] === "write" ? "write" : Deno.args[0] === "run" ? "run" : "read";
+    try {
+      console.log(permissionFlag(kind, env));
+    } catch {
+      // `check` has said why.
+      console.log(`--allow-${kind}=`);
+    }
   }
 }

@@ -1,26 +1,51 @@
 /**
  * Bounded reading of request bodies, shared by the HTTP routes and the
  * simulator: never more than `max` bytes are buffered, a body over the limit
- * is cancelled rather than left open (the resource sanitizer checks), and a
- * body read as text must be valid UTF-8.
+ * is cancelled rather than left open (the resource sanitizer checks), a body
+ * read as text must be valid UTF-8, and a request body must arrive whole
+ * within a deadline (`BODY_TIMEOUT_MS`, 30 s): a client trickling a byte every
+ * few seconds is answered 408 and its connection let go, instead of holding a
+ * descriptor for as long as it likes.
  *
  * @module
  */
 
 import { KefuError } from "./errors.ts";
 
-/** Read a body up to `max` bytes; undefined (and the rest cancelled) when it is longer. */
+/** The longest a request body may take to arrive, whatever its size. */
+export const BODY_TIMEOUT_MS = 30_000;
+
+/** A body that did not arrive within its deadline (408 `body_timeout`); the rest was cancelled. */
+export function bodyTimeout(ms: number): KefuError {
+  return new KefuError("body_timeout", `the request body did not arrive within ${ms} ms: send it at once`, 408);
+}
+
+/**
+ * Read a body up to `max` bytes; undefined (and the rest cancelled) when it is longer. With `timeoutMs`, a body
+ * not read whole by then is cancelled and {@link bodyTimeout} thrown.
+ */
 export async function readAtMost(
   body: ReadableStream<Uint8Array> | null,
   max: number,
+  timeoutMs?: number,
 ): Promise<Uint8Array | undefined> {
   if (body === null) return new Uint8Array(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let late = false;
+  // The deadline cancels the stream, which ends the pending read; cancelled is then told apart from done.
+  if (timeoutMs !== undefined) {
+    timer = setTimeout(() => {
+      late = true;
+      reader.cancel().catch(() => {});
+    }, timeoutMs);
+  }
   try {
     for (;;) {
       const { done, value } = await reader.read();
+      if (late) throw bodyTimeout(timeoutMs!);
       if (done) break;
       size += value.length;
       if (size > max) {
@@ -29,7 +54,11 @@ export async function readAtMost(
       }
       chunks.push(value);
     }
+  } catch (e) {
+    if (late) throw bodyTimeout(timeoutMs!);
+    throw e;
   } finally {
+    clearTimeout(timer);
     reader.releaseLock();
   }
   if (chunks.length === 1) return chunks[0];
@@ -48,23 +77,18 @@ export async function readAtMost(
  * rather than turning them into U+FFFD. A leading BOM is dropped. A refused body is cancelled, so the
  * connection's resources are released.
  */
-export async function readBody(req: Request, max: number): Promise<string> {
-  const declared = req.headers.get("content-length");
-  // The common case, a declared length under the limit, is read in one go.
-  const bytes = req.body !== null && declared !== null && Number(declared) <= max
-    ? await req.bytes()
-    : await readBytes(req, max);
-  return decodeUtf8(bytes);
+export async function readBody(req: Request, max: number, timeoutMs = BODY_TIMEOUT_MS): Promise<string> {
+  return decodeUtf8(await readBytes(req, max, timeoutMs));
 }
 
-/** Read a request body as bytes, with the limit and the cancelling of {@link readBody}. */
-export async function readBytes(req: Request, max: number): Promise<Uint8Array> {
+/** Read a request body as bytes, with the limit, the deadline and the cancelling of {@link readBody}. */
+export async function readBytes(req: Request, max: number, timeoutMs = BODY_TIMEOUT_MS): Promise<Uint8Array> {
   const tooLarge = () => new KefuError("body_too_large", `the request body is over the limit of ${max} bytes`, 413);
   if (Number(req.headers.get("content-length") ?? 0) > max) {
     await req.body?.cancel();
     throw tooLarge();
   }
-  const bytes = await readAtMost(req.body, max);
+  const bytes = await readAtMost(req.body, max, timeoutMs);
   if (bytes === undefined) throw tooLarge();
   return bytes;
 }

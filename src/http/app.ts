@@ -11,6 +11,7 @@ import { HTTPException } from "hono/http-exception";
 import type { Auth } from "../agents/auth/auth.ts";
 import type { AgentDialect } from "../agents/dialect.ts";
 import { agentRoutes } from "../agents/routes.ts";
+import { mayReadDetails } from "../agents/middleware.ts";
 import type { ChannelAdapter, ReplyRouter } from "../channels/channel.ts";
 import { KefuError, quote } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
@@ -20,6 +21,7 @@ import type { ReplyService } from "../hub/replies.ts";
 import type { MediaFiles } from "../media/files.ts";
 import type { MediaPipeline } from "../media/pipeline.ts";
 import { mediaRoutes } from "../media/routes.ts";
+import { MediaOwnership } from "../media/ownership.ts";
 import type { Uploads } from "../media/uploads.ts";
 import type { HttpStats } from "./http_stats.ts";
 import { staticRoutes } from "./static_routes.ts";
@@ -47,6 +49,8 @@ export interface AppOptions {
   staticDir: string;
   maxWsMessageBytes: number;
   idleTimeoutSeconds: number;
+  /** `METRICS_TOKEN`: operators' Bearer token; with it (or an agent's token) `/healthz` tells its details. */
+  metricsToken?: string;
 }
 
 /** Build the application. */
@@ -73,20 +77,30 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.get("/healthz", async (c) => {
+    // Without authorization only whether kefu is alive: AppIDs, agents online and hook URLs are for agents (a
+    // token), operators (METRICS_TOKEN), or anyone while sign-in is off.
+    if (!mayReadDetails(c, options.auth, options.metricsToken)) return c.json({ status: "ok" });
     const channels: Record<string, unknown> = {};
     for (const ch of options.channels) channels[ch.name] = ch.health?.() ?? {};
     return c.json({
       status: "ok",
       uptime_s: Math.floor((Date.now() - started) / 1000),
       auth: options.auth ? "on" : "off",
+      // The page's "模拟微信用户" panel posts to /send as a user: offered only in a development setup (sign-in off,
+      // the push open without PUSH_TOKEN), never in production.
+      simulate: options.auth === undefined && channels.http_push !== undefined &&
+        (channels.http_push as { token?: unknown }).token === false,
       ...await hub.stats(),
       ...options.media.pipeline.stats(),
       channels,
     });
   });
+  // Who owns which stored file: one for the agent routes (uploads) and the media routes (users' files).
+  const ownership = new MediaOwnership({ hub, publicUrl: options.media.publicUrl });
   app.route(
     "/",
     agentRoutes({
+      ownership,
       hub,
       log,
       router: options.router,
@@ -102,7 +116,14 @@ export function createApp(options: AppOptions): Hono {
   );
   app.route(
     "/",
-    mediaRoutes({ files: options.media.files, hub, auth: options.auth, publicUrl: options.media.publicUrl }),
+    mediaRoutes({
+      files: options.media.files,
+      hub,
+      auth: options.auth,
+      publicUrl: options.media.publicUrl,
+      linkSeconds: options.media.linkSeconds,
+      ownership,
+    }),
   );
   for (const ch of options.channels) if (ch.routes) app.route("/", ch.routes);
   app.route("/", staticRoutes(options.staticDir));

@@ -1,8 +1,9 @@
 /**
- * `GET /media/<sha256>.<ext>`: a stored media file, for the agent who owns a
- * message that uses it (with sign-in on: its token, as `?token=` since an
- * `<audio src>` sends no header; with sign-in off: anyone, as every agent
- * endpoint then). With `Content-Type`, `Content-Length`, `Range` (browsers seek
+ * `GET /media/<sha256>.<ext>`: a stored media file, for the agent who owns it
+ * ({@link MediaOwnership}: a message of its contacts uses it, or it uploaded
+ * it) — with sign-in on, its session cookie (the agent page: no token in the
+ * `<img src>`), a signed link, or its token (`?token=`, `Authorization`); with
+ * sign-in off: anyone, as every agent endpoint then. With `Content-Type`, `Content-Length`, `Range` (browsers seek
  * in audio and video with it) and `Cache-Control: private` (the name is the
  * content's hash, so it never changes).
  *
@@ -16,6 +17,7 @@ import { KefuError, quote } from "../core/errors.ts";
 import type { Hub } from "../hub/hub.ts";
 import { type MediaFiles, typeOfName } from "./files.ts";
 import { MEDIA_PATH } from "./pipeline.ts";
+import { MediaOwnership } from "./ownership.ts";
 
 /** Options for {@link mediaRoutes}. */
 export interface MediaRoutesOptions {
@@ -27,16 +29,16 @@ export interface MediaRoutesOptions {
   publicUrl?: string;
   /** Life of a signed link (`MEDIA_URL_SECONDS`). */
   linkSeconds?: number;
+  /** Who owns which file; default one of its own over `hub`. */
+  ownership?: MediaOwnership;
 }
 
 /** The media route, as a sub-app to mount at `/`. */
 export function mediaRoutes(options: MediaRoutesOptions): Hono<AgentEnv> {
   const { files, hub, auth } = options;
   const app = new Hono<AgentEnv>();
-  const owner = (name: string, agent: string) => {
-    const path = `${MEDIA_PATH}/${name}`;
-    return hub.mediaOwnedBy([path, `${options.publicUrl ?? ""}${path}`], agent);
-  };
+  const ownership = options.ownership ?? new MediaOwnership({ hub, publicUrl: options.publicUrl });
+  const owner = (name: string, agent: string) => ownership.owns(agent, name);
   if (auth !== undefined) {
     // A signed link opens the file without a token; anything else needs the owner's.
     const agentOnly = agentAuth(auth);

@@ -9,7 +9,7 @@ import { nowSeconds } from "./time.js";
 import { agentFetch, agentUrl, SignedOut } from "./api.js";
 import { isOpen, sendFrame } from "./socket.js";
 import { contactChanged } from "./contacts.js";
-import { appendMessage } from "./conversation.js";
+import { appendMessage, messageChanged } from "./conversation.js";
 import { windowRefusal } from "./reply_window.js";
 
 // WeChat shows "typing…" for 15 s; a keystroke re-announces it at most this often.
@@ -63,6 +63,26 @@ export function sendReply() {
   sendEnvelope(c, "text", { content });
   box.value = "";
   saveDraft(c, "");
+}
+
+/**
+ * 重发: a failed reply `m` of `c` goes again as a new attempt (a new id, at the end of the conversation, so replies
+ * keep the order the agent sent them in); the failed one stays as it was, without its button.
+ */
+export function resend(c, m) {
+  if (m.direction !== "out" || m.status !== "failed" || m.resent) return;
+  if (!isOpen()) {
+    toast(t("reply.notConnected"));
+    return;
+  }
+  const refusal = windowRefusal(c);
+  if (refusal) {
+    toast(refusal);
+    return;
+  }
+  m.resent = true;
+  messageChanged(c, m);
+  sendEnvelope(c, m.type, m.media !== "" ? { media_path: m.media } : { content: m.content });
 }
 
 // "typing…" on the user's phone while the agent writes (kefu checks WeChat's rules and may skip it).
@@ -134,6 +154,14 @@ export function wireComposer() {
     const c = state.contacts.get(state.selected);
     if (c) saveDraft(c, $("reply-text").value);
     announceTyping();
+  });
+  // A failed reply's 重发 (one listener for the whole conversation).
+  $("conversation").addEventListener("click", (e) => {
+    const again = e.target.closest('[data-testid="resend"]');
+    const id = again?.closest("[data-id]")?.dataset.id;
+    const c = state.contacts.get(state.selected);
+    const m = id && c ? c.messages.find((x) => x.id === id && x.direction === "out") : undefined;
+    if (m) resend(c, m);
   });
   $("reply-file").addEventListener("change", (e) => {
     const file = e.target.files?.[0];

@@ -10,6 +10,7 @@ import {
   displayName,
   ensureContact,
   lastMessageOf,
+  lastReplyFailed,
   saveDraft,
   SELECTED_KEY,
   state,
@@ -220,6 +221,13 @@ function renderRow(c) {
     tag.dataset.testid = "channel";
     tag.title = c.account ? `${c.channel} · ${c.account}` : c.channel;
     top.append(tag);
+  }
+  // The last reply did not go out: said on the row, so the agent sees it without opening the conversation.
+  if (lastReplyFailed(c)) {
+    const failed = el("span", "reply-failed-tag", t("contact.replyFailed"));
+    failed.dataset.testid = "reply-failed";
+    failed.title = t("contact.replyFailedTitle");
+    top.append(failed);
   }
   const unread = unreadOf(c);
   if (unread > 0) {

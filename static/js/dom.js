@@ -64,14 +64,17 @@ export function button(label, className = "", testid = "") {
   return b;
 }
 
-/** A passing message: `kind` "error" (red, announced at once) or "info" (a success or a notice, calm). */
-export function toast(message, kind = "error") {
+/**
+ * A passing message: `kind` "error" (red, announced at once) or "info" (a success or a notice, calm); `detail`
+ * (the server's own words, often English) only in its tooltip.
+ */
+export function toast(message, kind = "error", detail = "") {
   const box = $("toasts");
   const node = el("div", `toast ${kind}`, message);
   node.setAttribute("role", kind === "error" ? "alert" : "status");
   node.dataset.testid = "toast";
   node.dataset.kind = kind;
-  node.title = t("toast.dismiss");
+  node.title = detail ? `${detail}\n${t("toast.dismiss")}` : t("toast.dismiss");
   node.addEventListener("click", () => node.remove());
   box.append(node);
   while (box.children.length > MAX_TOASTS) box.firstElementChild.remove();

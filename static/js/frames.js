@@ -12,6 +12,7 @@ import { appendMessage, messageChanged, renderConversation } from "./conversatio
 import { attend } from "./attention.js";
 import { windowOnInbound, windowOnSent } from "./reply_window.js";
 import { applyContactEvent } from "./workflow.js";
+import { failureKey } from "./failure.js";
 
 const MAX_SYSTEM_LINES = 50;
 
@@ -44,7 +45,7 @@ export function handleFrame(raw) {
   } else if (code === Code.typing) {
     // "skipped" is normal (WeChat allows typing only right after an exchange): nothing to tell the agent.
   } else if (code === Code.error) {
-    replyFailed(text(data.detail) || text(data.error) || "unknown error", text(data.error), text(data.id));
+    replyFailed(text(data.detail) || text(data.error) || "unknown error", text(data.error), text(data.id), data);
   } else if (text(data.contact_id) !== "") {
     addIncoming(data, code);
   } else {
@@ -129,6 +130,8 @@ export function storedMessage(d) {
     const stored = text(d.state);
     m.status = stored === "queued" ? "pending" : stored === "sent" && d.detail === "passive" ? "passive" : stored;
     m.detail = stored === "failed" ? text(d.detail) : "";
+    // Why, as the agent reads it: the error's kind when the history keeps it, else the generic sentence.
+    if (stored === "failed") m.failure = failureKey(text(d.error), d);
   }
   return m;
 }
@@ -151,8 +154,13 @@ export function summaryMessage(s) {
     content: text(s.content),
     media: "",
     time: Number(s.send_time) || 0,
+    // A reply's state ("queued", "sent", "failed"), when the server says it: the list marks a failed last reply.
+    status: direction === "out" && Object.hasOwn(OUT_STATUS, text(s.state)) ? OUT_STATUS[text(s.state)] : "",
   };
 }
+
+// A stored reply's state as the page names it.
+const OUT_STATUS = { queued: "pending", sent: "sent", failed: "failed" };
 
 function addIncoming(data, code, event = false) {
   const isNew = !state.contacts.has(text(data.contact_id));
@@ -234,18 +242,25 @@ function confirmReply(id, seconds, status) {
   messageChanged(c, p.msg);
 }
 
-// Today's error envelope does not name the reply, but the server answers frames in order: it is the oldest pending
-// one. An envelope that does carry data.id is matched by it.
-function replyFailed(detail, kind, id) {
-  toast(t("server.error", { reason: kind ? `${kind}: ${detail}` : detail }));
-  // Only an error that names a reply fails it: typing, receipts and bad frames name none.
+// An error envelope that names a reply (data.id) fails it: said in the agent's words (what happened, what to do),
+// the server's detail in the tooltip only. Typing, receipts and bad frames name none: a short line, detail likewise.
+function replyFailed(detail, kind, id, data) {
   const i = id === "" ? -1 : state.pending.findIndex((p) => p.msg.id === id);
-  if (i < 0) return;
+  const why = kind ? `${kind}: ${detail}` : detail;
+  if (i < 0) {
+    toast(t("server.failed"), "error", why);
+    return;
+  }
   const [p] = state.pending.splice(i, 1);
   p.msg.status = "failed";
-  p.msg.detail = detail;
+  p.msg.detail = why;
+  p.msg.failure = failureKey(kind, data);
+  toast(t(p.msg.failure), "error", why);
   const c = state.contacts.get(p.contact);
-  if (c) messageChanged(c, p.msg);
+  if (!c) return;
+  // The list marks a contact whose last reply failed.
+  contactChanged(c);
+  messageChanged(c, p.msg);
 }
 
 // The server may still send them (its answer comes to the next socket of this agent): not failed, unconfirmed.

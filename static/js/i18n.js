@@ -71,6 +71,8 @@ const zh = {
   "contact.draft": "[草稿]",
   "contact.resolved": "已解决",
   "contact.open": "进行中",
+  "contact.replyFailed": "发送失败",
+  "contact.replyFailedTitle": "最后一条回复没有发出",
 
   "channel.wx_official_account": "公众号",
   "channel.pc_hook": "个人号 · PC",
@@ -94,7 +96,20 @@ const zh = {
   "badge.miniprogrampage": "小程序",
   "badge.file": "文件",
 
-  "server.error": "kefu 报错：{reason}",
+  "server.failed": "kefu 未能完成这次操作",
+
+  "fail.window": "回复没有发出：回复窗口已关闭，请等用户再次发消息后再回复",
+  "fail.admin": "回复没有发出：账号余额或接口权限不足，请联系管理员",
+  "fail.noRoute": "回复没有发出：此渠道无法回复这位联系人",
+  "fail.unsupported": "回复没有发出：此渠道不支持发送这类回复",
+  "fail.gone": "回复没有发出：联系人已不存在（已删除或被封），请不要再发",
+  "fail.unfollowed": "回复没有发出：用户已取消关注",
+  "fail.notYours": "回复没有发出：这位联系人已由其他客服接待",
+  "fail.later": "回复暂时没有发出，请稍后重发",
+  "fail.media": "文件没有发出，请重新上传后再发",
+  "fail.generic": "回复没有发出",
+  "fail.resend": "重发",
+  "fail.resendTitle": "把这条回复作为新消息再发一次",
 
   "system.title": "系统消息",
   "system.unrecognised": "无法识别的消息：{raw}",
@@ -144,7 +159,6 @@ const zh = {
 
   "msg.location": "位置",
   "msg.map": "地图",
-  "msg.failedWhy": "原因：{detail}",
 
   "media.open": "打开文件",
   "media.retry": "重试",
@@ -294,6 +308,8 @@ const en = {
   "contact.draft": "[Draft]",
   "contact.resolved": "Resolved",
   "contact.open": "Open",
+  "contact.replyFailed": "Not sent",
+  "contact.replyFailedTitle": "The last reply was not sent",
 
   "channel.wx_official_account": "Official Account",
   "channel.pc_hook": "Personal · PC",
@@ -317,7 +333,20 @@ const en = {
   "badge.miniprogrampage": "mini program",
   "badge.file": "file",
 
-  "server.error": "kefu reported an error: {reason}",
+  "server.failed": "kefu could not do that",
+
+  "fail.window": "Not sent: the reply window is closed. Wait for the user to write again, then reply",
+  "fail.admin": "Not sent: the account's balance or API permission is not enough. Tell your administrator",
+  "fail.noRoute": "Not sent: this channel cannot reply to this contact",
+  "fail.unsupported": "Not sent: this channel cannot send this kind of reply",
+  "fail.gone": "Not sent: the contact no longer exists (deleted or banned). Do not send again",
+  "fail.unfollowed": "Not sent: the user has unfollowed the account",
+  "fail.notYours": "Not sent: another agent looks after this contact now",
+  "fail.later": "Not sent yet: try again in a minute",
+  "fail.media": "The file was not sent: upload it again",
+  "fail.generic": "The reply was not sent",
+  "fail.resend": "Resend",
+  "fail.resendTitle": "Send this reply again as a new message",
 
   "system.title": "System",
   "system.unrecognised": "unrecognised frame: {raw}",
@@ -368,7 +397,6 @@ const en = {
 
   "msg.location": "Location",
   "msg.map": "Map",
-  "msg.failedWhy": "Reason: {detail}",
 
   "media.open": "Open the file",
   "media.retry": "Retry",

@@ -16,7 +16,7 @@ import { closeLightbox } from "./media.js";
 import { attentionLog, renderBell, updateTitle, wireBell } from "./attention.js";
 import { onWindowTick, renderWindowLine } from "./reply_window.js";
 import { renderQueue, wireWorkflow } from "./workflow.js";
-import { wireSimulate } from "./simulate.js";
+import { offerSimulate, wireSimulate } from "./simulate.js";
 import { keepSelection } from "./state.js";
 
 // For the browser tests (and a curious agent's console): the state and the frame handler, which tests feed frames
@@ -108,6 +108,7 @@ async function init() {
   $("login-id").value = fromUrl;
   $("sim-to").value = $("agent-id").value;
   wire();
+  offerSimulate();
   renderStatus();
   renderBell();
   renderContacts();

@@ -1,7 +1,7 @@
 // One message as the agent sees it: a bubble (text, media, location, extra fields, status), a WeChat event as a
 // line, a workflow line (transfer, resolve, reopen) in the agent's language; and the day separators.
 
-import { el, isWebUrl, link } from "./dom.js";
+import { button, el, isWebUrl, link } from "./dom.js";
 import { getLang, t } from "./i18n.js";
 import { dayLabel, hoursMinutes, timeElement } from "./time.js";
 import { renderMedia } from "./media.js";
@@ -89,11 +89,25 @@ export function renderMessage(m) {
     div.append(m.mediaNode);
   }
   if (m.extra?.length) div.append(renderExtra(m.extra));
-  // A failed reply's reason is the server's (often English): said after a lead-in in the agent's language.
-  if (m.detail) {
-    div.append(el("div", "msg-error", m.status === "failed" ? t("msg.failedWhy", { detail: m.detail }) : m.detail));
-  }
+  if (m.status === "failed") div.append(failureLine(m));
+  else if (m.status === "unconfirmed") div.append(el("div", "msg-error", t("reply.unconfirmedDetail")));
   return div;
+}
+
+// A failed reply says in the agent's words what happened and what to do (the server's detail, English and with
+// ids, only in the tooltip), and offers 重发: the same reply again as a new message, at the end of the conversation.
+function failureLine(m) {
+  const line = el("div", "msg-error");
+  line.dataset.testid = "failure";
+  const why = el("span", "failure-text", t(m.failure || "fail.generic"));
+  if (m.detail) why.title = m.detail;
+  line.append(why);
+  if (!m.resent && m.direction === "out") {
+    const again = button(t("fail.resend"), "resend secondary small", "resend");
+    again.title = t("fail.resendTitle");
+    line.append(again);
+  }
+  return line;
 }
 
 function playing(node) {

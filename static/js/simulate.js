@@ -1,6 +1,8 @@
-// "Simulate a WeChat user": a user's message in the seed's XML through POST /send, for trying the page alone.
+// "Simulate a WeChat user": a user's message in the seed's XML through POST /send, for trying the page alone. A
+// development tool: shown only when kefu says so (GET /healthz `simulate`: sign-in off and the push open), never in
+// production, where the panel is not on the page at all.
 
-import { TEST_SEND_PATH } from "./protocol.js";
+import { HEALTH_PATH, TEST_SEND_PATH } from "./protocol.js";
 import { $, randomDigits, text } from "./dom.js";
 import { t } from "./i18n.js";
 import { nowSeconds } from "./time.js";
@@ -37,6 +39,21 @@ async function simulate() {
     out.dataset.status = "error";
     out.textContent = t("sim.failed", { reason: e.message });
   }
+}
+
+/** Show the panel only when kefu says it is a development setup; anything else (no answer, no field) keeps it out. */
+export async function offerSimulate() {
+  const panel = $("simulate");
+  try {
+    const res = await fetch(HEALTH_PATH, { cache: "no-store" });
+    const body = await res.json();
+    panel.hidden = body?.simulate !== true;
+  } catch {
+    panel.hidden = true;
+  }
+  if (panel.hidden) panel.open = false;
+  // Decided (the browser tests wait for it): "on" or "off".
+  panel.dataset.offered = panel.hidden ? "off" : "on";
 }
 
 export function wireSimulate() {

@@ -108,6 +108,18 @@ export function lastMessageOf(c) {
   return event;
 }
 
+/**
+ * The contact's last reply failed (and was not sent again since): the newest reply on the page, else the server's
+ * summary of the last message when it is a reply and says its state.
+ */
+export function lastReplyFailed(c) {
+  for (let i = c.messages.length - 1; i >= 0; i--) {
+    const m = c.messages[i];
+    if (m.direction === "out") return m.status === "failed";
+  }
+  return c.preview?.direction === "out" && c.preview.status === "failed";
+}
+
 /** The newest message of the exchange on the page: a user's (not a WeChat event) or a reply that went out. */
 function lastExchanged(c) {
   for (let i = c.messages.length - 1; i >= 0; i--) {

@@ -30,7 +30,8 @@ Deno.test("auth: a token request with the right sign gets a token; stale, wrong 
   const auth = new Auth({ secret: SECRET, tokenSeconds: 86400, maxSkewSeconds: 300, now: () => now });
   const t = auth.request("user_1", "1630485655", "d19ac6bf72328d79c5f9c449cef4d149");
   assert.equal(t.expire, 86400);
-  assert.deepEqual(auth.verify(t.token), { agent: "user_1", expiresAt: now + 86400 });
+  const claims = auth.verify(t.token);
+  assert.deepEqual([claims.agent, claims.expiresAt, claims.tokenId], ["user_1", now + 86400, t.tokenId]);
   // Upper-case hex is the same sign.
   assert.equal(auth.request("user_1", "1630485655", "D19AC6BF72328D79C5F9C449CEF4D149").expire, 86400);
   const refused = (f: () => unknown, code: number, msg: RegExp) =>
@@ -90,8 +91,10 @@ async function tokenFor(http: string, uid: string): Promise<string> {
 
 Deno.test("auth on: every agent endpoint wants a token and acts only for its agent", async () => {
   await using t = await startService({ AGENT_SECRET: SECRET, PUSH_TOKEN: "push-secret-0123456789" });
-  assert.equal((await getJson(`${t.http}/healthz`)).body.auth, "on");
+  // Without authorization /healthz says only that kefu is alive; with a token, its details.
+  assert.deepEqual((await getJson(`${t.http}/healthz`)).body, { status: "ok" });
   const a = await tokenFor(t.http, "a1");
+  assert.equal((await getJson(`${t.http}/healthz?token=${a}`)).body.auth, "on");
   const b = await tokenFor(t.http, "b1");
 
   // The seed's token request, answered in the seed's shape; a bad one with a non-zero code.
@@ -101,7 +104,7 @@ Deno.test("auth on: every agent endpoint wants a token and acts only for its age
   assert.deepEqual([bad.status, bad.body.code], [401, AuthCode.wrongSign]);
   assert.match(bad.body.msg, /sign does not match/);
 
-  // No token: 401 saying how to get one; a socket is closed with 4401 and the reason.
+  // No token: 401 saying how to get one; a socket is refused before the upgrade (kefu reads no frame of it).
   const gets = [
     `${BASE}/contacts?userid=a1`,
     `${BASE}/history?userid=a1&contact_id=u`,
@@ -127,8 +130,19 @@ Deno.test("auth on: every agent endpoint wants a token and acts only for its age
   await upload.body?.cancel();
   for (const url of [`${t.ws}${BASE}/msg?userid=a1`, `${t.ws}/?userId=a1`, `${t.ws}/?token=nonsense`]) {
     const s = new AgentClient(url);
-    const closed = await s.closed;
-    assert.equal(closed.code, 4401, url);
+    await assert.rejects(s.opened, /cannot connect/, url);
+    assert.notEqual((await s.closed).code, 4401, url);
+    const refused = await fetch(url.replace(/^ws/, "http"), {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+      },
+    });
+    const body = await refused.json();
+    assert.equal(refused.status, 401, url);
+    assert.match(body.data.error, /^(auth_required|invalid_token)$/, url);
   }
 
   // Pushes need PUSH_TOKEN.

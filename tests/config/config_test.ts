@@ -78,6 +78,7 @@ Deno.test("config: every variable is read", () => {
     mediaAllowedHosts: ["a.example", "*.b.example"],
     publicUrl: "https://kefu.example.com",
     mediaUrlSeconds: 600,
+    metricsToken: undefined,
     channelSources: { env, file: {} },
   });
   // A short secret is refused, and not quoted.

@@ -69,8 +69,13 @@ export interface HttpPushOptions {
   replyUrl?: string;
   /** How long the reply URL may take to answer; default 5000 ms. */
   replyTimeoutMs?: number;
-  /** `PUSH_TOKEN`: pushes must carry `Authorization: Bearer <token>`; undefined: the push is open. */
+  /** `PUSH_TOKEN`: pushes must carry `Authorization: Bearer <token>`. */
   token?: string;
+  /**
+   * Without a token, whether pushes are taken from anyone: sign-in off, or `PUSH_OPEN=1` (main.ts decides). Default
+   * true (as before); false refuses every push (401) saying what to set.
+   */
+  open?: boolean;
 }
 
 /** The HTTP push channel, for `main.ts` to register. */
@@ -93,6 +98,18 @@ export function httpPush(options: HttpPushOptions = {}): ChannelFactory {
         await next();
       };
       for (const path of [SEND_PATH, SEND_XML_PATH, TEST_SEND_PATH]) app.use(path, guard);
+    } else if (options.open === false) {
+      // Sign-in is on and no PUSH_TOKEN: anyone could write as any user, so no one does until the operator decides.
+      const closed = async (c: Context) => {
+        await c.req.raw.body?.cancel();
+        throw new KefuError(
+          "auth_required",
+          "pushes are closed: sign-in is on (AGENT_SECRET) and PUSH_TOKEN is not set; set PUSH_TOKEN and send " +
+            "Authorization: Bearer <PUSH_TOKEN>, or PUSH_OPEN=1 to take pushes from anyone",
+          401,
+        );
+      };
+      for (const path of [SEND_PATH, SEND_XML_PATH, TEST_SEND_PATH]) app.use(path, closed);
     }
     const accept = (format: "auto" | "xml") => async (c: Context) => {
       const m = decodeBody(await readBody(c.req.raw, ctx.maxBodyBytes), format);
@@ -109,7 +126,11 @@ export function httpPush(options: HttpPushOptions = {}): ChannelFactory {
       name: HTTP_PUSH,
       routes: app,
       send: replyUrl === undefined ? undefined : (reply, contact) => postReply(replyUrl, reply, contact, timeoutMs),
-      health: () => ({ replies: replyUrl === undefined ? "none" : "reply_url", token: token !== undefined }),
+      health: () => ({
+        replies: replyUrl === undefined ? "none" : "reply_url",
+        token: token !== undefined,
+        open: token === undefined && options.open !== false,
+      }),
     };
   };
 }
@@ -124,6 +145,8 @@ async function postReply(url: string, reply: Message, contact: ContactRecord, ti
       body,
       headers: { "content-type": "application/json" },
       signal: AbortSignal.timeout(timeoutMs),
+      // A redirect is the receiver's mistake or a way to another host: not followed, the reply not taken.
+      redirect: "manual",
     });
   } catch (e) {
     throw new KefuError(

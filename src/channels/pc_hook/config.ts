@@ -7,7 +7,15 @@
  * @module
  */
 
-import { ConfigError, isObject, readChoice, readInt, readSecret, refuseUnknownKeys } from "../../config/config.ts";
+import {
+  ConfigError,
+  isObject,
+  readChoice,
+  readInt,
+  readOpen,
+  readSecret,
+  refuseUnknownKeys,
+} from "../../config/config.ts";
 
 /** One hook: a WeChat PC client with the hook injected, and its HTTP API. */
 export interface HookEndpoint {
@@ -47,6 +55,8 @@ export interface PcHookOptions {
    * kefu; undefined: the callback socket is open to whoever reaches kefu's port. Never logged.
    */
   callbackToken?: string;
+  /** `HOOK_OPEN=1`: with sign-in on and no callback token, the callback socket is left open on purpose (logged). */
+  open?: boolean;
   /** false: the callbacks are set by hand (e.g. `wsCallbackUrl` in the hook's wechatAPI.json); kefu only serves. */
   register: boolean;
   /** Protocol pings on the callback socket, as the seed's server (`ping_interval=5`). */
@@ -257,6 +267,7 @@ export function parsePcHookConfig(env: Env, fileSection?: unknown): PcHookOption
   return {
     hooks,
     path,
+    open: readOpen(env.HOOK_OPEN, "HOOK_OPEN"),
     callbackToken: readSecret(
       env.HOOK_CALLBACK_TOKEN?.trim() ? env.HOOK_CALLBACK_TOKEN : fileString(file, "callback_token", where),
       env.HOOK_CALLBACK_TOKEN?.trim() ? "HOOK_CALLBACK_TOKEN" : `${where}.callback_token`,

@@ -312,7 +312,8 @@ export class WechatApi {
     let res: Response;
     let bytes: Uint8Array;
     try {
-      res = await this.#fetch(url, { ...init, signal: abort.signal });
+      // Never followed: WeChat's API does not redirect, and a redirect would reach a host off the allow-list.
+      res = await this.#fetch(url, { ...init, redirect: "manual", signal: abort.signal });
       const max = this.#o.maxBodyBytes;
       const read = await readAtMost(res.body, max);
       if (read === undefined) throw new TooLarge(`the answer is over the limit of ${max} bytes`);
@@ -325,6 +326,12 @@ export class WechatApi {
       clearTimeout(timer);
     }
     // WeChat answers everything, errors included, with 200: anything else is a proxy or an outage.
+    if (res.status >= 300 && res.status < 400) {
+      const to = URL.parse(res.headers.get("location") ?? "", url)?.host ?? "nowhere";
+      throw new Error(
+        `WeChat ${action}: ${this.#o.apiBase} answered a redirect (HTTP ${res.status} to ${to}): not followed`,
+      );
+    }
     if (res.status !== 200) throw new Error(`WeChat ${action}: ${this.#o.apiBase} answered HTTP ${res.status}`);
     return { action, headers: res.headers, bytes };
   }

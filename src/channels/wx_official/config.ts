@@ -55,6 +55,7 @@ export const WX_OFFICIAL_VARIABLES = [
   "WECHAT_REPLY_MODE",
   "WECHAT_PASSIVE_HOLD_MS",
   "WECHAT_PASSIVE_ATTEMPT_MS",
+  "WECHAT_ENCRYPT_MODE",
 ] as const;
 
 /** The id kefu gives an account: its AppID, or its webhook path for a token-only account. */
@@ -67,8 +68,8 @@ export interface AccountSummary {
   /** {@link accountId}: the AppID, or the webhook path of a token-only account. */
   account: string;
   path: string;
-  /** `plaintext`: no EncodingAESKey; `safe`: encrypted messages too (compatible and safe mode). */
-  mode: "plaintext" | "safe";
+  /** WeChat's message encryption mode: plaintext, compatible (both) or safe (encrypted only). */
+  mode: "plaintext" | "compatible" | "safe";
   reply_mode: WechatAccount["replyMode"];
 }
 
@@ -77,7 +78,7 @@ export function describeAccounts(accounts: readonly WechatAccount[]): AccountSum
   return accounts.map((a) => ({
     account: accountId(a),
     path: a.path,
-    mode: a.encodingAesKey === "" ? "plaintext" : "safe",
+    mode: encryptModeOf(a),
     reply_mode: a.replyMode,
   }));
 }
@@ -85,6 +86,17 @@ export function describeAccounts(accounts: readonly WechatAccount[]): AccountSum
 const API_BASE = "https://api.weixin.qq.com";
 const TOKEN_MODES = ["token", "stable_token"] as const;
 const REPLY_MODES = ["custom", "passive"] as const;
+const ENCRYPT_MODES = ["plaintext", "compatible", "safe"] as const;
+
+/** An account's encryption mode: as set, else safe with an EncodingAESKey (plaintext posts refused), else plaintext. */
+export function encryptModeOf(a: WechatAccount): "plaintext" | "compatible" | "safe" {
+  return a.encryptMode ?? (a.encodingAesKey === "" ? "plaintext" : "safe");
+}
+
+// WECHAT_ENCRYPT_MODE / encrypt_mode: undefined when unset (the default follows the key).
+function readEncryptMode(value: string | undefined, where: string): WechatAccount["encryptMode"] {
+  return value?.trim() ? readChoice(value, where, ENCRYPT_MODES, "safe") : undefined;
+}
 
 /** The keys CONFIG_FILE knows in each account; any other key is refused. */
 export const ACCOUNT_KEYS = [
@@ -100,6 +112,7 @@ export const ACCOUNT_KEYS = [
   "reply_mode",
   "passive_hold_ms",
   "path",
+  "encrypt_mode",
 ] as const;
 
 /** An EncodingAESKey (43 letters and digits) or ""; the error never quotes the key, a secret. */
@@ -131,6 +144,11 @@ export function parseWxOfficialConfig(env: Record<string, string | undefined>, s
       throw new ConfigError(`cannot use the EncodingAESKey of the account on ${a.path}: its AppID is required too`);
     }
     if (paths.has(a.path)) throw new ConfigError(`cannot configure two accounts on the webhook path ${a.path}`);
+    if (a.encryptMode !== undefined && a.encryptMode !== "plaintext" && a.encodingAesKey === "") {
+      throw new ConfigError(
+        `cannot use ${a.encryptMode} mode for the account on ${a.path}: it needs the account's EncodingAESKey`,
+      );
+    }
     paths.add(a.path);
   }
   return accounts;
@@ -142,6 +160,7 @@ function accountFromEnv(env: Record<string, string | undefined>): WechatAccount 
     appSecret: env.WECHAT_APPSECRET?.trim() ?? "",
     token: env.WECHAT_TOKEN!.trim(),
     encodingAesKey: readAesKey(env.WECHAT_ENCODING_AES_KEY, "WECHAT_ENCODING_AES_KEY"),
+    encryptMode: readEncryptMode(env.WECHAT_ENCRYPT_MODE, "WECHAT_ENCRYPT_MODE"),
     companyId: env.WECHAT_COMPANY_ID?.trim() ?? "",
     apiBase: (env.WECHAT_API_BASE?.trim() || API_BASE).replace(/\/+$/, ""),
     tokenMode: readChoice(env.WECHAT_TOKEN_MODE, "WECHAT_TOKEN_MODE", TOKEN_MODES, "token"),
@@ -181,6 +200,7 @@ function accountsFromFile(list: unknown[]): WechatAccount[] {
       appSecret: str("appsecret"),
       token,
       encodingAesKey: readAesKey(str("encoding_aes_key"), `${where}.encoding_aes_key`),
+      encryptMode: readEncryptMode(str("encrypt_mode"), `${where}.encrypt_mode`),
       companyId: str("company_id"),
       apiBase: (str("api_base") || API_BASE).replace(/\/+$/, ""),
       tokenMode: readChoice(str("token_mode"), `${where}.token_mode`, TOKEN_MODES, "token"),

@@ -8,8 +8,8 @@
  */
 
 import { type Context, Hono } from "hono";
-import { accountId as idOf, type WechatAccount } from "./config.ts";
-import { KefuError } from "../../core/errors.ts";
+import { accountId as idOf, encryptModeOf, type WechatAccount } from "./config.ts";
+import { KefuError, quote } from "../../core/errors.ts";
 import type { ChannelContext } from "../channel.ts";
 import { readBody } from "../../core/body.ts";
 import type { Logger } from "../../core/log.ts";
@@ -26,6 +26,7 @@ import {
   WechatCipher,
 } from "./crypto.ts";
 import { decodeXml, encodeReplyXml } from "./xml_codec.ts";
+import { bodyDigest, InMemoryNonces, nonceKey, type NonceMemory } from "./nonce_memory.ts";
 
 /** The Official Account channel's name (the seed's component path). */
 export const WX_OFFICIAL = "wx_official_account";
@@ -43,6 +44,8 @@ export interface WechatRoutesOptions {
   passive: PassiveReplies;
   /** Clock in epoch seconds (tests move it). */
   now?: () => number;
+  /** The (timestamp, nonce) pairs taken; default: this process's own memory. */
+  nonces?: NonceMemory;
 }
 
 function badSignature(what: string): KefuError {
@@ -52,18 +55,26 @@ function badSignature(what: string): KefuError {
 /** One route pair per account, as a sub-app to mount at `/`. */
 export function wechatRoutes(options: WechatRoutesOptions): Hono {
   const app = new Hono();
-  for (const account of options.accounts) mountAccount(app, account, options);
+  const nonces = options.nonces ?? new InMemoryNonces();
+  for (const account of options.accounts) mountAccount(app, account, { ...options, nonces });
   return app;
 }
 
-function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOptions): void {
-  const { accept, log, maxBodyBytes, windows, passive } = options;
+function mountAccount(
+  app: Hono,
+  account: WechatAccount,
+  options: WechatRoutesOptions & { nonces: NonceMemory },
+): void {
+  const { accept, log, maxBodyBytes, windows, passive, nonces } = options;
   const now = options.now ?? nowSeconds;
   const { token, path } = account;
   const accountId = idOf(account);
   const holding = account.replyMode === "passive";
   // The key is imported once per account (config has checked its shape and the AppID).
   const cipher = account.encodingAesKey ? WechatCipher.create(account.encodingAesKey, account.appId) : undefined;
+  // WeChat's three modes: safe mode posts only encrypted messages, so a plaintext post to it is a forgery (its
+  // `signature` does not cover the body); compatible mode takes both; plaintext mode has no key.
+  const mode = encryptModeOf(account);
 
   // Hono's query reader: no URL object per request.
   function verified(c: Context): Record<string, string | undefined> {
@@ -87,8 +98,21 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
     const timestamp = q.timestamp ?? "";
     const nonce = q.nonce ?? "";
     checkTimestamp(timestamp, now(), account.maxSkewSeconds);
-    const body = await readBody(c.req.raw, maxBodyBytes);
     const encrypted = q.encrypt_type === "aes";
+    if (!encrypted && mode === "safe") {
+      await c.req.raw.body?.cancel();
+      log.warn("wechat_plaintext_refused", { account: accountId });
+      throw new KefuError(
+        "bad_signature",
+        `cannot accept a plaintext message: account ${accountId} is in safe mode, where WeChat encrypts every ` +
+          "message (encrypt_type=aes with msg_signature); set its encrypt mode to compatible to take plaintext too",
+        401,
+      );
+    }
+    const body = await readBody(c.req.raw, maxBodyBytes);
+    // Checked after the signatures: only a request signed with the token can claim a pair.
+    const key = nonceKey(accountId, timestamp, nonce);
+    const digest = bodyDigest(body);
     let xml = body;
     if (encrypted) {
       if (cipher === undefined) {
@@ -111,9 +135,29 @@ function mountAccount(app: Hono, account: WechatAccount, options: WechatRoutesOp
     m.company = account.companyId;
     // Passive mode: the request is open for a reply before the agent can see the message (the agent may answer
     // before the commit resolves here). A retry of the same message keeps the same entry open.
+    // A pair is taken once: again with the same body it is WeChat's retry (the hub drops the duplicate, a passive
+    // request is held again), with another body a replay of a signed URL. Kept until the timestamp check refuses it.
+    const known = await nonces.remember(key, digest, (Number(timestamp) + account.maxSkewSeconds + 1) * 1000);
+    if (known !== undefined && known !== digest) {
+      log.warn("wechat_replay_refused", { account: accountId, timestamp });
+      throw new KefuError(
+        "replayed_request",
+        `cannot accept the request: timestamp ${timestamp} and nonce ${
+          quote(nonce)
+        } were already used with another body (a replayed signature)`,
+        401,
+      );
+    }
     const unsubscribe = m.type === "event" && m.extra?.Event === "unsubscribe";
     const open = holding && !unsubscribe && passive.open(accountId, openid, account.passiveHoldMs);
-    const r = await accept(m);
+    let r;
+    try {
+      r = await accept(m);
+    } catch (e) {
+      // Not committed: WeChat's retry of this very request must be taken.
+      if (known === undefined) await nonces.forget(key, digest);
+      throw e;
+    }
     if (r.status !== "duplicate") {
       const what = interactionOf(m.type, m.extra?.Event);
       // The user acted at CreateTime (a late retry must not stretch the window), never in the future.

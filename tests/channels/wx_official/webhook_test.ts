@@ -144,3 +144,110 @@ Deno.test("webhook safe mode: a wrong appid is refused; with no agent online the
   await using agent = await AgentClient.open(agentUrl(t, "late"));
   assert.equal((await agent.next(1001)).data.msg.content, "有人吗");
 });
+
+// Issue 20: what an attacker with one signed URL (a proxy's log) could do, tried again.
+
+Deno.test("webhook safe mode: a plaintext post reusing a genuine push's signature is refused (no downgrade)", async () => {
+  const token = "spamtest";
+  await using t = await startService({ WECHAT_TOKEN: token, WECHAT_APPID: APPID, WECHAT_ENCODING_AES_KEY: AES_KEY });
+  await using agent = await AgentClient.open(agentUrl(t, "a1"));
+  const cipher = await WechatCipher.create(AES_KEY, APPID);
+  const ts = String(Math.floor(Date.now() / 1000));
+  const encrypt = cipher.encrypt(userXml("oGenuine", "hello", "24000000000000001", ts));
+  const q = await signedQuery(
+    token,
+    ts,
+    "777",
+    `&encrypt_type=aes&msg_signature=${msgSignature(token, ts, "777", encrypt)}`,
+  );
+  const genuine = await fetch(`${t.http}/wechat${q}`, {
+    method: "POST",
+    body: `<xml><ToUserName><![CDATA[gh]]></ToUserName><Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>`,
+  });
+  assert.equal(await genuine.text(), "success");
+  assert.equal((await agent.next(1001)).data.msg.content, "hello");
+  // The same signature, timestamp and nonce without encrypt_type, and a made-up body from a made-up openid.
+  const downgraded = `${t.http}/wechat${await signedQuery(token, ts, "777")}`;
+  const forged = await fetch(downgraded, { method: "POST", body: userXml("oCEO", "FORGED wire the money", "1", ts) });
+  assert.equal(forged.status, 401);
+  const body = await forged.json();
+  assert.equal(body.data.error, "bad_signature");
+  assert.match(body.data.detail, /safe mode/);
+  // A fresh nonce does not help either: a plaintext post to a safe-mode account is refused as such.
+  const fresh = await fetch(`${t.http}/wechat${await signedQuery(token, ts, "778")}`, {
+    method: "POST",
+    body: userXml("oCEO", "FORGED again", "2", ts),
+  });
+  assert.equal(fresh.status, 401);
+  await fresh.body?.cancel();
+  assert.deepEqual(await agent.settle(), []);
+});
+
+Deno.test("webhook: a (timestamp, nonce) pair is taken once — a replay with another body is refused, WeChat's retry is not", async () => {
+  await using t = await startService({ WECHAT_TOKEN: "bench" });
+  await using agent = await AgentClient.open(agentUrl(t, "a1"));
+  const ts = String(Math.floor(Date.now() / 1000));
+  const url = `${t.http}/wechat${await signedQuery("bench", ts, "31337")}`;
+  const genuine = userXml("oUser", "hello", "25000000000000001", ts);
+  assert.equal(await (await fetch(url, { method: "POST", body: genuine })).text(), "success");
+  const replay = await fetch(url, { method: "POST", body: userXml("oCEO", "FORGED", "25000000000000002", ts) });
+  assert.equal(replay.status, 401);
+  const refused = await replay.json();
+  assert.equal(refused.data.error, "replayed_request");
+  assert.match(refused.data.detail, /31337/);
+  // WeChat's retry of the same request (same URL, same body) is answered, and the message comes once.
+  const retry = await fetch(url, { method: "POST", body: genuine });
+  assert.deepEqual([retry.status, await retry.text()], [200, "success"]);
+  assert.equal((await agent.next(1001)).data.msg.content, "hello");
+  assert.deepEqual(await agent.settle(), []);
+});
+
+Deno.test("webhook: a pair whose message could not be committed is not remembered, so WeChat's retry is taken", async () => {
+  // One message may wait for an agent; the second cannot be taken (503 queue_full) and is not remembered.
+  await using t = await startService({ WECHAT_TOKEN: "bench", MAX_HELD_TOTAL: "1" });
+  const ts = String(Math.floor(Date.now() / 1000));
+  const first = await fetch(`${t.http}/wechat${await signedQuery("bench", ts, "1")}`, {
+    method: "POST",
+    body: userXml("oA", "first", "26000000000000001", ts),
+  });
+  assert.equal(await first.text(), "success");
+  const url = `${t.http}/wechat${await signedQuery("bench", ts, "2")}`;
+  const full = await fetch(url, { method: "POST", body: userXml("oB", "second", "26000000000000002", ts) });
+  assert.deepEqual([full.status, (await full.json()).data.error], [503, "queue_full"]);
+  // The same pair again (even with another body, as kefu never took the first) is not a replay.
+  const again = await fetch(url, { method: "POST", body: userXml("oB", "second, again", "26000000000000003", ts) });
+  assert.equal((await again.json()).data.error, "queue_full");
+});
+
+Deno.test("webhook compatible mode (WECHAT_ENCRYPT_MODE=compatible) takes plaintext and encrypted posts", async () => {
+  const token = "tok";
+  await using t = await startService({
+    WECHAT_TOKEN: token,
+    WECHAT_APPID: APPID,
+    WECHAT_ENCODING_AES_KEY: AES_KEY,
+    WECHAT_ENCRYPT_MODE: "compatible",
+  });
+  await using agent = await AgentClient.open(agentUrl(t, "a1"));
+  const ts = String(Math.floor(Date.now() / 1000));
+  const plain = await fetch(`${t.http}/wechat${await signedQuery(token, ts, "10")}`, {
+    method: "POST",
+    body: userXml("oUser", "plain", "27000000000000001", ts),
+  });
+  assert.equal(await plain.text(), "success");
+  const xml = userXml("oUser", "sealed", "27000000000000002", ts);
+  const encrypt = (await WechatCipher.create(AES_KEY, APPID)).encrypt(xml);
+  const q = await signedQuery(
+    token,
+    ts,
+    "11",
+    `&encrypt_type=aes&msg_signature=${msgSignature(token, ts, "11", encrypt)}`,
+  );
+  // Compatible mode's body: the plaintext fields and <Encrypt> side by side.
+  const both = await fetch(`${t.http}/wechat${q}`, {
+    method: "POST",
+    body: `${xml.slice(0, -"</xml>".length)}<Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>`,
+  });
+  assert.equal(await both.text(), "success");
+  assert.equal((await agent.next(1001)).data.msg.content, "plain");
+  assert.equal((await agent.next(1001)).data.msg.content, "sealed");
+});

@@ -1,0 +1,213 @@
+/**
+ * `kefu check-config`: read the configuration as `kefu serve` would, report every problem at once, and reach what
+ * it names — the store (SQLite read-only, never taking DATA_DIR's lock from a running kefu; PostgreSQL by a TCP
+ * connection) and Redis (a PING) — without starting anything.
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import { type Config, ConfigError, readConfig, redactUrl } from "../config/config.ts";
+import { configWarnings } from "../config/warnings.ts";
+import { storePath } from "../store/sqlite_store.ts";
+import { KNOWN_VARIABLES } from "./variables.ts";
+
+/** What `check-config` found. */
+export interface CheckReport {
+  /** Each would stop the start (exit 2). */
+  problems: string[];
+  /** Each is worth knowing; none stops the start. */
+  warnings: string[];
+  /** What was reached, one line each. */
+  reached: string[];
+}
+
+/** What check-config needs of the composition root. */
+export interface CheckDeps {
+  /** Ask each channel for its settings (main.ts's `channelSettings`); throws `ConfigError`. */
+  channelSettings(config: Pick<Config, "channelSources">): unknown;
+}
+
+/** How long a connection to PostgreSQL or Redis may take. */
+export const CONNECT_TIMEOUT_MS = 3_000;
+
+/** Check the configuration of `env` (CONFIG_FILE read with `readFile`). */
+export async function checkConfig(
+  env: Record<string, string | undefined>,
+  deps: CheckDeps,
+  readFile?: (path: string) => string,
+): Promise<CheckReport> {
+  const report: CheckReport = { problems: [], warnings: [], reached: [] };
+  const { config, problems } = readConfig(env, readFile);
+  report.problems.push(...problems);
+  try {
+    deps.channelSettings(config);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    report.problems.push(...e.problems);
+  }
+  report.warnings.push(...configWarnings(env, config, KNOWN_VARIABLES).map((w) => w.detail));
+  // The store only when STORE (and DATABASE_URL) could be read: otherwise the problem is already said.
+  if (!problems.some((p) => /\b(STORE|DATABASE_URL)\b/.test(p))) await checkStore(config, report);
+  if (config.redisUrl !== undefined) await checkRedis(config.redisUrl, report);
+  // A channel may read a variable of the service's too (the PC hook reads PORT): each problem once.
+  report.problems = [...new Set(report.problems)];
+  return report;
+}
+
+async function checkStore(config: Config, report: CheckReport): Promise<void> {
+  if (config.store === "memory") {
+    report.reached.push("store: memory (nothing is kept across restarts)");
+    return;
+  }
+  if (config.store === "postgres") {
+    const url = new URL(config.databaseUrl!);
+    const host = url.hostname || url.searchParams.get("host") || "localhost";
+    const port = Number(url.port || 5432);
+    const said = `PostgreSQL at ${redactUrl(config.databaseUrl!)}`;
+    const error = await tcpReach(host, port);
+    if (error === undefined) report.reached.push(`store: ${said} (TCP ${host}:${port} answers)`);
+    else report.problems.push(`cannot reach ${said} (DATABASE_URL): ${error}`);
+    return;
+  }
+  const problem = checkSqlite(config.dataDir);
+  if (problem.startsWith("store: ")) report.reached.push(problem);
+  else report.problems.push(problem);
+}
+
+/**
+ * DATA_DIR and its store, read-only: the file opens and its tables answer, or (first start) the directory can be
+ * made. Returns "store: …" when fine, else the problem.
+ */
+export function checkSqlite(dataDir: string): string {
+  const path = storePath(dataDir);
+  const where = `DATA_DIR=${JSON.stringify(dataDir)}`;
+  let stat: Deno.FileInfo | undefined;
+  try {
+    stat = Deno.statSync(dataDir);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) return `cannot use ${where}: ${errorText(e)}`;
+  }
+  if (stat === undefined) {
+    // The first start creates it: its nearest existing parent must be a directory.
+    let parent = dataDir.replace(/\/+$/, "");
+    for (;;) {
+      parent = parent.includes("/") ? parent.slice(0, parent.lastIndexOf("/")) || "/" : ".";
+      try {
+        const s = Deno.statSync(parent);
+        if (!s.isDirectory) return `cannot use ${where}: ${JSON.stringify(parent)} is not a directory`;
+        return `store: sqlite, ${where} does not exist yet (the first start creates it under ${
+          JSON.stringify(parent)
+        })`;
+      } catch (e) {
+        // Outside what this process may read (the tasks grant DATA_DIR alone): the start will say.
+        if (e instanceof Deno.errors.NotCapable) {
+          return `store: sqlite, ${where} does not exist yet (the first start creates it)`;
+        }
+        if (!(e instanceof Deno.errors.NotFound)) return `cannot use ${where}: ${errorText(e)}`;
+        if (parent === "/" || parent === ".") return `cannot use ${where}: no parent directory exists`;
+      }
+    }
+  }
+  if (!stat.isDirectory) return `cannot use ${where}: not a directory`;
+  try {
+    Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return `store: sqlite, ${where} (no kefu.db yet: the first start makes it)`;
+    return `cannot use ${where}: ${errorText(e)}`;
+  }
+  let db: DatabaseSync | undefined;
+  try {
+    // Read-only, without the lock: a running kefu keeps its store and its lock.
+    db = new DatabaseSync(path, { readOnly: true });
+    const version = (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
+    const count = (table: string) => (db!.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    return `store: sqlite ${JSON.stringify(path)} opens (schema v${version}, ${count("contacts")} contacts, ` +
+      `${count("messages")} messages)`;
+  } catch (e) {
+    return `cannot open the store ${JSON.stringify(path)} (${where}): ${errorText(e)}`;
+  } finally {
+    db?.close();
+  }
+}
+
+async function checkRedis(raw: string, report: CheckReport): Promise<void> {
+  const url = new URL(raw);
+  const host = url.hostname || "127.0.0.1";
+  const port = Number(url.port || 6379);
+  const said = `Redis at ${redactUrl(raw)}`;
+  if (url.protocol === "rediss:") {
+    // TLS: a TCP connection says the address answers; the PING needs the TLS handshake kefu will make.
+    const error = await tcpReach(host, port);
+    if (error === undefined) report.reached.push(`${said} (TCP ${host}:${port} answers)`);
+    else report.problems.push(`cannot reach ${said} (REDIS_URL): ${error}`);
+    return;
+  }
+  const error = await tcpReach(host, port, async (conn) => {
+    await conn.write(new TextEncoder().encode("PING\r\n"));
+    const buf = new Uint8Array(128);
+    const n = await conn.read(buf);
+    const answer = n === null ? "" : new TextDecoder().decode(buf.subarray(0, n)).trim();
+    // +PONG, or -NOAUTH when a password is needed: either way a Redis answers.
+    if (!answer.startsWith("+PONG") && !answer.startsWith("-NOAUTH") && !answer.startsWith("-")) {
+      throw new Error(`it does not answer PING like Redis (${JSON.stringify(answer.slice(0, 40))})`);
+    }
+  });
+  if (error === undefined) report.reached.push(`${said} answers PING`);
+  else report.problems.push(`cannot reach ${said} (REDIS_URL): ${error}`);
+}
+
+/** Connect to host:port within {@link CONNECT_TIMEOUT_MS} (and run `then` on the connection); the error, or undefined. */
+export async function tcpReach(
+  host: string,
+  port: number,
+  then?: (conn: Deno.TcpConn) => Promise<void>,
+): Promise<string | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let conn: Deno.TcpConn | undefined;
+  const timeout = new Promise<string>((resolve) =>
+    timer = setTimeout(() => resolve(`no answer within ${CONNECT_TIMEOUT_MS / 1000} s`), CONNECT_TIMEOUT_MS)
+  );
+  const attempt = (async (): Promise<string | undefined> => {
+    try {
+      conn = await Deno.connect({ hostname: host.replace(/^\[|\]$/g, ""), port });
+      await then?.(conn);
+      return undefined;
+    } catch (e) {
+      return errorText(e);
+    }
+  })();
+  try {
+    return await Promise.race([attempt, timeout]);
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn?.close();
+    } catch { /* closed */ }
+    // A connection that came after the timeout is closed too.
+    void attempt.then(() => {
+      try {
+        conn?.close();
+      } catch { /* closed */ }
+    });
+  }
+}
+
+function errorText(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}
+
+/** The report as an operator reads it: problems first, one line each. */
+export function formatReport(report: CheckReport): string {
+  const lines = [
+    ...report.problems.map((p) => `kefu: ${p}`),
+    ...report.warnings.map((w) => `warning: ${w}`),
+    ...report.reached.map((r) => `ok: ${r}`),
+  ];
+  lines.push(
+    report.problems.length === 0
+      ? "kefu check-config: the configuration is good"
+      : `kefu check-config: ${report.problems.length} problem${report.problems.length === 1 ? "" : "s"}`,
+  );
+  return lines.join("\n");
+}

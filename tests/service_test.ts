@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AgentClient, agentUrl, getJson, post, SEED_XML, startService, userXml, eventually } from "./helpers.ts";
+import { AgentClient, agentUrl, eventually, getJson, post, SEED_XML, startService, userXml } from "./helpers.ts";
 
 const SEND = "/im_component/wx_official_account/send";
 const SEND_XML = "/im_component/wx_official_account/send_xml";

@@ -261,7 +261,11 @@ export class Delivery {
     if (messages.length === 0) return;
     if (!this.#legacy.has(peer)) return;
     // Read once it has left this process: wait (a little) for the socket to take it.
-    for (let waited = 0; peer.readyState === OPEN && peer.bufferedAmount > 0 && waited < BACKLOG_DRAIN_MS; waited += 10) {
+    for (
+      let waited = 0;
+      peer.readyState === OPEN && peer.bufferedAmount > 0 && waited < BACKLOG_DRAIN_MS;
+      waited += 10
+    ) {
       await delay(10);
     }
     if (this.#legacy.has(peer) && peer.readyState === OPEN && peer.bufferedAmount === 0) {

@@ -127,11 +127,18 @@ export class Workflow {
         409,
       );
     if (c.agent !== UNASSIGNED) throw taken(c.agent === by);
-    const after = await this.#commit(id, "take", { action: "taken", from: "", to: by }, by, `${by} took the conversation`, {
-      expectAgent: UNASSIGNED,
-      agent: by,
-      status: "open",
-    });
+    const after = await this.#commit(
+      id,
+      "take",
+      { action: "taken", from: "", to: by },
+      by,
+      `${by} took the conversation`,
+      {
+        expectAgent: UNASSIGNED,
+        agent: by,
+        status: "open",
+      },
+    );
     if (after === undefined) throw taken(false);
     const view = await this.#view(after);
     this.#tell([by, ...this.#o.bus.online()], { kind: "contact", action: "taken", contact: view, by, to: by });
@@ -247,7 +254,9 @@ export class Workflow {
 
   async #view(c: ContactRow): Promise<ContactView> {
     const view = await this.#o.view(c.id);
-    if (view === undefined) throw new KefuError("not_found", `cannot read contact ${quote(c.id)}: no such contact`, 404);
+    if (view === undefined) {
+      throw new KefuError("not_found", `cannot read contact ${quote(c.id)}: no such contact`, 404);
+    }
     return view;
   }
 

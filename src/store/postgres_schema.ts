@@ -9,6 +9,9 @@
 import type postgres from "postgres";
 import { quote } from "../core/errors.ts";
 
+/** How much of a database URL an error message quotes (the whole of a usual one, so that it names the database). */
+export const URL_QUOTE = 200;
+
 /** One schema step; `sql` runs in the transaction that records `version` in `kefu_schema`. */
 export interface PgMigration {
   version: number;
@@ -89,6 +92,14 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [{
       event_used integer NOT NULL,
       PRIMARY KEY (account, openid)
     );`,
+}, {
+  version: 2,
+  name: "sign-in revocations",
+  // Issue 20: a sign-out or an administrator's revocation survives restarts and reaches every process.
+  sql: `
+    CREATE TABLE revocations (agent text NOT NULL, token_id text NOT NULL DEFAULT '', at bigint NOT NULL,
+      until bigint NOT NULL);
+    CREATE INDEX revocations_until ON revocations (until);`,
 }];
 
 /**
@@ -113,7 +124,7 @@ export async function migrate(sql: postgres.Sql, migrations: readonly PgMigratio
     const [{ current }] = await tx.unsafe("SELECT coalesce(max(version), 0) AS current FROM kefu_schema");
     if (current > latest) {
       throw new Error(
-        `cannot open the store ${quote(where)}: its schema version ${current} is newer than this kefu's ` +
+        `cannot open the store ${quote(where, URL_QUOTE)}: its schema version ${current} is newer than this kefu's ` +
           `(${latest}); run a newer kefu or restore a backup`,
       );
     }
@@ -123,7 +134,7 @@ export async function migrate(sql: postgres.Sql, migrations: readonly PgMigratio
         await tx.unsafe("INSERT INTO kefu_schema (version, name) VALUES ($1, $2)", [step.version, step.name]);
       } catch (e) {
         throw new Error(
-          `cannot migrate the store schema of ${quote(where)} to version ${step.version} (${step.name}): ` +
+          `cannot migrate the store schema of ${quote(where, URL_QUOTE)} to version ${step.version} (${step.name}): ` +
             (e instanceof Error ? e.message : String(e)),
           { cause: e },
         );

@@ -28,7 +28,7 @@ import {
   windowType,
 } from "./decisions.ts";
 import type { WindowUse } from "./decisions.ts";
-import { migrate, PG_MIGRATIONS, type PgMigration } from "./postgres_schema.ts";
+import { migrate, PG_MIGRATIONS, type PgMigration, URL_QUOTE } from "./postgres_schema.ts";
 import type {
   ContactChange,
   ContactRow,
@@ -40,6 +40,7 @@ import type {
   MessageRef,
   MessageState,
   OutboundState,
+  Revocation,
   Store,
   StoredMessage,
   StoreStats,
@@ -96,11 +97,13 @@ const Q = {
   lockContact: "SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE",
   inboundNewestFirst: `SELECT seq, type, extra, send_time AS "sendTime", stored_at AS "storedAt" FROM messages ` +
     "WHERE contact = $1 AND direction = 'in' AND seq < $2 ORDER BY seq DESC LIMIT 64",
-  repliesAfter: "SELECT s.seq, (SELECT count(*) FROM messages WHERE contact = $1 AND seq > s.seq AND direction = 'out' " +
+  repliesAfter:
+    "SELECT s.seq, (SELECT count(*) FROM messages WHERE contact = $1 AND seq > s.seq AND direction = 'out' " +
     "AND type <> 'system' AND state IN ('queued', 'sent')) AS n FROM unnest($2::bigint[]) AS s(seq)",
   setOutbound: "UPDATE messages SET state = $3, detail = $4 WHERE seq = (SELECT max(seq) FROM messages " +
     "WHERE contact = $1 AND id = $2 AND direction = 'out')",
-  ack: "UPDATE messages m SET state = 'acked' FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(contact, id, i) " +
+  ack:
+    "UPDATE messages m SET state = 'acked' FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(contact, id, i) " +
     "WHERE m.direction = 'in' AND m.state <> 'acked' AND m.id = r.id AND (m.contact = r.contact OR r.contact = '') " +
     "AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = m.contact AND c.agent = $3) RETURNING m.contact, m.id, r.i",
   requeue: "UPDATE messages m SET state = 'accepted' FROM unnest($1::text[], $2::text[]) AS r(contact, id) " +
@@ -120,7 +123,8 @@ const Q = {
   mediaInUse: "SELECT media, extra FROM messages WHERE media <> '' AND media LIKE '%/media/%'",
   mediaOwner: "SELECT 1 AS yes FROM messages m JOIN contacts c ON c.id = m.contact " +
     "WHERE m.media IN ($1, $2) AND m.media <> '' AND c.agent = $3 LIMIT 1",
-  waitingMedia: `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE m.direction = 'in' AND m.state = 'media' ORDER BY m.seq`,
+  waitingMedia:
+    `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE m.direction = 'in' AND m.state = 'media' ORDER BY m.seq`,
   outbox: `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE m.direction = 'out' AND m.state = 'queued' ORDER BY m.seq`,
   beforeSeq: "SELECT max(seq) AS seq FROM messages WHERE contact = $1 AND id = $2",
   history: `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE m.contact = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3`,
@@ -137,6 +141,9 @@ const Q = {
   windows: `SELECT account, openid, last_message_at AS "lastMessageAt", message_used AS "messageUsed", ` +
     `last_event_at AS "lastEventAt", event_used AS "eventUsed" FROM windows`,
   sweepWindows: "DELETE FROM windows WHERE greatest(last_message_at, last_event_at) < $1",
+  forgetRevocations: "DELETE FROM revocations WHERE until <= $1",
+  revoke: "INSERT INTO revocations (agent, token_id, at, until) VALUES ($1, $2, $3, $4)",
+  revocations: `SELECT agent, token_id AS "tokenId", at, until FROM revocations WHERE until > $1 ORDER BY at`,
   sweepChunk: `SELECT max(seq) AS hi, max(stored_at) AS newest FROM ` +
     "(SELECT seq, stored_at FROM messages WHERE seq > $1 ORDER BY seq LIMIT $2) s",
   // Kept whatever their age: inbound not read, replies not yet sent.
@@ -176,9 +183,13 @@ const SUMMARY = {
 };
 
 const SWEEP_CHUNK = 5000;
-// A decision that lost a deadlock or a serialization check is taken again from the start, at most this often.
-const RETRIES = 3;
+// A call is taken again from the start when it cannot have changed anything: its transaction lost a deadlock, or its
+// connection died before the transaction was asked to commit (the server rolls back what a dead connection left).
+// A connection found dead is dropped from the pool, so that each attempt meets another one; at most this often.
+const ATTEMPTS = 5;
 const RETRY_CODES = new Set(["40P01", "40001"]);
+// postgres.js's codes for a connection that went away, the socket's own, and the server's "terminating connection".
+const CONNECTION_LOST = new Set(["CONNECTION_CLOSED", "CONNECTION_DESTROYED", "ECONNRESET", "EPIPE", "57P01", "57P02"]);
 // decideOwner's answer when it needs the fewest-open agent, which costs a query: asked only then.
 const FEWEST = "\u0000fewest";
 
@@ -197,7 +208,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       onnotice: (notice) => log.debug("store_notice", { message: notice.message }),
     });
   } catch (e) {
-    throw new Error(`cannot open the store ${quote(where)}: ${scrub(errorText(e), options.url)}`);
+    throw new Error(`cannot open the store ${quote(where, URL_QUOTE)}: ${scrub(errorText(e), options.url)}`);
   }
   try {
     const version = await migrate(sql, options.migrations ?? PG_MIGRATIONS, where);
@@ -205,7 +216,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   } catch (e) {
     await sql.end({ timeout: 1 }).catch(() => {});
     if (e instanceof Error && e.message.startsWith("cannot ")) throw e;
-    throw new Error(`cannot open the store ${quote(where)}: ${scrub(errorText(e), options.url)}`, { cause: e });
+    throw new Error(`cannot open the store ${quote(where, URL_QUOTE)}: ${scrub(errorText(e), options.url)}`, {
+      cause: e,
+    });
   }
   return new PostgresStore(sql, where, options.now ?? Date.now);
 }
@@ -596,6 +609,25 @@ export class PostgresStore implements Store {
     );
   }
 
+  revoke(r: Revocation): Promise<void> {
+    return this.#write(`revoke the sign-in of agent ${quote(r.agent)}`, async (tx) => {
+      await tx.unsafe(Q.forgetRevocations, [this.#now()], { prepare: true });
+      await tx.unsafe(Q.revoke, [r.agent, r.tokenId ?? "", r.at, r.until], { prepare: true });
+    });
+  }
+
+  revocations(): Promise<Revocation[]> {
+    return this.#read("read the revoked sign-ins", async (sql) => {
+      const rows = await sql.unsafe(Q.revocations, [this.#now()], { prepare: true });
+      return rows.map((r) => ({
+        agent: String(r.agent),
+        ...(r.tokenId ? { tokenId: String(r.tokenId) } : {}),
+        at: Number(r.at),
+        until: Number(r.until),
+      }));
+    });
+  }
+
   async sweep(cutoffMs: number): Promise<number> {
     // Chunks in seq order, each its own short transaction; seq grows with stored_at, so the walk stops at the first
     // chunk holding a message newer than the cutoff.
@@ -647,15 +679,18 @@ export class PostgresStore implements Store {
   }
 
   #closedError(action: string): Error {
-    return new Error(`cannot ${action}: the store ${quote(this.#path)} is closed`);
+    return new Error(`cannot ${action}: the store ${quote(this.#path, URL_QUOTE)} is closed`);
   }
 
   async #read<T>(action: string, run: (sql: Db) => Promise<T>): Promise<T> {
     if (this.#closed) throw this.#closedError(action);
-    try {
-      return await run(this.#sql);
-    } catch (e) {
-      throw failure(action, e);
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await run(this.#sql);
+      } catch (e) {
+        if (attempt < ATTEMPTS && CONNECTION_LOST.has(codeOf(e)) && !this.#closed) continue;
+        throw failure(action, e);
+      }
     }
   }
 
@@ -665,12 +700,20 @@ export class PostgresStore implements Store {
     this.#inFlight++;
     try {
       for (let attempt = 1;; attempt++) {
+        // Set once the transaction's statements are done: a connection lost after it may have committed.
+        let committing = false;
         try {
-          const result = await this.#sql.begin((tx) => run(tx)) as T;
+          const result = await this.#sql.begin(async (tx) => {
+            const r = await run(tx);
+            committing = true;
+            return r;
+          }) as T;
           if (wrote(result)) this.#commits++;
           return result;
         } catch (e) {
-          if (attempt < RETRIES && RETRY_CODES.has((e as { code?: string })?.code ?? "")) continue;
+          const code = codeOf(e);
+          const again = RETRY_CODES.has(code) || (CONNECTION_LOST.has(code) && !committing && !this.#closed);
+          if (attempt < ATTEMPTS && again) continue;
           throw failure(action, e);
         }
       }
@@ -678,6 +721,11 @@ export class PostgresStore implements Store {
       this.#inFlight--;
     }
   }
+}
+
+function codeOf(e: unknown): string {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === "string" ? code : "";
 }
 
 function failure(action: string, e: unknown): Error {

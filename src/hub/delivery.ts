@@ -50,8 +50,18 @@ const OPEN = 1;
 // How long a backlog page sent to a session without read receipts may take to leave this process and count as read.
 const BACKLOG_DRAIN_MS = 5000;
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+// A pause that ends early (its timer cleared) when `signal` aborts: a shutdown leaves no timer behind.
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
 }
 
 /** The sessions of this process. */
@@ -65,6 +75,9 @@ export class Delivery {
    * what is still in its send buffer, listed here, which is unread again if the session is closed for not reading.
    */
   readonly #legacy = new Map<AgentPeer, MessageRef[]>();
+
+  /** Aborted by {@link closeAll}: waits for a socket to drain end at once. */
+  readonly #closing = new AbortController();
 
   constructor(options: DeliveryOptions) {
     this.#o = options;
@@ -103,7 +116,9 @@ export class Delivery {
         await this.#sendBacklog(agent, peer, page, first);
         if (page.length < redeliverPage) break;
         after = page[page.length - 1].seq;
-        while (peer.readyState === OPEN && peer.bufferedAmount > maxBufferedBytes / 2) await delay(10);
+        while (peer.readyState === OPEN && peer.bufferedAmount > maxBufferedBytes / 2) {
+          await delay(10, this.#closing.signal);
+        }
       }
       if (peer.readyState !== OPEN) return;
       await this.#sendBacklog(agent, peer, live.filter((m) => !sent.has(`${m.contact}\n${m.id}`)), "live");
@@ -218,6 +233,7 @@ export class Delivery {
 
   /** Close every session (shutdown). */
   closeAll(code: number, reason: string): void {
+    this.#closing.abort();
     for (const peers of this.#sessions.values()) {
       for (const p of peers) p.close(code, reason);
     }
@@ -266,7 +282,7 @@ export class Delivery {
       peer.readyState === OPEN && peer.bufferedAmount > 0 && waited < BACKLOG_DRAIN_MS;
       waited += 10
     ) {
-      await delay(10);
+      await delay(10, this.#closing.signal);
     }
     if (this.#legacy.has(peer) && peer.readyState === OPEN && peer.bufferedAmount === 0) {
       await this.#o.store.ack(agent, messages);

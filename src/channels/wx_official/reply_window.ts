@@ -9,6 +9,7 @@
 
 import { KefuError } from "../../core/errors.ts";
 import type { ReplyWindowView } from "../../hub/routing.ts";
+import type { WindowRule } from "../../store/store.ts";
 
 /** What a user did that opens (or closes) a reply window. */
 export type Interaction = "message" | "follow" | "click" | "scan" | "unfollow";
@@ -43,6 +44,20 @@ export const EVENT_WINDOW = { ms: 60_000, quota: 3 } as const;
 export const TYPING_AFTER_MS = 30_000;
 /** Typing shows this long unless a message or CancelTyping ends it. */
 export const TYPING_SHOWS_MS = 15_000;
+
+/**
+ * The same rules for the store, which checks and counts a reply in the step that keeps it, whichever kefu sends it:
+ * the short event window first, so that the 48-hour one lasts.
+ */
+export const WINDOW_RULES: readonly WindowRule[] = [
+  {
+    name: "event",
+    opens: ["event:subscribe", "event:SCAN", "event:CLICK", "event:scancode_push", "event:scancode_waitmsg"],
+    ms: EVENT_WINDOW.ms,
+    quota: EVENT_WINDOW.quota,
+  },
+  { name: "message", opens: ["*"], ms: MESSAGE_WINDOW.ms, quota: MESSAGE_WINDOW.quota },
+];
 
 /** Which WeChat events open a window, by `Event` (menu events that push to the server count as clicks). */
 const EVENT_INTERACTION: Record<string, Interaction> = {

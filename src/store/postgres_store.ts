@@ -29,6 +29,7 @@ import {
 } from "./decisions.ts";
 import type { WindowUse } from "./decisions.ts";
 import { migrate, PG_MIGRATIONS, type PgMigration, URL_QUOTE } from "./postgres_schema.ts";
+import { ACCEPT, CONTACT_FIELDS, Q, SUMMARY } from "./postgres_sql.ts";
 import type {
   ContactChange,
   ContactRow,
@@ -67,121 +68,6 @@ type Sql = postgres.Sql;
 type Db = Pick<postgres.Sql, "unsafe">;
 type Row = Record<string, unknown>;
 
-const CONTACT_FIELDS = `c.id, c.user_id AS "user", c.agent, c.name, c.avatar, c.company, c.account, c.channel, ` +
-  `c.status, c.display_name AS "displayName", c.note, c.version`;
-
-const MESSAGE_FIELDS = `m.seq, m.id, m.direction, m.channel, m.account, m.contact, m.agent, m.company, m.type, ` +
-  `m.content, m.media, m.send_time AS "sendTime", m.name, m.avatar, m.extra, m.state, m.detail, ` +
-  `m.stored_at AS "storedAt"`;
-
-const INSERT_MESSAGE = "INSERT INTO messages (id, direction, channel, account, contact, agent, company, type, " +
-  "content, media, send_time, name, avatar, extra, state, stored_at) " +
-  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
-
-const Q = {
-  lockIdentity: `SELECT ${CONTACT_FIELDS} FROM contacts c WHERE c.channel = $1 AND c.account = $2 AND c.user_id = $3 ` +
-    "FOR UPDATE",
-  // Any unique conflict does nothing: the identity made by another process at once, or an id another identity has.
-  insertContact: "INSERT INTO contacts AS c (id, user_id, agent, name, avatar, company, account, channel, status, " +
-    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9) ON CONFLICT DO NOTHING " +
-    `RETURNING ${CONTACT_FIELDS}`,
-  idsTaken: "SELECT id FROM contacts WHERE id = $1 OR id = $2 OR id LIKE $3",
-  openCountsOf: "SELECT agent, count(*) AS n FROM contacts WHERE agent = ANY($1::text[]) AND status <> 'resolved' " +
-    "GROUP BY agent",
-  openCountsAll: "SELECT agent, count(*) AS n FROM contacts WHERE status <> 'resolved' AND agent <> '' GROUP BY agent",
-  insertInbound: `${INSERT_MESSAGE} ON CONFLICT (id, contact, account) WHERE direction = 'in' DO NOTHING RETURNING seq`,
-  insertOutbound: `${INSERT_MESSAGE} RETURNING seq`,
-  inboundKey: "SELECT seq, state FROM messages WHERE id = $1 AND contact = $2 AND account = $3 AND direction = 'in'",
-  writeDecision: "UPDATE contacts SET agent = $2, name = $3, avatar = $4, company = $5, status = $6, " +
-    "version = version + 1 WHERE id = $1 RETURNING version",
-  lockContact: "SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE",
-  inboundNewestFirst: `SELECT seq, type, extra, send_time AS "sendTime", stored_at AS "storedAt" FROM messages ` +
-    "WHERE contact = $1 AND direction = 'in' AND seq < $2 ORDER BY seq DESC LIMIT 64",
-  repliesAfter:
-    "SELECT s.seq, (SELECT count(*) FROM messages WHERE contact = $1 AND seq > s.seq AND direction = 'out' " +
-    "AND type <> 'system' AND state IN ('queued', 'sent')) AS n FROM unnest($2::bigint[]) AS s(seq)",
-  setOutbound: "UPDATE messages SET state = $3, detail = $4 WHERE seq = (SELECT max(seq) FROM messages " +
-    "WHERE contact = $1 AND id = $2 AND direction = 'out')",
-  ack:
-    "UPDATE messages m SET state = 'acked' FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(contact, id, i) " +
-    "WHERE m.direction = 'in' AND m.state <> 'acked' AND m.id = r.id AND (m.contact = r.contact OR r.contact = '') " +
-    "AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = m.contact AND c.agent = $3) RETURNING m.contact, m.id, r.i",
-  requeue: "UPDATE messages m SET state = 'accepted' FROM unnest($1::text[], $2::text[]) AS r(contact, id) " +
-    "WHERE m.direction = 'in' AND m.state = 'acked' AND m.id = r.id AND m.contact = r.contact",
-  unacked: `SELECT ${MESSAGE_FIELDS} FROM messages m JOIN contacts c ON c.id = m.contact WHERE c.agent = $1 ` +
-    "AND m.direction = 'in' AND m.state = 'accepted' AND m.seq > $2 ORDER BY m.seq LIMIT $3",
-  unackedOf: `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE m.contact = $1 AND m.direction = 'in' ` +
-    "AND m.state <> 'acked' AND m.state = 'accepted' ORDER BY m.seq LIMIT $2",
-  waitingContacts: `SELECT ${CONTACT_FIELDS} FROM contacts c CROSS JOIN LATERAL (SELECT min(m.seq) AS oldest ` +
-    "FROM messages m WHERE m.contact = c.id AND m.direction = 'in' AND m.state <> 'acked' AND m.state = 'accepted') w " +
-    "WHERE c.agent = $1 AND w.oldest IS NOT NULL ORDER BY w.oldest LIMIT $2",
-  finishMedia: "UPDATE messages SET media = $1, extra = $2, state = $3 WHERE direction = 'in' AND contact = $4 " +
-    "AND id = $5 AND state = 'media'",
-  reopenMedia: "UPDATE messages m SET state = 'media' WHERE m.direction = 'in' AND m.contact = $1 AND m.id = $2 " +
-    `AND m.state <> 'media' AND m.extra LIKE '%"media_error"%' ` +
-    `AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = $1 AND c.agent = $3) RETURNING ${MESSAGE_FIELDS}`,
-  mediaInUse: "SELECT media, extra FROM messages WHERE media <> '' AND media LIKE '%/media/%'",
-  mediaOwner: "SELECT 1 AS yes FROM messages m JOIN contacts c ON c.id = m.contact " +
-    "WHERE m.media IN ($1, $2) AND m.media <> '' AND c.agent = $3 LIMIT 1",
-  waitingMedia:
-    `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE m.direction = 'in' AND m.state = 'media' ORDER BY m.seq`,
-  outbox: `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE m.direction = 'out' AND m.state = 'queued' ORDER BY m.seq`,
-  beforeSeq: "SELECT max(seq) AS seq FROM messages WHERE contact = $1 AND id = $2",
-  history: `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE m.contact = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3`,
-  // COLLATE "C": case-insensitive for ASCII only, as SQLite's LIKE, whatever the database's locale.
-  search: `SELECT ${MESSAGE_FIELDS} FROM contacts c JOIN messages m ON m.contact = c.id WHERE c.agent = $1 ` +
-    `AND m.content COLLATE "C" ILIKE $2 ESCAPE '\\' ORDER BY m.seq DESC LIMIT $3`,
-  lease: "INSERT INTO leases AS l (key, holder, until) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET " +
-    "holder = excluded.holder, until = excluded.until WHERE l.holder = excluded.holder OR l.until < $4 RETURNING 1",
-  release: "DELETE FROM leases WHERE key = $1 AND holder = $2",
-  saveWindow: "INSERT INTO windows (account, openid, last_message_at, message_used, last_event_at, event_used) " +
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account, openid) DO UPDATE SET " +
-    "last_message_at = excluded.last_message_at, message_used = excluded.message_used, " +
-    "last_event_at = excluded.last_event_at, event_used = excluded.event_used",
-  windows: `SELECT account, openid, last_message_at AS "lastMessageAt", message_used AS "messageUsed", ` +
-    `last_event_at AS "lastEventAt", event_used AS "eventUsed" FROM windows`,
-  sweepWindows: "DELETE FROM windows WHERE greatest(last_message_at, last_event_at) < $1",
-  forgetRevocations: "DELETE FROM revocations WHERE until <= $1",
-  revoke: "INSERT INTO revocations (agent, token_id, at, until) VALUES ($1, $2, $3, $4)",
-  revocations: `SELECT agent, token_id AS "tokenId", at, until FROM revocations WHERE until > $1 ORDER BY at`,
-  sweepChunk: `SELECT max(seq) AS hi, max(stored_at) AS newest FROM ` +
-    "(SELECT seq, stored_at FROM messages WHERE seq > $1 ORDER BY seq LIMIT $2) s",
-  // Kept whatever their age: inbound not read, replies not yet sent.
-  sweep: "DELETE FROM messages WHERE seq > $1 AND seq <= $2 AND stored_at < $3 " +
-    "AND NOT (direction = 'in' AND state <> 'acked') AND NOT (direction = 'out' AND state = 'queued')",
-  stats: "SELECT (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM contacts) AS contacts, " +
-    "(SELECT count(*) FROM messages WHERE direction = 'in' AND state <> 'acked') AS unread, " +
-    "pg_database_size(current_database()) AS bytes",
-} as const;
-
-/** What a contact's list entry derives from its messages: one indexed lookup each, in the same query. */
-function summarySql(where: string): string {
-  const newest = (filter: string) =>
-    `(SELECT row_to_json(x) AS j FROM (SELECT ${MESSAGE_FIELDS} FROM messages m WHERE m.contact = c.id ${filter} ` +
-    "ORDER BY m.seq DESC LIMIT 1) x)";
-  return `SELECT ${CONTACT_FIELDS}, coalesce(n.t, c.created_at) AS "lastMessageTime", ` +
-    `coalesce(i.t, 0) AS "lastInboundTime", u.n AS unread, l.j AS last, e.j AS "lastEvent", ` +
-    "coalesce(a.d = 'in', false) AS awaiting FROM contacts c " +
-    "LEFT JOIN LATERAL (SELECT send_time AS t FROM messages WHERE contact = c.id ORDER BY seq DESC LIMIT 1) n ON true " +
-    "LEFT JOIN LATERAL (SELECT send_time AS t FROM messages WHERE contact = c.id AND direction = 'in' " +
-    "ORDER BY seq DESC LIMIT 1) i ON true " +
-    "CROSS JOIN LATERAL (SELECT count(*) AS n FROM messages WHERE contact = c.id AND direction = 'in' " +
-    "AND state <> 'acked') u " +
-    `LEFT JOIN LATERAL ${newest("AND m.type <> 'system'")} l ON true ` +
-    `LEFT JOIN LATERAL ${newest("AND m.type = 'system'")} e ON true ` +
-    "LEFT JOIN LATERAL (SELECT direction AS d FROM messages WHERE contact = c.id AND type NOT IN ('system', 'event') " +
-    `ORDER BY seq DESC LIMIT 1) a ON true WHERE ${where}`;
-}
-
-const SUMMARY = {
-  one: summarySql("c.id = $1"),
-  of: summarySql("c.agent = $1"),
-  find: summarySql(
-    `c.agent = $1 AND (c.id COLLATE "C" ILIKE $2 OR c.user_id COLLATE "C" ILIKE $2 OR c.name COLLATE "C" ILIKE $2 ` +
-      `OR c.display_name COLLATE "C" ILIKE $2 OR c.note COLLATE "C" ILIKE $2)`,
-  ),
-};
-
 const SWEEP_CHUNK = 5000;
 // A call is taken again from the start when it cannot have changed anything: its transaction lost a deadlock, or its
 // connection died before the transaction was asked to commit (the server rolls back what a dead connection left).
@@ -192,6 +78,10 @@ const RETRY_CODES = new Set(["40P01", "40001"]);
 const CONNECTION_LOST = new Set(["CONNECTION_CLOSED", "CONNECTION_DESTROYED", "ECONNRESET", "EPIPE", "57P01", "57P02"]);
 // decideOwner's answer when it needs the fewest-open agent, which costs a query: asked only then.
 const FEWEST = "\u0000fewest";
+// Rows per page of the walk down a conversation for its reply windows (the first page nearly always decides).
+const WALK_PAGE = 32;
+// A user's message is decided again when its contact changed between the read and the write; at most this often.
+const DECISION_ATTEMPTS = 10;
 
 /** Open the store at `options.url`: connect and bring the schema up to date (under a lock); rejects naming the URL. */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
@@ -240,88 +130,93 @@ export class PostgresStore implements Store {
   }
 
   acceptInbound(input: InboundInput): Promise<InboundOutcome> {
-    return this.#write(
-      `save inbound message ${quote(input.message.id)}`,
-      (tx) => this.#accept(tx, input),
-      (o) => o.status === "stored",
-    );
+    return this.#statement(`save inbound message ${quote(input.message.id)}`, async (sql) => {
+      const taken = new Set<string>();
+      for (let attempt = 1; attempt <= DECISION_ATTEMPTS; attempt++) {
+        const outcome = await this.#tryAccept(sql, input, taken);
+        if (outcome !== undefined) return outcome;
+      }
+      throw new Error(`the user's contact changed under ${DECISION_ATTEMPTS} decisions in a row`);
+    }, (o) => o.status === "stored");
   }
 
-  // One transaction: the contact found (or made) and locked, its owner decided, the message inserted once.
-  async #accept(tx: Db, input: InboundInput): Promise<InboundOutcome> {
+  // One try: read the contact, decide, and write the decision in one statement that holds only while the contact is
+  // as it was read (its version) — undefined when it was not, and the caller decides again on what it is now. Two
+  // round trips for a known user, and no transaction held open between them.
+  async #tryAccept(sql: Db, input: InboundInput, taken: Set<string>): Promise<InboundOutcome | undefined> {
     const m = input.message;
     const account = m.account ?? "";
-    let row = await this.#lockIdentity(tx, m.channel, account, m.contact);
-    let created = false;
-    if (row === undefined) {
-      const agent = await this.#decide(tx, undefined, input);
-      let taken: Set<string> | undefined;
-      for (const id of contactIds(m.contact, m.channel, account)) {
-        if (taken?.has(id)) continue;
-        const [made] = await tx.unsafe(
-          Q.insertContact,
-          [id, m.contact, agent, m.name, m.avatar, m.company, account, m.channel, m.sendTime],
-          { prepare: true },
-        );
-        if (made !== undefined) {
-          row = toContactRow(made);
-          created = true;
-          break;
-        }
-        // Made by another process at once (its row and its owner stand), or the id is another identity's.
-        row = await this.#lockIdentity(tx, m.channel, account, m.contact);
-        if (row !== undefined) break;
-        taken ??= await this.#idsTaken(tx, m.contact, `${m.contact}@${account || m.channel}`);
-      }
-      if (row === undefined) throw new Error("no contact id was free"); // contactIds never ends
-    }
-    const agent = created ? row.agent : await this.#decide(tx, row, input);
+    const [found] = await sql.unsafe(ACCEPT.byIdentity, [m.channel, account, m.contact], { prepare: true });
+    const row = found === undefined ? undefined : toContactRow(found);
+    const agent = await this.#decide(sql, row, input);
     let state: InboundState = input.state ?? "accepted";
     if (state === "accepted" && agent !== "" && input.readsOnWrite?.(agent) === true) state = "acked";
-    const params = messageParams({ ...m, contact: row.id, agent }, state, this.#now());
-    const [stored] = await tx.unsafe(Q.insertInbound, params, { prepare: true });
-    if (stored === undefined) {
-      const [dup] = await tx.unsafe(Q.inboundKey, [m.id, row.id, account], { prepare: true });
-      return { status: "duplicate", contact: row, state: dup.state, created, reopened: false, seq: dup.seq };
-    }
+    if (row === undefined) return await this.#create(sql, input.message, agent, state, taken);
     const after: ContactRow = { ...row, agent };
-    if (!created) {
-      if (row.status === "resolved") after.status = "open";
-      if (m.name !== m.contact && m.name !== "") after.name = m.name;
-      if (m.avatar !== "") after.avatar = m.avatar;
-      if (m.company !== "") after.company = m.company;
-      if (
-        after.agent !== row.agent || after.status !== row.status || after.name !== row.name ||
-        after.avatar !== row.avatar || after.company !== row.company
-      ) {
-        const [{ version }] = await tx.unsafe(
-          Q.writeDecision,
-          [row.id, after.agent, after.name, after.avatar, after.company, after.status],
-          { prepare: true },
-        );
-        after.version = version;
-      }
+    if (row.status === "resolved") after.status = "open";
+    if (m.name !== m.contact && m.name !== "") after.name = m.name;
+    if (m.avatar !== "") after.avatar = m.avatar;
+    if (m.company !== "") after.company = m.company;
+    const deciding = after.agent !== row.agent || after.status !== row.status || after.name !== row.name ||
+      after.avatar !== row.avatar || after.company !== row.company;
+    const params = [...messageParams({ ...m, contact: row.id, agent }, state, this.#now()), row.version];
+    if (deciding) params.push(after.name, after.avatar, after.company, after.status);
+    const [r] = await sql.unsafe(deciding ? ACCEPT.deciding : ACCEPT.known, params, { prepare: true });
+    if (r.found === 0) return undefined;
+    if (r.seq === null) {
+      const [dup] = await sql.unsafe(Q.inboundKey, [m.id, row.id, account], { prepare: true });
+      return { status: "duplicate", contact: row, state: dup.state, created: false, reopened: false, seq: dup.seq };
     }
+    if (deciding) after.version = r.version;
     return {
       status: "stored",
       contact: after,
       state,
-      created,
-      movedFrom: !created && row.agent !== agent ? row.agent : undefined,
-      reopened: !created && row.status === "resolved",
-      seq: stored.seq,
+      created: false,
+      movedFrom: row.agent !== agent ? row.agent : undefined,
+      reopened: row.status === "resolved",
+      seq: r.seq,
     };
   }
 
-  async #lockIdentity(tx: Db, channel: string, account: string, user: string): Promise<ContactRow | undefined> {
-    const [r] = await tx.unsafe(Q.lockIdentity, [channel, account, user], { prepare: true });
-    return r === undefined ? undefined : toContactRow(r);
-  }
-
-  // The ids a new contact cannot have: the user id, the qualified id and its numbered forms, where others have them.
-  async #idsTaken(tx: Db, user: string, qualified: string): Promise<Set<string>> {
-    const rows = await tx.unsafe(Q.idsTaken, [user, qualified, `${likeEscape(qualified)}#%`]);
-    return new Set(rows.map((r) => String(r.id)));
+  // A new user: the contact and its first message in one statement, under the first id no contact has.
+  async #create(
+    sql: Db,
+    m: Message,
+    agent: string,
+    state: InboundState,
+    taken: Set<string>,
+  ): Promise<InboundOutcome | undefined> {
+    const account = m.account ?? "";
+    let id = "";
+    for (id of contactIds(m.contact, m.channel, account)) if (!taken.has(id)) break;
+    const params = [...messageParams({ ...m, contact: id, agent }, state, this.#now()), m.contact];
+    const [r] = await sql.unsafe(ACCEPT.create, params, { prepare: true });
+    if (r.seq === null) {
+      // Made meanwhile by another process (the next try finds it, and its owner stands), or the id is another
+      // identity's (the next try takes the first one free).
+      const qualified = `${m.contact}@${account || m.channel}`;
+      const rows = await sql.unsafe(Q.idsTaken, [m.contact, qualified, `${likeEscape(qualified)}#%`], {
+        prepare: true,
+      });
+      for (const t of rows) taken.add(String(t.id));
+      return undefined;
+    }
+    const contact: ContactRow = {
+      id,
+      user: m.contact,
+      agent,
+      name: m.name,
+      avatar: m.avatar,
+      company: m.company,
+      account,
+      channel: m.channel,
+      status: "open",
+      displayName: "",
+      note: "",
+      version: 1,
+    };
+    return { status: "stored", contact, state, created: true, reopened: false, seq: r.seq };
   }
 
   async #decide(tx: Db, row: ContactRow | undefined, input: InboundInput): Promise<string> {
@@ -334,12 +229,17 @@ export class PostgresStore implements Store {
 
   saveReply(message: Message, rules: readonly WindowRule[] = []): Promise<StoredMessage | WindowRefusal> {
     return this.#write(`save reply ${quote(message.id)}`, async (tx) => {
-      // Replies to one user, from any process, are counted one at a time.
-      await tx.unsafe(Q.lockContact, [message.contact], { prepare: true });
+      // Replies to one user, from any process, are counted one at a time: the contact row is locked first. The
+      // conversation's first page is asked for in the same round trip (pipelined); the server runs it once the lock
+      // is held, so it sees every reply committed before.
+      const lock = tx.unsafe(Q.lockContact, [message.contact], { prepare: true }).execute();
       if (rules.length > 0) {
-        const decision = decideWindow(rules, await this.#windowUses(tx, message.contact, rules), this.#now());
+        const first = this.#page(tx, message.contact, Number.MAX_SAFE_INTEGER);
+        await lock;
+        const uses = await this.#windowUses(tx, message.contact, rules, await first);
+        const decision = decideWindow(rules, uses, this.#now());
         if (typeof decision !== "number") return decision;
-      }
+      } else await lock;
       const storedAt = this.#now();
       const [{ seq }] = await tx.unsafe(Q.insertOutbound, messageParams(message, "queued", storedAt), {
         prepare: true,
@@ -355,35 +255,40 @@ export class PostgresStore implements Store {
     }, (r) => !("refused" in r));
   }
 
-  // Each rule's window: the newest inbound message that opens it (an unfollow after it closes it) and replies since.
-  async #windowUses(tx: Db, contact: string, rules: readonly WindowRule[]): Promise<WindowUse[]> {
-    const opened: ({ seq: number; at: number } | null | undefined)[] = rules.map(() => undefined);
+  // One page of a conversation newest first, each row with the replies that count against a window from it on.
+  #page(tx: Db, contact: string, before: number): Promise<Row[]> {
+    // execute(): sent now, not when awaited (postgres.js queries are lazy), so that it follows the lock at once.
+    return tx.unsafe(Q.conversationNewestFirst, [contact, before, WALK_PAGE], { prepare: true }).execute();
+  }
+
+  // Each rule's window: the newest inbound message that opens it (an unfollow after it closes it) and the replies
+  // since, counted on the way down the conversation (the replies between two of the user's messages are few).
+  async #windowUses(tx: Db, contact: string, rules: readonly WindowRule[], first: Row[]): Promise<WindowUse[]> {
+    const uses: (WindowUse | undefined)[] = rules.map(() => undefined);
+    const never = { openedAt: -Infinity, used: 0 };
     let left = rules.length;
-    let before = Number.MAX_SAFE_INTEGER;
+    let rows = first;
+    let counted = 0; // replies in the pages before this one
     walk: for (;;) {
-      const rows = await tx.unsafe(Q.inboundNewestFirst, [contact, before], { prepare: true });
       for (const r of rows) {
-        const type = windowType(r.type, r.type === "event" && r.extra !== null ? JSON.parse(r.extra) : undefined);
-        if (type === CLOSES_WINDOWS) {
-          for (let i = 0; i < opened.length; i++) opened[i] ??= null;
-          break walk;
-        }
+        if (r.direction !== "in") continue;
+        const type = windowType(String(r.type), r.extra === null ? undefined : JSON.parse(String(r.extra)));
+        if (type === CLOSES_WINDOWS) break walk;
+        // The row's own count takes in the replies after it on this page (an inbound row is never one of them).
+        const used = counted + Number(r.replies);
         rules.forEach((rule, i) => {
-          if (opened[i] !== undefined || !opensWindow(rule.opens, type)) return;
-          opened[i] = { seq: r.seq, at: Math.min(r.sendTime * 1000, r.storedAt) };
+          if (uses[i] !== undefined || !opensWindow(rule.opens, type)) return;
+          uses[i] = { openedAt: Math.min(Number(r.sendTime) * 1000, Number(r.storedAt)), used };
           left--;
         });
         if (left === 0) break walk;
       }
-      if (rows.length < 64) break;
-      before = rows[rows.length - 1].seq;
+      if (rows.length < WALK_PAGE) break;
+      const last = rows[rows.length - 1];
+      counted += Number(last.replies);
+      rows = await this.#page(tx, contact, Number(last.seq));
     }
-    const seqs = opened.flatMap((o) => (o ? [o.seq] : []));
-    const used = new Map<number, number>();
-    if (seqs.length > 0) {
-      for (const r of await tx.unsafe(Q.repliesAfter, [contact, seqs], { prepare: true })) used.set(r.seq, r.n);
-    }
-    return opened.map((o) => o ? { openedAt: o.at, used: used.get(o.seq) ?? 0 } : { openedAt: -Infinity, used: 0 });
+    return uses.map((u) => u ?? never);
   }
 
   saveOutbound(message: Message, state: OutboundState): Promise<void> {
@@ -691,6 +596,29 @@ export class PostgresStore implements Store {
         if (attempt < ATTEMPTS && CONNECTION_LOST.has(codeOf(e)) && !this.#closed) continue;
         throw failure(action, e);
       }
+    }
+  }
+
+  // One write of a single statement (its own transaction), or of statements each of which holds on its own.
+  // Taken again when its connection was lost: the accept path's writes are idempotent (a message kept already is a
+  // duplicate the second time).
+  async #statement<T>(action: string, run: (sql: Db) => Promise<T>, wrote: (result: T) => boolean): Promise<T> {
+    if (this.#closed) throw this.#closedError(action);
+    this.#inFlight++;
+    try {
+      for (let attempt = 1;; attempt++) {
+        try {
+          const result = await run(this.#sql);
+          if (wrote(result)) this.#commits++;
+          return result;
+        } catch (e) {
+          const code = codeOf(e);
+          if (attempt < ATTEMPTS && (RETRY_CODES.has(code) || CONNECTION_LOST.has(code)) && !this.#closed) continue;
+          throw failure(action, e);
+        }
+      }
+    } finally {
+      this.#inFlight--;
     }
   }
 

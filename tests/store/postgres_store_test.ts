@@ -65,6 +65,27 @@ storeTests("postgres store", {
       assert.equal(counts.get("a1")! + counts.get("a2")!, ROUNDS);
     },
 
+    "a user's messages through both while each would move the user: one move stands, the other sees it": async (
+      c,
+    ) => {
+      const [a, b] = await twoStores(c);
+      for (let i = 0; i < ROUNDS; i++) {
+        const user = `v${i}`;
+        await c.accept(user, { requested: "a1" });
+        const away = new Set(["a1"]);
+        const outcomes = await Promise.all([
+          a.acceptInbound({ message: c.inbound(user), online: ["a2"], away }),
+          b.acceptInbound({ message: c.inbound(user), online: ["a3"], away }),
+        ]);
+        const owner = (await a.contact(user))?.agent;
+        assert.ok(owner === "a2" || owner === "a3", `round ${i}: ${owner}`);
+        assert.deepEqual(outcomes.map((o) => o.contact.agent), [owner, owner], `round ${i}`);
+        assert.deepEqual(outcomes.map((o) => o.movedFrom).sort(), ["a1", undefined], `round ${i}`);
+        assert.equal((await a.contact(user))?.version, 2, "moved once");
+        assert.deepEqual((await b.unackedOf(user)).map((m) => m.agent), ["a1", owner, owner]);
+      }
+    },
+
     "two agents taking one waiting user at once: exactly one wins": async (c) => {
       const [a, b] = await twoStores(c);
       for (let i = 0; i < ROUNDS; i++) {

@@ -1,14 +1,15 @@
 /**
  * The {@link Store} on PostgreSQL, through `npm:postgres` (porsager/postgres): several kefu processes over one
- * database. Every decision is one transaction that locks what it decides on — the contact row (`FOR UPDATE`) for a
- * user's message and for a reply counted against WeChat's window, the row's own update for a conditional change —
- * and de-duplication is the inbound key's unique index inside the insert, so that no two processes contradict each
- * other. Derived fields are read from the messages in SQL (LATERAL lookups on the conversation's indexes), one query
- * per list. Exactly what each method does: docs/store_semantics.md.
+ * database. Every decision is atomic and locks what it decides on: a user's message is written by one statement that
+ * holds only while the contact is at the version it was decided on (else it is decided again), a reply is counted
+ * under the contact row's lock (`FOR UPDATE`), a conditional change is the row's own `UPDATE … WHERE`; de-duplication
+ * is the inbound key's unique index inside the insert. So no two processes contradict each other. Derived fields
+ * are read from the messages in SQL (LATERAL lookups on the conversation's indexes), one query per list. The
+ * statements are in postgres_sql.ts; exactly what each method does: docs/store_semantics.md.
  *
- * A write resolves once its transaction committed; there is no group commit (PostgreSQL commits concurrent
- * transactions together by itself). A connection that dies fails what runs on it; the pool opens a new one for the
- * next call.
+ * A write resolves once committed; there is no group commit (PostgreSQL commits concurrent transactions together by
+ * itself). A call whose connection died before it could have committed is taken again on another; while the server
+ * is down calls reject, and the pool reconnects by itself.
  *
  * @module
  */

@@ -80,16 +80,18 @@ export class ReplyService {
         code: e instanceof KefuError ? e.kind : "internal",
         reason: detail,
       });
-      this.#record(message, "failed", detail);
+      await this.#record(message, "failed", detail);
       throw e;
     }
-    this.#record(message, "sent", status);
+    await this.#record(message, "sent", status);
     return { status };
   }
 
-  #record(message: Message, state: "sent" | "failed", detail: string): void {
-    this.#o.store.setOutboundState(message, state, detail).catch((e) =>
-      this.#o.log.error("reply_state_failed", { contact: message.contact, id: message.id, error: String(e) })
+  // Recorded before the agent is told, so that the history it reads next says the same.
+  #record(message: Message, state: "sent" | "failed", detail: string): Promise<void> {
+    return this.#o.store.setOutboundState(message, state, detail).then(
+      () => undefined,
+      (e) => this.#o.log.error("reply_state_failed", { contact: message.contact, id: message.id, error: String(e) }),
     );
   }
 }

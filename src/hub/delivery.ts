@@ -12,6 +12,7 @@ import type { Message } from "../core/message.ts";
 import { Close } from "../envelope/protocol.ts";
 import type { MessageRef, Store } from "../store/store.ts";
 import type { AgentEvent, EventEncoder } from "./events.ts";
+import { observeDelivered } from "../metrics/metrics.ts";
 
 /** What delivery needs of an agent's connection: a `WebSocket` and the dialect it speaks. */
 export interface AgentPeer {
@@ -176,6 +177,7 @@ export class Delivery {
       if (unflushed === undefined || live !== undefined) needsAck = true;
       sockets++;
     }
+    if (sockets > 0) observeDelivered(m, "live");
     return { sockets, needsAck };
   }
 
@@ -243,6 +245,7 @@ export class Delivery {
     if (messages.length === 0 && page !== true) return;
     if (page === "live") { for (const m of messages) peer.send(peer.dialect.encode({ kind: "message", message: m })); }
     else for (const frame of peer.dialect.backlog(messages)) peer.send(frame);
+    if (page !== "live") { for (const m of messages) observeDelivered(m, "backlog"); }
     if (messages.length === 0) return;
     if (this.#legacy.has(peer) && peer.readyState === OPEN && peer.bufferedAmount === 0) {
       await this.#o.store.ack(agent, messages);

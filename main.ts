@@ -37,6 +37,8 @@ import { openStore } from "./src/store/open.ts";
 import { recoverOutbox, resumeMedia, startJobs } from "./src/jobs/jobs.ts";
 import { runCli } from "./src/cli/cli.ts";
 import { VERSION } from "./src/version.ts";
+import { clearGaugeSource, observeAccept, setGaugeSource } from "./src/metrics/metrics.ts";
+import { channelStates, opsRoutes } from "./src/metrics/routes.ts";
 import { Uploads } from "./src/media/uploads.ts";
 
 /** A running service. */
@@ -169,7 +171,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   // hands its messages to the accept path through the media pipeline, which holds media messages for their file.
   const adapters = new Map<ChannelFactory, ChannelAdapter>();
   const contextOf = (f: ChannelFactory): ChannelContext => ({
-    accept: (m, o) => media.accept(adapters.get(f)!, m, o),
+    // Every message and what became of it is counted here, where all channels pass.
+    accept: (m, o) => observeAccept(m, () => media.accept(adapters.get(f)!, m, o)),
     log,
     maxBodyBytes: config.maxBodyBytes,
   });
@@ -192,8 +195,11 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     adapters.set(f, ch);
     return ch;
   });
-  const router = new ReplyRouter(channels);
+  const router = new ReplyRouter(channels, { log });
   const replies = new ReplyService({ store, router, log });
+  // The gauges (messages waiting, agents online, sockets, channel states) are read from here at scrape time.
+  const gauges = { hub: () => hub.stats(), channels: () => channelStates(channels) };
+  setGaugeSource(gauges);
   replyWindow = (c) => router.replyWindow(c);
   resumeMedia(media, kept.media, channels);
   if (!await converter.available()) {
@@ -229,6 +235,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     staticDir: `${import.meta.dirname}/static`,
     maxWsMessageBytes: config.maxWsMessageBytes,
     idleTimeoutSeconds: config.idleTimeoutSeconds,
+    metricsToken: config.metricsToken,
+    ops: opsRoutes({ token: config.metricsToken, store, channels: gauges.channels }),
   });
   for (const ch of channels) await ch.start?.();
   const server = Deno.serve({
@@ -266,6 +274,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         // Everything accepted is committed before the file is closed.
         await jobs.stop();
         await store.close();
+        clearGaugeSource(gauges);
         log.info("stopped", { sockets_closed: sockets, held_kept: held });
       })();
       return stopping;

@@ -250,11 +250,17 @@ Deno.test({
       await clickContact(page, "oFan");
       const eventLines = `[...document.querySelectorAll('#conversation[data-contact-id="oFan"] [data-testid="event"]')]
         .map((e) => e.querySelector(".msg-text").textContent)`;
+      // Worded by the page, naming the user as the list does: a nameless Official Account user is 用户·xxxx once the
+      // contact list has said the channel (issue 20).
       const live = await page.waitForExpression<string[]>(
-        "oFan's two events",
-        `(${eventLines}).length === 2 && ${eventLines}`,
+        "oFan's two events, naming oFan by its label",
+        `(${eventLines}).length === 2 && (${eventLines}).every((l) => l.startsWith("用户·")) && ${eventLines}`,
       );
-      assert.deepEqual(live, ["用户 oFan 关注了公众号", "用户 oFan 点击了菜单（V1001_TODAY_MUSIC）"]);
+      const fan = await page.evaluate<string>(
+        `document.querySelector('#contacts [data-contact-id="oFan"] .contact-name').textContent`,
+      );
+      assert.match(fan, /^用户·[0-9a-f]{4}$/);
+      assert.deepEqual(live, [`${fan} 关注了公众号`, `${fan} 点击了菜单（V1001_TODAY_MUSIC）`]);
       await waitFor(
         "the events acknowledged (the contacts endpoint says 0 unread)",
         async () => (await endpointContacts(kefu.http, "a1")).every((c) => c.unread === 0),
@@ -576,7 +582,8 @@ Deno.test({
         unread: { u_read: 0, oFan: 1, u_old: 2, u_mid: 1, u_done: 0 },
         previews: {
           u_read: "我：我来了",
-          oFan: "用户 oFan 关注了公众号",
+          // (Replaced below by what the row says once labelled.)
+          oFan: "",
           u_old: "后来的",
           u_mid: "中间",
           u_done: "完成了",
@@ -588,6 +595,15 @@ Deno.test({
           `${what}: every preview`,
           `[...document.querySelectorAll("#contacts .contact-preview")].every((p) => p.textContent !== "")`,
         );
+        // oFan's follow, named by its label once the channel is known.
+        const fanLine = await page.waitForExpression<string>(
+          `${what}: oFan's preview with its label`,
+          `(() => {
+            const p = document.querySelector('#contacts [data-contact-id="oFan"] .contact-preview').textContent;
+            return /^用户·[0-9a-f]{4} 关注了公众号$/.test(p) && p;
+          })()`,
+        );
+        expected.previews.oFan = fanLine;
         const final = await contactRows(page);
         assert.deepEqual(final.map((r) => r.id), expected.order, `${what}: order`);
         assert.deepEqual(Object.fromEntries(rows.map((r) => [r.id, r.unread])), expected.unread, `${what}: unread`);

@@ -106,9 +106,14 @@ Deno.test("main.ts: starts from env, logs JSON lines, and on SIGTERM closes agen
     const warnings: Record<string, unknown>[] = [];
     let listening = await nextLine();
     for (; listening.event !== "listening"; listening = await nextLine()) warnings.push(listening);
-    assert.deepEqual(warnings.map((w) => [w.event, w.level]), [["ffmpeg_missing", "warn"], ["auth_off", "warn"]]);
+    assert.deepEqual(warnings.map((w) => [w.event, w.level]), [
+      ["ffmpeg_missing", "warn"],
+      ["auth_off", "warn"],
+      ["push_open", "warn"],
+    ]);
     assert.match(String(warnings[0].detail), /FFMPEG_PATH/);
     assert.match(String(warnings[1].detail), /AGENT_SECRET/);
+    assert.match(String(warnings[2].detail), /PUSH_TOKEN/);
     assert.equal(listening.level, "info");
     const port = listening.port as number;
     // No account configured: the start log says so.

@@ -16,6 +16,7 @@ import type { Message } from "../core/message.ts";
 import type { AcceptOptions, InboundResult } from "../hub/hub.ts";
 import type { ReplyWindowView } from "../hub/routing.ts";
 import type { ContactRecord, WindowRule } from "../store/store.ts";
+import { observeReplyFailed, observeReplySent } from "../metrics/metrics.ts";
 
 /** What a channel gets from kefu to work with. */
 export interface ChannelContext {
@@ -79,8 +80,11 @@ export type ChannelFactory = (ctx: ChannelContext) => ChannelAdapter;
 export class ReplyRouter {
   readonly #channels = new Map<string, ChannelAdapter>();
   readonly #queue = new KeyedQueue();
+  readonly #log?: Logger;
 
-  constructor(channels: readonly ChannelAdapter[]) {
+  /** `log`: every failed reply is a `reply_failed` warn line (and a counter), so that stopped replies are seen. */
+  constructor(channels: readonly ChannelAdapter[], options: { log?: Logger } = {}) {
+    this.#log = options.log;
     for (const ch of channels) {
       if (this.#channels.has(ch.name)) throw new Error(`cannot register channel ${quote(ch.name)} twice`);
       this.#channels.set(ch.name, ch);
@@ -95,8 +99,26 @@ export class ReplyRouter {
   /** Send a reply to `contact`; throws `KefuError` `no_route` when no channel can take it. */
   send(reply: Message, contact: ContactRecord): Promise<string> {
     const ch = this.#channels.get(contact.channel);
-    if (ch?.send === undefined) return Promise.reject(noRoute(contact, ch));
-    return this.#queue.run(contact.id, () => ch.send!(reply, contact));
+    if (ch?.send === undefined) return Promise.reject(this.#failed(contact, noRoute(contact, ch)));
+    return this.#queue.run(contact.id, () => ch.send!(reply, contact)).then((how) => {
+      observeReplySent(contact.channel, contact.account);
+      return how;
+    }, (e) => {
+      throw this.#failed(contact, e);
+    });
+  }
+
+  // A reply that did not go out: a counter and a warn line (the error's message says why; it never holds a secret).
+  #failed(contact: ContactRecord, e: unknown): unknown {
+    const code = observeReplyFailed(contact.channel, contact.account, e);
+    this.#log?.warn("reply_failed", {
+      channel: contact.channel,
+      account: contact.account,
+      contact: contact.id,
+      code,
+      reason: e instanceof Error ? e.message : String(e),
+    });
+    return e;
   }
 
   /** Wait for replies under way (shutdown), at most `ms`. */

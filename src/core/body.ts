@@ -4,8 +4,10 @@
  * is cancelled rather than left open (the resource sanitizer checks), a body
  * read as text must be valid UTF-8, and a request body must arrive whole
  * within a deadline (`BODY_TIMEOUT_MS`, 30 s): a client trickling a byte every
- * few seconds is answered 408 and its connection let go, instead of holding a
- * descriptor for as long as it likes.
+ * few seconds is answered 408 and kefu's handler and buffer are let go. (Deno
+ * keeps the socket itself until the client finishes or leaves, and has no
+ * header timeout: a proxy in front, nginx's client_header_timeout and
+ * client_body_timeout, closes those.)
  *
  * @module
  */

@@ -51,6 +51,8 @@ export interface AppOptions {
   idleTimeoutSeconds: number;
   /** `METRICS_TOKEN`: operators' Bearer token; with it (or an agent's token) `/healthz` tells its details. */
   metricsToken?: string;
+  /** The operators' routes (`/metrics`, `/readyz`: src/metrics/routes.ts), mounted before the static page. */
+  ops?: Hono;
 }
 
 /** Build the application. */
@@ -126,6 +128,7 @@ export function createApp(options: AppOptions): Hono {
     }),
   );
   for (const ch of options.channels) if (ch.routes) app.route("/", ch.routes);
+  if (options.ops) app.route("/", options.ops);
   app.route("/", staticRoutes(options.staticDir));
 
   app.notFound((c) => {

@@ -12,6 +12,7 @@ import type { Message } from "../core/message.ts";
 import { Close } from "../envelope/protocol.ts";
 import type { MessageRef, Store } from "../store/store.ts";
 import type { AgentEvent, EventEncoder } from "./events.ts";
+import { observeDelivered } from "../metrics/metrics.ts";
 
 /** What delivery needs of an agent's connection: a `WebSocket` and the dialect it speaks. */
 export interface AgentPeer {
@@ -193,6 +194,7 @@ export class Delivery {
       if (unflushed === undefined || live !== undefined) needsAck = true;
       sockets++;
     }
+    if (sockets > 0) observeDelivered(m, "live");
     return { sockets, needsAck };
   }
 
@@ -274,6 +276,7 @@ export class Delivery {
     if (messages.length === 0 && page !== true) return;
     if (page === "live") { for (const m of messages) peer.send(peer.dialect.encode({ kind: "message", message: m })); }
     else for (const frame of peer.dialect.backlog(messages)) peer.send(frame);
+    if (page !== "live") { for (const m of messages) observeDelivered(m, "backlog"); }
     if (messages.length === 0) return;
     if (!this.#legacy.has(peer)) return;
     // Read once it has left this process: wait (a little) for the socket to take it.

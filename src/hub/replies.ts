@@ -47,7 +47,7 @@ export class ReplyService {
    * is then recorded as `failed`).
    */
   async reply(agent: string, message: Message): Promise<ReplyOutcome> {
-    const { store, router, log } = this.#o;
+    const { store, router } = this.#o;
     const contact = await this.#turns.run(message.contact, async () => {
       const c = ownedBy(agent, message.contact, await store.contact(message.contact), "reply to");
       message.agent = agent;
@@ -71,15 +71,8 @@ export class ReplyService {
     try {
       status = await router.send(message, contact);
     } catch (e) {
+      // The router has logged and counted it (reply_failed).
       const detail = e instanceof Error ? e.message : String(e);
-      log.warn("reply_failed", {
-        channel: contact.channel,
-        account: contact.account,
-        contact: contact.id,
-        agent,
-        code: e instanceof KefuError ? e.kind : "internal",
-        reason: detail,
-      });
       await this.#record(message, "failed", detail);
       throw e;
     }

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { observeMedia } from "../metrics/metrics.ts";
+
 /** Options for {@link Converter}. */
 export interface ConverterOptions {
   /** The ffmpeg binary (`FFMPEG_PATH`, else `ffmpeg` on PATH). */
@@ -64,7 +66,8 @@ export class Converter {
 
   /** Convert a file `needsConversion` named: audio to Opus in Ogg, video to H.264/AAC MP4. */
   convert(bytes: Uint8Array, contentType: string): Promise<Converted> {
-    return contentType.startsWith("video/") ? this.toMp4(bytes) : this.toOpus(bytes);
+    const video = contentType.startsWith("video/");
+    return observeMedia("convert", video ? "video" : "voice", video ? this.toMp4(bytes) : this.toOpus(bytes));
   }
 
   /** Voice → Opus in Ogg. Throws an Error saying what went wrong (ffmpeg's last line, or the limit hit). */

@@ -17,6 +17,7 @@ import { isMediaType, type Message } from "../core/message.ts";
 import type { AcceptOptions, Hub, InboundResult } from "../hub/hub.ts";
 import { type Converter, needsConversion } from "./convert.ts";
 import type { MediaFiles } from "./files.ts";
+import { observeMedia, observeMediaFailed } from "../metrics/metrics.ts";
 
 /** Where stored media are served: `MEDIA_PATH/<sha256>.<ext>`. */
 export const MEDIA_PATH = "/media";
@@ -144,6 +145,7 @@ export class MediaPipeline {
       await Promise.race([this.#keep(channel, m), timeout]);
     } catch (e) {
       this.#fail(m, (e as Error).message);
+      observeMediaFailed(m.type);
       this.#o.log.warn("media_failed", { channel: m.channel, id: m.id, type: m.type, error: (e as Error).message });
     } finally {
       clearTimeout(timer);
@@ -155,7 +157,7 @@ export class MediaPipeline {
   // Fetch, keep the original, convert what a browser cannot play; `m.media` becomes the kefu path.
   async #keep(channel: ChannelAdapter, m: Message): Promise<void> {
     const { files, converter } = this.#o;
-    const fetched = await channel.fetchMedia!(m, this.#o.maxBytes(m.type));
+    const fetched = await observeMedia("fetch", m.type, channel.fetchMedia!(m, this.#o.maxBytes(m.type)));
     const extra = m.extra ??= {};
     const original = await files.put(fetched.bytes, fetched.contentType);
     let shown = original;

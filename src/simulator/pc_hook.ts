@@ -82,6 +82,8 @@ export interface ChatOptions {
   type?: number;
   /** The group it is said in: the push comes `from` the room, the member in `chatroomMemberInfo`. */
   room?: string;
+  /** The group's name (the room's `talkerInfo.nickName`); default its id, as for a group WeChat has not named. */
+  roomName?: string;
   nickName?: string;
   /** msgSvrID as digits (written as a JSON number, possibly beyond 2^53); default a fresh one. */
   id?: string;
@@ -115,7 +117,12 @@ export function chatFrame(robot: string, from: string, content: string, o: ChatO
       szMsgSvrID: id,
       reversed1: "<msgsource></msgsource>\n",
       syncFromMobile: false,
-      talkerInfo: { alias: "", nickName: o.room ?? o.nickName ?? from, smallHeadImgUrl: "", userName: o.room ?? from },
+      talkerInfo: {
+        alias: "",
+        nickName: o.room === undefined ? o.nickName ?? from : o.roomName ?? o.room,
+        smallHeadImgUrl: "",
+        userName: o.room ?? from,
+      },
       ...(member ? { chatroomMemberInfo: member } : {}),
       to: robot,
       type: o.type ?? 1,

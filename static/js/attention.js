@@ -3,10 +3,11 @@
 // after the browser's permission, asked from the bell button (a user gesture, as browsers require).
 
 import { displayName, state } from "./state.js";
-import { $, text } from "./dom.js";
+import { $ } from "./dom.js";
 import { t } from "./i18n.js";
 import { previewOf, unreadTotal } from "./contacts.js";
 import { summaryMessage } from "./frames.js";
+import { queueName } from "./workflow.js";
 
 const ALERTS_KEY = "kefu.alerts";
 
@@ -31,16 +32,16 @@ export function attend(c, m, isNew) {
   if (!alertsOn) return;
   if (!isNew && !document.hidden) return;
   tone();
-  notify(displayName(c), previewOf(m), c.id);
+  notify(displayName(c), previewOf(m, displayName(c)), c.id);
 }
 
 /** A user waiting in the queue: put back by `by` (not this agent), or writing again ("" by): any agent may take. */
 export function attendQueue(s, by) {
   if (!alertsOn || by === state.agent) return;
-  const name = text(s.display_name) || text(s.name) || text(s.contact_id);
+  const name = queueName(s);
   tone();
   // Why they wait: the agent's release line with its note, or what the user wrote meanwhile.
-  const body = s.last_message ? previewOf(summaryMessage(s.last_message)) : "";
+  const body = s.last_message ? previewOf(summaryMessage(s.last_message), name) : "";
   notify(t("queue.notify", { name }), body, "", "kefu-queue");
 }
 

@@ -25,6 +25,7 @@ import { loadHistory, renderConversation, renderHeader } from "./conversation.js
 import { updateTitle } from "./attention.js";
 import { updateReplyControls } from "./composer.js";
 import { soon } from "./batch.js";
+import { eventLine } from "./events.js";
 import { eventAfter, eventMark } from "./workflow.js";
 
 // Contacts whose last message is not on the page get it from the history, this many requests at a time.
@@ -247,7 +248,7 @@ function renderRow(c) {
     preview.append(el("span", "draft-tag", t("contact.draft")), c.draft.replace(/\s+/g, " ").trim());
     preview.dataset.testid = "draft";
   } else {
-    preview.textContent = previewOf(last);
+    preview.textContent = previewOf(last, displayName(c));
   }
   sub.append(preview, time);
   li.append(top, sub);
@@ -268,11 +269,11 @@ export function refreshTimes() {
 
 const TYPE_LABELS = ["image", "voice", "video", "shortvideo", "location", "link", "miniprogrampage"];
 
-// A contact's last message in one line: "我: " before the agent's own.
-export function previewOf(m) {
+// A contact's last message in one line: "我: " before the agent's own; a WeChat event names the user as `who`.
+export function previewOf(m, who = t("event.someone")) {
   if (!m) return "";
   if (m.direction === "system") return systemLineText(m);
-  if (m.event) return m.content;
+  if (m.event) return eventLine(m, who);
   return m.direction === "out" ? t("contact.mine", { text: bodyOf(m) }) : bodyOf(m);
 }
 
@@ -373,6 +374,9 @@ export async function loadContacts(agent, connected = false) {
     const mark = eventMark();
     const body = await agentFetch(agentUrl(CONTACTS_PATH));
     if (agent !== state.agent) return;
+    // The open conversation's name may change with what the list says (a channel, a label): its lines name it.
+    const open = state.contacts.get(state.selected);
+    const openName = open ? displayName(open) : "";
     for (const s of body?.data?.contacts ?? []) {
       const id = text(s.contact_id);
       const known = state.contacts.has(id);
@@ -390,6 +394,9 @@ export async function loadContacts(agent, connected = false) {
     if (shown && shown.history === "") loadHistory(shown);
     renderContacts();
     renderHeader();
+    if (open && state.contacts.get(state.selected) === open && displayName(open) !== openName) {
+      renderConversation("keep");
+    }
     loadPreviews();
   } catch (e) {
     if (!(e instanceof SignedOut)) toast(t("contacts.cannotLoad", { reason: e.message }));

@@ -174,6 +174,17 @@ export function showFrom(c, m) {
   renderConversation("keep");
 }
 
+/**
+ * An agent at the end of the conversation stays there when its box gets shorter: the closed-window bar (or any
+ * notice) appearing below it would otherwise hide the last bubble half under it.
+ */
+export function followEnd() {
+  const box = $("conversation");
+  new ResizeObserver(() => {
+    if (state.atBottom) box.scrollTop = box.scrollHeight;
+  }).observe(box);
+}
+
 /** Take the agent to the end (the marker's click). */
 export function toEnd() {
   const box = $("conversation");

@@ -28,7 +28,7 @@ export function handleFrame(raw) {
   try {
     env = JSON.parse(raw);
   } catch {
-    addSystem(`(not JSON) ${raw}`, nowSeconds());
+    addSystem(t("system.notJson", { raw }), nowSeconds());
     return;
   }
   const data = env && typeof env.data === "object" && env.data !== null ? env.data : {};
@@ -103,8 +103,12 @@ export function bodyOf(raw, type) {
 function messageOf(data, code, event) {
   const type = event ? "event" : text(data.msg_type) || TYPE_OF_CODE[code] || `code ${code}`;
   const body = bodyOf(data.msg, type);
-  // An event's fields (its user, key, ticket) are in its line already.
-  if (event) body.extra = [];
+  if (event) {
+    // The page words the line from what happened (the server's line is Chinese and names the openid).
+    body.extra = [];
+    body.wxEvent = text(data.msg?.event);
+    body.eventKey = text(data.msg?.event_key);
+  }
   return { id: text(data.id), direction: "in", code, type, event, ...body, time: Number(data.send_time) || 0 };
 }
 

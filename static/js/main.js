@@ -10,7 +10,7 @@ import { connect, disconnect, renderHeartbeat, renderStatus } from "./socket.js"
 import { handleFrame } from "./frames.js";
 import { readOpenConversation, refreshTimes, renderContacts, select, wireContactList } from "./contacts.js";
 import { flush } from "./batch.js";
-import { loadHistory, renderConversation, renderHeader, toEnd } from "./conversation.js";
+import { followEnd, loadHistory, renderConversation, renderHeader, toEnd } from "./conversation.js";
 import { updateReplyControls, wireComposer } from "./composer.js";
 import { closeLightbox } from "./media.js";
 import { attentionLog, renderBell, updateTitle, wireBell } from "./attention.js";
@@ -52,6 +52,7 @@ function wire() {
     if (state.atBottom) $("new-below").hidden = true;
   });
   $("new-below").addEventListener("click", toEnd);
+  followEnd();
   $("lightbox").addEventListener("click", (e) => {
     if (e.target !== $("lightbox-open")) closeLightbox();
   });

@@ -6,6 +6,8 @@ import { getLang, t } from "./i18n.js";
 import { dayLabel, hoursMinutes, timeElement } from "./time.js";
 import { renderMedia } from "./media.js";
 import { systemLineText } from "./contacts.js";
+import { eventLine } from "./events.js";
+import { displayName, state } from "./state.js";
 
 function renderExtra(fields) {
   const dl = el("dl", "msg-extra");
@@ -42,12 +44,13 @@ function clockOf(m) {
   return timeElement(m.time, m.time > 0 ? hoursMinutes(new Date(m.time * 1000)) : "");
 }
 
-// A WeChat event (follow, menu click, scan…): a line of the conversation, not a bubble.
+// A WeChat event (follow, menu click, scan…): a line of the conversation, not a bubble, in the agent's language.
 function renderEvent(m) {
   const div = el("div", "msg event");
   div.dataset.testid = "event";
   div.dataset.id = m.id;
-  div.append(clockOf(m), el("span", "msg-text", m.content));
+  const c = state.contacts.get(state.selected);
+  div.append(clockOf(m), el("span", "msg-text", eventLine(m, c ? displayName(c) : t("event.someone"))));
   return div;
 }
 

@@ -1,6 +1,7 @@
 // The page's state in one object, and the contact model. Modules read and change it; rendering is theirs.
 
 import { text } from "./dom.js";
+import { contactLabel } from "./labels.js";
 
 export const MIN_BACKOFF_MS = 1000;
 
@@ -86,9 +87,9 @@ export function unreadOf(c) {
   return Math.max(c.unreadIds.size, c.serverUnread);
 }
 
-/** The name an agent sees: the one agents gave, else WeChat's, else the id. */
+/** The name an agent sees: the one agents gave, else WeChat's, else a short label (用户·a1b2), else the id. */
 export function displayName(c) {
-  return c.displayName || c.name || c.id;
+  return contactLabel(c);
 }
 
 /**

@@ -12,6 +12,7 @@ import { channelLabel, contactChanged, previewOf, select, workflowSummaryText } 
 import { appendMessage, loadHistory, renderConversation, renderHeader, showFrom } from "./conversation.js";
 import { updateReplyControls } from "./composer.js";
 import { attendQueue } from "./attention.js";
+import { contactLabel } from "./labels.js";
 
 function failed(what) {
   return (e) => {
@@ -291,8 +292,14 @@ async function take(s, b) {
   }
 }
 
-function queueName(s) {
-  return text(s.display_name) || text(s.name) || text(s.contact_id);
+/** A contact as the server lists it (the queue, a search hit), named as the contact list names it. */
+export function queueName(s) {
+  return contactLabel({
+    id: text(s.contact_id),
+    name: text(s.name),
+    displayName: text(s.display_name),
+    channel: text(s.channel),
+  });
 }
 
 export async function loadQueue() {
@@ -331,7 +338,7 @@ export function renderQueue() {
       li.append(reason);
     }
     const lastMessage = s.last_message ? summaryMessage(s.last_message) : null;
-    const last = lastMessage && lastMessage.direction !== "system" ? previewOf(lastMessage) : "";
+    const last = lastMessage && lastMessage.direction !== "system" ? previewOf(lastMessage, queueName(s)) : "";
     const at = lastMessage?.time || Number(s.last_message_time) || 0;
     const line = el("div", "queue-last");
     line.dataset.testid = "queue-last";
@@ -389,7 +396,7 @@ function renderSearch(data) {
   for (const s of contacts) {
     const b = button("", "search-hit", "search-contact");
     b.dataset.contactId = text(s.contact_id);
-    b.append(marked("contact-name", text(s.display_name) || text(s.name) || text(s.contact_id), q));
+    b.append(marked("contact-name", queueName(s), q));
     if (s.note) b.append(marked("hit-note", text(s.note), q));
     b.addEventListener("click", () => openFromSearch(s));
     items.push(b);

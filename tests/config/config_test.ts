@@ -68,6 +68,7 @@ Deno.test("config: every variable is read", () => {
     reassignAfterSeconds: 0,
     pushReplyUrl: "http://127.0.0.1:9100/replies",
     pushToken: "push-token-0123456789",
+    pushOpen: false,
     agentSecret: "agent-secret-0123456789",
     authTokenSeconds: 3600,
     authMaxSkewSeconds: 60,

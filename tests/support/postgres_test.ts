@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import postgres from "postgres";
 import { findPostgresBin, postgresTests, startPostgres } from "./postgres.ts";
 import { alive } from "./process.ts";
 
@@ -29,6 +30,24 @@ postgresTests("startPostgres: one server for the file, a database per case", {
       await server.sql("SHOW server_version_num").then((v) => Math.floor(Number(v) / 10000)),
       server.version,
     );
+  },
+  "the chosen client connects to a fresh database and keeps rows across a restart": async (db, server) => {
+    const sql = postgres(db.url, { max: 2, onnotice: () => {} });
+    try {
+      await sql`CREATE TABLE inbound (msg_id text PRIMARY KEY, body text NOT NULL)`;
+      const first = await sql`INSERT INTO inbound VALUES (${"m1"}, ${"你好"}) ON CONFLICT DO NOTHING RETURNING msg_id`;
+      const again = await sql`INSERT INTO inbound VALUES (${"m1"}, ${"你好"}) ON CONFLICT DO NOTHING RETURNING msg_id`;
+      assert.deepEqual([first.length, again.length], [1, 0]);
+    } finally {
+      await sql.end();
+    }
+    await server.restart();
+    const after = postgres(db.url, { max: 1 });
+    try {
+      assert.deepEqual([...await after`SELECT msg_id, body FROM inbound`], [{ msg_id: "m1", body: "你好" }]);
+    } finally {
+      await after.end();
+    }
   },
   "speed settings are on unless durable": async (_db, server) => {
     assert.equal(await server.sql("SHOW fsync"), "off");

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createClient } from "redis";
 import { startRedis } from "./redis.ts";
 import { alive } from "./process.ts";
 
@@ -50,4 +51,25 @@ Deno.test("startRedis appendonly: a stopped server keeps its data", async () => 
   await redis.cli("SET", "k", "kept");
   await redis.restart();
   assert.equal(await redis.cli("GET", "k"), "kept");
+});
+
+Deno.test("startRedis: the chosen client takes a lease once (SET NX PX) and hears a publish", async () => {
+  await using redis = await startRedis();
+  const client = createClient({ url: redis.url });
+  const sub = client.duplicate();
+  await client.connect();
+  await sub.connect();
+  try {
+    const lease = { condition: "NX", expiration: { type: "PX", value: 15_000 } } as const;
+    assert.equal(await client.set("lease:hook", "node-a", lease), "OK");
+    assert.equal(await client.set("lease:hook", "node-b", lease), null);
+    assert.equal(await client.get("lease:hook"), "node-a");
+    let hear: (message: string) => void = () => {};
+    const heard = new Promise<string>((resolve) => hear = resolve);
+    await sub.subscribe("events", (message) => hear(message));
+    assert.equal(await client.publish("events", "hello"), 1);
+    assert.equal(await heard, "hello");
+  } finally {
+    await Promise.all([client.close(), sub.close()]);
+  }
 });

@@ -13,6 +13,7 @@
  */
 
 import { readAtMost } from "../../core/body.ts";
+import { observeTokenRefresh, observeWechatCall, observeWechatError } from "../../metrics/metrics.ts";
 
 /** Options for {@link WechatApi}. */
 export interface WechatApiOptions {
@@ -235,6 +236,7 @@ export class WechatApi {
   }
 
   async #fetchToken(rejected?: string): Promise<string> {
+    observeTokenRefresh(this.#o.appId, rejected === undefined ? "scheduled" : "rejected");
     const stable = this.#o.tokenMode === "stable_token";
     let got = await this.#requestToken(false);
     // Force mode is capped at 20 a day, so it is kept for when the normal answer is the token just rejected.
@@ -298,6 +300,7 @@ export class WechatApi {
     for (let retries = 0;; retries++) {
       const answer = await attempt();
       if (answer.ok) return answer.value;
+      observeWechatError(this.#o.appId, action, answer.errcode);
       if (answer.errcode !== -1 || retries >= this.#o.maxBusyRetries) {
         throw new WechatApiError(action, answer.errcode, this.#redact(answer.errmsg), retries);
       }
@@ -311,6 +314,9 @@ export class WechatApi {
     const timer = setTimeout(() => abort.abort(), this.#o.timeoutMs);
     let res: Response;
     let bytes: Uint8Array;
+    const t0 = performance.now();
+    const observed = (outcome: string) =>
+      observeWechatCall(this.#o.appId, action, outcome, (performance.now() - t0) / 1000);
     try {
       // Never followed: WeChat's API does not redirect, and a redirect would reach a host off the allow-list.
       res = await this.#fetch(url, { ...init, redirect: "manual", signal: abort.signal });
@@ -319,6 +325,7 @@ export class WechatApi {
       if (read === undefined) throw new TooLarge(`the answer is over the limit of ${max} bytes`);
       bytes = read;
     } catch (err) {
+      observed("unreachable");
       if (err instanceof TooLarge) throw new Error(`WeChat ${action}: ${err.message}`);
       const cause = abort.signal.aborted ? `no answer within ${this.#o.timeoutMs} ms` : this.#redact(describe(err));
       throw new Error(`WeChat ${action}: cannot reach WeChat API at ${this.#o.apiBase}: ${cause}`);
@@ -326,6 +333,7 @@ export class WechatApi {
       clearTimeout(timer);
     }
     // WeChat answers everything, errors included, with 200: anything else is a proxy or an outage.
+    observed(res.status === 200 ? "ok" : "http_error");
     if (res.status >= 300 && res.status < 400) {
       const to = URL.parse(res.headers.get("location") ?? "", url)?.host ?? "nowhere";
       throw new Error(

@@ -94,6 +94,8 @@ function parseTolerantly(text: string): Record<string, string | NotText> {
   const valid = XMLValidator.validate(text);
   if (valid !== true) {
     const { msg, line, col } = valid.err;
+    const open = unclosed(msg);
+    if (open !== undefined) throw new KefuError("invalid_xml", `cannot parse XML: ${open}`);
     throw new KefuError("invalid_xml", `cannot parse XML at line ${line}${col ? `, column ${col}` : ""}: ${msg}`);
   }
   let doc: Record<string, unknown>;
@@ -113,6 +115,21 @@ function parseTolerantly(text: string): Record<string, string | NotText> {
     fields[k] = typeof v === "string" ? v : { count: Array.isArray(v) ? v.length : 1, nested: !Array.isArray(v) };
   }
   return fields;
+}
+
+// The validator names elements left open as a JSON array (`Invalid '[    "xml",    "bad"]' found.`, at line 1,
+// column 1 whatever the document): said as a sentence naming them instead.
+function unclosed(msg: string): string | undefined {
+  const m = /^Invalid '(\[.*\])' found\.$/s.exec(msg);
+  if (m === null) return undefined;
+  let tags: unknown;
+  try {
+    tags = JSON.parse(m[1]);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(tags) || tags.length === 0) return undefined;
+  return `the elements ${tags.map((t) => `<${String(t)}>`).join(", ")} are opened and never closed`;
 }
 
 function field(xml: Record<string, string | NotText>, name: string): string | undefined {

@@ -44,7 +44,8 @@ Deno.test("seed003: create_time is YYYY-MM-DD HH:MM:SS in Beijing time", () => {
 });
 
 Deno.test("seed003: the unread list on connect, new messages as event 1, read reports, errors 2001 and 2002", async () => {
-  await using t = await startService({ AGENT_SECRET: SECRET });
+  // PUSH_OPEN: the test pushes without a token (with sign-in on, pushes are closed otherwise).
+  await using t = await startService({ AGENT_SECRET: SECRET, PUSH_OPEN: "1" });
   // Two messages arrive while the agent is offline.
   for (const [id, text] of [["m1", "你好"], ["m2", "在吗？"]]) {
     const r = await post(`${t.http}/send`, userXml("oUser", text, { to: "a1", id }));
@@ -103,6 +104,7 @@ Deno.test("seed003: an empty unread list on connect; a reply by event 4 is answe
   try {
     await using t = await startService({
       AGENT_SECRET: SECRET,
+      PUSH_OPEN: "1",
       PUSH_REPLY_URL: `http://127.0.0.1:${receiver.addr.port}/`,
     });
     const token = await tokenFor(t, "a1");

@@ -100,6 +100,8 @@ Deno.test("xml: missing CreateTime means now; missing MsgId gets a generated id"
 Deno.test("xml: bad input is a typed error that says what was wrong", () => {
   rejects("<xml><FromUserName>u</FromUserName", "invalid_xml", /line 1/);
   rejects("<xml><A>1</B></xml>", "invalid_xml");
+  // Elements left open: named in a sentence, not the validator's JSON array (issue 20).
+  rejects("<xml><bad>", "invalid_xml", /^cannot parse XML: the elements <xml>, <bad> are opened and never closed$/);
   rejects("hello", "invalid_xml");
   rejects("", "invalid_xml");
   rejects("<root><FromUserName>u</FromUserName></root>", "invalid_xml", /<xml>/);

@@ -96,6 +96,8 @@ export interface StartOptions {
   dialects?: AgentDialect[];
   /** The agent bus; default: this process's own. */
   bus?: AgentBusFactory;
+  /** Agents' uploads; default: kept with the users' media files (a channel registered here may share them). */
+  uploads?: Uploads;
 }
 
 /**
@@ -151,7 +153,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const files = new MediaFiles(mediaDir);
   await files.scan();
   // Agents' uploads are kept with them (content-addressed: the same file twice is one upload).
-  const uploads = new Uploads({ files });
+  const uploads = options.uploads ?? new Uploads({ files });
   const converter = new Converter({
     ffmpeg: config.ffmpegPath,
     timeoutMs: config.mediaTimeoutSeconds * 1000,

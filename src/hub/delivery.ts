@@ -279,7 +279,16 @@ export class Delivery {
     if (page !== "live") { for (const m of messages) observeDelivered(m, "backlog"); }
     if (messages.length === 0) return;
     if (!this.#legacy.has(peer)) return;
-    // Read once it has left this process: wait (a little) for the socket to take it.
+    // Not waited for: the session takes live messages as soon as its backlog is written.
+    this.#readOnceSent(agent, peer, messages).catch((e) =>
+      this.#o.log.error("ack_failed", { agent, messages: messages.length, error: String(e) })
+    );
+  }
+
+  // A session without read receipts has read what left this process: wait (a little) for the socket to take it. A
+  // socket closed with nothing left in its buffer had handed everything on; one closed with bytes left did not, and
+  // they stay unread.
+  async #readOnceSent(agent: string, peer: AgentPeer, messages: Message[]): Promise<void> {
     for (
       let waited = 0;
       peer.readyState === OPEN && peer.bufferedAmount > 0 && waited < BACKLOG_DRAIN_MS;
@@ -287,8 +296,6 @@ export class Delivery {
     ) {
       await delay(10, this.#closing.signal);
     }
-    if (this.#legacy.has(peer) && peer.readyState === OPEN && peer.bufferedAmount === 0) {
-      await this.#o.store.ack(agent, messages);
-    }
+    if (peer.bufferedAmount === 0) await this.#o.store.ack(agent, messages);
   }
 }

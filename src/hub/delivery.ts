@@ -289,6 +289,8 @@ export class Delivery {
   // socket closed with nothing left in its buffer had handed everything on; one closed with bytes left did not, and
   // they stay unread.
   async #readOnceSent(agent: string, peer: AgentPeer, messages: Message[]): Promise<void> {
+    // Most often it has left already: marked read in this very turn, before anything can move the contact.
+    if (peer.bufferedAmount === 0) return void await this.#o.store.ack(agent, messages);
     for (
       let waited = 0;
       peer.readyState === OPEN && peer.bufferedAmount > 0 && waited < BACKLOG_DRAIN_MS;

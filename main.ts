@@ -13,6 +13,7 @@ import { parsePcHookConfig, type PcHookOptions } from "./src/channels/pc_hook/co
 import { parseWxbotConfig, type WxbotConfig } from "./src/channels/wxbot/config.ts";
 import { HttpStats } from "./src/http/http_stats.ts";
 import { Hub } from "./src/hub/hub.ts";
+import { ReplyService } from "./src/hub/replies.ts";
 import { createLogger, type Logger } from "./src/core/log.ts";
 import { PassiveReplies } from "./src/channels/wx_official/passive_reply.ts";
 import { wxOfficial } from "./src/channels/wx_official/channel.ts";
@@ -95,6 +96,8 @@ export interface StartOptions {
   dialects?: AgentDialect[];
   /** The agent bus; default: this process's own. */
   bus?: AgentBusFactory;
+  /** Agents' uploads; default: kept with the users' media files (a channel registered here may share them). */
+  uploads?: Uploads;
 }
 
 /**
@@ -106,17 +109,15 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const settings = { ...channelSettings(config), ...options.settings };
   // With sign-in on, the PC hook's socket is not left open by accident: refused before anything is opened.
   checkDoors({ ...config, pcHook: settings.pcHook });
-  const store = openStore(config);
+  const store = await openStore(config);
   // The reply router comes with the channels, after the hub; contacts ask it for their reply windows.
   let replyWindow: ReplyWindowOf = () => null;
   const hub = new Hub({
     store,
     log,
     bus: options.bus,
-    maxHeldPerAgent: config.maxHeldPerAgent,
-    maxHeldTotal: config.maxHeldTotal,
+    maxLiveWhileSyncing: config.maxHeldPerAgent,
     maxSocketsPerAgent: config.maxSocketsPerAgent,
-    dedupeWindow: config.dedupeWindow,
     redeliverPage: config.redeliverPage,
     maxBufferedBytes: config.maxBufferedBytes,
     reassignAfterMs: config.reassignAfterSeconds * 1000,
@@ -129,19 +130,19 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   });
   let kept;
   try {
-    kept = await store.load({ recentKeys: config.dedupeWindow });
+    kept = { windows: await store.windows(), outbox: await store.outbox(), media: await store.waitingMedia() };
   } catch (e) {
     await store.close().catch((e) => log.error("store_close_failed", { error: String(e) }));
     throw e;
   }
-  hub.restore(kept);
   for (const w of kept.windows) windows.restore(w.account, w.openid, w);
   // Replies that were on their way when kefu stopped may or may not have reached WeChat: say so, never resend.
-  await recoverOutbox(hub, kept.outbox);
+  await recoverOutbox({ replyState: (m, state, detail) => store.setOutboundState(m, state, detail) }, kept.outbox);
+  const counts = await hub.stats();
   log.info("store_loaded", {
     store: config.store,
-    contacts: kept.contacts.length,
-    unacked: hub.stats().held,
+    contacts: counts.contacts,
+    unacked: counts.held,
     unconfirmed_replies: kept.outbox.length,
   });
 
@@ -152,7 +153,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const files = new MediaFiles(mediaDir);
   await files.scan();
   // Agents' uploads are kept with them (content-addressed: the same file twice is one upload).
-  const uploads = new Uploads({ files });
+  const uploads = options.uploads ?? new Uploads({ files });
   const converter = new Converter({
     ffmpeg: config.ffmpegPath,
     timeoutMs: config.mediaTimeoutSeconds * 1000,
@@ -197,6 +198,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     return ch;
   });
   const router = new ReplyRouter(channels, { log });
+  const replies = new ReplyService({ store, router, log });
   // The gauges (messages waiting, agents online, sockets, channel states) are read from here at scrape time.
   const gauges = { hub: () => hub.stats(), channels: () => channelStates(channels) };
   setGaugeSource(gauges);
@@ -226,6 +228,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     log,
     channels,
     router,
+    replies,
     dialects,
     uploads,
     stats,
@@ -244,6 +247,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     onListen: ({ hostname, port }) => log.info("listening", { host: hostname, port, version: VERSION }),
   }, app.fetch);
   const heartbeat = setInterval(() => hub.heartbeat(), config.heartbeatSeconds * 1000);
+  // Users whose agent is away move to an online agent when the grace period ends, not at their next message.
+  const reassign = setInterval(() => {
+    hub.reassignAway().catch((e) => log.warn("reassign_failed", { error: String(e) }));
+  }, 1000);
   const summary = setInterval(() => stats.flush(log, STATS_SECONDS), STATS_SECONDS * 1000);
   // Messages older than RETENTION_DAYS go (unread ones stay), then the media files no message uses any more.
   const jobs = startJobs({ store, media, windows, log, retentionDays: config.retentionDays });
@@ -255,18 +262,17 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     shutdown() {
       stopping ??= (async () => {
         clearInterval(heartbeat);
+        clearInterval(reassign);
         clearInterval(summary);
         stats.flush(log, STATS_SECONDS);
         // Replies under way get a moment to finish and be confirmed to their agents; media work resumes next start.
         await Promise.all([router.drain(5_000), media.stop(2_000)]);
         await Promise.all(channels.map((ch) => ch.stop?.(5_000)));
-        const { sockets, held } = hub.stats();
+        const { sockets, held } = await hub.stats().catch(() => ({ sockets: 0, held: 0 }));
         hub.closeAll(Close.goingAway, "server shutting down");
         // Let our close frames go out before Deno.serve closes what is left with its own.
         await new Promise((resolve) => setTimeout(resolve, 0));
         await server.shutdown();
-        // Contact rows behind the Maps (times, unread counts) are written, so a restart lists them right.
-        await hub.saveStaleContacts().catch((e) => log.error("contacts_save_failed", { error: String(e) }));
         // Everything accepted is committed before the file is closed.
         await jobs.stop();
         await store.close();

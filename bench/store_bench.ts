@@ -1,6 +1,7 @@
 /**
- * Group commit on vs off: 10,000 inbound saves into a fresh SQLite store, each
- * awaited until committed, under synchronous=NORMAL and FULL.
+ * Group commit on vs off: 10,000 inbound saves (acceptInbound: the contact found,
+ * its owner decided, the message kept) into a fresh SQLite store, each awaited
+ * until committed, under synchronous=NORMAL and FULL.
  *
  *     deno bench --allow-read --allow-write bench/store_bench.ts
  *
@@ -13,7 +14,7 @@
 
 import type { Message } from "../src/core/message.ts";
 import { SqliteStore, type SqliteStoreOptions } from "../src/store/sqlite_store.ts";
-import type { ContactRecord } from "../src/store/store.ts";
+import { seedInbound } from "../tests/store/seed.ts";
 
 const SAVES = 10_000;
 const USERS = 1000;
@@ -40,23 +41,6 @@ function message(contact: string): Message {
   };
 }
 
-function contact(id: string): ContactRecord {
-  const t = 1_700_000_000 + msgId;
-  return {
-    id,
-    user: id,
-    agent: "a1",
-    name: id,
-    avatar: "",
-    company: "",
-    account: "wx1",
-    channel: "wx_official_account",
-    lastMessageTime: t,
-    lastInboundTime: t,
-    unread: 1,
-  };
-}
-
 async function saves(b: Deno.BenchContext, options: Partial<SqliteStoreOptions>, inFlight: number): Promise<void> {
   const path = `${dir}/${++file}.db`;
   const store = new SqliteStore({ path, ...options });
@@ -64,7 +48,7 @@ async function saves(b: Deno.BenchContext, options: Partial<SqliteStoreOptions>,
   const next = async (): Promise<void> => {
     while (left-- > 0) {
       const user = `o${msgId % USERS}`;
-      await store.saveInbound(message(user), contact(user));
+      await seedInbound(store, message(user), { agent: "a1" });
     }
   };
   b.start();

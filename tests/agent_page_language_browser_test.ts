@@ -10,6 +10,7 @@
  */
 
 import assert from "node:assert/strict";
+import { seedInbound } from "./store/seed.ts";
 import { SqliteStore, storePath } from "../src/store/sqlite_store.ts";
 import { Browser, CHROMIUM_PATH, hasChromium, type Page } from "./browser/cdp.ts";
 import {
@@ -256,21 +257,11 @@ async function seedConversation(dir: string, openid: string, text: string, last:
   const base = { direction: "in", channel: "wx_official_account", contact: openid, agent: "V", company: "" } as const;
   for (let i = 0; i < 25; i++) {
     const at = last - 24 + i;
-    const contact = {
-      id: openid,
-      user: openid,
-      agent: "V",
-      name: openid,
-      avatar: "",
-      company: "",
-      account: APPID,
-      channel: "wx_official_account" as const,
-      lastMessageTime: at,
-      lastInboundTime: at,
-      unread: 0,
-    };
     const m = { ...base, id: String(firstId + i), account: APPID, type: "text", content: `${text} ${i + 1}` };
-    await store.saveInbound({ ...m, media: "", sendTime: at, name: openid, avatar: "" }, contact, "acked");
+    await seedInbound(store, { ...m, media: "", sendTime: at, name: openid, avatar: "" }, {
+      agent: "V",
+      state: "acked",
+    });
   }
   const window = { account: APPID, openid, lastMessageAt: last * 1000, messageUsed: 0, lastEventAt: -Infinity };
   await store.saveWindow({ ...window, eventUsed: 0 });

@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { start } from "../main.ts";
 import { parseConfig } from "../src/config/config.ts";
 import { SqliteStore, storePath } from "../src/store/sqlite_store.ts";
+import { seedInbound } from "./store/seed.ts";
 import { Browser, CHROMIUM_PATH, hasChromium } from "./browser/cdp.ts";
 import { openAgent, uncaught } from "./browser/page_helpers.ts";
 import { freePort } from "./helpers.ts";
@@ -29,20 +30,7 @@ const BIG = "u_big";
 async function seed(dir: string): Promise<void> {
   const store = new SqliteStore({ path: storePath(dir) });
   const now = Math.floor(Date.now() / 1000);
-  const contact = (id: string, time: number) => ({
-    id,
-    user: id,
-    agent: AGENT,
-    name: id === BIG ? "大客户" : `用户${id.slice(2)}`,
-    avatar: "",
-    company: "",
-    account: "",
-    channel: "http_push" as const,
-    lastMessageTime: time,
-    lastInboundTime: time,
-    unread: 0,
-  });
-  const message = (id: string, user: string, time: number, content: string) => ({
+  const message = (id: string, user: string, time: number, content: string, name: string) => ({
     id,
     direction: "in" as const,
     channel: "http_push" as const,
@@ -54,24 +42,24 @@ async function seed(dir: string): Promise<void> {
     content,
     media: "",
     sendTime: time,
-    name: user,
+    name,
     avatar: "",
   });
   const saves: Promise<unknown>[] = [];
   for (let i = 0; i < CONTACTS - 1; i++) {
     const id = `u_${String(i).padStart(4, "0")}`;
     const time = now - 60 * (i + 1);
-    saves.push(store.saveInbound(message(`c${i}`, id, time, `第 ${i} 位用户的问题`), contact(id, time), "acked"));
+    const m = message(`c${i}`, id, time, `第 ${i} 位用户的问题`, `用户${id.slice(2)}`);
+    saves.push(seedInbound(store, m, { agent: AGENT, state: "acked" }));
   }
   // The big conversation: one message a minute up to now, over about a week.
   for (let i = 0; i < MESSAGES; i++) {
     const time = now - 60 * (MESSAGES - i);
     saves.push(
-      store.saveInbound(
-        message(`b${i}`, BIG, time, `大客户的第 ${i} 条消息，关于订单 ${100000 + i}`),
-        contact(BIG, time),
-        "acked",
-      ),
+      seedInbound(store, message(`b${i}`, BIG, time, `大客户的第 ${i} 条消息，关于订单 ${100000 + i}`, "大客户"), {
+        agent: AGENT,
+        state: "acked",
+      }),
     );
   }
   await Promise.all(saves);

@@ -139,16 +139,21 @@ async function badgesAgree(page: Page, http: string, agent: string, what: string
   return rows;
 }
 
-/** Unacknowledged inbound messages per contact, and each contact row, as the store has them (kefu stopped). */
-async function storeView(dir: string) {
+/**
+ * Unacknowledged inbound messages per contact, and each contact's derived unread count and last message time, as the
+ * store has them (kefu stopped): `agent`'s contacts and the users waiting in the queue.
+ */
+async function storeView(dir: string, agent: string) {
   const store = new SqliteStore({ path: storePath(dir) });
   try {
-    const state = await store.load();
     const unacked: Record<string, number> = {};
-    for (const list of state.unacked.values()) for (const m of list) unacked[m.contact] = (unacked[m.contact] ?? 0) + 1;
-    const rows = Object.fromEntries(
-      state.contacts.map((c) => [c.id, { unread: c.unread, lastMessageTime: c.lastMessageTime }]),
-    );
+    const rows: Record<string, { unread: number; lastMessageTime: number }> = {};
+    for (const owner of [agent, ""]) {
+      for (const m of await store.unacked(owner)) unacked[m.contact] = (unacked[m.contact] ?? 0) + 1;
+      for (const c of await store.contactsOf(owner)) {
+        rows[c.id] = { unread: c.unread, lastMessageTime: c.lastMessageTime };
+      }
+    }
     return { unacked, rows };
   } finally {
     await store.close();
@@ -619,7 +624,7 @@ Deno.test({
         for (const r of final) assert.notEqual(r.shown, "", `${what}: ${r.id} shows a time`);
       };
       const stored = async (what: string) => {
-        const s = await storeView(dir);
+        const s = await storeView(dir, "r1");
         const { u_read: _, u_done: __, ...unread } = expected.unread;
         assert.deepEqual(s.unacked, unread, `${what}: the store's unacknowledged messages`);
         assert.deepEqual(

@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { SqliteStore, storePath } from "../src/store/sqlite_store.ts";
+import { seedInbound } from "./store/seed.ts";
 import { Browser, CHROMIUM_PATH, delay, hasChromium, type Page, waitFor } from "./browser/cdp.ts";
 import {
   click,
@@ -296,20 +297,8 @@ Deno.test({
     const wrote = Math.floor(now / 1000) - (47 * 3600 + 59 * 60);
     const old = Math.floor(now / 1000) - 49 * 3600;
     for (const [openid, time] of [["oAlmost", wrote], ["oLate", old]] as const) {
-      const contact = {
-        id: openid,
-        user: openid,
-        agent: "W",
-        name: openid,
-        avatar: "",
-        company: "",
-        account: APPID,
-        channel: "wx_official_account" as const,
-        lastMessageTime: time,
-        lastInboundTime: time,
-        unread: 0,
-      };
-      await store.saveInbound(
+      await seedInbound(
+        store,
         {
           id: `m-${openid}`,
           direction: "in",
@@ -325,8 +314,7 @@ Deno.test({
           name: openid,
           avatar: "",
         },
-        contact,
-        "acked",
+        { agent: "W", state: "acked" },
       );
       await store.saveWindow({
         account: APPID,

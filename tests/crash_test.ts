@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { AgentClient, signedQuery, spawnKefu, wechatText } from "./helpers.ts";
+import { startPostgres } from "./support/postgres.ts";
 
 const TOTAL = 4000;
 const KILL_AFTER = 1500;
@@ -16,9 +17,12 @@ const WORKERS = 8;
 // The first agent leaves after reading this many; the messages after it wait in the store.
 const READ_BEFORE_LEAVING = 600;
 
-// `deno run main.ts` on `dataDir`, on a free port.
-function spawn(dataDir: string) {
-  return spawnKefu({ PORT: "0", DATA_DIR: dataDir, WECHAT_TOKEN: "tok" });
+// `deno run main.ts` on `dataDir` (and the PostgreSQL database `databaseUrl`, when given), on a free port.
+function spawner(databaseUrl?: string) {
+  const store: Record<string, string> = databaseUrl === undefined
+    ? {}
+    : { STORE: "postgres", DATABASE_URL: databaseUrl };
+  return (dataDir: string) => spawnKefu({ PORT: "0", DATA_DIR: dataDir, WECHAT_TOKEN: "tok", ...store });
 }
 
 // The agent acknowledges what it reads (every other message while `ackAll` is false) and may leave after `leaveAfter`.
@@ -44,7 +48,16 @@ function reader(
   );
 }
 
-Deno.test("crash: after kill -9 and a restart, every message answered success reaches the agent", async () => {
+Deno.test("crash: after kill -9 and a restart, every message answered success reaches the agent", () =>
+  crashAndRestart(spawner()));
+
+Deno.test("crash on PostgreSQL: after kill -9 of kefu and a restart, every message answered success reaches the agent", async () => {
+  // Durable settings: what PostgreSQL acknowledged is on disk, as in production.
+  await using pg = await startPostgres({ durable: true });
+  await crashAndRestart(spawner(pg.url));
+});
+
+async function crashAndRestart(spawn: (dataDir: string) => ReturnType<typeof spawnKefu>): Promise<void> {
   const dataDir = await Deno.makeTempDir({ prefix: "kefu-crash-" });
   const accepted = new Set<string>();
   const received = new Map<string, number>();
@@ -91,4 +104,4 @@ Deno.test("crash: after kill -9 and a restart, every message answered success re
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
-});
+}

@@ -85,13 +85,16 @@ Deno.test("durable: history pages a conversation, both directions, newest first"
   await using t = await startService();
   await using a = await AgentClient.open(agentUrl(t, "a1"));
   for (let i = 1; i <= 5; i++) {
-    await post(
+    const r = await post(
       `${t.http}/send`,
       JSON.stringify({
         data: { id: `h${i}`, from_id: "oH", contact_id: "a1", msg_type: "text", msg: { content: `q${i}` } },
       }),
     );
-    await a.next(1001);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    await a.next(1001).catch((e) => {
+      throw new Error(`${e} after ${JSON.stringify(r.body)}`);
+    });
   }
   a.send({ data: { id: "r1", msg_type: "text", contact_id: "oH", msg: { content: "answer" } } });
   // A pushed user has no way back: the reply is kept as failed (no_route), and pages like any message.

@@ -6,6 +6,7 @@
  */
 
 import { start } from "../main.ts";
+import { onPostgres, postgresEnv } from "./support/on_postgres.ts";
 import { parseConfig } from "../src/config/config.ts";
 import type { Service } from "../main.ts";
 import { createWechatServer, type WechatServer, type WechatServerOptions } from "../src/simulator/wechat_server.ts";
@@ -34,11 +35,14 @@ export interface TestService extends AsyncDisposable {
 
 /**
  * Start the real service on a free port of 127.0.0.1; `env` overrides configuration variables.
- * The store is in memory unless `env` names a DATA_DIR (a real SQLite file).
+ * The store is in memory unless `env` names a DATA_DIR (a real SQLite file) — or, in a file that runs its tests on
+ * PostgreSQL (`support/on_postgres.ts`), a database of PostgreSQL's (the same one for the same DATA_DIR).
  */
 export async function startService(env: Record<string, string> = {}): Promise<TestService> {
-  const store = env.DATA_DIR ? "sqlite" : "memory";
-  const svc = await start(parseConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", STORE: store, ...env }));
+  const store = onPostgres() && env.STORE === undefined
+    ? await postgresEnv(env.DATA_DIR)
+    : { STORE: env.DATA_DIR ? "sqlite" : "memory" };
+  const svc = await start(parseConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...store, ...env }));
   return {
     svc,
     port: svc.port,
@@ -254,4 +258,16 @@ export function wechatText(openid: string, content: string, msgId: string, creat
   return `<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[${openid}]]></FromUserName>` +
     `<CreateTime>${createTime}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[${content}]]></Content>` +
     `<MsgId>${msgId}</MsgId></xml>`;
+}
+
+/**
+ * Wait until `check` answers true (the store commits in groups and sessions read when they read: what the service
+ * says settles a moment after an event); throws with `what` after `ms`.
+ */
+export async function eventually(what: string, check: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`still not true after ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -10,6 +10,7 @@ import { start } from "../main.ts";
 import { parseConfig } from "../src/config/config.ts";
 import { CONTACTS_PATH } from "../src/envelope/protocol.ts";
 import { SqliteStore, storePath } from "../src/store/sqlite_store.ts";
+import { seedInbound } from "./store/seed.ts";
 import { Browser, type Page } from "./browser/cdp.ts";
 import { click, clickContact, openAgent } from "./browser/page_helpers.ts";
 import { freePort } from "./helpers.ts";
@@ -51,21 +52,7 @@ async function seed(dir: string): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
   let n = 0;
   for (const u of USERS) {
-    const last = now - u.lines.at(-1)![0] * 60;
     const lastIn = now - u.lines.findLast((l) => l[1] === "in")![0] * 60;
-    const contact = {
-      id: u.id,
-      user: u.id,
-      agent: AGENT,
-      name: u.name,
-      avatar: "",
-      company: "demo",
-      account: APPID,
-      channel: "wx_official_account" as const,
-      lastMessageTime: last,
-      lastInboundTime: lastIn,
-      unread: u.unread ?? 0,
-    };
     for (const [i, [ago, direction, content]] of u.lines.entries()) {
       const m = {
         id: `demo-${++n}`,
@@ -83,8 +70,9 @@ async function seed(dir: string): Promise<void> {
         avatar: "",
       };
       const unread = direction === "in" && i >= u.lines.length - (u.unread ?? 0);
-      if (direction === "in") await store.saveInbound(m, contact, unread ? "accepted" : "acked");
-      else await store.saveOutbound(m, "sent", contact);
+      // The contact's id is the user's (the store's first choice), so replies name it by that id.
+      if (direction === "in") await seedInbound(store, m, { agent: AGENT, state: unread ? "accepted" : "acked" });
+      else await store.saveOutbound(m, "sent");
     }
     const replies = u.lines.filter((l) => l[1] === "out" && l[0] < (now - lastIn) / 60).length;
     await store.saveWindow({

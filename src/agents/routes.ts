@@ -68,10 +68,10 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
       return upgradeAgent(c.req.raw, c.var.agent, dialect, options, c.var.expiresAt, watch || undefined);
     });
   }
-  app.get(CONTACTS_PATH, (c) => {
+  app.get(CONTACTS_PATH, async (c) => {
     const agent = c.var.agent;
     return c.json({
-      data: { agent_id: agent, online: hub.isOnline(agent), contacts: hub.contactsOf(agent) },
+      data: { agent_id: agent, online: hub.isOnline(agent), contacts: await hub.contactsOf(agent) },
       result: { code: Code.ok, message: "common" },
     });
   });

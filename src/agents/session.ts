@@ -13,6 +13,7 @@ import type { Logger } from "../core/log.ts";
 import { Close } from "../envelope/protocol.ts";
 import type { AgentEvent } from "../hub/events.ts";
 import type { AgentPeer, Hub } from "../hub/hub.ts";
+import type { ReplyService } from "../hub/replies.ts";
 import type { MessageRef } from "../store/store.ts";
 import type { AgentCommand, AgentDialect } from "./dialect.ts";
 
@@ -22,6 +23,8 @@ export interface SessionOptions {
   log: Logger;
   /** Where replies go: the channel of each contact. */
   router: ReplyRouter;
+  /** The reply use case (kept, counted against the reply window, sent). */
+  replies: ReplyService;
   /** Seconds without a pong before Deno closes a dead peer. */
   idleTimeoutSeconds: number;
   /** Largest text frame an agent may send. */
@@ -169,35 +172,27 @@ function run(
           return { kind: "error", error: "not_found", detail: "this kefu does not re-store media" };
         }
         return options.retryMedia(agent, command.ref).then(() => undefined, (e) => failure(e, agent, log));
-      case "typing": {
-        const contact = hub.ownedContact(agent, command.contact, "show typing to");
-        return router.typing(contact).then(
-          (r): AgentEvent => ({ kind: "typing", contact: command.contact, status: r.status, detail: r.detail }),
-          (e) => failure(e, agent, log),
-        );
-      }
+      case "typing":
+        return hub.ownedContact(agent, command.contact, "show typing to")
+          .then((contact) => router.typing(contact))
+          .then(
+            (r): AgentEvent => ({ kind: "typing", contact: command.contact, status: r.status, detail: r.detail }),
+            (e) => failure(e, agent, log),
+          );
       case "reply": {
         const m = command.message;
         // Only the agent's own files go out: a path it merely knows (another agent's user's) is refused.
         const checked = m.media === "" ? undefined : options.checkMedia?.(agent, m.media);
-        if (checked instanceof Promise) {
-          return checked.then(() => run(command, agent, session, { ...options, checkMedia: undefined }))
-            .catch((e) => failure(e, agent, log, m.id));
-        }
-        const contact = hub.reply(agent, m);
-        return hub.keepReply(m)
-          .then(() => router.send(m, contact))
-          .then(
-            (status): AgentEvent => {
-              hub.replyState(m, "sent", status).catch((e) => log.error("reply_state_failed", { error: String(e) }));
-              return { kind: "reply_status", id: m.id, contact: m.contact, sendTime: m.sendTime, status };
-            },
-            (e) => {
-              const detail = e instanceof Error ? e.message : String(e);
-              hub.replyState(m, "failed", detail).catch((e) => log.error("reply_state_failed", { error: String(e) }));
-              return failure(e, agent, log, m.id);
-            },
-          );
+        return Promise.resolve(checked).then(() => options.replies.reply(agent, m)).then(
+          ({ status }): AgentEvent => ({
+            kind: "reply_status",
+            id: m.id,
+            contact: m.contact,
+            sendTime: m.sendTime,
+            status,
+          }),
+          (e) => failure(e, agent, log, m.id),
+        );
       }
     }
   } catch (e) {

@@ -62,7 +62,7 @@ export function workplaceRoutes(options: WorkplaceRoutesOptions): Hono<AgentEnv>
   for (const path of [`${CONTACTS_PATH}/*`, QUEUE_PATH, AGENTS_PATH, SEARCH_PATH]) app.use(path, auth);
   const one = `${CONTACTS_PATH}/:contact_id`;
 
-  app.get(one, (c) => c.json(ok({ contact: flow.contact(c.var.agent, c.req.param("contact_id")) })));
+  app.get(one, async (c) => c.json(ok({ contact: await flow.contact(c.var.agent, c.req.param("contact_id")) })));
 
   app.patch(one, async (c) => {
     const body = await bodyOf(c.req.raw);
@@ -108,9 +108,9 @@ export function workplaceRoutes(options: WorkplaceRoutesOptions): Hono<AgentEnv>
     return c.json(ok({ contact: await flow.take(c.var.agent, c.req.param("contact_id")) }));
   });
 
-  app.get(QUEUE_PATH, (c) => c.json(ok({ contacts: flow.queue() })));
+  app.get(QUEUE_PATH, async (c) => c.json(ok({ contacts: await flow.queue() })));
 
-  app.get(AGENTS_PATH, (c) => c.json(ok({ agent_id: c.var.agent, agents: flow.agents() })));
+  app.get(AGENTS_PATH, async (c) => c.json(ok({ agent_id: c.var.agent, agents: await flow.agents() })));
 
   app.get(SEARCH_PATH, async (c) => {
     const q = c.req.query("q")?.trim() ?? "";

@@ -15,7 +15,7 @@ import type { Logger } from "../core/log.ts";
 import type { Message } from "../core/message.ts";
 import type { AcceptOptions, InboundResult } from "../hub/hub.ts";
 import type { ReplyWindowView } from "../hub/routing.ts";
-import type { ContactRecord } from "../store/store.ts";
+import type { ContactRecord, WindowRule } from "../store/store.ts";
 import { observeReplyFailed, observeReplySent } from "../metrics/metrics.ts";
 
 /** What a channel gets from kefu to work with. */
@@ -52,6 +52,11 @@ export interface ChannelAdapter {
   typing?(contact: ContactRecord): Promise<TypingResult>;
   /** What the channel allows `contact` now, when it limits replies in time and number (WeChat's windows); else null. */
   replyWindow?(contact: ContactRecord): ReplyWindowView | null;
+  /**
+   * The windows a reply to `contact` is counted against, in the store, in the same step that keeps it (WeChat's
+   * customer-service rules); none when the channel has no such limits.
+   */
+  windowRules?(contact: ContactRecord): readonly WindowRule[];
   /**
    * Fetch the file of a user's image, voice or video message (at most `maxBytes`), so that kefu keeps it and hands
    * the agent its own URL. Throws an Error saying why it cannot. Without it, media messages are delivered as they came.
@@ -124,6 +129,11 @@ export class ReplyRouter {
   /** What `contact`'s channel allows it now; null when the channel has no reply windows. */
   replyWindow(contact: ContactRecord): ReplyWindowView | null {
     return this.#channels.get(contact.channel)?.replyWindow?.(contact) ?? null;
+  }
+
+  /** The reply windows `contact`'s channel counts replies against; none for most channels. */
+  windowRules(contact: ContactRecord): readonly WindowRule[] {
+    return this.#channels.get(contact.channel)?.windowRules?.(contact) ?? [];
   }
 
   /** Show "typing…" to `contact` when its channel can; skipped (with the reason) otherwise. */

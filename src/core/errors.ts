@@ -23,6 +23,7 @@ export type ErrorKind =
   | "queue_full"
   | "not_your_contact"
   | "already_taken"
+  | "conflict"
   | "unknown_agent"
   | "invalid_transfer"
   | "missing_userid"

@@ -17,6 +17,7 @@ import { KefuError, quote } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { errorObject } from "../envelope/protocol.ts";
 import type { Hub } from "../hub/hub.ts";
+import type { ReplyService } from "../hub/replies.ts";
 import type { MediaFiles } from "../media/files.ts";
 import type { MediaPipeline } from "../media/pipeline.ts";
 import { mediaRoutes } from "../media/routes.ts";
@@ -32,6 +33,8 @@ export interface AppOptions {
   /** The channels, whose routes are mounted; replies go out through `router`. */
   channels: readonly ChannelAdapter[];
   router: ReplyRouter;
+  /** The reply use case every transport calls. */
+  replies: ReplyService;
   /** Agent socket dialects; the first is the default. */
   dialects: readonly AgentDialect[];
   /** Files agents upload to send. */
@@ -75,7 +78,7 @@ export function createApp(options: AppOptions): Hono {
     }
   });
 
-  app.get("/healthz", (c) => {
+  app.get("/healthz", async (c) => {
     // Without authorization only whether kefu is alive: AppIDs, agents online and hook URLs are for agents (a
     // token), operators (METRICS_TOKEN), or anyone while sign-in is off.
     if (!mayReadDetails(c, options.auth, options.metricsToken)) return c.json({ status: "ok" });
@@ -89,7 +92,7 @@ export function createApp(options: AppOptions): Hono {
       // the push open without PUSH_TOKEN), never in production.
       simulate: options.auth === undefined && channels.http_push !== undefined &&
         (channels.http_push as { token?: unknown }).token === false,
-      ...hub.stats(),
+      ...await hub.stats(),
       ...options.media.pipeline.stats(),
       channels,
     });
@@ -103,6 +106,7 @@ export function createApp(options: AppOptions): Hono {
       hub,
       log,
       router: options.router,
+      replies: options.replies,
       dialects: options.dialects,
       idleTimeoutSeconds: options.idleTimeoutSeconds,
       maxMessageBytes: options.maxWsMessageBytes,

@@ -24,6 +24,11 @@ export interface AgentBus extends Presence {
   deliver(agent: string, message: Message): DeliveryReport;
   /** Send any other event to the agent's sessions; answers how many got it (a remote bus: how many it knows of). */
   send(agent: string, event: AgentEvent): number;
+  /**
+   * Whether a message delivered to the agent now counts as read once written: every session of theirs is here and
+   * sends no read receipts (a remote bus: false).
+   */
+  readsOnWrite(agent: string): boolean;
 }
 
 /** How the hub gets its bus: from this process's sessions. */
@@ -43,6 +48,10 @@ export class LocalBus implements AgentBus {
 
   send(agent: string, event: AgentEvent): number {
     return this.#local.send(agent, event);
+  }
+
+  readsOnWrite(agent: string): boolean {
+    return this.#local.readsOnWrite(agent);
   }
 
   isOnline(agent: string): boolean {

@@ -48,9 +48,21 @@ export interface DeliveryOptions {
 }
 
 const OPEN = 1;
+// How long a backlog page sent to a session without read receipts may take to leave this process and count as read.
+const BACKLOG_DRAIN_MS = 5000;
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+// A pause that ends early (its timer cleared) when `signal` aborts: a shutdown leaves no timer behind.
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
 }
 
 /** The sessions of this process. */
@@ -64,6 +76,9 @@ export class Delivery {
    * what is still in its send buffer, listed here, which is unread again if the session is closed for not reading.
    */
   readonly #legacy = new Map<AgentPeer, MessageRef[]>();
+
+  /** Aborted by {@link closeAll}: waits for a socket to drain end at once. */
+  readonly #closing = new AbortController();
 
   constructor(options: DeliveryOptions) {
     this.#o = options;
@@ -102,7 +117,9 @@ export class Delivery {
         await this.#sendBacklog(agent, peer, page, first);
         if (page.length < redeliverPage) break;
         after = page[page.length - 1].seq;
-        while (peer.readyState === OPEN && peer.bufferedAmount > maxBufferedBytes / 2) await delay(10);
+        while (peer.readyState === OPEN && peer.bufferedAmount > maxBufferedBytes / 2) {
+          await delay(10, this.#closing.signal);
+        }
       }
       if (peer.readyState !== OPEN) return;
       await this.#sendBacklog(agent, peer, live.filter((m) => !sent.has(`${m.contact}\n${m.id}`)), "live");
@@ -193,6 +210,19 @@ export class Delivery {
     for (const peers of this.#sessions.values()) this.#write(peers, event);
   }
 
+  /**
+   * Whether a message written to the agent now is read once written: it has sessions, all open, none sending read
+   * receipts and none still catching up.
+   */
+  readsOnWrite(agent: string): boolean {
+    const peers = this.#sessions.get(agent);
+    if (peers === undefined) return false;
+    for (const p of peers) {
+      if (p.readyState !== OPEN || !this.#legacy.has(p) || this.#syncing.has(p)) return false;
+    }
+    return true;
+  }
+
   /** Whether an agent has at least one session here. */
   isOnline(agent: string): boolean {
     return this.#sessions.has(agent);
@@ -205,6 +235,7 @@ export class Delivery {
 
   /** Close every session (shutdown). */
   closeAll(code: number, reason: string): void {
+    this.#closing.abort();
     for (const peers of this.#sessions.values()) {
       for (const p of peers) p.close(code, reason);
     }
@@ -247,8 +278,26 @@ export class Delivery {
     else for (const frame of peer.dialect.backlog(messages)) peer.send(frame);
     if (page !== "live") { for (const m of messages) observeDelivered(m, "backlog"); }
     if (messages.length === 0) return;
-    if (this.#legacy.has(peer) && peer.readyState === OPEN && peer.bufferedAmount === 0) {
-      await this.#o.store.ack(agent, messages);
+    if (!this.#legacy.has(peer)) return;
+    // Not waited for: the session takes live messages as soon as its backlog is written.
+    this.#readOnceSent(agent, peer, messages).catch((e) =>
+      this.#o.log.error("ack_failed", { agent, messages: messages.length, error: String(e) })
+    );
+  }
+
+  // A session without read receipts has read what left this process: wait (a little) for the socket to take it. A
+  // socket closed with nothing left in its buffer had handed everything on; one closed with bytes left did not, and
+  // they stay unread.
+  async #readOnceSent(agent: string, peer: AgentPeer, messages: Message[]): Promise<void> {
+    // Most often it has left already: marked read in this very turn, before anything can move the contact.
+    if (peer.bufferedAmount === 0) return void await this.#o.store.ack(agent, messages);
+    for (
+      let waited = 0;
+      peer.readyState === OPEN && peer.bufferedAmount > 0 && waited < BACKLOG_DRAIN_MS;
+      waited += 10
+    ) {
+      await delay(10, this.#closing.signal);
     }
+    if (peer.bufferedAmount === 0) await this.#o.store.ack(agent, messages);
   }
 }

@@ -1,18 +1,13 @@
 /**
- * The hub: the one accept path every channel hands its users' messages to
- * (commit, route, deliver), and the agents' side of it (sessions connecting,
- * read receipts, replies being kept). It is built from three rooms:
+ * The hub: the accept path every channel hands its users' messages to (the store decides and keeps, then the
+ * message goes to its agent's sessions), and the agents' side of it (sessions connecting, read receipts). It holds no
+ * copy of the store: who owns whom, what is unread, what waits — the {@link Store} decides and answers. What it keeps
+ * is this process's own: the sessions ({@link Delivery}), the bus to other processes' sessions ({@link AgentBus}), and
+ * who went offline when ({@link Away}).
  *
- * - {@link Routing} (`routing.ts`): who owns whom, presence, the assignment policy;
- * - {@link Delivery} (`delivery.ts`): this process's sessions, backlog, backpressure;
- * - an {@link AgentBus} (`bus.ts`): how "deliver this to agent X" gets to X's sessions.
- *
- * The Maps are the hot path; the {@link Store} behind them is written through,
- * so that "accepted" means "kept until the agent has read it": messages for
- * offline agents, and messages an agent has not acknowledged, are read back
- * from the store when the agent connects. Wire formats live elsewhere (channels
- * on the way in, dialects on the way out): here there are only `Message`s and
- * {@link AgentEvent}s.
+ * The other use cases sit beside it: replies ({@link ReplyService}, `replies.ts`), the workplace's actions
+ * ({@link Workflow}, `workflow.ts`). Wire formats live elsewhere (channels on the way in, dialects on the way out):
+ * here there are only `Message`s and {@link AgentEvent}s.
  *
  * @module
  */
@@ -20,51 +15,31 @@
 import { KefuError, quote } from "../core/errors.ts";
 import { type Logger, silentLogger } from "../core/log.ts";
 import type { Message } from "../core/message.ts";
-import type {
-  ContactRecord,
-  InboundState,
-  LoadedState,
-  MessageRef,
-  OutboundState,
-  Store,
-  StoredMessage,
-} from "../store/store.ts";
+import type { InboundState, MessageRef, Store, StoredMessage } from "../store/store.ts";
 import { type AgentBus, type AgentBusFactory, LocalBus } from "./bus.ts";
 import { type AgentPeer, Delivery } from "./delivery.ts";
 import type { AgentEvent } from "./events.ts";
-import {
-  type Contact,
-  type ContactView,
-  lastOf,
-  recordOf,
-  type ReplyWindowOf,
-  Routing,
-  UNASSIGNED,
-} from "./routing.ts";
+import { Away, type ContactView, ownedBy, type ReplyWindowOf, UNASSIGNED, viewOf } from "./routing.ts";
 import { Workflow } from "./workflow.ts";
 
 export type { AgentPeer } from "./delivery.ts";
-export type { Contact, ContactView } from "./routing.ts";
+export type { ContactView } from "./routing.ts";
 
-/** Limits of the hub; every queue it keeps is bounded. */
+/** Limits of the hub; every queue it keeps in memory is bounded. */
 export interface HubOptions {
-  /** Where everything accepted is kept. */
+  /** The store of record. */
   store: Store;
-  /** Where store failures in the background are reported; default: nowhere. */
+  /** Where failures in the background are reported; default: nowhere. */
   log?: Logger;
   /** The bus to agents' sessions; default: this process's own ({@link LocalBus}). */
   bus?: AgentBusFactory;
-  /** Messages waiting for one offline agent (and for "no agent online yet"). */
-  maxHeldPerAgent?: number;
-  /** Messages waiting across all agents. */
-  maxHeldTotal?: number;
+  /** New messages a session may have waiting behind its backlog before it is closed (4001). Default 1000. */
+  maxLiveWhileSyncing?: number;
   /** Sockets one agent may hold open; the oldest is closed (4000) past it. */
   maxSocketsPerAgent?: number;
-  /** Recent inbound ids remembered to drop repeats (WeChat retries) without asking the store. */
-  dedupeWindow?: number;
-  /** Unacknowledged messages read from the store per page when an agent connects (all pages are sent). */
+  /** Unread messages read from the store per page when an agent connects (all pages are sent). */
   redeliverPage?: number;
-  /** A socket with more unsent bytes than this is closed (4001); its messages stay unacknowledged. */
+  /** A socket with more unsent bytes than this is closed (4001); its messages stay unread. */
   maxBufferedBytes?: number;
   /**
    * A user whose agent has been offline this long goes to an online agent with their waiting messages (a reload
@@ -102,18 +77,6 @@ export interface InboundResult {
   sockets: number;
 }
 
-// The contact row is rewritten with a message when something that matters changed, or after this long (its times
-// and unread count may be this stale after a crash; unread is recounted at start anyway).
-const CONTACT_SAVE_EVERY_MS = 60_000;
-
-// The snapshot to store with a message: always for a new or moved contact, now and then otherwise.
-function snapshot(c: Contact, now: number): ContactRecord | undefined {
-  if (c.savedAgent === c.agent && now - (c.savedAt ?? -Infinity) < CONTACT_SAVE_EVERY_MS) return undefined;
-  c.savedAt = now;
-  c.savedAgent = c.agent;
-  return recordOf(c);
-}
-
 function storeFailed(m: Message, e: unknown): KefuError {
   return new KefuError(
     "store_failed",
@@ -122,9 +85,11 @@ function storeFailed(m: Message, e: unknown): KefuError {
   );
 }
 
-function keyOf(contact: string, id: string): string {
-  return `${contact}\n${id}`;
-}
+// Users taken over per pass when their agent is away, and the unread messages read per user handed over.
+const REASSIGN_PAGE = 500;
+const HAND_OVER_PAGE = 1000;
+// Users who waited for the first agent, taken over per commit when it connects.
+const TAKE_PAGE = 256;
 
 /** Routes messages between users and agents. */
 export class Hub {
@@ -132,231 +97,97 @@ export class Hub {
   readonly #log: Logger;
   readonly #delivery: Delivery;
   readonly #bus: AgentBus;
-  readonly #routing: Routing;
+  readonly #away: Away;
+  readonly #replyWindow: ReplyWindowOf;
   /** The workplace's actions on contacts: transfer, resolve, reopen, take, names and notes, search. */
   readonly workflow: Workflow;
-  readonly #recent = new Set<string>();
-  /** Contacts being moved to another agent (their waiting messages being read): their next messages wait. */
-  readonly #moving = new Map<string, Promise<unknown>>();
-  /** Keys being committed: a concurrent repeat waits for the outcome. */
-  readonly #inflight = new Map<string, Promise<unknown>>();
-  /** Messages stored for agents that were offline, per agent (the caps count these). */
-  readonly #waiting = new Map<string, number>();
-  #waitingTotal = 0;
-  /**
-   * Contacts whose stored row is behind the Map (a time, the unread count): rows go with a message at most once a
-   * minute, so these wait for {@link saveStaleContacts} (a clean stop) or their next snapshot.
-   */
-  readonly #stale = new Set<Contact>();
-  readonly #maxHeldPerAgent: number;
-  readonly #maxHeldTotal: number;
-  readonly #dedupeWindow: number;
-  readonly #redeliverPage: number;
+  #reassigning: Promise<number> | undefined;
 
   constructor(options: HubOptions) {
     this.#store = options.store;
     this.#log = options.log ?? silentLogger;
-    this.#maxHeldPerAgent = options.maxHeldPerAgent ?? 1000;
-    this.#maxHeldTotal = options.maxHeldTotal ?? 100_000;
-    this.#dedupeWindow = options.dedupeWindow ?? 100_000;
-    this.#redeliverPage = options.redeliverPage ?? 1000;
     this.#delivery = new Delivery({
       store: this.#store,
       log: this.#log,
       maxSocketsPerAgent: options.maxSocketsPerAgent ?? 8,
       maxBufferedBytes: options.maxBufferedBytes ?? 4 << 20,
-      redeliverPage: this.#redeliverPage,
-      maxLiveWhileSyncing: this.#maxHeldPerAgent,
+      redeliverPage: options.redeliverPage ?? 1000,
+      maxLiveWhileSyncing: options.maxLiveWhileSyncing ?? 1000,
     });
     this.#bus = (options.bus ?? ((local) => new LocalBus(local)))(this.#delivery);
-    this.#routing = new Routing({
-      presence: this.#bus,
-      reassignAfterMs: options.reassignAfterMs ?? 30_000,
-      replyWindow: options.replyWindow,
-      now: options.now,
-    });
+    this.#away = new Away(this.#bus, options.reassignAfterMs ?? 30_000, options.now);
+    this.#replyWindow = options.replyWindow ?? (() => null);
     this.workflow = new Workflow({
-      routing: this.#routing,
       store: this.#store,
       bus: this.#bus,
       log: this.#log,
       agents: options.agents,
-      saved: (c) => this.#stale.delete(c),
-      handOver: (c, from, to) => this.#handOver(c, from, to),
+      away: this.#away,
+      view: (id) => this.view(id),
+      handOver: (contact, to) => this.#handOver(contact, to),
     });
   }
 
-  /** Rebuild the Maps from what the store kept (at start, before serving). */
-  restore(state: LoadedState): void {
-    this.#routing.restore(state.contacts, state);
-    // Unread counts come back; the caps count only what arrives while an agent is offline from now on (what was
-    // delivered and not yet acknowledged must not refuse new messages after a restart).
-    for (const list of state.unacked.values()) {
-      for (const m of list) {
-        const c = this.#routing.get(m.contact);
-        if (c) c.unread++;
-      }
-    }
-    // A row whose unread count is not what the store's messages say (a crash) is written at the next clean stop.
-    for (const r of state.contacts) {
-      const c = this.#routing.get(r.id);
-      if (c && c.unread !== r.unread) this.#stale.add(c);
-    }
-    for (const k of state.recentKeys) this.#remember(keyOf(k.contact, k.id));
-  }
-
   /**
-   * The accept path: route one message from a user of a channel and keep it. The channel hands it over with
-   * `channel`, `account` and `contact` (the user's id in that channel); the hub sets `contact` to the contact's id
-   * and `agent` to its owner. A requested agent takes (or moves) the contact; otherwise the contact's owner gets
-   * it; a new user goes to the online agent with the fewest contacts. Resolves once the message is committed.
-   * Throws `KefuError` 503 when it would have to wait and the queue is full, or the store failed: then nothing is
-   * kept, and a retry is welcome.
+   * The accept path: the store decides who gets one message from a user of a channel and keeps it (once), then it
+   * goes to that agent's sessions. The channel hands it over with `channel`, `account` and `contact` (the user's id
+   * in that channel); the hub sets `contact` to the contact's id and `agent` to its owner. Resolves once the message
+   * is committed; throws `KefuError` 503 when the store failed: then nothing is kept, and a retry is welcome.
    */
   async accept(message: Message, options: AcceptOptions = {}): Promise<InboundResult> {
-    const account = message.account ?? "";
-    let known = this.#routing.find(message.channel, account, message.contact);
-    if (known !== undefined) {
-      const key = keyOf(known.id, message.id);
-      if (this.#recent.has(key)) {
-        // A repeat while the first is being committed waits for it: if that commit fails, this one is the retry.
-        const pending = this.#inflight.get(key);
-        if (pending === undefined || await pending.then(() => true, () => false)) {
-          return this.#duplicate(message, known);
-        }
-      }
-      // A move of this user to another agent under way finishes first, so that their messages keep their order.
-      const moving = this.#moving.get(known.id);
-      // Its failure is the mover's to report (its own message is refused); this one just goes on after it.
-      if (moving !== undefined) await moving.catch(() => undefined);
-    }
-    // Looked up again: the contact may have been created meanwhile (a concurrent first message).
-    known = this.#routing.find(message.channel, account, message.contact);
-    const { agent, moved, previous } = this.#routing.assign(known, options.agent);
-    // The owner is away for good: an online agent takes the user, and the messages that waited for the owner.
-    let waiting: StoredMessage[] = [];
-    if (moved) {
-      const id = known!.id;
-      // Read before anything changes: if the store fails, nothing was taken and WeChat's retry starts over.
-      const read = this.#store.unackedOf(id, this.#maxHeldPerAgent + this.#redeliverPage);
-      this.#moving.set(id, read);
-      try {
-        waiting = await read;
-      } catch (e) {
-        throw storeFailed(message, e);
-      } finally {
-        if (this.#moving.get(id) === read) this.#moving.delete(id);
-      }
-    }
     const held = options.holdForMedia === true;
-    const online = !held && agent !== UNASSIGNED && this.#bus.isOnline(agent);
-    if (!online && !held) this.#checkRoom(agent);
-
-    const contact = this.#routing.own(message, known, agent);
-    message.contact = contact.id;
-    message.agent = agent;
-    const key = keyOf(contact.id, message.id);
-    this.#remember(key);
-    // What this message changes in the contact, kept to undo for a message not kept after all (#unwrite).
-    const prevLast = contact.last;
-    const prevAwaiting = contact.awaiting;
-    const prevMessageTime = contact.lastMessageTime;
-    const prevInboundTime = contact.lastInboundTime;
-    contact.lastMessageTime = contact.lastInboundTime = message.sendTime;
-    contact.unread++;
-    contact.last = lastOf(message);
-    // A user's message waits for a reply; a WeChat event (a follow, a menu click) is not one to answer.
-    if (message.type !== "event") contact.awaiting = true;
-    // The user's message reopens a resolved conversation: the row goes with this message.
-    const reopened = this.workflow.userWrote(contact);
-    if (reopened) contact.savedAt = undefined;
-    // On the socket before the commit, so the agent sees it at once; should the commit fail, WeChat's
-    // retry brings it again and the page drops the repeat by id.
-    let state: InboundState = held ? "media" : "accepted";
-    let sockets = 0;
-    let waitingRead = false;
-    if (online) {
-      let needsAck = false;
-      for (const m of waiting) needsAck = this.#bus.deliver(agent, m).needsAck || needsAck;
-      waitingRead = waiting.length > 0 && !needsAck;
-      const d = this.#bus.deliver(agent, message);
-      sockets = d.sockets;
-      if (sockets > 0 && !d.needsAck) state = "acked";
-    }
-    if (moved) {
-      const left = Math.max(0, this.heldFor(previous) - waiting.length);
-      this.#waitingTotal -= this.heldFor(previous) - left;
-      this.#waiting.set(previous, left);
-    }
-    const record = snapshot(contact, Date.now());
-    if (record === undefined) this.#stale.add(contact);
-    else this.#stale.delete(contact);
-    const saving = this.#store.saveInbound(message, record, state);
-    this.#inflight.set(key, saving);
-    let saved: "stored" | "duplicate";
+    let outcome;
     try {
-      saved = await saving;
+      outcome = await this.#store.acceptInbound({
+        message,
+        state: held ? "media" : "accepted",
+        requested: options.agent,
+        online: [...this.#bus.online()],
+        away: this.#away,
+        readsOnWrite: (agent) => this.#bus.readsOnWrite(agent),
+      });
     } catch (e) {
-      this.#recent.delete(key);
-      contact.unread--;
-      this.#unwrite(contact, message, reopened, prevLast, prevAwaiting, prevMessageTime, prevInboundTime);
-      contact.savedAt = undefined;
-      this.#stale.add(contact);
       throw storeFailed(message, e);
-    } finally {
-      this.#inflight.delete(key);
     }
-    // Sockets without read receipts read what was written to them; the contact row now names their agent.
-    if (waitingRead) this.#background("ack_failed", this.#store.ack(agent, waiting), { agent });
-    if (state === "acked") contact.unread--;
-    if (state === "acked" || saved === "duplicate") this.#stale.add(contact);
-    if (saved === "duplicate") {
-      if (state !== "acked") contact.unread--;
-      this.#unwrite(contact, message, reopened, prevLast, prevAwaiting, prevMessageTime, prevInboundTime);
-      contact.savedAt = undefined;
-      return this.#duplicate(message, contact);
-    }
-    if (reopened) {
-      this.#bus.send(agent, { kind: "contact", action: "reopened", contact: this.#routing.view(contact), by: "" });
-    }
+    const c = outcome.contact;
+    message.contact = c.id;
+    message.agent = c.agent;
+    const result = (status: InboundResult["status"], sockets = 0): InboundResult => ({
+      status,
+      id: message.id,
+      agent: c.agent,
+      contact: c.id,
+      sockets,
+    });
+    if (outcome.status === "duplicate") return result("duplicate");
+    if (outcome.reopened) this.#tellContact([c.agent], c.id, "reopened");
     // A user waiting in the queue wrote again: every agent's list shows it.
-    if (agent === UNASSIGNED && contact.status === "queued") {
-      const event = { kind: "contact", action: "queued", contact: this.#routing.view(contact), by: "" } as const;
-      for (const a of this.#bus.online()) this.#bus.send(a, event);
+    if (c.agent === UNASSIGNED && c.status === "queued") this.#tellContact(this.#bus.online(), c.id, "queued");
+    if (held) return result("pending");
+    if (c.agent === UNASSIGNED) return result("queued");
+    // Taken over from an agent who is away: the messages that waited for them go first, this one among them.
+    if (outcome.movedFrom !== undefined && this.#bus.isOnline(c.agent)) {
+      await this.#handOver(c.id, c.agent).catch((e) =>
+        this.#log.error("hand_over_failed", { contact: c.id, agent: c.agent, error: String(e) })
+      );
+      if (outcome.state !== "acked") return result(this.#bus.isOnline(c.agent) ? "delivered" : "queued", 1);
     }
-    if (sockets > 0) return { status: "delivered", id: message.id, agent, contact: contact.id, sockets };
-    if (held) return { status: "pending", id: message.id, agent, contact: contact.id, sockets: 0 };
-    this.#waiting.set(agent, (this.#waiting.get(agent) ?? 0) + 1);
-    this.#waitingTotal++;
-    return { status: "queued", id: message.id, agent, contact: contact.id, sockets: 0 };
+    const sockets = this.#deliver(c.agent, message, outcome.state);
+    return result(sockets > 0 ? "delivered" : "queued", sockets);
   }
 
   /**
    * A message kept with `holdForMedia` is ready: its `media` and `extra` now say where its file is (or why there is
-   * none). Deliver it to its contact's agent now, and record that. Resolves once committed; false when it had been
-   * released already (nothing is delivered twice).
+   * none). Record that, then deliver it to its contact's agent. False when it had been released already (nothing is
+   * delivered twice).
    */
   async release(message: Message): Promise<boolean> {
-    const contact = this.#routing.get(message.contact);
-    const agent = contact?.agent ?? UNASSIGNED;
-    message.agent = agent;
-    let state: InboundState = "accepted";
-    let sockets = 0;
-    if (agent !== UNASSIGNED && this.#bus.isOnline(agent)) {
-      const d = this.#bus.deliver(agent, message);
-      sockets = d.sockets;
-      if (sockets > 0 && !d.needsAck) state = "acked";
-    }
-    const done = await this.#store.finishMedia(message, message.media, message.extra, state);
+    const done = await this.#store.finishMedia(message, message.media, message.extra, "accepted");
     if (!done) return false;
-    if (state === "acked" && contact) {
-      contact.unread = Math.max(0, contact.unread - 1);
-      this.#stale.add(contact);
-    }
-    if (sockets === 0) {
-      this.#waiting.set(agent, (this.#waiting.get(agent) ?? 0) + 1);
-      this.#waitingTotal++;
-    }
+    const c = await this.#store.contact(message.contact);
+    const agent = c?.agent ?? UNASSIGNED;
+    message.agent = agent;
+    if (agent !== UNASSIGNED) this.#deliver(agent, message, "accepted");
     return true;
   }
 
@@ -366,7 +197,7 @@ export class Hub {
    * such message whose media failed.
    */
   async reopenMedia(agent: string, ref: MessageRef): Promise<StoredMessage> {
-    this.ownedContact(agent, ref.contact, "retry the media of");
+    await this.ownedContact(agent, ref.contact, "retry the media of");
     const m = await this.#store.reopenMedia(ref, agent);
     if (m === undefined) {
       throw new KefuError(
@@ -387,25 +218,24 @@ export class Hub {
 
   /**
    * An agent's session is open: register it, give the agent the users who wrote while no agent was online, then
-   * send what it has not acknowledged, oldest first, followed by whatever came in meanwhile.
+   * send what it has not read, oldest first, followed by whatever came in meanwhile.
    */
   async connect(agent: string, peer: AgentPeer, options: { acks?: boolean } = {}): Promise<void> {
     this.#delivery.register(agent, peer, options.acks ?? false);
-    this.#routing.connected(agent);
+    this.#away.connected(agent);
     try {
       await this.#takeUnassigned(agent);
     } catch (e) {
       this.disconnect(agent, peer);
       throw e;
     }
-    this.#release(agent);
     await this.#delivery.catchUp(agent, peer);
   }
 
   /** An agent's session closed. Its contacts stay its own; their messages wait in the store until it is back. */
   disconnect(agent: string, peer: AgentPeer): void {
     this.#delivery.unregister(agent, peer);
-    if (!this.#delivery.isOnline(agent)) this.#routing.disconnected(agent);
+    if (!this.#delivery.isOnline(agent)) this.#away.disconnected(agent);
   }
 
   /**
@@ -414,88 +244,23 @@ export class Hub {
    */
   async ack(agent: string, refs: MessageRef[], peer?: AgentPeer): Promise<number> {
     if (peer !== undefined) this.#delivery.acknowledges(peer);
-    const done = await this.#store.ack(agent, refs);
-    // Unread counts follow, also for receipts that named the message only (seed 003).
-    for (const r of done) {
-      const c = this.#routing.get(r.contact);
-      if (c && c.agent === agent && c.unread > 0) {
-        c.unread--;
-        this.#stale.add(c);
-      }
-    }
-    return done.length;
+    return (await this.#store.ack(agent, refs)).length;
   }
 
   /**
    * The agent's contact `contact`; throws `KefuError` 404 when there is none, 403 when it is another agent's.
    * `action` names what was refused ("reply to", "read the history of").
    */
-  ownedContact(agent: string, contact: string, action = "reply to"): Contact {
-    return this.#routing.ownedBy(agent, contact, action);
-  }
-
-  /**
-   * Accept an agent's reply: fills in channel, account and company from the contact, which it answers. Throws
-   * `KefuError` (403/404) when the contact is not this agent's.
-   */
-  reply(agent: string, message: Message): Contact {
-    const contact = this.ownedContact(agent, message.contact);
-    message.agent = agent;
-    message.channel = contact.channel;
-    message.company ||= contact.company;
-    message.account = contact.account;
-    contact.lastMessageTime = message.sendTime;
-    contact.last = lastOf(message);
-    contact.awaiting = false;
-    // Written with the reply by keepReply.
-    this.#stale.add(contact);
-    return contact;
-  }
-
-  /** Keep an accepted reply (state `queued`) before it goes out; throws `KefuError` 503 when the store fails. */
-  async keepReply(message: Message): Promise<void> {
-    const c = this.#routing.get(message.contact);
-    if (c) this.#stale.delete(c);
-    try {
-      await this.#store.saveOutbound(message, "queued", c && recordOf(c));
-    } catch (e) {
-      if (c) this.#stale.add(c);
-      throw new KefuError(
-        "store_failed",
-        `cannot keep reply ${quote(message.id)}: ${(e as Error).message}; it was not sent, try again`,
-        503,
-      );
-    }
-  }
-
-  /** Record how a reply ended (sent, or failed and why). */
-  replyState(message: MessageRef, state: OutboundState, detail = ""): Promise<boolean> {
-    return this.#store.setOutboundState(message, state, detail);
+  async ownedContact(agent: string, contact: string, action = "reply to") {
+    return ownedBy(agent, contact, await this.#store.contact(contact), action);
   }
 
   /** One page of a conversation of the agent's own contact (or of a user waiting for an agent), newest first. */
-  history(agent: string, contact: string, before: string | undefined, limit: number): Promise<StoredMessage[]> {
+  async history(agent: string, contact: string, before: string | undefined, limit: number): Promise<StoredMessage[]> {
+    const c = await this.#store.contact(contact);
     // A user waiting in the queue: any agent may read the conversation before taking them.
-    if (this.#routing.get(contact)?.agent !== UNASSIGNED) this.ownedContact(agent, contact, "read the history of");
+    if (c?.agent !== UNASSIGNED) ownedBy(agent, contact, c, "read the history of");
     return this.#store.history(contact, { before, limit });
-  }
-
-  /**
-   * Write the contacts whose stored row is behind (last message time, unread count): on the hot path a row is
-   * rewritten with a message at most once a minute, so a clean stop calls this before the store closes, and a restart
-   * lists the contacts with their right times and order. Answers how many rows were written.
-   */
-  async saveStaleContacts(): Promise<number> {
-    const stale = [...this.#stale];
-    this.#stale.clear();
-    try {
-      await Promise.all(stale.map((c) => this.#store.upsertContact(recordOf(c))));
-    } catch (e) {
-      // Still behind: a later call tries again.
-      for (const c of stale) this.#stale.add(c);
-      throw e;
-    }
-    return stale.length;
   }
 
   /** Send an event to every session of an agent; answers how many. */
@@ -504,9 +269,15 @@ export class Hub {
   }
 
   /** The contacts of one agent, most recent first (the users waiting for an agent: {@link Workflow.queue}). */
-  contactsOf(agent: string): ContactView[] {
+  async contactsOf(agent: string): Promise<ContactView[]> {
     if (agent === UNASSIGNED) return [];
-    return this.#routing.contactsOf(agent);
+    return (await this.#store.contactsOf(agent)).map((c) => viewOf(c, this.#replyWindow));
+  }
+
+  /** One contact as agents see it; undefined when there is none. */
+  async view(id: string): Promise<ContactView | undefined> {
+    const c = await this.#store.contact(id);
+    return c && viewOf(c, this.#replyWindow);
   }
 
   /** Whether an agent has at least one session open. */
@@ -514,9 +285,39 @@ export class Hub {
     return this.#bus.isOnline(agent);
   }
 
-  /** Messages waiting for one offline agent ("" = waiting for any agent). */
-  heldFor(agent: string): number {
-    return this.#waiting.get(agent) ?? 0;
+  /** Messages not yet read by their agent, wherever they wait (from the store). */
+  async waiting(): Promise<number> {
+    return (await this.#store.stats()).unread;
+  }
+
+  /**
+   * Users whose agent has been away longer than the grace period, with messages waiting, go to the online agent
+   * with the fewest open contacts, with their messages — without waiting for the user to write again. Run now and
+   * then (main.ts: every second); answers how many users moved. Each move is a conditional update in the store, so
+   * that two processes doing this at once move each user once.
+   */
+  reassignAway(): Promise<number> {
+    this.#reassigning ??= this.#reassign().finally(() => this.#reassigning = undefined);
+    return this.#reassigning;
+  }
+
+  async #reassign(): Promise<number> {
+    const online = [...this.#bus.online()];
+    if (online.length === 0) return 0;
+    const owners = [...(await this.#store.openCounts()).keys()];
+    let moved = 0;
+    for (const agent of this.#away.among(owners)) {
+      for (const c of await this.#store.waitingContacts(agent, REASSIGN_PAGE)) {
+        const counts = await this.#store.openCounts(online);
+        const to = online.reduce((a, b) => (counts.get(b) ?? 0) < (counts.get(a) ?? 0) ? b : a);
+        const after = await this.#store.updateContact(c.id, { expectAgent: agent, agent: to });
+        if (after === undefined) continue;
+        moved++;
+        this.#log.info("contact_reassigned", { contact: c.id, from: agent, to, reason: "agent_away" });
+        await this.#handOver(c.id, to);
+      }
+    }
+    return moved;
   }
 
   /** Send the heartbeat to every session of this process. */
@@ -529,49 +330,41 @@ export class Hub {
     this.#delivery.closeAll(code, reason);
   }
 
-  /** Counters for `/healthz`. */
-  stats(): { agents_online: number; sockets: number; contacts: number; held: number } {
-    return { ...this.#delivery.stats(), contacts: this.#routing.size, held: this.#waitingTotal };
+  /** Counters for `/healthz`: this process's sessions, and the store's contacts and unread messages. */
+  async stats(): Promise<{ agents_online: number; sockets: number; contacts: number; held: number }> {
+    const s = await this.#store.stats();
+    return { ...this.#delivery.stats(), contacts: s.contacts, held: s.unread };
   }
 
-  // The users who wrote while nobody was online go to the first agent who connects, in memory as in the store.
+  // Write one message to the agent's sessions. One stored as read (its sessions send no receipts) that did not reach
+  // a session after all is unread again.
+  #deliver(agent: string, m: Message, state: InboundState): number {
+    const d = this.#bus.deliver(agent, m);
+    if (state === "acked" && (d.sockets === 0 || d.needsAck)) {
+      this.#background("requeue_failed", this.#store.requeue([m]), { agent, message: m.id });
+    }
+    return d.sockets;
+  }
+
+  // The users who wrote while nobody was online go to the first agent who connects (not those put back in the queue).
+  // A page at a time, not one by one: each update is conditional anyway, and one commit then takes a page of them
+  // (one by one, each waited for its own group commit: seconds per thousand users on connect).
   async #takeUnassigned(agent: string): Promise<void> {
-    const moved = this.#routing.unassigned();
-    if (moved.length === 0) return;
-    for (const c of moved) this.#routing.move(c, agent);
-    try {
-      await Promise.all(moved.map((c) => this.#store.upsertContact(snapshot(c, Date.now())!)));
-    } catch (e) {
-      // Back to waiting for an agent, so that the next connect tries again.
-      for (const c of moved) {
-        this.#routing.move(c, UNASSIGNED);
-        c.savedAt = undefined;
-        this.#stale.add(c);
-      }
-      throw e;
+    const waiting = (await this.#store.contactsOf(UNASSIGNED)).filter((c) => c.status !== "queued");
+    for (let i = 0; i < waiting.length; i += TAKE_PAGE) {
+      await Promise.all(
+        waiting.slice(i, i + TAKE_PAGE).map((c) =>
+          this.#store.updateContact(c.id, { expectAgent: UNASSIGNED, expectStatus: c.status, agent })
+        ),
+      );
     }
-    this.#release(UNASSIGNED);
   }
 
-  // A contact went from `from` to `to` by hand (a transfer, the queue): the messages held for `from` that are this
-  // contact's are counted for `to` now (while it is offline) or delivered to it.
-  async #handOver(c: Contact, from: string, to: string): Promise<void> {
-    const online = to !== UNASSIGNED && this.#bus.isOnline(to);
-    const held = this.heldFor(from);
-    if (held === 0 && !online) return;
-    const waiting = await this.#store.unackedOf(c.id, this.#maxHeldPerAgent + this.#redeliverPage);
-    const moved = Math.min(held, waiting.length);
-    if (moved > 0) {
-      this.#waiting.set(from, held - moved);
-      this.#waitingTotal -= moved;
-    }
-    if (!online) {
-      if (waiting.length > 0) {
-        this.#waiting.set(to, this.heldFor(to) + waiting.length);
-        this.#waitingTotal += waiting.length;
-      }
-      return;
-    }
+  // A contact went to `to` (a transfer, the queue, an away owner): its unread messages go to `to`'s sessions now.
+  // Sessions without read receipts have read what was written to them.
+  async #handOver(contact: string, to: string): Promise<void> {
+    if (to === UNASSIGNED || !this.#bus.isOnline(to)) return;
+    const waiting = await this.#store.unackedOf(contact, HAND_OVER_PAGE);
     let needsAck = false;
     let sockets = 0;
     for (const m of waiting) {
@@ -580,59 +373,20 @@ export class Hub {
       needsAck = d.needsAck || needsAck;
       sockets = Math.max(sockets, d.sockets);
     }
-    // Sockets without read receipts read what was written to them: the unread count goes down by what that acked.
-    if (waiting.length > 0 && sockets > 0 && !needsAck) {
-      const done = await this.#store.ack(to, waiting);
-      c.unread = Math.max(0, c.unread - done.length);
-      this.#stale.add(c);
-    }
+    if (waiting.length > 0 && sockets > 0 && !needsAck) await this.#store.ack(to, waiting);
   }
 
-  // A message that was not kept after all (its commit failed, or the store knew it): the contact as it was, unless a
-  // later message moved it on meanwhile.
-  #unwrite(
-    c: Contact,
-    m: Message,
-    reopened: boolean,
-    last: Contact["last"],
-    awaiting: boolean,
-    lastMessageTime: number,
-    lastInboundTime: number,
-  ): void {
-    if (reopened) c.status = "resolved";
-    if (c.last?.id !== m.id) return;
-    c.last = last;
-    c.awaiting = awaiting;
-    c.lastMessageTime = lastMessageTime;
-    c.lastInboundTime = lastInboundTime;
-  }
-
-  #duplicate(m: Message, c: Contact): InboundResult {
-    return { status: "duplicate", id: m.id, agent: c.agent, contact: c.id, sockets: 0 };
-  }
-
-  #release(agent: string): void {
-    this.#waitingTotal -= this.#waiting.get(agent) ?? 0;
-    this.#waiting.delete(agent);
-  }
-
-  #remember(key: string): void {
-    this.#recent.add(key);
-    if (this.#recent.size > this.#dedupeWindow) {
-      this.#recent.delete(this.#recent.values().next().value!);
-    }
-  }
-
-  #checkRoom(agent: string): void {
-    const n = this.heldFor(agent);
-    if (n >= this.#maxHeldPerAgent || this.#waitingTotal >= this.#maxHeldTotal) {
-      const who = agent === UNASSIGNED ? "no agent online" : `agent ${quote(agent)} offline`;
-      throw new KefuError(
-        "queue_full",
-        `cannot hold the message (${who}): ${n} held for it, ${this.#waitingTotal} in all; try again later`,
-        503,
-      );
-    }
+  #tellContact(agents: Iterable<string>, id: string, action: "reopened" | "queued"): void {
+    const to = [...agents].filter((a) => a !== UNASSIGNED);
+    if (to.length === 0) return;
+    this.#background(
+      "contact_event_failed",
+      this.view(id).then((view) => {
+        if (view === undefined) return;
+        for (const a of to) this.#bus.send(a, { kind: "contact", action, contact: view, by: "" });
+      }),
+      { contact: id },
+    );
   }
 
   // A write nobody waits for: its failure is logged, never swallowed.

@@ -1,38 +1,21 @@
 /**
- * Routing: who owns whom (the seed's contact list, many users to one agent),
- * who is away, and the assignment policy. Pure bookkeeping in Maps, no I/O: the
- * hub writes what changes through to the store.
+ * Routing: how contacts look to agents (the contact list's entries and previews), and who is away. Who owns whom is
+ * the store's to decide (`src/store/decisions.ts`): here is no copy of it.
  *
  * A contact is a user of one account of one channel: its identity is (channel,
  * account, user id), since WeChat openids are per Official Account and a wxid
  * lives in another namespace. Agents see it as `contact_id`: the user id itself,
  * or, when a contact of another account or channel has that id already,
  * `user@account` (`user@channel` for a channel without accounts), with `#2`,
- * `#3`, … in the unlikely case that is taken too. The id is given once, when
- * the contact is first seen, and kept in the store: it never changes.
+ * `#3`, … in the unlikely case that is taken too. The store gives the id once,
+ * when the contact is first seen: it never changes.
  *
  * @module
  */
 
 import { KefuError, quote } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
-import type { ContactRecord, ContactStatus } from "../store/store.ts";
-
-/** One user of one channel account, and the agent who owns them. */
-export interface Contact extends ContactRecord {
-  status: ContactStatus;
-  displayName: string;
-  note: string;
-  /** The newest message either way, workflow lines left out (the contact list's preview); undefined before the first. */
-  last?: LastMessage;
-  /** The newest workflow line (a transfer, a release…: why a user waits in the queue); undefined before the first. */
-  lastEvent?: LastMessage;
-  /** The user's last message (not an event) came after the agent's last reply. */
-  awaiting: boolean;
-  /** Epoch ms the store last got this contact, and the agent it had then. */
-  savedAt?: number;
-  savedAgent?: string;
-}
+import type { ContactRecord, ContactStatus, ContactSummary, MessageState } from "../store/store.ts";
 
 /** A contact's newest message, as the contact list previews it. */
 export interface LastMessage {
@@ -42,6 +25,8 @@ export interface LastMessage {
   content: string;
   direction: "in" | "out" | "system";
   sendTime: number;
+  /** A reply's delivery state (`queued`, `sent`, `failed`): the list marks a failed last reply. */
+  state?: MessageState;
   /** A system line's `{action, by, from_agent_id, to_agent_id, note}`, for the page to word in its language. */
   event?: Record<string, string>;
 }
@@ -50,10 +35,11 @@ export interface LastMessage {
 export const PREVIEW_CHARS = 120;
 
 /** The preview of a message (a system line is an outbound message of type `system`). */
-export function lastOf(m: Message): LastMessage {
+export function lastOf(m: Message & { state?: MessageState }): LastMessage {
   const content = m.content.length > PREVIEW_CHARS ? m.content.slice(0, PREVIEW_CHARS) : m.content;
   const direction = m.type === "system" ? "system" : m.direction;
   const last: LastMessage = { id: m.id, type: m.type, content, direction, sendTime: m.sendTime };
+  if (direction === "out" && m.state !== undefined) last.state = m.state;
   if (direction === "system") last.event = m.extra ?? {};
   return last;
 }
@@ -91,7 +77,9 @@ export interface ContactView {
   display_name: string;
   note: string;
   /** The newest message either way (workflow lines left out). */
-  last_message: { id: string; msg_type: string; content: string; direction: string; send_time: number } | null;
+  last_message:
+    | { id: string; msg_type: string; content: string; direction: string; send_time: number; state?: string }
+    | null;
   /** The newest workflow line, with what happened. */
   last_event: { id: string; content: string; send_time: number; event: Record<string, string> } | null;
   /** The user wrote last (an event such as a follow does not count) and the conversation is not resolved. */
@@ -106,57 +94,17 @@ export interface Presence {
   online(): Iterable<string>;
 }
 
-/** Options for {@link Routing}. */
-export interface RoutingOptions {
-  presence: Presence;
-  /** A user whose agent has been offline this long goes to an online agent (a reload keeps them). */
-  reassignAfterMs: number;
-  /** What each contact's channel allows now; default: no windows. */
-  replyWindow?: ReplyWindowOf;
-  now?: () => number;
-}
-
-/** Where a user's message goes. */
-export interface Assignment {
-  agent: string;
-  /** The owner is away for good and `agent` takes the user over. */
-  moved: boolean;
-  /** The owner before, when moved. */
-  previous: string;
-}
-
 /** Contacts waiting for the first agent to come online are owned by this "agent". */
 export const UNASSIGNED = "";
 
-/** The identity of a contact as one string (a Map key). */
-export function identityOf(channel: string, account: string, user: string): string {
-  return `${channel}\u0000${account}\u0000${user}`;
-}
-
-/** The record the store keeps of a contact. */
-export function recordOf(c: Contact): ContactRecord {
-  return {
-    id: c.id,
-    user: c.user,
-    agent: c.agent,
-    name: c.name,
-    avatar: c.avatar,
-    company: c.company,
-    account: c.account,
-    channel: c.channel,
-    lastMessageTime: c.lastMessageTime,
-    lastInboundTime: c.lastInboundTime,
-    unread: c.unread,
-    status: c.status,
-    displayName: c.displayName,
-    note: c.note,
-  };
-}
-
 /** A contact as agents see it. */
-export function viewOf(c: Contact, replyWindow: ReplyWindowOf): ContactView {
-  const m = c.last;
-  const e = c.lastEvent;
+export function viewOf(c: ContactSummary, replyWindow: ReplyWindowOf): ContactView {
+  const m = c.last && lastOf(c.last);
+  const e = c.lastEvent && lastOf(c.lastEvent);
+  const last: ContactView["last_message"] = m === undefined
+    ? null
+    : { id: m.id, msg_type: m.type, content: m.content, direction: m.direction, send_time: m.sendTime };
+  if (last !== null && m?.state !== undefined) last.state = m.state;
   return {
     contact_id: c.id,
     name: c.name,
@@ -172,142 +120,52 @@ export function viewOf(c: Contact, replyWindow: ReplyWindowOf): ContactView {
     status: c.status,
     display_name: c.displayName,
     note: c.note,
-    last_message: m === undefined
-      ? null
-      : { id: m.id, msg_type: m.type, content: m.content, direction: m.direction, send_time: m.sendTime },
+    last_message: last,
     last_event: e === undefined ? null : { id: e.id, content: e.content, send_time: e.sendTime, event: e.event ?? {} },
     awaiting_reply: c.awaiting && c.status !== "resolved",
     reply_window: replyWindow(c),
   };
 }
 
-/** The contact list and the assignment policy. */
-export class Routing {
-  readonly #byId = new Map<string, Contact>();
-  readonly #byIdentity = new Map<string, Contact>();
-  /** agent → its contacts' ids; UNASSIGNED holds users who wrote while no agent was online. */
-  readonly #owned = new Map<string, Set<string>>();
-  /** agent → epoch ms its last session closed (or kefu started, for agents known from the store). */
+/** The agent's contact, or the refusal: 404 when there is none, 403 when it is another agent's. */
+export function ownedBy<T extends { agent: string }>(agent: string, id: string, c: T | undefined, action: string): T {
+  if (c === undefined) {
+    throw new KefuError("not_found", `cannot ${action} contact ${quote(id)}: no such contact`, 404);
+  }
+  if (c.agent !== agent) {
+    throw new KefuError(
+      "not_your_contact",
+      `cannot ${action} contact ${quote(id)}: the contact belongs to another agent`,
+      403,
+    );
+  }
+  return c;
+}
+
+/**
+ * Who is away: an agent offline longer than the grace period (a reload or a short network loss keeps their users).
+ * Agents never seen since this process started count from its start. Presence itself is the bus's.
+ */
+export class Away {
+  /** agent → epoch ms its last session closed (or this process started, for owners known from the store). */
   readonly #offlineSince = new Map<string, number>();
   readonly #presence: Presence;
-  readonly #reassignAfter: number;
-  readonly #replyWindow: ReplyWindowOf;
+  readonly #grace: number;
   readonly #now: () => number;
   readonly #started: number;
 
-  constructor(options: RoutingOptions) {
-    this.#presence = options.presence;
-    this.#reassignAfter = options.reassignAfterMs;
-    this.#replyWindow = options.replyWindow ?? (() => null);
-    this.#now = options.now ?? Date.now;
-    this.#started = this.#now();
+  constructor(presence: Presence, graceMs: number, now: () => number = Date.now) {
+    this.#presence = presence;
+    this.#grace = graceMs;
+    this.#now = now;
+    this.#started = now();
   }
 
-  /**
-   * Rebuild from the store's contacts and their newest messages (at start); unread counts start at 0 and are
-   * counted by the caller.
-   */
-  restore(
-    records: readonly ContactRecord[],
-    kept: {
-      lastMessages?: ReadonlyMap<string, Message>;
-      lastSystemLines?: ReadonlyMap<string, Message>;
-      awaitingReply?: ReadonlySet<string>;
-    } = {},
-  ): void {
-    const now = Date.now();
-    for (const r of records) {
-      const last = kept.lastMessages?.get(r.id);
-      const line = kept.lastSystemLines?.get(r.id);
-      const c: Contact = {
-        ...r,
-        status: r.status ?? "open",
-        displayName: r.displayName ?? "",
-        note: r.note ?? "",
-        unread: 0,
-        last: last && lastOf(last),
-        lastEvent: line && lastOf(line),
-        awaiting: kept.awaitingReply?.has(r.id) ?? false,
-        savedAt: now,
-        savedAgent: r.agent,
-      };
-      this.#add(c);
-    }
-  }
-
-  /** The contact of this user of this channel account, if known. */
-  find(channel: string, account: string, user: string): Contact | undefined {
-    return this.#byIdentity.get(identityOf(channel, account, user));
-  }
-
-  /** The contact with this `contact_id`, if any. */
-  get(id: string): Contact | undefined {
-    return this.#byId.get(id);
-  }
-
-  /**
-   * Who gets a message of `known` (undefined: a new user): the agent a channel asked for, else the owner, else the
-   * online agent with the fewest contacts; an owner away longer than the grace period, while someone else is
-   * online, hands the user over.
-   */
-  assign(known: Contact | undefined, requested?: string): Assignment {
-    if (requested !== undefined && requested !== "") return { agent: requested, moved: false, previous: "" };
-    // Put back in the queue by an agent: the user waits there until an agent takes them.
-    if (known?.status === "queued" && known.agent === UNASSIGNED) {
-      return { agent: UNASSIGNED, moved: false, previous: "" };
-    }
-    const owner = known !== undefined && known.agent !== UNASSIGNED ? known.agent : this.fewest();
-    if (known !== undefined && this.#away(owner)) return { agent: this.fewest(), moved: true, previous: owner };
-    return { agent: owner, moved: false, previous: "" };
-  }
-
-  /** Create the contact of message `m` for `agent`, or update `known` from it and move it to `agent`. */
-  own(m: Message, known: Contact | undefined, agent: string): Contact {
-    if (known === undefined) {
-      const account = m.account ?? "";
-      const c: Contact = {
-        id: this.#freeId(m.contact, m.channel, account),
-        user: m.contact,
-        agent,
-        name: m.name,
-        avatar: m.avatar,
-        company: m.company,
-        channel: m.channel,
-        account,
-        lastMessageTime: m.sendTime,
-        lastInboundTime: m.sendTime,
-        unread: 0,
-        status: "open",
-        displayName: "",
-        note: "",
-        awaiting: false,
-      };
-      this.#add(c);
-      return c;
-    }
-    if (m.name !== m.contact) known.name = m.name;
-    if (m.avatar !== "") known.avatar = m.avatar;
-    if (m.company !== "") known.company = m.company;
-    this.move(known, agent);
-    return known;
-  }
-
-  /** Give contact `c` to `agent`, keeping the per-agent index in step. */
-  move(c: Contact, agent: string): void {
-    if (c.agent === agent) return;
-    this.#owned.get(c.agent)?.delete(c.id);
-    c.agent = agent;
-    this.#index(agent, c.id);
-  }
-
-  /** The users who wrote while nobody was online (not those an agent put back in the queue). */
-  unassigned(): Contact[] {
-    return [...this.#owned.get(UNASSIGNED) ?? []].map((id) => this.#byId.get(id)!).filter((c) => c.status !== "queued");
-  }
-
-  /** `agent` was handed a contact: when offline, its grace period starts again (the user waits for it that long). */
-  handedTo(agent: string): void {
-    if (agent !== UNASSIGNED && !this.#presence.isOnline(agent)) this.#offlineSince.set(agent, this.#now());
+  /** Whether `agent` is offline past the grace period. */
+  has(agent: string): boolean {
+    if (agent === UNASSIGNED || this.#presence.isOnline(agent)) return false;
+    const since = this.#offlineSince.get(agent) ?? this.#started;
+    return this.#now() - since >= this.#grace;
   }
 
   /** An agent's first session opened. */
@@ -315,96 +173,13 @@ export class Routing {
     this.#offlineSince.delete(agent);
   }
 
-  /** An agent's last session closed: its contacts stay its own for the grace period. */
+  /** An agent's last session closed (or it was handed a contact while offline): the grace period starts now. */
   disconnected(agent: string): void {
-    this.#offlineSince.set(agent, this.#now());
+    if (agent !== UNASSIGNED && !this.#presence.isOnline(agent)) this.#offlineSince.set(agent, this.#now());
   }
 
-  /** The agent's contact `id`; throws `KefuError` 404 when there is none, 403 when it is another agent's. */
-  ownedBy(agent: string, id: string, action: string): Contact {
-    const c = this.#byId.get(id);
-    if (c === undefined) {
-      throw new KefuError("not_found", `cannot ${action} contact ${quote(id)}: no such contact`, 404);
-    }
-    if (c.agent !== agent) {
-      throw new KefuError(
-        "not_your_contact",
-        `cannot ${action} contact ${quote(id)}: the contact belongs to another agent`,
-        403,
-      );
-    }
-    return c;
-  }
-
-  /** The contacts of one agent ("" = the users waiting for an agent), most recent first. */
-  contactsOf(agent: string): ContactView[] {
-    return this.ownedContacts(agent).map((c) => this.view(c));
-  }
-
-  /** The contacts of one agent ("" = the users waiting for an agent), most recent first. */
-  ownedContacts(agent: string): Contact[] {
-    const ids = this.#owned.get(agent);
-    if (ids === undefined) return [];
-    const list: Contact[] = [];
-    for (const id of ids) list.push(this.#byId.get(id)!);
-    return list.sort((a, b) => b.lastMessageTime - a.lastMessageTime);
-  }
-
-  /** A contact as agents see it. */
-  view(c: Contact): ContactView {
-    return viewOf(c, this.#replyWindow);
-  }
-
-  /** Agents known to own contacts (the ones that may be offline). */
-  owners(): string[] {
-    return [...this.#owned.keys()].filter((a) => a !== UNASSIGNED && this.#owned.get(a)!.size > 0);
-  }
-
-  /** How many contacts are known. */
-  get size(): number {
-    return this.#byId.size;
-  }
-
-  /** The online agent with the fewest contacts; UNASSIGNED when nobody is online. */
-  fewest(): string {
-    let best = UNASSIGNED;
-    let min = Infinity;
-    for (const agent of this.#presence.online()) {
-      const n = this.#owned.get(agent)?.size ?? 0;
-      if (n < min) {
-        min = n;
-        best = agent;
-      }
-    }
-    return best;
-  }
-
-  // Offline longer than the grace period, while someone else is online to take over.
-  #away(agent: string): boolean {
-    if (agent === UNASSIGNED || this.#presence.isOnline(agent)) return false;
-    if (this.#presence.online()[Symbol.iterator]().next().done) return false;
-    const since = this.#offlineSince.get(agent) ?? this.#started;
-    return this.#now() - since >= this.#reassignAfter;
-  }
-
-  #add(c: Contact): void {
-    this.#byId.set(c.id, c);
-    this.#byIdentity.set(identityOf(c.channel, c.account, c.user), c);
-    this.#index(c.agent, c.id);
-  }
-
-  #index(agent: string, id: string): void {
-    let set = this.#owned.get(agent);
-    if (set === undefined) this.#owned.set(agent, set = new Set());
-    set.add(id);
-  }
-
-  // The user's own id when free; otherwise qualified by the account (or channel), then numbered.
-  #freeId(user: string, channel: string, account: string): string {
-    if (!this.#byId.has(user)) return user;
-    const qualified = `${user}@${account || channel}`;
-    let id = qualified;
-    for (let n = 2; this.#byId.has(id); n++) id = `${qualified}#${n}`;
-    return id;
+  /** Among `agents`, those away now. */
+  among(agents: Iterable<string>): string[] {
+    return [...agents].filter((a) => this.has(a));
   }
 }

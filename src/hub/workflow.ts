@@ -2,20 +2,22 @@
  * The conversation workflow of the agents' workplace: transfer a contact to another agent (with a note), resolve and
  * reopen a conversation, take a user waiting for an agent, give a contact a name and a note, search. Each action is
  * done by the contact's owner only (a waiting user by anyone), kept in the contact's history as a system line (an
- * outbound message of type `system`, committed with the contact's row), and told to every session of the agents
- * concerned as a `contact` event.
+ * outbound message of type `system`, committed with the change), and told to every session of the agents concerned
+ * as a `contact` event.
+ *
+ * Every change is one conditional update in the store — "if its owner is still the one who asked" — so that two
+ * agents acting on one user at once, in one process or several, never both win: the loser is told, nothing changed.
  *
  * @module
  */
 
 import { KefuError, quote } from "../core/errors.ts";
-import { KeyedQueue } from "../core/keyed_queue.ts";
 import type { Logger } from "../core/log.ts";
 import { type Message, newMessageId, nowSeconds } from "../core/message.ts";
-import type { ContactStatus, Store, StoredMessage } from "../store/store.ts";
+import type { ContactChange, ContactRow, Store, StoredMessage } from "../store/store.ts";
 import type { AgentBus } from "./bus.ts";
 import type { ContactAction } from "./events.ts";
-import { type Contact, type ContactView, lastOf, recordOf, type Routing, UNASSIGNED } from "./routing.ts";
+import { type Away, type ContactView, ownedBy, UNASSIGNED } from "./routing.ts";
 
 /** Longest transfer note. */
 export const MAX_TRANSFER_NOTE = 500;
@@ -24,18 +26,19 @@ export const MAX_DISPLAY_NAME = 64;
 /** Longest note on a contact. */
 export const MAX_CONTACT_NOTE = 1000;
 
-/** What {@link Workflow} works with: the hub's rooms. */
+/** What {@link Workflow} works with. */
 export interface WorkflowOptions {
-  routing: Routing;
   store: Store;
   bus: AgentBus;
   log: Logger;
+  /** Who went offline when: a contact handed to an offline agent restarts its grace period. */
+  away: Away;
   /** The agents configured (CONFIG_FILE `agents`): they can be transferred to while offline and without contacts. */
   agents?: readonly string[];
-  /** Called when a contact's row was written with a system line (the hub's "stale rows" set forgets it). */
-  saved(c: Contact): void;
-  /** A contact went from one owner to another: the hub moves its held messages and delivers them to the new owner. */
-  handOver(c: Contact, from: string, to: string): Promise<void>;
+  /** A contact as agents see it. */
+  view(id: string): Promise<ContactView | undefined>;
+  /** A contact went to another owner: its unread messages go to that owner's sessions. */
+  handOver(contact: string, to: string): Promise<void>;
 }
 
 /** One search's answer. */
@@ -48,11 +51,6 @@ export interface SearchResult {
 export class Workflow {
   readonly #o: WorkflowOptions;
   readonly #configured: ReadonlySet<string>;
-  /**
-   * Actions on one contact run one at a time: each checks who owns the contact when its turn comes, and an action's
-   * undo (its commit failed) never runs over another's change.
-   */
-  readonly #turns = new KeyedQueue();
 
   constructor(options: WorkflowOptions) {
     this.#o = options;
@@ -60,132 +58,130 @@ export class Workflow {
   }
 
   /** One contact as `agent` may see it: its own, or a user waiting for an agent. Throws 404/403 otherwise. */
-  contact(agent: string, id: string): ContactView {
-    const { routing } = this.#o;
-    const c = routing.get(id);
-    if (c !== undefined && c.agent === UNASSIGNED) return routing.view(c);
-    return routing.view(routing.ownedBy(agent, id, "read"));
+  async contact(agent: string, id: string): Promise<ContactView> {
+    const c = await this.#o.view(id);
+    if (c !== undefined && c.agent_id === UNASSIGNED) return c;
+    return ownedBy(agent, id, c && { ...c, agent: c.agent_id }, "read");
   }
 
   /** The users waiting for an agent, most recent first. */
-  queue(): ContactView[] {
-    return this.#o.routing.contactsOf(UNASSIGNED);
+  async queue(): Promise<ContactView[]> {
+    const waiting = await this.#o.store.contactsOf(UNASSIGNED);
+    return Promise.all(waiting.map((c) => this.#o.view(c.id))).then((v) => v.filter((c) => c !== undefined));
   }
 
-  /** The agents a contact can go to: the configured ones, those online and those owning contacts. */
-  agents(): { agent_id: string; online: boolean; contacts: number }[] {
-    const { routing, bus } = this.#o;
-    const all = new Set([...this.#configured, ...bus.online(), ...routing.owners()]);
-    return [...all].sort().map((a) => ({
-      agent_id: a,
-      online: bus.isOnline(a),
-      contacts: routing.ownedContacts(a).length,
-    }));
+  /** The agents a contact can go to: the configured ones, those online and those owning open contacts. */
+  async agents(): Promise<{ agent_id: string; online: boolean; contacts: number }[]> {
+    const { bus, store } = this.#o;
+    const counts = await store.openCounts();
+    const all = new Set([...this.#configured, ...bus.online(), ...counts.keys()]);
+    all.delete(UNASSIGNED);
+    return [...all].sort().map((a) => ({ agent_id: a, online: bus.isOnline(a), contacts: counts.get(a) ?? 0 }));
   }
 
   /**
    * Give `by`'s contact `id` to agent `to` with a note the next agent sees; its unread messages go along. `to` ""
    * puts the user back in the queue (status `queued`), where they wait for an agent to take them.
    */
-  transfer(by: string, id: string, to: string, note = ""): Promise<ContactView> {
+  async transfer(by: string, id: string, to: string, note = ""): Promise<ContactView> {
     const verb = to === UNASSIGNED ? "put back in the queue" : "transfer";
-    return this.#turns.run(id, async () => {
-      const { routing } = this.#o;
-      const c = routing.ownedBy(by, id, verb);
-      if (to === by) {
-        throw new KefuError("invalid_transfer", `cannot transfer contact ${quote(id)} to ${quote(to)}: it is yours`);
-      }
-      if (to !== UNASSIGNED && !this.agents().some((a) => a.agent_id === to)) {
-        throw new KefuError(
-          "unknown_agent",
-          `cannot transfer contact ${quote(id)} to ${
-            quote(to)
-          }: no such agent (GET the agents list for who can take it)`,
-          404,
-        );
-      }
-      checkLength("note", note, MAX_TRANSFER_NOTE);
-      const action: ContactAction = to === UNASSIGNED ? "queued" : "transferred";
-      const text = to === UNASSIGNED
-        ? `${by} put the conversation back in the queue${note ? `: ${note}` : ""}`
-        : `${by} transferred the conversation to ${to}${note ? `: ${note}` : ""}`;
-      await this.#change(c, by, verb, { action, from: by, to, note }, text, {
-        agent: to,
-        status: to === UNASSIGNED ? "queued" : "open",
-      });
-      // An offline agent gets the grace period from now: the user's next message waits for them like any of theirs.
-      if (to !== UNASSIGNED) routing.handedTo(to);
-      // The new owner hears of the contact first, then gets its unread messages.
-      const view = routing.view(c);
-      const event = { kind: "contact", action, contact: view, by, from: by, to, note } as const;
-      this.#tell(to === UNASSIGNED ? [by, ...this.#o.bus.online()] : [by, to], event);
-      await this.#handOver(c, by, to);
-      return view;
+    await this.#owned(by, id, verb);
+    if (to === by) {
+      throw new KefuError("invalid_transfer", `cannot transfer contact ${quote(id)} to ${quote(to)}: it is yours`);
+    }
+    if (to !== UNASSIGNED && !(await this.agents()).some((a) => a.agent_id === to)) {
+      throw new KefuError(
+        "unknown_agent",
+        `cannot transfer contact ${quote(id)} to ${quote(to)}: no such agent (GET the agents list for who can take it)`,
+        404,
+      );
+    }
+    checkLength("note", note, MAX_TRANSFER_NOTE);
+    const action: ContactAction = to === UNASSIGNED ? "queued" : "transferred";
+    const text = to === UNASSIGNED
+      ? `${by} put the conversation back in the queue${note ? `: ${note}` : ""}`
+      : `${by} transferred the conversation to ${to}${note ? `: ${note}` : ""}`;
+    const c = await this.#change(id, by, verb, { action, from: by, to, note }, text, {
+      expectAgent: by,
+      agent: to,
+      status: to === UNASSIGNED ? "queued" : "open",
     });
+    // An offline agent gets the grace period from now: the user's next message waits for them like any of theirs.
+    if (to !== UNASSIGNED) this.#o.away.disconnected(to);
+    // The new owner hears of the contact first, then gets its unread messages.
+    const view = await this.#view(c);
+    const event = { kind: "contact", action, contact: view, by, from: by, to, note } as const;
+    this.#tell(to === UNASSIGNED ? [by, ...this.#o.bus.online()] : [by, to], event);
+    await this.#handOver(c.id, to);
+    return view;
   }
 
   /** Take a user waiting for an agent; throws 409 when another agent took them first. */
-  take(by: string, id: string): Promise<ContactView> {
-    return this.#turns.run(id, async () => {
-      const { routing } = this.#o;
-      const c = routing.get(id);
-      if (c === undefined) throw new KefuError("not_found", `cannot take contact ${quote(id)}: no such contact`, 404);
-      if (c.agent !== UNASSIGNED) {
-        throw new KefuError(
-          "already_taken",
-          `cannot take contact ${quote(id)}: ${c.agent === by ? "it is yours already" : "another agent has it"}`,
-          409,
-        );
-      }
-      await this.#change(c, by, "take", { action: "taken", from: "", to: by }, `${by} took the conversation`, {
+  async take(by: string, id: string): Promise<ContactView> {
+    const c = await this.#o.store.contact(id);
+    if (c === undefined) throw new KefuError("not_found", `cannot take contact ${quote(id)}: no such contact`, 404);
+    const taken = (mine: boolean) =>
+      new KefuError(
+        "already_taken",
+        `cannot take contact ${quote(id)}: ${mine ? "it is yours already" : "another agent has it"}`,
+        409,
+      );
+    if (c.agent !== UNASSIGNED) throw taken(c.agent === by);
+    const after = await this.#commit(
+      id,
+      "take",
+      { action: "taken", from: "", to: by },
+      by,
+      `${by} took the conversation`,
+      {
+        expectAgent: UNASSIGNED,
         agent: by,
         status: "open",
-      });
-      const view = routing.view(c);
-      this.#tell([by, ...this.#o.bus.online()], { kind: "contact", action: "taken", contact: view, by, to: by });
-      await this.#handOver(c, UNASSIGNED, by);
-      return view;
-    });
+      },
+    );
+    if (after === undefined) throw taken(false);
+    const view = await this.#view(after);
+    this.#tell([by, ...this.#o.bus.online()], { kind: "contact", action: "taken", contact: view, by, to: by });
+    await this.#handOver(id, by);
+    return view;
   }
 
   /** Close (`resolved`) or reopen (`open`) `by`'s conversation with contact `id`. */
-  setStatus(by: string, id: string, status: "open" | "resolved"): Promise<ContactView> {
+  async setStatus(by: string, id: string, status: "open" | "resolved"): Promise<ContactView> {
     const verb = status === "resolved" ? "resolve" : "reopen";
-    return this.#turns.run(id, async () => {
-      const { routing } = this.#o;
-      const c = routing.ownedBy(by, id, verb);
-      const action: ContactAction = status === "resolved" ? "resolved" : "reopened";
-      if (c.status !== status) {
-        const text = `${by} ${action} the conversation`;
-        await this.#change(c, by, verb, { action }, text, { agent: c.agent, status });
-      }
-      const view = routing.view(c);
-      this.#tell([by], { kind: "contact", action, contact: view, by });
-      return view;
-    });
+    const c = await this.#owned(by, id, verb);
+    const action: ContactAction = status === "resolved" ? "resolved" : "reopened";
+    let row: ContactRow = c;
+    if (c.status !== status) {
+      row = await this.#change(id, by, verb, { action }, `${by} ${action} the conversation`, {
+        expectAgent: by,
+        status,
+      });
+    }
+    const view = await this.#view(row);
+    this.#tell([by], { kind: "contact", action, contact: view, by });
+    return view;
   }
 
   /** Set the name and/or note `by` gives contact `id`. */
-  update(by: string, id: string, fields: { displayName?: string; note?: string }): Promise<ContactView> {
-    return this.#turns.run(id, async () => {
-      const { routing, store } = this.#o;
-      const c = routing.ownedBy(by, id, "update");
-      if (fields.displayName !== undefined) checkLength("display_name", fields.displayName, MAX_DISPLAY_NAME);
-      if (fields.note !== undefined) checkLength("note", fields.note, MAX_CONTACT_NOTE);
-      const before = { displayName: c.displayName, note: c.note };
-      c.displayName = fields.displayName?.trim() ?? c.displayName;
-      c.note = fields.note?.trim() ?? c.note;
-      try {
-        await store.upsertContact(recordOf(c));
-      } catch (e) {
-        Object.assign(c, before);
-        throw storeFailed(`update contact ${quote(id)}`, e);
-      }
-      this.#o.saved(c);
-      const view = routing.view(c);
-      this.#tell([by], { kind: "contact", action: "updated", contact: view, by });
-      return view;
-    });
+  async update(by: string, id: string, fields: { displayName?: string; note?: string }): Promise<ContactView> {
+    await this.#owned(by, id, "update");
+    if (fields.displayName !== undefined) checkLength("display_name", fields.displayName, MAX_DISPLAY_NAME);
+    if (fields.note !== undefined) checkLength("note", fields.note, MAX_CONTACT_NOTE);
+    let after;
+    try {
+      after = await this.#o.store.updateContact(id, {
+        expectAgent: by,
+        displayName: fields.displayName?.trim(),
+        note: fields.note?.trim(),
+      });
+    } catch (e) {
+      throw storeFailed(`update contact ${quote(id)}`, e);
+    }
+    if (after === undefined) throw changedMeanwhile("update", id);
+    const view = await this.#view(after);
+    this.#tell([by], { kind: "contact", action: "updated", contact: view, by });
+    return view;
   }
 
   /**
@@ -193,37 +189,40 @@ export class Workflow {
    * does, newest first.
    */
   async search(agent: string, q: string, limit: number): Promise<SearchResult> {
-    const { routing, store } = this.#o;
-    const needle = q.toLowerCase();
-    const contacts = routing.ownedContacts(agent)
-      .filter((c) =>
-        [c.id, c.user, c.name, c.displayName, c.note].some((field) => field.toLowerCase().includes(needle))
-      )
-      .slice(0, limit)
-      .map((c) => routing.view(c));
-    const messages = await store.search(agent, q, limit);
+    const { store } = this.#o;
+    const [found, messages] = await Promise.all([store.findContacts(agent, q, limit), store.search(agent, q, limit)]);
+    const contacts = (await Promise.all(found.map((c) => this.#o.view(c.id)))).filter((c) => c !== undefined);
     return { contacts, messages };
   }
 
-  /** The user wrote: their message reopens a resolved conversation (not a queued one). Answers whether it did. */
-  userWrote(c: Contact): boolean {
-    if (c.status !== "resolved") return false;
-    c.status = "open";
-    return true;
+  async #owned(by: string, id: string, verb: string) {
+    return ownedBy(by, id, await this.#o.store.contact(id), verb);
   }
 
-  // Apply `to` (owner, status), then commit the system line with the contact's row. On a store failure undo what is
-  // still this action's (a user's message may have moved the preview meanwhile) and refuse.
+  // The change and its system line, committed together if the contact is still as expected; a 409 otherwise.
   async #change(
-    c: Contact,
+    id: string,
     by: string,
     verb: string,
     event: { action: ContactAction; from?: string; to?: string; note?: string },
     text: string,
-    to: { agent: string; status: ContactStatus },
-  ): Promise<void> {
-    const { routing } = this.#o;
-    const before = { agent: c.agent, status: c.status, lastEvent: c.lastEvent, lastMessageTime: c.lastMessageTime };
+    change: ContactChange,
+  ): Promise<ContactRow> {
+    const after = await this.#commit(id, verb, event, by, text, change);
+    if (after === undefined) throw changedMeanwhile(verb, id);
+    return after;
+  }
+
+  async #commit(
+    id: string,
+    verb: string,
+    event: { action: ContactAction; from?: string; to?: string; note?: string },
+    by: string,
+    text: string,
+    change: ContactChange,
+  ): Promise<ContactRow | undefined> {
+    const c = await this.#o.store.contact(id);
+    if (c === undefined) return undefined;
     const line: Message = {
       id: `sys-${newMessageId()}`,
       direction: "out",
@@ -246,30 +245,25 @@ export class Workflow {
         note: event.note ?? "",
       },
     };
-    routing.move(c, to.agent);
-    c.status = to.status;
-    const last = c.lastEvent = lastOf(line);
-    c.lastMessageTime = Math.max(c.lastMessageTime, line.sendTime);
     try {
-      await this.#o.store.saveOutbound(line, "sent", recordOf(c));
+      return await this.#o.store.updateContact(id, { ...change, line });
     } catch (e) {
-      if (c.agent === to.agent) routing.move(c, before.agent);
-      if (c.status === to.status) c.status = before.status;
-      if (c.lastEvent === last) {
-        c.lastEvent = before.lastEvent;
-        c.lastMessageTime = before.lastMessageTime;
-      }
-      throw storeFailed(`${verb} contact ${quote(c.id)}`, e);
+      throw storeFailed(`${verb} contact ${quote(id)}`, e);
     }
-    c.savedAt = Date.now();
-    c.savedAgent = c.agent;
-    this.#o.saved(c);
   }
 
-  async #handOver(c: Contact, from: string, to: string): Promise<void> {
+  async #view(c: ContactRow): Promise<ContactView> {
+    const view = await this.#o.view(c.id);
+    if (view === undefined) {
+      throw new KefuError("not_found", `cannot read contact ${quote(c.id)}: no such contact`, 404);
+    }
+    return view;
+  }
+
+  async #handOver(id: string, to: string): Promise<void> {
     // The contact is the new owner's already: a failure here only delays its unread messages to the next connect.
-    await this.#o.handOver(c, from, to).catch((e) =>
-      this.#o.log.error("hand_over_failed", { contact: c.id, agent: to, error: String(e) })
+    await this.#o.handOver(id, to).catch((e) =>
+      this.#o.log.error("hand_over_failed", { contact: id, agent: to, error: String(e) })
     );
   }
 
@@ -283,6 +277,14 @@ function checkLength(field: string, value: string, max: number): void {
   if (value.length > max) {
     throw new KefuError("wrong_type", `${field} is ${value.length} characters long; at most ${max} are kept`);
   }
+}
+
+function changedMeanwhile(verb: string, id: string): KefuError {
+  return new KefuError(
+    "conflict",
+    `cannot ${verb} contact ${quote(id)}: it changed meanwhile (another agent acted on it); reload and try again`,
+    409,
+  );
 }
 
 function storeFailed(action: string, e: unknown): KefuError {

@@ -111,7 +111,7 @@ const commitSeconds = new client.Histogram({
 
 /** What the gauges read at scrape time: set by the running service. */
 export interface GaugeSource {
-  hub(): { agents_online: number; sockets: number; contacts: number; held: number };
+  hub(): Promise<{ agents_online: number; sockets: number; contacts: number; held: number }>;
   /** Each channel's states: one entry per part that connects (a hook, a WXBot key), `up` 1 or 0. */
   channels(): ChannelState[];
 }
@@ -147,32 +147,32 @@ new client.Gauge({
   name: "kefu_messages_waiting",
   help: "Users' messages kept for an agent who is offline or for no one online yet",
   registers: [registry],
-  collect() {
-    this.set(source?.hub().held ?? 0);
+  async collect() {
+    this.set((await source?.hub())?.held ?? 0);
   },
 });
 new client.Gauge({
   name: "kefu_agents_online",
   help: "Agents with at least one socket open",
   registers: [registry],
-  collect() {
-    this.set(source?.hub().agents_online ?? 0);
+  async collect() {
+    this.set((await source?.hub())?.agents_online ?? 0);
   },
 });
 new client.Gauge({
   name: "kefu_sockets",
   help: "Agents' sockets open",
   registers: [registry],
-  collect() {
-    this.set(source?.hub().sockets ?? 0);
+  async collect() {
+    this.set((await source?.hub())?.sockets ?? 0);
   },
 });
 new client.Gauge({
   name: "kefu_contacts",
   help: "Contacts known to the hub",
   registers: [registry],
-  collect() {
-    this.set(source?.hub().contacts ?? 0);
+  async collect() {
+    this.set((await source?.hub())?.contacts ?? 0);
   },
 });
 new client.Gauge({

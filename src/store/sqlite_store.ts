@@ -17,13 +17,24 @@ import { KefuError, quote } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
 import { Background, type BackgroundStats } from "./background.ts";
 import { MESSAGE_FIELDS, prepareSearch, runSearch } from "./search.ts";
+import {
+  CLOSES_WINDOWS,
+  contactIds,
+  decideOwner,
+  decideWindow,
+  opensWindow,
+  pickFewest,
+  windowType,
+  type WindowUse,
+} from "./decisions.ts";
 import type {
-  ContactRecord,
-  DedupeKey,
+  ContactChange,
+  ContactRow,
+  ContactSummary,
   HistoryQuery,
+  InboundInput,
+  InboundOutcome,
   InboundState,
-  LoadedState,
-  LoadOptions,
   MessageRef,
   MessageState,
   OutboundState,
@@ -31,6 +42,8 @@ import type {
   StoredMessage,
   StoreStats,
   WindowRecord,
+  WindowRefusal,
+  WindowRule,
 } from "./store.ts";
 
 /** One schema step; `sql` runs in the transaction that moves `user_version` to `version`. */
@@ -101,6 +114,21 @@ export const MIGRATIONS: readonly Migration[] = [{
   name: "each contact's newest workflow line found without a scan of its conversation",
   // Workflow lines are few, so the partial index is small and a user's message costs nothing more.
   sql: `CREATE INDEX messages_system ON messages (contact, seq) WHERE type = 'system';`,
+}, {
+  version: 6,
+  name: "the store decides: contacts keep only decisions (owner, status, names) with a version; unread counts, " +
+    "times and previews are derived from messages; leases for background work",
+  // What a row kept beside the messages (times, the unread count) could drift from them: they are now read from the
+  // messages themselves, through the conversation index and a small index of each contact's unread messages.
+  sql: `
+    ALTER TABLE contacts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE contacts ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE contacts SET created_at = last_message_time;
+    ALTER TABLE contacts DROP COLUMN last_message_time;
+    ALTER TABLE contacts DROP COLUMN last_inbound_time;
+    ALTER TABLE contacts DROP COLUMN unread;
+    CREATE INDEX messages_unread ON messages (contact) WHERE direction = 'in' AND state <> 'acked';
+    CREATE TABLE leases (key TEXT PRIMARY KEY NOT NULL, holder TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;`,
 }];
 
 /** Options for {@link SqliteStore}. */
@@ -128,6 +156,10 @@ export interface SqliteStoreOptions {
   checkpointMs?: number;
   /** The schema steps; tests pass their own. Default {@link MIGRATIONS}. */
   migrations?: readonly Migration[];
+  /** The clock (epoch ms) for reply windows and leases; default `Date.now`. */
+  now?: () => number;
+  /** Called once the file is closed (the DATA_DIR lock is let go then). */
+  closed?: () => void;
 }
 
 /** The database file under a data directory (`DATA_DIR`). */
@@ -146,9 +178,9 @@ interface Write {
 const SWEEP_CHUNK = 5000;
 // The main connection's own checkpoint threshold while the background worker checkpoints (SQLite's default: 1000).
 const WAL_BACKSTOP_PAGES = 4000;
-// Rows are read back under the record types' own names, so a row is the record.
 
-const WINDOW_KEYS = ["account", "openid", "lastMessageAt", "messageUsed", "lastEventAt", "eventUsed"] as const;
+const CONTACT_FIELDS = "c.id, c.user_id AS user, c.agent, c.name, c.avatar, c.company, c.account, c.channel, " +
+  "c.status, c.display_name AS displayName, c.note, c.version, c.created_at AS createdAt";
 
 /** {@link Store} on SQLite. */
 export class SqliteStore implements Store {
@@ -156,6 +188,8 @@ export class SqliteStore implements Store {
   readonly #path: string;
   readonly #groupMs: number;
   readonly #groupMax: number;
+  readonly #now: () => number;
+  readonly #closedHook: (() => void) | undefined;
   readonly #q: Record<string, StatementSync> = {};
   /** The worker that checkpoints and searches (a file only: a second connection cannot see ":memory:"). */
   readonly #background: Background | undefined;
@@ -172,6 +206,8 @@ export class SqliteStore implements Store {
     const path = this.#path = options.path;
     this.#groupMs = options.groupCommitMs ?? 2;
     this.#groupMax = Math.max(1, options.groupMaxMessages ?? 256);
+    this.#now = options.now ?? Date.now;
+    this.#closedHook = options.closed;
     try {
       if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
       this.#db = new DatabaseSync(path);
@@ -224,22 +260,86 @@ export class SqliteStore implements Store {
         "send_time, name, avatar, extra, state, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " +
         "ON CONFLICT DO NOTHING",
     );
+    p("lastSeq", "SELECT last_insert_rowid() AS seq");
     p(
-      "upsertContact",
-      // Not INSERT OR REPLACE: that would delete another contact whose identity clashed, where this must fail.
-      "INSERT INTO contacts (id, user_id, agent, name, avatar, company, account, channel, " +
-        "last_message_time, last_inbound_time, unread, status, display_name, note) " +
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " +
-        "ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, agent = excluded.agent, name = excluded.name, " +
-        "avatar = excluded.avatar, company = excluded.company, account = excluded.account, " +
-        "channel = excluded.channel, last_message_time = excluded.last_message_time, " +
-        "last_inbound_time = excluded.last_inbound_time, unread = excluded.unread, status = excluded.status, " +
-        "display_name = excluded.display_name, note = excluded.note",
+      "contactByIdentity",
+      `SELECT ${CONTACT_FIELDS} FROM contacts c WHERE channel = ? AND account = ? AND user_id = ?`,
+    );
+    p("contactById", `SELECT ${CONTACT_FIELDS} FROM contacts c WHERE id = ?`);
+    p("idTaken", "SELECT 1 AS yes FROM contacts WHERE id = ?");
+    p(
+      "inboundKey",
+      "SELECT seq, state FROM messages INDEXED BY messages_inbound_key WHERE id = ? AND contact = ? AND account = ? " +
+        "AND direction = 'in'",
     );
     p(
-      "upsertWindow",
-      "INSERT OR REPLACE INTO windows (account, openid, last_message_at, message_used, last_event_at, event_used) " +
-        "VALUES (?, ?, ?, ?, ?, ?)",
+      "insertContact",
+      "INSERT INTO contacts (id, user_id, agent, name, avatar, company, account, channel, status, display_name, " +
+        "note, version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', '', '', 1, ?)",
+    );
+    p(
+      "writeContact",
+      "UPDATE contacts SET agent = ?, name = ?, avatar = ?, company = ?, status = ?, display_name = ?, note = ?, " +
+        "version = version + 1 WHERE id = ? AND version = ?",
+    );
+    p(
+      "openCountsAll",
+      "SELECT agent, count(*) AS n FROM contacts WHERE status <> 'resolved' AND agent <> '' GROUP BY agent",
+    );
+    p("openCountOf", "SELECT count(*) AS n FROM contacts WHERE agent = ? AND status <> 'resolved'");
+    p("contactsOf", `SELECT ${CONTACT_FIELDS} FROM contacts c WHERE agent = ?`);
+    p(
+      "findContacts",
+      `SELECT ${CONTACT_FIELDS} FROM contacts c WHERE agent = ?1 AND (c.id LIKE ?2 ESCAPE '\\' OR ` +
+        "c.user_id LIKE ?2 ESCAPE '\\' OR c.name LIKE ?2 ESCAPE '\\' OR c.display_name LIKE ?2 ESCAPE '\\' OR " +
+        "c.note LIKE ?2 ESCAPE '\\')",
+    );
+    // What a contact's list entry derives from its messages: a few lookups on the conversation's indexes.
+    p(
+      "unreadOf",
+      "SELECT count(*) AS n FROM messages INDEXED BY messages_unread WHERE contact = ? AND direction = 'in' " +
+        "AND state <> 'acked'",
+    );
+    p(
+      "newestOf",
+      "SELECT send_time AS t FROM messages INDEXED BY messages_conversation WHERE contact = ? ORDER BY seq DESC LIMIT 1",
+    );
+    p(
+      "newestInboundOf",
+      "SELECT send_time AS t FROM messages INDEXED BY messages_conversation WHERE contact = ? AND direction = 'in' " +
+        "ORDER BY seq DESC LIMIT 1",
+    );
+    p(
+      "lastOf",
+      `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_conversation WHERE contact = ? AND type <> 'system' ` +
+        "ORDER BY seq DESC LIMIT 1",
+    );
+    p(
+      "lastExchange",
+      "SELECT direction FROM messages INDEXED BY messages_conversation WHERE contact = ? " +
+        "AND type NOT IN ('system', 'event') ORDER BY seq DESC LIMIT 1",
+    );
+    p(
+      "lastSystemLine",
+      `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_system WHERE contact = ? AND type = 'system' ` +
+        "ORDER BY seq DESC LIMIT 1",
+    );
+    // Reply windows: the user's inbound messages newest first, and the replies counted after one of them.
+    p(
+      "inboundNewestFirst",
+      "SELECT seq, type, extra, send_time AS sendTime, stored_at AS storedAt FROM messages " +
+        "INDEXED BY messages_conversation WHERE contact = ? AND direction = 'in' ORDER BY seq DESC",
+    );
+    p(
+      "repliesAfter",
+      "SELECT count(*) AS n FROM messages INDEXED BY messages_conversation WHERE contact = ? AND seq > ? " +
+        "AND direction = 'out' AND type <> 'system' AND state IN ('queued', 'sent')",
+    );
+    p(
+      "waitingContacts",
+      `SELECT ${CONTACT_FIELDS}, min(m.seq) AS oldest FROM contacts c JOIN messages m INDEXED BY messages_unread ` +
+        "ON m.contact = c.id AND m.direction = 'in' AND m.state <> 'acked' WHERE c.agent = ? AND m.state = 'accepted' " +
+        "GROUP BY c.id ORDER BY oldest LIMIT ?",
     );
     p(
       "setOutbound",
@@ -249,7 +349,10 @@ export class SqliteStore implements Store {
     const mine = "direction = 'in' AND contact = ?1 AND id = ?2 AND " +
       "EXISTS (SELECT 1 FROM contacts c WHERE c.id = ?1 AND c.agent = ?3)";
     p("ack", `UPDATE messages SET state = 'acked' WHERE state <> 'acked' AND ${mine} RETURNING contact, id`);
-    p("requeue", "UPDATE messages SET state = 'accepted' WHERE direction = 'in' AND contact = ?1 AND id = ?2");
+    p(
+      "requeue",
+      "UPDATE messages SET state = 'accepted' WHERE direction = 'in' AND contact = ?1 AND id = ?2 AND state = 'acked'",
+    );
     // A read receipt that names only the message id (seed 003's event 3): any of the agent's contacts.
     p(
       "ackAny",
@@ -259,19 +362,17 @@ export class SqliteStore implements Store {
     p(
       "unackedOf",
       `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_conversation ` +
-        "WHERE m.contact = ? AND m.direction = 'in' AND m.state <> 'acked' AND m.state <> 'media' " +
-        "ORDER BY m.seq LIMIT ?",
+        "WHERE m.contact = ? AND m.direction = 'in' AND m.state = 'accepted' ORDER BY m.seq LIMIT ?",
     );
     p(
       "unacked",
       `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_unacked JOIN contacts c ON c.id = m.contact ` +
-        "WHERE c.agent = ? AND m.direction = 'in' AND m.state <> 'acked' AND m.state <> 'media' AND m.seq > ? " +
+        "WHERE c.agent = ? AND m.direction = 'in' AND m.state <> 'acked' AND m.state = 'accepted' AND m.seq > ? " +
         "ORDER BY m.seq LIMIT ?",
     );
     p(
-      "allUnacked",
-      `SELECT ${MESSAGE_FIELDS}, coalesce(c.agent, m.agent) AS owner FROM messages m INDEXED BY messages_unacked ` +
-        "LEFT JOIN contacts c ON c.id = m.contact WHERE m.direction = 'in' AND m.state <> 'acked' ORDER BY m.seq",
+      "countUnread",
+      "SELECT count(*) AS n FROM messages INDEXED BY messages_unacked WHERE direction = 'in' AND state <> 'acked'",
     );
     p("outbox", `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE direction = 'out' AND state = 'queued' ORDER BY seq`);
     p(
@@ -303,35 +404,14 @@ export class SqliteStore implements Store {
       "SELECT 1 AS yes FROM messages m JOIN contacts c ON c.id = m.contact " +
         "WHERE m.media IN (?, ?) AND m.media <> '' AND c.agent = ? LIMIT 1",
     );
-    p("recentKeys", "SELECT account, contact, id FROM messages WHERE direction = 'in' ORDER BY seq DESC LIMIT ?");
-    p(
-      "contacts",
-      "SELECT id, user_id AS user, agent, name, avatar, company, account, channel, last_message_time AS lastMessageTime, " +
-        "last_inbound_time AS lastInboundTime, unread, status, display_name AS displayName, note FROM contacts",
-    );
-    // Backwards through the conversation to the first row that is not a workflow line (or not an event either).
-    p(
-      "lastOf",
-      `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_conversation WHERE contact = ? AND type <> 'system' ` +
-        "ORDER BY seq DESC LIMIT 1",
-    );
-    p(
-      "lastExchange",
-      "SELECT direction FROM messages INDEXED BY messages_conversation WHERE contact = ? " +
-        "AND type NOT IN ('system', 'event') ORDER BY seq DESC LIMIT 1",
-    );
-    p(
-      "lastSystemLine",
-      `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_system WHERE contact = ? AND type = 'system' ` +
-        "ORDER BY seq DESC LIMIT 1",
-    );
-    p(
-      "windows",
-      "SELECT account, openid, last_message_at AS lastMessageAt, message_used AS messageUsed, " +
-        "last_event_at AS lastEventAt, event_used AS eventUsed FROM windows",
-    );
     p("beforeSeq", "SELECT max(seq) AS seq FROM messages WHERE contact = ? AND id = ?");
     p("history", `SELECT ${MESSAGE_FIELDS} FROM messages m WHERE contact = ? AND seq < ? ORDER BY seq DESC LIMIT ?`);
+    p(
+      "lease",
+      "INSERT INTO leases (key, holder, until) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET " +
+        "holder = excluded.holder, until = excluded.until WHERE leases.holder = excluded.holder OR leases.until < ?4",
+    );
+    p("release", "DELETE FROM leases WHERE key = ? AND holder = ?");
     p(
       "sweepChunk",
       "SELECT max(seq) AS hi, max(stored_at) AS newest FROM " +
@@ -343,71 +423,153 @@ export class SqliteStore implements Store {
       "DELETE FROM messages WHERE seq > :lo AND seq <= :hi AND stored_at < :cutoff AND " +
         "NOT (direction = 'in' AND state <> 'acked') AND NOT (direction = 'out' AND state = 'queued')",
     );
+    p(
+      "upsertWindow",
+      "INSERT OR REPLACE INTO windows (account, openid, last_message_at, message_used, last_event_at, event_used) " +
+        "VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    p(
+      "windows",
+      "SELECT account, openid, last_message_at AS lastMessageAt, message_used AS messageUsed, " +
+        "last_event_at AS lastEventAt, event_used AS eventUsed FROM windows",
+    );
     p("sweepWindows", "DELETE FROM windows WHERE max(last_message_at, last_event_at) < ?");
     p("countMessages", "SELECT count(*) AS n FROM messages");
     p("countContacts", "SELECT count(*) AS n FROM contacts");
   }
 
-  load(options: LoadOptions = {}): Promise<LoadedState> {
-    return this.#read("load the store", () => {
-      const unacked = new Map<string, StoredMessage[]>();
-      for (const row of this.#q.allUnacked.all() as Row[]) {
-        const { owner, ...fields } = row;
-        let list = unacked.get(String(owner));
-        if (list === undefined) unacked.set(String(owner), list = []);
-        list.push(toMessage(fields));
+  acceptInbound(input: InboundInput): Promise<InboundOutcome> {
+    const m = input.message;
+    return this.#write(
+      `save inbound message ${quote(m.id)}`,
+      () => this.#accept(input),
+      (o) => o.status === "stored" && this.#messages++,
+    );
+  }
+
+  // Runs inside the batch's transaction: the only writer, so what it reads is what it writes over.
+  #accept(input: InboundInput): InboundOutcome {
+    const m = input.message;
+    const account = m.account ?? "";
+    const found = this.#q.contactByIdentity.get(m.channel, account, m.contact) as Row | undefined;
+    const row = found && toContactRow(found);
+    if (row !== undefined) {
+      const dup = this.#q.inboundKey.get(m.id, row.id, account);
+      if (dup !== undefined) {
+        return {
+          status: "duplicate",
+          contact: row,
+          state: dup.state as InboundState,
+          created: false,
+          reopened: false,
+          seq: Number(dup.seq),
+        };
       }
-      const keys = this.#q.recentKeys.all(Math.max(0, options.recentKeys ?? 100_000)) as Row[];
-      const contacts = this.#q.contacts.all().map((r) => ({ ...r }) as unknown as ContactRecord);
-      // A few indexed lookups per contact (messages_conversation, messages_system), not a scan of every message.
-      const lastMessages = new Map<string, StoredMessage>();
-      const lastSystemLines = new Map<string, StoredMessage>();
-      const awaitingReply = new Set<string>();
-      for (const c of contacts) {
-        const row = this.#q.lastOf.get(c.id) as Row | undefined;
-        if (row !== undefined) lastMessages.set(c.id, toMessage(row));
-        const line = this.#q.lastSystemLine.get(c.id) as Row | undefined;
-        if (line !== undefined) lastSystemLines.set(c.id, toMessage(line));
-        if (this.#q.lastExchange.get(c.id)?.direction === "in") awaitingReply.add(c.id);
-      }
-      return {
-        contacts,
-        lastMessages,
-        lastSystemLines,
-        awaitingReply,
-        windows: this.#q.windows.all().map((r) => ({ ...r }) as unknown as WindowRecord),
-        unacked,
-        outbox: (this.#q.outbox.all() as Row[]).map(toMessage),
-        media: (this.#q.waitingMedia.all() as Row[]).map(toMessage),
-        recentKeys: keys.reverse().map((r): DedupeKey => ({
-          account: String(r.account),
-          contact: String(r.contact),
-          id: String(r.id),
-        })),
+    }
+    const agent = decideOwner(row, input, () => this.#fewest(input.online));
+    let state: InboundState = input.state ?? "accepted";
+    if (state === "accepted" && agent !== "" && input.readsOnWrite?.(agent) === true) state = "acked";
+    let contact: ContactRow;
+    if (row === undefined) {
+      let id = "";
+      for (id of contactIds(m.contact, m.channel, account)) if (this.#q.idTaken.get(id) === undefined) break;
+      this.#q.insertContact.run(id, m.contact, agent, m.name, m.avatar, m.company, account, m.channel, m.sendTime);
+      contact = {
+        id,
+        user: m.contact,
+        agent,
+        name: m.name,
+        avatar: m.avatar,
+        company: m.company,
+        account,
+        channel: m.channel,
+        status: "open",
+        displayName: "",
+        note: "",
+        version: 1,
       };
-    });
+    } else {
+      contact = { ...row, agent };
+      if (row.status === "resolved") contact.status = "open";
+      if (m.name !== m.contact && m.name !== "") contact.name = m.name;
+      if (m.avatar !== "") contact.avatar = m.avatar;
+      if (m.company !== "") contact.company = m.company;
+      if (changed(row, contact)) this.#writeRow(contact, row.version);
+    }
+    const params = messageParams({ ...m, contact: contact.id, agent }, state, this.#now());
+    this.#q.insertMessage.run(...params);
+    const seq = Number(this.#q.lastSeq.get()!.seq);
+    return {
+      status: "stored",
+      contact,
+      state,
+      created: row === undefined,
+      movedFrom: row !== undefined && row.agent !== agent ? row.agent : undefined,
+      reopened: row !== undefined && row.status === "resolved",
+      seq,
+    };
   }
 
-  saveInbound(
-    message: Message,
-    contact?: ContactRecord,
-    state: InboundState = "accepted",
-  ): Promise<"stored" | "duplicate"> {
-    const params = messageParams(message, state);
-    const contactRow = contact && contactParams(contact);
-    return this.#write(`save inbound message ${quote(message.id)}`, () => {
-      if (this.#q.insertMessage.run(...params).changes === 0) return "duplicate";
-      if (contactRow) this.#q.upsertContact.run(...contactRow);
-      return "stored";
-    }, (r) => r === "stored" && this.#messages++);
+  #fewest(online: readonly string[]): string {
+    if (online.length === 0) return "";
+    const open = new Map<string, number>();
+    for (const a of online) open.set(a, Number(this.#q.openCountOf.get(a)!.n));
+    return pickFewest(online, open);
   }
 
-  saveOutbound(message: Message, state: OutboundState, contact?: ContactRecord): Promise<void> {
-    const params = messageParams(message, state);
-    const contactRow = contact && contactParams(contact);
+  #writeRow(c: ContactRow, version: number): void {
+    this.#q.writeContact.run(c.agent, c.name, c.avatar, c.company, c.status, c.displayName, c.note, c.id, version);
+    c.version = version + 1;
+  }
+
+  saveReply(message: Message, rules: readonly WindowRule[] = []): Promise<StoredMessage | WindowRefusal> {
+    return this.#write(`save reply ${quote(message.id)}`, () => {
+      if (rules.length > 0) {
+        const decision = decideWindow(rules, this.#windowUses(message.contact, rules), this.#now());
+        if (typeof decision !== "number") return decision;
+      }
+      const storedAt = this.#now();
+      this.#q.insertMessage.run(...messageParams(message, "queued", storedAt));
+      const seq = Number(this.#q.lastSeq.get()!.seq);
+      return {
+        ...message,
+        account: message.account ?? "",
+        seq,
+        state: "queued",
+        detail: "",
+        storedAt,
+      } as StoredMessage;
+    }, (r) => !("refused" in r) && this.#messages++);
+  }
+
+  // Each rule's window: the newest inbound message that opens it (an unfollow after it closes it) and replies since.
+  #windowUses(contact: string, rules: readonly WindowRule[]): WindowUse[] {
+    const opened: ({ seq: number; at: number } | null | undefined)[] = rules.map(() => undefined);
+    let left = rules.length;
+    for (const r of this.#q.inboundNewestFirst.iterate(contact) as Iterable<Row>) {
+      const type = windowType(String(r.type), r.extra === null ? undefined : JSON.parse(String(r.extra)));
+      if (type === CLOSES_WINDOWS) {
+        for (let i = 0; i < opened.length; i++) opened[i] ??= null;
+        break;
+      }
+      rules.forEach((rule, i) => {
+        if (opened[i] !== undefined || !opensWindow(rule.opens, type)) return;
+        opened[i] = { seq: Number(r.seq), at: Math.min(Number(r.sendTime) * 1000, Number(r.storedAt)) };
+        left--;
+      });
+      if (left === 0) break;
+    }
+    return opened.map((o) =>
+      o == null
+        ? { openedAt: -Infinity, used: 0 }
+        : { openedAt: o.at, used: Number(this.#q.repliesAfter.get(contact, o.seq)!.n) }
+    );
+  }
+
+  saveOutbound(message: Message, state: OutboundState): Promise<void> {
+    const params = messageParams(message, state, this.#now());
     return this.#write(`save reply ${quote(message.id)}`, () => {
       this.#q.insertMessage.run(...params);
-      if (contactRow) this.#q.upsertContact.run(...contactRow);
     }, () => this.#messages++);
   }
 
@@ -416,6 +578,88 @@ export class SqliteStore implements Store {
     return this.#write(
       `set the state of reply ${quote(ref.id)} to ${quote(state)}`,
       () => this.#q.setOutbound.run(params).changes > 0,
+    );
+  }
+
+  updateContact(id: string, change: ContactChange): Promise<ContactRow | undefined> {
+    const line = change.line && messageParams(change.line, "sent", this.#now());
+    return this.#write(`update contact ${quote(id)}`, () => {
+      const found = this.#q.contactById.get(id) as Row | undefined;
+      if (found === undefined) return undefined;
+      const row = toContactRow(found);
+      if (change.expectAgent !== undefined && row.agent !== change.expectAgent) return undefined;
+      if (change.expectStatus !== undefined && row.status !== change.expectStatus) return undefined;
+      const after: ContactRow = {
+        ...row,
+        agent: change.agent ?? row.agent,
+        status: change.status ?? row.status,
+        displayName: change.displayName ?? row.displayName,
+        note: change.note ?? row.note,
+      };
+      this.#writeRow(after, row.version);
+      if (line) this.#q.insertMessage.run(...line);
+      return after;
+    }, (r) => r !== undefined && line && this.#messages++);
+  }
+
+  contact(id: string): Promise<ContactSummary | undefined> {
+    return this.#read(`read contact ${quote(id)}`, () => {
+      const row = this.#q.contactById.get(id) as Row | undefined;
+      return row === undefined ? undefined : this.#summary(row);
+    });
+  }
+
+  contactsOf(agent: string): Promise<ContactSummary[]> {
+    return this.#read(
+      `list the contacts of agent ${quote(agent)}`,
+      () => sortContacts((this.#q.contactsOf.all(agent) as Row[]).map((r) => this.#summary(r))),
+    );
+  }
+
+  findContacts(agent: string, text: string, limit: number): Promise<ContactSummary[]> {
+    const pattern = `%${text.replace(/[\\%_]/g, "\\$&")}%`;
+    return this.#read(
+      `search the contacts of agent ${quote(agent)}`,
+      () =>
+        sortContacts((this.#q.findContacts.all(agent, pattern) as Row[]).map((r) => this.#summary(r))).slice(0, limit),
+    );
+  }
+
+  // The list entry of a contact: its row and what its messages say.
+  #summary(r: Row): ContactSummary {
+    const row = toContactRow(r);
+    const id = row.id;
+    const newest = this.#q.newestOf.get(id);
+    const inbound = this.#q.newestInboundOf.get(id);
+    const last = this.#q.lastOf.get(id) as Row | undefined;
+    const line = this.#q.lastSystemLine.get(id) as Row | undefined;
+    return {
+      ...row,
+      unread: Number(this.#q.unreadOf.get(id)!.n),
+      lastMessageTime: newest === undefined ? Number(r.createdAt) : Number(newest.t),
+      lastInboundTime: inbound === undefined ? 0 : Number(inbound.t),
+      last: last && toMessage(last),
+      lastEvent: line && toMessage(line),
+      awaiting: this.#q.lastExchange.get(id)?.direction === "in",
+    };
+  }
+
+  openCounts(agents?: readonly string[]): Promise<Map<string, number>> {
+    return this.#read("count the agents' open contacts", () => {
+      const counts = new Map<string, number>();
+      if (agents === undefined) {
+        for (const r of this.#q.openCountsAll.all()) counts.set(String(r.agent), Number(r.n));
+      } else {
+        for (const a of agents) counts.set(a, Number(this.#q.openCountOf.get(a)!.n));
+      }
+      return counts;
+    });
+  }
+
+  waitingContacts(agent: string, limit: number): Promise<ContactRow[]> {
+    return this.#read(
+      `list the waiting users of agent ${quote(agent)}`,
+      () => (this.#q.waitingContacts.all(agent, limit) as Row[]).map(toContactRow),
     );
   }
 
@@ -453,6 +697,17 @@ export class SqliteStore implements Store {
       `look up who may open ${quote(paths[0])}`,
       () => this.#q.mediaOwner.get(paths[0], paths[1], agent) !== undefined,
     );
+  }
+
+  waitingMedia(): Promise<StoredMessage[]> {
+    return this.#read(
+      "list the messages waiting for their media",
+      () => (this.#q.waitingMedia.all() as Row[]).map(toMessage),
+    );
+  }
+
+  outbox(): Promise<StoredMessage[]> {
+    return this.#read("list the replies not yet confirmed", () => (this.#q.outbox.all() as Row[]).map(toMessage));
   }
 
   requeue(refs: readonly MessageRef[]): Promise<number> {
@@ -526,17 +781,26 @@ export class SqliteStore implements Store {
     return this.#background.search(agent, text, limit).then((rows) => rows.map(toMessage));
   }
 
-  upsertContact(contact: ContactRecord): Promise<void> {
-    const params = contactParams(contact);
-    return this.#write(`save contact ${quote(contact.id)}`, () => void this.#q.upsertContact.run(...params));
+  saveWindow(w: WindowRecord): Promise<void> {
+    const params = [w.account, w.openid, w.lastMessageAt, w.messageUsed, w.lastEventAt, w.eventUsed];
+    return this.#write(`save the reply window of ${quote(w.openid)}`, () => void this.#q.upsertWindow.run(...params));
   }
 
-  saveWindow(window: WindowRecord): Promise<void> {
-    const params = pick(window, WINDOW_KEYS);
-    return this.#write(
-      `save the reply window of ${quote(window.openid)}`,
-      () => void this.#q.upsertWindow.run(...params),
+  windows(): Promise<WindowRecord[]> {
+    return this.#read(
+      "read the reply windows",
+      () => this.#q.windows.all().map((r) => ({ ...r }) as unknown as WindowRecord),
     );
+  }
+
+  lease(key: string, holder: string, until: number): Promise<boolean> {
+    return this.#write(`take the lease ${quote(key)}`, () => {
+      return this.#q.lease.run(key, holder, until, this.#now()).changes > 0;
+    });
+  }
+
+  release(key: string, holder: string): Promise<void> {
+    return this.#write(`give back the lease ${quote(key)}`, () => void this.#q.release.run(key, holder));
   }
 
   async sweep(cutoffMs: number): Promise<number> {
@@ -571,7 +835,11 @@ export class SqliteStore implements Store {
     try {
       this.#db.exec("PRAGMA optimize");
     } finally {
-      this.#db.close();
+      try {
+        this.#db.close();
+      } finally {
+        this.#closedHook?.();
+      }
     }
   }
 
@@ -598,6 +866,7 @@ export class SqliteStore implements Store {
         fileBytes,
         messages: this.#messages,
         contacts: Number(this.#q.countContacts.get()!.n),
+        unread: Number(this.#q.countUnread.get()!.n),
         commits: this.#commits,
         writes: this.#writes,
         maxBatch: this.#maxBatch,
@@ -755,7 +1024,7 @@ function migrate(db: DatabaseSync, migrations: readonly Migration[], path: strin
 }
 
 // In the order of the insertMessage statement's columns.
-function messageParams(m: Message, state: MessageState): SQLInputValue[] {
+function messageParams(m: Message, state: MessageState, storedAt: number): SQLInputValue[] {
   const extra = m.extra === undefined ? null : JSON.stringify(m.extra);
   const account = m.account ?? "";
   return [
@@ -774,33 +1043,36 @@ function messageParams(m: Message, state: MessageState): SQLInputValue[] {
     m.avatar,
     extra,
     state,
-    Date.now(),
+    storedAt,
   ];
 }
 
-// A contact's values in the order the upsert names its columns.
-function contactParams(c: ContactRecord): SQLInputValue[] {
-  return [
-    c.id,
-    c.user,
-    c.agent,
-    c.name,
-    c.avatar,
-    c.company,
-    c.account,
-    c.channel,
-    c.lastMessageTime,
-    c.lastInboundTime,
-    c.unread,
-    c.status ?? "open",
-    c.displayName ?? "",
-    c.note ?? "",
-  ];
+function toContactRow(r: Row): ContactRow {
+  return {
+    id: String(r.id),
+    user: String(r.user),
+    agent: String(r.agent),
+    name: String(r.name),
+    avatar: String(r.avatar),
+    company: String(r.company),
+    account: String(r.account),
+    channel: String(r.channel),
+    status: r.status as ContactRow["status"],
+    displayName: String(r.displayName),
+    note: String(r.note),
+    version: Number(r.version),
+  };
 }
 
-// The values of `keys`, in the order the statement names its columns.
-function pick<T>(record: T, keys: readonly (keyof T & string)[]): SQLInputValue[] {
-  return keys.map((k) => record[k] as SQLInputValue);
+// Whether a decision changed what the row keeps.
+function changed(a: ContactRow, b: ContactRow): boolean {
+  return a.agent !== b.agent || a.status !== b.status || a.name !== b.name || a.avatar !== b.avatar ||
+    a.company !== b.company;
+}
+
+/** Most recent first, then by id: the order of every contact list. */
+export function sortContacts<T extends { lastMessageTime: number; id: string }>(list: T[]): T[] {
+  return list.sort((a, b) => b.lastMessageTime - a.lastMessageTime || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 function toMessage(row: Row): StoredMessage {

@@ -1,12 +1,15 @@
 /**
- * The durable store behind the hub: contacts, every message in both directions
- * with its delivery state, the inbound de-duplication keys and the WeChat reply
- * windows. The hub keeps its Maps as the hot path and writes through to a
- * `Store`; at start it reads everything back with {@link Store.load}.
+ * The store of record: contacts, every message in both directions with its delivery state, and the decisions made
+ * on them. **The store decides; processes do not.** Each decision is one atomic step here — a contact found or
+ * created by identity, an owner changed only if it is still who the caller saw, a message kept at most once, a
+ * reply counted against WeChat's window — so that several kefu processes over one database (PostgreSQL) never
+ * contradict each other, and one process on SQLite needs no second copy of the truth in Maps.
  *
- * Every method is Promise-shaped so that a networked implementation can follow
- * without touching the hub or the codecs. A write's Promise resolves only once
- * the write is durable (committed); "accepted" means exactly that.
+ * What a contact list shows is derived from the messages when it is read (unread count, previews, last times,
+ * whether the user waits for a reply), never written beside them: it cannot drift, and the accept path writes one
+ * message row and touches the contact row only when a decision changed it.
+ *
+ * Every method is Promise-shaped; a write resolves only once it is committed: "accepted" means exactly that.
  *
  * @module
  */
@@ -14,14 +17,13 @@
 import type { Channel, Message } from "../core/message.ts";
 
 /**
- * The state of an inbound message: `media` (committed, its media file being
- * fetched and converted: not delivered yet), `accepted` (committed, not yet
- * read by the agent), `acked` (read: the agent's read receipt, or written to a
+ * The state of an inbound message: `media` (committed, its media file being fetched and converted: not delivered
+ * yet), `accepted` (committed, not yet read by the agent), `acked` (read: the agent's read receipt, or written to a
  * socket that sends none; never sent again).
  */
 export type InboundState = "media" | "accepted" | "acked";
 
-/** The state of an agent's reply: `queued` (to be sent to WeChat), `sent`, `failed` (the detail says why). */
+/** The state of an agent's reply: `queued` (to be sent), `sent`, `failed` (the detail says why). */
 export type OutboundState = "queued" | "sent" | "failed";
 
 /** Either direction's delivery state. */
@@ -35,43 +37,15 @@ export interface MessageRef {
 
 /** A message as stored, with what the store adds. */
 export interface StoredMessage extends Message {
-  /** Monotonic position in the store (never reused); history pages by it. */
+  /** Position in the store (never reused); history and backlogs page by it. */
   seq: number;
   /** The channel account; "" for a channel without accounts. */
   account: string;
   state: MessageState;
-  /** Why a reply failed (WeChat's errcode and message); "" otherwise. */
+  /** Why a reply failed (the channel's error); "" otherwise. */
   detail: string;
   /** Epoch ms when the store took the message; retention counts from it. */
   storedAt: number;
-}
-
-/** One user of one channel account and the agent who owns them, as the hub keeps it. */
-export interface ContactRecord {
-  /** The contact id agents see (`contact_id`); unique. */
-  id: string;
-  /** The user's own id in the channel (openid, wxid); (channel, account, user) is unique. */
-  user: string;
-  /** "" while no agent has taken the user. */
-  agent: string;
-  name: string;
-  avatar: string;
-  company: string;
-  /** The channel account the user writes to (an Official Account's AppID); "" for a channel without accounts. */
-  account: string;
-  channel: Channel;
-  /** Epoch seconds of the last message either way. */
-  lastMessageTime: number;
-  /** Epoch seconds of the user's last message (WeChat's 48-hour reply window). */
-  lastInboundTime: number;
-  /** Messages from the user the agent has not read. */
-  unread: number;
-  /** `resolved` once the agent closed the conversation (it reopens on the user's next message); default `open`. */
-  status?: ContactStatus;
-  /** The name an agent gave the contact (WeChat no longer tells most accounts a user's nickname); default "". */
-  displayName?: string;
-  /** The agents' note on the contact; default "". */
-  note?: string;
 }
 
 /**
@@ -80,7 +54,120 @@ export interface ContactRecord {
  */
 export type ContactStatus = "open" | "resolved" | "queued";
 
-/** WeChat's customer-service reply window of one user of one account. */
+/** One user of one channel account and the agent who owns them: the row as stored. */
+export interface ContactRow {
+  /** The contact id agents see (`contact_id`); unique, given by the store once. */
+  id: string;
+  /** The user's own id in the channel (openid, wxid); (channel, account, user) is unique. */
+  user: string;
+  /** "" while no agent has the user. */
+  agent: string;
+  name: string;
+  avatar: string;
+  company: string;
+  /** The channel account the user writes to (an Official Account's AppID); "" for a channel without accounts. */
+  account: string;
+  channel: Channel;
+  status: ContactStatus;
+  /** The name an agent gave the contact; "". */
+  displayName: string;
+  /** The agents' note on the contact; "". */
+  note: string;
+  /** Grows with every change of the row: a conditional update names the version it saw. */
+  version: number;
+}
+
+/** A contact with the numbers derived from its messages when read. */
+export interface ContactRecord extends ContactRow {
+  /** Derived: epoch seconds of the newest message either way (workflow lines too); the creation time before any. */
+  lastMessageTime: number;
+  /** Derived: epoch seconds of the user's newest message; 0 before any. */
+  lastInboundTime: number;
+  /** Derived: messages from the user the agent has not read. */
+  unread: number;
+}
+
+/** A contact with what its list entry shows, derived from its messages when read. */
+export interface ContactSummary extends ContactRecord {
+  /** The newest message either way, workflow lines left out. */
+  last?: StoredMessage;
+  /** The newest workflow line (a transfer, a release…). */
+  lastEvent?: StoredMessage;
+  /** The user's newest message or reply (events and workflow lines left out) is the user's. */
+  awaiting: boolean;
+}
+
+/** What the accept path asks the store to decide for one inbound message. */
+export interface InboundInput {
+  /** The message: `contact` is the user's own id in the channel; `channel` and `account` say where from. */
+  message: Message;
+  /** `media`: kept, delivered once its file is ready; default `accepted`. */
+  state?: "media" | "accepted";
+  /** The agent the source asked for: it takes the contact. */
+  requested?: string;
+  /** Agents online now: a new user, or one whose owner is away, goes to the one with the fewest open contacts. */
+  online: readonly string[];
+  /** Owners offline past their grace period: a user of theirs who writes goes to an online agent. */
+  away: { has(agent: string): boolean };
+  /**
+   * Whether a message handed to this agent now counts as read once written (its sessions send no read receipts);
+   * then it is stored as `acked`. The caller writes it after the commit, and requeues it should that fail.
+   */
+  readsOnWrite?(agent: string): boolean;
+}
+
+/** What the store decided for one inbound message. */
+export interface InboundOutcome {
+  /** `duplicate`: its key was stored before; nothing was written. */
+  status: "stored" | "duplicate";
+  /** The contact's row after the decision (derived fields are not computed on the hot path). */
+  contact: ContactRow;
+  /** The message's state as stored. */
+  state: InboundState;
+  /** The contact was created by this message. */
+  created: boolean;
+  /** The owner before, when the message moved the contact to another agent; undefined otherwise. */
+  movedFrom?: string;
+  /** The message reopened a resolved conversation. */
+  reopened: boolean;
+  seq: number;
+}
+
+/** A change of a contact, made only if the contact is still as the caller saw it. */
+export interface ContactChange {
+  /** Only if the owner is still this one. */
+  expectAgent?: string;
+  /** Only if the status is still this one. */
+  expectStatus?: ContactStatus;
+  agent?: string;
+  status?: ContactStatus;
+  displayName?: string;
+  note?: string;
+  /** A workflow line to keep in the conversation with the change (a system message, state `sent`). */
+  line?: Message;
+}
+
+/** A reply window's rule: at most `quota` replies within `ms` after the newest inbound message of `types`. */
+export interface WindowRule {
+  /** The window's name, for the refusal ("message", "event"). */
+  name: string;
+  /**
+   * Inbound message types that open the window: a type, `event:<Event>` for an event (e.g. `event:subscribe`), or
+   * `*` for any type that is not an event.
+   */
+  opens: readonly string[];
+  ms: number;
+  quota: number;
+}
+
+/** Why a reply was refused by {@link Store.saveReply}: no window open, or every open window used up. */
+export interface WindowRefusal {
+  refused: true;
+  /** Per rule: epoch ms its window opened (-Infinity: never) and replies used since. */
+  windows: { name: string; openedAt: number; used: number; quota: number; ms: number }[];
+}
+
+/** WeChat's customer-service reply window of one user of one account, as the Official Account channel keeps it. */
 export interface WindowRecord {
   account: string;
   openid: string;
@@ -94,43 +181,6 @@ export interface WindowRecord {
   eventUsed: number;
 }
 
-/** The de-duplication key of an inbound message: (account, contact id, message id). */
-export interface DedupeKey {
-  account: string;
-  contact: string;
-  id: string;
-}
-
-/** Everything the hub rebuilds its Maps from at start. */
-export interface LoadedState {
-  contacts: ContactRecord[];
-  windows: WindowRecord[];
-  /**
-   * Inbound messages not acknowledged, per owning agent ("" = no agent yet),
-   * oldest first. The owner is the contact's current agent, so a contact moved
-   * to another agent takes its unacknowledged messages along.
-   */
-  unacked: Map<string, StoredMessage[]>;
-  /** Replies still `queued` for WeChat, oldest first. */
-  outbox: StoredMessage[];
-  /** Inbound messages still waiting for their media (state `media`), oldest first: their work resumes. */
-  media: StoredMessage[];
-  /** The most recent inbound keys, oldest first (to warm the hub's de-dup window). */
-  recentKeys: DedupeKey[];
-  /** Each contact's newest message either way, workflow lines (type `system`) left out: the list's preview. */
-  lastMessages: Map<string, StoredMessage>;
-  /** Each contact's newest workflow line (a transfer, a release…), for contacts that have one. */
-  lastSystemLines: Map<string, StoredMessage>;
-  /** The contacts whose newest message from the user or the agent (events and workflow lines left out) is the user's. */
-  awaitingReply: Set<string>;
-}
-
-/** What {@link Store.load} reads back. */
-export interface LoadOptions {
-  /** How many recent de-dup keys to return; default 100,000. */
-  recentKeys?: number;
-}
-
 /** One page of a conversation. */
 export interface HistoryQuery {
   /** Only messages older than this message id of the conversation; absent: from the newest. */
@@ -139,15 +189,24 @@ export interface HistoryQuery {
   limit: number;
 }
 
-/** Counters for `/healthz` and measurements. */
+/** A lease on a piece of background work: who holds it until when. */
+export interface Lease {
+  /** What is leased (`outbox:<contact>`, `media:<contact>/<id>`, `job:retention`…). */
+  key: string;
+  holder: string;
+  /** Epoch ms the lease ends unless renewed. */
+  until: number;
+}
+
+/** Counters for `/healthz` and measurements; the same on every engine. */
 export interface StoreStats {
   kind: string;
-  /** The database file, or ":memory:". */
+  /** Where it is (a file, a database without its password). */
   path: string;
-  /** Bytes on disk: the database file and its write-ahead log. */
-  fileBytes: number;
   messages: number;
   contacts: number;
+  /** Inbound messages not yet read by an agent (waiting, wherever). */
+  unread: number;
   /** Transactions committed since open. */
   commits: number;
   /** Writes committed since open (commits / writes shows the group-commit batching). */
@@ -156,20 +215,59 @@ export interface StoreStats {
   maxBatch: number;
   /** Writes waiting for the next commit. */
   queued: number;
+  /** Bytes on disk (SQLite: the file and its write-ahead log); 0 where unknown. */
+  fileBytes: number;
 }
 
-/** The durable store; see the module documentation. */
+/** The store of record; see the module documentation. */
 export interface Store {
-  /** Everything the hub needs at start. Reads are taken after every write made before the call. */
-  load(options?: LoadOptions): Promise<LoadedState>;
   /**
-   * Store an inbound message (state `accepted` unless told) and, when given, its contact's
-   * snapshot in one transaction. Resolves once committed; "duplicate" when its
-   * {@link DedupeKey} is already stored (then nothing is written).
+   * Decide and keep one inbound message in one step: the contact found or created by identity (its id given here),
+   * its owner decided (the requested agent; else the owner; else, or when the owner is away, the online agent with
+   * the fewest open contacts; a user put back in the queue waits there), a resolved conversation reopened, the
+   * message stored once (a repeat of its key is `duplicate` and changes nothing).
    */
-  saveInbound(message: Message, contact?: ContactRecord, state?: InboundState): Promise<"stored" | "duplicate">;
-  /** These messages did not reach their agent after all (a stalled socket): they are unacknowledged again. */
+  acceptInbound(input: InboundInput): Promise<InboundOutcome>;
+  /**
+   * Keep an agent's reply (state `queued`) if the contact's channel allows it now: with `rules`, the reply is
+   * counted against the first open window with replies left — in the same step, so that replies from anywhere
+   * never exceed a window. Resolves to the stored message, or a refusal saying which windows are closed or used up.
+   */
+  saveReply(message: Message, rules?: readonly WindowRule[]): Promise<StoredMessage | WindowRefusal>;
+  /** Store an outbound message as it is (a workflow line, a message kefu sends by itself). */
+  saveOutbound(message: Message, state: OutboundState): Promise<void>;
+  /** Set the state of a reply (the latest with this id for this contact); false when there is none. */
+  setOutboundState(ref: MessageRef, state: OutboundState, detail?: string): Promise<boolean>;
+  /**
+   * Change a contact if it is still as `change` expects: resolves to the contact after, or undefined when it is not
+   * (another agent took it first, it was resolved meanwhile…) or does not exist. The line, if any, is kept with it.
+   */
+  updateContact(id: string, change: ContactChange): Promise<ContactRow | undefined>;
+  /** One contact by id, with its derived fields. */
+  contact(id: string): Promise<ContactSummary | undefined>;
+  /** The contacts of one agent ("" = the users waiting for an agent), most recent first. */
+  contactsOf(agent: string): Promise<ContactSummary[]>;
+  /** `agent`'s contacts whose name, display name, note or ids contain `text` (case-insensitive for ASCII). */
+  findContacts(agent: string, text: string, limit: number): Promise<ContactSummary[]>;
+  /** Open (not resolved) contacts per agent, for these agents (all owners when absent). */
+  openCounts(agents?: readonly string[]): Promise<Map<string, number>>;
+  /** The contacts of `agent` with messages not yet read (a user waiting for them), oldest waiting first. */
+  waitingContacts(agent: string, limit: number): Promise<ContactRow[]>;
+  /** These messages did not reach their agent after all (a stalled socket): they are unread again. */
   requeue(refs: readonly MessageRef[]): Promise<number>;
+  /**
+   * The agent read these messages of its contacts: never redelivered. A ref with contact "" names the message by
+   * id alone (seed 003's read receipt). Resolves to the messages it changed.
+   */
+  ack(agent: string, refs: readonly MessageRef[]): Promise<MessageRef[]>;
+  /**
+   * Inbound messages of the agent's contacts not read, in store order, after `afterSeq`: a connecting session pages
+   * through them. A message committed after a page was read reaches a registered session live, so the cursor
+   * never needs to look back.
+   */
+  unacked(agent: string, limit?: number, afterSeq?: number): Promise<StoredMessage[]>;
+  /** One contact's inbound messages not read, oldest first (they follow the contact to a new agent). */
+  unackedOf(contact: string, limit?: number): Promise<StoredMessage[]>;
   /**
    * A message's media is ready (or failed): its media path and extra fields are set and it leaves state `media` for
    * `state`. False when it was not waiting (done already).
@@ -182,46 +280,35 @@ export interface Store {
   ): Promise<boolean>;
   /** Whether a message of one of `agent`'s contacts uses the stored media file named by either of `paths`. */
   mediaOwnedBy(paths: readonly [string, string], agent: string): Promise<boolean>;
-  /**
-   * Work on a message's media again: one of `agent`'s contacts' messages whose media failed goes back to state
-   * `media`. Resolves to it, or undefined when there is no such message (or it is not waiting for a retry).
-   */
+  /** One of `agent`'s contacts' messages whose media failed goes back to state `media`; undefined when none. */
   reopenMedia(ref: MessageRef, agent: string): Promise<StoredMessage | undefined>;
   /** The names of the stored media files messages still use (theirs and the originals they were converted from). */
   mediaInUse(): Promise<Set<string>>;
-  /** Store an agent's reply, with its contact's snapshot when given, in one transaction. */
-  saveOutbound(message: Message, state: OutboundState, contact?: ContactRecord): Promise<void>;
-  /** Set the state of a reply (the latest with this id for this contact); false when there is none. */
-  setOutboundState(ref: MessageRef, state: OutboundState, detail?: string): Promise<boolean>;
+  /** Inbound messages waiting for their media (state `media`), oldest first: their work resumes. */
+  waitingMedia(): Promise<StoredMessage[]>;
+  /** Replies still `queued`, oldest first: they were on their way when a process stopped. */
+  outbox(): Promise<StoredMessage[]>;
   /**
-   * The agent read these messages of its contacts: never redelivered. A ref with
-   * contact "" names the message by id alone (seed 003's read receipt). Resolves to the messages it changed,
-   * each with its contact.
-   */
-  ack(agent: string, refs: readonly MessageRef[]): Promise<MessageRef[]>;
-  /** Inbound messages of the agent's contacts not acknowledged, oldest first, after `afterSeq`: to send again on reconnect. */
-  unacked(agent: string, limit?: number, afterSeq?: number): Promise<StoredMessage[]>;
-  /** One contact's inbound messages not acknowledged, oldest first (they follow the contact to a new agent). */
-  unackedOf(contact: string, limit?: number): Promise<StoredMessage[]>;
-  /**
-   * One page of a conversation, newest first, both directions, never another
-   * contact's messages. Rejects with a `not_found` KefuError (404) when `before`
-   * is not a message of this conversation (or was swept).
+   * One page of a conversation, newest first, both directions. Rejects with a `not_found` KefuError (404) when
+   * `before` is not a message of this conversation (or was swept).
    */
   history(contact: string, query: HistoryQuery): Promise<StoredMessage[]>;
-  /**
-   * Messages of `agent`'s contacts whose text contains `text` (case-insensitive), newest first, at most `limit`.
-   */
+  /** Messages of `agent`'s contacts whose text contains `text` (case-insensitive for ASCII), newest first. */
   search(agent: string, text: string, limit: number): Promise<StoredMessage[]>;
-  /** Create or replace a contact (a move to another agent, a new name, the unread count). */
-  upsertContact(contact: ContactRecord): Promise<void>;
-  /** Create or replace a user's reply window. */
-  saveWindow(window: WindowRecord): Promise<void>;
   /**
-   * Retention: delete the messages stored before `cutoffMs` (epoch ms) and the
-   * reply windows not used since. Unacknowledged inbound messages and queued
-   * replies are kept whatever their age: an accepted message is never lost
-   * before it reached its agent. Resolves to the rows deleted.
+   * Take or renew a lease: resolves true when `holder` holds `key` until `until` — it was free, expired, or already
+   * its own. Another holder's lease that has not expired is never taken.
+   */
+  lease(key: string, holder: string, until: number): Promise<boolean>;
+  /** Give a lease back (only the holder can). */
+  release(key: string, holder: string): Promise<void>;
+  /** Create or replace a user's reply window (the Official Account channel's view of it, kept across restarts). */
+  saveWindow(window: WindowRecord): Promise<void>;
+  /** Every kept reply window (read at start). */
+  windows(): Promise<WindowRecord[]>;
+  /**
+   * Retention: delete the messages stored before `cutoffMs` (epoch ms). Unread inbound messages and queued replies
+   * are kept whatever their age. Resolves to the rows deleted.
    */
   sweep(cutoffMs: number): Promise<number>;
   /** Flush, then release the store; later calls reject. */

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { KefuError } from "../../src/core/errors.ts";
 import { Hub, type HubOptions } from "../../src/hub/hub.ts";
+import { ReplyService } from "../../src/hub/replies.ts";
+import { ReplyRouter } from "../../src/channels/channel.ts";
+import { silentLogger } from "../../src/core/log.ts";
 import type { Message } from "../../src/core/message.ts";
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
+import type { WindowRule } from "../../src/store/store.ts";
 import { Peer } from "./peer.ts";
 
 /** A hub on a real (in-memory) SQLite store, closed when the test ends. */
@@ -48,7 +52,8 @@ Deno.test("hub: a new user goes to the online agent with the fewest contacts, th
   assert.equal((await accept(hub, msg("u2"))).agent, "b");
   assert.deepEqual(a.take().map((m) => m.contact), ["u1", "u3", "u1"]);
   assert.deepEqual(b.take().map((m) => m.contact), ["u2", "u4", "u2"]);
-  assert.deepEqual(hub.contactsOf("a").map((c) => c.contact_id).sort(), ["u1", "u3"]);
+  assert.deepEqual((await hub.contactsOf("a")).map((c) => c.contact_id).sort(), ["u1", "u3"]);
+  assert.deepEqual((await hub.contactsOf("b")).map((c) => c.contact_id).sort(), ["u2", "u4"]);
 });
 
 Deno.test("hub: an explicit agent takes the contact, even from another agent", async () => {
@@ -58,8 +63,9 @@ Deno.test("hub: an explicit agent takes the contact, even from another agent", a
   await hub.connect("b", new Peer());
   await accept(hub, msg("u1"));
   assert.equal((await accept(hub, msg("u1", "b"))).agent, "b");
-  assert.deepEqual(hub.contactsOf("a"), []);
-  assert.deepEqual(hub.contactsOf("b").map((c) => c.contact_id), ["u1"]);
+  assert.deepEqual(await hub.contactsOf("a"), []);
+  assert.deepEqual((await hub.contactsOf("b")).map((c) => c.contact_id), ["u1"]);
+  assert.equal((await t.store.contact("u1"))?.agent, "b", "the store's row says so");
   assert.equal((await accept(hub, msg("u1"))).agent, "b");
 });
 
@@ -71,11 +77,14 @@ Deno.test("hub: messages for an offline agent are kept and delivered in order on
     results.push(await accept(hub, m));
   }
   assert.deepEqual(results.map((r) => r.status), ["queued", "queued", "queued"]);
-  assert.equal(hub.heldFor("a"), 3);
+  assert.equal(await hub.waiting(), 3);
+  assert.deepEqual((await hub.contactsOf("a")).map((c) => [c.contact_id, c.unread]).sort(), [["u1", 2], ["u2", 1]]);
   const a = new Peer();
   await hub.connect("a", a);
   assert.deepEqual(a.take().map((m) => m.content), ["one", "two", "three"]);
-  assert.equal(hub.heldFor("a"), 0);
+  // Written to a socket without read receipts: read.
+  assert.equal(await hub.waiting(), 0);
+  assert.deepEqual((await hub.contactsOf("a")).map((c) => c.unread), [0, 0]);
   assert.equal((await accept(hub, msg("u1"))).status, "delivered");
 });
 
@@ -90,7 +99,8 @@ Deno.test("hub: what an agent has not acknowledged comes again on its next conne
   assert.equal(await hub.ack("a", [{ contact: "u1", id: sent[1].id }]), 1);
   // seed 003's receipt names only the id.
   assert.equal(await hub.ack("a", [{ contact: "", id: sent[2].id }]), 1);
-  assert.equal(hub.contactsOf("a")[0].unread, 1, "both receipts count, also the one that named no contact");
+  assert.equal((await hub.contactsOf("a"))[0].unread, 1, "both receipts count, also the one that named no contact");
+  assert.equal(await hub.waiting(), 1);
   hub.disconnect("a", a);
   const again = new Peer();
   await hub.connect("a", again, { acks: true });
@@ -123,12 +133,15 @@ Deno.test("hub: with no agent online, new users wait and go to the first agent t
   await accept(hub, msg("u1", "", "x"));
   await accept(hub, msg("u2", "", "y"));
   await accept(hub, msg("u1", "", "z"));
-  assert.equal(hub.heldFor(""), 3);
+  assert.equal(await hub.waiting(), 3);
+  assert.deepEqual((await t.store.contactsOf("")).map((c) => [c.id, c.unread]).sort(), [["u1", 2], ["u2", 1]]);
+  assert.deepEqual(await hub.contactsOf(""), [], "nobody's contacts are no agent's list");
   const a = new Peer();
   await hub.connect("a", a);
   assert.deepEqual(a.take().map((m) => m.content), ["x", "y", "z"]);
-  assert.deepEqual(hub.contactsOf("a").map((c) => c.contact_id).sort(), ["u1", "u2"]);
-  assert.equal(hub.heldFor(""), 0);
+  assert.deepEqual((await hub.contactsOf("a")).map((c) => c.contact_id).sort(), ["u1", "u2"]);
+  assert.deepEqual(await t.store.contactsOf(""), []);
+  assert.equal(await hub.waiting(), 0);
 });
 
 Deno.test("hub: a sticky user's messages wait for their own agent, not another one", async () => {
@@ -164,32 +177,52 @@ Deno.test("hub: a user whose agent stays away goes to an online agent, with the 
   const r = await accept(hub, msg("u1", "", "hello?"));
   assert.deepEqual([r.status, r.agent], ["delivered", "b"]);
   assert.deepEqual(b.take().map((m) => m.content), ["are you there", "hello?"]);
-  assert.deepEqual(hub.contactsOf("b").map((c) => c.contact_id), ["u1"]);
-  assert.equal(hub.heldFor("a"), 0);
+  assert.deepEqual((await hub.contactsOf("b")).map((c) => c.contact_id), ["u1"]);
+  assert.deepEqual(await hub.contactsOf("a"), []);
+  assert.equal(await hub.waiting(), 0, "b's socket (no read receipts) read both");
   // With nobody online the user waits for their own agent, however long.
   hub.disconnect("b", b);
   clock.t += 3_600_000;
   assert.deepEqual(await accept(hub, msg("u1", "", "x")).then((r) => [r.status, r.agent]), ["queued", "b"]);
 });
 
-Deno.test("hub: waiting messages are bounded; a full queue refuses with 503 and keeps nothing", async () => {
-  await using t = testHub({ maxHeldPerAgent: 2, maxHeldTotal: 3 });
+Deno.test("hub: no cap on waiting: with nobody online every message is kept, and all reach the first agent", async () => {
+  await using t = testHub({ redeliverPage: 256 });
   const { hub } = t;
-  await accept(hub, msg("u1", "a"));
-  await accept(hub, msg("u1", "a"));
-  await assert.rejects(
-    accept(hub, msg("u1", "a")),
-    (e) => e instanceof KefuError && e.status === 503 && e.kind === "queue_full",
+  // More than the 1,000 the in-memory queue used to take before refusing with 503 queue_full.
+  const n = 1_100;
+  const results = await Promise.all(
+    Array.from({ length: n }, (_, i) => accept(hub, msg(`user${i}`, "", `hello ${i}`))),
   );
-  await accept(hub, msg("u2", "b"));
-  await assert.rejects(accept(hub, msg("u2", "b")), /3 in all/);
-  const retry = msg("u3", "c");
-  await assert.rejects(accept(hub, { ...retry }), /3 in all/);
+  assert.deepEqual(new Set(results.map((r) => [r.status, r.agent].join())), new Set(["queued,"]));
+  assert.equal(await hub.waiting(), n);
+  assert.equal((await hub.stats()).held, n);
   const a = new Peer();
   await hub.connect("a", a);
-  assert.equal(a.take().length, 2);
-  // The refused message was not remembered as seen: its retry is accepted.
-  assert.equal((await accept(hub, { ...retry })).status, "queued");
+  const got = a.take().map((m) => m.content);
+  assert.equal(got.length, n, "every page of the backlog is sent");
+  assert.deepEqual(got.slice(0, 2), ["hello 0", "hello 1"]);
+  assert.equal(got.at(-1), `hello ${n - 1}`);
+  assert.equal(await hub.waiting(), 0);
+  assert.equal((await hub.contactsOf("a")).length, n);
+});
+
+Deno.test("hub: a message the store failed to keep is refused with 503, and its retry is accepted", async () => {
+  await using t = testHub();
+  const { hub, store } = t;
+  const acceptInbound = store.acceptInbound.bind(store);
+  let failures = 1;
+  store.acceptInbound = (input) => failures-- > 0 ? Promise.reject(new Error("disk full")) : acceptInbound(input);
+  const m = msg("u1", "a");
+  await assert.rejects(
+    accept(hub, { ...m }),
+    (e) => e instanceof KefuError && e.status === 503 && e.kind === "store_failed" && /try again/.test(e.message),
+  );
+  assert.equal(await hub.waiting(), 0);
+  // Not remembered as seen: the retry is kept, once.
+  assert.equal((await accept(hub, { ...m })).status, "queued");
+  assert.equal((await accept(hub, { ...m })).status, "duplicate");
+  assert.equal(await hub.waiting(), 1);
 });
 
 Deno.test("hub: a repeated id from the same user is a duplicate and is not delivered again", async () => {
@@ -206,13 +239,17 @@ Deno.test("hub: a repeated id from the same user is a duplicate and is not deliv
   assert.equal(a.take().length, 2);
 });
 
-Deno.test("hub: the store's memory of ids outlives the hub's window (a restart)", async () => {
-  await using t = testHub({ dedupeWindow: 0 });
-  const { hub } = t;
+Deno.test("hub: ids are remembered by the store, not the hub: a repeat after a restart is a duplicate", async () => {
+  await using t = testHub();
   const m = msg("u1", "a");
-  assert.equal((await accept(hub, { ...m })).status, "queued");
+  assert.equal((await accept(t.hub, { ...m })).status, "queued");
+  // A new hub over the same store (a restart; two hubs at once over one SQLite file are not supported).
+  const hub = new Hub({ store: t.store });
   assert.equal((await accept(hub, { ...m })).status, "duplicate");
-  assert.equal(hub.heldFor("a"), 1);
+  assert.equal(await hub.waiting(), 1);
+  const a = new Peer();
+  await hub.connect("a", a);
+  assert.deepEqual(a.take().map((x) => x.id), [m.id], "delivered once");
 });
 
 Deno.test("hub: every socket of an agent gets its messages; past the limit the oldest is closed", async () => {
@@ -247,14 +284,30 @@ Deno.test("hub: a socket that does not read is closed with 4001; its messages st
   assert.deepEqual(next.take().map((m) => m.content), ["read", "stuck"]);
 });
 
+// A reply service over the test store with one channel (wx_official_account) that records what it sends.
+function replies(store: SqliteStore, rules: WindowRule[] = []) {
+  const sent: { contact: string; content: string }[] = [];
+  const router = new ReplyRouter([{
+    name: "wx_official_account",
+    send: (reply, contact) => {
+      sent.push({ contact: contact.id, content: reply.content });
+      return Promise.resolve("sent");
+    },
+    windowRules: () => rules,
+  }]);
+  return { service: new ReplyService({ store, router, log: silentLogger }), sent };
+}
+
 Deno.test("hub: replies are accepted only for the agent's own contacts", async () => {
   await using t = testHub();
-  const { hub } = t;
+  const { hub, store } = t;
   await hub.connect("a", new Peer());
   await hub.connect("b", new Peer());
   await accept(hub, msg("u1", "a"));
+  const { service, sent } = replies(store);
   const reply = { ...msg("u1"), direction: "out" as const };
-  assert.equal(hub.reply("a", reply).agent, "a");
+  assert.deepEqual(await service.reply("a", { ...reply }), { status: "sent" });
+  assert.deepEqual(sent, [{ contact: "u1", content: reply.content }]);
   const refusals = [["b", "u1", 403, "not_your_contact", /another agent/], [
     "a",
     "nobody",
@@ -263,11 +316,32 @@ Deno.test("hub: replies are accepted only for the agent's own contacts", async (
     /no such/,
   ]];
   for (const [agent, contact, status, kind, why] of refusals as [string, string, number, string, RegExp][]) {
-    assert.throws(
-      () => hub.reply(agent, { ...reply, contact }),
+    await assert.rejects(
+      service.reply(agent, { ...reply, id: `r-${agent}-${contact}`, contact }),
       (e) => e instanceof KefuError && e.status === status && e.kind === kind && why.test(e.message),
     );
   }
+  assert.equal(sent.length, 1, "nothing refused was sent");
+  // The reply is kept in the conversation, sent, with the agent who wrote it.
+  const [kept] = (await hub.history("a", "u1", undefined, 10)).filter((m) => m.direction === "out");
+  assert.deepEqual([kept.id, kept.agent, kept.state], [reply.id, "a", "sent"]);
+});
+
+Deno.test("hub: replies are counted against the channel's window in the store; one too many is refused", async () => {
+  await using t = testHub();
+  const { hub, store } = t;
+  await accept(hub, { ...msg("u1", "a"), sendTime: Math.floor(Date.now() / 1000) });
+  const { service, sent } = replies(store, [{ name: "message", opens: ["*"], ms: 48 * 3_600_000, quota: 2 }]);
+  const reply = (i: number) => ({ ...msg("u1"), id: `r${i}`, direction: "out" as const });
+  // Three at once: replies to one user are counted one at a time.
+  const outcomes = await Promise.allSettled([1, 2, 3].map((i) => service.reply("a", reply(i))));
+  assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "fulfilled", "rejected"]);
+  const refused = (outcomes[2] as PromiseRejectedResult).reason;
+  assert.ok(refused instanceof KefuError && refused.status === 403 && refused.kind === "reply_window_closed");
+  assert.match(refused.message, /2 replies were already sent/);
+  assert.equal(sent.length, 2);
+  const kept = (await hub.history("a", "u1", undefined, 10)).filter((m) => m.direction === "out");
+  assert.deepEqual(kept.map((m) => m.id).sort(), ["r1", "r2"], "the refused reply was not kept");
 });
 
 Deno.test("hub: heartbeat reaches every open socket; closeAll closes them", async () => {
@@ -281,5 +355,80 @@ Deno.test("hub: heartbeat reaches every open socket; closeAll closes them", asyn
   assert.equal(b.sent.length, 1);
   hub.closeAll(1001, "bye");
   assert.deepEqual([a.closed, b.closed], [{ code: 1001, reason: "bye" }, { code: 1001, reason: "bye" }]);
-  assert.equal(hub.stats().sockets, 0);
+  assert.deepEqual(await hub.stats(), { agents_online: 0, sockets: 0, contacts: 0, held: 0 });
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+Deno.test("hub: the reassign job moves a user whose agent left to an online agent, with no new message", async () => {
+  await using t = testHub({ reassignAfterMs: 50 });
+  const { hub, store } = t;
+  // The user writes once to a, who does not read it (a session with read receipts, none sent) and leaves.
+  const a = new Peer();
+  await hub.connect("a", a, { acks: true });
+  const first = await accept(hub, msg("u1", "", "anyone there?"));
+  assert.deepEqual([first.status, first.agent], ["delivered", "a"]);
+  hub.disconnect("a", a);
+  const b = new Peer();
+  await hub.connect("b", b);
+  assert.deepEqual(b.take(), [], "not b's user (yet)");
+  // Within the grace period (a reload): nothing moves.
+  assert.equal(await hub.reassignAway(), 0);
+  assert.equal((await store.contact("u1"))?.agent, "a");
+  await sleep(60);
+  // Past it: b gets the user and the message that waited, though the user wrote nothing new.
+  assert.equal(await hub.reassignAway(), 1);
+  assert.deepEqual(b.take().map((m) => [m.contact, m.content]), [["u1", "anyone there?"]]);
+  assert.equal((await store.contact("u1"))?.agent, "b");
+  assert.deepEqual((await hub.contactsOf("b")).map((c) => c.contact_id), ["u1"]);
+  assert.deepEqual(await hub.contactsOf("a"), []);
+  assert.equal(await hub.waiting(), 0, "b's socket (no read receipts) read it");
+  // Done once: the next pass finds nobody waiting for an away agent.
+  assert.equal(await hub.reassignAway(), 0);
+  assert.deepEqual(b.take(), []);
+});
+
+Deno.test("hub: with nobody online the reassign job moves nothing: the user waits for their own agent", async () => {
+  await using t = testHub({ reassignAfterMs: 50 });
+  const { hub, store } = t;
+  const a = new Peer();
+  await hub.connect("a", a, { acks: true });
+  await accept(hub, msg("u1", "", "hello"));
+  hub.disconnect("a", a);
+  await sleep(60);
+  assert.equal(await hub.reassignAway(), 0);
+  assert.equal((await store.contact("u1"))?.agent, "a");
+  assert.equal(await hub.waiting(), 1);
+  // Their agent comes back: the message is there.
+  const again = new Peer();
+  await hub.connect("a", again, { acks: true });
+  assert.deepEqual(again.take().map((m) => m.content), ["hello"]);
+});
+
+Deno.test("hub: two agents take one queued user at once: exactly one wins, the other gets 409", async () => {
+  await using t = testHub();
+  const { hub, store } = t;
+  await hub.connect("a", new Peer());
+  await hub.connect("b", new Peer());
+  await hub.connect("c", new Peer());
+  await accept(hub, msg("u1", "a", "help"));
+  await hub.workflow.transfer("a", "u1", "", "");
+  assert.deepEqual((await hub.workflow.queue()).map((c) => c.contact_id), ["u1"]);
+  const outcomes = await Promise.allSettled([hub.workflow.take("b", "u1"), hub.workflow.take("c", "u1")]);
+  const won = outcomes.filter((o) => o.status === "fulfilled");
+  const lost = outcomes.filter((o) => o.status === "rejected");
+  assert.equal(won.length, 1);
+  assert.equal(lost.length, 1);
+  const e = lost[0].reason;
+  assert.ok(e instanceof KefuError && e.status === 409 && e.kind === "already_taken", String(e));
+  const winner = won[0].value.agent_id;
+  assert.ok(winner === "b" || winner === "c");
+  const kept = await store.contact("u1");
+  assert.deepEqual([kept?.agent, kept?.status], [winner, "open"]);
+  assert.deepEqual(await hub.workflow.queue(), []);
+  // One "took" line in the conversation: the loser's was not kept.
+  const lines = (await hub.history(winner, "u1", undefined, 50)).filter((m) => m.extra?.action === "taken");
+  assert.deepEqual(lines.map((m) => m.extra?.by), [winner]);
 });

@@ -88,6 +88,7 @@ export function wxOfficial(options: WxOfficialOptions): ChannelFactory {
       send: (reply, contact) => sender.send(reply, contact),
       typing: (contact) => sender.typing(contact),
       replyWindow: (contact) => sender.replyWindow(contact),
+      windowRules: (contact) => sender.windowRules(contact),
       stop() {
         // Held requests are answered (with nothing) and replies still waiting for one are refused.
         passive.close();

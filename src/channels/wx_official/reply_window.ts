@@ -1,14 +1,16 @@
 /**
- * WeChat's customer-service reply windows, tracked locally so that a reply
- * WeChat would refuse is refused here, before any call: 5 messages within 48
- * hours of the user's last message, 3 within 1 minute of a follow, a menu
- * click or a QR scan; "typing…" needs an exchange within 30 seconds and lasts 15.
+ * WeChat's customer-service reply windows: 5 messages within 48 hours of the
+ * user's last message, 3 within 1 minute of a follow, a menu click or a QR scan;
+ * "typing…" needs an exchange within 30 seconds and lasts 15. The store counts
+ * each reply against them in the step that keeps it ({@link WINDOW_RULES}), so
+ * that a reply WeChat would refuse is refused before any call, whichever kefu
+ * sends it; this process keeps a view of them for the contact list and typing.
  *
  * @module
  */
 
-import { KefuError } from "../../core/errors.ts";
 import type { ReplyWindowView } from "../../hub/routing.ts";
+import type { WindowRule } from "../../store/store.ts";
 
 /** What a user did that opens (or closes) a reply window. */
 export type Interaction = "message" | "follow" | "click" | "scan" | "unfollow";
@@ -44,6 +46,20 @@ export const TYPING_AFTER_MS = 30_000;
 /** Typing shows this long unless a message or CancelTyping ends it. */
 export const TYPING_SHOWS_MS = 15_000;
 
+/**
+ * The same rules for the store, which checks and counts a reply in the step that keeps it, whichever kefu sends it:
+ * the short event window first, so that the 48-hour one lasts.
+ */
+export const WINDOW_RULES: readonly WindowRule[] = [
+  {
+    name: "event",
+    opens: ["event:subscribe", "event:SCAN", "event:CLICK", "event:scancode_push", "event:scancode_waitmsg"],
+    ms: EVENT_WINDOW.ms,
+    quota: EVENT_WINDOW.quota,
+  },
+  { name: "message", opens: ["*"], ms: MESSAGE_WINDOW.ms, quota: MESSAGE_WINDOW.quota },
+];
+
 /** Which WeChat events open a window, by `Event` (menu events that push to the server count as clicks). */
 const EVENT_INTERACTION: Record<string, Interaction> = {
   subscribe: "follow",
@@ -70,10 +86,6 @@ function fresh(): WindowState {
     typingUntil: 0,
     savedMessageAt: -Infinity,
   };
-}
-
-function hours(ms: number): string {
-  return ms < HOUR ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / HOUR)} h`;
 }
 
 /** Reply windows of every user, keyed by account and openid. */
@@ -115,32 +127,6 @@ export class ReplyWindows {
   #changed(account: string, openid: string, s: WindowState): void {
     s.savedMessageAt = s.lastMessageAt;
     this.#onChange?.(account, openid, s);
-  }
-
-  /** Throws `KefuError` (403 reply_window_closed) when WeChat would refuse a message to this user now. */
-  check(account: string, openid: string): void {
-    const s = this.#users.get(`${account}\n${openid}`);
-    const t = this.#now();
-    if (s === undefined) {
-      throw closed(openid, "the user has not written (or followed, clicked a menu, scanned a code) since kefu started");
-    }
-    const message = t - s.lastMessageAt < MESSAGE_WINDOW.ms;
-    const event = t - s.lastEventAt < EVENT_WINDOW.ms;
-    if ((message && s.messageUsed < MESSAGE_WINDOW.quota) || (event && s.eventUsed < EVENT_WINDOW.quota)) return;
-    if (message || event) {
-      throw closed(
-        openid,
-        message
-          ? `${MESSAGE_WINDOW.quota} replies were already sent since the user's last message (WeChat's limit)`
-          : `${EVENT_WINDOW.quota} replies were already sent in the minute after the user's last action`,
-      );
-    }
-    throw closed(
-      openid,
-      s.lastMessageAt === -Infinity
-        ? "the user's last action was more than a minute ago and they have not written"
-        : `the user last wrote ${hours(t - s.lastMessageAt)} ago; WeChat allows replies for 48 h`,
-    );
   }
 
   /** A message went out: spend the quota (the short event window first, so the 48-hour one lasts) and end typing. */
@@ -221,13 +207,4 @@ export class ReplyWindows {
   get size(): number {
     return this.#users.size;
   }
-}
-
-function closed(openid: string, why: string): KefuError {
-  return new KefuError(
-    "reply_window_closed",
-    `cannot send to ${JSON.stringify(openid)}: ${why}. Nothing was sent; ` +
-      "wait for the user to write again (WeChat's customer-service rule, errcode 45015/45047)",
-    403,
-  );
 }

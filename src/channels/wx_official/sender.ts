@@ -8,7 +8,7 @@
  */
 
 import { accountId, type WechatAccount } from "./config.ts";
-import type { ContactRecord } from "../../store/store.ts";
+import type { ContactRecord, WindowRule } from "../../store/store.ts";
 import type { TypingResult } from "../channel.ts";
 import type { ReplyWindowView } from "../../hub/routing.ts";
 import { KefuError, quote } from "../../core/errors.ts";
@@ -16,7 +16,7 @@ import type { Logger } from "../../core/log.ts";
 import { isMediaType, type Message } from "../../core/message.ts";
 import type { PassiveReplies } from "./passive_reply.ts";
 import { UPLOAD_PATH } from "../../envelope/protocol.ts";
-import { MESSAGE_WINDOW, type ReplyWindows } from "./reply_window.ts";
+import { MESSAGE_WINDOW, type ReplyWindows, WINDOW_RULES } from "./reply_window.ts";
 import type { Uploads } from "../../media/uploads.ts";
 import { customMedia, type CustomMessage, customText, WechatApi, WechatApiError } from "./api.ts";
 
@@ -104,6 +104,17 @@ export class Outbound {
     return view;
   }
 
+  /**
+   * The windows a reply to `contact` is counted against in the store (WeChat's customer-service rules), for an
+   * account whose replies go through the customer-service API; none in passive mode (WeChat's own request is
+   * answered) or without AppID/AppSecret (refused anyway).
+   */
+  windowRules(contact: ContactRecord): readonly WindowRule[] {
+    const ch = this.#channels.get(contact.account);
+    if (ch === undefined || ch.api === undefined || ch.account.replyMode === "passive") return [];
+    return WINDOW_RULES;
+  }
+
   /** The API client of an account (undefined: no AppID/AppSecret, or no such account). */
   api(account: string): WechatApi | undefined {
     return this.#channels.get(account)?.api;
@@ -131,7 +142,8 @@ export class Outbound {
         409,
       );
     }
-    windows.check(ch.id, openid);
+    // The store counted this reply against the user's windows when it kept it (ReplyService): here only the local
+    // view of them follows.
     let body: CustomMessage;
     if (m.type === "text") body = customText(openid, m.content);
     else body = customMedia(openid, m.type as "image" | "voice" | "video", await this.#mediaId(ch, m, openid));

@@ -109,7 +109,13 @@ async function push(http: string, xml: string, safe: boolean): Promise<Response>
 
 for (const safe of [false, true]) {
   Deno.test(`every type: ${safe ? "safe-mode" : "plaintext"} messages and events reach the agent`, async () => {
-    await using t = await startService({ WECHAT_TOKEN: TOKEN, WECHAT_APPID: APPID, WECHAT_ENCODING_AES_KEY: AES_KEY });
+    // Safe mode takes only encrypted posts; plaintext ones go to the account in compatible mode (WeChat's modes).
+    await using t = await startService({
+      WECHAT_TOKEN: TOKEN,
+      WECHAT_APPID: APPID,
+      WECHAT_ENCODING_AES_KEY: AES_KEY,
+      WECHAT_ENCRYPT_MODE: safe ? "safe" : "compatible",
+    });
     await using agent = await AgentClient.open(agentUrl(t, "a1"));
     for (const [type, body, code, check] of CASES) {
       const r = await push(t.http, doc("oEvery", type, body), safe);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { XMLParser } from "fast-xml-parser";
 import { msgSignature, signature, WechatCipher } from "../../../src/channels/wx_official/crypto.ts";
 import { AgentClient, agentUrl, startService } from "../../helpers.ts";
+import { startPostgres } from "../../support/postgres.ts";
 
 const AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 const APPID = "wx2c2769f8efd9abc2";
@@ -203,20 +204,23 @@ Deno.test("webhook: a (timestamp, nonce) pair is taken once — a replay with an
 });
 
 Deno.test("webhook: a pair whose message could not be committed is not remembered, so WeChat's retry is taken", async () => {
-  // One message may wait for an agent; the second cannot be taken (503 queue_full) and is not remembered.
-  await using t = await startService({ WECHAT_TOKEN: "bench", MAX_HELD_TOTAL: "1" });
+  // The store of record goes away (PostgreSQL stopped): the message cannot be committed and is not remembered.
+  await using pg = await startPostgres();
+  await using t = await startService({ WECHAT_TOKEN: "bench", STORE: "postgres", DATABASE_URL: pg.url });
   const ts = String(Math.floor(Date.now() / 1000));
   const first = await fetch(`${t.http}/wechat${await signedQuery("bench", ts, "1")}`, {
     method: "POST",
     body: userXml("oA", "first", "26000000000000001", ts),
   });
   assert.equal(await first.text(), "success");
+  await pg.stop();
   const url = `${t.http}/wechat${await signedQuery("bench", ts, "2")}`;
-  const full = await fetch(url, { method: "POST", body: userXml("oB", "second", "26000000000000002", ts) });
-  assert.deepEqual([full.status, (await full.json()).data.error], [503, "queue_full"]);
-  // The same pair again (even with another body, as kefu never took the first) is not a replay.
-  const again = await fetch(url, { method: "POST", body: userXml("oB", "second, again", "26000000000000003", ts) });
-  assert.equal((await again.json()).data.error, "queue_full");
+  const down = await fetch(url, { method: "POST", body: userXml("oB", "second", "26000000000000002", ts) });
+  assert.deepEqual([down.status, (await down.json()).data.error], [503, "store_failed"]);
+  // WeChat's retry of the same pair, once the store is back, is taken: it is not a replay.
+  await pg.restart();
+  const retry = await fetch(url, { method: "POST", body: userXml("oB", "second", "26000000000000002", ts) });
+  assert.deepEqual([retry.status, await retry.text()], [200, "success"]);
 });
 
 Deno.test("webhook compatible mode (WECHAT_ENCRYPT_MODE=compatible) takes plaintext and encrypted posts", async () => {

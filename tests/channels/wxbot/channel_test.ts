@@ -32,7 +32,7 @@ async function setup(env: Record<string, string> = {}): Promise<Setup> {
   const own: Message[] = [];
   const config = parseConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", STORE: "memory" });
   const channel = wxbot({ config: configFor(p, env), uploads, onOwnMessage: (m) => void own.push(m) });
-  const svc = await start(config, { channels: [channel] });
+  const svc = await start(config, { channels: [channel], uploads });
   const t: TestService = {
     svc,
     port: svc.port,
@@ -150,10 +150,19 @@ Deno.test("wxbot channel: a reply reaches the platform's API with the Token of t
 
 Deno.test("wxbot channel: image, voice and video replies from uploads; a video over 3 MB is refused before any call", async () => {
   await using s = await setup();
-  const { p, a, uploads } = s;
+  const { p, a } = s;
   p.sim.push({ wxid: BOT, from: "wxid_user3", content: "send me a picture", newMsgId: "4001" });
   await a.next(1001);
-  const png = await uploads.add(new Uint8Array([137, 80, 78, 71, 1, 2, 3]), "a.png", "image/png");
+  // Uploaded by the agent (only its own files go out).
+  const upload = async (bytes: Uint8Array<ArrayBuffer>, filename: string, type: string) => {
+    const r = await fetch(`${s.t.http}${UPLOAD_PATH}?userid=a1&filename=${filename}`, {
+      method: "POST",
+      body: bytes,
+      headers: { "content-type": type },
+    });
+    return { id: String((await r.json()).data.media_path).split("/").pop()! };
+  };
+  const png = await upload(new Uint8Array([137, 80, 78, 71, 1, 2, 3]), "a.png", "image/png");
   a.send(reply("wxid_user3", "r-img", "image", { media_path: `${UPLOAD_PATH}/${png.id}` }));
   assert.equal((await a.next(103)).data.id, "r-img");
   assert.deepEqual(p.sim.sent.at(-1)!.op, "sendImage");
@@ -162,7 +171,7 @@ Deno.test("wxbot channel: image, voice and video replies from uploads; a video o
   // 2 s of 12.2 kbit/s AMR: the header and 100 frames of 32 bytes.
   const amr = new Uint8Array(6 + 100 * 32);
   amr.set(new TextEncoder().encode("#!AMR\n"));
-  const voice = await uploads.add(amr, "note.amr", "audio/amr");
+  const voice = await upload(amr, "note.amr", "audio/amr");
   a.send(reply("wxid_user3", "r-voice", "voice", { media_path: `${UPLOAD_PATH}/${voice.id}` }));
   assert.equal((await a.next(103)).data.id, "r-voice");
   const v = p.sim.sent.at(-1)!;
@@ -174,14 +183,14 @@ Deno.test("wxbot channel: image, voice and video replies from uploads; a video o
     TOKENS[BOT],
   ]);
 
-  const video = await uploads.add(new Uint8Array(1000), "clip.mp4", "video/mp4");
+  const video = await upload(new Uint8Array(1000), "clip.mp4", "video/mp4");
   a.send(reply("wxid_user3", "r-video", "video", { media_path: `${UPLOAD_PATH}/${video.id}` }));
   assert.equal((await a.next(103)).data.id, "r-video");
   const vid = p.sim.sent.at(-1)!;
   assert.deepEqual([vid.op, typeof vid.body.ImageFileBase64, vid.body.VideoTime], ["sendVideo", "string", 0]);
 
   const calls = p.sim.sent.length;
-  const big = await uploads.add(new Uint8Array(MAX_VIDEO_BYTES + 1), "big.mp4", "video/mp4");
+  const big = await upload(new Uint8Array(MAX_VIDEO_BYTES + 1), "big.mp4", "video/mp4");
   a.send(reply("wxid_user3", "r-big", "video", { media_path: `${UPLOAD_PATH}/${big.id}` }));
   const err = await a.next(-1);
   assert.deepEqual([err.data.id, err.data.error], ["r-big", "media_too_large"]);

@@ -193,6 +193,12 @@ export class SqliteStore implements Store {
   readonly #q: Record<string, StatementSync> = {};
   /** The worker that checkpoints and searches (a file only: a second connection cannot see ":memory:"). */
   readonly #background: Background | undefined;
+  /**
+   * Open (not resolved) contacts per agent, for "the online agent with the fewest": a count per new user would visit
+   * every contact of every online agent. This process is the store's only writer (DATA_DIR's lock), so the counts
+   * are kept here as each write changes them; a batch that rolls back drops them, and they are read again.
+   */
+  #open: Map<string, number> | undefined;
   #queue: Write[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -260,7 +266,12 @@ export class SqliteStore implements Store {
         "send_time, name, avatar, extra, state, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " +
         "ON CONFLICT DO NOTHING",
     );
-    p("lastSeq", "SELECT last_insert_rowid() AS seq");
+    p(
+      "insertMessageSeq",
+      "INSERT INTO messages (id, direction, channel, account, contact, agent, company, type, content, media, " +
+        "send_time, name, avatar, extra, state, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " +
+        "ON CONFLICT DO NOTHING RETURNING seq",
+    );
     p(
       "contactByIdentity",
       `SELECT ${CONTACT_FIELDS} FROM contacts c WHERE channel = ? AND account = ? AND user_id = ?`,
@@ -286,7 +297,6 @@ export class SqliteStore implements Store {
       "openCountsAll",
       "SELECT agent, count(*) AS n FROM contacts WHERE status <> 'resolved' AND agent <> '' GROUP BY agent",
     );
-    p("openCountOf", "SELECT count(*) AS n FROM contacts WHERE agent = ? AND status <> 'resolved'");
     p("contactsOf", `SELECT ${CONTACT_FIELDS} FROM contacts c WHERE agent = ?`);
     p(
       "findContacts",
@@ -453,19 +463,6 @@ export class SqliteStore implements Store {
     const account = m.account ?? "";
     const found = this.#q.contactByIdentity.get(m.channel, account, m.contact) as Row | undefined;
     const row = found && toContactRow(found);
-    if (row !== undefined) {
-      const dup = this.#q.inboundKey.get(m.id, row.id, account);
-      if (dup !== undefined) {
-        return {
-          status: "duplicate",
-          contact: row,
-          state: dup.state as InboundState,
-          created: false,
-          reopened: false,
-          seq: Number(dup.seq),
-        };
-      }
-    }
     const agent = decideOwner(row, input, () => this.#fewest(input.online));
     let state: InboundState = input.state ?? "accepted";
     if (state === "accepted" && agent !== "" && input.readsOnWrite?.(agent) === true) state = "acked";
@@ -474,6 +471,7 @@ export class SqliteStore implements Store {
       let id = "";
       for (id of contactIds(m.contact, m.channel, account)) if (this.#q.idTaken.get(id) === undefined) break;
       this.#q.insertContact.run(id, m.contact, agent, m.name, m.avatar, m.company, account, m.channel, m.sendTime);
+      this.#counted(undefined, { agent, status: "open" });
       contact = {
         id,
         user: m.contact,
@@ -489,16 +487,34 @@ export class SqliteStore implements Store {
         version: 1,
       };
     } else {
+      contact = row;
+    }
+    // The message first: its key, unique in the index, says whether it was kept before (then nothing changes).
+    const params = messageParams(m, state, this.#now(), contact.id, agent);
+    const inserted = this.#q.insertMessageSeq.get(...params);
+    if (inserted === undefined) {
+      const dup = this.#q.inboundKey.get(m.id, contact.id, account)!;
+      return {
+        status: "duplicate",
+        contact,
+        state: dup.state as InboundState,
+        created: false,
+        reopened: false,
+        seq: Number(dup.seq),
+      };
+    }
+    const seq = Number(inserted.seq);
+    if (row !== undefined) {
       contact = { ...row, agent };
       if (row.status === "resolved") contact.status = "open";
       if (m.name !== m.contact && m.name !== "") contact.name = m.name;
       if (m.avatar !== "") contact.avatar = m.avatar;
       if (m.company !== "") contact.company = m.company;
-      if (changed(row, contact)) this.#writeRow(contact, row.version);
+      if (changed(row, contact)) {
+        this.#writeRow(contact, row.version);
+        this.#counted(row, contact);
+      }
     }
-    const params = messageParams({ ...m, contact: contact.id, agent }, state, this.#now());
-    this.#q.insertMessage.run(...params);
-    const seq = Number(this.#q.lastSeq.get()!.seq);
     return {
       status: "stored",
       contact,
@@ -512,9 +528,25 @@ export class SqliteStore implements Store {
 
   #fewest(online: readonly string[]): string {
     if (online.length === 0) return "";
-    const open = new Map<string, number>();
-    for (const a of online) open.set(a, Number(this.#q.openCountOf.get(a)!.n));
-    return pickFewest(online, open);
+    return pickFewest(online, this.#openCounts());
+  }
+
+  #openCounts(): Map<string, number> {
+    if (this.#open === undefined) {
+      this.#open = new Map();
+      for (const r of this.#q.openCountsAll.all()) this.#open.set(String(r.agent), Number(r.n));
+    }
+    return this.#open;
+  }
+
+  // A contact's owner or status changed from `before` to `after` (either absent: created, or none).
+  #counted(before: { agent: string; status: string } | undefined, after: { agent: string; status: string }): void {
+    const open = this.#open;
+    if (open === undefined) return;
+    if (before !== undefined && before.agent !== "" && before.status !== "resolved") {
+      open.set(before.agent, (open.get(before.agent) ?? 1) - 1);
+    }
+    if (after.agent !== "" && after.status !== "resolved") open.set(after.agent, (open.get(after.agent) ?? 0) + 1);
   }
 
   #writeRow(c: ContactRow, version: number): void {
@@ -529,8 +561,7 @@ export class SqliteStore implements Store {
         if (typeof decision !== "number") return decision;
       }
       const storedAt = this.#now();
-      this.#q.insertMessage.run(...messageParams(message, "queued", storedAt));
-      const seq = Number(this.#q.lastSeq.get()!.seq);
+      const seq = Number(this.#q.insertMessageSeq.get(...messageParams(message, "queued", storedAt))!.seq);
       return {
         ...message,
         account: message.account ?? "",
@@ -597,6 +628,7 @@ export class SqliteStore implements Store {
         note: change.note ?? row.note,
       };
       this.#writeRow(after, row.version);
+      this.#counted(row, after);
       if (line) this.#q.insertMessage.run(...line);
       return after;
     }, (r) => r !== undefined && line && this.#messages++);
@@ -646,13 +678,9 @@ export class SqliteStore implements Store {
 
   openCounts(agents?: readonly string[]): Promise<Map<string, number>> {
     return this.#read("count the agents' open contacts", () => {
-      const counts = new Map<string, number>();
-      if (agents === undefined) {
-        for (const r of this.#q.openCountsAll.all()) counts.set(String(r.agent), Number(r.n));
-      } else {
-        for (const a of agents) counts.set(a, Number(this.#q.openCountOf.get(a)!.n));
-      }
-      return counts;
+      const open = this.#openCounts();
+      if (agents === undefined) return new Map([...open].filter(([, n]) => n > 0));
+      return new Map(agents.map((a) => [a, open.get(a) ?? 0]));
     });
   }
 
@@ -923,6 +951,8 @@ export class SqliteStore implements Store {
         this.#db.exec("COMMIT");
       } catch (e) {
         this.#rollback();
+        // The counts followed writes that are undone now: read them again when next needed.
+        this.#open = undefined;
         if (i < batch.length && ownFault(e)) {
           batch.splice(i, 1)[0].reject(e);
           continue;
@@ -1024,7 +1054,13 @@ function migrate(db: DatabaseSync, migrations: readonly Migration[], path: strin
 }
 
 // In the order of the insertMessage statement's columns.
-function messageParams(m: Message, state: MessageState, storedAt: number): SQLInputValue[] {
+function messageParams(
+  m: Message,
+  state: MessageState,
+  storedAt: number,
+  contact = m.contact,
+  agent = m.agent,
+): SQLInputValue[] {
   const extra = m.extra === undefined ? null : JSON.stringify(m.extra);
   const account = m.account ?? "";
   return [
@@ -1032,8 +1068,8 @@ function messageParams(m: Message, state: MessageState, storedAt: number): SQLIn
     m.direction,
     m.channel,
     account,
-    m.contact,
-    m.agent,
+    contact,
+    agent,
     m.company,
     m.type,
     m.content,

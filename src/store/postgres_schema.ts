@@ -100,6 +100,16 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [{
     CREATE TABLE revocations (agent text NOT NULL, token_id text NOT NULL DEFAULT '', at bigint NOT NULL,
       until bigint NOT NULL);
     CREATE INDEX revocations_until ON revocations (until);`,
+}, {
+  version: 3,
+  name: "team (issue 22): agents' availability and capacity, the queue",
+  // Reserved for issue 22's first part; no change yet.
+  sql: `SELECT 1;`,
+}, {
+  version: 4,
+  name: "team (issue 22): canned replies and tags",
+  // Reserved for issue 22's second part; no change yet.
+  sql: `SELECT 1;`,
 }];
 
 /**

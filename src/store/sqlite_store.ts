@@ -129,6 +129,16 @@ export const MIGRATIONS: readonly Migration[] = [{
     ALTER TABLE contacts DROP COLUMN unread;
     CREATE INDEX messages_unread ON messages (contact) WHERE direction = 'in' AND state <> 'acked';
     CREATE TABLE leases (key TEXT PRIMARY KEY NOT NULL, holder TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;`,
+}, {
+  version: 7,
+  name: "team (issue 22): agents' availability and capacity, the queue",
+  // Reserved for issue 22's first part; no change yet.
+  sql: `SELECT 1;`,
+}, {
+  version: 8,
+  name: "team (issue 22): canned replies and tags",
+  // Reserved for issue 22's second part; no change yet.
+  sql: `SELECT 1;`,
 }];
 
 /** Options for {@link SqliteStore}. */

@@ -108,8 +108,22 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [{
 }, {
   version: 4,
   name: "team (issue 22): canned replies and tags",
-  // Reserved for issue 22's second part; no change yet.
-  sql: `SELECT 1;`,
+  // As on SQLite: a team reply has owner '' (one unique index keeps shortcuts apart per owner); tags are rows, a
+  // contact's read with it, a tag's contacts found through the second index.
+  sql: `
+    CREATE TABLE canned_replies (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      scope text NOT NULL CHECK (scope IN ('team', 'personal')),
+      owner text NOT NULL,
+      shortcut text NOT NULL,
+      text text NOT NULL,
+      updated_by text NOT NULL,
+      updated_at bigint NOT NULL,
+      CHECK ((scope = 'team') = (owner = '')),
+      CONSTRAINT canned_replies_shortcut UNIQUE (owner, shortcut)
+    );
+    CREATE TABLE contact_tags (contact text NOT NULL, tag text NOT NULL, PRIMARY KEY (contact, tag));
+    CREATE INDEX contact_tags_tag ON contact_tags (tag);`,
 }];
 
 /**

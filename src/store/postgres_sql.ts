@@ -136,7 +136,9 @@ function summarySql(where: string): string {
     "ORDER BY m.seq DESC LIMIT 1) x)";
   return `SELECT ${CONTACT_FIELDS}, coalesce(n.t, c.created_at) AS "lastMessageTime", ` +
     `coalesce(i.t, 0) AS "lastInboundTime", u.n AS unread, l.j AS last, e.j AS "lastEvent", ` +
-    "coalesce(a.d = 'in', false) AS awaiting FROM contacts c " +
+    "coalesce(a.d = 'in', false) AS awaiting, " +
+    '(SELECT array_agg(t.tag ORDER BY t.tag COLLATE "C") FROM contact_tags t WHERE t.contact = c.id) AS tags ' +
+    "FROM contacts c " +
     "LEFT JOIN LATERAL (SELECT send_time AS t FROM messages WHERE contact = c.id ORDER BY seq DESC LIMIT 1) n ON true " +
     "LEFT JOIN LATERAL (SELECT send_time AS t FROM messages WHERE contact = c.id AND direction = 'in' " +
     "ORDER BY seq DESC LIMIT 1) i ON true " +
@@ -154,6 +156,28 @@ export const SUMMARY = {
   of: summarySql("c.agent = $1"),
   find: summarySql(
     `c.agent = $1 AND (c.id COLLATE "C" ILIKE $2 OR c.user_id COLLATE "C" ILIKE $2 OR c.name COLLATE "C" ILIKE $2 ` +
-      `OR c.display_name COLLATE "C" ILIKE $2 OR c.note COLLATE "C" ILIKE $2)`,
+      `OR c.display_name COLLATE "C" ILIKE $2 OR c.note COLLATE "C" ILIKE $2 ` +
+      `OR EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact = c.id AND t.tag COLLATE "C" ILIKE $2))`,
   ),
 };
+
+/** A canned reply row as `CannedReply` names its fields. */
+const CANNED_FIELDS = `id, scope, owner, shortcut, text, updated_by AS "updatedBy", updated_at AS "updatedAt"`;
+
+/** Issue 22: canned replies and contacts' tags. */
+export const TEAM = {
+  cannedOf: `SELECT ${CANNED_FIELDS} FROM canned_replies WHERE owner = '' OR owner = $1 ` +
+    `ORDER BY shortcut COLLATE "C", scope DESC, id`,
+  cannedById: `SELECT ${CANNED_FIELDS} FROM canned_replies WHERE id = $1`,
+  addCanned: "INSERT INTO canned_replies (scope, owner, shortcut, text, updated_by, updated_at) " +
+    `VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner, shortcut) DO NOTHING RETURNING ${CANNED_FIELDS}`,
+  // Locked, so that the shortcut check and the change see one row; a shortcut taken by another reply is the
+  // constraint's to say (a concurrent insert of it waits on the index, then fails the update).
+  cannedMine: "SELECT shortcut FROM canned_replies WHERE id = $1 AND scope = $2 AND owner = $3 FOR UPDATE",
+  shortcutTaken: "SELECT 1 FROM canned_replies WHERE owner = $1 AND shortcut = $2 AND id <> $3",
+  updateCanned: "UPDATE canned_replies SET shortcut = coalesce($1, shortcut), text = coalesce($2, text), " +
+    `updated_by = $3, updated_at = $4 WHERE id = $5 RETURNING ${CANNED_FIELDS}`,
+  deleteCanned: "DELETE FROM canned_replies WHERE id = $1 AND scope = $2 AND owner = $3",
+  clearTags: "DELETE FROM contact_tags WHERE contact = $1",
+  addTags: "INSERT INTO contact_tags (contact, tag) SELECT $1, t FROM unnest($2::text[]) AS t ON CONFLICT DO NOTHING",
+} as const;

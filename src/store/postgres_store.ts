@@ -30,8 +30,11 @@ import {
 } from "./decisions.ts";
 import type { WindowUse } from "./decisions.ts";
 import { migrate, PG_MIGRATIONS, type PgMigration, URL_QUOTE } from "./postgres_schema.ts";
-import { ACCEPT, CONTACT_FIELDS, Q, SUMMARY } from "./postgres_sql.ts";
+import { ACCEPT, CONTACT_FIELDS, Q, SUMMARY, TEAM } from "./postgres_sql.ts";
 import type {
+  CannedInput,
+  CannedReply,
+  CannedScope,
   ContactChange,
   ContactRow,
   ContactSummary,
@@ -320,9 +323,14 @@ export class PostgresStore implements Store {
     if (change.expectStatus !== undefined) where.push(`c.status = ${param(change.expectStatus)}`);
     const text = `UPDATE contacts c SET ${set.join(", ")} WHERE ${where.join(" AND ")} RETURNING ${CONTACT_FIELDS}`;
     const line = change.line;
+    const tags = change.tags && [...change.tags];
     return this.#write(`update contact ${quote(id)}`, async (tx) => {
       const [r] = await tx.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
       if (r === undefined) return undefined;
+      if (tags) {
+        await tx.unsafe(TEAM.clearTags, [id], { prepare: true });
+        if (tags.length > 0) await tx.unsafe(TEAM.addTags, [id, tags], { prepare: true });
+      }
       if (line) await tx.unsafe(Q.insertOutbound, messageParams(line, "sent", this.#now()), { prepare: true });
       return toContactRow(r);
     }, (r) => r !== undefined);
@@ -584,6 +592,56 @@ export class PostgresStore implements Store {
     });
   }
 
+  // Issue 22, canned replies: one additive block.
+
+  cannedReplies(agent: string): Promise<CannedReply[]> {
+    return this.#read(
+      `list the canned replies of agent ${quote(agent)}`,
+      async (sql) => (await sql.unsafe(TEAM.cannedOf, [agent], { prepare: true })).map(toCanned),
+    );
+  }
+
+  cannedReply(id: number): Promise<CannedReply | undefined> {
+    return this.#read(`read canned reply ${quote(id)}`, async (sql) => {
+      const [r] = await sql.unsafe(TEAM.cannedById, [id], { prepare: true });
+      return r === undefined ? undefined : toCanned(r);
+    });
+  }
+
+  addCanned(input: CannedInput): Promise<CannedReply | "taken"> {
+    const params = [input.scope, input.owner, input.shortcut, input.text, input.by, this.#now()];
+    return this.#write(`add canned reply ${quote(input.shortcut)}`, async (tx) => {
+      const [r] = await tx.unsafe(TEAM.addCanned, params, { prepare: true });
+      return r === undefined ? "taken" : toCanned(r);
+    }, (r) => r !== "taken");
+  }
+
+  updateCanned(
+    id: number,
+    expect: { scope: CannedScope; owner: string },
+    change: { shortcut?: string; text?: string; by: string },
+  ): Promise<CannedReply | "taken" | undefined> {
+    return this.#write(`change canned reply ${quote(id)}`, async (tx) => {
+      const [mine] = await tx.unsafe(TEAM.cannedMine, [id, expect.scope, expect.owner], { prepare: true });
+      if (mine === undefined) return undefined;
+      if (change.shortcut !== undefined && change.shortcut !== mine.shortcut) {
+        const taken = await tx.unsafe(TEAM.shortcutTaken, [expect.owner, change.shortcut, id], { prepare: true });
+        if (taken.length > 0) return "taken";
+      }
+      const params = [change.shortcut ?? null, change.text ?? null, change.by, this.#now(), id];
+      const [r] = await tx.unsafe(TEAM.updateCanned, params, { prepare: true });
+      return toCanned(r);
+    }, (r) => typeof r === "object");
+  }
+
+  deleteCanned(id: number, expect: { scope: CannedScope; owner: string }): Promise<boolean> {
+    return this.#write(
+      `delete canned reply ${quote(id)}`,
+      async (tx) => (await tx.unsafe(TEAM.deleteCanned, [id, expect.scope, expect.owner], { prepare: true })).count > 0,
+      (gone) => gone,
+    );
+  }
+
   #closedError(action: string): Error {
     return new Error(`cannot ${action}: the store ${quote(this.#path, URL_QUOTE)} is closed`);
   }
@@ -713,9 +771,22 @@ function toSummary(r: Row): ContactSummary {
     unread: Number(r.unread),
     awaiting: r.awaiting === true,
   };
+  if (Array.isArray(r.tags) && r.tags.length > 0) summary.tags = r.tags.map(String);
   if (r.last !== null) summary.last = toMessage(r.last as Row);
   if (r.lastEvent !== null) summary.lastEvent = toMessage(r.lastEvent as Row);
   return summary;
+}
+
+function toCanned(r: Row): CannedReply {
+  return {
+    id: Number(r.id),
+    scope: r.scope as CannedScope,
+    owner: String(r.owner),
+    shortcut: String(r.shortcut),
+    text: String(r.text),
+    updatedBy: String(r.updatedBy),
+    updatedAt: Number(r.updatedAt),
+  };
 }
 
 function toMessage(row: Row): StoredMessage {

@@ -28,6 +28,9 @@ import {
   type WindowUse,
 } from "./decisions.ts";
 import type {
+  CannedInput,
+  CannedReply,
+  CannedScope,
   ContactChange,
   ContactRow,
   ContactSummary,
@@ -137,8 +140,18 @@ export const MIGRATIONS: readonly Migration[] = [{
 }, {
   version: 8,
   name: "team (issue 22): canned replies and tags",
-  // Reserved for issue 22's second part; no change yet.
-  sql: `SELECT 1;`,
+  // A team reply has owner '' (the team is one owner), so that one unique index keeps shortcuts apart per owner.
+  // Tags are their own rows: a contact's are read with it, and a tag finds its contacts through the second index.
+  sql: `
+    CREATE TABLE canned_replies (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      scope TEXT NOT NULL CHECK (scope IN ('team', 'personal')), owner TEXT NOT NULL,
+      shortcut TEXT NOT NULL, text TEXT NOT NULL, updated_by TEXT NOT NULL, updated_at INTEGER NOT NULL,
+      CHECK ((scope = 'team') = (owner = ''))
+    );
+    CREATE UNIQUE INDEX canned_replies_shortcut ON canned_replies (owner, shortcut);
+    CREATE TABLE contact_tags (contact TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (contact, tag)) WITHOUT ROWID;
+    CREATE INDEX contact_tags_tag ON contact_tags (tag);`,
 }];
 
 /** Options for {@link SqliteStore}. */
@@ -312,7 +325,8 @@ export class SqliteStore implements Store {
       "findContacts",
       `SELECT ${CONTACT_FIELDS} FROM contacts c WHERE agent = ?1 AND (c.id LIKE ?2 ESCAPE '\\' OR ` +
         "c.user_id LIKE ?2 ESCAPE '\\' OR c.name LIKE ?2 ESCAPE '\\' OR c.display_name LIKE ?2 ESCAPE '\\' OR " +
-        "c.note LIKE ?2 ESCAPE '\\')",
+        "c.note LIKE ?2 ESCAPE '\\' OR EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact = c.id AND " +
+        "t.tag LIKE ?2 ESCAPE '\\'))",
     );
     // What a contact's list entry derives from its messages: a few lookups on the conversation's indexes.
     p(
@@ -456,6 +470,9 @@ export class SqliteStore implements Store {
     p("sweepWindows", "DELETE FROM windows WHERE max(last_message_at, last_event_at) < ?");
     p("countMessages", "SELECT count(*) AS n FROM messages");
     p("countContacts", "SELECT count(*) AS n FROM contacts");
+    p("tagsOf", "SELECT tag FROM contact_tags WHERE contact = ? ORDER BY tag");
+    p("clearTags", "DELETE FROM contact_tags WHERE contact = ?");
+    p("addTag", "INSERT OR IGNORE INTO contact_tags (contact, tag) VALUES (?, ?)");
   }
 
   acceptInbound(input: InboundInput): Promise<InboundOutcome> {
@@ -624,6 +641,7 @@ export class SqliteStore implements Store {
 
   updateContact(id: string, change: ContactChange): Promise<ContactRow | undefined> {
     const line = change.line && messageParams(change.line, "sent", this.#now());
+    const tags = change.tags && [...change.tags];
     return this.#write(`update contact ${quote(id)}`, () => {
       const found = this.#q.contactById.get(id) as Row | undefined;
       if (found === undefined) return undefined;
@@ -639,6 +657,10 @@ export class SqliteStore implements Store {
       };
       this.#writeRow(after, row.version);
       this.#counted(row, after);
+      if (tags) {
+        this.#q.clearTags.run(id);
+        for (const t of tags) this.#q.addTag.run(id, t);
+      }
       if (line) this.#q.insertMessage.run(...line);
       return after;
     }, (r) => r !== undefined && line && this.#messages++);
@@ -675,8 +697,10 @@ export class SqliteStore implements Store {
     const inbound = this.#q.newestInboundOf.get(id);
     const last = this.#q.lastOf.get(id) as Row | undefined;
     const line = this.#q.lastSystemLine.get(id) as Row | undefined;
+    const tags = (this.#q.tagsOf.all(id) as Row[]).map((t) => String(t.tag));
     return {
       ...row,
+      ...(tags.length > 0 ? { tags } : {}),
       unread: Number(this.#q.unreadOf.get(id)!.n),
       lastMessageTime: newest === undefined ? Number(r.createdAt) : Number(newest.t),
       lastInboundTime: inbound === undefined ? 0 : Number(inbound.t),
@@ -1023,6 +1047,92 @@ export class SqliteStore implements Store {
       }));
     });
   }
+
+  // Issue 22, canned replies: one additive block. Statements are prepared on first use.
+  #canned(name: string, sql: string): StatementSync {
+    return this.#q[name] ??= this.#db.prepare(sql);
+  }
+
+  cannedReplies(agent: string): Promise<CannedReply[]> {
+    return this.#read(`list the canned replies of agent ${quote(agent)}`, () =>
+      (this.#canned(
+        "cannedOf",
+        `SELECT ${CANNED_FIELDS} FROM canned_replies WHERE owner = '' OR owner = ? ` +
+          "ORDER BY shortcut, scope DESC, id",
+      ).all(agent) as Row[]).map(toCanned));
+  }
+
+  cannedReply(id: number): Promise<CannedReply | undefined> {
+    return this.#read(`read canned reply ${quote(id)}`, () => {
+      const r = this.#canned("cannedById", `SELECT ${CANNED_FIELDS} FROM canned_replies WHERE id = ?`).get(id);
+      return r === undefined ? undefined : toCanned(r as Row);
+    });
+  }
+
+  addCanned(input: CannedInput): Promise<CannedReply | "taken"> {
+    const params = [input.scope, input.owner, input.shortcut, input.text, input.by, this.#now()];
+    return this.#write(`add canned reply ${quote(input.shortcut)}`, () => {
+      const r = this.#canned(
+        "addCanned",
+        "INSERT INTO canned_replies (scope, owner, shortcut, text, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?) " +
+          `ON CONFLICT (owner, shortcut) DO NOTHING RETURNING ${CANNED_FIELDS}`,
+      ).get(...params);
+      return r === undefined ? "taken" : toCanned(r as Row);
+    });
+  }
+
+  updateCanned(
+    id: number,
+    expect: { scope: CannedScope; owner: string },
+    change: { shortcut?: string; text?: string; by: string },
+  ): Promise<CannedReply | "taken" | undefined> {
+    const params = [
+      change.shortcut ?? null,
+      change.text ?? null,
+      change.by,
+      this.#now(),
+      id,
+      expect.scope,
+      expect.owner,
+    ];
+    return this.#write(`change canned reply ${quote(id)}`, () => {
+      const found = this.#canned(
+        "cannedMine",
+        "SELECT 1 AS yes FROM canned_replies WHERE id = ? AND scope = ? AND owner = ?",
+      ).get(id, expect.scope, expect.owner);
+      if (found === undefined) return undefined;
+      // The unique index says whether the shortcut is another reply's: that change alone is refused.
+      const r = this.#canned(
+        "updateCanned",
+        "UPDATE OR IGNORE canned_replies SET shortcut = coalesce(?, shortcut), text = coalesce(?, text), " +
+          `updated_by = ?, updated_at = ? WHERE id = ? AND scope = ? AND owner = ? RETURNING ${CANNED_FIELDS}`,
+      ).get(...params);
+      return r === undefined ? "taken" : toCanned(r as Row);
+    });
+  }
+
+  deleteCanned(id: number, expect: { scope: CannedScope; owner: string }): Promise<boolean> {
+    return this.#write(
+      `delete canned reply ${quote(id)}`,
+      () =>
+        this.#canned("deleteCanned", "DELETE FROM canned_replies WHERE id = ? AND scope = ? AND owner = ?")
+          .run(id, expect.scope, expect.owner).changes > 0,
+    );
+  }
+}
+
+const CANNED_FIELDS = "id, scope, owner, shortcut, text, updated_by AS updatedBy, updated_at AS updatedAt";
+
+function toCanned(r: Row): CannedReply {
+  return {
+    id: Number(r.id),
+    scope: r.scope as CannedScope,
+    owner: String(r.owner),
+    shortcut: String(r.shortcut),
+    text: String(r.text),
+    updatedBy: String(r.updatedBy),
+    updatedAt: Number(r.updatedAt),
+  };
 }
 
 // SQLite's primary result codes for a write's own data: TOOBIG, CONSTRAINT, MISMATCH, RANGE.

@@ -95,6 +95,8 @@ export interface ContactSummary extends ContactRecord {
   lastEvent?: StoredMessage;
   /** The user's newest message or reply (events and workflow lines left out) is the user's. */
   awaiting: boolean;
+  /** The contact's tags (标签), sorted; absent when it has none. */
+  tags?: string[];
 }
 
 /** What the accept path asks the store to decide for one inbound message. */
@@ -143,6 +145,8 @@ export interface ContactChange {
   status?: ContactStatus;
   displayName?: string;
   note?: string;
+  /** The contact's tags, replacing those it had (deduplicated; stored in `contact_tags`). */
+  tags?: readonly string[];
   /** A workflow line to keep in the conversation with the change (a system message, state `sent`). */
   line?: Message;
 }
@@ -247,7 +251,7 @@ export interface Store {
   contact(id: string): Promise<ContactSummary | undefined>;
   /** The contacts of one agent ("" = the users waiting for an agent), most recent first. */
   contactsOf(agent: string): Promise<ContactSummary[]>;
-  /** `agent`'s contacts whose name, display name, note or ids contain `text` (case-insensitive for ASCII). */
+  /** `agent`'s contacts whose name, display name, note, ids or a tag contain `text` (case-insensitive for ASCII). */
   findContacts(agent: string, text: string, limit: number): Promise<ContactSummary[]>;
   /** Open (not resolved) contacts per agent, for these agents (all owners when absent). */
   openCounts(agents?: readonly string[]): Promise<Map<string, number>>;
@@ -337,4 +341,58 @@ export interface Store {
   revoke(r: Revocation): Promise<void>;
   /** The revocations not yet past their `until`, oldest first. */
   revocations(): Promise<Revocation[]>;
+}
+
+// Issue 22, canned replies (快捷回复): one additive block (the interface below merges into `Store` above).
+
+/** Whose a canned reply is: the whole team's (managed by supervisors and admins) or one agent's own. */
+export type CannedScope = "team" | "personal";
+
+/** A canned reply as stored. */
+export interface CannedReply {
+  /** Given by the store once (never reused). */
+  id: number;
+  scope: CannedScope;
+  /** The agent a personal reply belongs to; "" for a team reply. */
+  owner: string;
+  /** What `/` in the composer finds it by (e.g. `/hi`); unique per owner (the team is one owner). */
+  shortcut: string;
+  /** The reply, with `{name}` and `{agent}` filled in when an agent picks it. */
+  text: string;
+  /** The agent who wrote it last. */
+  updatedBy: string;
+  /** Epoch ms of the last change (the store's clock). */
+  updatedAt: number;
+}
+
+/** A new canned reply. */
+export interface CannedInput {
+  scope: CannedScope;
+  /** "" for a team reply; the agent's id for a personal one. */
+  owner: string;
+  shortcut: string;
+  text: string;
+  /** Who writes it. */
+  by: string;
+}
+
+/** Canned replies are kept by the store, team-wide and per agent. */
+export interface Store {
+  /** The team's replies and `agent`'s own, by shortcut (the team's first on a tie), then id. */
+  cannedReplies(agent: string): Promise<CannedReply[]>;
+  /** One canned reply by id. */
+  cannedReply(id: number): Promise<CannedReply | undefined>;
+  /** Keep a new reply; `"taken"` (nothing written) when its owner has a reply with that shortcut already. */
+  addCanned(input: CannedInput): Promise<CannedReply | "taken">;
+  /**
+   * Change a reply only if it is still of `scope` and `owner`: the reply after, `"taken"` when the new shortcut is
+   * another reply's of that owner (nothing changed), undefined when there is no such reply.
+   */
+  updateCanned(
+    id: number,
+    expect: { scope: CannedScope; owner: string },
+    change: { shortcut?: string; text?: string; by: string },
+  ): Promise<CannedReply | "taken" | undefined>;
+  /** Delete a reply only if it is of `scope` and `owner`; false when there is no such reply. */
+  deleteCanned(id: number, expect: { scope: CannedScope; owner: string }): Promise<boolean>;
 }

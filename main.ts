@@ -123,6 +123,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     reassignAfterMs: config.reassignAfterSeconds * 1000,
     replyWindow: (c) => replyWindow(c),
     agents: config.agents.map((a) => a.id),
+    roles: config.roles,
   });
   const windows = new ReplyWindows({
     onChange: (account, openid, w) =>

@@ -14,6 +14,7 @@ import type { Hub } from "../hub/hub.ts";
 import { lastOf } from "../hub/routing.ts";
 import type { Auth } from "./auth/auth.ts";
 import { agentAuth, type AgentEnv } from "./middleware.ts";
+import { cannedRoutes } from "./canned_routes.ts";
 
 /** Options for {@link workplaceRoutes}. */
 export interface WorkplaceRoutesOptions {
@@ -26,12 +27,13 @@ export interface WorkplaceRoutesOptions {
 const MAX_BODY_BYTES = 16 * 1024;
 const MAX_SEARCH_CHARS = 100;
 
-function ok(data: unknown, message = "common") {
+/** A workplace answer: `data` and the result code. */
+export function ok(data: unknown, message = "common") {
   return { data, result: { code: Code.ok, message } };
 }
 
-// The JSON object of a request (an empty body is {}); a clear 400 for anything else.
-async function bodyOf(req: Request): Promise<Record<string, unknown>> {
+/** The JSON object of a request (an empty body is {}); a clear 400 for anything else. */
+export async function bodyOf(req: Request): Promise<Record<string, unknown>> {
   const text = (await readBody(req, MAX_BODY_BYTES)).trim();
   if (text === "") return {};
   let value: unknown;
@@ -68,10 +70,14 @@ export function workplaceRoutes(options: WorkplaceRoutesOptions): Hono<AgentEnv>
     const body = await bodyOf(c.req.raw);
     const displayName = optionalString(body, "display_name");
     const note = optionalString(body, "note");
-    if (displayName === undefined && note === undefined) {
-      throw new KefuError("missing_field", "send display_name and/or note: the fields to change");
+    const tags = body.tags;
+    if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== "string"))) {
+      throw new KefuError("wrong_type", `tags must be an array of strings, got ${quote(tags)}`);
     }
-    const contact = await flow.update(c.var.agent, c.req.param("contact_id"), { displayName, note });
+    if (displayName === undefined && note === undefined && tags === undefined) {
+      throw new KefuError("missing_field", "send display_name, note and/or tags: the fields to change");
+    }
+    const contact = await flow.update(c.var.agent, c.req.param("contact_id"), { displayName, note, tags });
     return c.json(ok({ contact }));
   });
 
@@ -139,5 +145,6 @@ export function workplaceRoutes(options: WorkplaceRoutesOptions): Hono<AgentEnv>
     });
     return c.json(ok({ q, contacts: found.contacts, messages }));
   });
+  app.route("/", cannedRoutes({ hub, auth }));
   return app;
 }

@@ -11,6 +11,7 @@
 
 import { type AgentAccount, isPasswordHash } from "../agents/auth/passwords.ts";
 import { isLogLevel, type LogLevel } from "../core/log.ts";
+import { isRole, type Role, ROLES } from "../core/roles.ts";
 
 /** What the channels read their settings from: the environment and CONFIG_FILE's sections, as parsed. */
 export interface ChannelSources {
@@ -72,6 +73,8 @@ export interface Config {
   authMaxSkewSeconds: number;
   /** Agents who sign in on the agent page with a password (`CONFIG_FILE` `agents`). */
   agents: AgentAccount[];
+  /** Roles other than `agent` (CONFIG_FILE `agents[].role`: `supervisor` or `admin`), by agent id. */
+  roles: Record<string, Role>;
   /** ffmpeg for converting users' voice notes: `FFMPEG_PATH`, else `ffmpeg` on PATH. */
   ffmpegPath: string;
   /** Longest the work on one user's file may take before the message is delivered without it. */
@@ -121,6 +124,7 @@ export const DEFAULTS: Config = {
   authTokenSeconds: 86400,
   authMaxSkewSeconds: 300,
   agents: [],
+  roles: {},
   ffmpegPath: "ffmpeg",
   mediaTimeoutSeconds: 30,
   mediaMaxBytes: 10 << 20,
@@ -312,6 +316,7 @@ export function readConfig(
     authTokenSeconds: int("AUTH_TOKEN_SECONDS", D.authTokenSeconds, 60, 86400 * 365),
     authMaxSkewSeconds: int("AUTH_MAX_SKEW_SECONDS", D.authMaxSkewSeconds, 1, 86400),
     agents: file.agents,
+    roles: file.roles ?? {},
     ffmpegPath: env.FFMPEG_PATH?.trim() || D.ffmpegPath,
     mediaTimeoutSeconds: int("MEDIA_TIMEOUT_SECONDS", D.mediaTimeoutSeconds, 1, 3600),
     mediaMaxBytes: int("MEDIA_MAX_BYTES", D.mediaMaxBytes, 1024, 1 << 30),
@@ -380,7 +385,7 @@ export function readChoice<T extends string>(
 /** The keys CONFIG_FILE knows at its top level; any other key is refused. */
 export const FILE_KEYS = ["accounts", "agents", "pc_hook", "wxbot"] as const;
 /** The keys CONFIG_FILE knows in each agent; any other key is refused. */
-export const AGENT_KEYS = ["id", "name", "password_hash"] as const;
+export const AGENT_KEYS = ["id", "name", "password_hash", "role"] as const;
 /** Whether `v` is a plain object (not null, not an array). */
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -451,14 +456,33 @@ function readConfigFile(
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
     if (key !== "agents") sections[key] = value;
   }
-  return { agents: agentsFromFile(agents), sections };
+  return { agents: agentsFromFile(agents), roles: rolesFromFile(agents), sections };
 }
 
 /** What CONFIG_FILE holds; the channels' sections are read by their own parsers. */
 interface ConfigFile {
   agents: AgentAccount[];
+  /** Roles other than `agent`, by agent id. */
+  roles?: Record<string, Role>;
   /** The sections of the channels (`accounts`, `pc_hook`, `wxbot`), as parsed. */
   sections: Record<string, unknown>;
+}
+
+// Each agent's `role` (default `agent`); the list's shape was checked by agentsFromFile.
+function rolesFromFile(list: unknown[]): Record<string, Role> {
+  const roles: Record<string, Role> = {};
+  list.forEach((a, i) => {
+    const { id, role } = a as Record<string, unknown>;
+    if (role === undefined || role === "agent") return;
+    if (!isRole(role)) {
+      throw new ConfigError(
+        `cannot read CONFIG_FILE agents[${i}].role=${JSON.stringify(role)}: expected ${ROLES.join(", ")} ` +
+          "(default agent)",
+      );
+    }
+    roles[String(id).trim()] = role;
+  });
+  return roles;
 }
 
 function agentsFromFile(list: unknown[]): AgentAccount[] {

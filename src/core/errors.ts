@@ -68,6 +68,7 @@ export type ErrorKind =
   | "store_failed"
   | "hook_api_error"
   | "hook_unreachable"
+  | "role_required"
   | "internal";
 
 /** An error with an HTTP status and a kind; `message` says what was wrong and quotes the value. */

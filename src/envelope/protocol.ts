@@ -109,6 +109,8 @@ export const Close = {
   replaced: 4000,
   /** kefu: the socket did not read: over MAX_BUFFERED_BYTES unsent. Its messages come again on reconnect. */
   tooSlow: 4001,
+  /** kefu: this node is draining (SIGTERM among several nodes): reconnect at once, another node takes the socket. */
+  reconnect: 4002,
   /** The server could not read the agent's unacknowledged messages (store failure). */
   internalError: 1011,
   /** kefu: sign-in is on and the socket had no valid token (the reason says how to get one). */

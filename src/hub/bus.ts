@@ -29,6 +29,15 @@ export interface AgentBus extends Presence {
    * sends no read receipts (a remote bus: false).
    */
   readsOnWrite(agent: string): boolean;
+  /**
+   * This process's first session of the agent opened; resolves once events for the agent published anywhere reach
+   * this process (before its backlog is read, so nothing falls in between). A bus of one process needs none.
+   */
+  joined?(agent: string): Promise<void>;
+  /** This process's last session of the agent closed. */
+  left?(agent: string): void;
+  /** Tell `listener` when an agent is seen offline everywhere (another process's sessions): the grace period starts. */
+  watchOffline?(listener: (agent: string) => void): void;
 }
 
 /** How the hub gets its bus: from this process's sessions. */

@@ -15,8 +15,10 @@
 import { KefuError, quote } from "../core/errors.ts";
 import { type Logger, silentLogger } from "../core/log.ts";
 import type { Message } from "../core/message.ts";
+import type { Role } from "../core/roles.ts";
 import type { InboundState, MessageRef, Store, StoredMessage } from "../store/store.ts";
 import { type AgentBus, type AgentBusFactory, LocalBus } from "./bus.ts";
+import { CannedReplies } from "./canned.ts";
 import { type AgentPeer, Delivery } from "./delivery.ts";
 import type { AgentEvent } from "./events.ts";
 import { Away, type ContactView, ownedBy, type ReplyWindowOf, UNASSIGNED, viewOf } from "./routing.ts";
@@ -50,6 +52,8 @@ export interface HubOptions {
   replyWindow?: ReplyWindowOf;
   /** The configured agents (CONFIG_FILE `agents`): contacts can be transferred to them while they are offline. */
   agents?: readonly string[];
+  /** Roles other than `agent` (CONFIG_FILE `agents[].role`), by agent id; default: everyone is an `agent`. */
+  roles?: Readonly<Record<string, Role>>;
   now?: () => number;
 }
 
@@ -101,6 +105,9 @@ export class Hub {
   readonly #replyWindow: ReplyWindowOf;
   /** The workplace's actions on contacts: transfer, resolve, reopen, take, names and notes, search. */
   readonly workflow: Workflow;
+  /** The team's and each agent's canned replies (issue 22). */
+  readonly canned: CannedReplies;
+  readonly #roles: Readonly<Record<string, Role>>;
   #reassigning: Promise<number> | undefined;
 
   constructor(options: HubOptions) {
@@ -117,15 +124,23 @@ export class Hub {
     this.#bus = (options.bus ?? ((local) => new LocalBus(local)))(this.#delivery);
     this.#away = new Away(this.#bus, options.reassignAfterMs ?? 30_000, options.now);
     this.#replyWindow = options.replyWindow ?? (() => null);
+    this.#roles = options.roles ?? {};
+    this.canned = new CannedReplies({ store: this.#store, roleOf: (a) => this.roleOf(a) });
     this.workflow = new Workflow({
       store: this.#store,
       bus: this.#bus,
       log: this.#log,
       agents: options.agents,
+      roleOf: (a) => this.roleOf(a),
       away: this.#away,
       view: (id) => this.view(id),
       handOver: (contact, to) => this.#handOver(contact, to),
     });
+  }
+
+  /** An agent's role in the team: CONFIG_FILE's `agents[].role`, `agent` when not listed. */
+  roleOf(agent: string): Role {
+    return Object.hasOwn(this.#roles, agent) ? this.#roles[agent] : "agent";
   }
 
   /**

@@ -76,6 +76,8 @@ export interface ContactView {
   status: ContactStatus;
   display_name: string;
   note: string;
+  /** The contact's tags (标签), sorted. */
+  tags: string[];
   /** The newest message either way (workflow lines left out). */
   last_message:
     | { id: string; msg_type: string; content: string; direction: string; send_time: number; state?: string }
@@ -120,6 +122,7 @@ export function viewOf(c: ContactSummary, replyWindow: ReplyWindowOf): ContactVi
     status: c.status,
     display_name: c.displayName,
     note: c.note,
+    tags: c.tags ?? [],
     last_message: last,
     last_event: e === undefined ? null : { id: e.id, content: e.content, send_time: e.sendTime, event: e.event ?? {} },
     awaiting_reply: c.awaiting && c.status !== "resolved",

@@ -14,6 +14,7 @@
 import { KefuError, quote } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { type Message, newMessageId, nowSeconds } from "../core/message.ts";
+import { leadsTeam, type Role } from "../core/roles.ts";
 import type { ContactChange, ContactRow, Store, StoredMessage } from "../store/store.ts";
 import type { AgentBus } from "./bus.ts";
 import type { ContactAction } from "./events.ts";
@@ -25,6 +26,10 @@ export const MAX_TRANSFER_NOTE = 500;
 export const MAX_DISPLAY_NAME = 64;
 /** Longest note on a contact. */
 export const MAX_CONTACT_NOTE = 1000;
+/** Most tags on one contact. */
+export const MAX_TAGS = 10;
+/** Longest tag. */
+export const MAX_TAG = 20;
 
 /** What {@link Workflow} works with. */
 export interface WorkflowOptions {
@@ -39,6 +44,8 @@ export interface WorkflowOptions {
   view(id: string): Promise<ContactView | undefined>;
   /** A contact went to another owner: its unread messages go to that owner's sessions. */
   handOver(contact: string, to: string): Promise<void>;
+  /** An agent's role; default `agent` for everyone. A supervisor or admin may tag any contact. */
+  roleOf?(agent: string): Role;
 }
 
 /** One search's answer. */
@@ -163,25 +170,42 @@ export class Workflow {
     return view;
   }
 
-  /** Set the name and/or note `by` gives contact `id`. */
-  async update(by: string, id: string, fields: { displayName?: string; note?: string }): Promise<ContactView> {
-    await this.#owned(by, id, "update");
+  /**
+   * Set the name, note and/or tags `by` gives contact `id`: its owner, or — tags only — a supervisor or admin, whose
+   * change holds only while the owner is the one it saw. The owner's sessions are told (`updated`).
+   */
+  async update(
+    by: string,
+    id: string,
+    fields: { displayName?: string; note?: string; tags?: readonly string[] },
+  ): Promise<ContactView> {
+    const tagsOnly = fields.tags !== undefined && fields.displayName === undefined && fields.note === undefined;
+    const lead = tagsOnly && leadsTeam(this.#o.roleOf?.(by) ?? "agent");
+    const owner = lead ? (await this.#existing(id, "tag")).agent : (await this.#owned(by, id, "update")).agent;
     if (fields.displayName !== undefined) checkLength("display_name", fields.displayName, MAX_DISPLAY_NAME);
     if (fields.note !== undefined) checkLength("note", fields.note, MAX_CONTACT_NOTE);
+    const tags = fields.tags === undefined ? undefined : checkTags(fields.tags, id);
     let after;
     try {
       after = await this.#o.store.updateContact(id, {
-        expectAgent: by,
+        expectAgent: owner,
         displayName: fields.displayName?.trim(),
         note: fields.note?.trim(),
+        tags,
       });
     } catch (e) {
       throw storeFailed(`update contact ${quote(id)}`, e);
     }
     if (after === undefined) throw changedMeanwhile("update", id);
     const view = await this.#view(after);
-    this.#tell([by], { kind: "contact", action: "updated", contact: view, by });
+    this.#tell([by, owner], { kind: "contact", action: "updated", contact: view, by });
     return view;
+  }
+
+  async #existing(id: string, verb: string) {
+    const c = await this.#o.store.contact(id);
+    if (c === undefined) throw new KefuError("not_found", `cannot ${verb} contact ${quote(id)}: no such contact`, 404);
+    return c;
   }
 
   /**
@@ -277,6 +301,36 @@ function checkLength(field: string, value: string, max: number): void {
   if (value.length > max) {
     throw new KefuError("wrong_type", `${field} is ${value.length} characters long; at most ${max} are kept`);
   }
+}
+
+// Tags as kept: trimmed, each once, in the order given; a clear 400 for anything else.
+function checkTags(tags: readonly unknown[], id: string): string[] {
+  if (!Array.isArray(tags)) throw new KefuError("wrong_type", `tags must be an array of strings, got ${quote(tags)}`);
+  const kept: string[] = [];
+  for (const t of tags) {
+    // deno-lint-ignore no-control-regex
+    if (typeof t !== "string" || /[\x00-\x1f\x7f,]/.test(t)) {
+      throw new KefuError(
+        "wrong_type",
+        `cannot tag contact ${quote(id)}: tag ${quote(t)} must be a string without commas or control characters`,
+      );
+    }
+    const tag = t.trim();
+    if (tag === "" || [...tag].length > MAX_TAG) {
+      throw new KefuError(
+        "wrong_type",
+        `cannot tag contact ${quote(id)}: tag ${quote(t)} must be 1 to ${MAX_TAG} characters`,
+      );
+    }
+    if (!kept.includes(tag)) kept.push(tag);
+  }
+  if (kept.length > MAX_TAGS) {
+    throw new KefuError(
+      "wrong_type",
+      `cannot tag contact ${quote(id)}: ${kept.length} tags; at most ${MAX_TAGS} are kept`,
+    );
+  }
+  return kept;
 }
 
 function changedMeanwhile(verb: string, id: string): KefuError {

@@ -56,6 +56,7 @@ export const Close = {
   tooBig: 1009,
   replaced: 4000,
   tooSlow: 4001,
+  reconnect: 4002,
   internalError: 1011,
   unauthorized: 4401,
   forbidden: 4403,

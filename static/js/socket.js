@@ -122,8 +122,9 @@ function openSocket() {
     const why = { code: e.code, reason: e.reason ? `: ${e.reason}` : "" };
     failPending(t("reply.unconfirmedDetail"));
     if (state.wanted && !NO_RECONNECT_CODES.has(e.code)) {
-      const wait = state.backoff;
-      state.backoff = Math.min(state.backoff * 2, MAX_BACKOFF_MS);
+      // A node draining (a rolling restart): the load balancer has another node for us now, so no back-off.
+      const wait = e.code === Close.reconnect ? 0 : state.backoff;
+      if (wait > 0) state.backoff = Math.min(state.backoff * 2, MAX_BACKOFF_MS);
       state.reconnectTimer = setTimeout(openSocket, wait);
       setStatus("reconnecting", "status.reconnecting", { ...why, s: wait / 1000 });
     } else {

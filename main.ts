@@ -40,6 +40,8 @@ import { VERSION } from "./src/version.ts";
 import { clearGaugeSource, observeAccept, setGaugeSource } from "./src/metrics/metrics.ts";
 import { channelStates, opsRoutes } from "./src/metrics/routes.ts";
 import { Uploads } from "./src/media/uploads.ts";
+import { checkCluster } from "./src/cluster/check.ts";
+import { redisBus } from "./src/cluster/redis_bus.ts";
 
 /** A running service. */
 export interface Service {
@@ -109,13 +111,18 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const settings = { ...channelSettings(config), ...options.settings };
   // With sign-in on, the PC hook's socket is not left open by accident: refused before anything is opened.
   checkDoors({ ...config, pcHook: settings.pcHook });
+  checkCluster(config);
   const store = await openStore(config);
+  // Several nodes (REDIS_URL): deliveries and presence go through Redis; the store stays the truth.
+  const cluster = config.redisUrl === undefined || options.bus !== undefined
+    ? undefined
+    : redisBus({ url: config.redisUrl, nodeId: config.nodeId, log, store });
   // The reply router comes with the channels, after the hub; contacts ask it for their reply windows.
   let replyWindow: ReplyWindowOf = () => null;
   const hub = new Hub({
     store,
     log,
-    bus: options.bus,
+    bus: options.bus ?? cluster?.bus,
     maxLiveWhileSyncing: config.maxHeldPerAgent,
     maxSocketsPerAgent: config.maxSocketsPerAgent,
     redeliverPage: config.redeliverPage,
@@ -241,6 +248,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     metricsToken: config.metricsToken,
     ops: opsRoutes({ token: config.metricsToken, store, channels: gauges.channels }),
   });
+  await cluster?.start();
   for (const ch of channels) await ch.start?.();
   const server = Deno.serve({
     port: config.port,
@@ -270,13 +278,17 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         await Promise.all([router.drain(5_000), media.stop(2_000)]);
         await Promise.all(channels.map((ch) => ch.stop?.(5_000)));
         const { sockets, held } = await hub.stats().catch(() => ({ sockets: 0, held: 0 }));
-        hub.closeAll(Close.goingAway, "server shutting down");
+        // Among several nodes, the agent pages reconnect at once (through the load balancer, to another node).
+        if (cluster) hub.closeAll(Close.reconnect, `node ${config.nodeId} draining: reconnect now`);
+        else hub.closeAll(Close.goingAway, "server shutting down");
         // Let our close frames go out before Deno.serve closes what is left with its own.
         await new Promise((resolve) => setTimeout(resolve, 0));
         await server.shutdown();
         // Everything accepted is committed before the file is closed.
         await jobs.stop();
         await store.close();
+        // Its agents are offline here at once for the other nodes, not when the announcement expires.
+        await cluster?.stop();
         clearGaugeSource(gauges);
         log.info("stopped", { sockets_closed: sockets, held_kept: held });
       })();

@@ -123,6 +123,8 @@ export class Hub {
     });
     this.#bus = (options.bus ?? ((local) => new LocalBus(local)))(this.#delivery);
     this.#away = new Away(this.#bus, options.reassignAfterMs ?? 30_000, options.now);
+    // Several processes: an agent whose last session elsewhere closed is away from then on.
+    this.#bus.watchOffline?.((agent) => this.#away.disconnected(agent));
     this.#replyWindow = options.replyWindow ?? (() => null);
     this.#roles = options.roles ?? {};
     this.canned = new CannedReplies({ store: this.#store, roleOf: (a) => this.roleOf(a) });
@@ -151,8 +153,6 @@ export class Hub {
    */
   async accept(message: Message, options: AcceptOptions = {}): Promise<InboundResult> {
     const held = options.holdForMedia === true;
-    // Sockets the message was written to as soon as the store decided (before its commit), when it told at once.
-    let early: number | undefined;
     let outcome;
     try {
       outcome = await this.#store.acceptInbound({
@@ -162,12 +162,6 @@ export class Hub {
         online: [...this.#bus.online()],
         away: this.#away,
         readsOnWrite: (agent) => this.#bus.readsOnWrite(agent),
-        decided: (o) => {
-          if (o.status !== "stored" || held || o.contact.agent === UNASSIGNED || o.movedFrom !== undefined) return;
-          message.contact = o.contact.id;
-          message.agent = o.contact.agent;
-          early = this.#deliver(o.contact.agent, message, o.state);
-        },
       });
     } catch (e) {
       throw storeFailed(message, e);
@@ -195,7 +189,7 @@ export class Hub {
       );
       if (outcome.state !== "acked") return result(this.#bus.isOnline(c.agent) ? "delivered" : "queued", 1);
     }
-    const sockets = early ?? this.#deliver(c.agent, message, outcome.state);
+    const sockets = this.#deliver(c.agent, message, outcome.state);
     return result(sockets > 0 ? "delivered" : "queued", sockets);
   }
 
@@ -247,6 +241,7 @@ export class Hub {
     this.#delivery.register(agent, peer, options.acks ?? false);
     this.#away.connected(agent);
     try {
+      await this.#bus.joined?.(agent);
       await this.#takeUnassigned(agent);
     } catch (e) {
       this.disconnect(agent, peer);
@@ -258,7 +253,9 @@ export class Hub {
   /** An agent's session closed. Its contacts stay its own; their messages wait in the store until it is back. */
   disconnect(agent: string, peer: AgentPeer): void {
     this.#delivery.unregister(agent, peer);
-    if (!this.#delivery.isOnline(agent)) this.#away.disconnected(agent);
+    if (this.#delivery.isOnline(agent)) return;
+    this.#bus.left?.(agent);
+    this.#away.disconnected(agent);
   }
 
   /**

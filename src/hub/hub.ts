@@ -153,6 +153,8 @@ export class Hub {
    */
   async accept(message: Message, options: AcceptOptions = {}): Promise<InboundResult> {
     const held = options.holdForMedia === true;
+    // Sockets the message was written to as soon as the store decided (before its commit), when it told at once.
+    let early: number | undefined;
     let outcome;
     try {
       outcome = await this.#store.acceptInbound({
@@ -162,6 +164,12 @@ export class Hub {
         online: [...this.#bus.online()],
         away: this.#away,
         readsOnWrite: (agent) => this.#bus.readsOnWrite(agent),
+        decided: (o) => {
+          if (o.status !== "stored" || held || o.contact.agent === UNASSIGNED || o.movedFrom !== undefined) return;
+          message.contact = o.contact.id;
+          message.agent = o.contact.agent;
+          early = this.#deliver(o.contact.agent, message, o.state);
+        },
       });
     } catch (e) {
       throw storeFailed(message, e);
@@ -189,7 +197,7 @@ export class Hub {
       );
       if (outcome.state !== "acked") return result(this.#bus.isOnline(c.agent) ? "delivered" : "queued", 1);
     }
-    const sockets = this.#deliver(c.agent, message, outcome.state);
+    const sockets = early ?? this.#deliver(c.agent, message, outcome.state);
     return result(sockets > 0 ? "delivered" : "queued", sockets);
   }
 

@@ -193,8 +193,8 @@ export function storePath(dataDir: string): string {
 type Row = Record<string, unknown>;
 
 interface Write {
-  run(): unknown;
-  resolve(value: unknown): void;
+  result: unknown;
+  resolve(): void;
   reject(error: unknown): void;
 }
 
@@ -477,11 +477,15 @@ export class SqliteStore implements Store {
 
   acceptInbound(input: InboundInput): Promise<InboundOutcome> {
     const m = input.message;
-    return this.#write(
+    let decided: InboundOutcome | undefined;
+    const kept = this.#write(
       `save inbound message ${quote(m.id)}`,
-      () => this.#accept(input),
+      () => decided = this.#accept(input),
       (o) => o.status === "stored" && this.#messages++,
     );
+    // Decided at once, in the batch's transaction: the caller may act on it while the commit is under way.
+    if (decided !== undefined) input.decided?.(decided);
+    return kept;
   }
 
   // Runs inside the batch's transaction: the only writer, so what it reads is what it writes over.
@@ -832,7 +836,7 @@ export class SqliteStore implements Store {
   search(agent: string, text: string, limit: number): Promise<StoredMessage[]> {
     if (this.#closed) return Promise.reject(new Error(`cannot search: the store ${quote(this.#path)} is closed`));
     // What is queued is committed first, so that the search sees every write made before it.
-    if (this.#queue.length > 0) this.#commit();
+    if (this.#db.isTransaction) this.#commit();
     // Without a working worker (":memory:", or it died) the search runs here, on the event loop.
     if (this.#background?.alive !== true) {
       return this.#read(`search the messages of agent ${quote(agent)}`, () => {
@@ -941,34 +945,62 @@ export class SqliteStore implements Store {
   #read<T>(action: string, run: () => T): Promise<T> {
     if (this.#closed) return Promise.reject(new Error(`cannot ${action}: the store ${quote(this.#path)} is closed`));
     try {
-      if (this.#queue.length > 0) this.#commit();
+      if (this.#db.isTransaction) this.#commit();
       return Promise.resolve(run());
     } catch (e) {
       return Promise.reject(e instanceof KefuError ? e : new Error(`cannot ${action}: ${errorText(e)}`, { cause: e }));
     }
   }
 
-  // Queue one write; `committed` updates counters only once its transaction committed.
+  // Run one write now, inside the batch's open transaction (begun by the batch's first write), each in a savepoint of
+  // its own: a write that fails on its own data (a constraint, a value SQLite cannot take, its own refusal) is undone
+  // and rejected alone. Its Promise settles when the batch commits (`committed` updates counters then) — or fails,
+  // when every write of the batch is rejected, none of it durable. What a write decided is known at once (the
+  // accept path delivers it while the commit is under way); what it wrote is "accepted" only once committed.
   #write<T>(action: string, run: () => T, committed?: (result: T) => unknown): Promise<T> {
     if (this.#closed) return Promise.reject(new Error(`cannot ${action}: the store ${quote(this.#path)} is closed`));
     return new Promise<T>((resolve, reject) => {
+      const fail = (e: unknown) => reject(new Error(`cannot ${action}: ${errorText(e)}`, { cause: e }));
+      let result: T;
+      try {
+        if (!this.#db.isTransaction) this.#db.exec("BEGIN IMMEDIATE");
+        this.#db.exec("SAVEPOINT w");
+      } catch (e) {
+        this.#abort(e);
+        return fail(e);
+      }
+      try {
+        result = run();
+        this.#db.exec("RELEASE w");
+      } catch (e) {
+        // The counts may have followed part of this write: read them again when next needed.
+        this.#open = undefined;
+        try {
+          this.#db.exec("ROLLBACK TO w");
+          this.#db.exec("RELEASE w");
+        } catch (undo) {
+          this.#abort(undo);
+          return fail(e);
+        }
+        if (!ownFault(e)) this.#abort(e);
+        // Nothing else in the batch: no transaction stays open behind it.
+        else if (this.#queue.length === 0) this.#rollback();
+        return fail(e);
+      }
       this.#queue.push({
-        run,
-        resolve: (v) => {
-          committed?.(v as T);
-          resolve(v as T);
+        result,
+        resolve: () => {
+          committed?.(result);
+          resolve(result);
         },
-        reject: (e) => reject(new Error(`cannot ${action}: ${errorText(e)}`, { cause: e })),
+        reject: fail,
       });
       if (this.#groupMs <= 0 || this.#queue.length >= this.#groupMax) this.#commit();
       else this.#timer ??= setTimeout(() => this.#commit(), this.#groupMs);
     });
   }
 
-  // One transaction for the whole batch. A write that fails on its own data (a
-  // constraint, a value SQLite cannot take) is rejected alone and the batch runs
-  // again without it; any other failure (disk full, I/O, a failed COMMIT) rejects
-  // the whole batch, none of which is then durable.
+  // Commit the batch: every write in it is durable now, or (a failed COMMIT: disk full, I/O) none is.
   #commit(): void {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
@@ -976,30 +1008,32 @@ export class SqliteStore implements Store {
     }
     const batch = this.#queue;
     this.#queue = [];
-    while (batch.length > 0) {
-      const results: unknown[] = [];
-      let i = 0;
-      try {
-        this.#db.exec("BEGIN IMMEDIATE");
-        for (; i < batch.length; i++) results.push(batch[i].run());
-        this.#db.exec("COMMIT");
-      } catch (e) {
-        this.#rollback();
-        // The counts followed writes that are undone now: read them again when next needed.
-        this.#open = undefined;
-        if (i < batch.length && ownFault(e)) {
-          batch.splice(i, 1)[0].reject(e);
-          continue;
-        }
-        for (const w of batch) w.reject(e);
-        return;
-      }
-      this.#commits++;
-      this.#writes += batch.length;
-      this.#maxBatch = Math.max(this.#maxBatch, batch.length);
-      batch.forEach((w, j) => w.resolve(results[j]));
+    if (!this.#db.isTransaction) return;
+    try {
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      this.#rollback();
+      this.#open = undefined;
+      for (const w of batch) w.reject(e);
       return;
     }
+    this.#commits++;
+    this.#writes += batch.length;
+    this.#maxBatch = Math.max(this.#maxBatch, batch.length);
+    for (const w of batch) w.resolve();
+  }
+
+  // The batch's transaction cannot go on: undo it and reject every write in it.
+  #abort(e: unknown): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    this.#rollback();
+    this.#open = undefined;
+    const batch = this.#queue;
+    this.#queue = [];
+    for (const w of batch) w.reject(e);
   }
 
   // Never throws: it runs from a timer, and SQLite may have rolled back already.

@@ -116,6 +116,13 @@ export interface InboundInput {
    * then it is stored as `acked`. The caller writes it after the commit, and requeues it should that fail.
    */
   readsOnWrite?(agent: string): boolean;
+  /**
+   * Told the decision as soon as it is made, before it is durable, so that the message can be on its way while the
+   * commit is (SQLite decides at once, in the batch's open transaction). An engine that decides only in its commit
+   * does not call it. Should the commit then fail, the message was seen but not kept: the channel's retry brings it
+   * again, and agents drop the repeat by id.
+   */
+  decided?(outcome: InboundOutcome): void;
 }
 
 /** What the store decided for one inbound message. */

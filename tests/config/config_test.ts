@@ -73,6 +73,7 @@ Deno.test("config: every variable is read", () => {
     authTokenSeconds: 3600,
     authMaxSkewSeconds: 60,
     agents: [],
+    roles: {},
     ffmpegPath: "/opt/ffmpeg/bin/ffmpeg",
     mediaTimeoutSeconds: 9,
     mediaMaxBytes: 2048,

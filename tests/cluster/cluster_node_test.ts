@@ -1,0 +1,108 @@
+/**
+ * The cluster node over the memory engine: two hubs on one store, as two kefu nodes on one database, joined by a
+ * {@link MemoryBroker} (what Redis is between processes). Fast and without servers; the same paths with Redis and
+ * child processes are in cluster_test.ts.
+ */
+
+import assert from "node:assert/strict";
+import { ClusterNode } from "../../src/cluster/cluster_node.ts";
+import { type Engine, MemoryBroker, memoryEngine } from "../../src/cluster/engine.ts";
+import { silentLogger } from "../../src/core/log.ts";
+import type { Message } from "../../src/core/message.ts";
+import { Hub } from "../../src/hub/hub.ts";
+import { SqliteStore } from "../../src/store/sqlite_store.ts";
+import { Peer } from "../hub/peer.ts";
+import { eventually } from "../helpers.ts";
+
+const HEARTBEAT_MS = 20;
+
+function message(user: string, id: string): Message {
+  return {
+    id,
+    direction: "in",
+    channel: "test",
+    account: "t1",
+    contact: user,
+    agent: "",
+    company: "",
+    type: "text",
+    content: `text ${id}`,
+    media: "",
+    sendTime: 1_700_000_000,
+    name: user,
+    avatar: "",
+  };
+}
+
+async function twoNodes(options: { engineB?: (e: Engine) => Engine } = {}) {
+  const store = new SqliteStore({ path: ":memory:" });
+  const broker = new MemoryBroker();
+  const engines = [memoryEngine(broker), (options.engineB ?? ((e) => e))(memoryEngine(broker))];
+  const nodes = engines.map((engine, i) =>
+    new ClusterNode({ nodeId: `n${i + 1}`, engine, store, log: silentLogger, heartbeatMs: HEARTBEAT_MS })
+  );
+  const hubs = nodes.map((node) => new Hub({ store, bus: node.bus, reassignAfterMs: 100 }));
+  for (const node of nodes) await node.start();
+  return {
+    store,
+    nodes,
+    hubs,
+    async [Symbol.asyncDispose]() {
+      await Promise.all(nodes.map((n) => n.stop()));
+      await store.close();
+    },
+  };
+}
+
+Deno.test("cluster node: a message taken by one node reaches the agent's session on the other, once", async () => {
+  await using t = await twoNodes();
+  const [a, b] = t.hubs;
+  const legacy = new Peer(); // no read receipts: read once written
+  await b.connect("agent1", legacy);
+  assert.equal(a.isOnline("agent1"), true, "the other node knows at once (the join is announced)");
+  const r = await a.accept(message("u1", "m1"), { agent: "agent1" });
+  assert.equal(r.status, "delivered");
+  await eventually("the session on n2 got m1", () => legacy.sent.length > 0);
+  assert.deepEqual(legacy.take().map((m) => m.id), ["m1"]);
+  await eventually(
+    "m1 is read (its session has no receipts)",
+    async () => (await t.store.unacked("agent1")).length === 0,
+  );
+
+  const page = new Peer(); // read receipts: unread until the agent says so
+  await b.connect("agent2", page, { acks: true });
+  await a.accept(message("u2", "m2"), { agent: "agent2" });
+  await eventually("the page on n2 got m2", () => page.sent.length > 0);
+  assert.deepEqual(page.take().map((m) => m.id), ["m2"]);
+  assert.deepEqual((await t.store.unacked("agent2")).map((m) => m.id), ["m2"]);
+});
+
+Deno.test("cluster node: a node that stops announcing has its agents offline, and their waiting users move", async () => {
+  let dead = false;
+  // n2 "killed": every call to the broker fails from then on, as for a process that is gone.
+  const killable = (e: Engine): Engine => {
+    const guard = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => (...a: A): Promise<R> =>
+      dead ? Promise.reject(new Error("killed")) : f(...a);
+    return {
+      ...e,
+      publish: guard(e.publish),
+      subscribe: guard(e.subscribe),
+      announce: guard(e.announce),
+      nodes: guard(e.nodes),
+      withdraw: guard(e.withdraw),
+    };
+  };
+  await using t = await twoNodes({ engineB: killable });
+  const [a, b] = t.hubs;
+  const online = new Peer();
+  const gone = new Peer();
+  await a.connect("here", online, { acks: true });
+  await b.connect("gone", gone, { acks: true });
+  const first = await a.accept(message("u1", "w1"), { agent: "gone" });
+  assert.equal(first.agent, "gone");
+  dead = true;
+  await eventually("n1 sees 'gone' offline once n2's announcement expired", () => !a.isOnline("gone"), 2000);
+  // The grace period (100 ms here) starts when n1 saw it offline; then the user moves with the unread message.
+  await eventually("the waiting user moved to the agent online", async () => (await a.reassignAway()) > 0, 2000);
+  assert.deepEqual(online.take().map((m) => m.id), ["w1"]);
+});

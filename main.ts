@@ -34,7 +34,7 @@ import { Close } from "./src/envelope/protocol.ts";
 import { ReplyWindows } from "./src/channels/wx_official/reply_window.ts";
 import type { ReplyWindowOf } from "./src/hub/routing.ts";
 import { openStore } from "./src/store/open.ts";
-import { recoverOutbox, resumeMedia, startJobs } from "./src/jobs/jobs.ts";
+import { resumeMedia, startJobs } from "./src/jobs/jobs.ts";
 import { runCli } from "./src/cli/cli.ts";
 import { VERSION } from "./src/version.ts";
 import { clearGaugeSource, observeAccept, setGaugeSource } from "./src/metrics/metrics.ts";
@@ -144,8 +144,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     throw e;
   }
   for (const w of kept.windows) windows.restore(w.account, w.openid, w);
-  // Replies that were on their way when kefu stopped may or may not have reached WeChat: say so, never resend.
-  await recoverOutbox({ replyState: (m, state, detail) => store.setOutboundState(m, state, detail) }, kept.outbox);
+  // Replies that were on their way when kefu stopped may or may not have reached WeChat: the jobs say so, never resend.
   const counts = await hub.stats();
   log.info("store_loaded", {
     store: config.store,
@@ -262,7 +261,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   }, 1000);
   const summary = setInterval(() => stats.flush(log, STATS_SECONDS), STATS_SECONDS * 1000);
   // Messages older than RETENTION_DAYS go (unread ones stay), then the media files no message uses any more.
-  const jobs = startJobs({ store, media, windows, log, retentionDays: config.retentionDays });
+  // Replies left under way (their lease ran out) are marked failed at start and every minute.
+  const jobs = startJobs({ store, media, windows, log, retentionDays: config.retentionDays, holder: config.nodeId });
 
   let stopping: Promise<void> | undefined;
   return {

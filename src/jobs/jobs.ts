@@ -1,7 +1,8 @@
 /**
- * kefu's background work, apart from the accept path: what runs once at start on what the store kept (replies
- * that were under way, media work to resume) and what runs on a timer (the retention sweep). `main.ts` composes
- * it; nothing here holds state of the hub's.
+ * kefu's background work, apart from the accept path: what runs once at start on what the store kept (media work to
+ * resume) and what runs on a timer (replies left under way, the retention sweep). `main.ts` composes it; nothing here
+ * holds state of the hub's. Several kefu processes may share the store: a reply under way is another process's until
+ * its lease runs out, and the retention sweep runs on one process at a time (a lease in the store).
  *
  * @module
  */
@@ -9,10 +10,19 @@
 import type { ChannelAdapter } from "../channels/channel.ts";
 import type { Logger } from "../core/log.ts";
 import type { Message } from "../core/message.ts";
-import type { MessageRef, OutboundState, Store } from "../store/store.ts";
+import type { MessageRef, OutboundState, Store, StoredMessage } from "../store/store.ts";
 
 /** How often the retention sweep runs. */
 export const SWEEP_EVERY_MS = 3_600_000;
+
+/**
+ * How long a reply being sent belongs to the process that kept it: longer than any channel's send takes (WeChat's API
+ * calls time out within seconds). A reply still `queued` after that was left by a process that stopped or died.
+ */
+export const REPLY_LEASE_MS = 120_000;
+
+/** How often replies left under way are looked for. */
+export const OUTBOX_EVERY_MS = 60_000;
 
 /** What the recovery at start needs of the hub. */
 export interface ReplyStates {
@@ -20,12 +30,23 @@ export interface ReplyStates {
 }
 
 /**
- * Replies that were on their way when kefu stopped may or may not have reached WeChat: say so (each is marked
- * failed, its agents see why), never resend. Returns how many there were.
+ * Replies that were on their way when a kefu stopped may or may not have reached WeChat: say so (each is marked
+ * failed, its agents see why), never resend. Only replies whose lease ran out (kept longer than `leaseMs` ago): a
+ * younger one is another process's send under way, never failed from here. Returns how many were marked.
  */
-export async function recoverOutbox(hub: ReplyStates, outbox: readonly MessageRef[]): Promise<number> {
-  for (const m of outbox) await hub.replyState(m, "failed", "kefu restarted before WeChat confirmed this reply");
-  return outbox.length;
+export async function recoverOutbox(
+  hub: ReplyStates,
+  outbox: readonly (MessageRef & Pick<StoredMessage, "storedAt">)[],
+  now = Date.now(),
+  leaseMs = REPLY_LEASE_MS,
+): Promise<number> {
+  let n = 0;
+  for (const m of outbox) {
+    if (now - m.storedAt < leaseMs) continue;
+    await hub.replyState(m, "failed", "kefu stopped before the channel confirmed this reply; it was not sent again");
+    n++;
+  }
+  return n;
 }
 
 /** What the media resume needs of the pipeline. */
@@ -44,7 +65,9 @@ export function resumeMedia(
 
 /** Options of {@link startJobs}. */
 export interface JobsOptions {
-  store: Pick<Store, "sweep" | "mediaInUse">;
+  store: Pick<Store, "sweep" | "mediaInUse" | "outbox" | "setOutboundState" | "lease">;
+  /** This process, as the holder of the retention sweep's lease (NODE_ID). */
+  holder?: string;
   /** The media files no message uses any more are swept after the messages. */
   media: { sweepFiles(cutoffMs: number, inUse: ReadonlySet<string>): Promise<number> };
   /** Reply windows, swept of the expired ones at the same time. */
@@ -66,10 +89,12 @@ export interface Jobs {
   stop(): Promise<void>;
 }
 
-/** Start the retention sweep: once now, then every hour. */
+/** Start the jobs: the retention sweep (now, then every hour) and replies left under way (every minute). */
 export function startJobs(options: JobsOptions): Jobs {
   const { store, media, windows, log, retentionDays } = options;
   const now = options.now ?? Date.now;
+  const every = options.sweepEveryMs ?? SWEEP_EVERY_MS;
+  const holder = options.holder ?? "kefu";
   let running: Promise<number> | undefined;
   const sweep = (): Promise<number> => {
     // One at a time: a slow sweep is not overtaken by the next hour's.
@@ -77,6 +102,8 @@ export function startJobs(options: JobsOptions): Jobs {
       windows?.sweep();
       const cutoff = now() - retentionDays * 86_400_000;
       try {
+        // One process of those sharing the store sweeps each period; the others find the lease taken.
+        if (!await store.lease("job:retention", holder, now() + every - 1000)) return 0;
         const n = await store.sweep(cutoff);
         const files = await media.sweepFiles(cutoff, await store.mediaInUse());
         if (n > 0 || files > 0) {
@@ -92,13 +119,25 @@ export function startJobs(options: JobsOptions): Jobs {
     })();
     return running;
   };
+  let checking: Promise<unknown> | undefined;
+  const outbox = () => {
+    checking ??= store.outbox()
+      .then((left) => recoverOutbox({ replyState: (m, s, d) => store.setOutboundState(m, s, d) }, left, now()))
+      .then((n) => n > 0 && log.warn("replies_left_under_way", { failed: n }))
+      .catch((e) => log.warn("outbox_check_failed", { error: String(e) }))
+      .finally(() => checking = undefined);
+    return checking;
+  };
   void sweep();
-  const timer = setInterval(sweep, options.sweepEveryMs ?? SWEEP_EVERY_MS);
+  void outbox();
+  const timer = setInterval(sweep, every);
+  const outboxTimer = setInterval(outbox, OUTBOX_EVERY_MS);
   return {
     sweep,
     async stop() {
       clearInterval(timer);
-      await running;
+      clearInterval(outboxTimer);
+      await Promise.all([running, checking]);
     },
   };
 }

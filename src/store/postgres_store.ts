@@ -14,6 +14,7 @@
  * @module
  */
 
+import { observeCommit } from "../metrics/metrics.ts";
 import postgres from "postgres";
 import { KefuError, quote } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
@@ -689,12 +690,14 @@ export class PostgresStore implements Store {
       for (let attempt = 1;; attempt++) {
         // Set once the transaction's statements are done: a connection lost after it may have committed.
         let committing = false;
+        const t0 = performance.now();
         try {
           const result = await this.#sql.begin(async (tx) => {
             const r = await run(tx);
             committing = true;
             return r;
           }) as T;
+          observeCommit((performance.now() - t0) / 1000);
           if (wrote(result)) this.#commits++;
           return result;
         } catch (e) {

@@ -17,6 +17,7 @@ import { KefuError, quote } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
 import { Background, type BackgroundStats } from "./background.ts";
 import { MESSAGE_FIELDS, prepareSearch, runSearch } from "./search.ts";
+import { observeCommit } from "../metrics/metrics.ts";
 import {
   CLOSES_WINDOWS,
   contactIds,
@@ -1009,8 +1010,10 @@ export class SqliteStore implements Store {
     const batch = this.#queue;
     this.#queue = [];
     if (!this.#db.isTransaction) return;
+    const t0 = performance.now();
     try {
       this.#db.exec("COMMIT");
+      observeCommit((performance.now() - t0) / 1000);
     } catch (e) {
       this.#rollback();
       this.#open = undefined;

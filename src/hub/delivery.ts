@@ -114,7 +114,7 @@ export class Delivery {
         const page = await store.unacked(agent, redeliverPage, after);
         if (peer.readyState !== OPEN) return;
         for (const m of page) sent.add(`${m.contact}\n${m.id}`);
-        await this.#sendBacklog(agent, peer, page, first);
+        this.#sendBacklog(agent, peer, page, first);
         if (page.length < redeliverPage) break;
         after = page[page.length - 1].seq;
         while (peer.readyState === OPEN && peer.bufferedAmount > maxBufferedBytes / 2) {
@@ -122,7 +122,7 @@ export class Delivery {
         }
       }
       if (peer.readyState !== OPEN) return;
-      await this.#sendBacklog(agent, peer, live.filter((m) => !sent.has(`${m.contact}\n${m.id}`)), "live");
+      this.#sendBacklog(agent, peer, live.filter((m) => !sent.has(`${m.contact}\n${m.id}`)), "live");
     } finally {
       this.#syncing.delete(peer);
     }
@@ -272,7 +272,7 @@ export class Delivery {
   // rather than wait here on a timer.
   // The first page goes to the dialect even when empty (a dialect may say "nothing unread" on connect); what came
   // in while catching up goes as live messages.
-  async #sendBacklog(agent: string, peer: AgentPeer, messages: Message[], page: boolean | "live"): Promise<void> {
+  #sendBacklog(agent: string, peer: AgentPeer, messages: Message[], page: boolean | "live"): void {
     if (messages.length === 0 && page !== true) return;
     if (page === "live") { for (const m of messages) peer.send(peer.dialect.encode({ kind: "message", message: m })); }
     else for (const frame of peer.dialect.backlog(messages)) peer.send(frame);

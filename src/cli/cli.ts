@@ -7,7 +7,7 @@
  */
 
 import type { ChannelSettings, Service, StartOptions } from "../../main.ts";
-import { type Config, parseConfig, redactUrl } from "../config/config.ts";
+import { type Config, parseConfig } from "../config/config.ts";
 import { configWarnings } from "../config/warnings.ts";
 import { createLogger } from "../core/log.ts";
 import { describeAccounts } from "../channels/wx_official/config.ts";
@@ -94,11 +94,6 @@ async function serve(deps: CliDeps): Promise<Running> {
     for (const w of configWarnings(env, config, KNOWN_VARIABLES)) {
       const { event, ...fields } = w;
       log.warn(event, fields);
-    }
-    if (config.redisUrl !== undefined) {
-      log.warn("redis_unused", {
-        detail: `REDIS_URL=${redactUrl(config.redisUrl)} is read but not used yet: kefu runs as one process`,
-      });
     }
     const service = await deps.start(config, { log, settings });
     // Which webhooks answer, so that an operator sees a missing or misplaced account at once (no secrets).

@@ -12,6 +12,7 @@ import { parseWxOfficialConfig, type WechatAccount } from "./src/channels/wx_off
 import { parsePcHookConfig, type PcHookOptions } from "./src/channels/pc_hook/config.ts";
 import { parseWxbotConfig, type WxbotConfig } from "./src/channels/wxbot/config.ts";
 import { HttpStats } from "./src/http/http_stats.ts";
+import { capacityOf } from "./src/hub/assignment.ts";
 import { Hub } from "./src/hub/hub.ts";
 import { ReplyService } from "./src/hub/replies.ts";
 import { createLogger, type Logger } from "./src/core/log.ts";
@@ -131,6 +132,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     replyWindow: (c) => replyWindow(c),
     agents: config.agents.map((a) => a.id),
     roles: config.roles,
+    capacity: capacityOf(config.capacities, config.agentCapacity),
+    policy: config.assignPolicy,
   });
   const windows = new ReplyWindows({
     onChange: (account, openid, w) =>

@@ -13,6 +13,12 @@ import { AGENTS_PATH, Code, CONTACTS_PATH, QUEUE_PATH, SEARCH_PATH } from "../en
 import type { Hub } from "../hub/hub.ts";
 import { lastOf } from "../hub/routing.ts";
 import type { Auth } from "./auth/auth.ts";
+import {
+  addAvailabilityRoutes,
+  MY_AVAILABILITY_PATH,
+  queueWithPlaces,
+  withAvailability,
+} from "./availability_routes.ts";
 import { agentAuth, type AgentEnv } from "./middleware.ts";
 import { cannedRoutes } from "./canned_routes.ts";
 
@@ -114,9 +120,14 @@ export function workplaceRoutes(options: WorkplaceRoutesOptions): Hono<AgentEnv>
     return c.json(ok({ contact: await flow.take(c.var.agent, c.req.param("contact_id")) }));
   });
 
-  app.get(QUEUE_PATH, async (c) => c.json(ok({ contacts: await flow.queue() })));
+  app.get(QUEUE_PATH, async (c) => c.json(ok({ contacts: await queueWithPlaces(hub, await flow.queue()) })));
 
-  app.get(AGENTS_PATH, async (c) => c.json(ok({ agent_id: c.var.agent, agents: await flow.agents() })));
+  app.get(
+    AGENTS_PATH,
+    async (c) => c.json(ok({ agent_id: c.var.agent, agents: await withAvailability(hub, await flow.agents()) })),
+  );
+  app.use(MY_AVAILABILITY_PATH, auth);
+  addAvailabilityRoutes(app, hub);
 
   app.get(SEARCH_PATH, async (c) => {
     const q = c.req.query("q")?.trim() ?? "";

@@ -141,6 +141,8 @@ export const VARIABLE_GROUPS: readonly VariableGroup[] = [
       v("MAX_SOCKETS_PER_AGENT", "8", "tabs one agent may hold open"),
       v("MAX_BUFFERED_BYTES", "4194304", "unsent bytes a socket may hold"),
       v("REASSIGN_AFTER_SECONDS", "30", "a user whose agent is offline this long goes to another"),
+      v("AGENT_CAPACITY", "0", "open conversations per agent before new users wait (0: no limit)"),
+      v("ASSIGN_POLICY", "fewest", "who a new user goes to: fewest (open) or round_robin"),
       v("DEDUPE_WINDOW", "100000", "recent (user, MsgId) pairs kept in memory"),
     ],
   },

@@ -59,6 +59,12 @@ export interface Config {
   maxBufferedBytes: number;
   /** A user whose agent has been offline this long goes to an online agent. */
   reassignAfterSeconds: number;
+  /** `AGENT_CAPACITY`: open conversations an agent holds before new users wait in the queue; 0: no limit. */
+  agentCapacity: number;
+  /** Per-agent capacities (CONFIG_FILE `agents[].capacity`), over `agentCapacity`. */
+  capacities: Record<string, number>;
+  /** `ASSIGN_POLICY`: who a new user goes to among the available agents under capacity. */
+  assignPolicy: "fewest" | "round_robin";
   /** Where replies to users who came over the HTTP push are POSTed; undefined: nowhere (no_route). */
   pushReplyUrl?: string;
   /** Bearer token the push endpoints require; undefined: they are open only with sign-in off or `pushOpen`. */
@@ -117,6 +123,9 @@ export const DEFAULTS: Config = {
   redeliverPage: 1000,
   maxBufferedBytes: 4 << 20,
   reassignAfterSeconds: 30,
+  agentCapacity: 0,
+  capacities: {},
+  assignPolicy: "fewest",
   pushReplyUrl: undefined,
   pushToken: undefined,
   pushOpen: false,
@@ -309,6 +318,12 @@ export function readConfig(
     redeliverPage: int("REDELIVER_PAGE", D.redeliverPage, 1, 1_000_000),
     maxBufferedBytes: int("MAX_BUFFERED_BYTES", D.maxBufferedBytes, 64 * 1024, 1 << 30),
     reassignAfterSeconds: int("REASSIGN_AFTER_SECONDS", D.reassignAfterSeconds, 0, 86400 * 365),
+    agentCapacity: int("AGENT_CAPACITY", D.agentCapacity, 0, 100_000),
+    capacities: Object.fromEntries(file.agents.flatMap((a) => a.capacity === undefined ? [] : [[a.id, a.capacity]])),
+    assignPolicy: read(
+      () => readChoice(env.ASSIGN_POLICY, "ASSIGN_POLICY", ["fewest", "round_robin"] as const, D.assignPolicy, true),
+      D.assignPolicy,
+    ),
     pushReplyUrl: read(() => readUrl(env.PUSH_REPLY_URL, "PUSH_REPLY_URL"), undefined),
     pushToken: read(() => readSecret(env.PUSH_TOKEN, "PUSH_TOKEN"), undefined),
     pushOpen: read(() => readOpen(env.PUSH_OPEN, "PUSH_OPEN"), false),
@@ -385,7 +400,7 @@ export function readChoice<T extends string>(
 /** The keys CONFIG_FILE knows at its top level; any other key is refused. */
 export const FILE_KEYS = ["accounts", "agents", "pc_hook", "wxbot"] as const;
 /** The keys CONFIG_FILE knows in each agent; any other key is refused. */
-export const AGENT_KEYS = ["id", "name", "password_hash", "role"] as const;
+export const AGENT_KEYS = ["id", "name", "password_hash", "capacity", "role"] as const;
 /** Whether `v` is a plain object (not null, not an array). */
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -461,7 +476,7 @@ function readConfigFile(
 
 /** What CONFIG_FILE holds; the channels' sections are read by their own parsers. */
 interface ConfigFile {
-  agents: AgentAccount[];
+  agents: (AgentAccount & { capacity?: number })[];
   /** Roles other than `agent`, by agent id. */
   roles?: Record<string, Role>;
   /** The sections of the channels (`accounts`, `pc_hook`, `wxbot`), as parsed. */
@@ -485,7 +500,7 @@ function rolesFromFile(list: unknown[]): Record<string, Role> {
   return roles;
 }
 
-function agentsFromFile(list: unknown[]): AgentAccount[] {
+function agentsFromFile(list: unknown[]): (AgentAccount & { capacity?: number })[] {
   const seen = new Set<string>();
   return list.map((a, i) => {
     const where = `CONFIG_FILE agents[${i}]`;
@@ -503,7 +518,15 @@ function agentsFromFile(list: unknown[]): AgentAccount[] {
     }
     if (seen.has(id.trim())) throw new ConfigError(`cannot read ${where}: agent ${JSON.stringify(id)} is listed twice`);
     seen.add(id.trim());
-    return { id: id.trim(), name: name?.trim() || id.trim(), passwordHash: hash };
+    const { capacity } = a;
+    if (capacity !== undefined && (!Number.isSafeInteger(capacity) || (capacity as number) < 0)) {
+      throw new ConfigError(
+        `cannot read ${where}.capacity=${JSON.stringify(capacity)}: expected a whole number of open conversations ` +
+          "(0: no limit)",
+      );
+    }
+    const account = { id: id.trim(), name: name?.trim() || id.trim(), passwordHash: hash };
+    return capacity === undefined ? account : { ...account, capacity: capacity as number };
   });
 }
 

@@ -50,6 +50,8 @@ export const Code = {
   ack: 105,
   /** kefu: a contact changed hands or state (transferred, resolved, reopened, taken, queued, updated). */
   contact: 106,
+  /** kefu: an agent's availability changed (在线 / 忙碌 / 离开), with its open conversations and capacity. */
+  agent: 107,
   /** kefu: a message type the seed has no code for; `msg_type` keeps the source's type. */
   other: 1000,
   text: 1001,
@@ -155,6 +157,11 @@ export function systemEnvelope(content: string, company = "", id = ""): string {
 /** A contact event (code 106): what happened to a contact, and the contact as it is now. */
 export function contactEnvelope(data: Record<string, unknown>): string {
   return JSON.stringify({ data, result: { code: Code.contact, message: "contact" } });
+}
+
+/** An availability event (code 107): `{agent_id, availability, since, open, capacity}`. */
+export function agentEnvelope(data: object): string {
+  return JSON.stringify({ data, result: { code: Code.agent, message: "agent" } });
 }
 
 /** The confirmation of an agent's reply (code 103); `status` says how it went out. */

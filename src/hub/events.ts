@@ -8,10 +8,11 @@
 
 import type { ErrorKind } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
+import type { AgentAvailability } from "./assignment.ts";
 import type { ContactView } from "./routing.ts";
 
 /** What happened to a contact (the workplace's conversation workflow). */
-export type ContactAction = "transferred" | "resolved" | "reopened" | "taken" | "queued" | "updated";
+export type ContactAction = "transferred" | "resolved" | "reopened" | "taken" | "queued" | "updated" | "assigned";
 
 /** One thing to tell an agent. */
 export type AgentEvent =
@@ -38,6 +39,8 @@ export type AgentEvent =
     to?: string;
     note?: string;
   }
+  /** An agent's availability changed (issue 22): colleagues' pages show it. */
+  | { kind: "agent"; agent: AgentAvailability }
   /** A line for the agent from kefu itself. */
   | { kind: "notice"; content: string; company?: string };
 

@@ -16,7 +16,8 @@ import { KefuError, quote } from "../core/errors.ts";
 import { type Logger, silentLogger } from "../core/log.ts";
 import type { Message } from "../core/message.ts";
 import type { Role } from "../core/roles.ts";
-import type { InboundState, MessageRef, Store, StoredMessage } from "../store/store.ts";
+import type { AssignPolicy, InboundState, MessageRef, Store, StoredMessage } from "../store/store.ts";
+import { Assigner } from "./assignment.ts";
 import { type AgentBus, type AgentBusFactory, LocalBus } from "./bus.ts";
 import { CannedReplies } from "./canned.ts";
 import { type AgentPeer, Delivery } from "./delivery.ts";
@@ -54,6 +55,10 @@ export interface HubOptions {
   agents?: readonly string[];
   /** Roles other than `agent` (CONFIG_FILE `agents[].role`), by agent id; default: everyone is an `agent`. */
   roles?: Readonly<Record<string, Role>>;
+  /** Open conversations an agent holds before new users wait in the queue (issue 22); default: no limit. */
+  capacity?: (agent: string) => number;
+  /** Who a new user goes to among the available agents under capacity; default `fewest`. */
+  policy?: AssignPolicy;
   now?: () => number;
 }
 
@@ -92,8 +97,6 @@ function storeFailed(m: Message, e: unknown): KefuError {
 // Users taken over per pass when their agent is away, and the unread messages read per user handed over.
 const REASSIGN_PAGE = 500;
 const HAND_OVER_PAGE = 1000;
-// Users who waited for the first agent, taken over per commit when it connects.
-const TAKE_PAGE = 256;
 
 /** Routes messages between users and agents. */
 export class Hub {
@@ -108,6 +111,8 @@ export class Hub {
   /** The team's and each agent's canned replies (issue 22). */
   readonly canned: CannedReplies;
   readonly #roles: Readonly<Record<string, Role>>;
+  /** Availability, capacity and the queue (issue 22). */
+  readonly assignment: Assigner;
   #reassigning: Promise<number> | undefined;
 
   constructor(options: HubOptions) {
@@ -126,6 +131,16 @@ export class Hub {
     // Several processes: an agent whose last session elsewhere closed is away from then on.
     this.#bus.watchOffline?.((agent) => this.#away.disconnected(agent));
     this.#replyWindow = options.replyWindow ?? (() => null);
+    this.assignment = new Assigner({
+      store: this.#store,
+      bus: this.#bus,
+      log: this.#log,
+      capacity: options.capacity,
+      policy: options.policy,
+      view: (id) => this.view(id),
+      handOver: (contact, to) => this.#handOver(contact, to),
+      now: options.now,
+    });
     this.#roles = options.roles ?? {};
     this.canned = new CannedReplies({ store: this.#store, roleOf: (a) => this.roleOf(a) });
     this.workflow = new Workflow({
@@ -137,7 +152,13 @@ export class Hub {
       away: this.#away,
       view: (id) => this.view(id),
       handOver: (contact, to) => this.#handOver(contact, to),
+      slotFreed: () => this.fillQueue(),
     });
+  }
+
+  /** A slot may have freed (or an agent came): the longest-waiting users go to agents under capacity. Never throws. */
+  fillQueue(): void {
+    this.assignment.fill().catch((e) => this.#log.error("assign_failed", { error: String(e) }));
   }
 
   /** An agent's role in the team: CONFIG_FILE's `agents[].role`, `agent` when not listed. */
@@ -161,7 +182,7 @@ export class Hub {
         message,
         state: held ? "media" : "accepted",
         requested: options.agent,
-        online: [...this.#bus.online()],
+        ...this.assignment.input(),
         away: this.#away,
         readsOnWrite: (agent) => this.#bus.readsOnWrite(agent),
         decided: (o) => {
@@ -250,7 +271,8 @@ export class Hub {
     this.#away.connected(agent);
     try {
       await this.#bus.joined?.(agent);
-      await this.#takeUnassigned(agent);
+      // Users who waited go to agents with a free slot (this one among them; its backlog follows below).
+      await this.assignment.fill(agent);
     } catch (e) {
       this.disconnect(agent, peer);
       throw e;
@@ -325,7 +347,10 @@ export class Hub {
    * that two processes doing this at once move each user once.
    */
   reassignAway(): Promise<number> {
-    this.#reassigning ??= this.#reassign().finally(() => this.#reassigning = undefined);
+    // The queue is filled on the same beat: a slot freed in another process, or capacity raised, is seen here too.
+    this.#reassigning ??= this.#reassign().then(async (n) => (await this.assignment.fill(), n)).finally(() =>
+      this.#reassigning = undefined
+    );
     return this.#reassigning;
   }
 
@@ -372,20 +397,6 @@ export class Hub {
       this.#background("requeue_failed", this.#store.requeue([m]), { agent, message: m.id });
     }
     return d.sockets;
-  }
-
-  // The users who wrote while nobody was online go to the first agent who connects (not those put back in the queue).
-  // A page at a time, not one by one: each update is conditional anyway, and one commit then takes a page of them
-  // (one by one, each waited for its own group commit: seconds per thousand users on connect).
-  async #takeUnassigned(agent: string): Promise<void> {
-    const waiting = (await this.#store.contactsOf(UNASSIGNED)).filter((c) => c.status !== "queued");
-    for (let i = 0; i < waiting.length; i += TAKE_PAGE) {
-      await Promise.all(
-        waiting.slice(i, i + TAKE_PAGE).map((c) =>
-          this.#store.updateContact(c.id, { expectAgent: UNASSIGNED, expectStatus: c.status, agent })
-        ),
-      );
-    }
   }
 
   // A contact went to `to` (a transfer, the queue, an away owner): its unread messages go to `to`'s sessions now.

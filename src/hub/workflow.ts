@@ -46,6 +46,8 @@ export interface WorkflowOptions {
   handOver(contact: string, to: string): Promise<void>;
   /** An agent's role; default `agent` for everyone. A supervisor or admin may tag any contact. */
   roleOf?(agent: string): Role;
+  /** A conversation was resolved or handed away: a user waiting in the queue may take the slot (issue 22). */
+  slotFreed?(): void;
 }
 
 /** One search's answer. */
@@ -120,6 +122,7 @@ export class Workflow {
     const event = { kind: "contact", action, contact: view, by, from: by, to, note } as const;
     this.#tell(to === UNASSIGNED ? [by, ...this.#o.bus.online()] : [by, to], event);
     await this.#handOver(c.id, to);
+    this.#o.slotFreed?.();
     return view;
   }
 
@@ -167,6 +170,7 @@ export class Workflow {
     }
     const view = await this.#view(row);
     this.#tell([by], { kind: "contact", action, contact: view, by });
+    if (status === "resolved") this.#o.slotFreed?.();
     return view;
   }
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ContactStatus, InboundInput, WindowRefusal, WindowRule } from "./store.ts";
+import type { AssignPolicy, ContactStatus, InboundInput, WindowRefusal, WindowRule } from "./store.ts";
 
 /**
  * The owner of a user's message: the requested agent; a user put back in the queue stays there; a user nobody owns,
@@ -21,7 +21,10 @@ export function decideOwner(
   if (current === undefined) return fewest();
   if (current.status === "queued" && current.agent === "") return "";
   if (current.agent === "") return fewest();
-  if (input.away.has(current.agent) && input.online.length > 0) return fewest();
+  if (input.away.has(current.agent) && input.online.length > 0) {
+    // Nobody available under capacity: the user stays with their own agent rather than wait in the queue.
+    return fewest() || current.agent;
+  }
   return current.agent;
 }
 
@@ -94,3 +97,32 @@ export function opensWindow(opens: readonly string[], type: string): boolean {
 
 /** The message types that close every window (an unfollow). */
 export const CLOSES_WINDOWS = "event:unsubscribe";
+
+/**
+ * The agent a waiting or new user goes to (issue 22): among `candidates` (online, availability `online`, in
+ * preference order) those under capacity; `fewest` picks the fewest open (ties to the earlier), `round_robin` the one
+ * assigned longest ago (`lastAssigned`: a counter per agent, absent: never; ties to the earlier). "" when none.
+ */
+export function pickAgent(
+  candidates: readonly string[],
+  open: ReadonlyMap<string, number>,
+  capacity: (agent: string) => number,
+  policy: AssignPolicy,
+  lastAssigned: ReadonlyMap<string, number>,
+): string {
+  let best = "";
+  let key = Infinity;
+  for (const agent of candidates) {
+    const n = open.get(agent) ?? 0;
+    if (n >= capacity(agent)) continue;
+    const k = policy === "round_robin" ? lastAssigned.get(agent) ?? -1 : n;
+    if (k < key) {
+      key = k;
+      best = agent;
+    }
+  }
+  return best;
+}
+
+/** No limit: the capacity when none is configured. */
+export const UNLIMITED = (): number => Infinity;

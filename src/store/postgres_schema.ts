@@ -103,8 +103,18 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [{
 }, {
   version: 3,
   name: "team (issue 22): agents' availability and capacity, the queue",
-  // Reserved for issue 22's first part; no change yet.
-  sql: `SELECT 1;`,
+  // As SQLite's step 7: a user waits from `queued_at` (epoch ms, the queue's order) while no agent has them;
+  // agents' availability and round-robin turn are rows every process reads.
+  sql: `
+    ALTER TABLE contacts ADD COLUMN queued_at bigint NOT NULL DEFAULT 0;
+    UPDATE contacts SET queued_at = created_at * 1000 WHERE agent = '';
+    CREATE INDEX contacts_queue ON contacts (queued_at, id) WHERE agent = '' AND status <> 'resolved';
+    CREATE TABLE agents (
+      agent text PRIMARY KEY,
+      availability text NOT NULL DEFAULT 'online' CHECK (availability IN ('online', 'busy', 'away')),
+      since bigint NOT NULL DEFAULT 0,
+      assigned bigint NOT NULL DEFAULT 0
+    );`,
 }, {
   version: 4,
   name: "team (issue 22): canned replies and tags",

@@ -58,6 +58,31 @@ export const ACCEPT = {
   deciding: acceptKnown(true),
 } as const;
 
+/**
+ * Issue 22's statements: availability, the queue, assignment. Assignment decisions run in a transaction under
+ * {@link ASSIGN_LOCK}, so that the counts they read are every process's; each user's move is conditional (`agent = ''`).
+ */
+export const QUEUE_SQL = {
+  lock: "SELECT pg_advisory_xact_lock($1)",
+  agentRows: "SELECT agent, availability, since, assigned FROM agents",
+  turn: "INSERT INTO agents (agent, assigned) VALUES ($1, (SELECT coalesce(max(assigned), 0) + 1 FROM agents)) " +
+    "ON CONFLICT (agent) DO UPDATE SET assigned = excluded.assigned",
+  setAvailability: "INSERT INTO agents (agent, availability, since) VALUES ($1, $2, $3) ON CONFLICT (agent) " +
+    "DO UPDATE SET availability = excluded.availability, since = excluded.since",
+  // After everyone already waiting, even within one millisecond (run under the lock on the accept path).
+  enqueue: "UPDATE contacts SET queued_at = greatest($2::bigint, (SELECT coalesce(max(queued_at), 0) + 1 " +
+    "FROM contacts WHERE agent = '' AND status <> 'resolved')) WHERE id = $1 AND agent = ''",
+  queue: `SELECT id, status, queued_at AS "queuedAt" FROM contacts WHERE agent = '' AND status <> 'resolved' ` +
+    "ORDER BY queued_at, id",
+  nextWaiting: `SELECT ${CONTACT_FIELDS} FROM contacts c WHERE c.agent = '' AND c.status = 'open' ` +
+    "ORDER BY c.queued_at, c.id LIMIT 1",
+  assign: `UPDATE contacts c SET agent = $2, version = version + 1 WHERE c.id = $1 AND c.agent = '' ` +
+    `AND c.status = 'open' RETURNING ${CONTACT_FIELDS}`,
+} as const;
+
+/** The advisory lock of assignment decisions ("kefa" in ASCII: kefu's, beside the migrations' lock). */
+export const ASSIGN_LOCK = 0x6b656661;
+
 /** Every statement of the engine, by what it does. */
 export const Q = {
   // The ids a new contact cannot have: the user id, the qualified one and its numbered forms, where others have them.

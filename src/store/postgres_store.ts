@@ -26,13 +26,17 @@ import {
   decideOwner,
   decideWindow,
   opensWindow,
-  pickFewest,
+  pickAgent,
+  UNLIMITED,
   windowType,
 } from "./decisions.ts";
 import type { WindowUse } from "./decisions.ts";
 import { migrate, PG_MIGRATIONS, type PgMigration, URL_QUOTE } from "./postgres_schema.ts";
-import { ACCEPT, CONTACT_FIELDS, Q, SUMMARY, TEAM } from "./postgres_sql.ts";
+import { ACCEPT, ASSIGN_LOCK, CONTACT_FIELDS, Q, QUEUE_SQL, SUMMARY, TEAM } from "./postgres_sql.ts";
 import type {
+  AgentState,
+  AssignInput,
+  Availability,
   CannedInput,
   CannedReply,
   CannedScope,
@@ -46,6 +50,7 @@ import type {
   MessageRef,
   MessageState,
   OutboundState,
+  QueueEntry,
   Revocation,
   Store,
   StoredMessage,
@@ -81,6 +86,8 @@ const ATTEMPTS = 5;
 const RETRY_CODES = new Set(["40P01", "40001"]);
 // postgres.js's codes for a connection that went away, the socket's own, and the server's "terminating connection".
 const CONNECTION_LOST = new Set(["CONNECTION_CLOSED", "CONNECTION_DESTROYED", "ECONNRESET", "EPIPE", "57P01", "57P02"]);
+// #tryAccept's answer when the user needs an agent picked: decided again under the assignment lock.
+const PICK = Symbol("pick");
 // decideOwner's answer when it needs the fewest-open agent, which costs a query: asked only then.
 const FEWEST = "\u0000fewest";
 // Rows per page of the walk down a conversation for its reply windows (the first page nearly always decides).
@@ -138,7 +145,19 @@ export class PostgresStore implements Store {
     return this.#statement(`save inbound message ${quote(input.message.id)}`, async (sql) => {
       const taken = new Set<string>();
       for (let attempt = 1; attempt <= DECISION_ATTEMPTS; attempt++) {
-        const outcome = await this.#tryAccept(sql, input, taken);
+        const outcome = await this.#tryAccept(sql, input, taken, false);
+        if (outcome === PICK) {
+          // A user to give an agent (new, waiting, or their agent away): decided under the assignment lock, in one
+          // transaction, so that capacity holds across processes (issue 22).
+          return await this.#sql.begin(async (tx) => {
+            await tx.unsafe(QUEUE_SQL.lock, [ASSIGN_LOCK], { prepare: true });
+            for (let again = 1; again <= DECISION_ATTEMPTS; again++) {
+              const o = await this.#tryAccept(tx, input, taken, true);
+              if (o !== undefined && o !== PICK) return o;
+            }
+            throw new Error(`the user's contact changed under ${DECISION_ATTEMPTS} decisions in a row`);
+          });
+        }
         if (outcome !== undefined) return outcome;
       }
       throw new Error(`the user's contact changed under ${DECISION_ATTEMPTS} decisions in a row`);
@@ -148,15 +167,27 @@ export class PostgresStore implements Store {
   // One try: read the contact, decide, and write the decision in one statement that holds only while the contact is
   // as it was read (its version) — undefined when it was not, and the caller decides again on what it is now. Two
   // round trips for a known user, and no transaction held open between them.
-  async #tryAccept(sql: Db, input: InboundInput, taken: Set<string>): Promise<InboundOutcome | undefined> {
+  async #tryAccept(
+    sql: Db,
+    input: InboundInput,
+    taken: Set<string>,
+    locked: boolean,
+  ): Promise<InboundOutcome | undefined | typeof PICK> {
     const m = input.message;
     const account = m.account ?? "";
     const [found] = await sql.unsafe(ACCEPT.byIdentity, [m.channel, account, m.contact], { prepare: true });
     const row = found === undefined ? undefined : toContactRow(found);
+    if (!locked && decideOwner(row, input, () => FEWEST) === FEWEST && input.online.length > 0) return PICK;
     const agent = await this.#decide(sql, row, input);
     let state: InboundState = input.state ?? "accepted";
     if (state === "accepted" && agent !== "" && input.readsOnWrite?.(agent) === true) state = "acked";
-    if (row === undefined) return await this.#create(sql, input.message, agent, state, taken);
+    if (row === undefined) {
+      const created = await this.#create(sql, input.message, agent, state, taken);
+      if (created !== undefined && agent === "") {
+        await sql.unsafe(QUEUE_SQL.enqueue, [created.contact.id, this.#now()], { prepare: true });
+      }
+      return created;
+    }
     const after: ContactRow = { ...row, agent };
     if (row.status === "resolved") after.status = "open";
     if (m.name !== m.contact && m.name !== "") after.name = m.name;
@@ -226,10 +257,28 @@ export class PostgresStore implements Store {
 
   async #decide(tx: Db, row: ContactRow | undefined, input: InboundInput): Promise<string> {
     const agent = decideOwner(row, input, () => FEWEST);
-    if (agent !== FEWEST) return agent;
+    if (agent === FEWEST) return await this.#pick(tx, input);
+    // Nobody available under capacity for a user whose agent is away: they stay (decideOwner's `|| current.agent`).
+    return agent;
+  }
+
+  // The available agent under capacity the policy picks ("" when none); its round-robin turn is taken. Run under
+  // ASSIGN_LOCK, so that the counts it reads are every process's.
+  async #pick(tx: Db, input: AssignInput): Promise<string> {
     if (input.online.length === 0) return "";
-    const rows = await tx.unsafe(Q.openCountsOf, [input.online], { prepare: true });
-    return pickFewest(input.online, new Map(rows.map((r) => [String(r.agent), Number(r.n)])));
+    const states = await tx.unsafe(QUEUE_SQL.agentRows, [], { prepare: true });
+    const busy = new Set(states.filter((r) => r.availability !== "online").map((r) => String(r.agent)));
+    const candidates = input.online.filter((a) => !busy.has(a));
+    if (candidates.length === 0) return "";
+    const rows = await tx.unsafe(Q.openCountsOf, [candidates], { prepare: true });
+    const open = new Map(rows.map((r) => [String(r.agent), Number(r.n)]));
+    const turns = new Map(
+      states.filter((r) => Number(r.assigned) > 0).map((r) => [String(r.agent), Number(r.assigned)]),
+    );
+    const policy = input.policy ?? "fewest";
+    const agent = pickAgent(candidates, open, input.capacity ?? UNLIMITED, policy, turns);
+    if (agent !== "" && policy === "round_robin") await tx.unsafe(QUEUE_SQL.turn, [agent], { prepare: true });
+    return agent;
   }
 
   saveReply(message: Message, rules: readonly WindowRule[] = []): Promise<StoredMessage | WindowRefusal> {
@@ -315,6 +364,10 @@ export class PostgresStore implements Store {
     const param = (v: unknown) => `$${params.push(v)}`;
     const set = ["version = version + 1"];
     if (change.agent !== undefined) set.push(`agent = ${param(change.agent)}`);
+    // Back in the queue: the user waits from now (issue 22).
+    if (change.agent === "") {
+      set.push(`queued_at = CASE WHEN c.agent = '' THEN c.queued_at ELSE ${param(this.#now())} END`);
+    }
     if (change.status !== undefined) set.push(`status = ${param(change.status)}`);
     if (change.displayName !== undefined) set.push(`display_name = ${param(change.displayName)}`);
     if (change.note !== undefined) set.push(`note = ${param(change.note)}`);
@@ -641,6 +694,58 @@ export class PostgresStore implements Store {
       async (tx) => (await tx.unsafe(TEAM.deleteCanned, [id, expect.scope, expect.owner], { prepare: true })).count > 0,
       (gone) => gone,
     );
+  }
+
+  // Issue 22, availability, capacity and the queue: one additive block.
+
+  setAvailability(agent: string, availability: Availability): Promise<AgentState> {
+    const since = this.#now();
+    return this.#write(`set the availability of agent ${quote(agent)} to ${quote(availability)}`, async (tx) => {
+      await tx.unsafe(QUEUE_SQL.setAvailability, [agent, availability, since], { prepare: true });
+      return { agent, availability, since };
+    });
+  }
+
+  agentStates(): Promise<AgentState[]> {
+    return this.#read(
+      "read the agents' availability",
+      async (sql) =>
+        (await sql.unsafe(QUEUE_SQL.agentRows, [], { prepare: true })).filter((r) => Number(r.since) > 0).map((r) => ({
+          agent: String(r.agent),
+          availability: r.availability as Availability,
+          since: Number(r.since),
+        })).sort((a, b) => (a.agent < b.agent ? -1 : 1)),
+    );
+  }
+
+  queue(): Promise<QueueEntry[]> {
+    return this.#read(
+      "list the users waiting for an agent",
+      async (sql) =>
+        (await sql.unsafe(QUEUE_SQL.queue, [], { prepare: true })).map((r) => ({
+          id: String(r.id),
+          status: r.status as QueueEntry["status"],
+          queuedAt: Number(r.queuedAt),
+        })),
+    );
+  }
+
+  assignWaiting(input: AssignInput): Promise<ContactRow[]> {
+    // Under the assignment lock: every process's fills and new users' picks one at a time; each move is conditional
+    // (`agent = ''`) besides, so an agent taking the user by hand meanwhile wins cleanly.
+    return this.#write("assign the users waiting for an agent", async (tx) => {
+      await tx.unsafe(QUEUE_SQL.lock, [ASSIGN_LOCK], { prepare: true });
+      const assigned: ContactRow[] = [];
+      for (let guard = 0; guard < 10_000; guard++) {
+        const [next] = await tx.unsafe(QUEUE_SQL.nextWaiting, [], { prepare: true });
+        if (next === undefined) break;
+        const agent = await this.#pick(tx, input);
+        if (agent === "") break;
+        const [r] = await tx.unsafe(QUEUE_SQL.assign, [next.id, agent], { prepare: true });
+        if (r !== undefined) assigned.push(toContactRow(r));
+      }
+      return assigned;
+    }, (r) => r.length > 0);
   }
 
   #closedError(action: string): Error {

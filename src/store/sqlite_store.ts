@@ -24,11 +24,15 @@ import {
   decideOwner,
   decideWindow,
   opensWindow,
-  pickFewest,
+  pickAgent,
+  UNLIMITED,
   windowType,
   type WindowUse,
 } from "./decisions.ts";
 import type {
+  AgentState,
+  AssignInput,
+  Availability,
   CannedInput,
   CannedReply,
   CannedScope,
@@ -42,6 +46,7 @@ import type {
   MessageRef,
   MessageState,
   OutboundState,
+  QueueEntry,
   Store,
   StoredMessage,
   StoreStats,
@@ -136,8 +141,17 @@ export const MIGRATIONS: readonly Migration[] = [{
 }, {
   version: 7,
   name: "team (issue 22): agents' availability and capacity, the queue",
-  // Reserved for issue 22's first part; no change yet.
-  sql: `SELECT 1;`,
+  // A user waits from `queued_at` (epoch ms; the order of the queue) while no agent has them. Agents' availability
+  // and the round-robin turn (`assigned`, a counter) are rows of their own: every process reads the same.
+  sql: `
+    ALTER TABLE contacts ADD COLUMN queued_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE contacts SET queued_at = created_at * 1000 WHERE agent = '';
+    CREATE INDEX contacts_queue ON contacts (queued_at, id) WHERE agent = '' AND status <> 'resolved';
+    CREATE TABLE agents (
+      agent TEXT PRIMARY KEY NOT NULL,
+      availability TEXT NOT NULL DEFAULT 'online' CHECK (availability IN ('online', 'busy', 'away')),
+      since INTEGER NOT NULL DEFAULT 0, assigned INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;`,
 }, {
   version: 8,
   name: "team (issue 22): canned replies and tags",
@@ -223,6 +237,10 @@ export class SqliteStore implements Store {
    * are kept here as each write changes them; a batch that rolls back drops them, and they are read again.
    */
   #open: Map<string, number> | undefined;
+  /** The agents' rows (availability, round-robin turn), kept here likewise: read once, changed as written. */
+  #agents: Map<string, { availability: Availability; since: number; assigned: number }> | undefined;
+  /** The newest `queued_at` given: the queue's order is strict even within one millisecond. */
+  #queuedAt = -1;
   #queue: Write[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -470,6 +488,28 @@ export class SqliteStore implements Store {
     );
     p("sweepWindows", "DELETE FROM windows WHERE max(last_message_at, last_event_at) < ?");
     p("countMessages", "SELECT count(*) AS n FROM messages");
+    p("agentRows", "SELECT agent, availability, since, assigned FROM agents");
+    p(
+      "agentTurn",
+      "INSERT INTO agents (agent, assigned) VALUES (?1, ?2) ON CONFLICT (agent) DO UPDATE SET assigned = ?2",
+    );
+    p(
+      "setAvailability",
+      "INSERT INTO agents (agent, availability, since) VALUES (?1, ?2, ?3) ON CONFLICT (agent) DO UPDATE SET " +
+        "availability = ?2, since = ?3",
+    );
+    p("lastQueuedAt", "SELECT coalesce(max(queued_at), 0) AS t FROM contacts");
+    p("setQueuedAt", "UPDATE contacts SET queued_at = ? WHERE id = ?");
+    p(
+      "queue",
+      "SELECT id, status, queued_at AS queuedAt FROM contacts INDEXED BY contacts_queue " +
+        "WHERE agent = '' AND status <> 'resolved' ORDER BY queued_at, id",
+    );
+    p(
+      "nextWaiting",
+      `SELECT ${CONTACT_FIELDS} FROM contacts c INDEXED BY contacts_queue WHERE agent = '' AND status <> 'resolved' ` +
+        "AND status = 'open' ORDER BY queued_at, id LIMIT 1",
+    );
     p("countContacts", "SELECT count(*) AS n FROM contacts");
     p("tagsOf", "SELECT tag FROM contact_tags WHERE contact = ? ORDER BY tag");
     p("clearTags", "DELETE FROM contact_tags WHERE contact = ?");
@@ -495,7 +535,7 @@ export class SqliteStore implements Store {
     const account = m.account ?? "";
     const found = this.#q.contactByIdentity.get(m.channel, account, m.contact) as Row | undefined;
     const row = found && toContactRow(found);
-    const agent = decideOwner(row, input, () => this.#fewest(input.online));
+    const agent = decideOwner(row, input, () => this.#pick(input));
     let state: InboundState = input.state ?? "accepted";
     if (state === "accepted" && agent !== "" && input.readsOnWrite?.(agent) === true) state = "acked";
     let contact: ContactRow;
@@ -504,6 +544,7 @@ export class SqliteStore implements Store {
       for (id of contactIds(m.contact, m.channel, account)) if (this.#q.idTaken.get(id) === undefined) break;
       this.#q.insertContact.run(id, m.contact, agent, m.name, m.avatar, m.company, account, m.channel, m.sendTime);
       this.#counted(undefined, { agent, status: "open" });
+      if (agent === "") this.#enqueue(id);
       contact = {
         id,
         user: m.contact,
@@ -558,9 +599,42 @@ export class SqliteStore implements Store {
     };
   }
 
-  #fewest(online: readonly string[]): string {
-    if (online.length === 0) return "";
-    return pickFewest(online, this.#openCounts());
+  // The available agent under capacity the policy picks ("" when none); its round-robin turn is taken.
+  #pick(input: AssignInput): string {
+    const agents = this.#agentRows();
+    const candidates = input.online.filter((a) => (agents.get(a)?.availability ?? "online") === "online");
+    if (candidates.length === 0) return "";
+    const turns = new Map([...agents].map(([a, r]) => [a, r.assigned] as const).filter(([, n]) => n > 0));
+    const policy = input.policy ?? "fewest";
+    const agent = pickAgent(candidates, this.#openCounts(), input.capacity ?? UNLIMITED, policy, turns);
+    if (agent !== "" && policy === "round_robin") {
+      const turn = Math.max(0, ...[...agents.values()].map((r) => r.assigned)) + 1;
+      this.#q.agentTurn.run(agent, turn);
+      const r = agents.get(agent);
+      agents.set(agent, { availability: r?.availability ?? "online", since: r?.since ?? 0, assigned: turn });
+    }
+    return agent;
+  }
+
+  #agentRows(): Map<string, { availability: Availability; since: number; assigned: number }> {
+    if (this.#agents === undefined) {
+      this.#agents = new Map();
+      for (const r of this.#q.agentRows.all()) {
+        this.#agents.set(String(r.agent), {
+          availability: r.availability as Availability,
+          since: Number(r.since),
+          assigned: Number(r.assigned),
+        });
+      }
+    }
+    return this.#agents;
+  }
+
+  // The contact begins to wait now: after everyone already waiting, even within the same millisecond.
+  #enqueue(id: string): void {
+    if (this.#queuedAt < 0) this.#queuedAt = Number(this.#q.lastQueuedAt.get()!.t);
+    this.#queuedAt = Math.max(this.#now(), this.#queuedAt + 1);
+    this.#q.setQueuedAt.run(this.#queuedAt, id);
   }
 
   #openCounts(): Map<string, number> {
@@ -662,6 +736,7 @@ export class SqliteStore implements Store {
       };
       this.#writeRow(after, row.version);
       this.#counted(row, after);
+      if (after.agent === "" && row.agent !== "") this.#enqueue(id);
       if (tags) {
         this.#q.clearTags.run(id);
         for (const t of tags) this.#q.addTag.run(id, t);
@@ -975,7 +1050,7 @@ export class SqliteStore implements Store {
         this.#db.exec("RELEASE w");
       } catch (e) {
         // The counts may have followed part of this write: read them again when next needed.
-        this.#open = undefined;
+        this.#forget();
         try {
           this.#db.exec("ROLLBACK TO w");
           this.#db.exec("RELEASE w");
@@ -1016,7 +1091,7 @@ export class SqliteStore implements Store {
       observeCommit((performance.now() - t0) / 1000);
     } catch (e) {
       this.#rollback();
-      this.#open = undefined;
+      this.#forget();
       for (const w of batch) w.reject(e);
       return;
     }
@@ -1033,7 +1108,7 @@ export class SqliteStore implements Store {
       this.#timer = undefined;
     }
     this.#rollback();
-    this.#open = undefined;
+    this.#forget();
     const batch = this.#queue;
     this.#queue = [];
     for (const w of batch) w.reject(e);
@@ -1046,6 +1121,66 @@ export class SqliteStore implements Store {
     } catch {
       // The transaction is gone either way; the writes are rejected by the caller.
     }
+  }
+
+  // Issue 22, availability, capacity and the queue: one additive block.
+
+  // What this process keeps beside the file (open counts, agents' rows, the queue's last time) followed writes that
+  // are undone: read it again when next needed.
+  #forget(): void {
+    this.#open = undefined;
+    this.#agents = undefined;
+    this.#queuedAt = -1;
+  }
+
+  setAvailability(agent: string, availability: Availability): Promise<AgentState> {
+    return this.#write(`set the availability of agent ${quote(agent)} to ${quote(availability)}`, () => {
+      const since = this.#now();
+      this.#q.setAvailability.run(agent, availability, since);
+      const rows = this.#agentRows();
+      rows.set(agent, { availability, since, assigned: rows.get(agent)?.assigned ?? 0 });
+      return { agent, availability, since };
+    });
+  }
+
+  agentStates(): Promise<AgentState[]> {
+    return this.#read(
+      "read the agents' availability",
+      () =>
+        [...this.#agentRows()].filter(([, r]) => r.since > 0).map(([agent, r]) => ({
+          agent,
+          availability: r.availability,
+          since: r.since,
+        })).sort((a, b) => (a.agent < b.agent ? -1 : 1)),
+    );
+  }
+
+  queue(): Promise<QueueEntry[]> {
+    return this.#read("list the users waiting for an agent", () =>
+      this.#q.queue.all().map((r) => ({
+        id: String(r.id),
+        status: r.status as QueueEntry["status"],
+        queuedAt: Number(r.queuedAt),
+      })));
+  }
+
+  assignWaiting(input: AssignInput): Promise<ContactRow[]> {
+    // The whole fill is one write: this process is the file's only writer, so nothing else runs in between.
+    return this.#write("assign the users waiting for an agent", () => {
+      const assigned: ContactRow[] = [];
+      for (;;) {
+        const found = this.#q.nextWaiting.get() as Row | undefined;
+        if (found === undefined) break;
+        const agent = this.#pick(input);
+        if (agent === "") break;
+        const row = toContactRow(found);
+        const after = { ...row, agent };
+        this.#writeRow(after, row.version);
+        this.#counted(row, after);
+        assigned.push(after);
+      }
+      return assigned;
+    });
   }
 
   // Issue 20, sign-in revocations: one additive block. The table is not a numbered migration: it is created when the

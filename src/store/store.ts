@@ -403,3 +403,63 @@ export interface Store {
   /** Delete a reply only if it is of `scope` and `owner`; false when there is no such reply. */
   deleteCanned(id: number, expect: { scope: CannedScope; owner: string }): Promise<boolean>;
 }
+
+// Issue 22, availability, capacity and the queue: one additive block (merges into `Store` above).
+
+/** What an agent set: `online` takes new users; `busy` and `away` keep their conversations and get no new ones. */
+export type Availability = "online" | "busy" | "away";
+
+/** How a new user's agent is chosen among those available under capacity (`ASSIGN_POLICY`). */
+export type AssignPolicy = "fewest" | "round_robin";
+
+/** An agent's availability as kept in the store (every process reads the same). */
+export interface AgentState {
+  agent: string;
+  availability: Availability;
+  /** Epoch ms it was set. */
+  since: number;
+}
+
+/** Who may be given users: online now, and each one's capacity (open conversations; Infinity: no limit). */
+export interface AssignInput {
+  /** Agents online now, in preference order; those whose availability is not `online` are left out by the store. */
+  online: readonly string[];
+  /** Open conversations an agent may hold before new users wait; default: no limit. */
+  capacity?: (agent: string) => number;
+  /** Default `fewest`. */
+  policy?: AssignPolicy;
+}
+
+/** One user waiting for an agent, in arrival order. */
+export interface QueueEntry {
+  id: string;
+  /** `open`: waits for a free slot (assigned by itself); `queued`: put back by an agent (taken by hand). */
+  status: ContactStatus;
+  /** Epoch ms the user began to wait. */
+  queuedAt: number;
+}
+
+/** The assignment inputs the accept path also takes (a new user goes to an available agent under capacity). */
+export interface InboundInput {
+  /** Open conversations an agent may hold before new users wait; default: no limit. */
+  capacity?: (agent: string) => number;
+  /** Default `fewest`. */
+  policy?: AssignPolicy;
+}
+
+/** Availability, capacity and the queue are decided by the store, atomically, on every engine. */
+export interface Store {
+  /** Keep what `agent` set (it stands until changed again, across restarts and on every process). */
+  setAvailability(agent: string, availability: Availability): Promise<AgentState>;
+  /** Every agent who ever set an availability (agents without a row are `online`). */
+  agentStates(): Promise<AgentState[]>;
+  /** The users waiting for an agent (agent "", not resolved), longest-waiting first. */
+  queue(): Promise<QueueEntry[]>;
+  /**
+   * Fill free slots: while an available agent is under capacity and a user waits with status `open`, the
+   * longest-waiting one goes to the agent the policy picks. One atomic step with a conditional update per user, so
+   * that two calls at once (two slots freeing, two processes) never assign one user twice. Resolves to the rows
+   * assigned.
+   */
+  assignWaiting(input: AssignInput): Promise<ContactRow[]>;
+}

@@ -85,6 +85,7 @@ function encode(e: AgentEvent): string {
     case "heartbeat":
     case "typing":
     case "contact":
+    case "agent":
       return "";
   }
 }

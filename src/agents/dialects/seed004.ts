@@ -10,6 +10,7 @@ import { KefuError, quote } from "../../core/errors.ts";
 import type { Message } from "../../core/message.ts";
 import { decodeEnvelopeValue, encodeEnvelope } from "../../envelope/codec.ts";
 import {
+  agentEnvelope,
   Code,
   contactEnvelope,
   errorEnvelope,
@@ -37,6 +38,8 @@ function encode(e: AgentEvent): string {
       return errorEnvelope(e.error, e.detail, e.data);
     case "notice":
       return systemEnvelope(e.content, e.company);
+    case "agent":
+      return agentEnvelope(e.agent);
     case "contact":
       return contactEnvelope({
         action: e.action,

@@ -27,6 +27,7 @@ import { updateReplyControls } from "./composer.js";
 import { soon } from "./batch.js";
 import { eventLine } from "./events.js";
 import { eventAfter, eventMark } from "./workflow.js";
+import { matchesTag, renderTags, tagChips } from "./tags.js";
 
 // Contacts whose last message is not on the page get it from the history, this many requests at a time.
 const PREVIEW_LOOKUPS = 4;
@@ -155,18 +156,23 @@ export function flushContacts() {
       filterDirty = false;
       for (const c of order) {
         const li = rows.get(c);
-        const hidden = !matchesFilter(c);
+        const hidden = !matchesFilter(c) || !matchesTag(c);
         if (li.hidden !== hidden) li.hidden = hidden;
       }
     }
   }
-  const shown = state.filter === "all" ? order.length > 0 : tally[state.filter] > 0;
+  const shown = state.tagFilter
+    ? order.some((c) => matchesFilter(c) && matchesTag(c))
+    : state.filter === "all"
+    ? order.length > 0
+    : tally[state.filter] > 0;
   const empty = $("contacts-empty");
   if (empty.hidden !== shown) empty.hidden = shown;
   setText(empty, state.contacts.size === 0 ? t("contacts.empty") : t("contacts.emptyFilter"));
   updateTitle();
   updateFilterCounts();
   updateReplyControls();
+  renderTags();
 }
 
 /** Text written only when it changes: the same text written again would still make the browser lay it out. */
@@ -210,7 +216,7 @@ function renderRow(c) {
   li.dataset.contactId = c.id;
   li.dataset.testid = "contact";
   li.dataset.status = c.status;
-  li.hidden = !matchesFilter(c);
+  li.hidden = !matchesFilter(c) || !matchesTag(c);
   li.title = c.id;
   li.tabIndex = 0;
   const top = el("div", "contact-top");
@@ -252,6 +258,8 @@ function renderRow(c) {
   }
   sub.append(preview, time);
   li.append(top, sub);
+  const chips = tagChips(c);
+  if (chips) li.append(chips);
   return li;
 }
 

@@ -18,6 +18,8 @@ import { onWindowTick, renderWindowLine } from "./reply_window.js";
 import { renderQueue, wireWorkflow } from "./workflow.js";
 import { offerSimulate, wireSimulate } from "./simulate.js";
 import { keepSelection } from "./state.js";
+import { renderCanned, wireCanned } from "./canned.js";
+import { wireTags } from "./tags.js";
 
 // For the browser tests (and a curious agent's console): the state and the frame handler, which tests feed frames
 // the server cannot be made to send on demand. `handleFrame` stays a global as the older tests call it.
@@ -67,6 +69,8 @@ function wire() {
   document.addEventListener("kefu:open", (e) => state.contacts.has(e.detail) && select(e.detail));
   wireContactList();
   wireComposer();
+  wireCanned();
+  wireTags();
   wireWorkflow();
   wireSimulate();
   wireBell();
@@ -78,6 +82,7 @@ function wire() {
     renderBell();
     renderContacts();
     renderQueue();
+    renderCanned();
     renderConversation("keep");
     updateTitle();
   });

@@ -175,6 +175,7 @@ export function applyServerContact(c, s) {
   if (s.agent_id !== undefined) c.agentId = text(s.agent_id);
   if (s.channel !== undefined) c.channel = text(s.channel);
   if (s.account_id !== undefined) c.account = text(s.account_id);
+  if (Array.isArray(s.tags)) c.tags = s.tags.map(text);
   if (s.reply_window !== undefined) {
     // A view may be older than what the page saw (a 106 "reopened" computed before the user's message was kept).
     c.replyWindow = mergeWindow(c.replyWindow, s.reply_window);

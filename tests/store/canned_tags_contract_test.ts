@@ -1,6 +1,6 @@
 /**
  * The store contract for issue 22's canned replies and contacts' tags, on every engine (SQLite in memory and a real
- * PostgreSQL; `STORE_ENGINES` picks, see store_fixtures.ts): docs/store_semantics.md, "Canned replies and tags".
+ * PostgreSQL; `STORE_ENGINES` picks, see store_fixtures.ts): the `Store` methods of src/store/store.ts's issue 22 block.
  */
 
 import assert from "node:assert/strict";

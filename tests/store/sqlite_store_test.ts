@@ -82,7 +82,16 @@ Deno.test("the schema is created on first open, in WAL mode, with its directory 
       assert.equal(db.prepare("PRAGMA user_version").get()!.user_version, MIGRATIONS.length);
       assert.equal(db.prepare("PRAGMA journal_mode").get()!.journal_mode, "wal");
       const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all();
-      assert.deepEqual(tables.map((t) => t.name), ["contacts", "leases", "messages", "sqlite_sequence", "windows"]);
+      assert.deepEqual(tables.map((t) => t.name), [
+        "agents",
+        "canned_replies",
+        "contact_tags",
+        "contacts",
+        "leases",
+        "messages",
+        "sqlite_sequence",
+        "windows",
+      ]);
     } finally {
       db.close();
     }

@@ -208,7 +208,8 @@ export class Hub {
     if (outcome.status === "duplicate") return result("duplicate");
     if (outcome.reopened) this.#tellContact([c.agent], c.id, "reopened");
     // A user waiting in the queue wrote again: every agent's list shows it.
-    if (c.agent === UNASSIGNED && c.status === "queued") this.#tellContact(this.#bus.online(), c.id, "queued");
+    // Also a new user waiting for a free slot (issue 22): every page shows them in the queue.
+    if (c.agent === UNASSIGNED) this.#tellContact(this.#bus.online(), c.id, "queued");
     if (held) return result("pending");
     if (c.agent === UNASSIGNED) return result("queued");
     // Taken over from an agent who is away: the messages that waited for them go first, this one among them.

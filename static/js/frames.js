@@ -12,6 +12,7 @@ import { appendMessage, messageChanged, renderConversation } from "./conversatio
 import { attend } from "./attention.js";
 import { windowOnInbound, windowOnSent } from "./reply_window.js";
 import { applyContactEvent } from "./workflow.js";
+import { applyAgentEvent } from "./availability.js";
 import { failureKey } from "./failure.js";
 
 const MAX_SYSTEM_LINES = 50;
@@ -38,6 +39,8 @@ export function handleFrame(raw) {
     renderHeartbeat();
   } else if (code === Code.contact) {
     applyContactEvent(data);
+  } else if (code === Code.agent) {
+    applyAgentEvent(data);
   } else if (code === Code.system || data.contact_id === SYSTEM_CONTACT) {
     addSystemFrame(data, code);
   } else if (code === Code.sent) {

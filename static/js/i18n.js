@@ -70,6 +70,16 @@ const zh = {
   "queue.cannotLoad": "无法加载等待队列：{reason}",
   "queue.takenAlready": "{name} 已被其他客服接入",
   "queue.cannotTake": "无法接入：{reason}",
+  "queue.position": "第 {n} 位",
+  "queue.waitSeconds": "已等待 {s} 秒",
+  "queue.waitMinutes": "已等待 {m} 分 {s} 秒",
+
+  "availability.online": "在线",
+  "availability.busy": "忙碌",
+  "availability.away": "离开",
+  "availability.title": "我的状态：忙碌或离开时不分配新用户",
+  "availability.load": "接待 {open}/{capacity}",
+  "availability.loadUnlimited": "接待 {open}",
 
   "filter.all": "全部",
   "filter.unread": "未读",
@@ -373,6 +383,16 @@ const en = {
   "queue.cannotLoad": "Cannot load the queue: {reason}",
   "queue.takenAlready": "Another agent has taken {name} already",
   "queue.cannotTake": "Cannot take: {reason}",
+  "queue.position": "#{n}",
+  "queue.waitSeconds": "waiting {s} s",
+  "queue.waitMinutes": "waiting {m} min {s} s",
+
+  "availability.online": "Online",
+  "availability.busy": "Busy",
+  "availability.away": "Away",
+  "availability.title": "My status: busy or away gets no new users",
+  "availability.load": "Open {open}/{capacity}",
+  "availability.loadUnlimited": "Open {open}",
 
   "filter.all": "All",
   "filter.unread": "Unread",

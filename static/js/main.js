@@ -20,6 +20,7 @@ import { offerSimulate, wireSimulate } from "./simulate.js";
 import { keepSelection } from "./state.js";
 import { renderCanned, wireCanned } from "./canned.js";
 import { wireTags } from "./tags.js";
+import { wireAvailability } from "./availability.js";
 
 // For the browser tests (and a curious agent's console): the state and the frame handler, which tests feed frames
 // the server cannot be made to send on demand. `handleFrame` stays a global as the older tests call it.
@@ -71,6 +72,7 @@ function wire() {
   wireComposer();
   wireCanned();
   wireTags();
+  wireAvailability();
   wireWorkflow();
   wireSimulate();
   wireBell();

@@ -32,6 +32,8 @@ export const Code = {
   ack: 105,
   /** A contact changed hands or state (transferred, resolved, reopened, taken, queued, updated). */
   contact: 106,
+  /** An agent's availability changed (在线 / 忙碌 / 离开), with its open conversations and capacity (issue 22). */
+  agent: 107,
   other: 1000,
   text: 1001,
   image: 1002,

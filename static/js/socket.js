@@ -11,6 +11,7 @@ import { loadContacts, resetConversations } from "./contacts.js";
 import { failPending, handleFrame } from "./frames.js";
 import { updateReplyControls } from "./composer.js";
 import { loadQueue } from "./workflow.js";
+import { loadAvailability } from "./availability.js";
 
 const MAX_BACKOFF_MS = 30_000;
 // Replaced by a newer socket of the same agent: reconnecting would fight it.
@@ -108,6 +109,7 @@ function openSocket() {
     setStatus("open", "status.open", { agent });
     loadContacts(agent, true);
     loadQueue();
+    loadAvailability();
   };
   ws.onmessage = (e) => {
     if (state.socket === ws) handleFrame(e.data);

@@ -13,6 +13,7 @@ import { appendMessage, loadHistory, renderConversation, renderHeader, showFrom 
 import { updateReplyControls } from "./composer.js";
 import { attendQueue } from "./attention.js";
 import { contactLabel } from "./labels.js";
+import { byPlace, queuePlace, refreshLoad } from "./availability.js";
 
 function failed(what) {
   return (e) => {
@@ -318,7 +319,7 @@ export function renderQueue() {
   const list = $("queue");
   $("queue-section").hidden = state.queue.length === 0;
   $("queue-count").textContent = String(state.queue.length);
-  list.replaceChildren(...state.queue.map((s) => {
+  list.replaceChildren(...byPlace(state.queue).map((s) => {
     const li = el("li", "queue-item");
     li.dataset.contactId = text(s.contact_id);
     li.dataset.testid = "queued";
@@ -347,6 +348,8 @@ export function renderQueue() {
     if (at > 0) line.append(agoElement(at));
     line.title = last;
     li.append(line, b);
+    // Its place in the queue and how long it has waited (issue 22).
+    queuePlace(s, li);
     return li;
   }));
 }
@@ -510,14 +513,20 @@ export function applyContactEvent(data) {
     renderQueue();
     dropContact(id);
     attendQueue(s, text(data.by));
+    // Its place among those waiting comes with the list (issue 22).
+    loadQueue();
     return;
   }
-  if (action === "taken") {
+  if (action === "taken" || action === "assigned") {
     if (queued(id)) {
       unqueue(id);
       renderQueue();
     }
+    // The places of those still waiting moved up (issue 22).
+    loadQueue();
   }
+  // My open conversations against my capacity follow (issue 22).
+  if (["transferred", "resolved", "reopened", "taken", "assigned"].includes(action)) refreshLoad();
   const had = state.contacts.has(id);
   const c = adopt(s);
   // The line in the conversation, as the history will have it (transfer, resolve, reopen).

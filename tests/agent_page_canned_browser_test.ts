@@ -3,7 +3,8 @@
  * CONFIG_FILE makes `sup` a supervisor: "/" in the reply box finds a reply by shortcut and by text, ↑ ↓ Enter, Esc
  * and the mouse work, and the chosen reply fills the box with {name} and {agent} replaced (nothing is sent); the
  * 快捷回复 dialog lists, adds and deletes; a tag set in a contact's 资料 shows as a chip on its row, the tag filter
- * shows only the contacts with it, and the search finds it by its tag. Both languages. Ignored (not passed) when
+ * shows only the contacts with it, the search finds it by its tag, and a supervisor's tag shows live on the owner's
+ * page. Both languages. Ignored (not passed) when
  * /usr/bin/chromium is missing.
  */
 
@@ -294,11 +295,60 @@ Deno.test({
       await click(page, '#details-tags [data-remove="重要客户"]');
       await page.waitForExpression("the chip gone", `!document.querySelector(${JSON.stringify(chip)})`);
 
+      // A supervisor tags the contact: the owner's page hears of it (106 updated) and shows the chip at once.
+      await api(kefu.http, "sup", "PATCH", "/contacts/u_vip", { tags: ["主管标记"] });
+      await page.waitForExpression(
+        "the supervisor's tag live",
+        `document.querySelector(${JSON.stringify(chip)})?.textContent === "主管标记"`,
+      );
+      assert.equal(await textOf(page, '#details-tags [data-testid="tag"]'), "主管标记×");
+      await click(page, '#details-tags [data-remove="主管标记"]');
+      await page.waitForExpression("the chip gone again", `!document.querySelector(${JSON.stringify(chip)})`);
+
       // English.
       await page.evaluate(`kefu.setLang("en")`);
       assert.equal(await textOf(page, "#details-tags"), "No tags");
       assert.equal(await page.evaluate(`document.querySelector("#tag-input").placeholder`), "Add a tag, then Enter");
       assert.deepEqual(uncaught(page), []);
+    } finally {
+      await browser.close();
+    }
+  },
+});
+
+Deno.test({
+  name: `browser: a supervisor adds a team reply in the dialog; an agent finds it with "/" at once${NEEDS}`,
+  ignore: !CHROMIUM,
+  async fn() {
+    await using kefu = await kefuWithTeam();
+    await pushText(kefu.http, { to: "a1", from: "u_bo", content: "你好", id: "7201" });
+    const browser = await Browser.launch();
+    try {
+      const sup = await openAgent(browser, `${kefu.http}/?userid=sup`);
+      await click(sup, "#open-canned");
+      await sup.waitForExpression(
+        "the scope choice for a supervisor",
+        `!document.querySelector("#canned-scope").hidden`,
+      );
+      await sup.evaluate(`(() => {
+        document.querySelector("#canned-shortcut").value = "/wait";
+        document.querySelector("#canned-body").value = "{name}，请稍等，{agent} 马上为您查询。";
+        document.querySelector("#canned-scope").value = "team";
+        document.querySelector("#canned-save").click();
+      })()`);
+      await sup.waitForExpression(
+        "the team reply listed with its buttons",
+        `document.querySelector('[data-testid="canned-item"] .canned-scope.team') &&
+          document.querySelectorAll('[data-testid="canned-item"] button').length === 2`,
+      );
+
+      const agent = await openAgent(browser, `${kefu.http}/?userid=a1`);
+      await clickContact(agent, "u_bo");
+      await typeReply(agent, "/wa");
+      await waitPopup(agent, "the team's /wait", ["/wait"]);
+      await key(agent, "Enter", "Enter", 13);
+      assert.equal(await replyBox(agent), "u_bo，请稍等，a1 马上为您查询。", "{name} falls back to the user id");
+      assert.deepEqual([...uncaught(sup), ...uncaught(agent)], []);
     } finally {
       await browser.close();
     }

@@ -13,11 +13,9 @@ import { agentFetch, agentUrl, SignedOut } from "./api.js";
 const CANNED_PATH = `${BASE_PATH}/canned_replies`;
 /** Most replies the popup lists at once (the rest are found by typing more). */
 const POPUP_ROWS = 8;
-/** A list older than this is asked for again when the popup opens (another agent may have changed the team's). */
-const FRESH_MS = 15_000;
 
-/** What the server said: the replies, whether this agent manages the team's, and when it was asked. */
-const canned = { agent: "", replies: [], managesTeam: false, at: 0, loading: undefined };
+/** What the server said: the replies, and whether this agent manages the team's. */
+const canned = { replies: [], managesTeam: false, loading: undefined };
 /** The popup: the replies shown, the one chosen (index), open or not. */
 const popup = { shown: [], active: 0, open: false };
 
@@ -27,16 +25,13 @@ function failed(what) {
   };
 }
 
-/** The replies, asked for again when stale or another agent's (one request at a time). */
-function load(force = false) {
+/** The replies, asked for again (one request at a time). */
+function load() {
   const agent = state.agent;
-  if (!force && canned.agent === agent && Date.now() - canned.at < FRESH_MS) return Promise.resolve();
   canned.loading ??= agentFetch(agentUrl(CANNED_PATH)).then((body) => {
     if (agent !== state.agent) return;
-    canned.agent = agent;
     canned.replies = Array.isArray(body?.data?.replies) ? body.data.replies : [];
     canned.managesTeam = body?.data?.manages_team === true;
-    canned.at = Date.now();
   }).catch(failed("canned.cannotLoad")).finally(() => canned.loading = undefined);
   return canned.loading;
 }
@@ -106,9 +101,12 @@ function onInput() {
     popup.open = true;
     renderPopup();
   };
-  if (!popup.open) popup.active = 0;
+  // Asked for again each time the list opens (another agent may have changed the team's); shown from what is known
+  // meanwhile.
+  const opening = !popup.open;
+  if (opening) popup.active = 0;
   show();
-  load().then(show);
+  if (opening) load().then(show);
 }
 
 function choose(i) {
@@ -192,7 +190,7 @@ async function openManager() {
   editing(undefined);
   renderManager();
   if (!dialog.open) dialog.showModal();
-  await load(true);
+  await load();
   renderManager();
   $("canned-shortcut").focus();
 }
@@ -211,7 +209,7 @@ async function save() {
       body: JSON.stringify(body),
     });
     editing(undefined);
-    await load(true);
+    await load();
     renderManager();
   } catch (e) {
     failed("canned.cannotSave")(e);
@@ -223,7 +221,7 @@ async function save() {
 async function remove(id) {
   try {
     await agentFetch(agentUrl(`${CANNED_PATH}/${encodeURIComponent(id)}`), { method: "DELETE" });
-    await load(true);
+    await load();
     renderManager();
   } catch (e) {
     failed("canned.cannotDelete")(e);

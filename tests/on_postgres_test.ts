@@ -3,9 +3,10 @@
  * database of a real PostgreSQL server started for this file; a restart on the same DATA_DIR finds the same database.
  * The crash test runs on PostgreSQL in its own file (tests/crash_test.ts).
  */
-import { stopPostgres, usePostgres } from "./support/on_postgres.ts";
+import { startServer, stopPostgres, usePostgres } from "./support/on_postgres.ts";
 
 usePostgres();
+Deno.test("on PostgreSQL: the server starts", () => startServer());
 
 await import("./service_test.ts");
 await import("./durability_test.ts");

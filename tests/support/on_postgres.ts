@@ -25,6 +25,11 @@ export function usePostgres(): void {
   wanted = true;
 }
 
+/** Start the server now (a test of its own, so that the first service's test does not pay for initdb). */
+export async function startServer(): Promise<void> {
+  await (server ??= startPostgres());
+}
+
 /** The configuration that points a service at its database: per DATA_DIR, or a fresh one. */
 export async function postgresEnv(dataDir: string | undefined): Promise<Record<string, string>> {
   const pg = await (server ??= startPostgres());

@@ -289,17 +289,32 @@ Deno.test({
       stderr: "piped",
     }).spawn();
     const w = child.stdin.getWriter();
-    const type = async (s: string) => {
-      await new Promise((r) => setTimeout(r, 700));
-      await w.write(new TextEncoder().encode(s));
+    // Typed once the prompt shows (the terminal is then in no-echo mode), however long kefu takes to start.
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let said = "";
+    const waitFor = async (prompt: string, seen: number) => {
+      const deadline = Date.now() + 30_000;
+      while (said.split(prompt).length - 1 < seen) {
+        if (Date.now() > deadline) throw new Error(`no ${JSON.stringify(prompt)} within 30 s: ${JSON.stringify(said)}`);
+        const { value, done } = await reader.read();
+        if (done) break;
+        said += value;
+      }
     };
+    const type = (s: string) => w.write(new TextEncoder().encode(s));
+    await waitFor("Password (not shown): ", 1);
     await type("s3cret horse\r");
+    await waitFor("Again: ", 1);
     await type("s3cret horse\r");
-    await new Promise((r) => setTimeout(r, 300));
     await w.close().catch(() => {});
-    const out = await child.output();
-    const said = text(out.stdout);
-    assert.equal(out.code, 0, said + text(out.stderr));
+    const stderr = new Response(child.stderr).text();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      said += value;
+    }
+    const { code } = await child.status;
+    assert.equal(code, 0, said + await stderr);
     assert.match(said, /Password \(not shown\): /);
     assert.match(said, /Again: /);
     assert.ok(!said.includes("s3cret"), `the password was echoed: ${JSON.stringify(said)}`);

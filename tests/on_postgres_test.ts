@@ -13,5 +13,6 @@ await import("./durability_test.ts");
 await import("./agents/workplace_test.ts");
 await import("./http/bad_input_test.ts");
 await import("./channels/channel_test.ts");
+await import("./agents/canned_test.ts");
 
 Deno.test("on PostgreSQL: the server stops", () => stopPostgres());

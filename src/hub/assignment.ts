@@ -11,7 +11,7 @@
 
 import { KefuError, quote } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
-import { UNLIMITED } from "../store/decisions.ts";
+import { pickAgent, UNLIMITED } from "../store/decisions.ts";
 import type { AgentState, AssignInput, AssignPolicy, Availability, ContactRow, Store } from "../store/store.ts";
 import type { AgentBus } from "./bus.ts";
 import { type ContactView, UNASSIGNED } from "./routing.ts";
@@ -78,11 +78,13 @@ export class Assigner {
 
   /**
    * Give waiting users to agents with a free slot, longest-waiting first; resolves to the rows assigned. Calls while
-   * one runs are folded into one more run after it (a slot freed meanwhile is seen). Contacts given to `quiet` are
-   * not handed over (its session is about to read its backlog).
+   * one runs are folded into one more run after it (a slot freed meanwhile is seen). `quiet` is an agent connecting:
+   * it is neither told nor handed its new users' messages (its session reads its contacts and its backlog next).
    */
   fill(quiet?: string): Promise<ContactRow[]> {
     if (this.#filling !== undefined) {
+      // A connecting agent waits for the fill under way, then runs its own (quiet for it).
+      if (quiet !== undefined) return this.#filling.catch(() => []).then(() => this.fill(quiet));
       this.#again = true;
       return this.#filling;
     }
@@ -107,11 +109,23 @@ export class Assigner {
       const view = await this.#o.view(c.id);
       if (view !== undefined) {
         const event = { kind: "contact", action: "assigned", contact: view, by: "", to: c.agent } as const;
-        for (const a of new Set([c.agent, ...this.#o.bus.online()])) this.#o.bus.send(a, event);
+        for (const a of new Set([c.agent, ...this.#o.bus.online()])) if (a !== quiet) this.#o.bus.send(a, event);
       }
       if (c.agent !== quiet) await this.#o.handOver(c.id, c.agent);
     }
     return assigned;
+  }
+
+  /**
+   * The agent online, 在线 and under capacity with the fewest open conversations (ties to the earlier online); ""
+   * when none. For moves the store does not decide under its assignment lock (a user whose agent is away).
+   */
+  async fewestAvailable(): Promise<string> {
+    const online = [...this.#o.bus.online()];
+    if (online.length === 0) return "";
+    const [states, counts] = await Promise.all([this.#o.store.agentStates(), this.#o.store.openCounts(online)]);
+    const busy = new Set(states.filter((s) => s.availability !== "online").map((s) => s.agent));
+    return pickAgent(online.filter((a) => !busy.has(a)), counts, this.#capacity, "fewest", new Map());
   }
 
   /** `agent` sets its availability: kept in the store, told to every colleague online; `online` fills free slots. */

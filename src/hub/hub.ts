@@ -362,8 +362,9 @@ export class Hub {
     let moved = 0;
     for (const agent of this.#away.among(owners)) {
       for (const c of await this.#store.waitingContacts(agent, REASSIGN_PAGE)) {
-        const counts = await this.#store.openCounts(online);
-        const to = online.reduce((a, b) => (counts.get(b) ?? 0) < (counts.get(a) ?? 0) ? b : a);
+        // Only to an agent who is 在线 and under capacity (issue 22); nobody: the user stays with their own.
+        const to = await this.assignment.fewestAvailable();
+        if (to === "") break;
         const after = await this.#store.updateContact(c.id, { expectAgent: agent, agent: to });
         if (after === undefined) continue;
         moved++;

@@ -156,3 +156,21 @@ Deno.test("assignment: bad availability and bad capacity are refused clearly", a
   await assert.rejects(() => startService({ AGENT_CAPACITY: "-1" }), /AGENT_CAPACITY/);
   await assert.rejects(() => startService({ ASSIGN_POLICY: "random" }), /ASSIGN_POLICY/);
 });
+
+Deno.test("assignment: a user whose agent is away goes only to an agent who is online and under capacity", async () => {
+  await using t = await startService({ REASSIGN_AFTER_SECONDS: "1", AGENT_CAPACITY: "1" });
+  {
+    await using c = await AgentClient.open(agentUrl(t, "C"));
+    await post(`${t.http}/send`, userXml("u1", "for C", { to: "C" }));
+    await c.next(1001);
+  }
+  await using _a = await AgentClient.open(`${agentUrl(t, "A")}&ack=1`);
+  assert.equal((await setAvailability(t.http, "A", "busy")).status, 200);
+  // C has been away past the grace period and u1 waits with a message: A is busy, so u1 stays C's.
+  await push(t.http, "u1", "anyone?");
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(await ownerOf(t.http, "C", "u1"), "C");
+  // A is online again: the reassign job moves u1 (A has a free slot).
+  await setAvailability(t.http, "A", "online");
+  await eventually("u1 moved to A", async () => (await ownerOf(t.http, "A", "u1").catch(() => "")) === "A");
+});

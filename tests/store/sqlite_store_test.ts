@@ -280,6 +280,8 @@ Deno.test("a version 5 file (times and unread kept on the contact) migrates to 6
       "note",
       "version",
       "created_at",
+      // Step 7 (issue 22): when the user began to wait for an agent.
+      "queued_at",
     ]);
     assert.deepEqual(query(dir, "SELECT count(*) AS n FROM messages"), [{ n: 7 }]);
   });

@@ -88,6 +88,15 @@ const RETRY_CODES = new Set(["40P01", "40001"]);
 const CONNECTION_LOST = new Set(["CONNECTION_CLOSED", "CONNECTION_DESTROYED", "ECONNRESET", "EPIPE", "57P01", "57P02"]);
 // #tryAccept's answer when the user needs an agent picked: decided again under the assignment lock.
 const PICK = Symbol("pick");
+// Whether picking an agent for `input` must be serialized across processes: a capacity limits someone online, or
+// the round-robin turn moves.
+function constrained(input: InboundInput): boolean {
+  if (input.online.length === 0) return false;
+  if (input.policy === "round_robin") return true;
+  const capacity = input.capacity;
+  return capacity !== undefined && input.online.some((a) => Number.isFinite(capacity(a)));
+}
+
 // decideOwner's answer when it needs the fewest-open agent, which costs a query: asked only then.
 const FEWEST = "\u0000fewest";
 // Rows per page of the walk down a conversation for its reply windows (the first page nearly always decides).
@@ -177,7 +186,10 @@ export class PostgresStore implements Store {
     const account = m.account ?? "";
     const [found] = await sql.unsafe(ACCEPT.byIdentity, [m.channel, account, m.contact], { prepare: true });
     const row = found === undefined ? undefined : toContactRow(found);
-    if (!locked && decideOwner(row, input, () => FEWEST) === FEWEST && input.online.length > 0) return PICK;
+    // Only a pick that a limit constrains (a capacity, the round-robin turn) waits for the lock: without one, two
+    // picks at once cannot contradict each other, and new users keep the unlocked path (bench/store_pg_bench.ts, 32
+    // callers, one new user in five: ~1,500 accepts/s with every pick under the lock, ~2,800–3,400 without).
+    if (!locked && constrained(input) && decideOwner(row, input, () => FEWEST) === FEWEST) return PICK;
     const agent = await this.#decide(sql, row, input);
     let state: InboundState = input.state ?? "accepted";
     if (state === "accepted" && agent !== "" && input.readsOnWrite?.(agent) === true) state = "acked";

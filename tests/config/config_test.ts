@@ -185,6 +185,23 @@ Deno.test("config: CONFIG_FILE agents need an id and a hash from kefu hash-passw
   assert.throws(() => read([{ id: "a1", password_hash: hash }, { id: "a1", password_hash: hash }]), /listed twice/);
 });
 
+Deno.test("config: capacities per agent in CONFIG_FILE over AGENT_CAPACITY; a bad one is refused naming it", () => {
+  const hash = `scrypt$32768$8$1$${"A".repeat(22)}$${"B".repeat(43)}`;
+  const read = (agents: unknown[], env: Record<string, string> = {}) =>
+    parseConfig({ CONFIG_FILE: "/etc/kefu.json", ...env }, () => JSON.stringify({ agents }));
+  const c = read([{ id: "a1", password_hash: hash, capacity: 5 }, { id: "a2", password_hash: hash }], {
+    AGENT_CAPACITY: "2",
+  });
+  assert.deepEqual([c.capacities, c.agentCapacity, c.assignPolicy], [{ a1: 5 }, 2, "fewest"]);
+  assert.throws(
+    () => read([{ id: "a1", password_hash: hash, capacity: -1 }]),
+    /agents\[0\]\.capacity=-1: expected a whole number of open conversations \(0: no limit\)/,
+  );
+  assert.throws(() => read([{ id: "a1", password_hash: hash, capacity: "5" }]), /agents\[0\]\.capacity="5"/);
+  assert.throws(() => read([], { AGENT_CAPACITY: "many" }), /AGENT_CAPACITY/);
+  assert.throws(() => read([], { ASSIGN_POLICY: "random" }), /ASSIGN_POLICY/);
+});
+
 Deno.test("config: every problem is found at once; the message is the first, problems lists them all", () => {
   assert.throws(
     () => parseConfig({ PORT: "x", HEARTBEAT_SECONDS: "0", LOG_LEVEL: "loud", CONFIG_FILE: "x" }, () => "{"),

@@ -314,44 +314,57 @@ export async function loadQueue() {
   renderQueue();
 }
 
-/** The users waiting for an agent, longest waiting last (as the server lists them: most recent first). */
+let reloading;
+
+// The queue read again once a burst of events is over (many users arriving at once: one request, not one each).
+function reloadQueue() {
+  if (reloading !== undefined) return;
+  reloading = setTimeout(() => {
+    reloading = undefined;
+    loadQueue();
+  }, 250);
+}
+
+/** The users waiting for an agent, longest-waiting first, each with its place and waiting time (issue 22). */
 export function renderQueue() {
   const list = $("queue");
   $("queue-section").hidden = state.queue.length === 0;
   $("queue-count").textContent = String(state.queue.length);
-  list.replaceChildren(...byPlace(state.queue).map((s) => {
-    const li = el("li", "queue-item");
-    li.dataset.contactId = text(s.contact_id);
-    li.dataset.testid = "queued";
-    const who = el("div", "queue-who");
-    who.append(el("span", "contact-name", queueName(s)));
-    if (s.channel) who.append(el("span", "channel-tag", channelLabel(text(s.channel))));
-    const b = button(t("queue.take"), "take", "take");
-    b.addEventListener("click", () => take(s, b));
-    li.append(who);
-    // Why the user waits (put back by an agent, with the note), then what the user last said, and since when.
-    const why = s.last_event && typeof s.last_event === "object" ? s.last_event : null;
-    if (why) {
-      li.classList.add("has-why");
-      const reason = el("div", "queue-why", workflowSummaryText(why));
-      reason.dataset.testid = "queue-why";
-      reason.title = reason.textContent;
-      li.append(reason);
-    }
-    const lastMessage = s.last_message ? summaryMessage(s.last_message) : null;
-    const last = lastMessage && lastMessage.direction !== "system" ? previewOf(lastMessage, queueName(s)) : "";
-    const at = lastMessage?.time || Number(s.last_message_time) || 0;
-    const line = el("div", "queue-last");
-    line.dataset.testid = "queue-last";
-    if (last) line.append(last);
-    if (last && at > 0) line.append(" · ");
-    if (at > 0) line.append(agoElement(at));
-    line.title = last;
-    li.append(line, b);
-    // Its place in the queue and how long it has waited (issue 22).
-    queuePlace(s, li);
-    return li;
-  }));
+  list.replaceChildren(
+    ...byPlace(state.queue).map((s) => {
+      const li = el("li", "queue-item");
+      li.dataset.contactId = text(s.contact_id);
+      li.dataset.testid = "queued";
+      const who = el("div", "queue-who");
+      who.append(el("span", "contact-name", queueName(s)));
+      if (s.channel) who.append(el("span", "channel-tag", channelLabel(text(s.channel))));
+      const b = button(t("queue.take"), "take", "take");
+      b.addEventListener("click", () => take(s, b));
+      li.append(who);
+      // Why the user waits (put back by an agent, with the note), then what the user last said, and since when.
+      const why = s.last_event && typeof s.last_event === "object" ? s.last_event : null;
+      if (why) {
+        li.classList.add("has-why");
+        const reason = el("div", "queue-why", workflowSummaryText(why));
+        reason.dataset.testid = "queue-why";
+        reason.title = reason.textContent;
+        li.append(reason);
+      }
+      const lastMessage = s.last_message ? summaryMessage(s.last_message) : null;
+      const last = lastMessage && lastMessage.direction !== "system" ? previewOf(lastMessage, queueName(s)) : "";
+      const at = lastMessage?.time || Number(s.last_message_time) || 0;
+      const line = el("div", "queue-last");
+      line.dataset.testid = "queue-last";
+      if (last) line.append(last);
+      if (last && at > 0) line.append(" · ");
+      if (at > 0) line.append(agoElement(at));
+      line.title = last;
+      li.append(line, b);
+      // Its place in the queue and how long it has waited (issue 22).
+      queuePlace(s, li);
+      return li;
+    }),
+  );
 }
 
 // --- search ---
@@ -514,7 +527,7 @@ export function applyContactEvent(data) {
     dropContact(id);
     attendQueue(s, text(data.by));
     // Its place among those waiting comes with the list (issue 22).
-    loadQueue();
+    reloadQueue();
     return;
   }
   if (action === "taken" || action === "assigned") {
@@ -523,7 +536,7 @@ export function applyContactEvent(data) {
       renderQueue();
     }
     // The places of those still waiting moved up (issue 22).
-    loadQueue();
+    reloadQueue();
   }
   // My open conversations against my capacity follow (issue 22).
   if (["transferred", "resolved", "reopened", "taken", "assigned"].includes(action)) refreshLoad();

@@ -65,6 +65,11 @@ export const ACCEPT = {
 export const QUEUE_SQL = {
   lock: "SELECT pg_advisory_xact_lock($1)",
   agentRows: "SELECT agent, availability, since, assigned FROM agents",
+  // The agents asked for (online now): availability (no row: online), round-robin turn and open contacts.
+  candidates:
+    "SELECT o.agent, coalesce(a.availability, 'online') AS availability, coalesce(a.assigned, 0) AS assigned, " +
+    "(SELECT count(*) FROM contacts c WHERE c.agent = o.agent AND c.status <> 'resolved') AS n " +
+    "FROM unnest($1::text[]) AS o(agent) LEFT JOIN agents a ON a.agent = o.agent",
   turn: "INSERT INTO agents (agent, assigned) VALUES ($1, (SELECT coalesce(max(assigned), 0) + 1 FROM agents)) " +
     "ON CONFLICT (agent) DO UPDATE SET assigned = excluded.assigned",
   setAvailability: "INSERT INTO agents (agent, availability, since) VALUES ($1, $2, $3) ON CONFLICT (agent) " +

@@ -278,15 +278,13 @@ export class PostgresStore implements Store {
   // ASSIGN_LOCK, so that the counts it reads are every process's.
   async #pick(tx: Db, input: AssignInput): Promise<string> {
     if (input.online.length === 0) return "";
-    const states = await tx.unsafe(QUEUE_SQL.agentRows, [], { prepare: true });
-    const busy = new Set(states.filter((r) => r.availability !== "online").map((r) => String(r.agent)));
-    const candidates = input.online.filter((a) => !busy.has(a));
+    // One round trip: each online agent's availability, turn and open count (the pick may hold the lock meanwhile).
+    const rows = await tx.unsafe(QUEUE_SQL.candidates, [input.online], { prepare: true });
+    const available = new Set(rows.filter((r) => r.availability === "online").map((r) => String(r.agent)));
+    const candidates = input.online.filter((a) => available.has(a));
     if (candidates.length === 0) return "";
-    const rows = await tx.unsafe(Q.openCountsOf, [candidates], { prepare: true });
     const open = new Map(rows.map((r) => [String(r.agent), Number(r.n)]));
-    const turns = new Map(
-      states.filter((r) => Number(r.assigned) > 0).map((r) => [String(r.agent), Number(r.assigned)]),
-    );
+    const turns = new Map(rows.filter((r) => Number(r.assigned) > 0).map((r) => [String(r.agent), Number(r.assigned)]));
     const policy = input.policy ?? "fewest";
     const agent = pickAgent(candidates, open, input.capacity ?? UNLIMITED, policy, turns);
     if (agent !== "" && policy === "round_robin") await tx.unsafe(QUEUE_SQL.turn, [agent], { prepare: true });

@@ -376,7 +376,11 @@ export class PostgresStore implements Store {
     if (change.agent !== undefined) set.push(`agent = ${param(change.agent)}`);
     // Back in the queue: the user waits from now (issue 22).
     if (change.agent === "") {
-      set.push(`queued_at = CASE WHEN c.agent = '' THEN c.queued_at ELSE ${param(this.#now())} END`);
+      // After everyone waiting already, even within one millisecond (as the accept path's enqueue).
+      set.push(
+        `queued_at = CASE WHEN c.agent = '' THEN c.queued_at ELSE greatest(${param(this.#now())}::bigint, ` +
+          "(SELECT coalesce(max(w.queued_at), 0) + 1 FROM contacts w WHERE w.agent = '' AND w.status <> 'resolved')) END",
+      );
     }
     if (change.status !== undefined) set.push(`status = ${param(change.status)}`);
     if (change.displayName !== undefined) set.push(`display_name = ${param(change.displayName)}`);

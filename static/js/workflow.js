@@ -199,7 +199,14 @@ function transferLabel(a) {
   const n = Number(a.contacts) || 0;
   return t("transfer.agent", {
     id: text(a.agent_id),
-    state: t(a.online ? "transfer.online" : "transfer.offline"),
+    // Online but 忙碌 or 离开 says so (issue 22): a transfer still reaches them, the queue does not.
+    state: t(
+      !a.online
+        ? "transfer.offline"
+        : a.availability === "busy" || a.availability === "away"
+        ? `availability.${a.availability}`
+        : "transfer.online",
+    ),
     n,
     s: n === 1 ? "" : "s",
   });

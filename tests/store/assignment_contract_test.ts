@@ -82,6 +82,17 @@ storeTests("store contract: availability, capacity and the queue", {
       assert.deepEqual(await c.store.assignWaiting({ online: ["a2"] }), []);
     },
 
+    "users put back within one millisecond wait in the order they were put back": async (c) => {
+      await c.accept("zz", { requested: "a1" });
+      await c.accept("aa", { requested: "a1" });
+      // The tests' clock stands still: both releases happen at T0.
+      await c.store.updateContact("zz", { expectAgent: "a1", agent: "", status: "queued" });
+      await c.store.updateContact("aa", { expectAgent: "a1", agent: "", status: "queued" });
+      const queue = await c.store.queue();
+      assert.deepEqual(ids(queue), ["zz", "aa"]);
+      assert.ok(queue[0].queuedAt >= T0 && queue[0].queuedAt < queue[1].queuedAt);
+    },
+
     "two slots freeing at once: each waiting user is assigned once": async (c) => {
       const online = ["a1", "a2"];
       for (const u of ["u1", "u2", "w1", "w2", "w3"]) await c.accept(u, { online, capacity: one });

@@ -397,6 +397,9 @@ export class Hub {
     const d = this.#bus.deliver(agent, m);
     if (state === "acked" && (d.sockets === 0 || d.needsAck)) {
       this.#background("requeue_failed", this.#store.requeue([m]), { agent, message: m.id });
+    } else if (state === "accepted" && d.sockets > 0 && !d.needsAck) {
+      // Stored before its sessions read on write (one was still catching up when the store decided): read now.
+      this.#background("ack_failed", this.#store.ack(agent, [m]), { agent, message: m.id });
     }
     return d.sockets;
   }

@@ -389,11 +389,15 @@ Deno.test("workplace: a transfer to an offline agent holds the user for them; he
     await using c = await AgentClient.open(agentUrl(t, "C"));
     await push(t.http, "u9", "hi C", "C");
     await c.next(1001);
+    // Read once it left kefu: nothing of C's waits (so the away job has no user of C's to move).
+    await eventually("nothing held", async () => (await getJson(`${t.http}/healthz`)).body.held === 0);
   }
   await new Promise((r) => setTimeout(r, 1200));
   await using a = await AgentClient.open(agentUrl(t, "A"));
   await push(t.http, "u1", "hi A", "A");
   await a.next(1001);
+  // What C's and A's sockets got is read once it left kefu (a read that comes after the transfer would be C's to do).
+  await eventually("nothing held", async () => (await getJson(`${t.http}/healthz`)).body.held === 0);
   const moved = await call(contactUrl(t.http, "u1", "A", "/transfer"), "POST", { to_agent_id: "C" });
   assert.equal(moved.status, 200, JSON.stringify(moved.body));
   // The user's next message waits for C (the grace period starts at the transfer), not for whoever is online.

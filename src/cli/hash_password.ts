@@ -13,8 +13,9 @@ export class PasswordInputError extends Error {}
 /** Read one line from a terminal in raw mode, echoing nothing; `prompt` goes to standard error. */
 export async function promptHidden(prompt: string): Promise<string> {
   const encoder = new TextEncoder();
-  await Deno.stderr.write(encoder.encode(prompt));
+  // Echo off before the prompt shows: what is typed as soon as it shows is never echoed.
   Deno.stdin.setRaw(true);
+  await Deno.stderr.write(encoder.encode(prompt));
   const bytes: number[] = [];
   const buf = new Uint8Array(64);
   try {

@@ -21,7 +21,7 @@ import type { Message } from "../../core/message.ts";
 import type { ContactRecord } from "../../store/store.ts";
 import type { ChannelAdapter, ChannelContext, ChannelFactory } from "../channel.ts";
 import { HookApi } from "./api.ts";
-import { decodePush, PC_HOOK, UNDECODABLE_USER, undecodableMessage } from "./codec.ts";
+import { decodePush, PC_HOOK } from "./codec.ts";
 import type { HookEndpoint, PcHookOptions } from "./config.ts";
 import { Registration } from "./registration.ts";
 import { CallbackSocket, HookClose } from "./socket.ts";
@@ -88,7 +88,8 @@ export function pcHook(options: PcHookOptions): ChannelFactory {
     }
     let stopping = false;
 
-    // Decode one frame and keep it; resolves once committed. An unreadable frame is kept as it came.
+    // Decode one frame and keep it; resolves once committed. A frame kefu cannot read is the operator's matter: logged
+    // (its start) and counted (/healthz), answered ok (it would never read better), never an agent's contact.
     const handle = async (hook: Hook, socket: CallbackSocket, frame: string) => {
       const fallback = socket.account || hook.account;
       let decoded;
@@ -101,9 +102,13 @@ export function pcHook(options: PcHookOptions): ChannelFactory {
         decoded = decodePush(frame, fallback);
       } catch (e) {
         const reason = (e as Error).message;
-        log.warn("pc_hook_undecodable", { hook: hook.endpoint.name, error: reason, frame: frame.slice(0, 1024) });
-        // Kept as it came (up to MAX_BODY_BYTES), so that an agent sees it and nothing is dropped silently.
-        await ctx.accept(undecodableMessage(frame.slice(0, ctx.maxBodyBytes), reason, fallback));
+        log.warn("pc_hook_undecodable", {
+          hook: hook.endpoint.name,
+          account: fallback,
+          error: reason,
+          bytes: frame.length,
+          frame: frame.slice(0, 1024),
+        });
         hook.counts.undecodable++;
         return;
       }
@@ -172,13 +177,6 @@ export function pcHook(options: PcHookOptions): ChannelFactory {
     const sending = new Set<Promise<unknown>>();
 
     const send = async (reply: Message, contact: ContactRecord): Promise<string> => {
-      if (contact.user === UNDECODABLE_USER) {
-        throw new KefuError(
-          "reply_not_supported",
-          "cannot reply here: this contact holds the pushes kefu could not read, it is no WeChat user",
-          409,
-        );
-      }
       const hook = byAccount.get(contact.account) ??
         hooks.find((h) => `hook:${h.endpoint.name}` === contact.account) ??
         (hooks.length === 1 ? hooks[0] : undefined);

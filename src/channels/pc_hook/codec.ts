@@ -7,8 +7,8 @@
  * `{from,to,type,content,msgSvrID|szMsgSvrID,createtime|createTime,isChatroomMsg,
  * isSender,talkerInfo,chatroomMemberInfo}` (docs/research/channels.md §1.4).
  * Both spellings the vendor's material uses are read; `msgSvrID` above 2^53
- * is kept exact. What cannot be read throws `KefuError`; the channel then keeps
- * the frame as it came ({@link undecodableMessage}).
+ * is kept exact. What cannot be read throws `KefuError`; the channel then logs
+ * and counts the frame for the operator (it is no user's message).
  *
  * @module
  */
@@ -20,9 +20,6 @@ import { describeBody } from "./content.ts";
 
 /** The channel's name, as `Message.channel` and the store carry it. */
 export const PC_HOOK = "pc_hook";
-
-/** The user id of the contact that holds pushes kefu could not read (one per account). */
-export const UNDECODABLE_USER = "pc_hook.undecodable";
 
 /** Pushes that are read but are no user's message: answered `ok`, logged, not kept. */
 export type SkipReason = "self_sent" | "login" | "logout" | "async_result" | "group_change" | "phone_status";
@@ -205,32 +202,4 @@ function sendTimeOf(d: Obj, now: () => number): number {
     throw new KefuError("wrong_type", `data.${key} must be epoch seconds, got ${typeName(v)} ${quote(v)}`);
   }
   return now();
-}
-
-/** Longest part of an unreadable push shown in the agent's line (all of it is kept in `extra.raw`). */
-export const SHOWN_RAW_CHARS = 2000;
-
-/**
- * A push kefu could not read, as a message agents see (a system line, type `event`, `Event`
- * `undecodable_push`) from the contact {@link UNDECODABLE_USER} of `account`: it names the problem and quotes
- * the push; the whole push is kept in `extra.raw`. Its id is a digest of the push, so a resend is a repeat.
- */
-export function undecodableMessage(raw: string, reason: string, account: string, now = nowSeconds()): Message {
-  const shown = raw.length > SHOWN_RAW_CHARS ? `${raw.slice(0, SHOWN_RAW_CHARS)}…（共 ${raw.length} 字符）` : raw;
-  return {
-    id: `raw:${digest(raw)}`,
-    direction: "in",
-    channel: PC_HOOK,
-    account,
-    contact: UNDECODABLE_USER,
-    agent: "",
-    company: "",
-    type: "event",
-    content: `PC hook（账号 ${account}）推送了一条 kefu 无法解析的消息（${reason}），已原样保存：${shown}`,
-    media: "",
-    sendTime: now,
-    name: "PC hook 无法解析的推送",
-    avatar: "",
-    extra: { Event: "undecodable_push", error: reason, raw },
-  };
 }

@@ -151,26 +151,21 @@ Deno.test("pc_hook: what the account sent itself is not delivered; the same msgS
   assert.deepEqual([h.kept, h.duplicate, h.skipped], [2, 1, 2]);
 });
 
-Deno.test("pc_hook: a frame kefu cannot read is answered ok and shown to the agent, naming the problem", async () => {
+Deno.test("pc_hook: a frame kefu cannot read is answered ok, logged and counted for the operator, never a contact", async () => {
   await using hook = fakeHook({ wxid: "wxid_shop" });
   await using t = await startWithHook(hook);
   await hook.waitConnected();
   await using a = await AgentClient.open(agentUrl(t, "a1"));
-  await hook.push("this is not json {");
-  const line = await a.next(102);
-  assert.equal(line.data.msg.event, "undecodable_push");
-  assert.match(
-    line.data.msg.content,
-    /PC hook（账号 wxid_shop）推送了一条 kefu 无法解析的消息（cannot parse the push as JSON/,
-  );
-  assert.match(line.data.msg.content, /已原样保存：this is not json \{$/);
-  // A push of a shape kefu does not know is kept the same way.
-  await hook.push({ pushType: 9, data: {} });
-  assert.match((await a.next(102)).data.msg.content, /cannot read pushType 9/);
-  // Replying to that contact is refused, with the reason.
-  const contact = line.data.msg.from_id;
-  a.send(reply(contact, "?", "r1"));
-  assert.match((await a.next(-1)).data.detail, /this contact holds the pushes kefu could not read/);
+  assert.equal(await hook.push("this is not json {"), true);
+  // A push of a shape kefu does not know is the operator's matter the same way.
+  assert.equal(await hook.push({ pushType: 9, data: {} }), true);
+  await hook.text("wxid_dave", "a real one");
+  assert.equal((await a.next(1001)).data.msg.content, "a real one");
+  assert.deepEqual(await a.settle(100), [], "nothing else reaches the agent");
+  const { body } = await getJson(`${t.http}/im_component/wx_official_account/contacts?userid=a1`);
+  assert.deepEqual(body.data.contacts.map((c: { user_id: string }) => c.user_id), ["wxid_dave"]);
+  const h = (await getJson(`${t.http}/healthz`)).body.channels.pc_hook.hooks[0];
+  assert.deepEqual([h.kept, h.undecodable], [1, 2]);
 });
 
 Deno.test("pc_hook: the send call's type and field names are configuration; the hook's error reaches the agent", async () => {
@@ -205,14 +200,13 @@ Deno.test("pc_hook: the send call's type and field names are configuration; the 
   assert.deepEqual(hook.sent.at(-1), { type: 10010, wxid: "wxid_dave", filePath: "C:\\kefu\\a.png" });
 });
 
-Deno.test("pc_hook: a push over MAX_BODY_BYTES is kept cut to that size, shown to the agent, and answered ok", async () => {
+Deno.test("pc_hook: a push over MAX_BODY_BYTES is answered ok and counted as unreadable for the operator", async () => {
   await using hook = fakeHook({ wxid: "wxid_shop" });
   await using t = await startWithHook(hook, {}, { MAX_BODY_BYTES: "2048" });
   await hook.waitConnected();
   await using a = await AgentClient.open(agentUrl(t, "a1"));
   assert.equal(await hook.push(chatFrame("wxid_shop", "wxid_big", "x".repeat(5000))), true);
-  const line = await a.next(102);
-  assert.match(line.data.msg.content, /the push is \d+ characters long, more than MAX_BODY_BYTES \(2048\)/);
+  assert.deepEqual(await a.settle(100), []);
   const h = (await getJson(`${t.http}/healthz`)).body.channels.pc_hook.hooks[0];
   assert.deepEqual([h.kept, h.undecodable], [0, 1]);
 });

@@ -192,8 +192,24 @@ Deno.test("workplace: a user put back in the queue is listed for every agent and
   const agents = (await getJson(`${t.http}${BASE}/agents?userid=A`)).body.data.agents;
   assert.deepEqual(agents, [
     // Issue 22: availability, open conversations (resolved ones left out) and capacity (null: no limit) beside them.
-    { agent_id: "A", online: true, contacts: 0, availability: "online", availability_since: 0, open: 0, capacity: null },
-    { agent_id: "B", online: true, contacts: 1, availability: "online", availability_since: 0, open: 1, capacity: null },
+    {
+      agent_id: "A",
+      online: true,
+      contacts: 0,
+      availability: "online",
+      availability_since: 0,
+      open: 0,
+      capacity: null,
+    },
+    {
+      agent_id: "B",
+      online: true,
+      contacts: 1,
+      availability: "online",
+      availability_since: 0,
+      open: 1,
+      capacity: null,
+    },
   ]);
 });
 

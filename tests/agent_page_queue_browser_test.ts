@@ -112,11 +112,14 @@ Deno.test({
         "客服 A 将会话退回了等待队列：发票问题，需要财务同事处理",
       );
 
-      // A's page stops hearing its socket for a while: its take will come after B's, before the event says so.
+      // A's page stops hearing its socket for a while, and its reads of the queue go unanswered (the page reads the queue
+      // again after a burst of events): its take will come after B's, before anything tells it so.
       await a.evaluate(`(() => {
         const ws = kefu.state.socket;
-        globalThis.held = { ws, frames: [], handler: ws.onmessage };
+        globalThis.held = { ws, frames: [], handler: ws.onmessage, fetch: globalThis.fetch };
         ws.onmessage = (e) => held.frames.push(e);
+        globalThis.fetch = (url, init) =>
+          String(url).includes("/queue") ? new Promise(() => {}) : held.fetch.call(globalThis, url, init);
       })()`);
 
       // B takes it: B's contact now, with the history, the release line and its note, and the take line.
@@ -159,6 +162,7 @@ Deno.test({
       assert.equal((await queueOf(a)).hidden, true);
       // The held frames arrive: nothing comes back, nothing breaks.
       await a.evaluate(`(() => {
+        globalThis.fetch = held.fetch;
         held.ws.onmessage = held.handler;
         for (const e of held.frames) held.handler(e);
       })()`);

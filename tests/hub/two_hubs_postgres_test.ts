@@ -9,32 +9,13 @@ import { ReplyRouter } from "../../src/channels/channel.ts";
 import { KefuError } from "../../src/core/errors.ts";
 import { silentLogger } from "../../src/core/log.ts";
 import type { Message } from "../../src/core/message.ts";
-import type { AgentBus } from "../../src/hub/bus.ts";
-import type { Delivery, DeliveryReport } from "../../src/hub/delivery.ts";
+import type { Delivery } from "../../src/hub/delivery.ts";
 import { Hub } from "../../src/hub/hub.ts";
 import { ReplyService } from "../../src/hub/replies.ts";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres_store.ts";
 import { postgresTests } from "../support/postgres.ts";
 import { Peer } from "./peer.ts";
-
-// Every hub's sessions, as one bus: delivered wherever the agent is connected.
-function sharedBus(all: Delivery[]) {
-  return (local: Delivery): AgentBus => {
-    all.push(local);
-    const where = (agent: string) => all.filter((d) => d.isOnline(agent));
-    return {
-      deliver(agent: string, m: Message): DeliveryReport {
-        let sockets = 0;
-        for (const d of where(agent)) sockets += d.message(agent, m).sockets;
-        return { sockets, needsAck: true };
-      },
-      send: (agent, event) => where(agent).reduce((n, d) => n + d.send(agent, event), 0),
-      readsOnWrite: () => false,
-      isOnline: (agent) => where(agent).length > 0,
-      online: () => new Set(all.flatMap((d) => [...d.agents()])),
-    };
-  };
-}
+import { sharedBus } from "./shared_bus.ts";
 
 function userMessage(user: string, id: string, content = "hello"): Message {
   return {

@@ -136,14 +136,14 @@ export const VARIABLE_GROUPS: readonly VariableGroup[] = [
     variables: [
       v("MAX_BODY_BYTES", "262144", "largest HTTP body"),
       v("MAX_WS_MESSAGE_BYTES", "65536", "largest frame an agent may send"),
-      v("MAX_HELD_PER_AGENT", "1000", "messages waiting for one offline agent"),
-      v("MAX_HELD_TOTAL", "100000", "messages waiting in all"),
+      v("MAX_HELD_PER_AGENT", "1000", "live messages queued behind a session catching up"),
+      v("MAX_HELD_TOTAL", "", "no longer used (accepted, ignored): waiting messages wait in the store"),
       v("MAX_SOCKETS_PER_AGENT", "8", "tabs one agent may hold open"),
       v("MAX_BUFFERED_BYTES", "4194304", "unsent bytes a socket may hold"),
       v("REASSIGN_AFTER_SECONDS", "30", "a user whose agent is offline this long goes to another"),
       v("AGENT_CAPACITY", "0", "open conversations per agent before new users wait (0: no limit)"),
       v("ASSIGN_POLICY", "fewest", "who a new user goes to: fewest (open) or round_robin"),
-      v("DEDUPE_WINDOW", "100000", "recent (user, MsgId) pairs kept in memory"),
+      v("DEDUPE_WINDOW", "", "no longer used (accepted, ignored): the store's unique key catches repeats"),
     ],
   },
   {

@@ -48,9 +48,12 @@ class Tab implements AsyncDisposable {
     return tab;
   }
 
-  /** Send a text reply; answers the confirmation (103) or the error (-1) about it. */
-  async reply(id: string, contact: string, content: string): Promise<Envelope> {
-    this.socket.send(JSON.stringify({ data: { id, msg_type: "text", contact_id: contact, msg: { content } } }));
+  /** Send a text reply (or an image: `media_path`); answers the confirmation (103) or the error (-1) about it. */
+  async reply(id: string, contact: string, content: string, image?: string): Promise<Envelope> {
+    const data = image === undefined
+      ? { id, msg_type: "text", contact_id: contact, msg: { content } }
+      : { id, msg_type: "image", contact_id: contact, msg: { media_path: image } };
+    this.socket.send(JSON.stringify({ data }));
     let answer: Envelope;
     await eventually(`an answer to reply ${id}`, () => {
       answer = this.got.find((e) =>
@@ -136,6 +139,43 @@ Deno.test("cluster: WeChat's access_token, replay memory and revocations are sha
       assert.equal(sim.tokenFetches, 2, "exactly one refresh among the three nodes");
       assert.equal(sim.inbox(user).length, 6, "every node's next reply went out");
       assert.equal(sim.calls("/cgi-bin/message/custom/send"), 9, "three refused with 40001, each tried once more");
+    },
+  );
+
+  await t.step(
+    "a file uploaded on n1 and sent to WeChat once is sent by n2 and n3 without uploading it again",
+    async () => {
+      const token = await tokenFor(nodes[0], "M");
+      await using t1 = await Tab.open(nodes[0], token);
+      await using t2 = await Tab.open(nodes[1], token);
+      await using t3 = await Tab.open(nodes[2], token);
+      const user = "oUser-media";
+      sim.recordInteraction(user, "message");
+      assert.equal(await (await webhook(nodes[0], user, "3001")).text(), "success");
+      await eventually("M got the user's message", () => t1.got.some((e) => e.data?.id === "3001"));
+      // A 1×1 PNG, uploaded to n1 only (each node keeps its own DATA_DIR/media: n2 and n3 do not have the file).
+      const png = Uint8Array.from(
+        atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="),
+        (ch) => ch.charCodeAt(0),
+      );
+      const up = await fetch(`${nodes[0].http}${BASE}/media?filename=dot.png`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "image/png" },
+        body: png,
+      });
+      const path = (await up.json()).data.media_path;
+      assert.match(path, /^\/im_component\/wx_official_account\/media\/[0-9a-f]{64}\.png$/);
+      const uploads = sim.calls("/cgi-bin/media/upload");
+      assert.equal(Number((await t1.reply("m1", user, "", path)).result.code), 103);
+      assert.equal(sim.calls("/cgi-bin/media/upload"), uploads + 1);
+      for (const [i, tab] of [t2, t3].entries()) {
+        const answer = await tab.reply(`m${i + 2}`, user, "", path);
+        assert.equal(Number(answer.result.code), 103, JSON.stringify(answer));
+      }
+      assert.equal(sim.calls("/cgi-bin/media/upload"), uploads + 1, "uploaded to WeChat once for the three nodes");
+      const sent = sim.inbox(user).filter((m) => m.msgtype === "image");
+      assert.equal(sent.length, 3);
+      assert.equal(new Set(sent.map((m) => (m.image as { media_id: string }).media_id)).size, 1, "one media_id");
     },
   );
 

@@ -21,6 +21,8 @@ export interface RedisSharedStateOptions {
   prefix?: string;
   /** Told once per outage that Redis cannot be reached (and again after it was back). */
   onDown?: (error: string) => void;
+  /** Told when Redis is reachable again after an outage. */
+  onUp?: () => void;
 }
 
 /** A {@link SharedState} over Redis, with `start` and `stop`. */
@@ -57,7 +59,11 @@ export function redisSharedState(options: RedisSharedStateOptions): RedisSharedS
     down = true;
     options.onDown?.(e.message);
   });
-  client.on("ready", () => down = false);
+  client.on("ready", () => {
+    if (!down) return;
+    down = false;
+    options.onUp?.();
+  });
   // At least 1 ms: PX 0 is an error, and a value due now is already gone.
   const px = (ms: number) => String(Math.max(1, Math.ceil(ms)));
 

@@ -42,6 +42,7 @@ export function sharedCluster(options: SharedClusterOptions): SharedCluster {
         error,
         detail: "each node fetches its own access_token and remembers webhook nonces alone until Redis is back",
       }),
+    onUp: () => log.info("cluster_shared_back", {}),
   });
   let relay: RevocationRelay | undefined;
   return {

@@ -12,6 +12,7 @@ import { type SharedToken, SharedTokens } from "../../src/cluster/shared_tokens.
 import { SharedNonces } from "../../src/channels/wx_official/nonce_memory.ts";
 import { Uploads } from "../../src/media/uploads.ts";
 import { startRedis } from "../support/redis.ts";
+import { eventually } from "../helpers.ts";
 
 // Bounded: this many concurrent getters per client.
 const GETTERS = 25;
@@ -160,22 +161,36 @@ Deno.test("shared state on Redis", async (t) => {
     assert.equal(await b.mediaIdOf(file.id, "other-account"), undefined, "per account");
   });
 
-  await t.step("Redis away: tokens fetched and nonces remembered by the node alone", async () => {
-    await using clients = await twoClients(redis.url);
-    await redis.stop();
-    try {
-      const unshared: string[] = [];
-      const c = counter();
-      const tokens = new SharedTokens({ state: clients[0], onUnshared: (e) => unshared.push(e) });
-      assert.equal((await tokens.get("app-4", c.fetch)).value, "token-1");
-      assert.equal(c.fetches, 1);
-      assert.ok(unshared.length > 0, "told that the state was not shared");
-      const nonces = new SharedNonces({ state: clients[0] });
-      const until = Date.now() + 60_000;
-      assert.equal(await nonces.remember("k", "body-1", until), undefined, "a webhook is not refused for Redis");
-      assert.equal(await nonces.remember("k", "body-2", until), "body-1", "a replay to this node is still refused");
-    } finally {
-      await redis.restart();
-    }
-  });
+  await t.step(
+    "Redis away: tokens fetched and nonces remembered by the node alone; told once, and when back",
+    async () => {
+      await using clients = await twoClients(redis.url);
+      const told: string[] = [];
+      const watched = redisSharedState({
+        url: redis.url,
+        onDown: () => told.push("down"),
+        onUp: () => told.push("up"),
+      });
+      await watched.start();
+      await redis.stop();
+      try {
+        await eventually("the outage is told", () => told.includes("down"));
+        const unshared: string[] = [];
+        const c = counter();
+        const tokens = new SharedTokens({ state: clients[0], onUnshared: (e) => unshared.push(e) });
+        assert.equal((await tokens.get("app-4", c.fetch)).value, "token-1");
+        assert.equal(c.fetches, 1);
+        assert.ok(unshared.length > 0, "told that the state was not shared");
+        const nonces = new SharedNonces({ state: clients[0] });
+        const until = Date.now() + 60_000;
+        assert.equal(await nonces.remember("k", "body-1", until), undefined, "a webhook is not refused for Redis");
+        assert.equal(await nonces.remember("k", "body-2", until), "body-1", "a replay to this node is still refused");
+      } finally {
+        await redis.restart();
+      }
+      await eventually("Redis back is told", () => told.includes("up"), 10_000);
+      assert.deepEqual(told, ["down", "up"], "once each, however many reconnect attempts failed");
+      await watched.stop();
+    },
+  );
 });

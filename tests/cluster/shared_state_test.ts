@@ -172,6 +172,7 @@ Deno.test("shared state on Redis", async (t) => {
         onUp: () => told.push("up"),
       });
       await watched.start();
+      await using _watched = { [Symbol.asyncDispose]: () => watched.stop() };
       await redis.stop();
       try {
         await eventually("the outage is told", () => told.includes("down"));
@@ -190,7 +191,6 @@ Deno.test("shared state on Redis", async (t) => {
       }
       await eventually("Redis back is told", () => told.includes("up"), 10_000);
       assert.deepEqual(told, ["down", "up"], "once each, however many reconnect attempts failed");
-      await watched.stop();
     },
   );
 });

@@ -43,6 +43,7 @@ import { channelStates, opsRoutes } from "./src/metrics/routes.ts";
 import { Uploads } from "./src/media/uploads.ts";
 import { checkCluster } from "./src/cluster/check.ts";
 import { redisBus } from "./src/cluster/redis_bus.ts";
+import { sharedCluster } from "./src/cluster/shared_cluster.ts";
 
 /** A running service. */
 export interface Service {
@@ -118,6 +119,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const cluster = config.redisUrl === undefined || options.bus !== undefined
     ? undefined
     : redisBus({ url: config.redisUrl, nodeId: config.nodeId, log, store });
+  // And WeChat's access_tokens, media_ids, the webhook's taken nonces and sign-in revocations are shared on Redis.
+  const shared = config.redisUrl === undefined
+    ? undefined
+    : sharedCluster({ url: config.redisUrl, nodeId: config.nodeId, log });
   // The reply router comes with the channels, after the hub; contacts ask it for their reply windows.
   let replyWindow: ReplyWindowOf = () => null;
   const hub = new Hub({
@@ -163,7 +168,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const files = new MediaFiles(mediaDir);
   await files.scan();
   // Agents' uploads are kept with them (content-addressed: the same file twice is one upload).
-  const uploads = options.uploads ?? new Uploads({ files });
+  const uploads = options.uploads ?? new Uploads({ files, shared: shared?.state });
   const converter = new Converter({
     ffmpeg: config.ffmpegPath,
     timeoutMs: config.mediaTimeoutSeconds * 1000,
@@ -196,6 +201,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       uploads,
       mediaHosts: config.mediaAllowedHosts,
       mediaTimeoutMs: config.mediaTimeoutSeconds * 1000,
+      shared: shared?.state,
     }),
     httpPush({ replyUrl: config.pushReplyUrl, token: config.pushToken, open: pushesOpen(config) }),
     ...settings.pcHook ? [pcHook(settings.pcHook)] : [],
@@ -229,8 +235,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     agents: config.agents,
     // Sign-outs and administrators' revocations are kept by the store: a restart does not bring a token back.
     revocations: store,
+    onRevoked: () => shared?.revoked(),
   });
   await auth?.load();
+  if (auth) shared?.relayRevocations(() => auth.load());
   // Every door anyone could walk through is said at start: sign-in off, pushes or the hook's socket without a token.
   for (const door of openDoors({ ...config, pcHook: settings.pcHook })) log.warn(door.event, { detail: door.detail });
   const app = createApp({
@@ -251,6 +259,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     ops: opsRoutes({ token: config.metricsToken, store, channels: gauges.channels }),
   });
   await cluster?.start();
+  await shared?.start();
   for (const ch of channels) await ch.start?.();
   const server = Deno.serve({
     port: config.port,
@@ -289,6 +298,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         await server.shutdown();
         // Everything accepted is committed before the file is closed.
         await jobs.stop();
+        // Before the store closes: the revocation relay reads it.
+        await shared?.stop();
         await store.close();
         // Its agents are offline here at once for the other nodes, not when the announcement expires.
         await cluster?.stop();

@@ -6,12 +6,15 @@
  * outlives restarts and the in-memory copy. A small in-memory cache (bounded in
  * bytes and age) holds recent ones and the media_id each got on each account
  * (media/upload once per account and file; WeChat keeps temporary media 3 days).
- * Without a store (tests) the memory is all there is.
+ * Without a store (tests) the memory is all there is. Several nodes share the
+ * media_ids (the shared state on Redis, by file id and account): a file one node
+ * uploaded to WeChat is not uploaded again by another.
  *
  * @module
  */
 
 import { type MediaFiles, typeOfName } from "./files.ts";
+import type { SharedState } from "../cluster/shared_state.ts";
 
 /** One uploaded file. */
 export interface Upload {
@@ -35,6 +38,8 @@ export interface UploadsOptions {
   ttlMs?: number;
   /** Where uploads are kept for good; without it only in memory. */
   files?: MediaFiles;
+  /** Where every node finds the media_ids files got (several nodes: on Redis); without it this process's only. */
+  shared?: SharedState;
   now?: () => number;
 }
 
@@ -50,9 +55,11 @@ export class Uploads {
   readonly #ttl: number;
   readonly #now: () => number;
   readonly #store: MediaFiles | undefined;
+  readonly #shared: SharedState | undefined;
 
   constructor(options: UploadsOptions = {}) {
     this.#store = options.files;
+    this.#shared = options.shared;
     this.maxFileBytes = options.maxFileBytes ?? 10 << 20;
     this.#maxTotal = options.maxTotalBytes ?? 64 << 20;
     this.#ttl = options.ttlMs ?? 3_600_000;
@@ -117,9 +124,33 @@ export class Uploads {
     return w && this.#now() - w.at < WECHAT_MEDIA_LIFE_MS ? w.mediaId : undefined;
   }
 
-  /** Remember the media_id WeChat gave this file. */
-  setMediaId(u: Upload, account: string, mediaId: string): void {
-    u.wechat.set(account, { mediaId, at: this.#now() });
+  /**
+   * The media_id the file `id` already has on an account, while WeChat still keeps it: known here, or (shared) given
+   * to another node. A shared state that cannot be read answers none: the file is uploaded again.
+   */
+  async mediaIdOf(id: string, account: string): Promise<string | undefined> {
+    const u = this.get(id);
+    const local = u && this.mediaIdFor(u, account);
+    if (local !== undefined || this.#shared === undefined) return local;
+    let known: { mediaId?: unknown; at?: unknown };
+    try {
+      known = JSON.parse(await this.#shared.get(mediaKey(id, account)) ?? "null") ?? {};
+    } catch {
+      return undefined;
+    }
+    if (typeof known.mediaId !== "string" || typeof known.at !== "number") return undefined;
+    if (this.#now() - known.at >= WECHAT_MEDIA_LIFE_MS) return undefined;
+    u?.wechat.set(account, { mediaId: known.mediaId, at: known.at });
+    return known.mediaId;
+  }
+
+  /** Remember the media_id WeChat gave this file (shared: for every node, as long as WeChat keeps it). */
+  async setMediaId(u: Upload, account: string, mediaId: string): Promise<void> {
+    const at = this.#now();
+    u.wechat.set(account, { mediaId, at });
+    // Not shared: another node uploads it once more, which costs an upload, not a reply.
+    await this.#shared?.set(mediaKey(u.id, account), JSON.stringify({ mediaId, at }), WECHAT_MEDIA_LIFE_MS)
+      .catch(() => {});
   }
 
   #drop(u: Upload): void {
@@ -134,4 +165,8 @@ export class Uploads {
       this.#drop(u);
     }
   }
+}
+
+function mediaKey(id: string, account: string): string {
+  return `wx_media:${account}\u0000${id}`;
 }

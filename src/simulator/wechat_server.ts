@@ -68,6 +68,11 @@ export interface WechatServer {
   isTyping(openid: string): boolean;
   /** Make every access_token issued so far expired (42001). */
   expireTokens(): void;
+  /**
+   * Make every access_token issued so far invalid (40001 "invalid credential, access_token is invalid or not
+   * latest"), as when the AppSecret is reset or another holder forced a refresh; the next fetch issues a new one.
+   */
+  invalidateTokens(): void;
   /** The next `n` requests to /cgi-bin/ answer -1 "system error". */
   busyNext(n: number): void;
   /** The next `n` requests to /cgi-bin/ answer this errcode. */
@@ -451,6 +456,9 @@ export function createWechatServer(options: WechatServerOptions): WechatServer {
     isTyping: (openid) => (users.get(openid)?.typingUntil ?? 0) > now(),
     expireTokens() {
       for (const t of tokens.values()) t.expiresAt = Math.min(t.expiresAt, now());
+    },
+    invalidateTokens() {
+      tokens.clear();
     },
     busyNext(n) {
       for (let i = 0; i < n; i++) failures.push({ errcode: -1, errmsg: "system error" });

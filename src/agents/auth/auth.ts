@@ -9,7 +9,8 @@
  * same secret checks them, and they survive restarts. A token is refused before it expires when it was revoked (a
  * sign-out revokes its own; an administrator revokes all of an agent's), kept by the store so that a restart does not
  * forget it, or when its agent is no longer configured (CONFIG_FILE `agents`, when any are). Changing `AGENT_SECRET`
- * still revokes them all.
+ * still revokes them all. Among several nodes a revocation is told to the others ({@link AuthOptions.onRevoked}),
+ * which read the store's again ({@link Auth.load}): it takes effect everywhere at once, sockets included.
  *
  * @module
  */
@@ -38,6 +39,8 @@ export interface AuthOptions {
   revocations?: RevocationStore;
   /** How many password checks (scrypt, 32 MiB each) run at once; default 2, with 8 more waiting. */
   maxConcurrentChecks?: number;
+  /** Called once a revocation made here is kept by the store (several nodes: to tell the others). */
+  onRevoked?: (r: Revocation) => void;
 }
 
 /** The store's side of revocation (`Store.revoke`, `Store.revocations`). */
@@ -127,6 +130,7 @@ export class Auth {
   readonly #revokedAgents = new Map<string, number>();
   readonly #watchers = new Set<{ claims: TokenClaims; close: (reason: string) => void }>();
   readonly #checks: Gate;
+  readonly #onRevoked: (r: Revocation) => void;
 
   constructor(options: AuthOptions) {
     this.#secret = options.secret;
@@ -139,6 +143,7 @@ export class Auth {
     this.#store = options.revocations;
     const running = options.maxConcurrentChecks ?? 2;
     this.#checks = new Gate({ running, waiting: running * 4 });
+    this.#onRevoked = options.onRevoked ?? (() => {});
   }
 
   /** Whether CONFIG_FILE lists agents: then only they get and keep tokens. */
@@ -146,10 +151,14 @@ export class Auth {
     return this.#agents.size > 0;
   }
 
-  /** Read the revocations kept by the store (at start). */
+  /**
+   * Read the revocations kept by the store: at start, and when another node made one. Sockets opened with a token
+   * revoked meanwhile are closed (4401).
+   */
   async load(): Promise<void> {
     if (this.#store === undefined) return;
     for (const r of await this.#store.revocations()) this.#remember(r);
+    this.#closeRevoked("token_revoked: sign in again");
   }
 
   /**
@@ -161,13 +170,18 @@ export class Auth {
     const until = tokenId !== undefined && expiresAt !== undefined ? expiresAt * 1000 : at + this.#tokenSeconds * 1000;
     const r: Revocation = { agent, ...(tokenId ? { tokenId } : {}), at, until };
     this.#remember(r);
+    this.#closeRevoked(tokenId ? "token_revoked: signed out; sign in again" : "token_revoked: sign in again");
+    await this.#store?.revoke(r);
+    this.#onRevoked(r);
+  }
+
+  #closeRevoked(reason: string): void {
     for (const w of [...this.#watchers]) {
       if (this.#revoked(w.claims)) {
         this.#watchers.delete(w);
-        w.close(tokenId ? "token_revoked: signed out; sign in again" : "token_revoked: sign in again");
+        w.close(reason);
       }
     }
-    await this.#store?.revoke(r);
   }
 
   /** Call `close` (once) when the token of `claims` is revoked; answers a function that stops watching. */

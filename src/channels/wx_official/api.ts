@@ -1,7 +1,8 @@
 /**
  * The outbound side of the Official Account API: the access_token manager
- * (cached, refreshed ahead of expiry, one fetch in flight) and the calls kefu
- * makes — customer-service messages, typing state, temporary media.
+ * (cached, refreshed ahead of expiry, one fetch in flight — among all kefu nodes
+ * when they share a {@link SharedTokens} on Redis) and the calls kefu makes —
+ * customer-service messages, typing state, temporary media.
  *
  * Errors: an answer from WeChat with a non-zero errcode is a
  * {@link WechatApiError}; not reaching WeChat at all (network, timeout, a
@@ -14,6 +15,8 @@
 
 import { readAtMost } from "../../core/body.ts";
 import { observeTokenRefresh, observeWechatCall, observeWechatError } from "../../metrics/metrics.ts";
+import { MemorySharedState } from "../../cluster/shared_state.ts";
+import { type SharedToken, SharedTokens } from "../../cluster/shared_tokens.ts";
 
 /** Options for {@link WechatApi}. */
 export interface WechatApiOptions {
@@ -36,6 +39,8 @@ export interface WechatApiOptions {
   fetch?: typeof fetch;
   /** Clock in ms; tests move it. */
   now?: () => number;
+  /** Where the token is kept and refreshed once for all (several nodes: on Redis); default this client's own. */
+  tokens?: SharedTokens;
 }
 
 /** Media types of the temporary media API. */
@@ -129,11 +134,6 @@ interface Reply {
   bytes: Uint8Array;
 }
 
-interface Token {
-  value: string;
-  refreshAt: number;
-}
-
 const EXT_TYPES: Record<string, string> = {
   jpg: "image/jpeg",
   jpeg: "image/jpeg",
@@ -146,10 +146,11 @@ const EXT_TYPES: Record<string, string> = {
 
 /** The Official Account API client of one account. */
 export class WechatApi {
-  readonly #o: Required<Omit<WechatApiOptions, "fetch" | "now">>;
+  readonly #o: Required<Omit<WechatApiOptions, "fetch" | "now" | "tokens">>;
   readonly #fetch: typeof fetch;
   readonly #now: () => number;
-  #token?: Token;
+  readonly #tokens: SharedTokens;
+  #token?: SharedToken;
   #loading?: Promise<string>;
 
   constructor(options: WechatApiOptions) {
@@ -163,6 +164,8 @@ export class WechatApi {
     };
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#now = options.now ?? Date.now;
+    this.#tokens = options.tokens ??
+      new SharedTokens({ state: new MemorySharedState({ now: this.#now }), now: this.#now });
   }
 
   /** A valid access_token: the cached one, or one fetch shared by every caller waiting. */
@@ -224,10 +227,14 @@ export class WechatApi {
     );
   }
 
-  // One token fetch at a time: later callers share the promise, failures included.
+  // One token fetch at a time: later callers share the promise, failures included. Among nodes the shared tokens
+  // make it one fetch (or none: another node's fresh token).
   #load(rejected?: string): Promise<string> {
     if (!this.#loading) {
-      const p = this.#fetchToken(rejected).finally(() => {
+      const p = this.#tokens.get(this.#o.appId, () => this.#fetchToken(rejected), rejected).then((t) => {
+        this.#token = t;
+        return t.value;
+      }).finally(() => {
         if (this.#loading === p) this.#loading = undefined;
       });
       this.#loading = p;
@@ -235,17 +242,16 @@ export class WechatApi {
     return this.#loading;
   }
 
-  async #fetchToken(rejected?: string): Promise<string> {
+  async #fetchToken(rejected?: string): Promise<SharedToken> {
     observeTokenRefresh(this.#o.appId, rejected === undefined ? "scheduled" : "rejected");
     const stable = this.#o.tokenMode === "stable_token";
     let got = await this.#requestToken(false);
     // Force mode is capped at 20 a day, so it is kept for when the normal answer is the token just rejected.
     if (stable && rejected !== undefined && got.value === rejected) got = await this.#requestToken(true);
-    this.#token = got;
-    return got.value;
+    return got;
   }
 
-  async #requestToken(force: boolean): Promise<Token> {
+  async #requestToken(force: boolean): Promise<SharedToken> {
     const { appId, appSecret, apiBase } = this.#o;
     const stable = this.#o.tokenMode === "stable_token";
     const action = stable ? "stable_token" : "token";
@@ -264,7 +270,7 @@ export class WechatApi {
         }
         const life = Number(j.expires_in) > 0 ? Number(j.expires_in) : 7200;
         const ahead = Math.min(this.#o.refreshAheadSeconds, life / 2);
-        return { value: j.access_token, refreshAt: started + (life - ahead) * 1000 };
+        return { value: j.access_token, refreshAt: started + (life - ahead) * 1000, expiresAt: started + life * 1000 };
       });
     });
   }
@@ -273,7 +279,8 @@ export class WechatApi {
   async #renew(rejected: string): Promise<void> {
     if (this.#token && this.#token.value !== rejected) return;
     this.#token = undefined;
-    await this.#load(rejected);
+    // A load already under way did not know this token was refused, and may answer it: then once more, knowing.
+    if (await this.#load(rejected) === rejected) await this.#load(rejected);
   }
 
   async #call<T>(

@@ -15,6 +15,9 @@ import type { PassiveReplies } from "./passive_reply.ts";
 import type { ReplyWindows } from "./reply_window.ts";
 import { Outbound, type OutboundOptions } from "./sender.ts";
 import { wechatRoutes, WX_OFFICIAL } from "./webhook.ts";
+import type { SharedState } from "../../cluster/shared_state.ts";
+import { SharedTokens } from "../../cluster/shared_tokens.ts";
+import { SharedNonces } from "./nonce_memory.ts";
 
 export { WX_OFFICIAL } from "./webhook.ts";
 
@@ -38,6 +41,8 @@ export interface WxOfficialOptions {
   mediaHosts?: readonly string[];
   /** Longest a file fetch may take. */
   mediaTimeoutMs?: number;
+  /** What several nodes share (REDIS_URL): access_tokens and the webhook's taken nonces; default this process's. */
+  shared?: SharedState;
 }
 
 // WeChat's voice formats (the message's <Format>), as content types.
@@ -47,7 +52,10 @@ const VOICE_TYPES: Record<string, string> = { amr: "audio/amr", speex: "audio/sp
 export function wxOfficial(options: WxOfficialOptions): ChannelFactory {
   return (ctx): ChannelAdapter => {
     const { accounts, windows, passive, uploads } = options;
-    const sender = new Outbound({ accounts, log: ctx.log, windows, passive, uploads, api: options.api });
+    const { shared } = options;
+    const tokens = shared && new SharedTokens({ state: shared });
+    const api = tokens ? { ...options.api, tokens } : options.api;
+    const sender = new Outbound({ accounts, log: ctx.log, windows, passive, uploads, api });
     const routes = wechatRoutes({
       accept: ctx.accept,
       log: ctx.log,
@@ -56,6 +64,7 @@ export function wxOfficial(options: WxOfficialOptions): ChannelFactory {
       windows,
       passive,
       now: options.now,
+      nonces: shared && new SharedNonces({ state: shared }),
     });
     const allowed = [
       ...(options.mediaHosts ?? []),

@@ -9,13 +9,15 @@
  * while its request is handled and forgotten again when the message could not be committed, so what WeChat retries
  * is never refused for having been seen.
  *
- * {@link NonceMemory} is the seam for several kefu nodes: a store- or Redis-backed memory (`SET key digest NX PX`,
- * and a compare-and-delete to forget) replaces {@link InMemoryNonces} without touching the webhook.
+ * Several kefu nodes share the memory ({@link SharedNonces} over the nodes' shared state on Redis: `SET key digest NX
+ * PX` as one script that answers the digest already there, and a compare-and-delete to forget), so that a replay
+ * sent to another node is refused too; one process keeps it in its own ({@link InMemoryNonces}).
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
+import type { SharedState } from "../../cluster/shared_state.ts";
 
 /** Where taken `(account, timestamp, nonce)` pairs are kept until they can no longer pass the timestamp check. */
 export interface NonceMemory {
@@ -88,6 +90,53 @@ export class InMemoryNonces implements NonceMemory {
       if (e.expiresAt > now && this.#entries.size < this.#max) break;
       if (e.expiresAt > now) this.evicted++;
       this.#entries.delete(key);
+    }
+  }
+}
+
+/** Options for {@link SharedNonces}. */
+export interface SharedNoncesOptions {
+  state: SharedState;
+  /** Told when the shared state failed and this node's own memory answered (`error` names the failure). */
+  onUnshared?: (error: string) => void;
+  /** This node's own memory, used while the shared state fails; default a new {@link InMemoryNonces}. */
+  fallback?: NonceMemory;
+  /** Clock in epoch ms (tests move it). */
+  now?: () => number;
+}
+
+/**
+ * {@link NonceMemory} of every node: one key per pair in the shared state, living until the pair's timestamp can no
+ * longer pass. While the shared state fails (Redis away) the node's own memory answers: a replay to this node is
+ * still refused, one to another node only once Redis is back; a webhook is never refused for Redis being away
+ * (WeChat would give up on the message after its retries).
+ */
+export class SharedNonces implements NonceMemory {
+  readonly #o: SharedNoncesOptions;
+  readonly #fallback: NonceMemory;
+  readonly #now: () => number;
+
+  constructor(options: SharedNoncesOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#fallback = options.fallback ?? new InMemoryNonces({ now: this.#now });
+  }
+
+  async remember(key: string, digest: string, expiresAtMs: number): Promise<string | undefined> {
+    try {
+      return await this.#o.state.add(`wx_nonce:${key}`, digest, expiresAtMs - this.#now());
+    } catch (e) {
+      this.#o.onUnshared?.(e instanceof Error ? e.message : String(e));
+      return await this.#fallback.remember(key, digest, expiresAtMs);
+    }
+  }
+
+  async forget(key: string, digest: string): Promise<void> {
+    await this.#fallback.forget(key, digest);
+    try {
+      await this.#o.state.removeIf(`wx_nonce:${key}`, digest);
+    } catch (e) {
+      this.#o.onUnshared?.(e instanceof Error ? e.message : String(e));
     }
   }
 }

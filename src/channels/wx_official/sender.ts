@@ -19,6 +19,7 @@ import { UPLOAD_PATH } from "../../envelope/protocol.ts";
 import { MESSAGE_WINDOW, type ReplyWindows, WINDOW_RULES } from "./reply_window.ts";
 import type { Uploads } from "../../media/uploads.ts";
 import { customMedia, type CustomMessage, customText, WechatApi, WechatApiError } from "./api.ts";
+import type { SharedTokens } from "../../cluster/shared_tokens.ts";
 
 /** What became of a reply: WeChat took it (customer-service API), or it went out in the answer to WeChat's request. */
 export type SendStatus = "sent" | "passive";
@@ -31,7 +32,13 @@ export interface OutboundOptions {
   passive: PassiveReplies;
   uploads: Uploads;
   /** Settings for each account's API client (tests shorten the back-off). */
-  api?: { backoffMs?: number; maxBusyRetries?: number; timeoutMs?: number; fetch?: typeof fetch };
+  api?: {
+    backoffMs?: number;
+    maxBusyRetries?: number;
+    timeoutMs?: number;
+    fetch?: typeof fetch;
+    tokens?: SharedTokens;
+  };
 }
 
 interface Channel {
@@ -157,12 +164,14 @@ export class Outbound {
     const path = m.media;
     if (!path.startsWith(UPLOAD_PREFIX)) return path;
     const { uploads } = this.#o;
-    const file = await uploads.load(path.slice(UPLOAD_PREFIX.length));
+    const id = path.slice(UPLOAD_PREFIX.length);
+    // Known (here or on another node) before the file is read: this node may not have it.
+    const known = await uploads.mediaIdOf(id, ch.id);
+    if (known !== undefined) return known;
+    const file = await uploads.load(id);
     if (file === undefined) {
       throw new KefuError("media_not_found", `cannot send ${quote(path)}: no such upload; upload the file again`, 404);
     }
-    const known = uploads.mediaIdFor(file, ch.id);
-    if (known !== undefined) return known;
     if (ch.api === undefined) {
       throw new KefuError(
         "reply_not_supported",
@@ -172,7 +181,7 @@ export class Outbound {
     }
     const type = m.type as "image" | "voice" | "video";
     const { media_id } = await this.#call(() => ch.api!.uploadMedia(type, file.bytes, file.filename, file.contentType));
-    uploads.setMediaId(file, ch.id, media_id);
+    await uploads.setMediaId(file, ch.id, media_id);
     return media_id;
   }
 

@@ -398,7 +398,7 @@ export function readChoice<T extends string>(
 }
 
 /** The keys CONFIG_FILE knows at its top level; any other key is refused. */
-export const FILE_KEYS = ["accounts", "agents", "pc_hook", "wxbot"] as const;
+export const FILE_KEYS = ["accounts", "agents", "pc_hook", "wxbot", "automatic"] as const;
 /** The keys CONFIG_FILE knows in each agent; any other key is refused. */
 export const AGENT_KEYS = ["id", "name", "password_hash", "capacity", "role"] as const;
 /** Whether `v` is a plain object (not null, not an array). */

@@ -1,0 +1,208 @@
+/**
+ * Automatic messages (issue 22): what kefu sends to a user by itself, per channel account (CONFIG_FILE `automatic`,
+ * parsed by `config.ts`):
+ *
+ * - a **welcome** on an Official Account's follow (`subscribe`), and on other channels to a new contact's first message;
+ * - a **closed reply** to a user who writes outside business hours, once per user per closed period;
+ * - **please wait** (请稍候) to a user who has waited in the queue longer than a set time, once per wait;
+ * - **auto-resolve** of a conversation without a message either way for a set time, with an optional closing text.
+ *
+ * Each goes out like an agent's reply — kept and counted against the channel's reply windows in one store step
+ * (`saveReply` with the channel's rules), then sent through the contact's channel — as agent {@link KEFU} with
+ * `extra.automatic` naming the kind, so that the history shows it apart. A refused window means it is not sent:
+ * logged, never retried. Before anything is sent the store records the occasion (`claimAutomatic`), so that a
+ * restart or a second node never sends it twice. The time-based work ({@link Automatic.tick}) runs as a job
+ * (`job.ts`) under a store lease.
+ *
+ * @module
+ */
+
+import type { ReplyRouter } from "../channels/channel.ts";
+import { WX_OFFICIAL } from "../channels/wx_official/webhook.ts";
+import type { Logger } from "../core/log.ts";
+import { type Message, newMessageId } from "../core/message.ts";
+import type { InboundResult } from "../hub/hub.ts";
+import type { ContactRecord, Store } from "../store/store.ts";
+import type { AutomaticConfig, AutomaticRule } from "./config.ts";
+
+/** The agent id automatic messages are kept under: no agent has it (the page labels its lines 自动回复). */
+export const KEFU = "kefu";
+
+/** The kinds of automatic message, as `extra.automatic` and the store's records name them. */
+export type AutomaticKind = "welcome" | "closed" | "please_wait" | "auto_resolve";
+
+/** How one automatic message went: `duplicate` — sent before (by this node or another), so not again. */
+export type AutomaticOutcome = "sent" | "refused" | "failed" | "duplicate" | "none";
+
+// Bounds of one pass of the timed work: a pass never runs away, the next one goes on.
+const PASS_LIMIT = 200;
+
+/** What {@link Automatic} works with. */
+export interface AutomaticOptions {
+  config: AutomaticConfig;
+  store: Pick<Store, "claimAutomatic" | "contact" | "history" | "idleContacts" | "queue" | "saveReply"> & {
+    setOutboundState: Store["setOutboundState"];
+  };
+  /** How replies reach users and which windows they are counted against. */
+  router: Pick<ReplyRouter, "send" | "windowRules">;
+  /** The conditional resolve (the workplace's workflow); undefined when it changed meanwhile. */
+  resolveIdle(id: string, agent: string, by: string): Promise<unknown | undefined>;
+  log: Logger;
+  /** Clock in epoch ms (tests move it). */
+  now?: () => number;
+}
+
+/** Automatic messages; see the module documentation. */
+export class Automatic {
+  readonly #o: AutomaticOptions;
+  readonly #now: () => number;
+  /** Work started by accepted messages, waited for by {@link drain}. */
+  readonly #pending = new Set<Promise<void>>();
+
+  constructor(options: AutomaticOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * A user's message or event was accepted (committed): a welcome on a follow or a new contact's first message, a
+   * closed reply outside business hours. Never rejects (a failure is logged); resolves once they went out.
+   */
+  accepted(message: Message, result: InboundResult): Promise<void> {
+    if (result.status === "duplicate" || this.#o.config.rules.length === 0) return Promise.resolve();
+    const work = this.#accepted(message, result).finally(() => this.#pending.delete(work));
+    this.#pending.add(work);
+    return work;
+  }
+
+  /** Wait for the work accepted messages started (shutdown, before the store closes). */
+  async drain(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all(this.#pending);
+  }
+
+  async #accepted(message: Message, result: InboundResult): Promise<void> {
+    try {
+      const contact = await this.#o.store.contact(result.contact);
+      if (contact === undefined) return;
+      const rule = this.#o.config.ruleFor(contact.channel, contact.account);
+      if (rule === undefined) return;
+      const event = message.type === "event" ? message.extra?.Event ?? "" : undefined;
+      if (rule.welcome !== "" && await this.#welcomes(contact, message, event)) {
+        await this.send(contact, "welcome", event === "subscribe" ? message.id : "first", rule.welcome);
+      }
+      // Only what the user wrote gets the closed reply: a follow or a menu click is no question to answer.
+      if (event !== undefined || rule.hours === undefined || rule.closedReply === "") return;
+      const period = rule.hours.closedPeriod(this.#now());
+      if (period !== undefined) await this.send(contact, "closed", period, rule.closedReply);
+    } catch (e) {
+      this.#o.log.warn("automatic_failed", { contact: result.contact, error: String(e) });
+    }
+  }
+
+  // An Official Account's follow; on channels without one, the first message the contact ever sent (the only one
+  // in its history). A user who followed before kefu knew them gets no welcome when they first write.
+  async #welcomes(contact: ContactRecord, message: Message, event: string | undefined): Promise<boolean> {
+    if (event === "subscribe") return true;
+    if (event !== undefined || contact.channel === WX_OFFICIAL) return false;
+    const newest = await this.#o.store.history(contact.id, { limit: 2 });
+    return newest.length === 1 && newest[0].id === message.id;
+  }
+
+  /**
+   * One pass of the timed work: please-wait to users waiting longer than their rule says, auto-resolve of idle
+   * conversations. Resolves to what it did. Throws when the store cannot be read (the job logs it).
+   */
+  async tick(): Promise<{ pleaseWait: number; resolved: number }> {
+    return { pleaseWait: await this.#pleaseWait(), resolved: await this.#autoResolve() };
+  }
+
+  async #pleaseWait(): Promise<number> {
+    const { config, store } = this.#o;
+    const waits = config.rules.flatMap((r) => r.pleaseWait ? [r.pleaseWait.afterMs] : []);
+    if (waits.length === 0) return 0;
+    const now = this.#now();
+    const queue = await store.queue();
+    let sent = 0;
+    for (const [i, entry] of queue.entries()) {
+      // Longest-waiting first: past the shortest wait, nobody behind has waited long enough either.
+      if (now - entry.queuedAt < Math.min(...waits) || sent >= PASS_LIMIT) break;
+      const contact = await store.contact(entry.id);
+      const wait = contact && config.ruleFor(contact.channel, contact.account)?.pleaseWait;
+      if (!contact || !wait || now - entry.queuedAt < wait.afterMs) continue;
+      const text = wait.text.replaceAll("{position}", String(i + 1));
+      if (await this.send(contact, "please_wait", String(entry.queuedAt), text) === "sent") sent++;
+    }
+    return sent;
+  }
+
+  async #autoResolve(): Promise<number> {
+    const { config, store, log } = this.#o;
+    const afters = config.rules.flatMap((r) => r.autoResolve ? [r.autoResolve.afterMs] : []);
+    if (afters.length === 0) return 0;
+    const now = this.#now();
+    let resolved = 0;
+    for (const idle of await store.idleContacts(now - Math.min(...afters), PASS_LIMIT)) {
+      const rule: AutomaticRule | undefined = config.ruleFor(idle.channel, idle.account);
+      if (rule?.autoResolve === undefined || now - idle.lastAt < rule.autoResolve.afterMs) continue;
+      // Only if its owner and status are still these: an agent who acted meanwhile wins.
+      if (await this.#o.resolveIdle(idle.id, idle.agent, KEFU) === undefined) continue;
+      resolved++;
+      log.info("auto_resolved", { contact: idle.id, agent: idle.agent, idle_ms: now - idle.lastAt });
+      const contact = rule.autoResolve.text === "" ? undefined : await store.contact(idle.id);
+      if (contact) await this.send(contact, "auto_resolve", String(idle.lastAt), rule.autoResolve.text);
+    }
+    return resolved;
+  }
+
+  /**
+   * Send `text` to `contact` as kefu's own message of `kind`, once for `key`: recorded first (a repeat is
+   * `duplicate`), then kept and counted against the channel's windows (refused: `refused`, logged, not retried),
+   * then sent through the contact's channel. Never throws.
+   */
+  async send(contact: ContactRecord, kind: AutomaticKind, key: string, text: string): Promise<AutomaticOutcome> {
+    const { store, router, log } = this.#o;
+    const fields = { contact: contact.id, channel: contact.channel, account: contact.account, kind };
+    const now = this.#now();
+    const message: Message = {
+      id: `auto-${newMessageId()}`,
+      direction: "out",
+      channel: contact.channel,
+      account: contact.account,
+      contact: contact.id,
+      agent: KEFU,
+      company: contact.company,
+      type: "text",
+      content: text,
+      media: "",
+      sendTime: Math.floor(now / 1000),
+      name: KEFU,
+      avatar: "",
+      extra: { automatic: kind },
+    };
+    try {
+      if (!await store.claimAutomatic(contact.id, kind, key)) return "duplicate";
+      const kept = await store.saveReply(message, router.windowRules(contact));
+      if ("refused" in kept) {
+        log.info("automatic_refused", { ...fields, detail: "the channel's reply window does not allow it now" });
+        return "refused";
+      }
+    } catch (e) {
+      log.warn("automatic_failed", { ...fields, error: String(e) });
+      return "failed";
+    }
+    let state: "sent" | "failed" = "sent";
+    let detail: string;
+    try {
+      detail = await router.send(message, contact);
+      log.info("automatic_sent", { ...fields, status: detail });
+    } catch (e) {
+      // The router has logged it (reply_failed); the history says why.
+      state = "failed";
+      detail = e instanceof Error ? e.message : String(e);
+    }
+    await store.setOutboundState(message, state, detail).catch((e) =>
+      log.error("reply_state_failed", { contact: contact.id, id: message.id, error: String(e) })
+    );
+    return state;
+  }
+}

@@ -141,7 +141,8 @@ export class Automatic {
     if (afters.length === 0) return 0;
     const now = this.#now();
     let resolved = 0;
-    for (const idle of await store.idleContacts(now - Math.min(...afters), PASS_LIMIT)) {
+    // Idle for the set time or longer: stored at or before the cutoff (the store answers those strictly before).
+    for (const idle of await store.idleContacts(now - Math.min(...afters) + 1, PASS_LIMIT)) {
       const rule: AutomaticRule | undefined = config.ruleFor(idle.channel, idle.account);
       if (rule?.autoResolve === undefined || now - idle.lastAt < rule.autoResolve.afterMs) continue;
       // Only if its owner and status are still these: an agent who acted meanwhile wins.

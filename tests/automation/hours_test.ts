@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { ConfigError } from "../../src/config/config.ts";
 import { DEFAULT_TIME_ZONE, parseAutomaticConfig } from "../../src/automation/config.ts";
 import type { BusinessHours } from "../../src/automation/hours.ts";
+import { checkConfig } from "../../src/cli/check_config.ts";
+import { channelSettings } from "../../main.ts";
 
 const CHANNELS = ["wx_official_account", "http_push", "pc_hook", "wxbot"];
 const WEEK = [
@@ -133,4 +135,32 @@ Deno.test("automatic config: a bad time zone, time, day, date or text is refused
     assert.equal(e.problems.length, 2);
     return true;
   });
+});
+
+Deno.test("automatic config: check-config reports every problem of the section, with the others", async () => {
+  const file = JSON.stringify({
+    automatic: [
+      { time_zone: "Asia/Beijing", hours: WEEK },
+      { hours: [{ days: ["mon"], from: "09:00", to: "25:00" }] },
+    ],
+  });
+  const report = await checkConfig(
+    { STORE: "memory", CONFIG_FILE: "kefu.json", PORT: "x" },
+    { channelSettings },
+    () => file,
+  );
+  assert.ok(report.problems.some((p) => p.startsWith('cannot read PORT="x"')), report.problems.join("\n"));
+  assert.ok(
+    report.problems.includes(
+      'cannot read CONFIG_FILE automatic[0].time_zone="Asia/Beijing": not a time zone this system knows; expected an ' +
+        "IANA name such as Asia/Shanghai or Europe/Berlin",
+    ),
+    report.problems.join("\n"),
+  );
+  assert.ok(
+    report.problems.includes(
+      'cannot read CONFIG_FILE automatic[1].hours[0].to="25:00": expected a time HH:MM from 00:00 to 24:00',
+    ),
+    report.problems.join("\n"),
+  );
 });

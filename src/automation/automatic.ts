@@ -110,10 +110,12 @@ export class Automatic {
 
   /**
    * One pass of the timed work: please-wait to users waiting longer than their rule says, auto-resolve of idle
-   * conversations. Resolves to what it did. Throws when the store cannot be read (the job logs it).
+   * conversations (`resolve` false: please-wait only — the job looks for idle conversations less often, as the
+   * look costs a read per open conversation). Resolves to what it did. Throws when the store cannot be read.
    */
-  async tick(): Promise<{ pleaseWait: number; resolved: number }> {
-    return { pleaseWait: await this.#pleaseWait(), resolved: await this.#autoResolve() };
+  async tick(options: { resolve?: boolean } = {}): Promise<{ pleaseWait: number; resolved: number }> {
+    const pleaseWait = await this.#pleaseWait();
+    return { pleaseWait, resolved: options.resolve === false ? 0 : await this.#autoResolve() };
   }
 
   async #pleaseWait(): Promise<number> {

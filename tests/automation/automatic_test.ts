@@ -210,9 +210,16 @@ Deno.test("auto-resolve: an agent who acted meanwhile wins (the update is condit
 Deno.test("job: the pass runs on one node at a time (the lease job:automatic)", async () => {
   await using s = await setup([{ please_wait: { after_seconds: 60, text: "请稍候" } }]);
   const passes = { a: 0, b: 0 };
+  const resolves: boolean[] = [];
   const job = (name: "a" | "b") =>
     startAutomaticJob({
-      automatic: { tick: () => (passes[name]++, Promise.resolve({ pleaseWait: 0, resolved: 0 })) },
+      automatic: {
+        tick: ({ resolve }) => {
+          passes[name]++;
+          resolves.push(resolve === true);
+          return Promise.resolve({ pleaseWait: 0, resolved: 0 });
+        },
+      },
       store: s.store,
       holder: name,
       log: silentLogger,
@@ -222,6 +229,11 @@ Deno.test("job: the pass runs on one node at a time (the lease job:automatic)", 
     });
   const a = job("a");
   assert.equal(await a.run(), true);
+  // Idle conversations are looked for at most once a minute; please-wait at every pass.
+  assert.equal(await a.run(), true);
+  s.clock.ms += 60_000;
+  assert.equal(await a.run(), true);
+  assert.deepEqual(resolves.slice(-3), [true, false, true]);
   const b = job("b");
   assert.equal(await b.run(), false, "a holds the lease");
   // a stops (gives the lease back): b takes over.

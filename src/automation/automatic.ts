@@ -82,28 +82,30 @@ export class Automatic {
 
   async #accepted(message: Message, result: InboundResult): Promise<void> {
     try {
-      const contact = await this.#o.store.contact(result.contact);
-      if (contact === undefined) return;
-      const rule = this.#o.config.ruleFor(contact.channel, contact.account);
+      // The channel named the account: nothing is read from the store unless a message may be due.
+      const rule = this.#o.config.ruleFor(message.channel, message.account ?? "");
       if (rule === undefined) return;
       const event = message.type === "event" ? message.extra?.Event ?? "" : undefined;
-      if (rule.welcome !== "" && await this.#welcomes(contact, message, event)) {
+      // An Official Account's follow; on channels without one, a new contact's first message (checked below).
+      const welcome = rule.welcome !== "" &&
+        (event === "subscribe" || (event === undefined && message.channel !== WX_OFFICIAL));
+      // Only what the user wrote gets the closed reply: a follow or a menu click is no question to answer.
+      const period = event === undefined && rule.closedReply !== "" ? rule.hours?.closedPeriod(this.#now()) : undefined;
+      if (!welcome && period === undefined) return;
+      const contact = await this.#o.store.contact(result.contact);
+      if (contact === undefined) return;
+      if (welcome && (event === "subscribe" || await this.#first(contact, message))) {
         await this.send(contact, "welcome", event === "subscribe" ? message.id : "first", rule.welcome);
       }
-      // Only what the user wrote gets the closed reply: a follow or a menu click is no question to answer.
-      if (event !== undefined || rule.hours === undefined || rule.closedReply === "") return;
-      const period = rule.hours.closedPeriod(this.#now());
       if (period !== undefined) await this.send(contact, "closed", period, rule.closedReply);
     } catch (e) {
       this.#o.log.warn("automatic_failed", { contact: result.contact, error: String(e) });
     }
   }
 
-  // An Official Account's follow; on channels without one, the first message the contact ever sent (the only one
-  // in its history). A user who followed before kefu knew them gets no welcome when they first write.
-  async #welcomes(contact: ContactRecord, message: Message, event: string | undefined): Promise<boolean> {
-    if (event === "subscribe") return true;
-    if (event !== undefined || contact.channel === WX_OFFICIAL) return false;
+  // The contact's first message ever: the only one in its history. (On an Official Account a user who followed
+  // before kefu knew them gets no welcome when they first write: the welcome belongs to the follow.)
+  async #first(contact: ContactRecord, message: Message): Promise<boolean> {
     const newest = await this.#o.store.history(contact.id, { limit: 2 });
     return newest.length === 1 && newest[0].id === message.id;
   }

@@ -133,3 +133,49 @@ Deno.test("automatic: a bad time zone in CONFIG_FILE stops the start, naming it"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("automatic: on a channel without a follow (the HTTP push), a new contact's first message gets the welcome, once", async () => {
+  const received: { contact: string; content: string }[] = [];
+  const receiver = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (req) => {
+    const body = await req.json();
+    received.push({ contact: body.data.contact_id, content: body.data.msg.content });
+    return new Response("ok");
+  });
+  const dir = await Deno.makeTempDir({ prefix: "kefu-automatic-push-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/kefu.json`,
+      JSON.stringify({ automatic: [{ channel: "http_push", welcome: "您好，这里是客服中心。" }] }),
+    );
+    await using t = await startService({
+      CONFIG_FILE: `${dir}/kefu.json`,
+      PUSH_REPLY_URL: `http://127.0.0.1:${receiver.addr.port}/replies`,
+    });
+    const push = async (id: string, content: string) => {
+      const xml = `<xml><ToUserName>a1</ToUserName><FromUserName>uPush</FromUserName>` +
+        `<CreateTime>${Math.floor(Date.now() / 1000)}</CreateTime><MsgType>text</MsgType>` +
+        `<Content><![CDATA[${content}]]></Content><MsgId>${id}</MsgId></xml>`;
+      const r = await fetch(`${t.http}/send`, { method: "POST", body: xml });
+      assert.ok(r.ok, await r.text());
+    };
+    await push("p1", "第一条");
+    await eventually("the welcome was posted", () => received.length === 1, 15_000);
+    assert.deepEqual(received, [{ contact: "uPush", content: "您好，这里是客服中心。" }]);
+    await push("p2", "第二条");
+    // A second message is no first message: its history has two messages, and the store's record says it was sent.
+    const history = async () =>
+      (await getJson(`${t.http}${BASE}/history?userid=a1&contact_id=uPush`)).body.data.messages as {
+        automatic?: string;
+        direction: string;
+      }[];
+    await eventually(
+      "both messages kept",
+      async () => (await history()).filter((m) => m.direction === "in").length === 2,
+    );
+    assert.equal((await history()).filter((m) => m.automatic === "welcome").length, 1);
+    assert.equal(received.length, 1);
+  } finally {
+    await receiver.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -22,11 +22,11 @@ import { WX_OFFICIAL } from "../channels/wx_official/webhook.ts";
 import type { Logger } from "../core/log.ts";
 import { type Message, newMessageId } from "../core/message.ts";
 import type { InboundResult } from "../hub/hub.ts";
-import type { ContactRecord, Store } from "../store/store.ts";
+import { AUTOMATIC_AGENT, type ContactRecord, type Store } from "../store/store.ts";
 import type { AutomaticConfig, AutomaticRule } from "./config.ts";
 
 /** The agent id automatic messages are kept under: no agent has it (the page labels its lines 自动回复). */
-export const KEFU = "kefu";
+export const KEFU = AUTOMATIC_AGENT;
 
 /** The kinds of automatic message, as `extra.automatic` and the store's records name them. */
 export type AutomaticKind = "welcome" | "closed" | "please_wait" | "auto_resolve";

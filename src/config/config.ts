@@ -517,6 +517,10 @@ function agentsFromFile(list: unknown[]): (AgentAccount & { capacity?: number })
       throw new ConfigError(`cannot read ${where}.name: expected a string`);
     }
     if (seen.has(id.trim())) throw new ConfigError(`cannot read ${where}: agent ${JSON.stringify(id)} is listed twice`);
+    // kefu's own messages (issue 22: welcome, closed reply…) are kept as agent "kefu": no person may be it.
+    if (id.trim() === "kefu") {
+      throw new ConfigError(`cannot read ${where}: the id "kefu" is kefu's own; choose another`);
+    }
     seen.add(id.trim());
     const { capacity } = a;
     if (capacity !== undefined && (!Number.isSafeInteger(capacity) || (capacity as number) < 0)) {

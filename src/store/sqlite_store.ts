@@ -371,8 +371,9 @@ export class SqliteStore implements Store {
     );
     p(
       "lastExchange",
+      // kefu's automatic messages (agent 'kefu', issue 22) answer nobody: the user still waits for an agent.
       "SELECT direction FROM messages INDEXED BY messages_conversation WHERE contact = ? " +
-        "AND type NOT IN ('system', 'event') ORDER BY seq DESC LIMIT 1",
+        "AND type NOT IN ('system', 'event') AND NOT (direction = 'out' AND agent = 'kefu') ORDER BY seq DESC LIMIT 1",
     );
     p(
       "lastSystemLine",

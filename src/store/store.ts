@@ -466,6 +466,12 @@ export interface Store {
 
 // Issue 22, automatic messages: one additive block (merges into `Store` above).
 
+/**
+ * The agent id kefu's automatic messages are kept under (no agent may have it): they count against reply windows like
+ * an agent's reply, but a user answered only by one still waits for an agent (`awaiting`).
+ */
+export const AUTOMATIC_AGENT = "kefu";
+
 /** An open conversation and when its newest message either way was stored. */
 export interface IdleContact {
   id: string;

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ConfigError } from "../../src/config/config.ts";
+import { ConfigError, parseConfig } from "../../src/config/config.ts";
 import { DEFAULT_TIME_ZONE, parseAutomaticConfig } from "../../src/automation/config.ts";
 import type { BusinessHours } from "../../src/automation/hours.ts";
 import { checkConfig } from "../../src/cli/check_config.ts";
@@ -162,5 +162,14 @@ Deno.test("automatic config: check-config reports every problem of the section, 
       'cannot read CONFIG_FILE automatic[1].hours[0].to="25:00": expected a time HH:MM from 00:00 to 24:00',
     ),
     report.problems.join("\n"),
+  );
+});
+
+Deno.test("automatic config: no agent may have the id kefu's own messages are kept under", () => {
+  const hash = "scrypt$32768$8$1$" + "A".repeat(22) + "$" + "B".repeat(43);
+  const file = JSON.stringify({ agents: [{ id: "kefu", password_hash: hash }] });
+  assert.throws(
+    () => parseConfig({ CONFIG_FILE: "kefu.json" }, () => file),
+    /cannot read CONFIG_FILE agents\[0\]: the id "kefu" is kefu's own; choose another/,
   );
 });

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { AUTOMATIC_AGENT } from "../../src/store/store.ts";
 import { HOUR, storeTests, T0 } from "./store_fixtures.ts";
 
 storeTests("store contract: automatic messages", {
@@ -36,6 +37,22 @@ storeTests("store contract: automatic messages", {
       assert.equal(await c.store.claimAutomatic("u1", "please_wait", "a"), true);
       assert.equal(await c.store.claimAutomatic("u1", "please_wait", "b"), false);
       assert.equal(await c.store.forgetAutomatic(T0), 0);
+    },
+  },
+
+  "awaiting": {
+    "kefu's automatic message counts against the window but leaves the user waiting for an agent": async (c) => {
+      await c.accept("u1", { requested: "a1" });
+      const rules = [{ name: "message", opens: ["*"], ms: 48 * HOUR, quota: 2 }];
+      const auto = await c.store.saveReply(c.reply("u1", AUTOMATIC_AGENT, { extra: { automatic: "closed" } }), rules);
+      assert.ok(!("refused" in auto));
+      assert.equal((await c.store.contact("u1"))?.awaiting, true, "an automatic message answers nobody");
+      assert.equal((await c.store.contactsOf("a1"))[0].awaiting, true);
+      const agent = await c.store.saveReply(c.reply("u1", "a1"), rules);
+      assert.ok(!("refused" in agent));
+      assert.equal((await c.store.contact("u1"))?.awaiting, false, "the agent's reply does");
+      // Both used the window: a third is refused.
+      assert.ok("refused" in await c.store.saveReply(c.reply("u1", "a1"), rules));
     },
   },
 

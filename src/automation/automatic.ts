@@ -58,6 +58,8 @@ export class Automatic {
   readonly #now: () => number;
   /** Work started by accepted messages, waited for by {@link drain}. */
   readonly #pending = new Set<Promise<void>>();
+  /** Waits this process has dealt with (`contact\nqueuedAt`), so that a long queue is not read again every pass. */
+  #waitsDone = new Set<string>();
 
   constructor(options: AutomaticOptions) {
     this.#o = options;
@@ -126,16 +128,33 @@ export class Automatic {
     if (waits.length === 0) return 0;
     const now = this.#now();
     const queue = await store.queue();
+    // Only the waits still in the queue are remembered: the set is bounded by the queue.
+    const done = new Set<string>();
     let sent = 0;
+    let looked = 0;
     for (const [i, entry] of queue.entries()) {
       // Longest-waiting first: past the shortest wait, nobody behind has waited long enough either.
-      if (now - entry.queuedAt < Math.min(...waits) || sent >= PASS_LIMIT) break;
+      if (now - entry.queuedAt < Math.min(...waits) || looked >= PASS_LIMIT) break;
+      const key = `${entry.id}\n${entry.queuedAt}`;
+      if (this.#waitsDone.has(key)) {
+        done.add(key);
+        continue;
+      }
+      looked++;
       const contact = await store.contact(entry.id);
       const wait = contact && config.ruleFor(contact.channel, contact.account)?.pleaseWait;
-      if (!contact || !wait || now - entry.queuedAt < wait.afterMs) continue;
+      if (!contact || !wait) {
+        done.add(key);
+        continue;
+      }
+      if (now - entry.queuedAt < wait.afterMs) continue;
       const text = wait.text.replaceAll("{position}", String(i + 1));
-      if (await this.send(contact, "please_wait", String(entry.queuedAt), text) === "sent") sent++;
+      const outcome = await this.send(contact, "please_wait", String(entry.queuedAt), text);
+      if (outcome === "sent") sent++;
+      // A store failure is looked at again next pass; anything else is settled (the store's record says so).
+      if (outcome !== "failed") done.add(key);
     }
+    this.#waitsDone = done;
     return sent;
   }
 

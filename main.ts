@@ -44,6 +44,13 @@ import { Uploads } from "./src/media/uploads.ts";
 import { checkCluster } from "./src/cluster/check.ts";
 import { redisBus } from "./src/cluster/redis_bus.ts";
 import { sharedCluster } from "./src/cluster/shared_cluster.ts";
+import { type AutomaticConfig, parseAutomaticConfig } from "./src/automation/config.ts";
+import { Automatic } from "./src/automation/automatic.ts";
+import { startAutomaticJob } from "./src/jobs/automatic_job.ts";
+import { WX_OFFICIAL } from "./src/channels/wx_official/webhook.ts";
+import { HTTP_PUSH } from "./src/channels/http_push/routes.ts";
+import { PC_HOOK } from "./src/channels/pc_hook/codec.ts";
+import { WXBOT } from "./src/channels/wxbot/channel.ts";
 
 /** A running service. */
 export interface Service {
@@ -62,6 +69,8 @@ export interface ChannelSettings {
   pcHook?: PcHookOptions;
   /** The WXBot channel (`WXBOT_*`, CONFIG_FILE `wxbot`); undefined: off. */
   wxbot?: WxbotConfig;
+  /** What kefu sends by itself per account (CONFIG_FILE `automatic`): business hours, welcome, please-wait… */
+  automatic: AutomaticConfig;
 }
 
 /**
@@ -84,6 +93,10 @@ export function channelSettings(config: Pick<Config, "channelSources">): Channel
     accounts: read(() => parseWxOfficialConfig(env, file.accounts), []),
     pcHook: read(() => parsePcHookConfig(env, file.pc_hook), undefined),
     wxbot: read(() => parseWxbotConfig(env, file.wxbot), undefined),
+    automatic: read(
+      () => parseAutomaticConfig(file.automatic, [WX_OFFICIAL, HTTP_PUSH, PC_HOOK, WXBOT]),
+      parseAutomaticConfig(undefined, []),
+    ),
   };
   if (problems.length > 0) throw new ConfigError(problems[0], problems);
   return settings;
@@ -187,9 +200,18 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   // The channels, in the order their routes are mounted. A new channel is one folder and one line here. Each
   // hands its messages to the accept path through the media pipeline, which holds media messages for their file.
   const adapters = new Map<ChannelFactory, ChannelAdapter>();
+  // Automatic messages (welcome, closed reply) follow a committed message; they go out by the reply router below.
+  const automatic = new Automatic({
+    config: settings.automatic,
+    store,
+    router: { send: (m, c) => router.send(m, c), windowRules: (c) => router.windowRules(c) },
+    resolveIdle: (id, agent, by) => hub.workflow.resolveIdle(id, agent, by),
+    log,
+  });
   const contextOf = (f: ChannelFactory): ChannelContext => ({
     // Every message and what became of it is counted here, where all channels pass.
-    accept: (m, o) => observeAccept(m, () => media.accept(adapters.get(f)!, m, o)),
+    accept: (m, o) =>
+      observeAccept(m, () => media.accept(adapters.get(f)!, m, o)).then((r) => (automatic.accepted(m, r), r)),
     log,
     maxBodyBytes: config.maxBodyBytes,
   });
@@ -275,6 +297,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   // Messages older than RETENTION_DAYS go (unread ones stay), then the media files no message uses any more.
   // Replies left under way (their lease ran out) are marked failed at start and every minute.
   const jobs = startJobs({ store, media, windows, log, retentionDays: config.retentionDays, holder: config.nodeId });
+  // Please-wait and auto-resolve, on one node at a time (a lease), only when configured.
+  const automaticJob = settings.automatic.timed
+    ? startAutomaticJob({ automatic, store, log, holder: config.nodeId, retentionDays: config.retentionDays })
+    : undefined;
 
   let stopping: Promise<void> | undefined;
   return {
@@ -298,6 +324,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         await server.shutdown();
         // Everything accepted is committed before the file is closed.
         await jobs.stop();
+        await automaticJob?.stop();
+        await automatic.drain();
         // Before the store closes: the revocation relay reads it.
         await shared?.stop();
         await store.close();

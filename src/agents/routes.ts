@@ -109,6 +109,8 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
         direction: m.direction,
         state: m.state,
         ...(m.detail ? { detail: m.detail } : {}),
+        // A message kefu sent by itself (issue 22: welcome, closed reply…): the page labels it 自动回复.
+        ...(m.direction === "out" && m.extra?.automatic ? { automatic: m.extra.automatic } : {}),
       };
     });
     return c.json({

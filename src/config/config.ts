@@ -398,7 +398,7 @@ export function readChoice<T extends string>(
 }
 
 /** The keys CONFIG_FILE knows at its top level; any other key is refused. */
-export const FILE_KEYS = ["accounts", "agents", "pc_hook", "wxbot"] as const;
+export const FILE_KEYS = ["accounts", "agents", "pc_hook", "wxbot", "automatic"] as const;
 /** The keys CONFIG_FILE knows in each agent; any other key is refused. */
 export const AGENT_KEYS = ["id", "name", "password_hash", "capacity", "role"] as const;
 /** Whether `v` is a plain object (not null, not an array). */
@@ -517,6 +517,10 @@ function agentsFromFile(list: unknown[]): (AgentAccount & { capacity?: number })
       throw new ConfigError(`cannot read ${where}.name: expected a string`);
     }
     if (seen.has(id.trim())) throw new ConfigError(`cannot read ${where}: agent ${JSON.stringify(id)} is listed twice`);
+    // kefu's own messages (issue 22: welcome, closed reply…) are kept as agent "kefu": no person may be it.
+    if (id.trim() === "kefu") {
+      throw new ConfigError(`cannot read ${where}: the id "kefu" is kefu's own; choose another`);
+    }
     seen.add(id.trim());
     const { capacity } = a;
     if (capacity !== undefined && (!Number.isSafeInteger(capacity) || (capacity as number) < 0)) {

@@ -175,6 +175,21 @@ export class Workflow {
   }
 
   /**
+   * Resolve a conversation nobody wrote in for a while (automatic messages, issue 22): only while `agent` still owns
+   * it and it is open, with the workflow line "auto-resolved" by `by` (kefu); the owner is told. Undefined when it
+   * changed meanwhile (the owner acted, the user's message came first).
+   */
+  async resolveIdle(id: string, agent: string, by: string): Promise<ContactView | undefined> {
+    const change: ContactChange = { expectAgent: agent, expectStatus: "open", status: "resolved" };
+    const row = await this.#commit(id, "auto-resolve", { action: "resolved" }, by, "auto-resolved", change);
+    if (row === undefined) return undefined;
+    const view = await this.#view(row);
+    this.#tell([agent], { kind: "contact", action: "resolved", contact: view, by });
+    this.#o.slotFreed?.();
+    return view;
+  }
+
+  /**
    * Set the name, note and/or tags `by` gives contact `id`: its owner, or — tags only — a supervisor or admin, whose
    * change holds only while the owner is the one it saw. The owner's sessions are told (`updated`).
    */

@@ -8,6 +8,7 @@
 
 import type postgres from "postgres";
 import { quote } from "../core/errors.ts";
+import { PG_AUTOMATIC_MIGRATION } from "./postgres_automatic.ts";
 
 /** How much of a database URL an error message quotes (the whole of a usual one, so that it names the database). */
 export const URL_QUOTE = 200;
@@ -134,7 +135,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [{
     );
     CREATE TABLE contact_tags (contact text NOT NULL, tag text NOT NULL, PRIMARY KEY (contact, tag));
     CREATE INDEX contact_tags_tag ON contact_tags (tag);`,
-}];
+}, { version: 5, ...PG_AUTOMATIC_MIGRATION }];
 
 /**
  * Bring the database up to `migrations`' newest version: every missing step in one transaction under

@@ -176,8 +176,9 @@ function summarySql(where: string): string {
     "AND state <> 'acked') u " +
     `LEFT JOIN LATERAL ${newest("AND m.type <> 'system'")} l ON true ` +
     `LEFT JOIN LATERAL ${newest("AND m.type = 'system'")} e ON true ` +
+    // kefu's automatic messages (agent 'kefu', issue 22) answer nobody: the user still waits for an agent.
     "LEFT JOIN LATERAL (SELECT direction AS d FROM messages WHERE contact = c.id AND type NOT IN ('system', 'event') " +
-    `ORDER BY seq DESC LIMIT 1) a ON true WHERE ${where}`;
+    `AND NOT (direction = 'out' AND agent = 'kefu') ORDER BY seq DESC LIMIT 1) a ON true WHERE ${where}`;
 }
 
 /** The list entries of one contact, of an agent's contacts, and of those a text finds. */

@@ -32,6 +32,7 @@ import {
 } from "./decisions.ts";
 import type { WindowUse } from "./decisions.ts";
 import { migrate, PG_MIGRATIONS, type PgMigration, URL_QUOTE } from "./postgres_schema.ts";
+import { AUTOMATIC_SQL, toIdle } from "./postgres_automatic.ts";
 import { ACCEPT, ASSIGN_LOCK, CONTACT_FIELDS, Q, QUEUE_SQL, SUMMARY, TEAM } from "./postgres_sql.ts";
 import type {
   AgentState,
@@ -44,6 +45,7 @@ import type {
   ContactRow,
   ContactSummary,
   HistoryQuery,
+  IdleContact,
   InboundInput,
   InboundOutcome,
   InboundState,
@@ -707,6 +709,32 @@ export class PostgresStore implements Store {
       `delete canned reply ${quote(id)}`,
       async (tx) => (await tx.unsafe(TEAM.deleteCanned, [id, expect.scope, expect.owner], { prepare: true })).count > 0,
       (gone) => gone,
+    );
+  }
+
+  // Issue 22, automatic messages: one additive block (the statements are in postgres_automatic.ts).
+
+  claimAutomatic(contact: string, kind: string, key: string): Promise<boolean> {
+    const params = [contact, kind, key, this.#now()];
+    return this.#statement(
+      `record the automatic ${quote(kind)} message to contact ${quote(contact)}`,
+      async (sql) => (await sql.unsafe(AUTOMATIC_SQL.claim, params, { prepare: true })).length > 0,
+      (first) => first,
+    );
+  }
+
+  forgetAutomatic(beforeMs: number): Promise<number> {
+    return this.#statement(
+      "forget old automatic message records",
+      async (sql) => (await sql.unsafe(AUTOMATIC_SQL.forget, [beforeMs], { prepare: true })).count,
+      (n) => n > 0,
+    );
+  }
+
+  idleContacts(beforeMs: number, limit: number): Promise<IdleContact[]> {
+    return this.#read(
+      "list idle conversations",
+      async (sql) => (await sql.unsafe(AUTOMATIC_SQL.idle, [beforeMs, limit], { prepare: true })).map(toIdle),
     );
   }
 

@@ -18,6 +18,7 @@ import type { Message } from "../core/message.ts";
 import { Background, type BackgroundStats } from "./background.ts";
 import { MESSAGE_FIELDS, prepareSearch, runSearch } from "./search.ts";
 import { observeCommit } from "../metrics/metrics.ts";
+import { SQLITE_AUTOMATIC_MIGRATION, SqliteAutomatic } from "./sqlite_automatic.ts";
 import {
   CLOSES_WINDOWS,
   contactIds,
@@ -40,6 +41,7 @@ import type {
   ContactRow,
   ContactSummary,
   HistoryQuery,
+  IdleContact,
   InboundInput,
   InboundOutcome,
   InboundState,
@@ -167,7 +169,7 @@ export const MIGRATIONS: readonly Migration[] = [{
     CREATE UNIQUE INDEX canned_replies_shortcut ON canned_replies (owner, shortcut);
     CREATE TABLE contact_tags (contact TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (contact, tag)) WITHOUT ROWID;
     CREATE INDEX contact_tags_tag ON contact_tags (tag);`,
-}];
+}, { version: 9, ...SQLITE_AUTOMATIC_MIGRATION }];
 
 /** Options for {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -369,8 +371,9 @@ export class SqliteStore implements Store {
     );
     p(
       "lastExchange",
+      // kefu's automatic messages (agent 'kefu', issue 22) answer nobody: the user still waits for an agent.
       "SELECT direction FROM messages INDEXED BY messages_conversation WHERE contact = ? " +
-        "AND type NOT IN ('system', 'event') ORDER BY seq DESC LIMIT 1",
+        "AND type NOT IN ('system', 'event') AND NOT (direction = 'out' AND agent = 'kefu') ORDER BY seq DESC LIMIT 1",
     );
     p(
       "lastSystemLine",
@@ -1290,6 +1293,29 @@ export class SqliteStore implements Store {
         this.#canned("deleteCanned", "DELETE FROM canned_replies WHERE id = ? AND scope = ? AND owner = ?")
           .run(id, expect.scope, expect.owner).changes > 0,
     );
+  }
+
+  // Issue 22, automatic messages: one additive block (the statements are in sqlite_automatic.ts).
+
+  #automatic?: SqliteAutomatic;
+
+  get #auto(): SqliteAutomatic {
+    return this.#automatic ??= new SqliteAutomatic(this.#db);
+  }
+
+  claimAutomatic(contact: string, kind: string, key: string): Promise<boolean> {
+    return this.#write(
+      `record the automatic ${quote(kind)} message to contact ${quote(contact)}`,
+      () => this.#auto.claim(contact, kind, key, this.#now()),
+    );
+  }
+
+  forgetAutomatic(beforeMs: number): Promise<number> {
+    return this.#write("forget old automatic message records", () => this.#auto.forget(beforeMs));
+  }
+
+  idleContacts(beforeMs: number, limit: number): Promise<IdleContact[]> {
+    return this.#read("list idle conversations", () => this.#auto.idle(beforeMs, limit));
   }
 }
 

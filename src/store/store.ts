@@ -463,3 +463,38 @@ export interface Store {
    */
   assignWaiting(input: AssignInput): Promise<ContactRow[]>;
 }
+
+// Issue 22, automatic messages: one additive block (merges into `Store` above).
+
+/**
+ * The agent id kefu's automatic messages are kept under (no agent may have it): they count against reply windows like
+ * an agent's reply, but a user answered only by one still waits for an agent (`awaiting`).
+ */
+export const AUTOMATIC_AGENT = "kefu";
+
+/** An open conversation and when its newest message either way was stored. */
+export interface IdleContact {
+  id: string;
+  agent: string;
+  channel: Channel;
+  account: string;
+  /** Epoch ms of the newest message (the store's clock); the creation time when it has none. */
+  lastAt: number;
+}
+
+/** What kefu sends by itself is recorded by the store, so that no node and no restart sends it twice. */
+export interface Store {
+  /**
+   * Record that kefu sends `kind` (`welcome`, `closed`, `please_wait`…) to `contact` for `key` (the occasion: an
+   * event id, a closed period, a wait): true the first time, false when recorded before — by another node, before
+   * a restart. The caller sends only on true.
+   */
+  claimAutomatic(contact: string, kind: string, key: string): Promise<boolean>;
+  /** Forget the records made before `beforeMs` (epoch ms); resolves to how many. */
+  forgetAutomatic(beforeMs: number): Promise<number>;
+  /**
+   * Open conversations with an owner (status `open`) whose newest message either way was stored before `beforeMs`,
+   * longest idle first, at most `limit`.
+   */
+  idleContacts(beforeMs: number, limit: number): Promise<IdleContact[]>;
+}

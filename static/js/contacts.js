@@ -310,6 +310,8 @@ export function systemLineText(m) {
   const note = e.note ? t("workflow.note", { note: e.note }) : "";
   const params = { by: who(text(e.by)), from: who(text(e.from_agent_id)), to: who(text(e.to_agent_id)), note };
   if (e.action === "reopened" && !e.by) return t("workflow.reopenedByUser") + note;
+  // kefu itself resolved a conversation nobody wrote in (automatic messages' auto-resolve).
+  if (e.action === "resolved" && e.by === "kefu") return t("workflow.autoResolved");
   const line = t(`workflow.${e.action}`, params, m.content).trim();
   // "you" starts an English sentence with a capital; an agent's id stays as it is.
   const you = t("workflow.you");

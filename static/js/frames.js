@@ -139,6 +139,8 @@ export function storedMessage(d) {
     m.detail = stored === "failed" ? text(d.detail) : "";
     // Why, as the agent reads it: the error's kind when the history keeps it, else the generic sentence.
     if (stored === "failed") m.failure = failureKey(text(d.error), d);
+    // kefu's own message (welcome, closed reply, please-wait…), not an agent's: labelled apart.
+    if (d.automatic) m.automatic = text(d.automatic);
   }
   return m;
 }

@@ -203,6 +203,7 @@ const zh = {
   "status.msg.unconfirmed": "未确认",
 
   "msg.location": "位置",
+  "msg.automatic": "自动回复",
   "msg.map": "地图",
 
   "media.open": "打开文件",
@@ -273,6 +274,7 @@ const zh = {
   "workflow.resolved": "{by}将会话标记为已解决",
   "workflow.reopened": "{by}重新打开了会话",
   "workflow.reopenedByUser": "用户发来新消息，会话已重新打开",
+  "workflow.autoResolved": "会话长时间无新消息，已自动解决",
   "workflow.taken": "{by}接入了会话",
   "workflow.updated": "{by}更新了联系人资料",
   "workflow.queued": "{by}将会话退回了等待队列",
@@ -517,6 +519,7 @@ const en = {
   "status.msg.unconfirmed": "unconfirmed",
 
   "msg.location": "Location",
+  "msg.automatic": "Automatic reply",
   "msg.map": "Map",
 
   "media.open": "Open the file",
@@ -587,6 +590,7 @@ const en = {
   "workflow.resolved": "{by} resolved the conversation",
   "workflow.reopened": "{by} reopened the conversation",
   "workflow.reopenedByUser": "The user wrote again: the conversation is open again",
+  "workflow.autoResolved": "Nobody wrote for a while: the conversation was resolved automatically",
   "workflow.taken": "{by} took the conversation",
   "workflow.updated": "{by} updated the contact's details",
   "workflow.queued": "{by} put the conversation back in the waiting queue",

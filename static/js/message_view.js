@@ -74,6 +74,12 @@ export function renderMessage(m) {
   if (m.found) div.classList.add("found");
   if (m.status) div.dataset.status = m.status;
   const head = el("div", "msg-head");
+  // Sent by kefu itself (welcome, closed reply, please-wait, auto-resolve), not by an agent.
+  if (m.automatic) {
+    div.classList.add("automatic");
+    div.dataset.automatic = m.automatic;
+    head.append(el("span", "badge automatic", t("msg.automatic")));
+  }
   // 图片, 语音, 位置…; a type the page does not know keeps its name.
   if (m.type !== "text") head.append(el("span", "badge", t(`badge.${m.type}`, {}, m.type)));
   head.append(clockOf(m));

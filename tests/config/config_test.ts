@@ -134,7 +134,10 @@ Deno.test("config: CONFIG_FILE refuses unknown keys, naming the key and the near
     { acounts: [account] },
     /^cannot read CONFIG_FILE="\/etc\/kefu.json": unknown key "acounts" \(did you mean accounts\?\)$/,
   );
-  refused({ accounts: [account], debug: true }, /unknown key "debug" \(known keys: accounts, agents, pc_hook, wxbot\)/);
+  refused(
+    { accounts: [account], debug: true },
+    /unknown key "debug" \(known keys: accounts, agents, pc_hook, wxbot, automatic\)/,
+  );
   refused(
     [account],
     /expected \{"accounts":\[\{…\}\],"agents":\[\{…\}\],"pc_hook":\{…\},"wxbot":\{…\}\} \(any may be left out\)/,

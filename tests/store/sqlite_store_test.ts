@@ -84,6 +84,7 @@ Deno.test("the schema is created on first open, in WAL mode, with its directory 
       const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all();
       assert.deepEqual(tables.map((t) => t.name), [
         "agents",
+        "automatic_sent",
         "canned_replies",
         "contact_tags",
         "contacts",

@@ -145,7 +145,10 @@ Deno.test("wx_official config: CONFIG_FILE refuses unknown keys, naming the key 
     { acounts: [account] },
     /^cannot read CONFIG_FILE="\/etc\/kefu.json": unknown key "acounts" \(did you mean accounts\?\)$/,
   );
-  refused({ accounts: [account], debug: true }, /unknown key "debug" \(known keys: accounts, agents, pc_hook, wxbot\)/);
+  refused(
+    { accounts: [account], debug: true },
+    /unknown key "debug" \(known keys: accounts, agents, pc_hook, wxbot, automatic\)/,
+  );
   refused({ accounts: ["wxA"] }, /accounts\[0\]: expected an object/);
   refused(
     [account],

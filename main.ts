@@ -43,6 +43,7 @@ import { channelStates, opsRoutes } from "./src/metrics/routes.ts";
 import { Uploads } from "./src/media/uploads.ts";
 import { checkCluster } from "./src/cluster/check.ts";
 import { redisBus } from "./src/cluster/redis_bus.ts";
+import { type Hold, Holder } from "./src/cluster/holder.ts";
 
 /** A running service. */
 export interface Service {
@@ -178,6 +179,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     timeoutMs: config.mediaTimeoutSeconds * 1000,
     maxBytes: (type) => type === "voice" ? Math.min(2 << 20, config.mediaMaxBytes) : config.mediaMaxBytes,
     publicUrl: config.publicUrl,
+    // Several processes over PostgreSQL: each file is worked on by the one that claims it (a lease per message).
+    leases: config.store === "postgres" ? { store, holder: config.nodeId } : undefined,
   });
   // The channels, in the order their routes are mounted. A new channel is one folder and one line here. Each
   // hands its messages to the accept path through the media pipeline, which holds media messages for their file.
@@ -188,6 +191,11 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     log,
     maxBodyBytes: config.maxBodyBytes,
   });
+  // Work that must run once among the processes sharing a PostgreSQL store (a WXBot key's socket, a PC hook's
+  // registration) is held through a lease there; SQLite's DATA_DIR lock already makes this process the only one.
+  const hold: Hold | undefined = config.store !== "postgres"
+    ? undefined
+    : (key, work) => new Holder({ store, key, node: config.nodeId, work, log });
   const factories: ChannelFactory[] = [
     wxOfficial({
       accounts: settings.accounts,
@@ -198,8 +206,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       mediaTimeoutMs: config.mediaTimeoutSeconds * 1000,
     }),
     httpPush({ replyUrl: config.pushReplyUrl, token: config.pushToken, open: pushesOpen(config) }),
-    ...settings.pcHook ? [pcHook(settings.pcHook)] : [],
-    ...settings.wxbot ? [wxbot({ config: settings.wxbot, uploads })] : [],
+    ...settings.pcHook ? [pcHook(settings.pcHook, { hold, handover: cluster !== undefined })] : [],
+    ...settings.wxbot ? [wxbot({ config: settings.wxbot, uploads, hold })] : [],
     ...options.channels ?? [],
   ];
   const channels = factories.map((f) => {
@@ -265,7 +273,16 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const summary = setInterval(() => stats.flush(log, STATS_SECONDS), STATS_SECONDS * 1000);
   // Messages older than RETENTION_DAYS go (unread ones stay), then the media files no message uses any more.
   // Replies left under way (their lease ran out) are marked failed at start and every minute.
-  const jobs = startJobs({ store, media, windows, log, retentionDays: config.retentionDays, holder: config.nodeId });
+  const jobs = startJobs({
+    store,
+    media,
+    windows,
+    log,
+    retentionDays: config.retentionDays,
+    holder: config.nodeId,
+    // Among several processes, media work a dead one left is taken over without waiting for a restart.
+    waitingMedia: config.store === "postgres" ? { work: media, channels } : undefined,
+  });
 
   let stopping: Promise<void> | undefined;
   return {

@@ -12,7 +12,7 @@
  *   so the two never run at once while the nodes' clocks differ by less than `marginMs` (minus the time the work takes
  *   to stop: closing a socket, a few ms).
  * - A SIGKILLed holder stops renewing: its lease ends at most `leaseMs` after its last renewal, and a standby takes it
- *   at its next try — within `leaseMs + renewMs` (with the defaults 8 s + 2 s, plus up to 20 % jitter of a try).
+ *   at its next try — within `leaseMs + renewMs` (with the defaults 8 s + 2 s, plus up to 10 % jitter of a try).
  * - A drain ({@link Holder.stop}) stops the work, then gives the lease back: a standby takes it at its next try.
  *
  * On SQLite one process owns the store, so it always holds; the same code runs.

@@ -151,10 +151,12 @@ Deno.test("holders: three nodes, one WXBot socket and one PC-hook registration, 
     const held = await holders(live);
     assert.equal(held.wxbot.length, 1, "one node holds the WXBot key");
     assert.equal(held.hook.length, 1, "one node holds the hook's registration");
-    // The others stand by and name the holder.
+    // The others stand by and name the holder; every node is ready (a standby is not a channel down).
     for (const n of live) {
       const h = await health(n);
       assert.equal(h.wxbot.hold.holder, held.wxbot[0].id, `${n.id} names the WXBot holder`);
+      const ready = await fetch(`${n.http}/readyz`);
+      assert.equal(ready.status, 200, `${n.id} is ready: ${await ready.text()}`);
     }
     // The agent on a node that holds neither (one of three at least).
     const free = live.find((n) => !held.wxbot.includes(n) && !held.hook.includes(n))!;

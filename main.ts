@@ -51,6 +51,7 @@ import { WX_OFFICIAL } from "./src/channels/wx_official/webhook.ts";
 import { HTTP_PUSH } from "./src/channels/http_push/routes.ts";
 import { PC_HOOK } from "./src/channels/pc_hook/codec.ts";
 import { WXBOT } from "./src/channels/wxbot/channel.ts";
+import { type Hold, Holder } from "./src/cluster/holder.ts";
 
 /** A running service. */
 export interface Service {
@@ -196,6 +197,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     timeoutMs: config.mediaTimeoutSeconds * 1000,
     maxBytes: (type) => type === "voice" ? Math.min(2 << 20, config.mediaMaxBytes) : config.mediaMaxBytes,
     publicUrl: config.publicUrl,
+    // Several processes over PostgreSQL: each file is worked on by the one that claims it (a lease per message).
+    leases: config.store === "postgres" ? { store, holder: config.nodeId } : undefined,
   });
   // The channels, in the order their routes are mounted. A new channel is one folder and one line here. Each
   // hands its messages to the accept path through the media pipeline, which holds media messages for their file.
@@ -215,6 +218,11 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     log,
     maxBodyBytes: config.maxBodyBytes,
   });
+  // Work that must run once among the processes sharing a PostgreSQL store (a WXBot key's socket, a PC hook's
+  // registration) is held through a lease there; SQLite's DATA_DIR lock already makes this process the only one.
+  const hold: Hold | undefined = config.store !== "postgres"
+    ? undefined
+    : (key, work) => new Holder({ store, key, node: config.nodeId, work, log });
   const factories: ChannelFactory[] = [
     wxOfficial({
       accounts: settings.accounts,
@@ -226,8 +234,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       shared: shared?.state,
     }),
     httpPush({ replyUrl: config.pushReplyUrl, token: config.pushToken, open: pushesOpen(config) }),
-    ...settings.pcHook ? [pcHook(settings.pcHook)] : [],
-    ...settings.wxbot ? [wxbot({ config: settings.wxbot, uploads })] : [],
+    ...settings.pcHook ? [pcHook(settings.pcHook, { hold, handover: cluster !== undefined })] : [],
+    ...settings.wxbot ? [wxbot({ config: settings.wxbot, uploads, hold })] : [],
     ...options.channels ?? [],
   ];
   const channels = factories.map((f) => {
@@ -296,7 +304,16 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const summary = setInterval(() => stats.flush(log, STATS_SECONDS), STATS_SECONDS * 1000);
   // Messages older than RETENTION_DAYS go (unread ones stay), then the media files no message uses any more.
   // Replies left under way (their lease ran out) are marked failed at start and every minute.
-  const jobs = startJobs({ store, media, windows, log, retentionDays: config.retentionDays, holder: config.nodeId });
+  const jobs = startJobs({
+    store,
+    media,
+    windows,
+    log,
+    retentionDays: config.retentionDays,
+    holder: config.nodeId,
+    // Among several processes, media work a dead one left is taken over without waiting for a restart.
+    waitingMedia: config.store === "postgres" ? { work: media, channels } : undefined,
+  });
   // Please-wait and auto-resolve, on one node at a time (a lease), only when configured.
   const automaticJob = settings.automatic.timed
     ? startAutomaticJob({ automatic, store, log, holder: config.nodeId, retentionDays: config.retentionDays })

@@ -2,7 +2,9 @@
  * kefu's background work, apart from the accept path: what runs once at start on what the store kept (media work to
  * resume) and what runs on a timer (replies left under way, the retention sweep). `main.ts` composes it; nothing here
  * holds state of the hub's. Several kefu processes may share the store: a reply under way is another process's until
- * its lease runs out, and the retention sweep runs on one process at a time (a lease in the store).
+ * its lease runs out; the retention sweep and the look for replies left under way run on one process at a time (a
+ * lease in the store each); media work waiting in the store is looked for every minute by every process, and each
+ * file is claimed by one (the pipeline's lease per message), so that a process that died mid-work is taken over.
  *
  * @module
  */
@@ -63,9 +65,14 @@ export function resumeMedia(
   media.resume(messages, (name) => channels.find((ch) => ch.name === name));
 }
 
+/** How often media work waiting in the store (state `media`) is looked for, among several processes. */
+export const MEDIA_EVERY_MS = 60_000;
+
 /** Options of {@link startJobs}. */
 export interface JobsOptions {
-  store: Pick<Store, "sweep" | "mediaInUse" | "outbox" | "setOutboundState" | "lease">;
+  store:
+    & Pick<Store, "sweep" | "mediaInUse" | "outbox" | "setOutboundState" | "lease">
+    & Partial<Pick<Store, "waitingMedia">>;
   /** This process, as the holder of the retention sweep's lease (NODE_ID). */
   holder?: string;
   /** The media files no message uses any more are swept after the messages. */
@@ -79,6 +86,11 @@ export interface JobsOptions {
   sweepEveryMs?: number;
   /** Clock in ms (tests move it). */
   now?: () => number;
+  /**
+   * Several processes share the store: media work waiting there (another process's that died) is resumed every
+   * `MEDIA_EVERY_MS` through the pipeline, which claims each file by a lease. Undefined: only at start (main.ts).
+   */
+  waitingMedia?: { work: MediaWork; channels: readonly ChannelAdapter[]; everyMs?: number };
 }
 
 /** Timed jobs that run until stopped. */
@@ -121,23 +133,36 @@ export function startJobs(options: JobsOptions): Jobs {
   };
   let checking: Promise<unknown> | undefined;
   const outbox = () => {
-    checking ??= store.outbox()
+    // One process of those sharing the store looks each minute; the others find the lease taken.
+    checking ??= store.lease("job:outbox", holder, now() + OUTBOX_EVERY_MS - 1000)
+      .then((mine) => mine ? store.outbox() : [])
       .then((left) => recoverOutbox({ replyState: (m, s, d) => store.setOutboundState(m, s, d) }, left, now()))
       .then((n) => n > 0 && log.warn("replies_left_under_way", { failed: n }))
       .catch((e) => log.warn("outbox_check_failed", { error: String(e) }))
       .finally(() => checking = undefined);
     return checking;
   };
+  let looking: Promise<unknown> | undefined;
+  const waiting = options.waitingMedia;
+  const lookForMedia = () => {
+    if (waiting === undefined || store.waitingMedia === undefined) return;
+    looking ??= store.waitingMedia()
+      .then((messages) => resumeMedia(waiting.work, messages, waiting.channels))
+      .catch((e) => log.warn("media_check_failed", { error: String(e) }))
+      .finally(() => looking = undefined);
+  };
   void sweep();
   void outbox();
   const timer = setInterval(sweep, every);
   const outboxTimer = setInterval(outbox, OUTBOX_EVERY_MS);
+  const mediaTimer = waiting && setInterval(lookForMedia, waiting.everyMs ?? MEDIA_EVERY_MS);
   return {
     sweep,
     async stop() {
       clearInterval(timer);
       clearInterval(outboxTimer);
-      await Promise.all([running, checking]);
+      clearInterval(mediaTimer);
+      await Promise.all([running, checking, looking]);
     },
   };
 }

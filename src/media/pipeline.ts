@@ -8,6 +8,13 @@
  * the store's state `media`, so a restart resumes them and nothing is delivered
  * twice.
  *
+ * Among several nodes (issue 19) each file is worked on by one: the node that
+ * starts on a message holds the lease `media:<contact>/<id>` in the store for
+ * the work's timeout and a margin; a node that finds it taken leaves the
+ * message to its holder. Waiting messages are looked for again every minute
+ * (src/jobs/jobs.ts), so that a node that died mid-work is taken over once its
+ * leases ran out.
+ *
  * @module
  */
 
@@ -18,6 +25,7 @@ import type { AcceptOptions, Hub, InboundResult } from "../hub/hub.ts";
 import { type Converter, needsConversion } from "./convert.ts";
 import type { MediaFiles } from "./files.ts";
 import { observeMedia, observeMediaFailed } from "../metrics/metrics.ts";
+import type { Store } from "../store/store.ts";
 
 /** Where stored media are served: `MEDIA_PATH/<sha256>.<ext>`. */
 export const MEDIA_PATH = "/media";
@@ -36,7 +44,12 @@ export interface MediaPipelineOptions {
   concurrency?: number;
   /** `PUBLIC_URL`: agents get absolute URLs (`https://kefu.example.com/media/…`) instead of paths. */
   publicUrl?: string;
+  /** Several processes over one store: each file is claimed by a lease there, held by `holder` (NODE_ID). */
+  leases?: { store: Pick<Store, "lease" | "release">; holder: string };
 }
+
+/** How much longer than the work's timeout a file's lease lasts (the release and its commit come after the work). */
+export const MEDIA_LEASE_MARGIN_MS = 30_000;
 
 /** What a channel fetches for a message: the file's bytes and its type. */
 export interface FetchedMedia {
@@ -54,6 +67,8 @@ export class MediaPipeline {
   readonly #o: MediaPipelineOptions;
   readonly #queue: Job[] = [];
   readonly #running = new Set<Promise<void>>();
+  /** The messages queued or being worked on here (`contact/id`): one job each, however often they are resumed. */
+  readonly #known = new Set<string>();
   #stopped = false;
 
   constructor(options: MediaPipelineOptions) {
@@ -117,6 +132,9 @@ export class MediaPipeline {
   }
 
   #enqueue(job: Job): void {
+    const key = jobKey(job.message);
+    if (this.#known.has(key)) return;
+    this.#known.add(key);
     this.#queue.push(job);
     this.#next();
   }
@@ -124,12 +142,35 @@ export class MediaPipeline {
   #next(): void {
     while (!this.#stopped && this.#running.size < (this.#o.concurrency ?? 2) && this.#queue.length > 0) {
       const job = this.#queue.shift()!;
-      const run = this.#work(job).finally(() => {
+      const run = this.#claimed(job).finally(() => {
+        this.#known.delete(jobKey(job.message));
         this.#running.delete(run);
         this.#next();
       });
       this.#running.add(run);
     }
+  }
+
+  // The work, when this node gets the message's lease (or no lease is needed); the lease is given back after.
+  async #claimed(job: Job): Promise<void> {
+    const leases = this.#o.leases;
+    if (leases === undefined) return this.#work(job);
+    const key = `media:${jobKey(job.message)}`;
+    try {
+      const until = Date.now() + this.#o.timeoutMs + MEDIA_LEASE_MARGIN_MS;
+      if (!await leases.store.lease(key, leases.holder, until)) {
+        this.#o.log.debug("media_elsewhere", { id: job.message.id, detail: "another node works on this file" });
+        return;
+      }
+    } catch (e) {
+      // Not claimed: the message stays in state `media`, and the next look for waiting work tries again.
+      this.#o.log.warn("media_claim_failed", { id: job.message.id, error: String(e) });
+      return;
+    }
+    await this.#work(job);
+    await leases.store.release(key, leases.holder).catch((e) =>
+      this.#o.log.warn("media_lease_release_failed", { id: job.message.id, error: String(e) })
+    );
   }
 
   async #work({ channel, message: m }: Job): Promise<void> {
@@ -193,4 +234,8 @@ export class MediaPipeline {
       this.#o.log.error("media_release_failed", { id: m.id, error: String(e) });
     }
   }
+}
+
+function jobKey(m: Message): string {
+  return `${m.contact}/${m.id}`;
 }

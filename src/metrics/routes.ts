@@ -85,12 +85,15 @@ export function channelStates(channels: readonly ChannelAdapter[]): ChannelState
     if (Array.isArray(h.hooks)) {
       for (const hook of h.hooks as Record<string, unknown>[]) {
         const state = String(hook.registration ?? "unknown");
-        const connected = Number(hook.connected ?? 0) > 0;
-        out.push({ channel: ch.name, name: String(hook.name ?? ""), state, up: connected });
+        // Among several nodes the hook says itself whether it is up (its socket may be on any node).
+        const up = typeof hook.up === "boolean" ? hook.up : Number(hook.connected ?? 0) > 0;
+        out.push({ channel: ch.name, name: String(hook.name ?? ""), state, up });
       }
     } else if (typeof h.state === "string" && typeof h.up === "boolean") {
       const accounts = Array.isArray(h.accounts) ? (h.accounts as unknown[]).join(",") : "";
-      out.push({ channel: ch.name, name: accounts, state: h.state, up: h.up });
+      // A node standing by while another holds the socket (issue 19) is not a channel down.
+      const standby = (h.hold as { hold?: string } | undefined)?.hold === "standby";
+      out.push({ channel: ch.name, name: accounts, state: h.state, up: h.up || standby });
     }
   }
   return out;

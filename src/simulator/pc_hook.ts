@@ -59,6 +59,13 @@ export interface PcHookSimulator {
   addCallback(url: string, protocol?: number): string;
   /** Sockets past the handshake. */
   connected(): number;
+  /**
+   * Callbacks registered now, registrations (type 1001) so far, and the most callbacks registered at once since the
+   * start or {@link resetPeak} (several kefu nodes: one registers per hook).
+   */
+  stats(): { callbacks: number; registrations: number; peakCallbacks: number; connected: number };
+  /** Start counting `peakCallbacks` again from the callbacks registered now. */
+  resetPeak(): void;
   /** Wait until `n` sockets are past the handshake. */
   waitConnected(n?: number, timeoutMs?: number): Promise<void>;
   /**
@@ -253,9 +260,12 @@ export function startPcHookSimulator(options: PcHookSimOptions = {}): PcHookSimu
       : { error_code, description, data };
   const ok = (more: Record<string, unknown> = {}) => wrap({ status: 0, desc: "", ...more });
 
+  let registrations = 0;
+  let peakCallbacks = 0;
   const add = (url: string, protocol = 3): string => {
     const cookie = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
     callbacks.set(cookie, { url, protocol, dialer: protocol === 3 ? new Dialer(url, dialerOptions) : undefined });
+    peakCallbacks = Math.max(peakCallbacks, callbacks.size);
     return cookie;
   };
   const app = new Hono();
@@ -271,6 +281,7 @@ export function startPcHookSimulator(options: PcHookSimOptions = {}): PcHookSimu
     switch (type) {
       case 1001: {
         if (typeof body.url !== "string" || body.url === "") return c.json(wrap({}, 10002, "缺少必要的参数"));
+        registrations++;
         const cookie = add(body.url, Number(body.protocol));
         log.info("sim_hook_callback_added", { url: body.url, protocol: Number(body.protocol), cookie });
         return c.json(ok({ cookie }));
@@ -332,6 +343,10 @@ export function startPcHookSimulator(options: PcHookSimOptions = {}): PcHookSimu
     callbacks: () => [...callbacks].map(([cookie, cb]) => ({ cookie, url: cb.url, protocol: cb.protocol })),
     addCallback: add,
     connected: () => [...callbacks.values()].filter((cb) => cb.dialer?.ready).length,
+    stats: () => ({ callbacks: callbacks.size, registrations, peakCallbacks, connected: sim.connected() }),
+    resetPeak() {
+      peakCallbacks = callbacks.size;
+    },
     async waitConnected(n = 1, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;
       while (sim.connected() < n) {

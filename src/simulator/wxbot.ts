@@ -89,8 +89,13 @@ export interface WxbotSim {
   answerNext(n: number, answer: WxbotAnswer): void;
   /** Close every socket as a network drop would (code 1011). */
   drop(): void;
-  /** Sockets connected, signed in, and auth packets seen (with whether the key was right). */
-  stats(): { connected: number; synced: number; auths: { ok: number; refused: number } };
+  /**
+   * Sockets connected, signed in, and auth packets seen (with whether the key was right); `peakSynced`: the most
+   * sockets signed in at once since the start or {@link resetPeak} (several kefu nodes: one connects per key).
+   */
+  stats(): { connected: number; synced: number; peakSynced: number; auths: { ok: number; refused: number } };
+  /** Start counting `peakSynced` again from the sockets signed in now. */
+  resetPeak(): void;
   /** Close every socket (shutdown). */
   close(): void;
 }
@@ -149,6 +154,7 @@ export function createWxbotSim(options: WxbotSimOptions): WxbotSim {
   const synced = new Set<WebSocket>();
   const sent: WxbotSent[] = [];
   const auths = { ok: 0, refused: 0 };
+  let peakSynced = 0;
   const queued: WxbotAnswer[] = [];
   let always: WxbotAnswer | undefined;
   const log = options.log;
@@ -169,6 +175,7 @@ export function createWxbotSim(options: WxbotSimOptions): WxbotSim {
       if (packet.key === options.key) {
         auths.ok++;
         synced.add(ws);
+        peakSynced = Math.max(peakSynced, synced.size);
         ws.send(JSON.stringify({ type: "AuthCheckResult", msg: OK_MSG, retCode: 0 }));
       } else {
         auths.refused++;
@@ -241,7 +248,10 @@ export function createWxbotSim(options: WxbotSimOptions): WxbotSim {
     drop() {
       for (const ws of sockets) ws.close(1011, "simulated drop");
     },
-    stats: () => ({ connected: sockets.size, synced: synced.size, auths: { ...auths } }),
+    stats: () => ({ connected: sockets.size, synced: synced.size, peakSynced, auths: { ...auths } }),
+    resetPeak() {
+      peakSynced = synced.size;
+    },
     close() {
       for (const ws of sockets) ws.close(1001, "simulator stopping");
     },

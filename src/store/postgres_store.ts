@@ -49,6 +49,7 @@ import type {
   InboundInput,
   InboundOutcome,
   InboundState,
+  Lease,
   MessageRef,
   MessageState,
   OutboundState,
@@ -576,6 +577,17 @@ export class PostgresStore implements Store {
   release(key: string, holder: string): Promise<void> {
     return this.#write(`give back the lease ${quote(key)}`, async (tx) => {
       await tx.unsafe(Q.release, [key, holder], { prepare: true });
+    });
+  }
+
+  // Issue 19, holders: one additive block.
+  leaseOf(key: string): Promise<Lease | undefined> {
+    return this.#read(`read the lease ${quote(key)}`, async (sql) => {
+      const [r] = await sql.unsafe("SELECT holder, until FROM leases WHERE key = $1 AND until >= $2", [
+        key,
+        this.#now(),
+      ], { prepare: true });
+      return r === undefined ? undefined : { key, holder: String(r.holder), until: Number(r.until) };
     });
   }
 

@@ -45,6 +45,7 @@ import type {
   InboundInput,
   InboundOutcome,
   InboundState,
+  Lease,
   MessageRef,
   MessageState,
   OutboundState,
@@ -946,6 +947,15 @@ export class SqliteStore implements Store {
 
   release(key: string, holder: string): Promise<void> {
     return this.#write(`give back the lease ${quote(key)}`, () => void this.#q.release.run(key, holder));
+  }
+
+  // Issue 19, holders: one additive block.
+  leaseOf(key: string): Promise<Lease | undefined> {
+    return this.#read(`read the lease ${quote(key)}`, () => {
+      const q = this.#q.leaseOf ??= this.#db.prepare("SELECT holder, until FROM leases WHERE key = ? AND until >= ?");
+      const r = q.get(key, this.#now());
+      return r === undefined ? undefined : { key, holder: String(r.holder), until: Number(r.until) };
+    });
   }
 
   async sweep(cutoffMs: number): Promise<number> {

@@ -498,3 +498,11 @@ export interface Store {
    */
   idleContacts(beforeMs: number, limit: number): Promise<IdleContact[]>;
 }
+
+// Issue 19, holders: one additive block (the interface below merges into `Store` above).
+
+/** Who holds a lease can be read (for `/healthz`: which node holds a channel's connection). */
+export interface Store {
+  /** The lease on `key` while it has not ended by the store's clock (`until` ≥ now); undefined when free. */
+  leaseOf(key: string): Promise<Lease | undefined>;
+}

@@ -122,14 +122,17 @@ Deno.test("jobs: processes sharing a store sweep one at a time (a lease in the s
       avatar: "",
     };
     await store.saveOutbound(reply, "queued");
-    // Two processes, the second one past the reply's lease.
+    // Two processes, past the reply's lease; the look for replies left under way is one process's too.
     const later = () => Date.now() + REPLY_LEASE_MS;
-    const a = startJobs({ ...options, store: { ...bind(store), sweep }, holder: "node-a" });
-    const b = startJobs({ ...options, store: { ...bind(store), sweep }, holder: "node-b", now: later });
+    let looked = 0;
+    const outbox = () => (looked++, store.outbox());
+    const a = startJobs({ ...options, store: { ...bind(store), sweep, outbox }, holder: "node-a", now: later });
+    const b = startJobs({ ...options, store: { ...bind(store), sweep, outbox }, holder: "node-b", now: later });
     await a.sweep();
     await b.sweep();
     await Promise.all([a.stop(), b.stop()]);
     assert.equal(swept, 1, "one sweep for the period, whichever node took the lease");
+    assert.equal(looked, 1, "one look at the outbox for the period");
     const [kept] = await store.history("u", { limit: 1 });
     assert.deepEqual([kept.id, kept.state], ["r-old", "failed"]);
   } finally {

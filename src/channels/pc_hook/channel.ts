@@ -16,6 +16,7 @@
 
 import { type Context, Hono } from "hono";
 import { timingSafeEqual } from "node:crypto";
+import type { Hold, Holder } from "../../cluster/holder.ts";
 import { KefuError, quote } from "../../core/errors.ts";
 import type { Message } from "../../core/message.ts";
 import type { ContactRecord } from "../../store/store.ts";
@@ -40,6 +41,8 @@ class Hook {
   wxid: string | undefined;
   readonly sockets = new Set<CallbackSocket>();
   readonly counts = { kept: 0, duplicate: 0, skipped: 0, undecodable: 0 };
+  /** Among several nodes: the lease `pc_hook:<name>` that says which node keeps the registration. */
+  holder: Holder | undefined;
 
   constructor(readonly endpoint: HookEndpoint, readonly api: HookApi, readonly registration: Registration) {
     this.wxid = endpoint.wxid;
@@ -51,8 +54,20 @@ class Hook {
   }
 }
 
+/** Options of {@link pcHook} besides the channel's settings. */
+export interface PcHookCluster {
+  /**
+   * Among several nodes (issue 19): each hook's callback registration is kept by the one node holding the lease
+   * `pc_hook:<hook name>`; the others stand by. The callback socket is not held: the registered URL is the load
+   * balancer's, and whichever node the hook's socket lands on serves it (the store keeps each push once).
+   */
+  hold?: Hold;
+  /** Several nodes share the callback URL: a drained holder leaves the callback for the next one (default false). */
+  handover?: boolean;
+}
+
 /** The PC-hook channel, for `main.ts` to register. */
-export function pcHook(options: PcHookOptions): ChannelFactory {
+export function pcHook(options: PcHookOptions, cluster: PcHookCluster = {}): ChannelFactory {
   return (ctx: ChannelContext): ChannelAdapter => {
     const { log } = ctx;
     const hooks: Hook[] = [];
@@ -87,6 +102,7 @@ export function pcHook(options: PcHookOptions): ChannelFactory {
       hooks.push(hook);
     }
     let stopping = false;
+    let stopMs = 5_000;
 
     // Decode one frame and keep it; resolves once committed. A frame kefu cannot read is the operator's matter: logged
     // (its start) and counted (/healthz), answered ok (it would never read better), never an agent's contact.
@@ -223,7 +239,18 @@ export function pcHook(options: PcHookOptions): ChannelFactory {
       routes,
       send,
       start() {
-        for (const h of hooks) h.registration.start();
+        for (const h of hooks) {
+          if (cluster.hold === undefined || !options.register) {
+            h.registration.start();
+            continue;
+          }
+          h.holder = cluster.hold(`pc_hook:${h.endpoint.name}`, {
+            start: () => h.registration.start(),
+            // Lost (maybe to a node that registered already) or handed over: the callback stays for the next holder.
+            stop: (why) => h.registration.stop(stopMs, { keep: why === "lost" || cluster.handover === true }),
+          });
+          h.holder.start();
+        }
         return Promise.resolve();
       },
       async stop(ms) {
@@ -237,19 +264,32 @@ export function pcHook(options: PcHookOptions): ChannelFactory {
           ms,
         );
         for (const s of sockets) s.close(HookClose.goingAway, "kefu is stopping");
-        await Promise.all(hooks.map((h) => h.registration.stop(Math.max(100, deadline - Date.now()))));
+        stopMs = Math.max(100, deadline - Date.now());
+        await Promise.all(hooks.map((h) => h.holder ? h.holder.stop() : h.registration.stop(stopMs)));
       },
       health: () => ({
         path: options.path,
-        hooks: hooks.map((h) => ({
-          name: h.endpoint.name,
-          api: h.endpoint.apiUrl,
-          callback: h.endpoint.callbackUrl,
-          account: h.wxid ?? "",
-          ...h.registration.health(),
-          connected: [...h.sockets].filter((s) => s.ready).length,
-          ...h.counts,
-        })),
+        hooks: hooks.map((h) => {
+          const connected = [...h.sockets].filter((s) => s.ready).length;
+          const hold = h.holder?.health();
+          // Standing by, the registration is another node's; up: its socket is served here, or by whichever node
+          // the load balancer gave it (this node registered, or stands by behind the one that did).
+          const cluster = hold === undefined ? {} : {
+            hold,
+            up: connected > 0 || hold.hold === "standby" || h.registration.state === "registered",
+            ...(hold.hold === "holding" ? {} : { registration: hold.hold }),
+          };
+          return {
+            name: h.endpoint.name,
+            api: h.endpoint.apiUrl,
+            callback: h.endpoint.callbackUrl,
+            account: h.wxid ?? "",
+            ...h.registration.health(),
+            ...cluster,
+            connected,
+            ...h.counts,
+          };
+        }),
       }),
     };
   };

@@ -10,7 +10,10 @@
  * way and removes the cookie.
  *
  * Unlike the seed's recipe, which removes every processor, only kefu's own are
- * removed: another program's callback on the same hook keeps working.
+ * removed: another program's callback on the same hook keeps working. One
+ * registered exactly as kefu would register it is adopted, not replaced: among
+ * several nodes (issue 19) the node taking over keeps the callback its
+ * predecessor left, so that the hook never goes without one.
  *
  * @module
  */
@@ -90,9 +93,16 @@ export class Registration {
     return this.#cookie !== undefined;
   }
 
-  /** Start in the background: kefu listens before the hook dials it, and an absent hook must not stop the start. */
+  /**
+   * Start in the background: kefu listens before the hook dials it, and an absent hook must not stop the start.
+   * Again after `stop()`: a node that takes the registration over (issue 19) starts it once more.
+   */
   start(): void {
     if (this.state === "manual") return;
+    if (this.state === "stopped") {
+      this.state = "registering";
+      this.#abort = new AbortController();
+    }
     this.#schedule(0);
   }
 
@@ -102,8 +112,12 @@ export class Registration {
     this.#schedule(this.#options.retryMinMs);
   }
 
-  /** Stop: no more calls; remove kefu's callback from the hook, waiting at most `ms` for it. */
-  async stop(ms: number): Promise<void> {
+  /**
+   * Stop: no more calls; remove kefu's callback from the hook, waiting at most `ms` for it — unless `keep`: among
+   * several nodes the callback (the load balancer's URL) stays for the node that takes over, which adopts it, so that
+   * the hook is never without it.
+   */
+  async stop(ms: number, options: { keep?: boolean } = {}): Promise<void> {
     if (this.state === "stopped") return;
     const was = this.state;
     this.state = "stopped";
@@ -114,6 +128,10 @@ export class Registration {
     const cookie = this.#cookie;
     if (cookie === undefined || was === "manual") return;
     this.#cookie = undefined;
+    if (options.keep) {
+      this.#options.log.info("pc_hook_callback_left", { hook: this.#hook.name, detail: "for the node taking over" });
+      return;
+    }
     try {
       await this.#api.removeCallback(cookie, AbortSignal.timeout(Math.max(1, ms)));
       this.#options.log.info("pc_hook_unregistered", { hook: this.#hook.name, url: this.#hook.callbackUrl });
@@ -170,8 +188,16 @@ export class Registration {
     const { log } = this.#options;
     const { name, callbackUrl } = this.#hook;
     const listed = await this.#api.listCallbacks(signal);
+    const url = withToken(callbackUrl, this.#options.token);
+    let adopted: string | undefined;
     for (const c of listed) {
       if (!sameCallback(c.url, callbackUrl)) continue;
+      // One exactly as kefu would register it (the node before, among several) is kept: the hook goes on pushing
+      // without a gap. Any other (an older token, a second copy) would push everything twice: removed.
+      if (adopted === undefined && c.url === url) {
+        adopted = c.cookie;
+        continue;
+      }
       await this.#api.removeCallback(c.cookie, signal);
       log.info("pc_hook_stale_callback_removed", { hook: name, url: c.url.replace(/[?#].*$/, ""), cookie: c.cookie });
     }
@@ -184,8 +210,13 @@ export class Registration {
         log.debug("pc_hook_self_unknown", { hook: name, error: (e as Error).message });
       }
     }
-    this.#cookie = await this.#api.addCallback(withToken(callbackUrl, this.#options.token), signal, callbackUrl);
-    log.info("pc_hook_registered", { hook: name, url: callbackUrl, api: this.#api.url, attempts: this.failures + 1 });
+    if (adopted !== undefined) {
+      this.#cookie = adopted;
+      log.info("pc_hook_callback_adopted", { hook: name, url: callbackUrl, cookie: adopted });
+    } else {
+      this.#cookie = await this.#api.addCallback(url, signal, callbackUrl);
+      log.info("pc_hook_registered", { hook: name, url: callbackUrl, api: this.#api.url, attempts: this.failures + 1 });
+    }
     this.#recovered();
   }
 

@@ -16,6 +16,8 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
+import type { Hold, Holder } from "../../cluster/holder.ts";
 import type { Message } from "../../core/message.ts";
 import type { Uploads } from "../../media/uploads.ts";
 import type { ChannelAdapter, ChannelFactory } from "../channel.ts";
@@ -40,6 +42,16 @@ export interface WxbotOptions {
   /** For tests: the randomness of the reconnect jitter and the retry waits. */
   random?: () => number;
   fetch?: typeof fetch;
+  /**
+   * Among several nodes (main.ts gives it with the store): the key's socket is connected by the one node holding the
+   * lease `wxbot:<key id>`; the others stand by. Undefined: this process connects.
+   */
+  hold?: Hold;
+}
+
+/** The name the key's lease and `/healthz` know it by: not the key (a secret), 12 hex digits of its SHA-256. */
+export function wxbotKeyId(key: string): string {
+  return createHash("sha256").update(key).digest("hex").slice(0, 12);
 }
 
 /** The WXBot channel, for `main.ts` to register. */
@@ -102,30 +114,57 @@ export function wxbot(options: WxbotOptions): ChannelFactory {
       }
     };
 
-    const client = new WxbotClient({
-      url: config.wsUrl,
-      key: config.key,
-      reconnectMs: config.reconnectMs,
-      authTimeoutMs: config.authTimeoutMs,
-      log,
-      onFrame,
-      random: options.random,
-    });
+    // A new client each time this node takes the key (a stopped client does not start again).
+    const newClient = () =>
+      new WxbotClient({
+        url: config.wsUrl,
+        key: config.key,
+        reconnectMs: config.reconnectMs,
+        authTimeoutMs: config.authTimeoutMs,
+        log,
+        onFrame,
+        random: options.random,
+      });
+    let client = newClient();
+    let holder: Holder | undefined;
+    let stopMs = 5_000;
+    const keyId = wxbotKeyId(config.key);
 
     return {
       name: WXBOT,
       send: (reply, contact) => sender.send(reply, contact),
       start() {
-        log.info("wxbot_starting", describeWxbot(config));
-        client.start();
+        log.info("wxbot_starting", { ...describeWxbot(config), key_id: keyId });
+        if (options.hold === undefined) {
+          client.start();
+          return Promise.resolve();
+        }
+        holder = options.hold(`wxbot:${keyId}`, {
+          start() {
+            if (client.state !== "idle") client = newClient();
+            client.start();
+          },
+          stop: () => client.stop(stopMs),
+        });
+        holder.start();
         return Promise.resolve();
       },
       async stop(ms) {
+        stopMs = ms;
         // The router has let replies under way finish; waits between retries end, and the socket closes.
         api.close();
-        await client.stop(ms);
+        // A holder closes the socket, then gives the key back: another node connects at its next try.
+        if (holder !== undefined) await holder.stop();
+        else await client.stop(ms);
       },
-      health: () => ({ ...client.health(), accounts: config.accounts.map((a) => a.wxid), received, own }),
+      health: () => {
+        const more = { accounts: config.accounts.map((a) => a.wxid), received, own };
+        const hold = holder?.health();
+        if (hold === undefined) return { ...client.health(), ...more };
+        // Standing by, the socket is another node's: its state here would say nothing.
+        if (hold.hold !== "holding") return { state: hold.hold, up: false, url: config.wsUrl, hold, ...more };
+        return { ...client.health(), hold, ...more };
+      },
     };
   };
 }

@@ -32,7 +32,7 @@ Deno.test("wxbot client: signs in with the seed's auth packet, is synced, and ha
   try {
     c.start();
     await until(() => c.state === "synced", "synced");
-    assert.deepEqual(p.sim.stats(), { connected: 1, synced: 1, auths: { ok: 1, refused: 0 } });
+    assert.deepEqual(p.sim.stats(), { connected: 1, synced: 1, peakSynced: 1, auths: { ok: 1, refused: 0 } });
     assert.deepEqual([c.health().up, c.health().connects, c.health().reason], [true, 1, undefined]);
     p.sim.push('{"eventType":"AddMsg","n":1}');
     p.sim.push('{"eventType":"AddMsg","n":2}');

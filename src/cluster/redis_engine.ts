@@ -7,7 +7,8 @@
  * EngineHandlers.up}) so that it resyncs its sessions.
  *
  * Keys (prefix `kefu:` by default): `<prefix>node:<id>` a hash agent → "1" with a TTL, `<prefix>nodes` a sorted set
- * of node ids scored by when their announcement was last made (ms), pruned after a minute.
+ * of node ids scored by when their announcement was last made (ms), pruned after a minute; `<prefix>v:<key>` a shared
+ * value ({@link Engine.put}) with its TTL.
  *
  * @module
  */
@@ -98,6 +99,19 @@ export function redisEngine(options: RedisEngineOptions): Engine {
     },
     async withdraw(node) {
       await cmd.multi().del(nodeKey(node)).zRem(nodesKey, node).exec();
+    },
+    async put(key, value, ttlMs, ifAbsent) {
+      const r = await cmd.set(`${prefix}v:${key}`, value, {
+        expiration: { type: "PX", value: Math.max(1, Math.ceil(ttlMs)) },
+        ...ifAbsent ? { condition: "NX" as const } : {},
+      });
+      return r === "OK";
+    },
+    async get(key) {
+      return (await cmd.get(`${prefix}v:${key}`)) ?? undefined;
+    },
+    async take(key) {
+      return (await cmd.getDel(`${prefix}v:${key}`)) ?? undefined;
     },
     async stop() {
       stopped = true;

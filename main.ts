@@ -192,7 +192,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     wxOfficial({
       accounts: settings.accounts,
       windows,
-      passive: new PassiveReplies(),
+      passive: new PassiveReplies({ shared: cluster?.passive, log }),
       uploads,
       mediaHosts: config.mediaAllowedHosts,
       mediaTimeoutMs: config.mediaTimeoutSeconds * 1000,

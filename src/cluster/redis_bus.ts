@@ -8,6 +8,7 @@ import type { Logger } from "../core/log.ts";
 import type { AgentBusFactory } from "../hub/bus.ts";
 import type { Store } from "../store/store.ts";
 import { ClusterNode } from "./cluster_node.ts";
+import { PassiveRelay } from "./passive_relay.ts";
 import { redisEngine } from "./redis_engine.ts";
 
 /** Options for {@link redisBus}. */
@@ -25,6 +26,8 @@ export interface RedisBusOptions {
 /** The agent bus of one node among several sharing one Redis; `start` before serving, `stop` when draining. */
 export interface RedisBus {
   bus: AgentBusFactory;
+  /** Passive replies' shared state and hand-over between nodes. */
+  passive: PassiveRelay;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -38,5 +41,6 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     log: options.log,
     heartbeatMs: options.heartbeatMs,
   });
-  return { bus: node.bus, start: () => node.start(), stop: () => node.stop() };
+  const passive = new PassiveRelay({ engine: node.engine, mailbox: node.mailbox, log: options.log });
+  return { bus: node.bus, passive, start: () => node.start(), stop: () => node.stop() };
 }

@@ -9,6 +9,8 @@ import type { AgentBusFactory } from "../hub/bus.ts";
 import type { Store } from "../store/store.ts";
 import { ClusterNode } from "./cluster_node.ts";
 import { PassiveRelay } from "./passive_relay.ts";
+import { sharedUploads } from "./shared_uploads.ts";
+import type { SharedUploads } from "../media/ownership.ts";
 import { redisEngine } from "./redis_engine.ts";
 
 /** Options for {@link redisBus}. */
@@ -28,6 +30,8 @@ export interface RedisBus {
   bus: AgentBusFactory;
   /** Passive replies' shared state and hand-over between nodes. */
   passive: PassiveRelay;
+  /** Who uploaded which file, for every node. */
+  uploads: SharedUploads;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -42,5 +46,11 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     heartbeatMs: options.heartbeatMs,
   });
   const passive = new PassiveRelay({ engine: node.engine, mailbox: node.mailbox, log: options.log });
-  return { bus: node.bus, passive, start: () => node.start(), stop: () => node.stop() };
+  return {
+    bus: node.bus,
+    passive,
+    uploads: sharedUploads(node.engine),
+    start: () => node.start(),
+    stop: () => node.stop(),
+  };
 }

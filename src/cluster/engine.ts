@@ -42,6 +42,8 @@ export interface Engine {
   get(key: string): Promise<string | undefined>;
   /** Read and delete a shared value in one step: of several nodes taking it at once, one gets it. */
   take(key: string): Promise<string | undefined>;
+  /** Delete a shared value only while it is still `value` (a newer one stays); answers whether it was deleted. */
+  dropIf(key: string, value: string): Promise<boolean>;
   /** Close the connections. */
   stop(): Promise<void>;
 }
@@ -120,6 +122,12 @@ export function memoryEngine(broker: MemoryBroker): Engine {
         const v = broker.values.get(key);
         broker.values.delete(key);
         return v !== undefined && v.until > broker.now() ? v.value : undefined;
+      }),
+    dropIf: (key, value) =>
+      op(() => {
+        const v = broker.values.get(key);
+        if (v === undefined || v.until <= broker.now() || v.value !== value) return false;
+        return broker.values.delete(key);
       }),
     stop() {
       for (const topic of topics) broker.subscribers.get(topic)?.delete(handlers!);

@@ -38,6 +38,8 @@ interface Holder {
   node: string;
   /** Epoch ms: the end of the hold (the holding node's clock). */
   until: number;
+  /** This hold's own id: a newer hold on the same node is another value. */
+  at: string;
 }
 
 interface Offer {
@@ -71,9 +73,15 @@ export class PassiveRelay implements SharedPassive {
     this.#ask = handler;
   }
 
-  async hold(key: string, holdMs: number): Promise<void> {
-    const holder: Holder = { node: this.#o.mailbox.nodeId, until: Date.now() + holdMs };
-    await this.#o.engine.put(`passive:${key}`, JSON.stringify(holder), holdMs);
+  async hold(key: string, holdMs: number): Promise<string> {
+    const holder: Holder = { node: this.#o.mailbox.nodeId, until: Date.now() + holdMs, at: crypto.randomUUID() };
+    const token = JSON.stringify(holder);
+    await this.#o.engine.put(`passive:${key}`, token, holdMs);
+    return token;
+  }
+
+  async release(key: string, token: string): Promise<void> {
+    await this.#o.engine.dropIf(`passive:${key}`, token);
   }
 
   async isOpen(key: string): Promise<boolean> {

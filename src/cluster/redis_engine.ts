@@ -26,6 +26,8 @@ export interface RedisEngineOptions {
 
 // Sorted-set members older than this are pruned; their hash has long expired (its TTL is a few seconds).
 const PRUNE_MS = 60_000;
+// Compare and delete in one step (Redis runs a script atomically).
+const DROP_IF = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 /** Connect to Redis as a cluster engine. */
 export function redisEngine(options: RedisEngineOptions): Engine {
@@ -112,6 +114,9 @@ export function redisEngine(options: RedisEngineOptions): Engine {
     },
     async take(key) {
       return (await cmd.getDel(`${prefix}v:${key}`)) ?? undefined;
+    },
+    async dropIf(key, value) {
+      return (await cmd.eval(DROP_IF, { keys: [`${prefix}v:${key}`], arguments: [value] })) === 1;
     },
     async stop() {
       stopped = true;

@@ -33,6 +33,8 @@ interface Waiter {
 
 interface Entry {
   timer?: ReturnType<typeof setTimeout>;
+  /** Several nodes: this node's hold, as recorded for the others. */
+  token?: string;
   /** The latest request of WeChat's for the user's message. */
   waiter?: Waiter;
   /** A reply that came while no live request was open (between two retries). */
@@ -50,8 +52,13 @@ export interface TakenReply {
 
 /** What passive replies share among several nodes (user keys are `<account>\n<openid>`). */
 export interface SharedPassive {
-  /** This node took one of WeChat's requests for the user (new or a retry): it holds the user's for `holdMs`. */
-  hold(key: string, holdMs: number): Promise<void>;
+  /**
+   * This node took one of WeChat's requests for the user (new or a retry): it holds the user's for `holdMs`. Answers
+   * a token for {@link release}.
+   */
+  hold(key: string, holdMs: number): Promise<string>;
+  /** The user's message was answered here: no node holds its requests any more (unless a newer hold took over). */
+  release(key: string, token: string): Promise<void>;
   /** Whether some node holds the user's requests. */
   isOpen(key: string): Promise<boolean>;
   /** The reply left for the user, taken (of several nodes taking at once, one gets it). */
@@ -113,8 +120,12 @@ export class PassiveReplies {
    * can only go out here.
    */
   async share(account: string, openid: string, holdMs: number): Promise<void> {
+    if (this.#shared === undefined) return;
+    const key = `${account}\n${openid}`;
     try {
-      await this.#shared?.hold(`${account}\n${openid}`, holdMs);
+      const token = await this.#shared.hold(key, holdMs);
+      const e = this.#entries.get(key);
+      if (e !== undefined) e.token = token;
     } catch (e) {
       this.#log.warn("passive_share_failed", { account, error: String(e) });
     }
@@ -139,7 +150,7 @@ export class PassiveReplies {
     if (e === undefined) return Promise.resolve(undefined);
     const offer = e.offered;
     if (offer) {
-      this.#finish(key, e);
+      this.#answered(key, e);
       offer.taken();
       return Promise.resolve(offer.message);
     }
@@ -180,7 +191,7 @@ export class PassiveReplies {
     const w = e.waiter;
     if (w !== undefined && this.#now() < w.aliveUntil) {
       e.waiter = undefined;
-      this.#finish(key, e);
+      this.#answered(key, e);
       w.resolve(message);
       return Promise.resolve();
     }
@@ -237,7 +248,7 @@ export class PassiveReplies {
       return false;
     }
     e.waiter = undefined;
-    this.#finish(key, e);
+    this.#answered(key, e);
     w.resolve(taken.message);
     taken.carried();
     return true;
@@ -255,6 +266,13 @@ export class PassiveReplies {
     e.waiter?.resolve(undefined);
     e.waiter = undefined;
     if (this.#entries.get(key) === e) this.#entries.delete(key);
+  }
+
+  // A reply went into WeChat's answer here: the other nodes stop counting on this node's hold.
+  #answered(key: string, e: Entry): void {
+    this.#finish(key, e);
+    if (this.#shared === undefined || e.token === undefined) return;
+    this.#shared.release(key, e.token).catch((err) => this.#log.warn("passive_release_failed", { error: String(err) }));
   }
 
   #expire(key: string, e: Entry): void {

@@ -10,7 +10,9 @@
  * Exactly once: a reply left is taken by one atomic read-and-delete ({@link Engine.take}), by the node holding a live
  * request when asked (its answer says whether it took it), by the node a retry reaches, or — when the user's requests
  * are no longer held anywhere — by the node that offered it, which then says it was not sent. Whoever takes it is
- * its only owner: the taker writes it into WeChat's answer and tells the offering node (`carried`). The order of the
+ * its only owner: the taker writes it into WeChat's answer and tells the offering node (`carried`); a taker whose
+ * request went in the instant of its take puts the reply back, and an offering node that heard nothing looks once more
+ * before it counts a reply taken as carried. The order of the
  * writes makes one of the two sides see the other: a node records itself as holder before it looks for a reply, an
  * offering node leaves its reply before it reads who holds.
  *
@@ -158,10 +160,18 @@ export class PassiveRelay implements SharedPassive {
       mailbox.cancel(id);
       return "expired";
     }
-    // Another node took it (its take is the commit point): it wrote it into WeChat's answer.
+    // Another node took it: it writes it into WeChat's answer and says so — or, its request gone in the meantime,
+    // puts it back (at once after its take), where this node finds it now.
     const late = await within(carried, CONFIRM_MS);
     mailbox.cancel(id);
-    if (late === "timeout" || late === undefined) log.warn("passive_carried_unconfirmed", { user: key.split("\n")[1] });
+    if (late !== "timeout" && late !== undefined) return "carried";
+    const again = await engine.take(`passive-offer:${key}`).catch(() => undefined);
+    if (again !== undefined) {
+      if ((JSON.parse(again) as Offer).id === id) return "expired";
+      // Another reply, left after ours was taken: not ours to decide.
+      await engine.put(`passive-offer:${key}`, again, OFFER_TTL_MS, true).catch(() => {});
+    }
+    log.warn("passive_carried_unconfirmed", { user: key.split("\n")[1] });
     return "carried";
   }
 

@@ -140,3 +140,13 @@ Deno.test("mailbox: a request to a node that does not answer resolves undefined 
   assert.equal(await n1.mailbox.request("n2", "ping", {}, 100), undefined);
   assert.equal(await n1.mailbox.request("n1", "ping", {}, 2000), "pong");
 });
+
+Deno.test("passive relay: the confirmation lost, the reply still counts as carried (it went into the answer)", async () => {
+  // n2 never hears its topic: n1's "carried" does not reach it.
+  await using c = await nodes(2, ["n2"]);
+  const [n1, n2] = c.list;
+  const held = request(n1, 400, 400);
+  await new Promise((r) => setTimeout(r, 0));
+  await n2.passive.offer("acc", "oU", reply("heard?"));
+  assert.equal((await held)?.content, "heard?");
+});

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { XMLParser } from "fast-xml-parser";
+import { UPLOAD_PATH } from "../../src/envelope/protocol.ts";
 import { startPostgres } from "../support/postgres.ts";
 import { startRedis } from "../support/redis.ts";
 import { eventually, signedQuery, startWechat, wechatText } from "../helpers.ts";
@@ -74,6 +75,26 @@ Deno.test("cluster: passive replies across three nodes", async (t) => {
     assert.deepEqual(ok.map((e) => e.data.status), ["passive"], "confirmed once, as passive");
     assert.equal(wechat.sim.calls(CUSTOM_SEND), 0, "not also sent through the customer-service API");
     assert.deepEqual(agent.withCode(-1).filter((e) => e.data.id === "r1"), []);
+  });
+
+  await t.step("an image uploaded through n3, replied on n2, goes into n1's answer as WeChat's media", async () => {
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3, 4]);
+    const up = await fetch(`${n3.http}${UPLOAD_PATH}?userid=A&filename=map.png`, {
+      method: "POST",
+      body: png,
+      headers: { "content-type": "image/png" },
+    });
+    const mediaPath = (await up.json()).data.media_path as string;
+    const answer = webhook(n1, wechatText("oU5", "where are you?", "9005"));
+    const contact = await contactOf(agent, "oU5");
+    agent.socket!.send(JSON.stringify({
+      data: { id: "r5", msg_type: "image", contact_id: contact, msg: { media_path: mediaPath } },
+    }));
+    const xml = parser.parse(await answer).xml;
+    assert.equal(xml.MsgType, "image");
+    assert.deepEqual(wechat.sim.media(xml.Image.MediaId)?.bytes, png, "the answer names the uploaded file");
+    await eventually("r5 confirmed", () => agent.withCode(103).some((e) => e.data.id === "r5"));
+    assert.equal(wechat.sim.calls(CUSTOM_SEND), 0);
   });
 
   await t.step("WeChat's retry reaches n3 after n1's request was dropped: n3's answer carries the reply", async () => {

@@ -15,6 +15,7 @@
  */
 
 import { PassiveReplies } from "../src/channels/wx_official/passive_reply.ts";
+import type { Engine } from "../src/cluster/engine.ts";
 import { Mailbox } from "../src/cluster/mailbox.ts";
 import { PassiveRelay } from "../src/cluster/passive_relay.ts";
 import { redisEngine } from "../src/cluster/redis_engine.ts";
@@ -43,8 +44,14 @@ function reply(i: number): Message {
   };
 }
 
+interface BenchNode {
+  engine: Engine;
+  mailbox: Mailbox;
+  passive: PassiveReplies;
+}
+
 await using redis = await startRedis();
-const nodes = [];
+const nodes: BenchNode[] = [];
 for (const id of ["n1", "n2", "n3"]) {
   const engine = redisEngine({ url: redis.url });
   const mailbox = new Mailbox(engine, id, silentLogger);
@@ -57,7 +64,7 @@ const [n1, n2, n3] = nodes;
 
 // Wrapped: an async function returning the hold's promise would wait for it.
 async function held(
-  node: (typeof nodes)[number],
+  node: BenchNode,
   user: string,
   aliveMs: number,
 ): Promise<{ answer: Promise<unknown> }> {

@@ -150,3 +150,16 @@ Deno.test("passive relay: the confirmation lost, the reply still counts as carri
   await n2.passive.offer("acc", "oU", reply("heard?"));
   assert.equal((await held)?.content, "heard?");
 });
+
+Deno.test("passive relay: a draining holder still carries a reply handed over, then answers the rest", async () => {
+  await using c = await nodes(2);
+  const [n1, n2] = c.list;
+  const held = request(n1, 3000, 300);
+  await new Promise((r) => setTimeout(r, 0));
+  const drained = n1.passive.drain(5000);
+  await n2.passive.offer("acc", "oU", reply("while draining"));
+  assert.equal((await held)?.content, "while draining");
+  await drained;
+  // Drained: nothing is held on n1 any more.
+  assert.equal(await n1.passive.hold("acc", "oU", 100), undefined);
+});

@@ -1,8 +1,9 @@
 /**
  * Passive replies across three nodes on one PostgreSQL and one Redis (issue 19): WeChat's request is held by the node
  * that took it while the agent's socket is on another; the reply goes into the held request's answer once (not also
- * through the customer-service API), a retry of WeChat's reaching a third node carries it, and with the holder killed
- * the reply goes in a retry's answer on another node or, with no retry, is refused with the reason (nothing sent).
+ * through the customer-service API), a retry of WeChat's reaching a third node carries it, with the holder killed
+ * the reply goes in a retry's answer on another node or, with no retry, is refused with the reason (nothing sent),
+ * and a draining holder leaves WeChat's request to be retried elsewhere.
  */
 
 import assert from "node:assert/strict";
@@ -15,6 +16,7 @@ import { Agent, type Node, onlineOn, startNodes } from "./cluster_support.ts";
 
 const parser = new XMLParser({ parseTagValue: false });
 const CUSTOM_SEND = "/cgi-bin/message/custom/send";
+const WECHAT_GIVES_UP_MS = 3500;
 
 /** Post a user's message to a node's webhook as WeChat does; the answer's text (rejects when dropped). */
 async function webhook(node: Node, xml: string, signal?: AbortSignal): Promise<string> {
@@ -43,7 +45,8 @@ Deno.test("cluster: passive replies across three nodes", async (t) => {
   await using db = await pg.createDatabase();
   await using redis = await startRedis();
   await using wechat = startWechat({ appId: "wx00000000000000c1", appSecret: "secret" });
-  // WeChat waits 5 s per request; here a request held 1.5 s is presumed dropped, and a user's requests are held 8 s.
+  // WeChat waits 5 s per request; here a request held 3 s is presumed dropped (and WeChat, played by this test, drops
+  // it at 3.5 s), and a user's requests are held 8 s.
   await using nodes = await startNodes(3, { databaseUrl: db.url, redisUrl: redis.url }, {
     WECHAT_TOKEN: "tok",
     WECHAT_APPID: "wx00000000000000c1",
@@ -51,7 +54,7 @@ Deno.test("cluster: passive replies across three nodes", async (t) => {
     WECHAT_API_BASE: wechat.url,
     WECHAT_REPLY_MODE: "passive",
     WECHAT_PASSIVE_HOLD_MS: "8000",
-    WECHAT_PASSIVE_ATTEMPT_MS: "1500",
+    WECHAT_PASSIVE_ATTEMPT_MS: "3000",
   });
   const [n1, n2, n3] = nodes;
   // The only agent, on n2: every user's message is its, whichever node takes it.
@@ -99,8 +102,8 @@ Deno.test("cluster: passive replies across three nodes", async (t) => {
 
   await t.step("WeChat's retry reaches n3 after n1's request was dropped: n3's answer carries the reply", async () => {
     const xml = wechatText("oU2", "hello?", "9002");
-    // WeChat gives up on n1's request (5 s in real life; here 2 s, past the 1.5 s a request is presumed alive).
-    await assert.rejects(webhook(n1, xml, AbortSignal.timeout(2000)));
+    // WeChat gives up on n1's request (5 s in real life; here 3.5 s, past the 3 s a request is presumed alive).
+    await assert.rejects(webhook(n1, xml, AbortSignal.timeout(WECHAT_GIVES_UP_MS)));
     const contact = await contactOf(agent, "oU2");
     // The reply comes while no request is alive anywhere: it waits in the cluster for the retry.
     reply(agent, contact, "r2", "sorry, I was away");
@@ -136,6 +139,24 @@ Deno.test("cluster: passive replies across three nodes", async (t) => {
       assert.equal(refused.data.error, "passive_window_closed");
       assert.ok(!agent.withCode(103).some((e) => e.data.id === "r4"), "r4 was not also confirmed");
       assert.ok(!agent.withCode(-1).some((e) => e.data.id === "r3"), "r3 was not also refused");
+      assert.equal(wechat.sim.calls(CUSTOM_SEND), 0);
+    },
+  );
+
+  await t.step(
+    "the holder drains (SIGTERM): it leaves WeChat's request unanswered, and the retry on n2 carries the reply",
+    async () => {
+      const xml = wechatText("oU6", "are you closing?", "9006");
+      const first = webhook(n3, xml, AbortSignal.timeout(WECHAT_GIVES_UP_MS)).then((text) => text, (e) => e);
+      const contact = await contactOf(agent, "oU6");
+      const exit = n3.terminate();
+      // Answered with nothing ("success"), WeChat would not retry: the draining node lets it give up instead.
+      assert.ok((await first) instanceof Error, "n3 did not answer the request it held");
+      reply(agent, contact, "r6", "no, n2 is here");
+      const retry = parser.parse(await webhook(n2, xml)).xml;
+      assert.equal(retry.Content, "no, n2 is here");
+      await eventually("r6 confirmed", () => agent.withCode(103).some((e) => e.data.id === "r6"), 15_000);
+      assert.equal(await exit, 0, "n3 drained and exited 0");
       assert.equal(wechat.sim.calls(CUSTOM_SEND), 0);
     },
   );

@@ -31,6 +31,9 @@ interface Waiter {
   aliveUntil: number;
 }
 
+// A draining node leaves a request unanswered this long past its presumed end, so that WeChat surely dropped it.
+const DROP_MARGIN_MS = 1_000;
+
 interface Entry {
   timer?: ReturnType<typeof setTimeout>;
   /** Several nodes: this node's hold, as recorded for the others. */
@@ -252,6 +255,25 @@ export class PassiveReplies {
     w.resolve(taken.message);
     taken.carried();
     return true;
+  }
+
+  /**
+   * Shutdown among several nodes: requests still alive are left unanswered until WeChat has given up on them (at most
+   * `ms`): its retry then reaches another node, which carries a reply handed over meanwhile — an answer with nothing
+   * would end WeChat's retries. Replies handed to this node in the meantime still go into them. Then {@link close}.
+   * On one node, {@link close} at once.
+   */
+  async drain(ms: number): Promise<void> {
+    if (this.#shared !== undefined) {
+      const now = this.#now();
+      let until = now;
+      for (const e of this.#entries.values()) {
+        if (e.waiter !== undefined && e.waiter.aliveUntil > now) until = Math.max(until, e.waiter.aliveUntil);
+      }
+      const wait = Math.min(ms, until === now ? 0 : until - now + DROP_MARGIN_MS);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    this.close();
   }
 
   /** Answer every held request with nothing and refuse waiting replies (shutdown). */

@@ -177,8 +177,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
 
   const stats = new HttpStats();
   const STATS_SECONDS = 10;
-  // Users' media files: kept under DATA_DIR/media (in memory with STORE=memory), converted by ffmpeg.
-  const mediaDir = config.store === "memory" ? undefined : `${config.dataDir.replace(/\/+$/, "")}/media`;
+  // Users' media files: kept under MEDIA_DIR (shared by every node), else DATA_DIR/media (in memory with
+  // STORE=memory), converted by ffmpeg.
+  const mediaDir = config.mediaDir?.replace(/\/+$/, "") ??
+    (config.store === "memory" ? undefined : `${config.dataDir.replace(/\/+$/, "")}/media`);
   const files = new MediaFiles(mediaDir);
   await files.scan();
   // Agents' uploads are kept with them (content-addressed: the same file twice is one upload).
@@ -227,7 +229,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     wxOfficial({
       accounts: settings.accounts,
       windows,
-      passive: new PassiveReplies(),
+      passive: new PassiveReplies({ shared: cluster?.passive, log }),
       uploads,
       mediaHosts: config.mediaAllowedHosts,
       mediaTimeoutMs: config.mediaTimeoutSeconds * 1000,
@@ -281,7 +283,13 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     uploads,
     stats,
     auth,
-    media: { files, pipeline: media, publicUrl: config.publicUrl, linkSeconds: config.mediaUrlSeconds },
+    media: {
+      files,
+      pipeline: media,
+      publicUrl: config.publicUrl,
+      linkSeconds: config.mediaUrlSeconds,
+      sharedUploads: cluster?.uploads,
+    },
     staticDir: `${import.meta.dirname}/static`,
     maxWsMessageBytes: config.maxWsMessageBytes,
     idleTimeoutSeconds: config.idleTimeoutSeconds,

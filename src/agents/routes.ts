@@ -135,7 +135,7 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
     if (bytes.length === 0) throw new KefuError("empty_body", "the request body is empty: send the file's bytes");
     const type = c.req.header("content-type")?.split(";")[0].trim() || "application/octet-stream";
     const u = await uploads.add(bytes, filename, type);
-    ownership.uploaded(c.var.agent, u.id);
+    await ownership.uploaded(c.var.agent, u.id);
     return c.json({
       data: { media_path: `${UPLOAD_PATH}/${u.id}`, filename, size: bytes.length, content_type: type },
       result: { code: Code.ok, message: "uploaded" },

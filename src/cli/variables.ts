@@ -43,6 +43,7 @@ export const VARIABLE_GROUPS: readonly VariableGroup[] = [
     variables: [
       v("STORE", "sqlite", "sqlite (a file under DATA_DIR), memory (nothing kept) or postgres (DATABASE_URL)"),
       v("DATA_DIR", "./data", "where kefu.db, its lock and the media files live"),
+      v("MEDIA_DIR", "DATA_DIR/media", "where media files live; several nodes need one they all share"),
       v("DATABASE_URL", "", "postgres://user:password@host:5432/db, required with STORE=postgres"),
       v("GROUP_COMMIT_MS", "2", "a commit waits this long for company; 0 commits each message alone"),
       v("STORE_SYNC", "NORMAL", "SQLite synchronous: NORMAL survives a crash, FULL a power loss"),

@@ -9,6 +9,7 @@
  *   read in the store, as the local path does.
  * - Presence: each node announces its agents every heartbeat with a TTL of a few heartbeats: a node killed with
  *   SIGKILL stops announcing and its agents count as offline once its announcement expired.
+ * - Node to node: each node has a topic of its own and a {@link Mailbox} on it (requests with a timeout, answers).
  * - The broker away: this node's own sessions keep working; publishes fail (the messages stay unread in the store);
  *   once it is back, each node resyncs its sessions from the store (what is unread goes again) and announces again.
  *
@@ -22,6 +23,7 @@ import type { Delivery, DeliveryReport } from "../hub/delivery.ts";
 import type { AgentEvent } from "../hub/events.ts";
 import type { Store } from "../store/store.ts";
 import type { Engine } from "./engine.ts";
+import { Mailbox } from "./mailbox.ts";
 
 /** Options for {@link ClusterNode}. */
 export interface ClusterNodeOptions {
@@ -74,6 +76,8 @@ export class ClusterNode implements AgentBus {
   #mergeUntil = 0;
   #refreshing: Promise<void> | undefined;
   #stopped = false;
+  /** Requests to and from the other nodes, on this node's own topic. */
+  readonly mailbox: Mailbox;
 
   constructor(options: ClusterNodeOptions) {
     const heartbeatMs = options.heartbeatMs ?? 2000;
@@ -84,6 +88,12 @@ export class ClusterNode implements AgentBus {
       subscribeTimeoutMs: options.subscribeTimeoutMs ?? 1000,
     };
     this.#agentTopic = (agent) => `kefu:agent:${agent}`;
+    this.mailbox = new Mailbox(options.engine, options.nodeId, options.log);
+  }
+
+  /** The engine (shared values, for the parts built on the cluster). */
+  get engine(): Engine {
+    return this.#o.engine;
   }
 
   /** The hub's bus factory: this node, over the hub's sessions. */
@@ -100,6 +110,7 @@ export class ClusterNode implements AgentBus {
       down: (error) => this.#broken("cluster_broker_unavailable", error),
     });
     await this.#o.engine.subscribe(this.#presenceTopic).catch((e) => this.#broken("cluster_subscribe_failed", e));
+    await this.#o.engine.subscribe(this.mailbox.topic).catch((e) => this.#broken("cluster_subscribe_failed", e));
     await this.refresh();
     this.#timer = setInterval(() => void this.refresh(), this.#o.heartbeatMs);
   }
@@ -109,6 +120,7 @@ export class ClusterNode implements AgentBus {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
+    this.mailbox.close();
     await this.#refreshing;
     const { engine, nodeId } = this.#o;
     await engine.withdraw(nodeId).catch((e) => this.#broken("cluster_withdraw_failed", e));
@@ -253,6 +265,7 @@ export class ClusterNode implements AgentBus {
   }
 
   #receive(topic: string, data: string): void {
+    if (topic === this.mailbox.topic) return this.mailbox.receive(data);
     let wire: Wire | Notice;
     try {
       wire = JSON.parse(data);
@@ -277,6 +290,7 @@ export class ClusterNode implements AgentBus {
     this.#mergeUntil = Date.now() + 2 * this.#o.heartbeatMs;
     for (const agent of this.#subscribed) this.#o.engine.subscribe(this.#agentTopic(agent)).catch(() => {});
     this.#o.engine.subscribe(this.#presenceTopic).catch(() => {});
+    this.#o.engine.subscribe(this.mailbox.topic).catch(() => {});
     for (const agent of this.#localDelivery().agents()) void this.#resync(agent);
     void this.refresh();
   }

@@ -36,6 +36,14 @@ export interface Engine {
   nodes(): Promise<Map<string, string[]>>;
   /** Remove this node's announcement at once (a drain). */
   withdraw(node: string): Promise<void>;
+  /** Set a shared value, forgotten after `ttlMs`; with `ifAbsent`, only when there is none (answers whether set). */
+  put(key: string, value: string, ttlMs: number, ifAbsent?: boolean): Promise<boolean>;
+  /** A shared value, or undefined (none, or expired). */
+  get(key: string): Promise<string | undefined>;
+  /** Read and delete a shared value in one step: of several nodes taking it at once, one gets it. */
+  take(key: string): Promise<string | undefined>;
+  /** Delete a shared value only while it is still `value` (a newer one stays); answers whether it was deleted. */
+  dropIf(key: string, value: string): Promise<boolean>;
   /** Close the connections. */
   stop(): Promise<void>;
 }
@@ -44,6 +52,7 @@ export interface Engine {
 export class MemoryBroker {
   readonly subscribers = new Map<string, Set<EngineHandlers>>();
   readonly presence = new Map<string, { agents: string[]; until: number }>();
+  readonly values = new Map<string, { value: string; until: number }>();
   /** While false every operation fails, as with Redis away. */
   up = true;
   now: () => number = Date.now;
@@ -96,6 +105,30 @@ export function memoryEngine(broker: MemoryBroker): Engine {
         return live;
       }),
     withdraw: (node) => op(() => void broker.presence.delete(node)),
+    put: (key, value, ttlMs, ifAbsent) =>
+      op(() => {
+        const v = broker.values.get(key);
+        if (ifAbsent && v !== undefined && v.until > broker.now()) return false;
+        broker.values.set(key, { value, until: broker.now() + ttlMs });
+        return true;
+      }),
+    get: (key) =>
+      op(() => {
+        const v = broker.values.get(key);
+        return v !== undefined && v.until > broker.now() ? v.value : undefined;
+      }),
+    take: (key) =>
+      op(() => {
+        const v = broker.values.get(key);
+        broker.values.delete(key);
+        return v !== undefined && v.until > broker.now() ? v.value : undefined;
+      }),
+    dropIf: (key, value) =>
+      op(() => {
+        const v = broker.values.get(key);
+        if (v === undefined || v.until <= broker.now() || v.value !== value) return false;
+        return broker.values.delete(key);
+      }),
     stop() {
       for (const topic of topics) broker.subscribers.get(topic)?.delete(handlers!);
       topics.clear();

@@ -8,6 +8,9 @@ import type { Logger } from "../core/log.ts";
 import type { AgentBusFactory } from "../hub/bus.ts";
 import type { Store } from "../store/store.ts";
 import { ClusterNode } from "./cluster_node.ts";
+import { PassiveRelay } from "./passive_relay.ts";
+import { sharedUploads } from "./shared_uploads.ts";
+import type { SharedUploads } from "../media/ownership.ts";
 import { redisEngine } from "./redis_engine.ts";
 
 /** Options for {@link redisBus}. */
@@ -25,6 +28,10 @@ export interface RedisBusOptions {
 /** The agent bus of one node among several sharing one Redis; `start` before serving, `stop` when draining. */
 export interface RedisBus {
   bus: AgentBusFactory;
+  /** Passive replies' shared state and hand-over between nodes. */
+  passive: PassiveRelay;
+  /** Who uploaded which file, for every node. */
+  uploads: SharedUploads;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -38,5 +45,12 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     log: options.log,
     heartbeatMs: options.heartbeatMs,
   });
-  return { bus: node.bus, start: () => node.start(), stop: () => node.stop() };
+  const passive = new PassiveRelay({ engine: node.engine, mailbox: node.mailbox, log: options.log });
+  return {
+    bus: node.bus,
+    passive,
+    uploads: sharedUploads(node.engine),
+    start: () => node.start(),
+    stop: () => node.stop(),
+  };
 }

@@ -7,7 +7,8 @@
  * EngineHandlers.up}) so that it resyncs its sessions.
  *
  * Keys (prefix `kefu:` by default): `<prefix>node:<id>` a hash agent → "1" with a TTL, `<prefix>nodes` a sorted set
- * of node ids scored by when their announcement was last made (ms), pruned after a minute.
+ * of node ids scored by when their announcement was last made (ms), pruned after a minute; `<prefix>v:<key>` a shared
+ * value ({@link Engine.put}) with its TTL.
  *
  * @module
  */
@@ -25,6 +26,8 @@ export interface RedisEngineOptions {
 
 // Sorted-set members older than this are pruned; their hash has long expired (its TTL is a few seconds).
 const PRUNE_MS = 60_000;
+// Compare and delete in one step (Redis runs a script atomically).
+const DROP_IF = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 /** Connect to Redis as a cluster engine. */
 export function redisEngine(options: RedisEngineOptions): Engine {
@@ -98,6 +101,22 @@ export function redisEngine(options: RedisEngineOptions): Engine {
     },
     async withdraw(node) {
       await cmd.multi().del(nodeKey(node)).zRem(nodesKey, node).exec();
+    },
+    async put(key, value, ttlMs, ifAbsent) {
+      const r = await cmd.set(`${prefix}v:${key}`, value, {
+        expiration: { type: "PX", value: Math.max(1, Math.ceil(ttlMs)) },
+        ...ifAbsent ? { condition: "NX" as const } : {},
+      });
+      return r === "OK";
+    },
+    async get(key) {
+      return (await cmd.get(`${prefix}v:${key}`)) ?? undefined;
+    },
+    async take(key) {
+      return (await cmd.getDel(`${prefix}v:${key}`)) ?? undefined;
+    },
+    async dropIf(key, value) {
+      return (await cmd.eval(DROP_IF, { keys: [`${prefix}v:${key}`], arguments: [value] })) === 1;
     },
     async stop() {
       stopped = true;

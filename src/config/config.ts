@@ -41,6 +41,8 @@ export interface Config {
   /** `sqlite`: a file under dataDir; `memory`: nothing survives a restart (tests, measurements); `postgres`. */
   store: StoreKind;
   dataDir: string;
+  /** `MEDIA_DIR`: where media files are kept; undefined: `<dataDir>/media`. Several nodes need one they all share. */
+  mediaDir?: string;
   /** `DATABASE_URL` (postgres://…), required with STORE=postgres; holds a password: log {@link redactUrl} of it. */
   databaseUrl?: string;
   /** `REDIS_URL` (redis://…, rediss://…) for cluster mode; undefined: one process. Log {@link redactUrl} of it. */
@@ -114,6 +116,7 @@ export const DEFAULTS: Config = {
   logLevel: "info",
   store: "sqlite",
   dataDir: "./data",
+  mediaDir: undefined,
   databaseUrl: undefined,
   redisUrl: undefined,
   nodeId: defaultNodeId(),
@@ -303,6 +306,7 @@ export function readConfig(
     logLevel: read(() => readLogLevel(env), D.logLevel),
     store,
     dataDir: dataDirOf(env),
+    mediaDir: env.MEDIA_DIR?.trim() || undefined,
     databaseUrl,
     redisUrl: read(
       () => readServiceUrl(env.REDIS_URL, "REDIS_URL", ["redis:", "rediss:"], "redis://127.0.0.1:6379/0"),

@@ -14,7 +14,7 @@ export const WORKER_MODULES: readonly string[] = ["../store/background_worker.ts
 /**
  * The file-system permissions `deno task start` (and `dev`, `demo`) grants, from the same variables the service
  * reads: reading the static files, the store worker's modules (Deno asks read access to load a worker),
- * DATA_DIR and CONFIG_FILE; writing DATA_DIR (the store, its WAL, the lock),
+ * DATA_DIR, MEDIA_DIR and CONFIG_FILE; writing DATA_DIR (the store, its WAL, the lock) and MEDIA_DIR,
  * nothing else (ffmpeg's scratch files are under DATA_DIR too). Relative paths are taken from the working directory,
  * as the service takes them. Running: ffmpeg only (`FFMPEG_PATH`, else `ffmpeg` on PATH), for media conversion.
  */
@@ -24,9 +24,10 @@ export function fsPermissions(
   workerModules: readonly string[] = WORKER_MODULES,
 ): { read: string[]; write: string[] } {
   const dataDir = dataDirOf(env);
-  const read = [staticDir, ...workerModules, dataDir];
+  const mediaDir = env.MEDIA_DIR?.trim();
+  const read = [staticDir, ...workerModules, dataDir, ...mediaDir ? [mediaDir] : []];
   if (env.CONFIG_FILE) read.push(env.CONFIG_FILE);
-  return { read, write: [dataDir] };
+  return { read, write: [dataDir, ...mediaDir ? [mediaDir] : []] };
 }
 
 /**
@@ -47,7 +48,7 @@ export function permissionFlag(kind: "read" | "write" | "run", env: Record<strin
   return `--allow-${kind}=${paths.join(",")}`;
 }
 
-// `deno run --allow-env=DATA_DIR,CONFIG_FILE,FFMPEG_PATH src/config/permissions.ts read|write|run` prints the flag the
+// `deno run --allow-env=DATA_DIR,MEDIA_DIR,CONFIG_FILE,FFMPEG_PATH src/config/permissions.ts read|write|run` prints the flag the
 // tasks pass to `deno run main.ts` (deno task has `$(…)` but no `${VAR:-default}`, and deno.json permission sets
 // cannot read variables). `… permissions.ts check` runs first in the tasks (`check && deno run …`): on a path no flag
 // can name it says why in one `kefu: …` line and exits 2, so the task stops there — a failed `$(…)` would not stop
@@ -56,6 +57,7 @@ export function permissionFlag(kind: "read" | "write" | "run", env: Record<strin
 if (import.meta.main) {
   const env = {
     DATA_DIR: Deno.env.get("DATA_DIR"),
+    MEDIA_DIR: Deno.env.get("MEDIA_DIR"),
     CONFIG_FILE: Deno.env.get("CONFIG_FILE"),
     FFMPEG_PATH: Deno.env.get("FFMPEG_PATH"),
   };

@@ -21,7 +21,7 @@ import type { ReplyService } from "../hub/replies.ts";
 import type { MediaFiles } from "../media/files.ts";
 import type { MediaPipeline } from "../media/pipeline.ts";
 import { mediaRoutes } from "../media/routes.ts";
-import { MediaOwnership } from "../media/ownership.ts";
+import { MediaOwnership, type SharedUploads } from "../media/ownership.ts";
 import type { Uploads } from "../media/uploads.ts";
 import type { HttpStats } from "./http_stats.ts";
 import { staticRoutes } from "./static_routes.ts";
@@ -42,7 +42,14 @@ export interface AppOptions {
   /** Agent sign-in; undefined: off. */
   auth?: Auth;
   /** Users' media files and the work on them. */
-  media: { files: MediaFiles; pipeline: MediaPipeline; publicUrl?: string; linkSeconds?: number };
+  media: {
+    files: MediaFiles;
+    pipeline: MediaPipeline;
+    publicUrl?: string;
+    linkSeconds?: number;
+    /** Several nodes: who uploaded what, known to every node. */
+    sharedUploads?: SharedUploads;
+  };
   /** Where requests are counted for the periodic summary line. */
   stats: HttpStats;
   /** Directory of the agent page. */
@@ -98,7 +105,11 @@ export function createApp(options: AppOptions): Hono {
     });
   });
   // Who owns which stored file: one for the agent routes (uploads) and the media routes (users' files).
-  const ownership = new MediaOwnership({ hub, publicUrl: options.media.publicUrl });
+  const ownership = new MediaOwnership({
+    hub,
+    publicUrl: options.media.publicUrl,
+    shared: options.media.sharedUploads,
+  });
   app.route(
     "/",
     agentRoutes({

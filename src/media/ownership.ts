@@ -18,9 +18,17 @@ export interface OwnerLookup {
   mediaOwnedBy(paths: readonly [string, string], agent: string): Promise<boolean>;
 }
 
+/** Who uploaded what, shared by several nodes (an upload made through one node is sent from another). */
+export interface SharedUploads {
+  add(agent: string, name: string): Promise<void>;
+  has(agent: string, name: string): Promise<boolean>;
+}
+
 /** Options for {@link MediaOwnership}. */
 export interface MediaOwnershipOptions {
   hub: OwnerLookup;
+  /** Several nodes: uploads known to every node; undefined: this process's memory only. */
+  shared?: SharedUploads;
   /** `PUBLIC_URL`: files stored while it was set are named by their absolute URL. */
   publicUrl?: string;
   /** Most (agent, upload) pairs remembered; the oldest go first (they are still owned once a reply used them). */
@@ -33,15 +41,20 @@ export class MediaOwnership {
   readonly #publicUrl: string;
   readonly #uploads = new Set<string>();
   readonly #maxUploads: number;
+  readonly #shared: SharedUploads | undefined;
 
   constructor(options: MediaOwnershipOptions) {
     this.#hub = options.hub;
+    this.#shared = options.shared;
     this.#publicUrl = options.publicUrl ?? "";
     this.#maxUploads = options.maxUploads ?? 100_000;
   }
 
-  /** `agent` uploaded the file `name` (an upload's id): it may open and send it. */
-  uploaded(agent: string, name: string): void {
+  /**
+   * `agent` uploaded the file `name` (an upload's id): it may open and send it. Among several nodes, resolves once
+   * every node knows (the agent's socket, which sends it, may be on another).
+   */
+  async uploaded(agent: string, name: string): Promise<void> {
     const key = `${agent}\u0000${name}`;
     this.#uploads.delete(key);
     this.#uploads.add(key);
@@ -49,6 +62,9 @@ export class MediaOwnership {
       if (this.#uploads.size <= this.#maxUploads) break;
       this.#uploads.delete(k);
     }
+    // The broker away: the upload is kept all the same; sent from another node it is refused (media_not_found) and
+    // the agent uploads it again.
+    await this.#shared?.add(agent, name).catch(() => {});
   }
 
   /** Whether `agent` uploaded `name` (known to this process). */
@@ -59,6 +75,7 @@ export class MediaOwnership {
   /** Whether `agent` owns the stored file `name`: its upload, or used by a message of one of its contacts. */
   async owns(agent: string, name: string): Promise<boolean> {
     if (this.uploadedBy(agent, name)) return true;
+    if (await this.#shared?.has(agent, name).catch(() => false)) return true;
     const media = `${MEDIA_PATH}/${name}`;
     const upload = `${UPLOAD_PATH}/${name}`;
     return await this.#hub.mediaOwnedBy([media, `${this.#publicUrl}${media}`], agent) ||

@@ -1,6 +1,6 @@
 /**
  * Several kefu nodes for the cluster tests: each a child process (`spawnKefu`) on 127.0.0.1 with STORE=postgres
- * (one database), REDIS_URL (one redis-server) and a NODE_ID and DATA_DIR of its own; and agents as real WebSocket
+ * (one database), REDIS_URL (one redis-server), one MEDIA_DIR and a NODE_ID and DATA_DIR of its own; and agents as real WebSocket
  * clients that send read receipts for every message (as the agent page does), so that what they did not get stays
  * unread and comes again when they reconnect.
  *
@@ -67,19 +67,25 @@ export async function startNode(
   };
 }
 
-/** Start `n` nodes named n1…; disposing the list stops them all. */
+/**
+ * Start `n` nodes named n1…, sharing one MEDIA_DIR (a temporary directory; `env.MEDIA_DIR` to name another);
+ * disposing the list stops them all (and removes the temporary directory).
+ */
 export async function startNodes(
   n: number,
   cluster: { databaseUrl: string; redisUrl: string },
   env: Record<string, string> = {},
-): Promise<Node[] & AsyncDisposable> {
-  const nodes = [] as unknown as Node[] & AsyncDisposable;
+): Promise<Node[] & AsyncDisposable & { mediaDir: string }> {
+  const mediaDir = env.MEDIA_DIR ?? await Deno.makeTempDir({ prefix: "kefu_nodes_media_" });
+  const nodes = [] as unknown as Node[] & AsyncDisposable & { mediaDir: string };
+  nodes.mediaDir = mediaDir;
   nodes[Symbol.asyncDispose] = async () => {
     await Promise.all(nodes.map((node) => node[Symbol.asyncDispose]()));
+    if (env.MEDIA_DIR === undefined) await Deno.remove(mediaDir, { recursive: true });
   };
   try {
     // One at a time: two cores, and each child compiles main.ts.
-    for (let i = 1; i <= n; i++) nodes.push(await startNode(`n${i}`, cluster, env));
+    for (let i = 1; i <= n; i++) nodes.push(await startNode(`n${i}`, cluster, { MEDIA_DIR: mediaDir, ...env }));
   } catch (e) {
     await nodes[Symbol.asyncDispose]();
     throw e;

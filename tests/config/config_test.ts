@@ -59,6 +59,7 @@ Deno.test("config: every variable is read", () => {
     logLevel: "warn",
     store: "memory",
     dataDir: "/var/lib/kefu",
+    mediaDir: undefined,
     databaseUrl: undefined,
     redisUrl: undefined,
     nodeId: DEFAULTS.nodeId,

@@ -98,10 +98,10 @@ export function wxOfficial(options: WxOfficialOptions): ChannelFactory {
       typing: (contact) => sender.typing(contact),
       replyWindow: (contact) => sender.replyWindow(contact),
       windowRules: (contact) => sender.windowRules(contact),
-      stop() {
-        // Held requests are answered (with nothing) and replies still waiting for one are refused.
-        passive.close();
-        return Promise.resolve();
+      stop(ms) {
+        // Held requests are answered (with nothing; among several nodes once WeChat gave up on them, so that its
+        // retry reaches another node) and replies still waiting for one are refused.
+        return passive.drain(ms);
       },
       health: () => ({
         accounts: accounts.map((a) => ({ account: accountId(a), path: a.path, reply_mode: a.replyMode })),

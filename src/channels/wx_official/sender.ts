@@ -137,7 +137,7 @@ export class Outbound {
     }
     if (ch.account.replyMode === "passive") {
       // offer() refuses with the reason when no request of WeChat's is open: no upload for nothing.
-      if (isMediaType(m.type) && passive.isOpen(ch.id, openid)) m.media = await this.#mediaId(ch, m, openid);
+      if (isMediaType(m.type) && await passive.isOpen(ch.id, openid)) m.media = await this.#mediaId(ch, m, openid);
       await passive.offer(ch.id, openid, m);
       return "passive";
     }

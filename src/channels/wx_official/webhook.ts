@@ -150,6 +150,9 @@ function mountAccount(
     }
     const unsubscribe = m.type === "event" && m.extra?.Event === "unsubscribe";
     const open = holding && !unsubscribe && passive.open(accountId, openid, account.passiveHoldMs);
+    // Several nodes: recorded as the user's holder before the message is accepted (an agent replying on another node
+    // must find this node), and before this request looks for a reply left for the user.
+    if (open) await passive.share(accountId, openid, account.passiveHoldMs);
     let r;
     try {
       r = await accept(m);

@@ -23,6 +23,7 @@ import { CannedReplies } from "./canned.ts";
 import { type AgentPeer, Delivery } from "./delivery.ts";
 import type { AgentEvent } from "./events.ts";
 import { Away, type ContactView, ownedBy, type ReplyWindowOf, UNASSIGNED, viewOf } from "./routing.ts";
+import { Team, WatchedBus } from "./team.ts";
 import { Workflow } from "./workflow.ts";
 
 export type { AgentPeer } from "./delivery.ts";
@@ -113,6 +114,8 @@ export class Hub {
   readonly #roles: Readonly<Record<string, Role>>;
   /** Availability, capacity and the queue (issue 22). */
   readonly assignment: Assigner;
+  /** The supervisor's view: the team's state, watching, assigning, internal notes (issue 22). */
+  readonly team: Team;
   #reassigning: Promise<number> | undefined;
 
   constructor(options: HubOptions) {
@@ -126,7 +129,9 @@ export class Hub {
       redeliverPage: options.redeliverPage ?? 1000,
       maxLiveWhileSyncing: options.maxLiveWhileSyncing ?? 1000,
     });
-    this.#bus = (options.bus ?? ((local) => new LocalBus(local)))(this.#delivery);
+    // Every event for a conversation's owner reaches the supervisors watching too (issue 22).
+    const watched = new WatchedBus((options.bus ?? ((local) => new LocalBus(local)))(this.#delivery));
+    this.#bus = watched;
     this.#away = new Away(this.#bus, options.reassignAfterMs ?? 30_000, options.now);
     // Several processes: an agent whose last session elsewhere closed is away from then on.
     this.#bus.watchOffline?.((agent) => this.#away.disconnected(agent));
@@ -153,6 +158,19 @@ export class Hub {
       view: (id) => this.view(id),
       handOver: (contact, to) => this.#handOver(contact, to),
       slotFreed: () => this.fillQueue(),
+    });
+    this.team = new Team({
+      store: this.#store,
+      bus: watched,
+      log: this.#log,
+      workflow: this.workflow,
+      assignment: this.assignment,
+      away: this.#away,
+      roleOf: (a) => this.roleOf(a),
+      view: (id) => this.view(id),
+      handOver: (contact, to) => this.#handOver(contact, to),
+      slotFreed: () => this.fillQueue(),
+      now: options.now,
     });
   }
 
@@ -267,8 +285,10 @@ export class Hub {
    * An agent's session is open: register it, give the agent the users who wrote while no agent was online, then
    * send what it has not read, oldest first, followed by whatever came in meanwhile.
    */
-  async connect(agent: string, peer: AgentPeer, options: { acks?: boolean } = {}): Promise<void> {
+  async connect(agent: string, peer: AgentPeer, options: { acks?: boolean; watch?: boolean } = {}): Promise<void> {
     this.#delivery.register(agent, peer, options.acks ?? false);
+    // A supervisor's session that asked to watch gets every conversation's events (others' requests are ignored).
+    if (options.watch === true && this.team.leads(agent)) this.#delivery.watch(peer);
     this.#away.connected(agent);
     try {
       await this.#bus.joined?.(agent);
@@ -306,11 +326,16 @@ export class Hub {
     return ownedBy(agent, contact, await this.#store.contact(contact), action);
   }
 
-  /** One page of a conversation of the agent's own contact (or of a user waiting for an agent), newest first. */
+  /**
+   * One page of a conversation of the agent's own contact (or of a user waiting for an agent; any contact for a
+   * supervisor or admin), newest first.
+   */
   async history(agent: string, contact: string, before: string | undefined, limit: number): Promise<StoredMessage[]> {
     const c = await this.#store.contact(contact);
     // A user waiting in the queue: any agent may read the conversation before taking them.
-    if (c?.agent !== UNASSIGNED) ownedBy(agent, contact, c, "read the history of");
+    if (c === undefined || (c.agent !== UNASSIGNED && !this.team.leads(agent))) {
+      ownedBy(agent, contact, c, "read the history of");
+    }
     return this.#store.history(contact, { before, limit });
   }
 

@@ -64,13 +64,7 @@ async function kefuWithTeam() {
   };
 }
 
-/** The ids of the team view's conversation list, in order. */
-function teamIds(page: Page): Promise<string[]> {
-  return page.evaluate<string[]>(
-    `[...document.querySelectorAll("#team-contacts [data-contact-id]")].map((li) => li.dataset.contactId)`,
-  );
-}
-
+/** Wait until the team view lists exactly `ids` (in any order). */
 function waitTeamIds(page: Page, what: string, ids: string[]) {
   return page.waitForExpression(
     what,

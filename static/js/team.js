@@ -14,7 +14,7 @@ import { channelLabel, loadContacts, previewOf, select } from "./contacts.js";
 import { appendMessage } from "./conversation.js";
 import { daySeparator, renderMessage } from "./message_view.js";
 import { contactLabel } from "./labels.js";
-import { agoElement, dayOf, formatDuration } from "./time.js";
+import { agoElement, dayOf, formatLeft } from "./time.js";
 
 /** What the team view knows: null until GET …/team answered (false: this agent is no supervisor). */
 export const team = {
@@ -157,7 +157,11 @@ export function renderTeam() {
     const avail = el("td", `team-avail ${text(a.availability)}`, t(`availability.${text(a.availability)}`));
     const load = el("td", "team-load", a.capacity === null ? String(a.open) : `${a.open}/${a.capacity}`);
     const unread = el("td", a.unread > 0 ? "team-unread some" : "team-unread", String(a.unread));
-    const oldest = el("td", "team-oldest", a.oldest_waiting ? formatDuration(a.oldest_waiting.waiting_seconds) : "—");
+    const oldest = el(
+      "td",
+      "team-oldest",
+      a.oldest_waiting ? formatLeft(a.oldest_waiting.waiting_seconds * 1000) : "—",
+    );
     if (a.oldest_waiting) {
       oldest.title = `${a.oldest_waiting.contact_id} · ${waitLine(a.oldest_waiting.waiting_seconds)}`;
     }
@@ -198,7 +202,11 @@ function renderContacts() {
     if (Number(s.unread) > 0) top.append(el("span", "unread", String(s.unread)));
     const last = s.last_message ? summaryMessage(s.last_message) : null;
     const line = el("div", "contact-last");
-    if (last) line.append(previewOf(last, nameOf(s)));
+    // A reply is its agent's, not "我" (the supervisor's): named by who owns the conversation.
+    if (last?.direction === "out") {
+      const said = previewOf({ ...last, direction: "in" });
+      line.append(s.agent_id ? t("team.replyBy", { agent: text(s.agent_id), text: said }) : said);
+    } else if (last) line.append(previewOf(last, nameOf(s)));
     if (s.channel) line.prepend(el("span", "channel-tag", channelLabel(text(s.channel))), " ");
     const at = Number(s.last_message_time) || 0;
     if (at > 0) line.append(" · ", agoElement(at));

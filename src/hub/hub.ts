@@ -105,6 +105,8 @@ export class Hub {
   readonly #log: Logger;
   readonly #delivery: Delivery;
   readonly #bus: AgentBus;
+  /** The bus without the watchers: what a hand-over re-delivers they saw already when it came. */
+  readonly #unwatched: AgentBus;
   readonly #away: Away;
   readonly #replyWindow: ReplyWindowOf;
   /** The workplace's actions on contacts: transfer, resolve, reopen, take, names and notes, search. */
@@ -130,7 +132,8 @@ export class Hub {
       maxLiveWhileSyncing: options.maxLiveWhileSyncing ?? 1000,
     });
     // Every event for a conversation's owner reaches the supervisors watching too (issue 22).
-    const watched = new WatchedBus((options.bus ?? ((local) => new LocalBus(local)))(this.#delivery));
+    this.#unwatched = (options.bus ?? ((local) => new LocalBus(local)))(this.#delivery);
+    const watched = new WatchedBus(this.#unwatched);
     this.#bus = watched;
     this.#away = new Away(this.#bus, options.reassignAfterMs ?? 30_000, options.now);
     // Several processes: an agent whose last session elsewhere closed is away from then on.
@@ -168,6 +171,7 @@ export class Hub {
       away: this.#away,
       roleOf: (a) => this.roleOf(a),
       view: (id) => this.view(id),
+      viewOf: (c) => viewOf(c, this.#replyWindow),
       handOver: (contact, to) => this.#handOver(contact, to),
       slotFreed: () => this.fillQueue(),
       now: options.now,
@@ -438,7 +442,7 @@ export class Hub {
     let sockets = 0;
     for (const m of waiting) {
       m.agent = to;
-      const d = this.#bus.deliver(to, m);
+      const d = this.#unwatched.deliver(to, m);
       needsAck = d.needsAck || needsAck;
       sockets = Math.max(sockets, d.sockets);
     }

@@ -15,7 +15,7 @@ import { KefuError, quote } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { type Message, newMessageId, nowSeconds } from "../core/message.ts";
 import { leadsTeam, type Role } from "../core/roles.ts";
-import { NOTE_TYPE, type Store } from "../store/store.ts";
+import { type ContactSummary, NOTE_TYPE, type Store } from "../store/store.ts";
 import type { AgentAvailability, Assigner, QueuePlace } from "./assignment.ts";
 import type { AgentBus } from "./bus.ts";
 import type { DeliveryReport } from "./delivery.ts";
@@ -113,6 +113,8 @@ export interface TeamOptions {
   away: Away;
   roleOf(agent: string): Role;
   view(id: string): Promise<ContactView | undefined>;
+  /** A contact read already (a list's entry) as agents see it. */
+  viewOf(c: ContactSummary): ContactView;
   /** A contact went to another owner: its unread messages go to that owner's sessions. */
   handOver(contact: string, to: string): Promise<void>;
   /** A conversation left an agent: a user waiting in the queue may take the slot. */
@@ -187,8 +189,7 @@ export class Team {
       ? [agent]
       : [UNASSIGNED, ...(await this.#o.workflow.agents()).map((a) => a.agent_id)];
     const lists = await Promise.all(owners.map((a) => this.#o.store.contactsOf(a)));
-    const views = await Promise.all(lists.flat().map((c) => this.#o.view(c.id)));
-    return views.filter((v) => v !== undefined).sort((a, b) =>
+    return lists.flat().map((c) => this.#o.viewOf(c)).sort((a, b) =>
       b.last_message_time - a.last_message_time || (a.contact_id < b.contact_id ? -1 : 1)
     );
   }

@@ -28,7 +28,9 @@ export const team = {
   open: { id: "", items: [], seen: new Set() },
 };
 
-const REFRESH_MS = 400;
+// The view reads the whole team again after a burst of events: at most once in this long (2,000 users cost the
+// server about half a second per read, bench/team_bench.ts).
+const REFRESH_MS = 1500;
 let refreshTimer = 0;
 
 function json(method, body) {
@@ -49,12 +51,15 @@ export async function loadTeam() {
     team.lead = true;
     team.agents = body.data.agents ?? [];
     team.queue = body.data.queue ?? [];
-    const query = team.filter === "queue"
-      ? { queue: 1 }
-      : team.filter.startsWith("agent:")
-      ? { agent_id: team.filter.slice(6) }
-      : {};
-    team.contacts = (await agentFetch(agentUrl(`${TEAM_PATH}/contacts`, query))).data.contacts ?? [];
+    // The desk on screen: only the role was wanted.
+    if (shown()) {
+      const query = team.filter === "queue"
+        ? { queue: 1 }
+        : team.filter.startsWith("agent:")
+        ? { agent_id: team.filter.slice(6) }
+        : {};
+      team.contacts = (await agentFetch(agentUrl(`${TEAM_PATH}/contacts`, query))).data.contacts ?? [];
+    }
   } catch (e) {
     if (e instanceof SignedOut) return;
     // 403: an agent, not a supervisor; the view stays away.
@@ -68,7 +73,7 @@ export async function loadTeam() {
 
 /** Something changed in the team (an event on the socket): the view reads it again, once per burst. */
 export function teamChanged() {
-  if (team.lead !== true || refreshTimer) return;
+  if (team.lead !== true || refreshTimer || !shown()) return;
   refreshTimer = setTimeout(() => {
     refreshTimer = 0;
     loadTeam();

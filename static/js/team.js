@@ -14,6 +14,7 @@ import { channelLabel, loadContacts, previewOf, select } from "./contacts.js";
 import { appendMessage } from "./conversation.js";
 import { daySeparator, renderMessage } from "./message_view.js";
 import { contactLabel } from "./labels.js";
+import { queuePlace } from "./availability.js";
 import { agoElement, dayOf, formatLeft } from "./time.js";
 
 /** What the team view knows: null until GET …/team answered (false: this agent is no supervisor). */
@@ -217,6 +218,8 @@ function renderContacts() {
     if (at > 0) line.append(" · ", agoElement(at));
     if (s.awaiting_reply) li.classList.add("awaiting");
     li.append(top, line);
+    // The queue's users (筛选 the queue): their place and how long they have waited, as on the desk's queue.
+    queuePlace(s, li);
     li.addEventListener("click", () => openConversation(id));
     return li;
   }));

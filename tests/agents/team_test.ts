@@ -199,6 +199,12 @@ Deno.test("team: two supervisors assign one contact at once — one wins, the ot
   }
   const watched = await watcher.next(109);
   assert.deepEqual([watched.data.type, watched.data.action], ["contact", "transferred"]);
+  // Each transfer once for the watchers, though both its agents (and the one acting) are told; no hand-over repeats.
+  const more = (await watcher.settle()).filter((e) => e.result.code === 109);
+  assert.deepEqual(
+    more.map((e) => [e.data.type, e.data.action ?? e.data.item?.id]),
+    to === "sup" ? [] : [["contact", "transferred"]],
+  );
   const lines = (await call(t, "adm", "GET", "/history?contact_id=u1")).body.data.messages
     .filter((m: Json) => m.direction === "system");
   assert.ok(lines.length >= 1);

@@ -107,6 +107,7 @@ export class Hub {
   readonly #bus: AgentBus;
   /** The bus without the watchers: what a hand-over re-delivers they saw already when it came. */
   readonly #unwatched: AgentBus;
+  readonly #watched: WatchedBus;
   readonly #away: Away;
   readonly #replyWindow: ReplyWindowOf;
   /** The workplace's actions on contacts: transfer, resolve, reopen, take, names and notes, search. */
@@ -134,7 +135,7 @@ export class Hub {
     // Every event for a conversation's owner reaches the supervisors watching too (issue 22).
     this.#unwatched = (options.bus ?? ((local) => new LocalBus(local)))(this.#delivery);
     const watched = new WatchedBus(this.#unwatched);
-    this.#bus = watched;
+    this.#bus = this.#watched = watched;
     this.#away = new Away(this.#bus, options.reassignAfterMs ?? 30_000, options.now);
     // Several processes: an agent whose last session elsewhere closed is away from then on.
     this.#bus.watchOffline?.((agent) => this.#away.disconnected(agent));
@@ -233,6 +234,8 @@ export class Hub {
     // Also a new user waiting for a free slot (issue 22): every page shows them in the queue.
     if (c.agent === UNASSIGNED) this.#tellContact(this.#bus.online(), c.id, "queued");
     if (held) return result("pending");
+    // A message no owner's session gets through the bus now (the queue's; one handed over below): the watchers see it.
+    if (c.agent === UNASSIGNED || outcome.movedFrom !== undefined) this.#watched.watchMessage(c.agent, message);
     if (c.agent === UNASSIGNED) return result("queued");
     // Taken over from an agent who is away: the messages that waited for them go first, this one among them.
     if (outcome.movedFrom !== undefined && this.#bus.isOnline(c.agent)) {

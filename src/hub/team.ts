@@ -50,6 +50,11 @@ export class WatchedBus implements AgentBus {
     return n;
   }
 
+  /** Tell the watchers of a user's message that reaches no owner's sessions through this bus (the queue, a move). */
+  watchMessage(agent: string, message: Message): void {
+    this.#watch(agent, message, { kind: "message", message });
+  }
+
   /** Tell the watchers only (a reply, which no other session of its agent hears of). */
   watchOnly(agent: string, event: AgentEvent): void {
     this.#watch(agent, event, event);

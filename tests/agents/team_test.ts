@@ -151,6 +151,14 @@ Deno.test("team: a supervisor watching sees every agent's messages and replies l
   const a1Frames = await a1.settle();
   assert.ok(!a1Frames.some((e) => e.result.code === 109), "an agent asking to watch is not given the team");
   assert.equal(receiver.received.length, 1);
+
+  // A user put back in the queue writes again: no agent's session gets it, the watchers do.
+  assert.equal((await call(t, "a1", "POST", "/contacts/u1/release", {})).status, 200);
+  await sup.settle();
+  const r = await post(`${t.http}/send`, userXml("u1", "还有人吗？"));
+  assert.equal(r.body.data.status, "queued", JSON.stringify(r.body));
+  const queued = (await sup.settle()).filter((e) => e.result.code === 109 && e.data.type === "message");
+  assert.deepEqual(queued.map((e) => [e.data.agent_id, e.data.item.msg.content]), [["", "还有人吗？"]]);
 });
 
 Deno.test("team: two supervisors assign one contact at once — one wins, the other gets 409; agents are told", async () => {

@@ -283,9 +283,18 @@ export class Hub {
     return m;
   }
 
-  /** Whether a message of one of `agent`'s contacts uses the stored media file named by either of `paths`. */
-  mediaOwnedBy(paths: readonly [string, string], agent: string): Promise<boolean> {
-    return this.#store.mediaOwnedBy(paths, agent);
+  /**
+   * Whether a message of one of `agent`'s contacts uses the stored media file named by either of `paths` (of any
+   * contact, for a supervisor or admin).
+   */
+  async mediaOwnedBy(paths: readonly [string, string], agent: string): Promise<boolean> {
+    if (await this.#store.mediaOwnedBy(paths, agent)) return true;
+    // A supervisor or admin reads every conversation (issue 22), and so its files: any owner's, or the queue's.
+    if (!this.team.leads(agent)) return false;
+    for (const a of [UNASSIGNED, ...(await this.workflow.agents()).map((x) => x.agent_id)]) {
+      if (a !== agent && await this.#store.mediaOwnedBy(paths, a)) return true;
+    }
+    return false;
   }
 
   /**

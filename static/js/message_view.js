@@ -50,7 +50,9 @@ function renderEvent(m) {
   div.dataset.testid = "event";
   div.dataset.id = m.id;
   const c = state.contacts.get(state.selected);
-  div.append(clockOf(m), el("span", "msg-text", eventLine(m, c ? displayName(c) : t("event.someone"))));
+  // `who`: the user as a view other than the desk names them (the supervisor's team view).
+  const who = m.who ?? (c ? displayName(c) : t("event.someone"));
+  div.append(clockOf(m), el("span", "msg-text", eventLine(m, who)));
   return div;
 }
 

@@ -109,6 +109,9 @@ function addItem(item) {
   if (id !== "" && team.open.seen.has(id)) return;
   if (id !== "") team.open.seen.add(id);
   const m = storedMessage(item);
+  // A WeChat event's line names the watched user, not whoever is open on the desk.
+  const s = openContact();
+  if (m.event) m.who = s ? nameOf(s) : text(item.contact_id);
   team.open.items.push(m);
   const box = $("team-conversation");
   const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 40;

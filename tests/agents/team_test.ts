@@ -45,7 +45,7 @@ async function team(replyUrl: string): Promise<TestService> {
       ],
     }),
   );
-  const t = await startService({ CONFIG_FILE: file, PUSH_REPLY_URL: replyUrl });
+  const t = await startService({ CONFIG_FILE: file, PUSH_REPLY_URL: replyUrl, METRICS_TOKEN: METRICS });
   return {
     ...t,
     [Symbol.asyncDispose]: async () => {
@@ -78,6 +78,17 @@ async function push(t: TestService, user: string, text: string, agent: string): 
 }
 
 const watchUrl = (t: TestService, agent: string) => `${agentUrl(t, agent)}&ack=1&watch=1`;
+
+const METRICS = "team-metrics-token-0123";
+
+/** The replies channels took, as /metrics counts them (every channel, every account). */
+async function repliesSent(t: TestService): Promise<number> {
+  const res = await fetch(`${t.http}/metrics`, { headers: { authorization: `Bearer ${METRICS}` } });
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  return text.split("\n").filter((l) => l.startsWith("kefu_replies_sent_total"))
+    .reduce((n, l) => n + Number(l.split(" ").at(-1)), 0);
+}
 
 Deno.test("team: the state and every conversation are for supervisors and admins; an agent gets 403", async () => {
   await using receiver = startReceiver();
@@ -227,6 +238,7 @@ Deno.test("team: an internal note is kept, shown live to the agent and the watch
   await push(t, "u1", "什么时候发货？", "a1");
   await a1.next(1001);
   await sup.next(109);
+  const sentBefore = await repliesSent(t);
 
   const noted = await call(t, "sup", "POST", "/contacts/u1/notes", { content: "  VIP 客户，优先处理  " });
   assert.equal(noted.status, 200, JSON.stringify(noted.body));
@@ -254,4 +266,10 @@ Deno.test("team: an internal note is kept, shown live to the agent and the watch
   assert.equal(u1.awaiting_reply, true, "a note is no answer");
   assert.equal(u1.last_message.content, "什么时候发货？", "the preview is still the user's message");
   assert.deepEqual(receiver.received, [], "no note reached the user");
+  assert.equal(await repliesSent(t), sentBefore, "the channels' reply count did not move");
+  // While a reply moves it (the count above could have failed).
+  a1.send({ data: { id: "r1", contact_id: "u1", msg: { content: "今天发" } }, result: { code: 1001, message: "c" } });
+  await a1.next(103);
+  assert.equal(await repliesSent(t), sentBefore + 1);
+  assert.equal(receiver.received.length, 1);
 });

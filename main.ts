@@ -246,7 +246,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     return ch;
   });
   const router = new ReplyRouter(channels, { log });
-  const replies = new ReplyService({ store, router, log });
+  // Supervisors watching the team see each reply as it went out (issue 22).
+  const replies = new ReplyService({ store, router, log, recorded: (m, state, d) => hub.team.replied(m, state, d) });
   // The gauges (messages waiting, agents online, sockets, channel states) are read from here at scrape time.
   const gauges = { hub: () => hub.stats(), channels: () => channelStates(channels) };
   setGaugeSource(gauges);

@@ -15,5 +15,6 @@ await import("./http/bad_input_test.ts");
 await import("./channels/channel_test.ts");
 await import("./agents/canned_test.ts");
 await import("./automation/automatic_service_test.ts");
+await import("./agents/team_test.ts");
 
 Deno.test("on PostgreSQL: the server stops", () => stopPostgres());

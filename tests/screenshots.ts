@@ -1,7 +1,8 @@
 /**
  * `deno task screenshots`: kefu with demo data in a temporary DATA_DIR, the agent page in headless Chromium at
  * 1280×800, and PNGs of its main views written to docs/screenshots/ (the contact list with a conversation in
- * Chinese, the transfer dialog, search results, a closed reply window, the waiting queue, the English page).
+ * Chinese, the transfer dialog, search results, a closed reply window, the waiting queue, the English page; the
+ * supervisor's team view and an internal note on the agent's page).
  *
  * @module
  */
@@ -14,10 +15,13 @@ import { seedInbound } from "./store/seed.ts";
 import { Browser, type Page } from "./browser/cdp.ts";
 import { click, clickContact, openAgent } from "./browser/page_helpers.ts";
 import { freePort } from "./helpers.ts";
+import { hashPassword } from "../src/agents/auth/passwords.ts";
 
 const OUT = new URL("../docs/screenshots/", import.meta.url);
 const APPID = "wx5a1b2c3d4e5f6a7b";
 const AGENT = "wang";
+/** The team's supervisor (CONFIG_FILE `agents[].role`), for the team view. */
+const SUPERVISOR = "zhou";
 
 type Line = [minutesAgo: number, direction: "in" | "out", content: string];
 
@@ -99,6 +103,18 @@ async function main(): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "kefu-screenshots-" });
   await Deno.mkdir(OUT, { recursive: true });
   await seed(dir);
+  // The team: two agents and a supervisor (sign-in is off; the hashes are not used).
+  const hash = await hashPassword("not used: sign-in is off");
+  await Deno.writeTextFile(
+    `${dir}/team.json`,
+    JSON.stringify({
+      agents: [
+        { id: AGENT, password_hash: hash },
+        { id: "li", password_hash: hash },
+        { id: SUPERVISOR, role: "supervisor", password_hash: hash },
+      ],
+    }),
+  );
   const port = freePort();
   const svc = await start(parseConfig({
     PORT: String(port),
@@ -111,6 +127,7 @@ async function main(): Promise<void> {
     WECHAT_APPSECRET: "not-used",
     WECHAT_API_BASE: "http://127.0.0.1:9",
     WECHAT_COMPANY_ID: "demo",
+    CONFIG_FILE: `${dir}/team.json`,
   }));
   const browser = await Browser.launch();
   try {
@@ -194,6 +211,39 @@ async function main(): Promise<void> {
     await shot(page, "english.png");
     // The next visit starts in Chinese again.
     await click(page, "#lang");
+    await page.waitForExpression("Chinese", `document.documentElement.lang === "zh-CN"`);
+    await click(page, "#details-close");
+
+    // The supervisor's team view (issue 22): every agent's state, the conversations, one watched with a note.
+    const sup = await openAgent(browser, `http://127.0.0.1:${port}/?userid=${SUPERVISOR}`, size);
+    await sup.evaluate(`localStorage.setItem("kefu.alerts", "off")`);
+    await sup.waitForExpression("the 团队 button", `!document.querySelector("#team-toggle").hidden`);
+    await click(sup, "#team-toggle");
+    await sup.waitForExpression(
+      "the team's conversations",
+      `document.querySelectorAll("#team-contacts [data-contact-id]").length >= 5`,
+    );
+    await click(sup, '#team-contacts [data-contact-id="oUser_zhang"]');
+    await sup.waitForExpression(
+      "the watched conversation",
+      `document.querySelectorAll('#team-conversation [data-testid="message"]').length >= 7`,
+    );
+    await sup.evaluate(`(() => {
+      const box = document.querySelector("#team-note");
+      box.value = "老客户，快递延误两次了，今天务必跟进到签收";
+    })()`);
+    await click(sup, "#team-note-add");
+    await sup.waitForExpression("the note", `!!document.querySelector('#team-conversation [data-testid="note"]')`);
+    await sup.evaluate(`document.querySelector("#team-assign-to").value = "li"`);
+    await shot(sup, "team-view.png");
+    // The note on the agent's page: yellow, the team's only.
+    await page.waitForExpression(
+      "the note on wang's page",
+      `!!document.querySelector('#conversation [data-testid="note"]')`,
+    );
+    await page.evaluate(`document.querySelectorAll('[data-testid="toast"]').forEach((t) => t.remove())`);
+    await shot(page, "internal-note.png");
+    await sup.close();
     await page.close();
     await colleague.close();
   } finally {

@@ -86,7 +86,10 @@ export function upgradeAgent(
   const protocol = offered?.split(",")[0].trim() || undefined;
   const { socket, response } = Deno.upgradeWebSocket(req, { protocol, idleTimeout: options.idleTimeoutSeconds });
   // ?ack=1: this client sends read receipts, so what it has not acknowledged comes again on its next connect.
-  const acks = dialect.acks || /^(1|true|yes)$/i.test(new URL(req.url).searchParams.get("ack") ?? "");
+  const params = new URL(req.url).searchParams;
+  const acks = dialect.acks || /^(1|true|yes)$/i.test(params.get("ack") ?? "");
+  // ?watch=1: a supervisor's page watching every conversation (issue 22); ignored for an agent.
+  const watchTeam = /^(1|true|yes)$/i.test(params.get("watch") ?? "");
   const session = new Session(socket, dialect);
 
   // A session lives no longer than the token it was opened with.
@@ -102,7 +105,7 @@ export function upgradeAgent(
     };
     if (expiresAt !== undefined) arm();
     unwatch = watch?.((reason) => socket.close(Close.unauthorized, reason));
-    hub.connect(agent, session, { acks }).catch((e) => {
+    hub.connect(agent, session, { acks, watch: watchTeam }).catch((e) => {
       log.error("ws_backlog_failed", { agent, error: String(e) });
       socket.close(Close.internalError, "cannot read your unacknowledged messages; reconnect");
     });

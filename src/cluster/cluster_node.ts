@@ -62,6 +62,8 @@ export class ClusterNode implements AgentBus {
   readonly #o: Required<ClusterNodeOptions>;
   readonly #agentTopic: (agent: string) => string;
   readonly #presenceTopic = "kefu:presence";
+  /** Events for the supervisors watching the team (issue 22): every node subscribes, each writes to its watchers. */
+  readonly #watchersTopic = "kefu:watchers";
   #local: Delivery | undefined;
   /** agent → the other nodes it has sessions on (the cluster's presence, as last heard). */
   #remote = new Map<string, Set<string>>();
@@ -111,6 +113,7 @@ export class ClusterNode implements AgentBus {
     });
     await this.#o.engine.subscribe(this.#presenceTopic).catch((e) => this.#broken("cluster_subscribe_failed", e));
     await this.#o.engine.subscribe(this.mailbox.topic).catch((e) => this.#broken("cluster_subscribe_failed", e));
+    await this.#o.engine.subscribe(this.#watchersTopic).catch((e) => this.#broken("cluster_subscribe_failed", e));
     await this.refresh();
     this.#timer = setInterval(() => void this.refresh(), this.#o.heartbeatMs);
   }
@@ -193,6 +196,13 @@ export class ClusterNode implements AgentBus {
     this.#offline.push(listener);
   }
 
+  watch(event: AgentEvent): void {
+    this.#localDelivery().watched(event);
+    // A lost publish costs the watchers a live line, never a message: their page reads the history on reconnect.
+    this.#o.engine.publish(this.#watchersTopic, JSON.stringify({ from: this.#o.nodeId, event }))
+      .catch((e) => this.#broken("cluster_publish_failed", e));
+  }
+
   // ---- presence ----
 
   /** Announce this node's agents and read everyone's (the heartbeat); subscriptions follow the sessions. */
@@ -273,6 +283,10 @@ export class ClusterNode implements AgentBus {
       return this.#o.log.warn("cluster_bad_payload", { topic, error: String(e) });
     }
     if (topic === this.#presenceTopic) return this.#notice(wire as Notice);
+    if (topic === this.#watchersTopic) {
+      const w = wire as unknown as { from: string; event: AgentEvent };
+      return void (w.from !== this.#o.nodeId && this.#localDelivery().watched(w.event));
+    }
     const w = wire as Wire;
     if (w.from === this.#o.nodeId && w.kind !== "resync") return;
     const local = this.#localDelivery();
@@ -291,6 +305,7 @@ export class ClusterNode implements AgentBus {
     for (const agent of this.#subscribed) this.#o.engine.subscribe(this.#agentTopic(agent)).catch(() => {});
     this.#o.engine.subscribe(this.#presenceTopic).catch(() => {});
     this.#o.engine.subscribe(this.mailbox.topic).catch(() => {});
+    this.#o.engine.subscribe(this.#watchersTopic).catch(() => {});
     for (const agent of this.#localDelivery().agents()) void this.#resync(agent);
     void this.refresh();
   }

@@ -28,6 +28,8 @@ export const AGENTS_PATH = `${BASE_PATH}/agents`;
 export const SEARCH_PATH = `${BASE_PATH}/search`;
 /** Files an agent uploads to send (POST), and where each is served (GET `…/media/{id}`). */
 export const UPLOAD_PATH = `${BASE_PATH}/media`;
+/** The supervisor's view (issue 22): every agent's state and the queue; `…/team/contacts` every conversation. */
+export const TEAM_PATH = `${BASE_PATH}/team`;
 /** The seed's test alias: XML or JSON, told apart by content. */
 export const TEST_SEND_PATH = "/send";
 
@@ -52,6 +54,10 @@ export const Code = {
   contact: 106,
   /** kefu: an agent's availability changed (在线 / 忙碌 / 离开), with its open conversations and capacity. */
   agent: 107,
+  /** kefu: an internal note (内部备注) in a conversation, for the team only: `data` is its history item (issue 22). */
+  note: 108,
+  /** kefu: what happened in any agent's conversation, for supervisors watching the team (issue 22). */
+  watch: 109,
   /** kefu: a message type the seed has no code for; `msg_type` keeps the source's type. */
   other: 1000,
   text: 1001,

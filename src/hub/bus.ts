@@ -38,6 +38,11 @@ export interface AgentBus extends Presence {
   left?(agent: string): void;
   /** Tell `listener` when an agent is seen offline everywhere (another process's sessions): the grace period starts. */
   watchOffline?(listener: (agent: string) => void): void;
+  /**
+   * Tell every session watching the team (supervisors, issue 22), wherever it is connected; without it, only this
+   * process's watchers hear (the event is a `watch`).
+   */
+  watch?(event: AgentEvent): void;
 }
 
 /** How the hub gets its bus: from this process's sessions. */
@@ -69,5 +74,9 @@ export class LocalBus implements AgentBus {
 
   online(): Iterable<string> {
     return this.#local.agents();
+  }
+
+  watch(event: AgentEvent): void {
+    this.#local.watched(event);
   }
 }

@@ -77,6 +77,9 @@ export class Delivery {
    */
   readonly #legacy = new Map<AgentPeer, MessageRef[]>();
 
+  /** Sessions of supervisors watching every conversation (issue 22): they also get `watch` events. */
+  readonly #watchers = new Set<AgentPeer>();
+
   /** Aborted by {@link closeAll}: waits for a socket to drain end at once. */
   readonly #closing = new AbortController();
 
@@ -131,6 +134,7 @@ export class Delivery {
   /** Remove a session; true when it was the agent's last. */
   unregister(agent: string, peer: AgentPeer): boolean {
     this.#syncing.delete(peer);
+    this.#watchers.delete(peer);
     // What a session without read receipts still had in its buffer did not reach the agent: unread again.
     const unflushed = this.#legacy.get(peer);
     if (unflushed !== undefined && unflushed.length > 0 && peer.bufferedAmount > 0) {
@@ -205,6 +209,23 @@ export class Delivery {
     return this.#write(peers, event);
   }
 
+  /** A registered session also gets what happens in every conversation (`watch` events) until it closes. */
+  watch(peer: AgentPeer): void {
+    this.#watchers.add(peer);
+  }
+
+  /** Send a `watch` event to this process's watching sessions; answers how many. */
+  watched(event: AgentEvent): number {
+    if (this.#watchers.size === 0) return 0;
+    // Every conversation is a lot: a watcher that does not read is closed (its page reads history again on connect).
+    for (const p of this.#watchers) {
+      if (p.bufferedAmount <= this.#o.maxBufferedBytes) continue;
+      this.#watchers.delete(p);
+      p.close(Close.tooSlow, `too slow: over ${this.#o.maxBufferedBytes} bytes unsent while watching; reconnect`);
+    }
+    return this.#write(this.#watchers, event);
+  }
+
   /** Send an event to every open session (the heartbeat). */
   broadcast(event: AgentEvent): void {
     for (const peers of this.#sessions.values()) this.#write(peers, event);
@@ -241,6 +262,7 @@ export class Delivery {
     }
     this.#sessions.clear();
     this.#syncing.clear();
+    this.#watchers.clear();
   }
 
   /** Counters for `/healthz`. */

@@ -42,7 +42,16 @@ export type AgentEvent =
   /** An agent's availability changed (issue 22): colleagues' pages show it. */
   | { kind: "agent"; agent: AgentAvailability }
   /** A line for the agent from kefu itself. */
-  | { kind: "notice"; content: string; company?: string };
+  | { kind: "notice"; content: string; company?: string }
+  /** An internal note (内部备注, issue 22) written in a conversation: for the team only, never for the user. */
+  | { kind: "note"; note: Message }
+  /** An agent's reply as it was sent (issue 22: only inside `watch`, for supervisors watching the team). */
+  | { kind: "reply"; message: Message; state: "sent" | "failed"; detail: string }
+  /**
+   * What happened in a conversation of `agent`, for supervisors watching every conversation (issue 22): a user's
+   * message, a reply, a note or a contact event, as its owner's sessions get it.
+   */
+  | { kind: "watch"; agent: string; event: AgentEvent };
 
 /** Turns events into text frames; an agent dialect is one. Compared by identity to encode once per dialect. */
 export interface EventEncoder {

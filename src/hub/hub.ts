@@ -23,6 +23,7 @@ import { CannedReplies } from "./canned.ts";
 import { type AgentPeer, Delivery } from "./delivery.ts";
 import type { AgentEvent } from "./events.ts";
 import { Away, type ContactView, ownedBy, type ReplyWindowOf, UNASSIGNED, viewOf } from "./routing.ts";
+import { Team, WatchedBus } from "./team.ts";
 import { Workflow } from "./workflow.ts";
 
 export type { AgentPeer } from "./delivery.ts";
@@ -104,6 +105,9 @@ export class Hub {
   readonly #log: Logger;
   readonly #delivery: Delivery;
   readonly #bus: AgentBus;
+  /** The bus without the watchers: what a hand-over re-delivers they saw already when it came. */
+  readonly #unwatched: AgentBus;
+  readonly #watched: WatchedBus;
   readonly #away: Away;
   readonly #replyWindow: ReplyWindowOf;
   /** The workplace's actions on contacts: transfer, resolve, reopen, take, names and notes, search. */
@@ -113,6 +117,8 @@ export class Hub {
   readonly #roles: Readonly<Record<string, Role>>;
   /** Availability, capacity and the queue (issue 22). */
   readonly assignment: Assigner;
+  /** The supervisor's view: the team's state, watching, assigning, internal notes (issue 22). */
+  readonly team: Team;
   #reassigning: Promise<number> | undefined;
 
   constructor(options: HubOptions) {
@@ -126,7 +132,10 @@ export class Hub {
       redeliverPage: options.redeliverPage ?? 1000,
       maxLiveWhileSyncing: options.maxLiveWhileSyncing ?? 1000,
     });
-    this.#bus = (options.bus ?? ((local) => new LocalBus(local)))(this.#delivery);
+    // Every event for a conversation's owner reaches the supervisors watching too (issue 22).
+    this.#unwatched = (options.bus ?? ((local) => new LocalBus(local)))(this.#delivery);
+    const watched = new WatchedBus(this.#unwatched);
+    this.#bus = this.#watched = watched;
     this.#away = new Away(this.#bus, options.reassignAfterMs ?? 30_000, options.now);
     // Several processes: an agent whose last session elsewhere closed is away from then on.
     this.#bus.watchOffline?.((agent) => this.#away.disconnected(agent));
@@ -153,6 +162,20 @@ export class Hub {
       view: (id) => this.view(id),
       handOver: (contact, to) => this.#handOver(contact, to),
       slotFreed: () => this.fillQueue(),
+    });
+    this.team = new Team({
+      store: this.#store,
+      bus: watched,
+      log: this.#log,
+      workflow: this.workflow,
+      assignment: this.assignment,
+      away: this.#away,
+      roleOf: (a) => this.roleOf(a),
+      view: (id) => this.view(id),
+      viewOf: (c) => viewOf(c, this.#replyWindow),
+      handOver: (contact, to) => this.#handOver(contact, to),
+      slotFreed: () => this.fillQueue(),
+      now: options.now,
     });
   }
 
@@ -211,6 +234,8 @@ export class Hub {
     // Also a new user waiting for a free slot (issue 22): every page shows them in the queue.
     if (c.agent === UNASSIGNED) this.#tellContact(this.#bus.online(), c.id, "queued");
     if (held) return result("pending");
+    // A message no owner's session gets through the bus now (the queue's; one handed over below): the watchers see it.
+    if (c.agent === UNASSIGNED || outcome.movedFrom !== undefined) this.#watched.watchMessage(c.agent, message);
     if (c.agent === UNASSIGNED) return result("queued");
     // Taken over from an agent who is away: the messages that waited for them go first, this one among them.
     if (outcome.movedFrom !== undefined && this.#bus.isOnline(c.agent)) {
@@ -258,17 +283,28 @@ export class Hub {
     return m;
   }
 
-  /** Whether a message of one of `agent`'s contacts uses the stored media file named by either of `paths`. */
-  mediaOwnedBy(paths: readonly [string, string], agent: string): Promise<boolean> {
-    return this.#store.mediaOwnedBy(paths, agent);
+  /**
+   * Whether a message of one of `agent`'s contacts uses the stored media file named by either of `paths` (of any
+   * contact, for a supervisor or admin).
+   */
+  async mediaOwnedBy(paths: readonly [string, string], agent: string): Promise<boolean> {
+    if (await this.#store.mediaOwnedBy(paths, agent)) return true;
+    // A supervisor or admin reads every conversation (issue 22), and so its files: any owner's, or the queue's.
+    if (!this.team.leads(agent)) return false;
+    for (const a of [UNASSIGNED, ...(await this.workflow.agents()).map((x) => x.agent_id)]) {
+      if (a !== agent && await this.#store.mediaOwnedBy(paths, a)) return true;
+    }
+    return false;
   }
 
   /**
    * An agent's session is open: register it, give the agent the users who wrote while no agent was online, then
    * send what it has not read, oldest first, followed by whatever came in meanwhile.
    */
-  async connect(agent: string, peer: AgentPeer, options: { acks?: boolean } = {}): Promise<void> {
+  async connect(agent: string, peer: AgentPeer, options: { acks?: boolean; watch?: boolean } = {}): Promise<void> {
     this.#delivery.register(agent, peer, options.acks ?? false);
+    // A supervisor's session that asked to watch gets every conversation's events (others' requests are ignored).
+    if (options.watch === true && this.team.leads(agent)) this.#delivery.watch(peer);
     this.#away.connected(agent);
     try {
       await this.#bus.joined?.(agent);
@@ -306,11 +342,16 @@ export class Hub {
     return ownedBy(agent, contact, await this.#store.contact(contact), action);
   }
 
-  /** One page of a conversation of the agent's own contact (or of a user waiting for an agent), newest first. */
+  /**
+   * One page of a conversation of the agent's own contact (or of a user waiting for an agent; any contact for a
+   * supervisor or admin), newest first.
+   */
   async history(agent: string, contact: string, before: string | undefined, limit: number): Promise<StoredMessage[]> {
     const c = await this.#store.contact(contact);
     // A user waiting in the queue: any agent may read the conversation before taking them.
-    if (c?.agent !== UNASSIGNED) ownedBy(agent, contact, c, "read the history of");
+    if (c === undefined || (c.agent !== UNASSIGNED && !this.team.leads(agent))) {
+      ownedBy(agent, contact, c, "read the history of");
+    }
     return this.#store.history(contact, { before, limit });
   }
 
@@ -413,7 +454,7 @@ export class Hub {
     let sockets = 0;
     for (const m of waiting) {
       m.agent = to;
-      const d = this.#bus.deliver(to, m);
+      const d = this.#unwatched.deliver(to, m);
       needsAck = d.needsAck || needsAck;
       sockets = Math.max(sockets, d.sockets);
     }

@@ -22,6 +22,8 @@ export interface ReplyServiceOptions {
   router: ReplyRouter;
   log: Logger;
   now?: () => number;
+  /** Told each reply's end once recorded (the supervisors watching see it, issue 22). */
+  recorded?(message: Message, state: "sent" | "failed", detail: string): void;
 }
 
 /** How a reply went out. */
@@ -83,7 +85,7 @@ export class ReplyService {
   // Recorded before the agent is told, so that the history it reads next says the same.
   #record(message: Message, state: "sent" | "failed", detail: string): Promise<void> {
     return this.#o.store.setOutboundState(message, state, detail).then(
-      () => undefined,
+      () => this.#o.recorded?.(message, state, detail),
       (e) => this.#o.log.error("reply_state_failed", { contact: message.contact, id: message.id, error: String(e) }),
     );
   }

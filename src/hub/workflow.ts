@@ -66,10 +66,13 @@ export class Workflow {
     this.#configured = new Set(options.agents ?? []);
   }
 
-  /** One contact as `agent` may see it: its own, or a user waiting for an agent. Throws 404/403 otherwise. */
+  /**
+   * One contact as `agent` may see it: its own, a user waiting for an agent, or any for a supervisor or admin.
+   * Throws 404/403 otherwise.
+   */
   async contact(agent: string, id: string): Promise<ContactView> {
     const c = await this.#o.view(id);
-    if (c !== undefined && c.agent_id === UNASSIGNED) return c;
+    if (c !== undefined && (c.agent_id === UNASSIGNED || leadsTeam(this.#o.roleOf?.(agent) ?? "agent"))) return c;
     return ownedBy(agent, id, c && { ...c, agent: c.agent_id }, "read");
   }
 

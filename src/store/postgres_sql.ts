@@ -103,7 +103,7 @@ export const Q = {
   // An inbound row's `extra` is read only for events (`event:<Event>`).
   conversationNewestFirst: "SELECT seq, direction, type, CASE WHEN type = 'event' THEN extra END AS extra, " +
     `send_time AS "sendTime", stored_at AS "storedAt", count(*) FILTER (WHERE direction = 'out' ` +
-    "AND type <> 'system' AND state IN ('queued', 'sent')) OVER (ORDER BY seq DESC) AS replies " +
+    "AND type NOT IN ('system', 'note') AND state IN ('queued', 'sent')) OVER (ORDER BY seq DESC) AS replies " +
     "FROM messages WHERE contact = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
   setOutbound: "UPDATE messages SET state = $3, detail = $4 WHERE seq = (SELECT max(seq) FROM messages " +
     "WHERE contact = $1 AND id = $2 AND direction = 'out')",
@@ -174,10 +174,10 @@ function summarySql(where: string): string {
     "ORDER BY seq DESC LIMIT 1) i ON true " +
     "CROSS JOIN LATERAL (SELECT count(*) AS n FROM messages WHERE contact = c.id AND direction = 'in' " +
     "AND state <> 'acked') u " +
-    `LEFT JOIN LATERAL ${newest("AND m.type <> 'system'")} l ON true ` +
+    `LEFT JOIN LATERAL ${newest("AND m.type NOT IN ('system', 'note')")} l ON true ` +
     `LEFT JOIN LATERAL ${newest("AND m.type = 'system'")} e ON true ` +
     // kefu's automatic messages (agent 'kefu', issue 22) answer nobody: the user still waits for an agent.
-    "LEFT JOIN LATERAL (SELECT direction AS d FROM messages WHERE contact = c.id AND type NOT IN ('system', 'event') " +
+    "LEFT JOIN LATERAL (SELECT direction AS d FROM messages WHERE contact = c.id AND type NOT IN ('system', 'event', 'note') " +
     `AND NOT (direction = 'out' AND agent = 'kefu') ORDER BY seq DESC LIMIT 1) a ON true WHERE ${where}`;
 }
 

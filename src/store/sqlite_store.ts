@@ -367,14 +367,14 @@ export class SqliteStore implements Store {
     );
     p(
       "lastOf",
-      `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_conversation WHERE contact = ? AND type <> 'system' ` +
-        "ORDER BY seq DESC LIMIT 1",
+      `SELECT ${MESSAGE_FIELDS} FROM messages m INDEXED BY messages_conversation WHERE contact = ? ` +
+        "AND type NOT IN ('system', 'note') ORDER BY seq DESC LIMIT 1",
     );
     p(
       "lastExchange",
       // kefu's automatic messages (agent 'kefu', issue 22) answer nobody: the user still waits for an agent.
       "SELECT direction FROM messages INDEXED BY messages_conversation WHERE contact = ? " +
-        "AND type NOT IN ('system', 'event') AND NOT (direction = 'out' AND agent = 'kefu') ORDER BY seq DESC LIMIT 1",
+        "AND type NOT IN ('system', 'event', 'note') AND NOT (direction = 'out' AND agent = 'kefu') ORDER BY seq DESC LIMIT 1",
     );
     p(
       "lastSystemLine",
@@ -390,7 +390,7 @@ export class SqliteStore implements Store {
     p(
       "repliesAfter",
       "SELECT count(*) AS n FROM messages INDEXED BY messages_conversation WHERE contact = ? AND seq > ? " +
-        "AND direction = 'out' AND type <> 'system' AND state IN ('queued', 'sent')",
+        "AND direction = 'out' AND type NOT IN ('system', 'note') AND state IN ('queued', 'sent')",
     );
     p(
       "waitingContacts",

@@ -506,3 +506,13 @@ export interface Store {
   /** The lease on `key` while it has not ended by the store's clock (`until` ≥ now); undefined when free. */
   leaseOf(key: string): Promise<Lease | undefined>;
 }
+
+// Issue 22, internal notes (内部备注): one additive block. A note needs no method of its own: it is an outbound
+// message of type `note` kept with `saveOutbound(note, "sent")`, and the engines leave it out of what is derived.
+
+/**
+ * The message type of an internal note (内部备注): a message of the team in a conversation (direction `out`, state
+ * `sent`), shown in its history to the team only. No channel ever sends it (only replies go out, and a note is never
+ * one), and unread counts, `awaiting`, the preview (`last`) and every reply window leave it out.
+ */
+export const NOTE_TYPE = "note";

@@ -14,6 +14,7 @@ import { windowOnInbound, windowOnSent } from "./reply_window.js";
 import { applyContactEvent } from "./workflow.js";
 import { applyAgentEvent } from "./availability.js";
 import { failureKey } from "./failure.js";
+import { addNote, applyWatchEvent, teamChanged } from "./team.js";
 
 const MAX_SYSTEM_LINES = 50;
 
@@ -41,6 +42,11 @@ export function handleFrame(raw) {
     applyContactEvent(data);
   } else if (code === Code.agent) {
     applyAgentEvent(data);
+    teamChanged();
+  } else if (code === Code.note) {
+    addNote(data);
+  } else if (code === Code.watch) {
+    applyWatchEvent(data);
   } else if (code === Code.system || data.contact_id === SYSTEM_CONTACT) {
     addSystemFrame(data, code);
   } else if (code === Code.sent) {
@@ -118,6 +124,18 @@ function messageOf(data, code, event) {
 // A history item: the envelope's data as the agent got (or sent) it, with direction, state and detail. Workflow
 // lines (transfer, resolve, reopen) are `direction: "system"` with what happened in `event`.
 export function storedMessage(d) {
+  // An internal note (内部备注, issue 22): the team's, never the user's; `author` wrote it.
+  if (d.direction === "note") {
+    return {
+      id: text(d.id),
+      direction: "note",
+      type: "note",
+      author: text(d.agent_id),
+      content: text(d.msg?.content),
+      media: "",
+      time: Number(d.send_time) || 0,
+    };
+  }
   if (d.direction === "system") {
     return {
       id: text(d.id),

@@ -21,6 +21,7 @@ import { keepSelection } from "./state.js";
 import { renderCanned, wireCanned } from "./canned.js";
 import { wireTags } from "./tags.js";
 import { wireAvailability } from "./availability.js";
+import { renderTeam, team, wireTeam } from "./team.js";
 
 // For the browser tests (and a curious agent's console): the state and the frame handler, which tests feed frames
 // the server cannot be made to send on demand. `handleFrame` stays a global as the older tests call it.
@@ -35,6 +36,7 @@ globalThis.kefu = {
   select,
   setLang,
   loadHistory,
+  team,
 };
 globalThis.handleFrame = handleFrame;
 
@@ -73,6 +75,7 @@ function wire() {
   wireCanned();
   wireTags();
   wireAvailability();
+  wireTeam();
   wireWorkflow();
   wireSimulate();
   wireBell();
@@ -85,6 +88,7 @@ function wire() {
     renderContacts();
     renderQueue();
     renderCanned();
+    renderTeam();
     renderConversation("keep");
     updateTitle();
   });

@@ -50,7 +50,9 @@ function renderEvent(m) {
   div.dataset.testid = "event";
   div.dataset.id = m.id;
   const c = state.contacts.get(state.selected);
-  div.append(clockOf(m), el("span", "msg-text", eventLine(m, c ? displayName(c) : t("event.someone"))));
+  // `who`: the user as a view other than the desk names them (the supervisor's team view).
+  const who = m.who ?? (c ? displayName(c) : t("event.someone"));
+  div.append(clockOf(m), el("span", "msg-text", eventLine(m, who)));
   return div;
 }
 
@@ -64,8 +66,22 @@ function renderSystemLine(m) {
   return div;
 }
 
+// An internal note (内部备注, issue 22): yellow, said to be the team's only, with its author.
+function renderNote(m) {
+  const div = el("div", "msg note");
+  div.dataset.testid = "note";
+  div.dataset.id = m.id;
+  div.dataset.direction = "note";
+  const head = el("div", "msg-head");
+  head.append(el("span", "note-label", t("note.label")), el("span", "note-author", t("note.by", { agent: m.author })));
+  head.append(clockOf(m));
+  div.append(head, el("div", "msg-text", m.content));
+  return div;
+}
+
 export function renderMessage(m) {
   if (m.direction === "system") return renderSystemLine(m);
+  if (m.direction === "note") return renderNote(m);
   if (m.event) return renderEvent(m);
   const div = el("div", `msg ${m.direction}`);
   div.dataset.testid = "message";

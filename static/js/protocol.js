@@ -34,6 +34,10 @@ export const Code = {
   contact: 106,
   /** An agent's availability changed (在线 / 忙碌 / 离开), with its open conversations and capacity (issue 22). */
   agent: 107,
+  /** An internal note (内部备注) in a conversation, for the team only (issue 22). */
+  note: 108,
+  /** What happened in any agent's conversation, for supervisors watching the team (issue 22). */
+  watch: 109,
   other: 1000,
   text: 1001,
   image: 1002,
@@ -76,3 +80,5 @@ export const WINDOW_EVENTS = ["subscribe", "SCAN", "CLICK", "scancode_push", "sc
 export const QUEUE_PATH = `${BASE_PATH}/queue`;
 export const AGENTS_PATH = `${BASE_PATH}/agents`;
 export const SEARCH_PATH = `${BASE_PATH}/search`;
+// The supervisor's view (issue 22): every agent's state and the queue; `${TEAM_PATH}/contacts` every conversation.
+export const TEAM_PATH = `${BASE_PATH}/team`;

@@ -12,6 +12,7 @@ import { failPending, handleFrame } from "./frames.js";
 import { updateReplyControls } from "./composer.js";
 import { loadQueue } from "./workflow.js";
 import { loadAvailability } from "./availability.js";
+import { loadTeam } from "./team.js";
 
 const MAX_BACKOFF_MS = 30_000;
 // Replaced by a newer socket of the same agent: reconnecting would fight it.
@@ -99,7 +100,10 @@ function openSocket() {
   const agent = state.agent;
   // ack=1: the page sends read receipts for what it has shown, so kefu sends the rest again after a reconnect.
   const token = state.token ? `&token=${encodeURIComponent(state.token)}` : "";
-  const ws = new WebSocket(`${scheme}//${location.host}${WS_PATH}?userid=${encodeURIComponent(agent)}${token}&ack=1`);
+  // watch=1: a supervisor's tab also hears every conversation of the team (issue 22); kefu ignores it for an agent.
+  const ws = new WebSocket(
+    `${scheme}//${location.host}${WS_PATH}?userid=${encodeURIComponent(agent)}${token}&ack=1&watch=1`,
+  );
   state.socket = ws;
   setStatus("connecting", "status.connecting", { agent });
   ws.onopen = () => {
@@ -110,6 +114,7 @@ function openSocket() {
     loadContacts(agent, true);
     loadQueue();
     loadAvailability();
+    loadTeam();
   };
   ws.onmessage = (e) => {
     if (state.socket === ws) handleFrame(e.data);

@@ -100,7 +100,8 @@ export function lastMessageOf(c) {
   let event = null;
   for (let i = c.messages.length - 1; i >= 0; i--) {
     const m = c.messages[i];
-    if (m.direction === "system") continue;
+    // Workflow lines and internal notes (issue 22) are not what the user and the agent said.
+    if (m.direction === "system" || m.direction === "note") continue;
     if (!m.event) return m;
     event ??= m;
   }

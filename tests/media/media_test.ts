@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { seedSign } from "../../src/agents/auth/auth.ts";
+import { hashPassword } from "../../src/agents/auth/passwords.ts";
 import { parseRange } from "../../src/media/routes.ts";
 import { fetchMedia, isAllowed } from "../../src/media/fetch.ts";
 import { MediaFiles } from "../../src/media/files.ts";
@@ -299,4 +300,41 @@ Deno.test("media retention: the store lists the files messages use, converted on
   assert.equal(health.media_files, 2, "the Opus file and the AMR original");
   assert.ok(health.media_bytes > VOICE.length);
   assert.equal(e.data.msg.media_type, "audio/ogg");
+});
+
+Deno.test("media: with sign-in on, a supervisor's token opens a file of any agent's conversation (issue 22)", async () => {
+  const secret = "kefu-demo-secret-0123";
+  const dir = await Deno.makeTempDir();
+  try {
+    const hash = await hashPassword("not used here");
+    await Deno.writeTextFile(
+      `${dir}/kefu.json`,
+      JSON.stringify({
+        agents: [{ id: "a1", password_hash: hash }, { id: "b1", password_hash: hash }, {
+          id: "sup",
+          role: "supervisor",
+          password_hash: hash,
+        }],
+      }),
+    );
+    await using s = await setup({ AGENT_SECRET: secret, CONFIG_FILE: `${dir}/kefu.json` });
+    const token = async (uid: string) => {
+      const ts = String(Math.floor(Date.now() / 1000));
+      return (await getJson(`${s.t.http}/auth/websocket?uid=${uid}&timestamp=${ts}&sign=${seedSign(uid, ts, secret)}`))
+        .body.content.token;
+    };
+    const [a1, b1, sup] = [await token("a1"), await token("b1"), await token("sup")];
+    await using agent = await AgentClient.open(`${s.t.ws}/im_component/wx_official_account/msg?token=${a1}`);
+    const mediaId = s.wechat.sim.addMedia("image", PNG, "p.png", "image/png");
+    await s.push(xml("oWatched", "image", `<MediaId>${mediaId}</MediaId>`, "6"));
+    const path = (await agent.next(1002)).data.msg.media_path;
+    const status = async (token: string) => {
+      const r = await fetch(`${s.t.http}${path}?token=${token}`);
+      await r.body?.cancel();
+      return r.status;
+    };
+    assert.deepEqual([await status(a1), await status(b1), await status(sup)], [200, 403, 200]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -19,7 +19,7 @@ Deno.test("static/js/protocol.js: the paths are the server's", () => {
   }
   // The workflow endpoints of issue 14.
   const s = server as Record<string, unknown>;
-  for (const name of ["QUEUE_PATH", "AGENTS_PATH", "SEARCH_PATH"] as const) {
+  for (const name of ["QUEUE_PATH", "AGENTS_PATH", "SEARCH_PATH", "TEAM_PATH"] as const) {
     assert.equal(page[name], s[name], name);
   }
   assert.equal(page.MEDIA_PATH, MEDIA_PATH);

@@ -86,6 +86,9 @@ function encode(e: AgentEvent): string {
     case "typing":
     case "contact":
     case "agent":
+    case "note":
+    case "reply":
+    case "watch":
       return "";
   }
 }

@@ -9,6 +9,7 @@
 import { KefuError, quote } from "../../core/errors.ts";
 import type { Message } from "../../core/message.ts";
 import { decodeEnvelopeValue, encodeEnvelope } from "../../envelope/codec.ts";
+import { historyItem } from "../../envelope/items.ts";
 import {
   agentEnvelope,
   Code,
@@ -24,8 +25,32 @@ import type { AgentEvent } from "../../hub/events.ts";
 import type { MessageRef } from "../../store/store.ts";
 import type { AgentCommand, AgentDialect } from "../dialect.ts";
 
+// What a supervisor watching the team gets of an event in `agent`'s conversation (code 109): a conversation item
+// (`type: "message"`: a user's message, a reply, a note) or a contact event (`type: "contact"`).
+function watched(agent: string, e: AgentEvent): Record<string, unknown> | undefined {
+  switch (e.kind) {
+    case "message":
+      return { agent_id: agent, type: "message", item: historyItem(e.message, "accepted") };
+    case "reply":
+      return { agent_id: agent, type: "message", item: historyItem(e.message, e.state, e.detail) };
+    case "note":
+      return { agent_id: agent, type: "message", item: historyItem(e.note, "sent") };
+    case "contact":
+      return { agent_id: agent, type: "contact", ...JSON.parse(encode(e)).data };
+  }
+  return undefined;
+}
+
 function encode(e: AgentEvent): string {
   switch (e.kind) {
+    case "note":
+      return JSON.stringify({ data: historyItem(e.note, "sent"), result: { code: Code.note, message: "note" } });
+    case "watch": {
+      const data = watched(e.agent, e.event);
+      return data === undefined ? "" : JSON.stringify({ data, result: { code: Code.watch, message: "watch" } });
+    }
+    case "reply":
+      return "";
     case "message":
       return encodeEnvelope(e.message);
     case "heartbeat":

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type KefuChild, post, spawnKefu, userXml } from "../helpers.ts";
+import { eventually, type KefuChild, post, spawnKefu, userXml } from "../helpers.ts";
 
 /** One kefu node. */
 export interface Node extends AsyncDisposable {
@@ -188,4 +188,62 @@ export async function onlineOn(node: Node, asker = "observer"): Promise<Map<stri
   return new Map(
     (body.data.agents as { agent_id: string; online: boolean }[]).map((a) => [a.agent_id, a.online]),
   );
+}
+
+/** GET /readyz: its status (0 when the node does not answer). */
+export async function readyz(node: Node): Promise<number> {
+  try {
+    const res = await fetch(`${node.http}/readyz`);
+    await res.body?.cancel();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Wait until every node of `nodes` sees every agent of `agents` online. */
+export async function allOnline(nodes: Node[], agents: string[], ms = 15_000): Promise<void> {
+  for (const node of nodes) {
+    await eventually(`${node.id} sees ${agents.join(", ")} online`, async () => {
+      const online = await onlineOn(node);
+      return agents.every((x) => online.get(x) === true);
+    }, ms);
+  }
+}
+
+/** What one send of a load gave: when it started and ended, and whether kefu accepted it. */
+export interface Sent {
+  i: number;
+  id: string;
+  node: string;
+  start: number;
+  end: number;
+  ok: boolean;
+}
+
+/**
+ * Run `send(i)` for i = 0, 1, … with `concurrency` in flight until `count` sends were made, `stop()` says so, or
+ * `ms` passed (bounded in count and time), each worker starting a send at most every `paceMs`; each send's outcome is added to `outcomes` as it comes (for the test to
+ * watch while the load runs), which is also the answer.
+ */
+export async function load(
+  options: { count: number; concurrency: number; ms: number; stop?: () => boolean; paceMs?: number },
+  send: (i: number) => Promise<{ id: string; node: string; ok: boolean }>,
+  outcomes: Sent[] = [],
+): Promise<Sent[]> {
+  const deadline = Date.now() + options.ms;
+  let next = 0;
+  const worker = async () => {
+    while (next < options.count && Date.now() < deadline && !(options.stop?.() ?? false)) {
+      const i = next++;
+      const start = Date.now();
+      const r = await send(i);
+      outcomes.push({ i, ...r, start, end: Date.now() });
+      // A refusal comes back at once: paced, the load stays a load (not a spin) while a part is away.
+      const wait = (options.paceMs ?? 0) - (Date.now() - start);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, worker));
+  return outcomes;
 }

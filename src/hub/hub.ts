@@ -97,6 +97,8 @@ function storeFailed(m: Message, e: unknown): KefuError {
 // Users taken over per pass when their agent is away, and the unread messages read per user handed over.
 const REASSIGN_PAGE = 500;
 const HAND_OVER_PAGE = 1000;
+// WebSocket.CLOSED: a session whose close handshake ended.
+const CLOSED = 3;
 
 /** Routes messages between users and agents. */
 export class Hub {
@@ -380,9 +382,15 @@ export class Hub {
     this.#delivery.broadcast({ kind: "heartbeat" });
   }
 
-  /** Close every session of this process (shutdown). */
-  closeAll(code: number, reason: string): void {
-    this.#delivery.closeAll(code, reason);
+  /** Close every session of this process (shutdown); resolves once their close handshakes ended or `waitMs` passed. */
+  async closeAll(code: number, reason: string, waitMs = 0): Promise<void> {
+    const peers = this.#delivery.closeAll(code, reason);
+    // Waited for because the server ends what is left right after: a client whose close frame had not gone out yet
+    // sees an abnormal close, not `code` (under load, 4002 became 1006 and the page would back off).
+    const until = Date.now() + waitMs;
+    while (Date.now() < until && peers.some((p) => p.readyState !== CLOSED)) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   /** Counters for `/healthz`: this process's sessions, and the store's contacts and unread messages. */

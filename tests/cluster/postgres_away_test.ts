@@ -138,6 +138,10 @@ Deno.test("cluster: PostgreSQL stopped under load refuses, nodes stay up, nothin
     throw new Error(`${e.message}; missing: ${[...ids].filter((id) => !got().has(id)).join(",")}`);
   });
   assert.deepEqual([...got()].filter(([, n]) => n > 1), [], "no message reached an agent twice");
+  // A push names its agent: it reached that one.
+  for (const o of outcomes) {
+    if (o.i % 2 === 1) assert.ok(agents[o.i % 3].got.has(o.id), `${o.id} reached ${agents[o.i % 3].id}`);
+  }
 
   // Stored once each.
   const rows = await pg.sql(

@@ -76,7 +76,9 @@ Deno.test("cluster: a rolling restart of three nodes under load loses nothing an
       throw new Error(`${e.message}; missing: ${missing(x, accepted.get(x)!).join(",")}`);
     });
   }
-  const seen = agents.map((x) => `${x.id}: closes ${x.closeCodes.join(",")}, twice ${x.sameSocketDuplicates.join(",")}`);
+  const seen = agents.map((x) =>
+    `${x.id}: closes ${x.closeCodes.join(",")}, twice ${x.sameSocketDuplicates.join(",")}`
+  );
   console.log(`cluster: rolling restart — ${seen.join("; ")}`);
   for (const x of agents) {
     assert.deepEqual(x.sameSocketDuplicates, [], `${x.id}: no socket got a message twice`);

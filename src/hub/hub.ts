@@ -102,6 +102,7 @@ const CLOSED = 3;
 
 /** Routes messages between users and agents. */
 export class Hub {
+  #draining = false;
   readonly #store: Store;
   readonly #log: Logger;
   readonly #delivery: Delivery;
@@ -380,6 +381,20 @@ export class Hub {
   /** Send the heartbeat to every session of this process. */
   heartbeat(): void {
     this.#delivery.broadcast({ kind: "heartbeat" });
+  }
+
+  /** Whether this process is draining: it opens no new sessions (their upgrade is answered 503, see {@link drain}). */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Open no new sessions from now on (a drain): a page that reconnects through the load balancer while this process
+   * closes its sockets is refused, and the balancer tries another node, instead of being taken here and cut a moment
+   * later by the server's own shutdown (with least_conn the draining node, with no sockets left, is the one it picks).
+   */
+  drain(): void {
+    this.#draining = true;
   }
 
   /** Close every session of this process (shutdown); resolves once their close handshakes ended or `waitMs` passed. */

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createWebhookSender } from "../../src/simulator/webhook_sender.ts";
 import { startPostgres } from "../support/postgres.ts";
 import { startRedis } from "../support/redis.ts";
-import { eventually, startWechat } from "../helpers.ts";
+import { eventually, post, startWechat, userXml } from "../helpers.ts";
 import { Agent, allOnline, load, type Node, push, readyz, type Sent, startNodes } from "./cluster_support.ts";
 
 const APPID = "wx00000000000000c1";
@@ -72,6 +72,10 @@ Deno.test("cluster: PostgreSQL stopped under load refuses, nodes stay up, nothin
       await eventually(`${node.id} says not ready (503)`, async () => (await readyz(node)) === 503, 15_000);
     }
     notReadyAfter = Date.now() - t0;
+    // A push is told why, in kefu's JSON error (a retry is the sender's to make).
+    const refused = await post(`${nodes[0].http}/send`, userXml("p-probe", "probe", { to: "A", id: "probe-1" }));
+    assert.equal(refused.status, 503, JSON.stringify(refused.body));
+    assert.equal(refused.body.data.error, "store_failed");
     // Alive all along: liveness answers while the store is away.
     for (const node of nodes) {
       const res = await fetch(`${node.http}/healthz`);

@@ -1,8 +1,8 @@
 /**
  * A rolling restart of all three nodes under load (issue 19): each node in turn gets SIGTERM, drains, exits 0 and is
  * started again (same NODE_ID, as systemd does) before the next. Its agents' sockets close with 4002 and reconnect at
- * once to a node that is up (as the agent page does); nothing accepted is lost, and no socket that sends read
- * receipts gets a message twice.
+ * once to a node that is up (as the agent page does); nothing accepted is lost (for a socket without read receipts
+ * too), and no socket that sends read receipts gets a message twice.
  */
 
 import assert from "node:assert/strict";
@@ -25,8 +25,9 @@ Deno.test("cluster: a rolling restart of three nodes under load loses nothing an
   // The node being restarted is out of the load balancer from its SIGTERM until it is up again.
   let restarting = -1;
   const up = () => nodes.filter((_, i) => i !== restarting);
-  // Two agents on each node; each follows a close to the next node up, as the load balancer would send it.
-  const agents = ["A", "B", "C", "D", "E", "F"].map((id) => new Agent(id));
+  // Two agents on each node; each follows a close to the next node up, as the load balancer would send it. F speaks
+  // the seed's protocol without read receipts: what was written to its socket counts as read.
+  const agents = ["A", "B", "C", "D", "E", "F"].map((id) => new Agent(id, { acks: id !== "F" }));
   await using _agents = { [Symbol.asyncDispose]: () => Promise.all(agents.map((x) => x.disconnect())).then(() => {}) };
   let turn = 0;
   for (const [i, x] of agents.entries()) {
@@ -81,7 +82,7 @@ Deno.test("cluster: a rolling restart of three nodes under load loses nothing an
   );
   console.log(`cluster: rolling restart — ${seen.join("; ")}`);
   for (const x of agents) {
-    assert.deepEqual(x.sameSocketDuplicates, [], `${x.id}: no socket got a message twice`);
+    if (x.id !== "F") assert.deepEqual(x.sameSocketDuplicates, [], `${x.id}: no socket got a message twice`);
     // Every close the agents saw was a drain's: the page reconnects at once on it.
     assert.ok(x.closeCodes.length >= 1, `${x.id} was moved at least once`);
     assert.deepEqual(x.closeCodes.filter((c) => c !== Close.reconnect), [], `${x.id}: closed with 4002 only`);

@@ -163,7 +163,6 @@ export function createApp(options: AppOptions): Hono {
   return app;
 }
 
-// The methods some route takes on `path` (middleware excepted): what a 405's Allow lists. Only on a miss.
 // Liveness must not hang on the store (a supervisor would restart every node while PostgreSQL is away): its
 // counters are left out, and why said, when it does not answer within 2 s; /readyz is the store's check.
 async function storeCounters(hub: Hub): Promise<Record<string, unknown>> {
@@ -181,6 +180,7 @@ async function storeCounters(hub: Hub): Promise<Record<string, unknown>> {
   }
 }
 
+// The methods some route takes on `path` (middleware excepted): what a 405's Allow lists. Only on a miss.
 function allowedMethods(app: Hono, path: string): string[] {
   const methods = new Set<string>();
   for (const r of app.routes) {

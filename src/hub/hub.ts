@@ -401,7 +401,7 @@ export class Hub {
   async closeAll(code: number, reason: string, waitMs = 0): Promise<void> {
     const peers = this.#delivery.closeAll(code, reason);
     // Waited for because the server ends what is left right after: a client whose close frame had not gone out yet
-    // sees an abnormal close, not `code` (under load, 4002 became 1006 and the page would back off).
+    // sees an abnormal close, not `code` (seen under load: the page then backs off instead of reconnecting at once).
     const until = Date.now() + waitMs;
     while (Date.now() < until && peers.some((p) => p.readyState !== CLOSED)) {
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -343,10 +343,11 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         await Promise.all(channels.map((ch) => ch.stop?.(5_000)));
         const { sockets, held } = await hub.stats().catch(() => ({ sockets: 0, held: 0 }));
         // Among several nodes, the agent pages reconnect at once (through the load balancer, to another node).
-        if (cluster) hub.closeAll(Close.reconnect, `node ${config.nodeId} draining: reconnect now`);
-        else hub.closeAll(Close.goingAway, "server shutting down");
-        // Let our close frames go out before Deno.serve closes what is left with its own.
-        await new Promise((resolve) => setTimeout(resolve, 0));
+        // No new sockets here (503: the load balancer tries another node); our close frames go out (and are answered,
+        // 2 s at most) before Deno.serve closes what is left with its own.
+        hub.drain();
+        if (cluster) await hub.closeAll(Close.reconnect, `node ${config.nodeId} draining: reconnect now`, 2_000);
+        else await hub.closeAll(Close.goingAway, "server shutting down", 2_000);
         await server.shutdown();
         // Everything accepted is committed before the file is closed.
         await jobs.stop();

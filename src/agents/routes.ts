@@ -61,6 +61,13 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
         if (path === "/") return next();
         throw new KefuError("upgrade_required", `${path} is a WebSocket endpoint: connect with ws://`, 426);
       }
+      if (hub.draining) {
+        throw new KefuError(
+          "draining",
+          "cannot open an agent socket on this node: it is draining (a restart); connect again to reach another",
+          503,
+        );
+      }
       const dialect = selectDialect(dialects, new URL(c.req.url));
       const claims = c.var.claims;
       // A socket lives no longer than its token: revoked (a sign-out, an administrator), it is closed with 4401.

@@ -66,6 +66,7 @@ export type ErrorKind =
   | "media_not_found"
   | "media_too_large"
   | "store_failed"
+  | "draining"
   | "hook_api_error"
   | "hook_unreachable"
   | "role_required"

@@ -99,7 +99,7 @@ export function createApp(options: AppOptions): Hono {
       // the push open without PUSH_TOKEN), never in production.
       simulate: options.auth === undefined && channels.http_push !== undefined &&
         (channels.http_push as { token?: unknown }).token === false,
-      ...await hub.stats(),
+      ...await storeCounters(hub),
       ...options.media.pipeline.stats(),
       channels,
     });
@@ -172,6 +172,23 @@ export function createApp(options: AppOptions): Hono {
     return c.json(errorObject("internal", "the request could not be handled"), 500);
   });
   return app;
+}
+
+// Liveness must not hang on the store (a supervisor would restart every node while PostgreSQL is away): its
+// counters are left out, and why said, when it does not answer within 2 s; /readyz is the store's check.
+async function storeCounters(hub: Hub): Promise<Record<string, unknown>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<Record<string, unknown>>((resolve) =>
+    timer = setTimeout(() => resolve({ store: "no answer within 2000 ms" }), 2_000)
+  );
+  try {
+    return await Promise.race([
+      hub.stats().then((s) => ({ ...s }), (e) => ({ store: `unreachable: ${String(e).split("\n")[0]}` })),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 // The methods some route takes on `path` (middleware excepted): what a 405's Allow lists. Only on a miss.

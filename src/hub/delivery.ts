@@ -50,6 +50,9 @@ export interface DeliveryOptions {
 const OPEN = 1;
 // How long a backlog page sent to a session without read receipts may take to leave this process and count as read.
 const BACKLOG_DRAIN_MS = 5000;
+// How long a session remembers what its backlog sent: a message committed before the backlog was read may still come
+// live after it (from another node, through the broker: tests/cluster/rolling_restart_test.ts saw it under load).
+const BACKLOG_REMEMBERED_MS = 30_000;
 
 // A pause that ends early (its timer cleared) when `signal` aborts: a shutdown leaves no timer behind.
 function delay(ms: number, signal: AbortSignal): Promise<void> {
@@ -76,6 +79,8 @@ export class Delivery {
    * what is still in its send buffer, listed here, which is unread again if the session is closed for not reading.
    */
   readonly #legacy = new Map<AgentPeer, MessageRef[]>();
+  /** What each session's backlog sent (contact, id), until when: not written to it again as a live message. */
+  readonly #backlogSent = new Map<AgentPeer, { keys: Set<string>; until: number }>();
 
   /** Sessions of supervisors watching every conversation (issue 22): they also get `watch` events. */
   readonly #watchers = new Set<AgentPeer>();
@@ -110,8 +115,8 @@ export class Delivery {
     const live = this.#syncing.get(peer);
     if (live === undefined) return;
     const { store, redeliverPage, maxBufferedBytes } = this.#o;
+    const sent = new Set<string>();
     try {
-      const sent = new Set<string>();
       let after = 0;
       for (let first = true;; first = false) {
         const page = await store.unacked(agent, redeliverPage, after);
@@ -128,13 +133,28 @@ export class Delivery {
       this.#sendBacklog(agent, peer, live.filter((m) => !sent.has(`${m.contact}\n${m.id}`)), "live");
     } finally {
       this.#syncing.delete(peer);
+      if (sent.size > 0 && peer.readyState === OPEN) {
+        this.#backlogSent.set(peer, { keys: sent, until: Date.now() + BACKLOG_REMEMBERED_MS });
+      }
     }
+  }
+
+  // Whether the session's backlog already sent `m` (forgotten once the time is up).
+  #sentInBacklog(peer: AgentPeer, m: Message): boolean {
+    const sent = this.#backlogSent.get(peer);
+    if (sent === undefined) return false;
+    if (Date.now() > sent.until) {
+      this.#backlogSent.delete(peer);
+      return false;
+    }
+    return sent.keys.has(`${m.contact}\n${m.id}`);
   }
 
   /** Remove a session; true when it was the agent's last. */
   unregister(agent: string, peer: AgentPeer): boolean {
     this.#syncing.delete(peer);
     this.#watchers.delete(peer);
+    this.#backlogSent.delete(peer);
     // What a session without read receipts still had in its buffer did not reach the agent: unread again.
     const unflushed = this.#legacy.get(peer);
     if (unflushed !== undefined && unflushed.length > 0 && peer.bufferedAmount > 0) {
@@ -178,6 +198,8 @@ export class Delivery {
         continue;
       } else if (live !== undefined) {
         live.push(m);
+      } else if (this.#sentInBacklog(p, m)) {
+        // It has it already (counted as delivered to it, as then).
       } else if (p.bufferedAmount > this.#o.maxBufferedBytes) {
         // Dropped at once: a peer that does not read will not finish the close handshake either.
         this.unregister(agent, p);
@@ -254,15 +276,21 @@ export class Delivery {
     return this.#sessions.keys();
   }
 
-  /** Close every session (shutdown). */
-  closeAll(code: number, reason: string): void {
+  /** Close every session (shutdown); answers the sessions closed. */
+  closeAll(code: number, reason: string): AgentPeer[] {
     this.#closing.abort();
+    const closed: AgentPeer[] = [];
     for (const peers of this.#sessions.values()) {
-      for (const p of peers) p.close(code, reason);
+      for (const p of peers) {
+        p.close(code, reason);
+        closed.push(p);
+      }
     }
     this.#sessions.clear();
     this.#syncing.clear();
     this.#watchers.clear();
+    this.#backlogSent.clear();
+    return closed;
   }
 
   /** Counters for `/healthz`. */

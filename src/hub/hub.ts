@@ -98,9 +98,12 @@ function storeFailed(m: Message, e: unknown): KefuError {
 // Users taken over per pass when their agent is away, and the unread messages read per user handed over.
 const REASSIGN_PAGE = 500;
 const HAND_OVER_PAGE = 1000;
+// WebSocket.CLOSED: a session whose close handshake ended.
+const CLOSED = 3;
 
 /** Routes messages between users and agents. */
 export class Hub {
+  #draining = false;
   readonly #store: Store;
   readonly #log: Logger;
   readonly #delivery: Delivery;
@@ -421,9 +424,29 @@ export class Hub {
     this.#delivery.broadcast({ kind: "heartbeat" });
   }
 
-  /** Close every session of this process (shutdown). */
-  closeAll(code: number, reason: string): void {
-    this.#delivery.closeAll(code, reason);
+  /** Whether this process is draining: it opens no new sessions (their upgrade is answered 503, see {@link drain}). */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Open no new sessions from now on (a drain): a page that reconnects through the load balancer while this process
+   * closes its sockets is refused, and the balancer tries another node, instead of being taken here and cut a moment
+   * later by the server's own shutdown (with least_conn the draining node, with no sockets left, is the one it picks).
+   */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /** Close every session of this process (shutdown); resolves once their close handshakes ended or `waitMs` passed. */
+  async closeAll(code: number, reason: string, waitMs = 0): Promise<void> {
+    const peers = this.#delivery.closeAll(code, reason);
+    // Waited for because the server ends what is left right after: a client whose close frame had not gone out yet
+    // sees an abnormal close, not `code` (seen under load: the page then backs off instead of reconnecting at once).
+    const until = Date.now() + waitMs;
+    while (Date.now() < until && peers.some((p) => p.readyState !== CLOSED)) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   /** Counters for `/healthz`: this process's sessions, and the store's contacts and unread messages. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type KefuChild, post, spawnKefu, userXml } from "../helpers.ts";
+import { eventually, type KefuChild, post, spawnKefu, userXml } from "../helpers.ts";
 
 /** One kefu node. */
 export interface Node extends AsyncDisposable {
@@ -107,34 +107,66 @@ export class Agent implements AsyncDisposable {
   readonly events: Envelope[] = [];
   socket: WebSocket | undefined;
   closed: Promise<CloseEvent> = Promise.resolve(new CloseEvent("close"));
+  /** Ids that arrived twice on one socket (a socket that sends receipts must never get one twice). */
+  readonly sameSocketDuplicates: string[] = [];
+  /** The close codes of every socket closed other than by `connect` or `disconnect`, in order. */
+  readonly closeCodes: number[] = [];
+  /** How long each reconnect took, from the close to the new socket's open (ms). */
+  readonly reconnectMs: number[] = [];
   readonly #acks: boolean;
+  #follow: (() => Node | undefined) | undefined;
+  #reconnecting: Promise<void> | undefined;
+  #leaving = false;
 
   constructor(id: string, options: { acks?: boolean } = {}) {
     this.id = id;
     this.#acks = options.acks ?? true;
   }
 
+  /**
+   * Reconnect at once whenever the server closes the socket, to the node `pick` names (the load balancer's choice;
+   * undefined: none up), as the agent page does on close code 4002. Bounded: 50 tries of one reconnect.
+   */
+  follow(pick: () => Node | undefined): void {
+    this.#follow = pick;
+  }
+
+  /** The reconnect under way, if any. */
+  settled(): Promise<void> {
+    return this.#reconnecting ?? Promise.resolve();
+  }
+
   /** Open a socket to `node` (closing the one before, if open) and wait until open. */
   async connect(node: Node): Promise<void> {
-    await this.disconnect();
+    await this.#closeSocket();
+    this.#leaving = false;
     const url = `${node.ws}/im_component/wx_official_account/msg?userid=${encodeURIComponent(this.id)}` +
       (this.#acks ? "&ack=1" : "");
     const ws = new WebSocket(url);
     this.socket = ws;
+    const seen = new Set<string>();
     this.closed = new Promise((resolve) => ws.addEventListener("close", resolve, { once: true }));
-    ws.addEventListener("message", (e) => this.#frame(ws, String(e.data)));
+    ws.addEventListener("close", (e) => this.#closedByServer(ws, e), { once: true });
+    ws.addEventListener("message", (e) => this.#frame(ws, String(e.data), seen));
     await new Promise<void>((resolve, reject) => {
       ws.addEventListener("open", () => resolve(), { once: true });
       ws.addEventListener("error", () => reject(new Error(`${this.id}: cannot connect to ${url}`)), { once: true });
     });
   }
 
-  /** Close the socket (if open) and wait for its close event. */
+  /** Close the socket (if open) and wait for its close event; no reconnect follows. */
   async disconnect(): Promise<void> {
-    if (this.socket === undefined) return;
-    if (this.socket.readyState <= WebSocket.OPEN) this.socket.close();
+    this.#leaving = true;
+    await this.#reconnecting;
+    await this.#closeSocket();
+  }
+
+  async #closeSocket(): Promise<void> {
+    const ws = this.socket;
+    if (ws === undefined) return;
+    this.socket = undefined; // closed by us: not a close to follow
+    if (ws.readyState <= WebSocket.OPEN) ws.close();
     await this.closed;
-    this.socket = undefined;
   }
 
   /** Ids that arrived more than once. */
@@ -147,11 +179,36 @@ export class Agent implements AsyncDisposable {
     return this.events.filter((e) => Number(e.result?.code) === code);
   }
 
-  #frame(ws: WebSocket, data: string): void {
+  #closedByServer(ws: WebSocket, e: CloseEvent): void {
+    // Closed by us, or a try of a reconnect under way (which tries again by itself).
+    if (this.#leaving || this.socket !== ws || this.#reconnecting !== undefined) return;
+    this.closeCodes.push(e.code);
+    const pick = this.#follow;
+    if (pick === undefined) return;
+    const closedAt = Date.now();
+    this.#reconnecting = (async () => {
+      for (let attempt = 1; attempt <= 50 && !this.#leaving; attempt++) {
+        const node = pick();
+        try {
+          if (node === undefined) throw new Error("no node up");
+          await this.connect(node);
+          this.reconnectMs.push(Date.now() - closedAt);
+          return;
+        } catch {
+          // The node picked went away meanwhile: the next pick (as the page's next try).
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    })().finally(() => this.#reconnecting = undefined);
+  }
+
+  #frame(ws: WebSocket, data: string, seen: Set<string>): void {
     const e = JSON.parse(data);
     const code = Number(e.result?.code);
     if (code === 101) return;
     if (code >= 1001 && code < 1100) {
+      if (seen.has(e.data.id)) this.sameSocketDuplicates.push(e.data.id);
+      seen.add(e.data.id);
       this.got.set(e.data.id, (this.got.get(e.data.id) ?? 0) + 1);
       if (this.#acks && ws.readyState === WebSocket.OPEN) {
         ws.send(JSON.stringify({ data: { msg_type: "ack", contact_id: e.data.contact_id, ids: [e.data.id] } }));
@@ -194,4 +251,62 @@ export async function onlineOn(node: Node, asker = "observer"): Promise<Map<stri
   return new Map(
     (body.data.agents as { agent_id: string; online: boolean }[]).map((a) => [a.agent_id, a.online]),
   );
+}
+
+/** GET /readyz: its status (0 when the node does not answer). */
+export async function readyz(node: Node): Promise<number> {
+  try {
+    const res = await fetch(`${node.http}/readyz`);
+    await res.body?.cancel();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Wait until every node of `nodes` sees every agent of `agents` online. */
+export async function allOnline(nodes: Node[], agents: string[], ms = 15_000): Promise<void> {
+  for (const node of nodes) {
+    await eventually(`${node.id} sees ${agents.join(", ")} online`, async () => {
+      const online = await onlineOn(node);
+      return agents.every((x) => online.get(x) === true);
+    }, ms);
+  }
+}
+
+/** What one send of a load gave: when it started and ended, and whether kefu accepted it. */
+export interface Sent {
+  i: number;
+  id: string;
+  node: string;
+  start: number;
+  end: number;
+  ok: boolean;
+}
+
+/**
+ * Run `send(i)` for i = 0, 1, … with `concurrency` in flight until `count` sends were made, `stop()` says so, or
+ * `ms` passed (bounded in count and time), each worker starting a send at most every `paceMs`; each send's outcome is added to `outcomes` as it comes (for the test to
+ * watch while the load runs), which is also the answer.
+ */
+export async function load(
+  options: { count: number; concurrency: number; ms: number; stop?: () => boolean; paceMs?: number },
+  send: (i: number) => Promise<{ id: string; node: string; ok: boolean }>,
+  outcomes: Sent[] = [],
+): Promise<Sent[]> {
+  const deadline = Date.now() + options.ms;
+  let next = 0;
+  const worker = async () => {
+    while (next < options.count && Date.now() < deadline && !(options.stop?.() ?? false)) {
+      const i = next++;
+      const start = Date.now();
+      const r = await send(i);
+      outcomes.push({ i, ...r, start, end: Date.now() });
+      // A refusal comes back at once: paced, the load stays a load (not a spin) while a part is away.
+      const wait = (options.paceMs ?? 0) - (Date.now() - start);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, worker));
+  return outcomes;
 }

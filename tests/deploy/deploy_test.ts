@@ -258,3 +258,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "deploy: the template unit for several nodes (kefu@.service) is one systemd reads without a complaint",
+  ignore: !has("/usr/bin/systemd-analyze"),
+  fn: async () => {
+    const unit = await Deno.readTextFile(`${ROOT}/deploy/systemd/kefu@.service`);
+    for (
+      const line of [
+        "User=kefu",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/kefu/%i",
+        "Environment=PORT=%i NODE_ID=%H-%i DATA_DIR=/var/lib/kefu/%i",
+        "EnvironmentFile=/etc/kefu/kefu.env",
+        "KillSignal=SIGTERM",
+        "RestartPreventExitStatus=2",
+      ]
+    ) assert.ok(unit.split("\n").includes(line), line);
+    // Not before each start: check-config answers 2 while PostgreSQL or Redis is away, and 2 is not restarted.
+    assert.ok(!unit.split("\n").some((l) => l.startsWith("ExecStartPre=")), "no check-config before each start");
+    const dir = await Deno.makeTempDir({ prefix: "kefu-unit-" });
+    try {
+      await Deno.writeTextFile(`${dir}/kefu@.service`, unit.replaceAll("/usr/local/bin/kefu", "/bin/true"));
+      // An instance of the template, as systemctl start kefu@8081 makes it.
+      const out = await new Deno.Command("/usr/bin/systemd-analyze", { args: ["verify", `${dir}/kefu@8081.service`] })
+        .output();
+      const said = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, said);
+      assert.ok(!/kefu@(8081)?\.service:\d+:/.test(said), said);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

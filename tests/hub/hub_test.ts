@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { KefuError } from "../../src/core/errors.ts";
 import { Hub, type HubOptions } from "../../src/hub/hub.ts";
+import { LocalBus } from "../../src/hub/bus.ts";
+import type { Delivery } from "../../src/hub/delivery.ts";
 import { ReplyService } from "../../src/hub/replies.ts";
 import { ReplyRouter } from "../../src/channels/channel.ts";
 import { silentLogger } from "../../src/core/log.ts";
@@ -431,4 +433,26 @@ Deno.test("hub: two agents take one queued user at once: exactly one wins, the o
   // One "took" line in the conversation: the loser's was not kept.
   const lines = (await hub.history(winner, "u1", undefined, 50)).filter((m) => m.extra?.action === "taken");
   assert.deepEqual(lines.map((m) => m.extra?.by), [winner]);
+});
+
+Deno.test("hub: a message the backlog sent is not written again when it comes live afterwards (from another node)", async () => {
+  // Another node committed it before this session's backlog was read, and its publish arrives after the catch-up.
+  let local: Delivery | undefined;
+  const store = new SqliteStore({ path: ":memory:" });
+  const hub = new Hub({ store, bus: (d) => new LocalBus(local = d) });
+  try {
+    const late = msg("u1", "a", "late");
+    await accept(hub, late);
+    const peer = new Peer();
+    await hub.connect("a", peer, { acks: true });
+    assert.deepEqual(peer.take().map((m) => m.content), ["late"]);
+    const report = local!.message("a", { ...late, agent: "a" });
+    assert.deepEqual(peer.take(), [], "not twice on one socket");
+    assert.deepEqual(report, { sockets: 1, needsAck: true }, "it counts as delivered to that socket");
+    // A new message still goes live.
+    await accept(hub, msg("u1", "a", "next"));
+    assert.deepEqual(peer.take().map((m) => m.content), ["next"]);
+  } finally {
+    await store.close();
+  }
 });

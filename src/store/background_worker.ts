@@ -10,6 +10,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { prepareSearch, runSearch } from "./search.ts";
+import { sqliteReport } from "./sqlite_reports.ts";
 import type { WorkerReply, WorkerRequest } from "./background.ts";
 
 let db: DatabaseSync | undefined;
@@ -54,6 +55,13 @@ self.onmessage = (e: MessageEvent<WorkerRequest>) => {
         reply({ kind: "search", id: m.id, rows: runSearch(search, m.agent, m.text, m.limit) });
       } catch (e) {
         reply({ kind: "search", id: m.id, error: errorText(e) });
+      }
+      return;
+    case "report":
+      try {
+        reply({ kind: "report", id: m.id, data: sqliteReport(db!, m.query) });
+      } catch (e) {
+        reply({ kind: "report", id: m.id, error: errorText(e) });
       }
       return;
     case "close":

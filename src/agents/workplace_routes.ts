@@ -21,6 +21,7 @@ import {
 } from "./availability_routes.ts";
 import { agentAuth, type AgentEnv } from "./middleware.ts";
 import { cannedRoutes } from "./canned_routes.ts";
+import { reportsRoutes } from "../reports/routes.ts";
 
 /** Options for {@link workplaceRoutes}. */
 export interface WorkplaceRoutesOptions {
@@ -157,5 +158,6 @@ export function workplaceRoutes(options: WorkplaceRoutesOptions): Hono<AgentEnv>
     return c.json(ok({ q, contacts: found.contacts, messages }));
   });
   app.route("/", cannedRoutes({ hub, auth }));
+  app.route("/", reportsRoutes({ hub, auth }));
   return app;
 }

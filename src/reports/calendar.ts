@@ -28,6 +28,12 @@ const STEP_S = 15 * 60;
 const MARGIN_S = 15 * 3600;
 
 function dayOf(value: unknown, name: string): number {
+  if (value === undefined || value === "") {
+    throw new KefuError(
+      "missing_field",
+      `${name} is required: a date YYYY-MM-DD (the range's ${name === "from" ? "first" : "last"} day)`,
+    );
+  }
   const m = typeof value === "string" ? DATE_RE.exec(value) : null;
   const t = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
   if (!m || Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== value) {

@@ -6,9 +6,11 @@
  * @module
  */
 
+import { KefuError, quote } from "../core/errors.ts";
+import { leadsTeam, type Role } from "../core/roles.ts";
 import { DEFAULT_TIME_ZONE, hourCalendar } from "./calendar.ts";
 import type { ReportData, ReportFigure } from "../store/reports_sql.ts";
-import type { Store } from "../store/store.ts";
+import type { ContactSummary, Store, StoredMessage } from "../store/store.ts";
 
 /** A set of durations: how many, the nearest-rank median and 90th percentile in seconds (null when none). */
 export interface Durations {
@@ -134,3 +136,71 @@ export function shapeReport(
     queue: { wait: durations(one("queue_wait")) },
   };
 }
+
+/** Reports and conversation exports for supervisors and admins; agents are refused (403). */
+export class Reports {
+  readonly #store: Store;
+  readonly #roleOf: (agent: string) => Role;
+
+  constructor(options: { store: Store; roleOf: (agent: string) => Role }) {
+    this.#store = options.store;
+    this.#roleOf = options.roleOf;
+  }
+
+  /** Throws a 403 naming the agent's role unless it is a supervisor or an admin. */
+  check(agent: string, action: string): void {
+    const role = this.#roleOf(agent);
+    if (!leadsTeam(role)) {
+      throw new KefuError(
+        "role_required",
+        `cannot ${action}: agent ${
+          quote(agent)
+        } is an ${role}; only supervisors and admins may (CONFIG_FILE agents[].role)`,
+        403,
+      );
+    }
+  }
+
+  /** The report `agent` asks for. */
+  async report(agent: string, params: ReportParams): Promise<Report> {
+    this.check(agent, "read the reports");
+    try {
+      return await buildReport(this.#store, params);
+    } catch (e) {
+      if (e instanceof KefuError) throw e;
+      throw new KefuError("store_failed", `cannot compute the report: ${(e as Error).message}; try again`, 503);
+    }
+  }
+
+  /** One contact's whole conversation, oldest first, for `agent` to export. */
+  async conversation(agent: string, id: string): Promise<Conversation> {
+    this.check(agent, `export the conversation of contact ${quote(id)}`);
+    const contact = await this.#store.contact(id);
+    if (contact === undefined) {
+      throw new KefuError("not_found", `cannot export contact ${quote(id)}: no such contact`, 404);
+    }
+    const pages: StoredMessage[][] = [];
+    const seen = new Set<number>();
+    let before: string | undefined;
+    // Bounded: a page of EXPORT_PAGE at a time, at most MAX_EXPORT_MESSAGES in all.
+    for (let n = 0; n < MAX_EXPORT_MESSAGES; n += EXPORT_PAGE) {
+      const page = (await this.#store.history(id, { before, limit: EXPORT_PAGE })).filter((m) => !seen.has(m.seq));
+      for (const m of page) seen.add(m.seq);
+      if (page.length > 0) pages.push(page);
+      if (page.length < EXPORT_PAGE) break;
+      before = page[page.length - 1].id;
+    }
+    return { contact, messages: pages.flat().sort((a, b) => a.seq - b.seq) };
+  }
+}
+
+/** A contact and its whole conversation (every kind of message: workflow lines, notes, events), oldest first. */
+export interface Conversation {
+  contact: ContactSummary;
+  messages: StoredMessage[];
+}
+
+/** Messages read from the store per page of an export. */
+export const EXPORT_PAGE = 1000;
+/** The most messages one export holds (the newest). */
+export const MAX_EXPORT_MESSAGES = 200_000;

@@ -36,7 +36,8 @@ Deno.test("a bad range or zone is a 400 naming what was wrong", () => {
     );
   refused("2026-3-1", "2026-03-02", "UTC", /^from must be a date YYYY-MM-DD, got "2026-3-1"$/);
   refused("2026-02-30", "2026-03-02", "UTC", /from must be a date/);
-  refused("2026-03-01", undefined, "UTC", /^to must be a date YYYY-MM-DD, got/);
+  refused("2026-03-01", "03/02/2026", "UTC", /^to must be a date YYYY-MM-DD, got "03\/02\/2026"$/);
+  refused("2026-03-01", undefined, "UTC", /^to is required: a date YYYY-MM-DD \(the range's last day\)$/);
   refused("2026-03-02", "2026-03-01", "UTC", /^the range is empty: to "2026-03-01" is before from "2026-03-02"$/);
   refused("2026-01-01", "2026-12-31", "UTC", new RegExp(`is 365 days long; at most ${MAX_REPORT_DAYS} are reported`));
   refused("2026-03-01", "2026-03-02", "Mars/Olympus", /^tz must be an IANA time zone .*got "Mars\/Olympus"$/);

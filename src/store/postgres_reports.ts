@@ -16,7 +16,8 @@ import {
   toMessageCount,
 } from "./reports_sql.ts";
 
-const POSTGRES: ReportDialect = {
+/** The PostgreSQL dialect of the reports' SQL (the benchmark runs its statements one by one). */
+export const POSTGRES_REPORTS: ReportDialect = {
   calendar: "SELECT s, e, h, d FROM jsonb_to_recordset($1::text::jsonb) AS x(s bigint, e bigint, h text, d text)",
   action: "(m.extra::jsonb ->> 'action')",
   cal: "$1",
@@ -32,8 +33,8 @@ export async function postgresReport(sql: postgres.Sql, query: ReportQuery): Pro
   const start = hours[0].s;
   const end = hours[hours.length - 1].e;
   return await sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
-    const messages = await tx.unsafe(messagesSql(POSTGRES), [cal]);
-    const figures = await tx.unsafe(figuresSql(POSTGRES), [cal, start, end]);
+    const messages = await tx.unsafe(messagesSql(POSTGRES_REPORTS), [cal]);
+    const figures = await tx.unsafe(figuresSql(POSTGRES_REPORTS), [cal, start, end]);
     return {
       messages: messages.map((r) => toMessageCount(r)),
       figures: figures.map((r) => toFigure(r)),

@@ -59,15 +59,18 @@ export interface ReportDialect {
 // not sent to anyone).
 const USER_MESSAGE = "(m.direction = 'in' AND m.type <> 'event')";
 const TO_USER = "(m.direction = 'out' AND m.type NOT IN ('system', 'note'))";
+// Above every seq (2^53 - 1, a JS number as both engines read it back).
+const MAX_SEQ = "9007199254740991";
 
 /** Messages per local hour and per local day, by channel and direction. */
 export function messagesSql(d: ReportDialect): string {
   return `
-WITH cal AS (${d.calendar}),
+WITH cal AS MATERIALIZED (${d.calendar}),
+-- The calendar first (SQLite keeps a CROSS JOIN's order): an index range of messages per hour.
 hm AS (
   SELECT c.h, c.d, m.channel, m.direction, count(*) AS n
-  FROM cal c JOIN messages m ON m.send_time >= c.s AND m.send_time < c.e
-  WHERE ${USER_MESSAGE} OR ${TO_USER}
+  FROM cal c CROSS JOIN messages m
+  WHERE m.send_time >= c.s AND m.send_time < c.e AND (${USER_MESSAGE} OR ${TO_USER})
   GROUP BY c.h, c.d, m.channel, m.direction
 )
 SELECT 'hour' AS bucket, h AS k, channel, direction, n FROM hm
@@ -78,82 +81,103 @@ ORDER BY 1, 2, 3, 4`;
 
 /**
  * Conversations, responses, resolutions and waits in the queue, each a duration, with their counts, medians and
- * 90th percentiles; conversations started per day and channel; replies per agent. A conversation is a contact's
- * rows between two `resolved` lines; every row of a contact with a row in the range takes part (a conversation may
- * have started before the range), through the conversation index.
+ * 90th percentiles; conversations started per day and channel; replies per agent. Every figure is anchored on rows
+ * of the range (found through `messages_time`, or `messages_unowned` for users' messages nobody had), each looking a
+ * few rows back or forward in its conversation through the conversation index (`ORDER BY seq LIMIT 1`): the cost
+ * grows with the range's rows, not with the contacts' whole histories, and no window function walks them (SQLite's
+ * cost ~5 µs a row).
  */
 export function figuresSql(d: ReportDialect): string {
   const S = d.start;
   const E = d.end;
   const nonNegative = (x: string) => `CASE WHEN ${x} < 0 THEN 0 ELSE ${x} END`;
+  const action = (a: string) => d.action.replaceAll("m.extra", `${a}.extra`);
+  // On the rows aliased `a`: a user's message; an agent's message to the user; a conversation resolved; a user
+  // waiting for an agent (their message kept for nobody, or put back in the queue); an agent having the user.
+  const user = (a: string) => `(${a}.direction = 'in' AND ${a}.type <> 'event')`;
+  const reply = (a: string) =>
+    `(${a}.direction = 'out' AND ${a}.type NOT IN ('system', 'note', 'event') AND ${a}.agent <> '')`;
+  const resolved = (a: string) => `(${a}.type = 'system' AND ${action(a)} = 'resolved')`;
+  const waiting = (a: string) =>
+    `((${a}.direction = 'in' AND ${a}.agent = '') OR (${a}.type = 'system' AND ${action(a)} = 'queued'))`;
+  const owned = (a: string) =>
+    `(${a}.agent <> '' AND (${a}.direction = 'in' OR ${reply(a)} OR ` +
+    `(${a}.type = 'system' AND ${action(a)} IN ('taken', 'assigned', 'transferred'))))`;
+  // The time of the first user's message of r's conversation after r.prev_seq and before r.
+  const after = (r: string) =>
+    `(SELECT x.send_time FROM messages x WHERE x.contact = ${r}.contact AND x.seq > coalesce(${r}.prev_seq, 0) ` +
+    `AND x.seq < ${r}.seq AND ${user("x")} ORDER BY x.seq LIMIT 1)`;
+  const inRange = (a: string) => `${a}.send_time >= ${S} AND ${a}.send_time < ${E}`;
+  // The nearest row of m's conversation before (DESC) or after (ASC) it that is `what`.
+  const near = (col: string, what: string, dir: "ASC" | "DESC", m: string, bound = "") =>
+    `(SELECT ${col} FROM messages x WHERE x.contact = ${m}.contact AND x.seq ${dir === "ASC" ? ">" : "<"} ${m}.seq ` +
+    `${bound} AND ${what} ORDER BY x.seq ${dir} LIMIT 1)`;
   return `
-WITH cal AS (${d.calendar}),
+WITH cal AS MATERIALIZED (${d.calendar}),
 days AS (SELECT d, min(s) AS s, max(e) AS e FROM cal GROUP BY d),
-act AS (SELECT DISTINCT contact FROM messages WHERE send_time >= ${S} AND send_time < ${E}),
-r0 AS (
-  SELECT m.contact, m.seq, m.send_time AS t, m.agent, m.channel, m.direction, m.type,
-    CASE WHEN m.type = 'system' THEN coalesce(${d.action}, '') ELSE '' END AS action,
-    CASE WHEN ${USER_MESSAGE} THEN 1 ELSE 0 END AS is_in,
-    CASE WHEN ${TO_USER} AND m.agent <> '' THEN 1 ELSE 0 END AS is_reply
-  FROM messages m WHERE m.contact IN (SELECT contact FROM act)
+-- Conversations started in the range: a user's message whose previous user message or resolved line is none or a
+-- resolved line.
+starts AS (
+  SELECT m.seq, m.contact, m.send_time AS t, m.channel FROM messages m
+  WHERE ${inRange("m")} AND ${user("m")}
+    AND coalesce(${
+    near(`CASE WHEN x.direction = 'in' THEN 0 ELSE 1 END`, `(${user("x")} OR ${resolved("x")})`, "DESC", "m")
+  }, 1) = 1
 ),
-r AS (
-  SELECT r0.*,
-    CASE WHEN action = 'resolved' THEN 1 ELSE 0 END AS is_resolve,
-    CASE WHEN (direction = 'in' AND agent = '') OR action = 'queued' THEN 1 ELSE 0 END AS is_wait,
-    CASE WHEN agent <> '' AND action <> 'queued'
-      AND (direction = 'in' OR is_reply = 1 OR action IN ('taken', 'assigned', 'transferred')) THEN 1 ELSE 0 END
-      AS is_owned
-  FROM r0
+conv0 AS (
+  SELECT s.*, ${near("x.seq", resolved("x"), "ASC", "s")} AS resolve_seq FROM starts s
 ),
-rc AS (
-  SELECT r.*,
-    sum(is_resolve) OVER w - is_resolve AS conv,
-    sum(is_reply + is_resolve) OVER w - (is_reply + is_resolve) AS grp
-  FROM r WINDOW w AS (PARTITION BY contact ORDER BY seq ROWS UNBOUNDED PRECEDING)
+conv AS MATERIALIZED (
+  SELECT c.t AS start_t, c.channel, rp.send_time AS reply_t, rp.agent AS reply_agent
+  FROM conv0 c LEFT JOIN messages rp ON rp.seq = ${
+    near("x.seq", reply("x"), "ASC", "c", `AND x.seq < coalesce(c.resolve_seq, ${MAX_SEQ})`)
+  }
 ),
-rs AS (SELECT rc.*, min(CASE WHEN is_in = 1 THEN seq END) OVER (PARTITION BY contact, conv) AS start_seq FROM rc),
-rf AS (
-  SELECT rs.*, min(CASE WHEN is_reply = 1 AND seq > start_seq THEN seq END) OVER (PARTITION BY contact, conv)
-    AS reply_seq
-  FROM rs
+-- Conversations resolved in the range, from their first user message after the resolved line before.
+res0 AS (
+  SELECT m.seq, m.contact, m.send_time AS t, m.agent, ${near("x.seq", resolved("x"), "DESC", "m")} AS prev_seq
+  FROM messages m WHERE ${inRange("m")} AND ${resolved("m")}
 ),
-conv AS (
-  SELECT contact, conv,
-    max(CASE WHEN seq = start_seq THEN t END) AS start_t,
-    max(CASE WHEN seq = start_seq THEN channel END) AS channel,
-    max(CASE WHEN seq = reply_seq THEN t END) AS reply_t,
-    max(CASE WHEN seq = reply_seq THEN agent END) AS reply_agent,
-    max(CASE WHEN is_resolve = 1 THEN t END) AS resolve_t,
-    max(CASE WHEN is_resolve = 1 THEN agent END) AS resolve_agent
-  FROM rf GROUP BY contact, conv
+res AS MATERIALIZED (
+  SELECT r.agent, r.t - ${after("r")} AS v FROM res0 r
 ),
-resp AS (
-  SELECT min(CASE WHEN is_in = 1 THEN t END) AS in_t, max(CASE WHEN is_reply = 1 THEN t END) AS reply_t,
-    max(CASE WHEN is_reply = 1 THEN agent END) AS agent
-  FROM rc GROUP BY contact, grp
+-- Agents' messages in the range; a response when a user's message came since the reply or resolved line before.
+rep0 AS MATERIALIZED (
+  SELECT m.seq, m.contact, m.send_time AS t, m.agent,
+    coalesce(${near("x.seq", `(${reply("x")} OR ${resolved("x")})`, "DESC", "m")}, 0) AS prev_seq
+  FROM messages m WHERE ${inRange("m")} AND ${reply("m")}
 ),
-rq AS (
-  SELECT t, is_wait, lag(is_wait) OVER (PARTITION BY contact ORDER BY seq) AS prev_wait,
-    min(CASE WHEN is_owned = 1 THEN t END)
-      OVER (PARTITION BY contact ORDER BY seq ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS end_t
-  FROM rc WHERE is_wait = 1 OR is_owned = 1
+resp AS MATERIALIZED (
+  SELECT r.agent, r.t - ${after("r")} AS v FROM rep0 r
+),
+-- Waits begun in the range: a waiting row whose previous waiting-or-owned row is not waiting; it ends at the first
+-- owned row after it.
+wait0 AS (
+  SELECT m.seq, m.contact, m.send_time AS t FROM messages m
+  WHERE ${inRange("m")} AND m.direction = 'in' AND m.agent = ''
+  UNION ALL
+  SELECT m.seq, m.contact, m.send_time FROM messages m
+  WHERE ${inRange("m")} AND m.type = 'system' AND ${action("m")} = 'queued'
+),
+waits AS MATERIALIZED (
+  SELECT w.t AS start_t, (SELECT e.send_time FROM messages e WHERE e.seq = ${
+    near("x.seq", owned("x"), "ASC", "w")
+  }) AS end_t
+  FROM wait0 w
+  WHERE coalesce(${
+    near(`CASE WHEN ${waiting("x")} THEN 1 ELSE 0 END`, `(${waiting("x")} OR ${owned("x")})`, "DESC", "w")
+  }, 0) = 0
 ),
 vals AS (
   SELECT 'first_response' AS metric, '' AS k, ${nonNegative("reply_t - start_t")} AS v FROM conv
-    WHERE start_t >= ${S} AND start_t < ${E} AND reply_t IS NOT NULL
+    WHERE reply_t IS NOT NULL
   UNION ALL SELECT 'agent_first_response', reply_agent, ${nonNegative("reply_t - start_t")} FROM conv
-    WHERE start_t >= ${S} AND start_t < ${E} AND reply_t IS NOT NULL
-  UNION ALL SELECT 'resolution', '', ${nonNegative("resolve_t - start_t")} FROM conv
-    WHERE resolve_t >= ${S} AND resolve_t < ${E} AND start_t IS NOT NULL
-  UNION ALL SELECT 'agent_resolution', resolve_agent, ${nonNegative("resolve_t - start_t")} FROM conv
-    WHERE resolve_t >= ${S} AND resolve_t < ${E} AND start_t IS NOT NULL
-  UNION ALL SELECT 'response', '', ${nonNegative("reply_t - in_t")} FROM resp
-    WHERE reply_t >= ${S} AND reply_t < ${E} AND in_t IS NOT NULL
-  UNION ALL SELECT 'agent_response', agent, ${nonNegative("reply_t - in_t")} FROM resp
-    WHERE reply_t >= ${S} AND reply_t < ${E} AND in_t IS NOT NULL
-  UNION ALL SELECT 'queue_wait', '', ${nonNegative("end_t - t")} FROM rq
-    WHERE is_wait = 1 AND (prev_wait IS NULL OR prev_wait = 0) AND end_t >= ${S} AND end_t < ${E}
+    WHERE reply_t IS NOT NULL
+  UNION ALL SELECT 'resolution', '', ${nonNegative("v")} FROM res WHERE v IS NOT NULL
+  UNION ALL SELECT 'agent_resolution', agent, ${nonNegative("v")} FROM res WHERE v IS NOT NULL
+  UNION ALL SELECT 'response', '', ${nonNegative("v")} FROM resp WHERE v IS NOT NULL
+  UNION ALL SELECT 'agent_response', agent, ${nonNegative("v")} FROM resp WHERE v IS NOT NULL
+  UNION ALL SELECT 'queue_wait', '', ${nonNegative("end_t - start_t")} FROM waits WHERE end_t IS NOT NULL
 ),
 pct AS (
   SELECT metric, k, v, row_number() OVER (PARTITION BY metric, k ORDER BY v) AS rn,
@@ -167,11 +191,9 @@ UNION ALL
 SELECT 'new_conversations', days.d, conv.channel, count(*), NULL, NULL
 FROM conv JOIN days ON conv.start_t >= days.s AND conv.start_t < days.e GROUP BY days.d, conv.channel
 UNION ALL
-SELECT 'unanswered', '', '', count(*), NULL, NULL FROM conv
-WHERE start_t >= ${S} AND start_t < ${E} AND reply_t IS NULL
+SELECT 'unanswered', '', '', count(*), NULL, NULL FROM conv WHERE reply_t IS NULL
 UNION ALL
-SELECT 'agent_replies', agent, '', count(*), NULL, NULL FROM r
-WHERE is_reply = 1 AND t >= ${S} AND t < ${E} GROUP BY agent
+SELECT 'agent_replies', agent, '', count(*), NULL, NULL FROM rep0 GROUP BY agent
 ORDER BY 1, 2, 3`;
 }
 

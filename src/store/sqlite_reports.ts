@@ -16,7 +16,8 @@ import {
   toMessageCount,
 } from "./reports_sql.ts";
 
-const SQLITE: ReportDialect = {
+/** The SQLite dialect of the reports' SQL (the benchmark runs its statements one by one). */
+export const SQLITE_REPORTS: ReportDialect = {
   calendar: "SELECT json_extract(value, '$.s') AS s, json_extract(value, '$.e') AS e, " +
     "json_extract(value, '$.h') AS h, json_extract(value, '$.d') AS d FROM json_each(:cal)",
   action: "json_extract(m.extra, '$.action')",
@@ -30,7 +31,7 @@ export function sqliteReport(db: DatabaseSync, query: ReportQuery): ReportData {
   const hours = query.hours;
   if (hours.length === 0) return { messages: [], figures: [] };
   const params = { cal: JSON.stringify(hours), s: hours[0].s, e: hours[hours.length - 1].e };
-  const messages = db.prepare(messagesSql(SQLITE)).all({ cal: params.cal }).map((r) => toMessageCount(r));
-  const figures = db.prepare(figuresSql(SQLITE)).all(params).map((r) => toFigure(r));
+  const messages = db.prepare(messagesSql(SQLITE_REPORTS)).all({ cal: params.cal }).map((r) => toMessageCount(r));
+  const figures = db.prepare(figuresSql(SQLITE_REPORTS)).all(params).map((r) => toFigure(r));
   return { messages, figures };
 }

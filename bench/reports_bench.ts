@@ -25,7 +25,7 @@ import type { Store } from "../src/store/store.ts";
 import { startPostgres } from "../tests/support/postgres.ts";
 import { nowMs, parseFlags, round } from "./lib.ts";
 
-const flags = parseFlags(Deno.args);
+const flags = parseFlags(Deno.args, new Set(["explain"]));
 const MESSAGES = Number(flags.get("messages") ?? 1_000_000);
 const RUNS = Number(flags.get("runs") ?? 5);
 const SECONDS = Number(flags.get("seconds") ?? 900);
@@ -264,7 +264,13 @@ async function timeEngine(
     const cal = JSON.stringify(hours);
     const s = hours[0].s;
     const e = hours[hours.length - 1].e;
-    const messages = await median("messages", () => run(messagesSql(d), [cal]));
+    if (flags.has("explain") && engine === "postgres") {
+      for (const [name, text] of [["messages", messagesSql(d)], ["figures", figuresSql(d)]]) {
+        const plan = await run(`EXPLAIN (ANALYZE, BUFFERS) ${text}`, [cal, s, e]) as { "QUERY PLAN": string }[];
+        console.log(`-- ${engine} ${range} ${name}\n${plan.map((r) => r["QUERY PLAN"]).join("\n")}`);
+      }
+    }
+    const messages = await median("messages", () => run(messagesSql(d), [cal, s, e]));
     const figures = await median("figures", () => run(figuresSql(d), [cal, s, e]));
     const report = await median("report", () => store.report({ hours }));
     const r = await store.report({ hours });
@@ -294,7 +300,7 @@ try {
       await timeEngine(
         "sqlite",
         (sql, p) => {
-          const named = p.length === 1 ? { cal: p[0] } : { cal: p[0], s: p[1], e: p[2] };
+          const named = { cal: p[0], s: p[1], e: p[2] };
           return Promise.resolve(db.prepare(sql).all(named as never));
         },
         store,
@@ -316,6 +322,8 @@ try {
     const postmaster = Number(Deno.readTextFileSync(`${server.dataDir}/postmaster.pid`).split("\n")[0]);
     cpuOf = () => treeCpuMs(postmaster);
     try {
+      // As the store runs them (postgres_reports.ts): without JIT.
+      await sql.unsafe("SET jit = off");
       await timeEngine("postgres", (text, p) => sql.unsafe(text, p as never[]), store, lines);
     } finally {
       await store.close();

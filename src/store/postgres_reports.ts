@@ -33,7 +33,10 @@ export async function postgresReport(sql: postgres.Sql, query: ReportQuery): Pro
   const start = hours[0].s;
   const end = hours[hours.length - 1].e;
   return await sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
-    const messages = await tx.unsafe(messagesSql(POSTGRES_REPORTS), [cal]);
+    // The planner's cost of a month's report is far above jit_above_cost, and compiling it took longer than running
+    // it (6.5 s of JIT for a 12.8 s report at 200,000 messages): the report's statements run interpreted.
+    await tx.unsafe("SET LOCAL jit = off");
+    const messages = await tx.unsafe(messagesSql(POSTGRES_REPORTS), [cal, start, end]);
     const figures = await tx.unsafe(figuresSql(POSTGRES_REPORTS), [cal, start, end]);
     return {
       messages: messages.map((r) => toMessageCount(r)),

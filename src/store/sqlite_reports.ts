@@ -31,7 +31,7 @@ export function sqliteReport(db: DatabaseSync, query: ReportQuery): ReportData {
   const hours = query.hours;
   if (hours.length === 0) return { messages: [], figures: [] };
   const params = { cal: JSON.stringify(hours), s: hours[0].s, e: hours[hours.length - 1].e };
-  const messages = db.prepare(messagesSql(SQLITE_REPORTS)).all({ cal: params.cal }).map((r) => toMessageCount(r));
+  const messages = db.prepare(messagesSql(SQLITE_REPORTS)).all(params).map((r) => toMessageCount(r));
   const figures = db.prepare(figuresSql(SQLITE_REPORTS)).all(params).map((r) => toFigure(r));
   return { messages, figures };
 }

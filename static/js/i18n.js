@@ -312,6 +312,10 @@ const zh = {
   "tags.invalid": "标签「{tag}」需为 1–{max} 个字符，且不含逗号",
   "tags.tooMany": "每个联系人最多 {max} 个标签",
   "tags.cannotSave": "无法保存标签：{reason}",
+  // Issue 22, supervisors: the reports link and the conversation's export.
+  "reports.link": "报表",
+  "reports.exportCsv": "导出 CSV",
+  "reports.exportTitle": "导出这个联系人的全部会话记录（含流程记录）",
 };
 
 const en = {
@@ -626,6 +630,9 @@ const en = {
   "tags.invalid": "The tag \u201c{tag}\u201d must be 1 to {max} characters, without commas",
   "tags.tooMany": "At most {max} tags per contact",
   "tags.cannotSave": "Cannot save the tags: {reason}",
+  "reports.link": "Reports",
+  "reports.exportCsv": "Export CSV",
+  "reports.exportTitle": "Export this contact's whole conversation (workflow lines included)",
 };
 
 export const tables = { zh, en };

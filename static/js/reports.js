@@ -47,8 +47,9 @@ function url(query) {
   return `${REPORTS_PATH}?${q}`;
 }
 
-function say(text) {
+function say(text, kind = "error") {
   $("message").textContent = text;
+  $("message").dataset.kind = kind;
   $("message").hidden = text === "";
 }
 
@@ -65,15 +66,17 @@ async function show() {
   const r = range();
   history.replaceState(null, "", `?${new URLSearchParams({ ...(agent ? { userid: agent } : {}), ...r })}`);
   $("report").dataset.state = "loading";
-  say("");
+  // A month over a large store takes seconds: say so while the server computes.
+  say("正在计算报表… Computing the report…", "info");
   const res = await fetch(url(r), { cache: "no-store" });
   if (!res.ok) {
-    $("report").dataset.state = "error";
     const why = await reasonOf(res);
     say(res.status === 401 ? `请先在工作台登录（${why}）` : `无法读取报表：${why}`);
+    $("report").dataset.state = "error";
     return;
   }
   const report = (await res.json()).data.report;
+  say("");
   const t0 = performance.now();
   draw(report);
   // For a measurement of the page: how long drawing took, and when it was done.

@@ -47,7 +47,8 @@ async function line(c: StoreCase, contact: string, agent: string, t: number, act
  * - u4 (wx): D3 14:00 and 14:20 in while waiting; taken by a1 14:25 (queue wait 1500 s); a1 14:30 (first response
  *   1800 s, response 1800 s); put back in the queue by a1 14:40; taken by a3 15:00 (queue wait 1200 s).
  * - u5 (http_push): 2026-02-28 23:59 local in (before the range) → a1 D1 00:01 (response 120 s, in the range; its
- *   conversation started before the range: no first response, not new).
+ *   conversation started before the range: no first response, not new); resolved by a1 D1 00:30 (resolution 1860 s:
+ *   counted, the resolve is in the range).
  */
 async function fixture(c: StoreCase): Promise<void> {
   const u1 = await userSays(c, "u1", at(1, 9, 0), "a1");
@@ -78,6 +79,7 @@ async function fixture(c: StoreCase): Promise<void> {
 
   const u5 = await userSays(c, "u5", at(0, 23, 59), "a1", HP);
   await agentSays(c, u5, "a1", at(1, 0, 1), HP);
+  await line(c, u5, "a1", at(1, 0, 30), "resolved", HP);
 }
 
 async function report(c: StoreCase, from: string, to: string, tz = "Asia/Shanghai") {
@@ -142,21 +144,21 @@ storeTests("store contract: reports", {
       // First responses [120, 600, 900, 1800]: the median is the 2nd (nearest rank ⌈0.5·4⌉), p90 the 4th (⌈3.6⌉).
       assert.deepEqual(r.conversations.first_response, d(4, 600, 1800));
       assert.equal(r.conversations.unanswered, 1, "u3's");
-      // Resolutions [600, 1800, 1800].
-      assert.deepEqual(r.conversations.resolution, d(3, 1800, 1800));
+      // Resolutions [600, 1800, 1800, 1860]: the 2nd and the 4th.
+      assert.deepEqual(r.conversations.resolution, d(4, 1800, 1860));
       // Responses [60, 120, 120, 600, 900, 1800]: 3rd and 6th.
       assert.deepEqual(r.conversations.response, d(6, 120, 1800));
       // Queue waits [600, 1200, 1500].
       assert.deepEqual(r.queue.wait, d(3, 1200, 1500));
       assert.deepEqual(r.agents, [
         // a1: replies u1 ×2, u4, u5; responses [60, 120, 120, 1800]; first responses [120, 1800]; resolved u1 (600),
-        // u3 (1800).
+        // u3 (1800), u5 (1860).
         {
           agent: "a1",
           replies: 4,
           response: d(4, 120, 1800),
           first_response: d(2, 120, 1800),
-          resolution: d(2, 600, 1800),
+          resolution: d(3, 1800, 1860),
         },
         {
           agent: "a2",

@@ -14,5 +14,6 @@ await import("./agents/workplace_test.ts");
 await import("./http/bad_input_test.ts");
 await import("./channels/channel_test.ts");
 await import("./agents/canned_test.ts");
+await import("./reports/routes_test.ts");
 
 Deno.test("on PostgreSQL: the server stops", () => stopPostgres());

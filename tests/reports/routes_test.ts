@@ -1,6 +1,6 @@
 /**
  * The reports' API and the conversation export through the real service on a real SQLite file (the report runs on
- * the store's background connection): roles from CONFIG_FILE (an agent gets 403), a bad range a clear 400, the
+ * the store's background connection; tests/on_postgres_test.ts runs them again on PostgreSQL): roles from CONFIG_FILE (an agent gets 403), a bad range a clear 400, the
  * report's figures for messages pushed at a known time, CSV tables and exports with a UTF-8 BOM.
  */
 

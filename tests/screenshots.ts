@@ -2,12 +2,14 @@
  * `deno task screenshots`: kefu with demo data in a temporary DATA_DIR, the agent page in headless Chromium at
  * 1280×800, and PNGs of its main views written to docs/screenshots/ (the contact list with a conversation in
  * Chinese, the transfer dialog, search results, a closed reply window, the waiting queue, the English page; the
- * supervisor's team view and an internal note on the agent's page).
+ * supervisor's team view and an internal note on the agent's page), and the reports page over 30 days of a team's work
+ * (a kefu of its own with a supervisor in CONFIG_FILE).
  *
  * @module
  */
 
 import { start } from "../main.ts";
+import { hashPassword } from "../src/agents/auth/passwords.ts";
 import { parseConfig } from "../src/config/config.ts";
 import { CONTACTS_PATH } from "../src/envelope/protocol.ts";
 import { SqliteStore, storePath } from "../src/store/sqlite_store.ts";
@@ -15,7 +17,6 @@ import { seedInbound } from "./store/seed.ts";
 import { Browser, type Page } from "./browser/cdp.ts";
 import { click, clickContact, openAgent } from "./browser/page_helpers.ts";
 import { freePort } from "./helpers.ts";
-import { hashPassword } from "../src/agents/auth/passwords.ts";
 
 const OUT = new URL("../docs/screenshots/", import.meta.url);
 const APPID = "wx5a1b2c3d4e5f6a7b";
@@ -253,4 +254,101 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await main();
+/** 30 days of a team: conversations on four channels, answered, resolved, some waiting in the queue first. */
+async function seedTeam(dir: string, days: number): Promise<void> {
+  const store = new SqliteStore({ path: storePath(dir) });
+  const agents = ["wang", "li", "zhang", "liu", "chen", "yang"];
+  const channels = [["wx_official_account", APPID], ["http_push", ""], ["pc_hook", "wxid_shop"], ["wxbot", "bot1"]];
+  const texts = ["您好，我的订单什么时候发货？", "可以开发票吗", "退货地址是哪里", "谢谢！"];
+  const end = Math.floor(Date.now() / 1000);
+  let n = 0;
+  let seed = 7;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  for (let day = days - 1; day >= 0; day--) {
+    // More on weekdays' afternoons: 15–35 conversations a day.
+    const count = 15 + Math.floor(rnd() * 20);
+    for (let k = 0; k < count; k++) {
+      const [channel, account] = channels[Math.floor(rnd() * rnd() * 4)];
+      const agent = agents[Math.floor(rnd() * agents.length)];
+      const user = `u${day}_${k}`;
+      let t = end - day * 86400 - Math.floor((0.2 + rnd() * 0.6) * 86400);
+      const waits = rnd() < 0.15;
+      const base = { channel, account, contact: user, company: "demo", media: "", name: user, avatar: "" };
+      const say = async (direction: "in" | "out", who: string, type = "text", extra?: Record<string, string>) => {
+        const m = {
+          ...base,
+          id: `team-${++n}`,
+          direction,
+          agent: who,
+          type,
+          content: texts[n % 4],
+          sendTime: t,
+          extra,
+        };
+        if (direction === "in") await seedInbound(store, m, { agent: who, state: "acked" });
+        else await store.saveOutbound(m, "sent");
+      };
+      await say("in", waits ? "" : agent);
+      if (waits) {
+        t += 60 + Math.floor(rnd() * 900);
+        await say("out", agent, "system", { action: "taken", by: agent });
+      }
+      for (let turn = 0; turn < 2; turn++) {
+        t += 20 + Math.floor(rnd() * 400);
+        await say("out", agent);
+        t += 30 + Math.floor(rnd() * 300);
+        await say("in", agent);
+      }
+      t += 120;
+      if (rnd() < 0.85) await say("out", agent, "system", { action: "resolved", by: agent });
+    }
+  }
+  await store.close();
+}
+
+/** The reports page over the last 30 days, as the team's supervisor sees it. */
+async function reports(browser: Browser): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "kefu-screenshots-reports-" });
+  await seedTeam(dir, 30);
+  await Deno.writeTextFile(
+    `${dir}/kefu.json`,
+    JSON.stringify({ agents: [{ id: "zhao", role: "supervisor", password_hash: await hashPassword("not used") }] }),
+  );
+  const port = freePort();
+  const svc = await start(parseConfig({
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "silent",
+    STORE: "sqlite",
+    DATA_DIR: dir,
+    CONFIG_FILE: `${dir}/kefu.json`,
+  }));
+  try {
+    const page = await openAgent(browser, `http://127.0.0.1:${port}/static/reports.html?userid=zhao`, {
+      width: 1280,
+      height: 1400,
+      connect: false,
+    });
+    await page.evaluate(`document.querySelector("#last30").click()`);
+    await page.waitForExpression(
+      "the report drawn",
+      `document.querySelector("#report").dataset.state === "ready" && document.querySelector("#chart-daily").dataset.points === "30"`,
+    );
+    await shot(page, "reports.png");
+    await page.close();
+  } finally {
+    await svc.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+// `--only reports`: the reports page alone (the workplace's PNGs stay as they are).
+if (import.meta.main) {
+  if (!Deno.args.includes("reports")) await main();
+  const browser = await Browser.launch();
+  try {
+    await reports(browser);
+  } finally {
+    await browser.close();
+  }
+}

@@ -33,6 +33,8 @@ import {
 import type { WindowUse } from "./decisions.ts";
 import { migrate, PG_MIGRATIONS, type PgMigration, URL_QUOTE } from "./postgres_schema.ts";
 import { AUTOMATIC_SQL, toIdle } from "./postgres_automatic.ts";
+import { postgresReport } from "./postgres_reports.ts";
+import type { ReportData, ReportQuery } from "./reports_sql.ts";
 import { ACCEPT, ASSIGN_LOCK, CONTACT_FIELDS, Q, QUEUE_SQL, SUMMARY, TEAM } from "./postgres_sql.ts";
 import type {
   AgentState,
@@ -606,6 +608,11 @@ export class PostgresStore implements Store {
       "read the reply windows",
       async (sql) => (await sql.unsafe(Q.windows, [], { prepare: true })).map((r) => r as unknown as WindowRecord),
     );
+  }
+
+  // Issue 22, reports: one additive block; the queries are postgres_reports.ts's.
+  report(query: ReportQuery): Promise<ReportData> {
+    return this.#read("compute a report", () => postgresReport(this.#sql, query));
   }
 
   revoke(r: Revocation): Promise<void> {

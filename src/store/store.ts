@@ -516,3 +516,11 @@ export interface Store {
  * one), and unread counts, `awaiting`, the preview (`last`) and every reply window leave it out.
  */
 export const NOTE_TYPE = "note";
+
+// Issue 22, reports for supervisors: one additive block (merges into `Store` above).
+
+/** Reports are computed by the store, in SQL, on every engine (`reports_sql.ts`; docs/reports.md). */
+export interface Store {
+  /** Messages per hour and day, conversations, response, resolution and queue times over the query's hours. */
+  report(query: import("./reports_sql.ts").ReportQuery): Promise<import("./reports_sql.ts").ReportData>;
+}

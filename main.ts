@@ -115,6 +115,8 @@ export interface StartOptions {
   bus?: AgentBusFactory;
   /** Agents' uploads; default: kept with the users' media files (a channel registered here may share them). */
   uploads?: Uploads;
+  /** The automatic messages' job cadence (tests shorten it); default that of src/jobs/automatic_job.ts. */
+  automaticJob?: { everyMs?: number; resolveEveryMs?: number };
 }
 
 /**
@@ -206,6 +208,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     store,
     router: { send: (m, c) => router.send(m, c), windowRules: (c) => router.windowRules(c) },
     resolveIdle: (id, agent, by) => hub.workflow.resolveIdle(id, agent, by),
+    tell: (agent, event) => hub.notify(agent, event),
     log,
   });
   const contextOf = (f: ChannelFactory): ChannelContext => ({
@@ -299,7 +302,14 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const jobs = startJobs({ store, media, windows, log, retentionDays: config.retentionDays, holder: config.nodeId });
   // Please-wait and auto-resolve, on one node at a time (a lease), only when configured.
   const automaticJob = settings.automatic.timed
-    ? startAutomaticJob({ automatic, store, log, holder: config.nodeId, retentionDays: config.retentionDays })
+    ? startAutomaticJob({
+      automatic,
+      store,
+      log,
+      holder: config.nodeId,
+      retentionDays: config.retentionDays,
+      ...options.automaticJob,
+    })
     : undefined;
 
   let stopping: Promise<void> | undefined;

@@ -9,11 +9,11 @@
 import { Hono } from "hono";
 import { KefuError, quote } from "../core/errors.ts";
 import { readBytes } from "../core/body.ts";
-import { encodeEnvelope } from "../envelope/codec.ts";
 import { Code, CONTACTS_PATH, HISTORY_PATH, UPLOAD_PATH } from "../envelope/protocol.ts";
 import type { Uploads } from "../media/uploads.ts";
 import { MediaOwnership } from "../media/ownership.ts";
 import { type AgentDialect, selectDialect } from "./dialect.ts";
+import { historyItem } from "./history_item.ts";
 import type { Auth } from "./auth/auth.ts";
 import { authRoutes } from "./auth/routes.ts";
 import { agentAuth, type AgentEnv } from "./middleware.ts";
@@ -90,29 +90,7 @@ export function agentRoutes(options: AgentRoutesOptions): Hono<AgentEnv> {
     }
     const before = c.req.query("before")?.trim() || undefined;
     const page = await hub.history(agent, contact, before, limit + 1);
-    const messages = page.slice(0, limit).map((m) => {
-      // A system line (a transfer, a resolve…): what happened is in `event`, for the page to word.
-      if (m.type === "system") {
-        return {
-          id: m.id,
-          msg_type: "system",
-          contact_id: m.contact,
-          send_time: m.sendTime,
-          msg: { content: m.content },
-          event: m.extra ?? {},
-          direction: "system",
-          state: m.state,
-        };
-      }
-      return {
-        ...JSON.parse(encodeEnvelope(m)).data,
-        direction: m.direction,
-        state: m.state,
-        ...(m.detail ? { detail: m.detail } : {}),
-        // A message kefu sent by itself (issue 22: welcome, closed reply…): the page labels it 自动回复.
-        ...(m.direction === "out" && m.extra?.automatic ? { automatic: m.extra.automatic } : {}),
-      };
-    });
+    const messages = page.slice(0, limit).map((m) => historyItem(m, m.state, m.detail));
     return c.json({
       data: { agent_id: agent, contact_id: contact, messages, has_more: page.length > limit },
       result: { code: Code.ok, message: "common" },

@@ -21,6 +21,7 @@ import type { ReplyRouter } from "../channels/channel.ts";
 import { WX_OFFICIAL } from "../channels/wx_official/webhook.ts";
 import type { Logger } from "../core/log.ts";
 import { type Message, newMessageId } from "../core/message.ts";
+import type { AgentEvent } from "../hub/events.ts";
 import type { InboundResult } from "../hub/hub.ts";
 import { AUTOMATIC_AGENT, type ContactRecord, type Store } from "../store/store.ts";
 import type { AutomaticConfig, AutomaticRule } from "./config.ts";
@@ -48,6 +49,11 @@ export interface AutomaticOptions {
   /** The conditional resolve (the workplace's workflow); undefined when it changed meanwhile. */
   resolveIdle(id: string, agent: string, by: string): Promise<unknown | undefined>;
   log: Logger;
+  /**
+   * Tell an agent's sessions, on whichever node (the hub's `notify`, through the agent bus): the contact's owner
+   * sees kefu's line live, as the history will show it.
+   */
+  tell?(agent: string, event: AgentEvent): void;
   /** Clock in epoch ms (tests move it). */
   now?: () => number;
 }
@@ -227,6 +233,11 @@ export class Automatic {
     await store.setOutboundState(message, state, detail).catch((e) =>
       log.error("reply_state_failed", { contact: contact.id, id: message.id, error: String(e) })
     );
+    // Told once it went (or failed), as the history now has it: the page draws the line with its state at once.
+    // A user waiting in the queue has no owner to tell (the agent who takes them reads it in the history).
+    if (contact.agent !== "") {
+      this.#o.tell?.(contact.agent, { kind: "outbound", message, state, detail: state === "failed" ? detail : "" });
+    }
     return state;
   }
 }

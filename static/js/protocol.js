@@ -34,6 +34,8 @@ export const Code = {
   contact: 106,
   /** An agent's availability changed (在线 / 忙碌 / 离开), with its open conversations and capacity (issue 22). */
   agent: 107,
+  /** A message kefu sent to a contact by itself (welcome, closed reply, please-wait, closing), as the history has it. */
+  outbound: 110,
   other: 1000,
   text: 1001,
   image: 1002,

@@ -86,6 +86,7 @@ function encode(e: AgentEvent): string {
     case "typing":
     case "contact":
     case "agent":
+    case "outbound":
       return "";
   }
 }

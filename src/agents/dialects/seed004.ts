@@ -15,6 +15,7 @@ import {
   contactEnvelope,
   errorEnvelope,
   HEARTBEAT,
+  outboundEnvelope,
   sentEnvelope,
   systemEnvelope,
   typingEnvelope,
@@ -23,6 +24,7 @@ import {
 import type { AgentEvent } from "../../hub/events.ts";
 import type { MessageRef } from "../../store/store.ts";
 import type { AgentCommand, AgentDialect } from "../dialect.ts";
+import { historyItem } from "../history_item.ts";
 
 function encode(e: AgentEvent): string {
   switch (e.kind) {
@@ -40,6 +42,8 @@ function encode(e: AgentEvent): string {
       return systemEnvelope(e.content, e.company);
     case "agent":
       return agentEnvelope(e.agent);
+    case "outbound":
+      return outboundEnvelope(historyItem(e.message, e.state, e.detail));
     case "contact":
       return contactEnvelope({
         action: e.action,

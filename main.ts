@@ -207,7 +207,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     config: settings.automatic,
     store,
     router: { send: (m, c) => router.send(m, c), windowRules: (c) => router.windowRules(c) },
-    resolveIdle: (id, agent, by) => hub.workflow.resolveIdle(id, agent, by),
+    resolveIdle: (id, agent, by, lastSeq) => hub.workflow.resolveIdle(id, agent, by, lastSeq),
     tell: (agent, event) => hub.notify(agent, event),
     log,
   });

@@ -42,6 +42,7 @@ import type {
   ContactSummary,
   HistoryQuery,
   IdleContact,
+  IdleScope,
   InboundInput,
   InboundOutcome,
   InboundState,
@@ -730,6 +731,8 @@ export class SqliteStore implements Store {
       const row = toContactRow(found);
       if (change.expectAgent !== undefined && row.agent !== change.expectAgent) return undefined;
       if (change.expectStatus !== undefined && row.status !== change.expectStatus) return undefined;
+      const quiet = change.expectNoMessageAfter;
+      if (quiet !== undefined && this.#auto.hasMessageAfter(id, quiet)) return undefined;
       const after: ContactRow = {
         ...row,
         agent: change.agent ?? row.agent,
@@ -1314,8 +1317,8 @@ export class SqliteStore implements Store {
     return this.#write("forget old automatic message records", () => this.#auto.forget(beforeMs));
   }
 
-  idleContacts(beforeMs: number, limit: number): Promise<IdleContact[]> {
-    return this.#read("list idle conversations", () => this.#auto.idle(beforeMs, limit));
+  idleContacts(beforeMs: number, limit: number, scope?: IdleScope): Promise<IdleContact[]> {
+    return this.#read("list idle conversations", () => this.#auto.idle(beforeMs, limit, scope));
   }
 }
 

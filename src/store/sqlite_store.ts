@@ -44,6 +44,7 @@ import type {
   ContactSummary,
   HistoryQuery,
   IdleContact,
+  IdleScope,
   InboundInput,
   InboundOutcome,
   InboundState,
@@ -750,6 +751,8 @@ export class SqliteStore implements Store {
       const row = toContactRow(found);
       if (change.expectAgent !== undefined && row.agent !== change.expectAgent) return undefined;
       if (change.expectStatus !== undefined && row.status !== change.expectStatus) return undefined;
+      const quiet = change.expectNoMessageAfter;
+      if (quiet !== undefined && this.#auto.hasMessageAfter(id, quiet)) return undefined;
       const after: ContactRow = {
         ...row,
         agent: change.agent ?? row.agent,
@@ -1354,8 +1357,8 @@ export class SqliteStore implements Store {
     return this.#write("forget old automatic message records", () => this.#auto.forget(beforeMs));
   }
 
-  idleContacts(beforeMs: number, limit: number): Promise<IdleContact[]> {
-    return this.#read("list idle conversations", () => this.#auto.idle(beforeMs, limit));
+  idleContacts(beforeMs: number, limit: number, scope?: IdleScope): Promise<IdleContact[]> {
+    return this.#read("list idle conversations", () => this.#auto.idle(beforeMs, limit, scope));
   }
 }
 

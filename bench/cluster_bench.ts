@@ -84,6 +84,8 @@ export interface Settings {
   nginxWorkers: number;
   /** PostgreSQL's synchronous_commit (fsync stays on). */
   pgSync: "on" | "off";
+  /** Load pg_stat_statements and list the statements of each setup's open loop. */
+  pgStatements: boolean;
   serverEnv: Record<string, string>;
   loadgen: string;
   res: string;
@@ -122,6 +124,7 @@ knobs (environment variables, defaults):
   LOAD_CPU      1
   NGINX_WORKERS 1       nginx worker_processes
   PG_SYNC       off     PostgreSQL synchronous_commit (fsync stays on); on: every commit waits for its flush
+  PG_STATEMENTS 0       1: pg_stat_statements on; the open loop's statements per message are listed under the table
   SERVER_ENV            extra kefu environment, "K=V K2=V2"
   LOADGEN               path of the harness's loadgen.mjs (default ../shared/bench/load/loadgen.mjs)
   RES                   results directory (default $TMPDIR/kefu-cluster-bench/<time>)`;
@@ -148,6 +151,11 @@ export function readSettings(env: Record<string, string | undefined>): Settings 
   const sync = env.PG_SYNC ?? "off";
   if (sync !== "on" && sync !== "off") throw new Error(`PG_SYNC must be on or off, got ${JSON.stringify(sync)}`);
   s.pgSync = sync;
+  const statements = env.PG_STATEMENTS ?? "0";
+  if (statements !== "0" && statements !== "1") {
+    throw new Error(`PG_STATEMENTS must be 0 or 1, got ${JSON.stringify(statements)}`);
+  }
+  s.pgStatements = statements === "1";
   s.serverEnv = Object.fromEntries(
     (env.SERVER_ENV ?? "").split(/\s+/).filter((p) => p !== "").map((p) => {
       const eq = p.indexOf("=");
@@ -274,6 +282,12 @@ export interface PhaseRun {
   loaderCpuS: number;
   /** CPU seconds of everything else on the machine meanwhile (other people's work): busy − ours. */
   othersCpuS: number;
+  /**
+   * Share of the accepted messages that came from a user the store had not seen (each costs an assignment): the
+   * loader sends its users round-robin from the first, so the closed loop's first USERS messages are all new users
+   * and the open loop's are new until it passes the users the closed loop reached.
+   */
+  newUserShare: number;
   /** Busy % of each core over the phase. */
   coreBusyPct: number[];
   loadAvg: [number, number, number];
@@ -286,12 +300,35 @@ export interface SetupRun {
   check?: LoadgenResult;
   max?: PhaseRun;
   rate?: PhaseRun;
+  /** With PG_STATEMENTS=1: the open loop's statements, most execution time first. */
+  statements?: Statement[];
   /** Pids of each group, to see what was measured. */
   processes: Record<string, number[]>;
   error?: string;
 }
 
 const GROUPS = ["kefu", "postgres", "redis", "nginx"] as const;
+
+/** One row of pg_stat_statements. */
+export interface Statement {
+  calls: number;
+  totalMs: number;
+  rows: number;
+  query: string;
+}
+
+const STATEMENTS_SQL = `SELECT calls, round(total_exec_time::numeric, 1), rows,
+  left(regexp_replace(query, '\\s+', ' ', 'g'), 200)
+  FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  ORDER BY total_exec_time DESC LIMIT 15`;
+
+async function readStatements(pg: PostgresServer, db: string): Promise<Statement[]> {
+  const text = await pg.sql(STATEMENTS_SQL, db);
+  return text.split("\n").filter((l) => l !== "").map((line) => {
+    const [calls, totalMs, rows, query] = line.split("\t");
+    return { calls: Number(calls), totalMs: Number(totalMs), rows: Number(rows), query };
+  });
+}
 
 function selfTicks(): number {
   const stat = Deno.readTextFileSync("/proc/self/stat");
@@ -321,6 +358,7 @@ async function phase(
   groups: Record<string, number[]>,
   args: string[],
   capS: number,
+  knownUsers: number,
 ): Promise<PhaseRun> {
   const loadAvg = loadAverage();
   const pids = groupPids(groups);
@@ -365,6 +403,7 @@ async function phase(
     cpuS: Object.fromEntries(Object.entries(cpuS).map(([k, v]) => [k, round(v, 2)])),
     cpuUsPerMsg,
     loaderCpuS: round(loaderCpuS, 2),
+    newUserShare: accepted > 0 ? round(Math.max(0, Math.min(accepted, s.users) - knownUsers) / accepted, 3) : 0,
     othersCpuS: round(Math.max(0, busySeconds(first.machine, end.machine) - oursS), 2),
     coreBusyPct: busyPercent(first.machine, end.machine).cores,
     loadAvg,
@@ -397,6 +436,7 @@ async function runSetup(s: Settings, setup: Setup, round: number, pg: PostgresSe
       if (!pg) throw new Error("no PostgreSQL");
       db = await pg.createDatabase();
       closers.add(dropDb);
+      if (s.pgStatements) await pg.sql("CREATE EXTENSION pg_stat_statements", db.name);
     }
     if (setup.redis) {
       redis = await startRedis();
@@ -472,23 +512,39 @@ async function runSetup(s: Settings, setup: Setup, round: number, pg: PostgresSe
     }
     if (s.duration > 0) {
       progress(`${setup.id}: closed loop (≤ ${s.duration} s)`);
-      out.max = await phase(s, script, groups, [
-        "--mode=max",
-        ...common,
-        `--requests=${s.requests}`,
-        `--duration=${s.duration}`,
-      ], s.duration + s.drain + 90);
+      out.max = await phase(
+        s,
+        script,
+        groups,
+        [
+          "--mode=max",
+          ...common,
+          `--requests=${s.requests}`,
+          `--duration=${s.duration}`,
+        ],
+        s.duration + s.drain + 90,
+        0,
+      );
     }
     if (s.rate > 0 && s.rateSecs > 0) {
       progress(`${setup.id}: open loop ${s.rate}/s × ${s.rateSecs} s`);
+      if (pg && db && s.pgStatements) await pg.sql("SELECT pg_stat_statements_reset()", db.name);
       // Message ids of their own: the store rightly answers a repeated MsgId as a duplicate and delivers nothing.
-      out.rate = await phase(s, script, groups, [
-        "--mode=rate",
-        ...common,
-        `--rate=${s.rate}`,
-        `--rate-secs=${s.rateSecs}`,
-        "--id-base=1000000000",
-      ], s.rateSecs + s.drain + 90);
+      out.rate = await phase(
+        s,
+        script,
+        groups,
+        [
+          "--mode=rate",
+          ...common,
+          `--rate=${s.rate}`,
+          `--rate-secs=${s.rateSecs}`,
+          "--id-base=1000000000",
+        ],
+        s.rateSecs + s.drain + 90,
+        Math.min(s.users, Number(out.max?.loadgen.requests_sent ?? 0)),
+      );
+      if (pg && db && s.pgStatements) out.statements = await readStatements(pg, db.name);
     }
   } catch (e) {
     out.error = (e as Error).message;
@@ -556,9 +612,11 @@ export function renderTable(result: BenchResult): string {
     `${result.elapsedS.toFixed(0)} s in all`,
     "",
     `| setup | delivered/s | p50 / p99 ms at ${int(s.rate)}/s (achieved) | lost / dup / moved | ` +
-    `CPU µs per msg, closed loop (per process group) | CPU µs per msg at ${int(s.rate)}/s | ` +
+    `CPU µs per msg, closed loop (per process group) | CPU µs per msg at ${
+      int(s.rate)
+    }/s | new users closed / open % | ` +
     `servers' CPU, closed loop (cores) | core 0 / 1 busy % | others' CPU s | check |`,
-    "|---|---:|---:|---:|---|---|---:|---:|---:|---|",
+    "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
   ];
   for (const id of s.setups) {
     const runs = result.runs[id] ?? [];
@@ -581,15 +639,36 @@ export function renderTable(result: BenchResult): string {
     const core0 = median(ok.map((r) => r.max?.coreBusyPct[0]));
     const core1 = median(ok.map((r) => r.max?.coreBusyPct[1]));
     const others = median(ok.map((r) => r.max?.othersCpuS));
+    const newMax = median(ok.map((r) => r.max ? r.max.newUserShare * 100 : null));
+    const newRate = median(ok.map((r) => r.rate ? r.rate.newUserShare * 100 : null));
     const check = runs.find((r) => r.check)?.check;
     const checkCell = check ? (check.pass ? "pass" : "**FAIL**") : dash;
     const name = `${id}${failed ? ` (**failed**: ${failed.error!.split("\n")[0].replaceAll("|", "\\|")})` : ""}`;
     lines.push(
       `| ${name} | ${int(median(del))}${range} | ${ms(p50)} / ${ms(p99)} (${int(achieved)}) | ${int(lost)} / ${
         int(dup)
-      } / ${int(moved)} | ${cpuCell(ok, "max")} | ${cpuCell(ok, "rate")} | ${
+      } / ${int(moved)} | ${cpuCell(ok, "max")} | ${cpuCell(ok, "rate")} | ${int(newMax)} / ${int(newRate)} | ${
         cores === null ? dash : cores.toFixed(2)
       } | ${int(core0)} / ${int(core1)} | ${others === null ? dash : others.toFixed(1)} | ${checkCell} |`,
+    );
+  }
+  for (const id of s.setups) {
+    const run = (result.runs[id] ?? []).find((r) => r.statements && r.rate);
+    if (!run?.statements || !run.rate) continue;
+    const accepted = Number(run.rate.loadgen.accepted ?? 0) || 1;
+    const calls = sum(run.statements.map((x) => x.calls));
+    lines.push(
+      "",
+      `${id}, open loop, PostgreSQL statements (pg_stat_statements, top ${run.statements.length}): ` +
+        `${(calls / accepted).toFixed(1)} per message`,
+      "",
+      "| per message | µs each | total ms | statement |",
+      "|---:|---:|---:|---|",
+      ...run.statements.map((x) =>
+        `| ${(x.calls / accepted).toFixed(2)} | ${x.calls ? (x.totalMs / x.calls * 1000).toFixed(0) : dash} | ${
+          x.totalMs.toFixed(0)
+        } | \`${x.query.replaceAll("|", "\\|").replaceAll("`", "'")}\` |`
+      ),
     );
   }
   const notes = result.notes.map((n) => `- ${n}`);
@@ -669,7 +748,11 @@ async function main(): Promise<number> {
     // max_connections: each node's pool holds 10.
     pg = await startPostgres({
       durable: true,
-      settings: { synchronous_commit: s.pgSync, max_connections: "200" },
+      settings: {
+        synchronous_commit: s.pgSync,
+        max_connections: "200",
+        ...(s.pgStatements ? { shared_preload_libraries: "'pg_stat_statements'" } : {}),
+      },
     });
     const server = pg;
     closers.add(() => server.close());

@@ -82,6 +82,10 @@ export interface Settings {
   serverCpu: number;
   loadCpu: number;
   nginxWorkers: number;
+  /** Seconds of doing nothing after the start, to read what the setup costs idle (presence, heartbeats). */
+  idleSecs: number;
+  /** A closed loop before the measured ones, not measured: JIT warm-up and the users' assignments done. */
+  warmupSecs: number;
   /** PostgreSQL's synchronous_commit (fsync stays on). */
   pgSync: "on" | "off";
   /** Load pg_stat_statements and list the statements of each setup's open loop. */
@@ -104,6 +108,8 @@ const NUMBERS: [keyof Settings, string, number][] = [
   ["serverCpu", "SERVER_CPU", 0],
   ["loadCpu", "LOAD_CPU", 1],
   ["nginxWorkers", "NGINX_WORKERS", 1],
+  ["idleSecs", "IDLE_SECS", 3],
+  ["warmupSecs", "WARMUP_SECS", 0],
 ];
 
 const USAGE = `usage: deno task bench:cluster [--json FILE] [--keep] [--help]
@@ -123,6 +129,8 @@ knobs (environment variables, defaults):
   SERVER_CPU    0
   LOAD_CPU      1
   NGINX_WORKERS 1       nginx worker_processes
+  IDLE_SECS     3       after the start, seconds of no load: the setup's idle CPU (cores)
+  WARMUP_SECS   0       a closed loop of this many seconds before the measured phases (JIT, users assigned)
   PG_SYNC       off     PostgreSQL synchronous_commit (fsync stays on); on: every commit waits for its flush
   PG_STATEMENTS 0       1: pg_stat_statements on; the open loop's statements per message are listed under the table
   SERVER_ENV            extra kefu environment, "K=V K2=V2"
@@ -298,6 +306,9 @@ export interface SetupRun {
   setup: string;
   round: number;
   check?: LoadgenResult;
+  /** CPU of each process group while nothing was sent, in cores (CPU seconds per second). */
+  idleCores?: Record<string, number>;
+  warmup?: PhaseRun;
   max?: PhaseRun;
   rate?: PhaseRun;
   /** With PG_STATEMENTS=1: the open loop's statements, most execution time first. */
@@ -420,8 +431,8 @@ function redisPid(redis: RedisServer): number {
   return Number(Deno.readTextFileSync(`${redis.dir}/redis.pid`).trim());
 }
 
-async function runSetup(s: Settings, setup: Setup, round: number, pg: PostgresServer | undefined, script: string) {
-  const out: SetupRun = { setup: setup.id, round, processes: {} };
+async function runSetup(s: Settings, setup: Setup, roundNo: number, pg: PostgresServer | undefined, script: string) {
+  const out: SetupRun = { setup: setup.id, round: roundNo, processes: {} };
   const pinArgs = s.pin ? ["taskset", "-c", String(s.serverCpu)] : [];
   const nodes: Deno.ChildProcess[] = [];
   let nginx: Deno.ChildProcess | undefined;
@@ -429,7 +440,7 @@ async function runSetup(s: Settings, setup: Setup, round: number, pg: PostgresSe
   let redis: RedisServer | undefined;
   const dropDb = () => db?.drop() ?? Promise.resolve();
   const closeRedis = () => redis?.close() ?? Promise.resolve();
-  const dir = await Deno.makeTempDir({ dir: tmpRoot, prefix: `${setup.id}-r${round}-` });
+  const dir = await Deno.makeTempDir({ dir: tmpRoot, prefix: `${setup.id}-r${roundNo}-` });
   await Deno.chmod(dir, 0o755); // nginx's workers run as nobody
   try {
     if (setup.store === "postgres") {
@@ -444,7 +455,7 @@ async function runSetup(s: Settings, setup: Setup, round: number, pg: PostgresSe
       if (s.pin) await pinTree(redisPid(redis), s.serverCpu);
     }
     const ports = Array.from({ length: setup.nodes }, () => freePort());
-    progress(`${setup.id} (round ${round}): starting ${setup.nodes} node(s)`);
+    progress(`${setup.id} (round ${roundNo}): starting ${setup.nodes} node(s)`);
     // In parallel: the PostgreSQL store migrates under an advisory lock, so nodes may start at once.
     const started = await Promise.all(ports.map(async (port, i) => {
       const dataDir = `${dir}/data-n${i + 1}`;
@@ -500,7 +511,16 @@ async function runSetup(s: Settings, setup: Setup, round: number, pg: PostgresSe
       `--drain=${s.drain}`,
       "--deflate=1",
     ];
-    if (round === 1) {
+    if (s.idleSecs > 0) {
+      await sleep(500); // the start's own work (migrations, the first presence) is not idle
+      const t0 = performance.now();
+      const c0 = sampleCpu(groups);
+      await sleep(s.idleSecs * 1000);
+      const wall = (performance.now() - t0) / 1000;
+      const d = cpuDelta(c0, sampleCpu(groups));
+      out.idleCores = Object.fromEntries(Object.entries(d).map(([k, v]) => [k, round(v / wall, 3)]));
+    }
+    if (roundNo === 1) {
       progress(`${setup.id}: contract check`);
       const check = startLoadgen(script, s.pin ? ["taskset", "-c", String(s.loadCpu)] : [], [
         "--mode=check",
@@ -509,6 +529,25 @@ async function runSetup(s: Settings, setup: Setup, round: number, pg: PostgresSe
       children.add(check.child);
       out.check = await check.result;
       children.delete(check.child);
+    }
+    let known = 0;
+    if (s.warmupSecs > 0) {
+      progress(`${setup.id}: warm-up (≤ ${s.warmupSecs} s, not in the table)`);
+      out.warmup = await phase(
+        s,
+        script,
+        groups,
+        [
+          "--mode=max",
+          ...common,
+          `--requests=${s.requests}`,
+          `--duration=${s.warmupSecs}`,
+          "--id-base=2000000000",
+        ],
+        s.warmupSecs + s.drain + 90,
+        0,
+      );
+      known = Math.min(s.users, Number(out.warmup.loadgen.requests_sent ?? 0));
     }
     if (s.duration > 0) {
       progress(`${setup.id}: closed loop (≤ ${s.duration} s)`);
@@ -523,7 +562,7 @@ async function runSetup(s: Settings, setup: Setup, round: number, pg: PostgresSe
           `--duration=${s.duration}`,
         ],
         s.duration + s.drain + 90,
-        0,
+        known,
       );
     }
     if (s.rate > 0 && s.rateSecs > 0) {
@@ -542,7 +581,7 @@ async function runSetup(s: Settings, setup: Setup, round: number, pg: PostgresSe
           "--id-base=1000000000",
         ],
         s.rateSecs + s.drain + 90,
-        Math.min(s.users, Number(out.max?.loadgen.requests_sent ?? 0)),
+        Math.min(s.users, Math.max(known, Number(out.max?.loadgen.requests_sent ?? 0))),
       );
       if (pg && db && s.pgStatements) out.statements = await readStatements(pg, db.name);
     }
@@ -604,53 +643,74 @@ export function renderTable(result: BenchResult): string {
     `Deno ${result.machine.deno} · ${
       s.pin ? `all servers on core ${s.serverCpu}, loader on core ${s.loadCpu}` : "not pinned"
     } · PostgreSQL synchronous_commit=${s.pgSync} · nginx ${s.nginxWorkers} worker(s)`,
-    `${s.agents} agents, ${int(s.users)} users, ${s.conc} connections; closed loop ≤ ${s.duration} s, open loop ` +
+    `${s.agents} agents, ${int(s.users)} users, ${s.conc} connections; ${
+      s.warmupSecs > 0 ? `a warm-up closed loop of ≤ ${s.warmupSecs} s first (not shown); ` : ""
+    }closed loop ≤ ${s.duration} s, open loop ` +
     `${int(s.rate)}/s × ${s.rateSecs} s; ${s.reps} round(s)${
       s.reps > 1 ? " (medians; lost and the like: sums)" : ""
     }; ` +
     `load average ${result.loadAvg.map((x) => x.toFixed(2)).join(" – ")} (lowest – highest at phase starts); ` +
     `${result.elapsedS.toFixed(0)} s in all`,
     "",
-    `| setup | delivered/s | p50 / p99 ms at ${int(s.rate)}/s (achieved) | lost / dup / moved | ` +
-    `CPU µs per msg, closed loop (per process group) | CPU µs per msg at ${
-      int(s.rate)
-    }/s | new users closed / open % | ` +
-    `servers' CPU, closed loop (cores) | core 0 / 1 busy % | others' CPU s | check |`,
-    "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
   ];
+  const fixed = (n: number | null, digits: number) => n === null ? dash : n.toFixed(digits);
+  const columns: [string, string, (id: string, runs: SetupRun[]) => string][] = [
+    ["setup", "---", (id, runs) => {
+      const failed = runs.find((r) => r.error);
+      return `${id}${failed ? ` (**failed**: ${failed.error!.split("\n")[0].replaceAll("|", "\\|")})` : ""}`;
+    }],
+    ["delivered/s, closed loop", "---:", (_, ok) => {
+      const del = ok.map((r) => r.max?.loadgen.delivered_per_s).filter((x): x is number => typeof x === "number");
+      const range = del.length > 1 ? ` (${int(Math.min(...del))}–${int(Math.max(...del))})` : "";
+      return `**${int(median(del))}**${range}`;
+    }],
+    [
+      `e2e p50 / p99 ms at ${int(s.rate)}/s (achieved/s)`,
+      "---:",
+      (_, ok) =>
+        `${ms(median(ok.map((r) => r.rate?.loadgen.e2e_ms?.p50)))} / **${
+          ms(median(ok.map((r) => r.rate?.loadgen.e2e_ms?.p99)))
+        }** (${int(median(ok.map((r) => r.rate?.loadgen.req_per_s)))})`,
+    ],
+    ["lost / dup / moved", "---:", (_, ok) => {
+      const phases = ok.flatMap((r) => [r.warmup, r.max, r.rate]).filter((p): p is PhaseRun => p !== undefined);
+      return ["lost", "dup", "moved"].map((k) => int(sum(phases.map((p) => p.loadgen[k])))).join(" / ");
+    }],
+    ["CPU µs/msg, closed loop", "---", (_, ok) => cpuCell(ok, "max")],
+    [`CPU µs/msg at ${int(s.rate)}/s`, "---", (_, ok) => cpuCell(ok, "rate")],
+    [
+      "new users % closed / open",
+      "---:",
+      (_, ok) =>
+        `${int(median(ok.map((r) => r.max ? r.max.newUserShare * 100 : null)))} / ${
+          int(median(ok.map((r) => r.rate ? r.rate.newUserShare * 100 : null)))
+        }`,
+    ],
+    [
+      "servers' CPU, closed loop / idle (cores)",
+      "---:",
+      (_, ok) =>
+        `${fixed(median(ok.map((r) => r.max ? sum(Object.values(r.max.cpuS)) / r.max.wallS : null)), 2)} / ${
+          fixed(median(ok.map((r) => r.idleCores ? sum(Object.values(r.idleCores)) : null)), 3)
+        }`,
+    ],
+    [
+      "core 0 / 1 busy %",
+      "---:",
+      (_, ok) =>
+        `${int(median(ok.map((r) => r.max?.coreBusyPct[0])))} / ${int(median(ok.map((r) => r.max?.coreBusyPct[1])))}`,
+    ],
+    ["others' CPU s", "---:", (_, ok) => fixed(median(ok.map((r) => r.max?.othersCpuS)), 1)],
+    ["check", "---", (_, ok) => {
+      const check = ok.find((r) => r.check)?.check;
+      return check ? (check.pass ? "pass" : "**FAIL**") : dash;
+    }],
+  ];
+  lines.push(`| ${columns.map((c) => c[0]).join(" | ")} |`, `|${columns.map((c) => c[1]).join("|")}|`);
   for (const id of s.setups) {
     const runs = result.runs[id] ?? [];
     const ok = runs.filter((r) => !r.error);
-    const failed = runs.find((r) => r.error);
-    const del = ok.map((r) => r.max?.loadgen.delivered_per_s as number | undefined);
-    const range = ok.length > 1
-      ? ` (${int(Math.min(...del.filter((x) => x !== undefined) as number[]))}–${
-        int(Math.max(...del.filter((x) => x !== undefined) as number[]))
-      })`
-      : "";
-    const phases = ok.flatMap((r) => [r.max, r.rate]).filter((p): p is PhaseRun => p !== undefined);
-    const lost = sum(phases.map((p) => p.loadgen.lost));
-    const dup = sum(phases.map((p) => p.loadgen.dup));
-    const moved = sum(phases.map((p) => p.loadgen.moved));
-    const p50 = median(ok.map((r) => r.rate?.loadgen.e2e_ms?.p50));
-    const p99 = median(ok.map((r) => r.rate?.loadgen.e2e_ms?.p99));
-    const achieved = median(ok.map((r) => r.rate?.loadgen.req_per_s));
-    const cores = median(ok.map((r) => r.max ? sum(Object.values(r.max.cpuS)) / r.max.wallS : null));
-    const core0 = median(ok.map((r) => r.max?.coreBusyPct[0]));
-    const core1 = median(ok.map((r) => r.max?.coreBusyPct[1]));
-    const others = median(ok.map((r) => r.max?.othersCpuS));
-    const newMax = median(ok.map((r) => r.max ? r.max.newUserShare * 100 : null));
-    const newRate = median(ok.map((r) => r.rate ? r.rate.newUserShare * 100 : null));
-    const check = runs.find((r) => r.check)?.check;
-    const checkCell = check ? (check.pass ? "pass" : "**FAIL**") : dash;
-    const name = `${id}${failed ? ` (**failed**: ${failed.error!.split("\n")[0].replaceAll("|", "\\|")})` : ""}`;
-    lines.push(
-      `| ${name} | ${int(median(del))}${range} | ${ms(p50)} / ${ms(p99)} (${int(achieved)}) | ${int(lost)} / ${
-        int(dup)
-      } / ${int(moved)} | ${cpuCell(ok, "max")} | ${cpuCell(ok, "rate")} | ${int(newMax)} / ${int(newRate)} | ${
-        cores === null ? dash : cores.toFixed(2)
-      } | ${int(core0)} / ${int(core1)} | ${others === null ? dash : others.toFixed(1)} | ${checkCell} |`,
-    );
+    lines.push(`| ${columns.map(([, , cell], i) => cell(id, i === 0 ? runs : ok)).join(" | ")} |`);
   }
   for (const id of s.setups) {
     const run = (result.runs[id] ?? []).find((r) => r.statements && r.rate);
@@ -733,7 +793,8 @@ async function main(): Promise<number> {
   await Deno.chmod(tmpRoot, 0o755); // nginx's workers run as nobody
 
   // A cap on the whole run: startups, the phases with their drains and grace, teardown; then everything is stopped.
-  const perSetupS = 60 + 40 + (s.duration + s.drain + 90) + (s.rateSecs + s.drain + 90) + 30;
+  const perSetupS = 60 + 40 + s.idleSecs + (s.warmupSecs > 0 ? s.warmupSecs + s.drain + 90 : 0) +
+    (s.duration + s.drain + 90) + (s.rateSecs + s.drain + 90) + 30;
   const capS = 120 + s.reps * setups.length * perSetupS;
   const cap = setTimeout(async () => {
     progress(`over the whole run's cap of ${capS} s: stopping`);
@@ -792,7 +853,7 @@ async function main(): Promise<number> {
   };
   result.ok = Object.values(runs).flat().every((r) =>
     !r.error && (!r.check || r.check.pass) &&
-    [r.max, r.rate].every((p) => !p || (!p.loadgen.error && p.loadgen.lost === 0 && p.loadgen.dup === 0))
+    [r.warmup, r.max, r.rate].every((p) => !p || (!p.loadgen.error && p.loadgen.lost === 0 && p.loadgen.dup === 0))
   );
   if (keepTmp) notes.push(`logs kept in ${tmpRoot}`);
   const table = renderTable(result);

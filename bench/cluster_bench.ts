@@ -86,6 +86,8 @@ export interface Settings {
   idleSecs: number;
   /** A closed loop before the measured ones, not measured: JIT warm-up and the users' assignments done. */
   warmupSecs: number;
+  /** nginx's choice of a node per request. */
+  balance: "random" | "round-robin";
   /** PostgreSQL's synchronous_commit (fsync stays on). */
   pgSync: "on" | "off";
   /** Load pg_stat_statements and list the statements of each setup's open loop. */
@@ -129,6 +131,7 @@ knobs (environment variables, defaults):
   SERVER_CPU    0
   LOAD_CPU      1
   NGINX_WORKERS 1       nginx worker_processes
+  NGINX_BALANCE random  random or round-robin (per request, no stickiness either way)
   IDLE_SECS     3       after the start, seconds of no load: the setup's idle CPU (cores)
   WARMUP_SECS   0       a closed loop of this many seconds before the measured phases (JIT, users assigned)
   PG_SYNC       off     PostgreSQL synchronous_commit (fsync stays on); on: every commit waits for its flush
@@ -156,6 +159,11 @@ export function readSettings(env: Record<string, string | undefined>): Settings 
   const pin = env.PIN ?? "1";
   if (pin !== "0" && pin !== "1") throw new Error(`PIN must be 0 or 1, got ${JSON.stringify(pin)}`);
   s.pin = pin === "1";
+  const balance = env.NGINX_BALANCE ?? "random";
+  if (balance !== "random" && balance !== "round-robin") {
+    throw new Error(`NGINX_BALANCE must be random or round-robin, got ${JSON.stringify(balance)}`);
+  }
+  s.balance = balance;
   const sync = env.PG_SYNC ?? "off";
   if (sync !== "on" && sync !== "off") throw new Error(`PG_SYNC must be on or off, got ${JSON.stringify(sync)}`);
   s.pgSync = sync;
@@ -488,6 +496,7 @@ async function runSetup(s: Settings, setup: Setup, roundNo: number, pg: Postgres
         port,
         upstreams: ports,
         workers: s.nginxWorkers,
+        balance: s.balance,
         maxConnections: 4 * (s.agents + s.conc) + 1024,
       });
       nginx = await startServing([...pinArgs, ...argv], baseEnv(), `${ndir}/stderr.log`, port, "nginx");
@@ -642,7 +651,7 @@ export function renderTable(result: BenchResult): string {
     `kefu ${result.machine.commit} · ${result.machine.date} · ${result.machine.cpu}, ${result.machine.cores} cores · ` +
     `Deno ${result.machine.deno} · ${
       s.pin ? `all servers on core ${s.serverCpu}, loader on core ${s.loadCpu}` : "not pinned"
-    } · PostgreSQL synchronous_commit=${s.pgSync} · nginx ${s.nginxWorkers} worker(s)`,
+    } · PostgreSQL synchronous_commit=${s.pgSync} · nginx ${s.nginxWorkers} worker(s), ${s.balance}`,
     `${s.agents} agents, ${int(s.users)} users, ${s.conc} connections; ${
       s.warmupSecs > 0 ? `a warm-up closed loop of ≤ ${s.warmupSecs} s first (not shown); ` : ""
     }closed loop ≤ ${s.duration} s, open loop ` +

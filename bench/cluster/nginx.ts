@@ -19,6 +19,12 @@ export interface NginxOptions {
   upstreams: number[];
   /** worker_processes. */
   workers: number;
+  /**
+   * How nginx picks a node per request: `random`, or `round-robin` (nginx's default). Round robin per request lines up
+   * with the loader's round-robin users when their count is a multiple of the nodes': every message of a user then
+   * reaches the same node, always the agent's or never, which hides or doubles the hop between nodes. Random does not.
+   */
+  balance: "random" | "round-robin";
   /** Open files per worker: two per proxied connection (client and upstream). */
   maxConnections: number;
 }
@@ -52,9 +58,9 @@ http {
         ''      '';
     }
 
-    # Round robin per request: no stickiness, a webhook or an agent's socket may reach any node.
+    # No stickiness: a webhook or an agent's socket may reach any node.
     upstream kefu {
-${servers}
+${o.balance === "random" ? "        random;\n" : ""}${servers}
         keepalive 64;
     }
 

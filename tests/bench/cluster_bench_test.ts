@@ -27,74 +27,81 @@ Deno.test("bench:cluster: setups and knobs are read, and a wrong one is named", 
   assert.deepEqual(s.setups, ["sqlite-1", "cluster-2"]);
   assert.equal(s.rate, 500);
   assert.equal(s.pin, false);
+  assert.equal(s.balance, "random");
+  assert.throws(() => readSettings({ NGINX_BALANCE: "sticky" }), /NGINX_BALANCE must be random or round-robin/);
   assert.deepEqual(s.serverEnv, { LOG_LEVEL: "warn" });
 });
 
-Deno.test({
-  name: "bench:cluster: nginx spreads webhooks over every node and upgrades agents' sockets",
-  ignore: !hasNginx,
-  async fn() {
-    // Two stand-in nodes that say who they are, over HTTP and over a WebSocket.
-    const nodes = ["n1", "n2"].map((id) => {
-      const port = freePort();
-      const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => {
-        if (req.headers.get("upgrade") === "websocket") {
-          const { socket, response } = Deno.upgradeWebSocket(req);
-          socket.onmessage = (e) => socket.send(`${id}:${e.data}`);
-          return response;
-        }
-        return new Response(id);
-      });
-      return { port, server };
-    });
-    const dir = await Deno.makeTempDir({ prefix: "kefu_nginx_test_" });
-    await Deno.chmod(dir, 0o755); // nginx's workers run as nobody when the test runs as root
+for (const balance of ["round-robin", "random"] as const) {
+  Deno.test({
+    name: `bench:cluster: nginx (${balance}) spreads webhooks over every node and upgrades agents' sockets`,
+    ignore: !hasNginx,
+    fn: () => throughNginx(balance),
+  });
+}
+
+/** Two stand-in nodes behind the generated nginx: each answers who it is, over HTTP and over a WebSocket. */
+async function throughNginx(balance: "random" | "round-robin") {
+  const nodes = ["n1", "n2"].map((id) => {
     const port = freePort();
-    const argv = await nginxCommand({ dir, port, upstreams: nodes.map((n) => n.port), workers: 1, maxConnections: 64 });
-    const nginx = new Deno.Command(argv[0], { args: argv.slice(1), stdin: "null", stdout: "null", stderr: "piped" })
-      .spawn();
-    try {
-      // Up once it answers (at most 10 s).
-      let first = "";
-      for (let i = 0; i < 200 && first === ""; i++) {
-        first = await fetch(`http://127.0.0.1:${port}/wechat`, { method: "POST", body: "x" })
-          .then((r) => r.text()).catch(() => new Promise<string>((ok) => setTimeout(() => ok(""), 50)));
+    const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => {
+      if (req.headers.get("upgrade") === "websocket") {
+        const { socket, response } = Deno.upgradeWebSocket(req);
+        socket.onmessage = (e) => socket.send(`${id}:${e.data}`);
+        return response;
       }
-      assert.ok(first === "n1" || first === "n2", `nginx never answered on ${port}: ${JSON.stringify(first)}`);
-      // Round robin per request, also on one keep-alive connection: no stickiness.
-      const seen = new Set([first]);
-      for (let i = 0; i < 6; i++) {
-        seen.add(await (await fetch(`http://127.0.0.1:${port}/wechat`, { method: "POST", body: "x" })).text());
-      }
-      assert.deepEqual([...seen].sort(), ["n1", "n2"]);
-      // Agents' sockets go through, upgraded, to either node.
-      for (let i = 0; i < 2; i++) {
-        const ws = new WebSocket(`ws://127.0.0.1:${port}/im_component/wx_official_account/msg?userid=a${i}`);
-        const answer = await new Promise<string>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error("no answer over the socket in 10 s")), 10_000);
-          ws.onopen = () => ws.send("ping");
-          ws.onmessage = (e) => {
-            clearTimeout(timer);
-            resolve(String(e.data));
-          };
-          ws.onerror = () => {
-            clearTimeout(timer);
-            reject(new Error("the socket through nginx failed"));
-          };
-        });
-        await new Promise<void>((resolve) => {
-          ws.onclose = () => resolve();
-          ws.close();
-        });
-        assert.match(answer, /^n[12]:ping$/);
-      }
-    } finally {
-      nginx.kill("SIGTERM");
-      const out = await nginx.output();
-      await Promise.all(nodes.map((n) => n.server.shutdown()));
-      await Deno.remove(dir, { recursive: true });
-      // nginx exits 0 on SIGTERM; anything it said on stderr would be a configuration problem.
-      assert.equal(new TextDecoder().decode(out.stderr).trim(), "");
+      return new Response(id);
+    });
+    return { port, server };
+  });
+  const dir = await Deno.makeTempDir({ prefix: "kefu_nginx_test_" });
+  await Deno.chmod(dir, 0o755); // nginx's workers run as nobody when the test runs as root
+  const port = freePort();
+  const upstreams = nodes.map((n) => n.port);
+  const argv = await nginxCommand({ dir, port, upstreams, workers: 1, maxConnections: 64, balance });
+  const nginx = new Deno.Command(argv[0], { args: argv.slice(1), stdin: "null", stdout: "null", stderr: "piped" })
+    .spawn();
+  try {
+    // Up once it answers (at most 10 s).
+    let first = "";
+    for (let i = 0; i < 200 && first === ""; i++) {
+      first = await fetch(`http://127.0.0.1:${port}/wechat`, { method: "POST", body: "x" })
+        .then((r) => r.text()).catch(() => new Promise<string>((ok) => setTimeout(() => ok(""), 50)));
     }
-  },
-});
+    assert.ok(first === "n1" || first === "n2", `nginx never answered on ${port}: ${JSON.stringify(first)}`);
+    // A node per request, also on one keep-alive connection: no stickiness (random: both within 64, all but surely).
+    const seen = new Set([first]);
+    for (let i = 0; i < 64 && seen.size < 2; i++) {
+      seen.add(await (await fetch(`http://127.0.0.1:${port}/wechat`, { method: "POST", body: "x" })).text());
+    }
+    assert.deepEqual([...seen].sort(), ["n1", "n2"]);
+    // Agents' sockets go through, upgraded, to either node.
+    for (let i = 0; i < 2; i++) {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/im_component/wx_official_account/msg?userid=a${i}`);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("no answer over the socket in 10 s")), 10_000);
+        ws.onopen = () => ws.send("ping");
+        ws.onmessage = (e) => {
+          clearTimeout(timer);
+          resolve(String(e.data));
+        };
+        ws.onerror = () => {
+          clearTimeout(timer);
+          reject(new Error("the socket through nginx failed"));
+        };
+      });
+      await new Promise<void>((resolve) => {
+        ws.onclose = () => resolve();
+        ws.close();
+      });
+      assert.match(answer, /^n[12]:ping$/);
+    }
+  } finally {
+    nginx.kill("SIGTERM");
+    const out = await nginx.output();
+    await Promise.all(nodes.map((n) => n.server.shutdown()));
+    await Deno.remove(dir, { recursive: true });
+    // nginx exits 0 on SIGTERM; anything it said on stderr would be a configuration problem.
+    assert.equal(new TextDecoder().decode(out.stderr).trim(), "");
+  }
+}

@@ -93,6 +93,8 @@ export interface Settings {
   /** Load pg_stat_statements and list the statements of each setup's open loop. */
   pgStatements: boolean;
   serverEnv: Record<string, string>;
+  /** Extra flags of each node's `deno run`, e.g. `--cpu-prof --cpu-prof-dir=DIR`. */
+  serverFlags: string[];
   loadgen: string;
   res: string;
 }
@@ -137,6 +139,7 @@ knobs (environment variables, defaults):
   PG_SYNC       off     PostgreSQL synchronous_commit (fsync stays on); on: every commit waits for its flush
   PG_STATEMENTS 0       1: pg_stat_statements on; the open loop's statements per message are listed under the table
   SERVER_ENV            extra kefu environment, "K=V K2=V2"
+  SERVER_FLAGS          extra flags of each node's deno run, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   LOADGEN               path of the harness's loadgen.mjs (default ../shared/bench/load/loadgen.mjs)
   RES                   results directory (default $TMPDIR/kefu-cluster-bench/<time>)`;
 
@@ -179,6 +182,10 @@ export function readSettings(env: Record<string, string | undefined>): Settings 
       return [p.slice(0, eq), p.slice(eq + 1)];
     }),
   );
+  s.serverFlags = (env.SERVER_FLAGS ?? "").split(/\s+/).filter((f) => f !== "");
+  for (const f of s.serverFlags) {
+    if (!f.startsWith("--")) throw new Error(`SERVER_FLAGS: expected --flags, got ${JSON.stringify(f)}`);
+  }
   s.loadgen = env.LOADGEN ?? "";
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "").replace("T", "-");
   s.res = env.RES ?? `${env.TMPDIR ?? "/tmp"}/kefu-cluster-bench/${stamp}`;
@@ -461,6 +468,7 @@ async function runSetup(s: Settings, setup: Setup, roundNo: number, pg: Postgres
       redis = await startRedis();
       closers.add(closeRedis);
       if (s.pin) await pinTree(redisPid(redis), s.serverCpu);
+      progress(`${setup.id}: Redis on port ${redis.port}, pid ${redisPid(redis)}`);
     }
     const ports = Array.from({ length: setup.nodes }, () => freePort());
     progress(`${setup.id} (round ${roundNo}): starting ${setup.nodes} node(s)`);
@@ -482,7 +490,7 @@ async function runSetup(s: Settings, setup: Setup, roundNo: number, pg: Postgres
         ...(redis ? { REDIS_URL: redis.url } : {}),
         ...s.serverEnv,
       };
-      const argv = [...pinArgs, Deno.execPath(), "run", ...SERVER_PERMS, V8_FLAGS, "main.ts"];
+      const argv = [...pinArgs, Deno.execPath(), "run", ...SERVER_PERMS, V8_FLAGS, ...s.serverFlags, "main.ts"];
       return await startServing(argv, env, `${dir}/node-n${i + 1}.log`, port, `kefu node n${i + 1}`);
     }));
     nodes.push(...started);
@@ -826,6 +834,7 @@ async function main(): Promise<number> {
     });
     const server = pg;
     closers.add(() => server.close());
+    progress(`PostgreSQL ${pg.version} on port ${pg.port}, postmaster pid ${postmasterPid(pg)}, in ${pg.dir}`);
     if (s.pin) await pinTree(postmasterPid(pg), s.serverCpu);
   }
 

@@ -3,7 +3,7 @@
  * for real) spreads webhooks over every node without stickiness and upgrades agents' WebSockets.
  */
 import assert from "node:assert/strict";
-import { parseSetup, readSettings } from "../../bench/cluster_bench.ts";
+import { parseSetup, readSettings } from "../../bench/cluster/settings.ts";
 import { NGINX, nginxCommand } from "../../bench/cluster/nginx.ts";
 import { freePort } from "../support/process.ts";
 

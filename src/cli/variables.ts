@@ -73,6 +73,7 @@ export const VARIABLE_GROUPS: readonly VariableGroup[] = [
       v("WECHAT_API_BASE", "https://api.weixin.qq.com", "where WeChat's API is"),
       v("WECHAT_TOKEN_MODE", "token", "token or stable_token"),
       v("WECHAT_MAX_SKEW_SECONDS", "300", "requests with an older timestamp are refused"),
+      v("WECHAT_REPLAY_GUARD", "on", "a signed (timestamp, nonce) is taken once; off only for load generators"),
       v("WECHAT_AUTO_REPLY", "", "passive text reply when no agent is online"),
       v("WECHAT_REPLY_MODE", "custom", "custom (customer-service API) or passive (in WeChat's answer)"),
       v("WECHAT_PASSIVE_HOLD_MS", "14000", "passive mode: how long WeChat's request waits for a reply"),

@@ -28,6 +28,11 @@ export interface WechatAccount {
   path: string;
   /** Requests whose timestamp is further from now are refused (replays). */
   maxSkewSeconds: number;
+  /**
+   * A signed `(timestamp, nonce)` pair is taken once (another body under it is a forgery: WeChat's signature does not
+   * cover the body); default true. false only for load generators that reuse signed URLs (WeChat never does).
+   */
+  replayGuard?: boolean;
   /** Passive reply sent when no agent is online to take the message; "" for none. */
   autoReply: string;
   /**
@@ -51,6 +56,7 @@ export const WX_OFFICIAL_VARIABLES = [
   "WECHAT_API_BASE",
   "WECHAT_TOKEN_MODE",
   "WECHAT_MAX_SKEW_SECONDS",
+  "WECHAT_REPLAY_GUARD",
   "WECHAT_AUTO_REPLY",
   "WECHAT_REPLY_MODE",
   "WECHAT_PASSIVE_HOLD_MS",
@@ -108,6 +114,7 @@ export const ACCOUNT_KEYS = [
   "api_base",
   "token_mode",
   "max_skew_seconds",
+  "replay_guard",
   "auto_reply",
   "reply_mode",
   "passive_hold_ms",
@@ -166,11 +173,22 @@ function accountFromEnv(env: Record<string, string | undefined>): WechatAccount 
     tokenMode: readChoice(env.WECHAT_TOKEN_MODE, "WECHAT_TOKEN_MODE", TOKEN_MODES, "token"),
     path: "/wechat",
     maxSkewSeconds: readInt(env, "WECHAT_MAX_SKEW_SECONDS", 300, 1, 86400 * 365 * 100),
+    replayGuard: readChoice(env.WECHAT_REPLAY_GUARD, "WECHAT_REPLAY_GUARD", ON_OFF, "on") === "on",
     autoReply: env.WECHAT_AUTO_REPLY ?? "",
     replyMode: readChoice(env.WECHAT_REPLY_MODE, "WECHAT_REPLY_MODE", REPLY_MODES, "custom"),
     passiveHoldMs: readInt(env, "WECHAT_PASSIVE_HOLD_MS", 14_000, 100, 60_000),
     passiveAttemptMs: readInt(env, "WECHAT_PASSIVE_ATTEMPT_MS", 4_500, 50, 60_000),
   };
+}
+
+const ON_OFF = ["on", "off"] as const;
+
+function readGuard(v: unknown, where: string): boolean {
+  if (v === undefined || v === null) return true;
+  if (typeof v !== "boolean") {
+    throw new ConfigError(`cannot read ${where}: expected true or false, got ${JSON.stringify(v)}`);
+  }
+  return v;
 }
 
 function accountsFromFile(list: unknown[]): WechatAccount[] {
@@ -206,6 +224,7 @@ function accountsFromFile(list: unknown[]): WechatAccount[] {
       tokenMode: readChoice(str("token_mode"), `${where}.token_mode`, TOKEN_MODES, "token"),
       path: str("path") || `/wechat/${appId}`,
       maxSkewSeconds: skew as number,
+      replayGuard: readGuard(a.replay_guard, `${where}.replay_guard`),
       autoReply: str("auto_reply"),
       replyMode: readChoice(str("reply_mode"), `${where}.reply_mode`, REPLY_MODES, "custom"),
       passiveHoldMs: hold as number,

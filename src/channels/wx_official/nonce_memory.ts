@@ -30,6 +30,12 @@ export interface NonceMemory {
   forget(key: string, digest: string): Promise<void>;
 }
 
+/** The memory of an account whose replay guard is off (`WECHAT_REPLAY_GUARD=off`): it knows no pair. */
+export const NO_NONCE_MEMORY: NonceMemory = {
+  remember: () => Promise.resolve(undefined),
+  forget: () => Promise.resolve(),
+};
+
 /** The key of one signed request of one account. */
 export function nonceKey(account: string, timestamp: string, nonce: string): string {
   return `${account}\u0000${timestamp}\u0000${nonce}`;

@@ -26,7 +26,7 @@ import {
   WechatCipher,
 } from "./crypto.ts";
 import { decodeXml, encodeReplyXml } from "./xml_codec.ts";
-import { bodyDigest, InMemoryNonces, nonceKey, type NonceMemory } from "./nonce_memory.ts";
+import { bodyDigest, InMemoryNonces, NO_NONCE_MEMORY, nonceKey, type NonceMemory } from "./nonce_memory.ts";
 
 /** The Official Account channel's name (the seed's component path). */
 export const WX_OFFICIAL = "wx_official_account";
@@ -65,7 +65,9 @@ function mountAccount(
   account: WechatAccount,
   options: WechatRoutesOptions & { nonces: NonceMemory },
 ): void {
-  const { accept, log, maxBodyBytes, windows, passive, nonces } = options;
+  const { accept, log, maxBodyBytes, windows, passive } = options;
+  // Off only for load generators that reuse signed URLs with other bodies (WeChat never does).
+  const nonces = account.replayGuard === false ? NO_NONCE_MEMORY : options.nonces;
   const now = options.now ?? nowSeconds;
   const { token, path } = account;
   const accountId = idOf(account);

@@ -161,7 +161,7 @@ Deno.test("wx_official config: CONFIG_FILE refuses unknown keys, naming the key 
   );
   // Every documented key is known.
   const all = Object.fromEntries(ACCOUNT_KEYS.map((k) => [k, ""]));
-  Object.assign(all, { appid: "wxA", token: "t", max_skew_seconds: 60, passive_hold_ms: 1000 });
+  Object.assign(all, { appid: "wxA", token: "t", max_skew_seconds: 60, passive_hold_ms: 1000, replay_guard: false });
   assert.equal(accountsOf({ CONFIG_FILE: "x" }, file({ accounts: [all] })).accounts.length, 1);
 });
 

@@ -203,6 +203,26 @@ Deno.test("webhook: a (timestamp, nonce) pair is taken once — a replay with an
   assert.deepEqual(await agent.settle(), []);
 });
 
+Deno.test("webhook: WECHAT_REPLAY_GUARD=off takes a reused signed pair with another body (load generators)", async () => {
+  await using t = await startService({ WECHAT_TOKEN: "bench", WECHAT_REPLAY_GUARD: "off" });
+  await using agent = await AgentClient.open(agentUrl(t, "a1"));
+  const ts = String(Math.floor(Date.now() / 1000));
+  const url = `${t.http}/wechat${await signedQuery("bench", ts, "31337")}`;
+  for (const [id, text] of [["25000000000000011", "one"], ["25000000000000012", "two"]]) {
+    const r = await fetch(url, { method: "POST", body: userXml("oUser", text, id, ts) });
+    assert.deepEqual([r.status, await r.text()], [200, "success"]);
+    assert.equal((await agent.next(1001)).data.msg.content, text);
+  }
+  // The signature and the timestamp are still checked.
+  const forged = await fetch(url.replace(/signature=[^&]+/, "signature=0"), {
+    method: "POST",
+    body: userXml("oUser", "x", "25000000000000013", ts),
+  });
+  assert.equal(forged.status, 401);
+  await forged.body?.cancel();
+  assert.deepEqual(await agent.settle(), []);
+});
+
 Deno.test("webhook: a pair whose message could not be committed is not remembered, so WeChat's retry is taken", async () => {
   // The store of record goes away (PostgreSQL stopped): the message cannot be committed and is not remembered.
   await using pg = await startPostgres();

@@ -112,6 +112,8 @@ export function wxOfficial(options: WxOfficialOptions): ChannelFactory {
       },
       health: () => ({
         accounts: accounts.map((a) => ({ account: accountId(a), path: a.path, reply_mode: a.replyMode })),
+        // WeChat's pushes waiting here for the store to come back (store_hold.ts).
+        held_for_store: holds.held,
       }),
     };
   };

@@ -26,13 +26,19 @@ const TOKEN = "hold-token";
 class FlakyStore extends SqliteStore {
   failures = 0;
   calls = 0;
-  override acceptInbound(input: InboundInput): Promise<InboundOutcome> {
-    this.calls++;
+  /** The first accept waits for this (a commit slow past WeChat's timeout); `firstDone` once it resolved. */
+  slowFirst: Promise<void> | undefined;
+  firstDone = false;
+  override async acceptInbound(input: InboundInput): Promise<InboundOutcome> {
+    const call = ++this.calls;
+    if (call === 1 && this.slowFirst) await this.slowFirst;
     if (this.failures > 0) {
       this.failures--;
-      return Promise.reject(new Error("connection refused (the test's store is away)"));
+      throw new Error("connection refused (the test's store is away)");
     }
-    return super.acceptInbound(input);
+    const outcome = await super.acceptInbound(input);
+    if (call === 1) this.firstDone = true;
+    return outcome;
   }
 }
 
@@ -166,4 +172,36 @@ Deno.test("webhook store hold: a passive-reply account's push held for the store
   assert.equal(r.reply?.content, "hello from the agent");
   assert.equal(r.shown, undefined);
   assert.deepEqual((await w.store.history("oUser", { limit: 10 })).map((m) => m.id), ["31000000000000006"]);
+});
+
+Deno.test("webhook store hold: a passive push kept after WeChat gave up on it never takes its retry's place", async () => {
+  await using w = startWebhook({ WECHAT_REPLY_MODE: "passive" }, new StoreHolds());
+  let release = () => {};
+  w.store.slowFirst = new Promise((resolve) => release = resolve);
+  // WeChat as it is: the first attempt is dropped after 5 s, the retry comes and is kept at once.
+  const sender = createWebhookSender({ url: w.url, token: TOKEN, accountId: "gh_account" });
+  const sending = sender.send("oUser", { type: "text", content: "slow" }, { msgId: "31000000000000007" });
+  await eventually("the retry kept", async () => (await w.store.history("oUser", { limit: 10 })).length === 1, 15_000);
+  // The first push's commit ends now, past WeChat's 5 s: it is answered (to nobody), the retry stays held.
+  release();
+  await eventually("the first push's accept resolved", () => w.store.firstDone, 10_000);
+  const reply: Message = {
+    id: "r2",
+    direction: "out",
+    channel: "wx_official_account",
+    contact: "oUser",
+    agent: "a1",
+    company: "",
+    type: "text",
+    content: "into the retry",
+    media: "",
+    sendTime: Math.floor(Date.now() / 1000),
+    name: "",
+    avatar: "",
+  };
+  await w.passive.offer("/wechat", "oUser", reply);
+  const r = await sending;
+  assert.equal(r.status, "replied", JSON.stringify(r));
+  assert.equal(r.attempts, 2, "carried by WeChat's retry");
+  assert.equal(r.reply?.content, "into the retry");
 });

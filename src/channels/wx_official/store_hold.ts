@@ -27,8 +27,9 @@ export const STORE_HOLD_MS = WECHAT_TIMEOUT_MS + 500;
 /** Pushes held for the store at once, by default; past it a store failure is answered 503 at once. */
 export const MAX_STORE_HOLDS = 1_000;
 
-// Waits between tries: the first soon (a pool reconnecting, a busy SQLite file), then every second.
-const BACKOFF_MS = [100, 200, 400, 800, 1_000];
+// Waits between tries: the first soon (a pool reconnecting, a busy SQLite file), then every 0.5 s — WeChat's 5 s are
+// short, and a try with PostgreSQL stopped fails at once (connection refused; the pool reconnects within 1 s).
+const BACKOFF_MS = [100, 200, 300, 500];
 
 /** Options for {@link StoreHolds}. */
 export interface StoreHoldsOptions {

@@ -186,7 +186,7 @@ async function heldForStore(node: Node): Promise<number> {
   return body.channels.wx_official_account.held_for_store;
 }
 
-Deno.test("PostgreSQL away: WeChat's push is held; back within WeChat's 5 s no failure is shown; away past its retries WeChat shows it and nothing is kept", async () => {
+Deno.test("PostgreSQL away: WeChat's push is held; back within WeChat's 5 s, or its retries', no failure is shown; away past them WeChat shows it and nothing is kept", async () => {
   await using pg = await startPostgres();
   await using db = await pg.createDatabase();
   await using redis = await startRedis();
@@ -226,7 +226,23 @@ Deno.test("PostgreSQL away: WeChat's push is held; back within WeChat's 5 s no f
   assert.equal(a.got.get("9100000000000000002"), 1, "the agent got it once");
   assert.deepEqual(await rowsOf(pg, db.name, "9100000000000000002", "oShort"), { messages: 1, contacts: 1 });
 
-  // 2. PostgreSQL away past WeChat's whole budget (4 attempts of 5 s): WeChat shows its notice; nothing is kept.
+  // 2. Away 7 s, past WeChat's first attempt: that one is answered 503 to nobody, WeChat's retry is held and kept.
+  await pg.stop();
+  const midStop = Date.now();
+  const retried = wechat.send("oMid", text("9100000000000000006"), { msgId: "9100000000000000006" });
+  await new Promise((resolve) => setTimeout(resolve, 7_000));
+  const midRestart = Date.now();
+  await pg.restart();
+  const mid = await retried;
+  const midMs = Date.now() - midStop;
+  assert.equal(mid.status, "accepted", JSON.stringify(mid));
+  assert.ok(mid.attempts >= 2, `kept on a retry of WeChat's (attempt ${mid.attempts})`);
+  assert.equal(mid.shown, undefined, "WeChat shows the user no failure");
+  await settle("9100000000000000007");
+  assert.equal(a.got.get("9100000000000000006"), 1, "the agent got it once");
+  assert.deepEqual(await rowsOf(pg, db.name, "9100000000000000006", "oMid"), { messages: 1, contacts: 1 });
+
+  // 3. PostgreSQL away past WeChat's whole budget (4 attempts of 5 s): WeChat shows its notice; nothing is kept.
   await pg.stop();
   const longStart = Date.now();
   const long = await wechat.send("oLong", text("9100000000000000004"), { msgId: "9100000000000000004" });
@@ -245,7 +261,8 @@ Deno.test("PostgreSQL away: WeChat's push is held; back within WeChat's 5 s no f
   assert.equal((await onlineOn(node)).get("A"), true, "the same process serves on");
   console.log(
     `single node: PostgreSQL away ${restartAt - stoppedAt} ms (up ${upAt - restartAt} ms after its restart began): ` +
-      `the push sent meanwhile answered success after ${shortMs} ms on attempt ${short.attempts}; away past ` +
+      `the push sent meanwhile answered success after ${shortMs} ms on attempt ${short.attempts}; away ` +
+      `${midRestart - midStop} ms: answered success after ${midMs} ms on attempt ${mid.attempts}; away past ` +
       `WeChat's retries: failure shown after ${long.attempts} attempts, ${longMs} ms`,
   );
 });

@@ -109,7 +109,7 @@ export class StoreHolds {
     const spent = new Promise<"spent">((resolve) => timer = setTimeout(() => resolve("spent"), deadline - this.now()));
     this.#log.warn("wechat_store_hold", { ...fields, error: first.message });
     try {
-      // Bounded: each turn waits 100 ms at least, and none starts past the deadline.
+      // Bounded: each turn but the last waits 100 ms at least, and no try starts at or past the deadline.
       for (let turn = 0; !this.#closed; turn++) {
         const wait = Math.min(BACKOFF_MS[Math.min(turn, BACKOFF_MS.length - 1)], deadline - this.now());
         if (wait <= 0) break;
@@ -119,7 +119,8 @@ export class StoreHolds {
           stopped,
         ]);
         clearTimeout(pause);
-        if (paused === "stopped") break;
+        // The pause ran to the deadline: a try now would be cut off at once.
+        if (paused === "stopped" || this.now() >= deadline) break;
         tries++;
         const running = attempt();
         const outcome = await Promise.race([
@@ -129,7 +130,10 @@ export class StoreHolds {
         ]);
         if (outcome === "stopped" || outcome === "spent") {
           // Still under way: if it commits after all, WeChat's retry of the MsgId is a duplicate, answered success.
-          running.catch((e) => this.#log.warn("wechat_store_hold_late", { ...fields, error: String(e) }));
+          running.then(
+            () => this.#log.info("wechat_store_hold_late", { ...fields, kept: true }),
+            (e) => this.#log.warn("wechat_store_hold_late", { ...fields, kept: false, error: String(e) }),
+          );
           break;
         }
         if ("value" in outcome) {

@@ -7,6 +7,7 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
+import { checkCluster } from "../cluster/check.ts";
 import { type Config, ConfigError, readConfig, redactUrl } from "../config/config.ts";
 import { configWarnings } from "../config/warnings.ts";
 import { storePath } from "../store/sqlite_store.ts";
@@ -45,6 +46,15 @@ export async function checkConfig(
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     report.problems.push(...e.problems);
+  }
+  // What the start refuses of several nodes (REDIS_URL with SQLite, or without MEDIA_DIR), once what it reads was read.
+  if (!problems.some((p) => /\b(STORE|REDIS_URL|MEDIA_DIR)\b/.test(p))) {
+    try {
+      checkCluster(config);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      report.problems.push(...e.problems);
+    }
   }
   report.warnings.push(...configWarnings(env, config, KNOWN_VARIABLES).map((w) => w.detail));
   // The store only when STORE (and DATABASE_URL) could be read: otherwise the problem is already said.

@@ -15,6 +15,7 @@ import type { PassiveReplies } from "./passive_reply.ts";
 import type { ReplyWindows } from "./reply_window.ts";
 import { Outbound, type OutboundOptions } from "./sender.ts";
 import { wechatRoutes, WX_OFFICIAL } from "./webhook.ts";
+import { StoreHolds } from "./store_hold.ts";
 import type { SharedState } from "../../cluster/shared_state.ts";
 import { SharedTokens } from "../../cluster/shared_tokens.ts";
 import { SharedNonces } from "./nonce_memory.ts";
@@ -43,6 +44,8 @@ export interface WxOfficialOptions {
   mediaTimeoutMs?: number;
   /** What several nodes share (REDIS_URL): access_tokens and the webhook's taken nonces; default this process's. */
   shared?: SharedState;
+  /** Pushes held while the store fails (tests bound them tighter); default one set per channel. */
+  holds?: StoreHolds;
 }
 
 // WeChat's voice formats (the message's <Format>), as content types.
@@ -56,6 +59,7 @@ export function wxOfficial(options: WxOfficialOptions): ChannelFactory {
     const tokens = shared && new SharedTokens({ state: shared });
     const api = tokens ? { ...options.api, tokens } : options.api;
     const sender = new Outbound({ accounts, log: ctx.log, windows, passive, uploads, api });
+    const holds = options.holds ?? new StoreHolds({ log: ctx.log });
     const routes = wechatRoutes({
       accept: ctx.accept,
       log: ctx.log,
@@ -65,6 +69,7 @@ export function wxOfficial(options: WxOfficialOptions): ChannelFactory {
       passive,
       now: options.now,
       nonces: shared && new SharedNonces({ state: shared }),
+      holds,
     });
     const allowed = [
       ...(options.mediaHosts ?? []),
@@ -98,13 +103,23 @@ export function wxOfficial(options: WxOfficialOptions): ChannelFactory {
       typing: (contact) => sender.typing(contact),
       replyWindow: (contact) => sender.replyWindow(contact),
       windowRules: (contact) => sender.windowRules(contact),
-      stop(ms) {
+      async stop(ms) {
+        // Pushes held for the store go on being tried until their own deadline (≤ STORE_HOLD_MS), not answered 503
+        // at once: WeChat shows the user its failure notice on an answer, and retries (on any node) only a request it
+        // gave up waiting for. Past `ms` they are answered as the shutdown goes on.
+        const until = performance.now() + ms;
+        const held = (async () => {
+          while (holds.held > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 50));
+          holds.close();
+        })();
         // Held requests are answered (with nothing; among several nodes once WeChat gave up on them, so that its
         // retry reaches another node) and replies still waiting for one are refused.
-        return passive.drain(ms);
+        await Promise.all([held, passive.drain(ms)]);
       },
       health: () => ({
         accounts: accounts.map((a) => ({ account: accountId(a), path: a.path, reply_mode: a.replyMode })),
+        // WeChat's pushes waiting here for the store to come back (store_hold.ts).
+        held_for_store: holds.held,
       }),
     };
   };

@@ -3,6 +3,8 @@
  * push (POST) in plaintext, compatible and safe mode, one route per account.
  * WeChat gives up after 5 seconds and retries, so the answer never waits for an
  * agent: `success` (or a passive auto-reply) as soon as the hub has the message.
+ * When the store cannot keep it, the push is held and the message tried again
+ * while WeChat waits (`store_hold.ts`): an HTTP error shows the user a failure.
  *
  * @module
  */
@@ -26,6 +28,7 @@ import {
   WechatCipher,
 } from "./crypto.ts";
 import { decodeXml, encodeReplyXml } from "./xml_codec.ts";
+import { StoreHolds, WECHAT_TIMEOUT_MS } from "./store_hold.ts";
 import { bodyDigest, InMemoryNonces, NO_NONCE_MEMORY, nonceKey, type NonceMemory } from "./nonce_memory.ts";
 
 /** The Official Account channel's name (the seed's component path). */
@@ -46,6 +49,8 @@ export interface WechatRoutesOptions {
   now?: () => number;
   /** The (timestamp, nonce) pairs taken; default: this process's own memory. */
   nonces?: NonceMemory;
+  /** Pushes held while the store fails; default: a set of its own (the channel closes its set at shutdown). */
+  holds?: StoreHolds;
 }
 
 function badSignature(what: string): KefuError {
@@ -56,16 +61,17 @@ function badSignature(what: string): KefuError {
 export function wechatRoutes(options: WechatRoutesOptions): Hono {
   const app = new Hono();
   const nonces = options.nonces ?? new InMemoryNonces();
-  for (const account of options.accounts) mountAccount(app, account, { ...options, nonces });
+  const holds = options.holds ?? new StoreHolds({ log: options.log });
+  for (const account of options.accounts) mountAccount(app, account, { ...options, nonces, holds });
   return app;
 }
 
 function mountAccount(
   app: Hono,
   account: WechatAccount,
-  options: WechatRoutesOptions & { nonces: NonceMemory },
+  options: WechatRoutesOptions & { nonces: NonceMemory; holds: StoreHolds },
 ): void {
-  const { accept, log, maxBodyBytes, windows, passive } = options;
+  const { accept, log, maxBodyBytes, windows, passive, holds } = options;
   // Off only for load generators that reuse signed URLs with other bodies (WeChat never does).
   const nonces = account.replayGuard === false ? NO_NONCE_MEMORY : options.nonces;
   const now = options.now ?? nowSeconds;
@@ -96,6 +102,8 @@ function mountAccount(
   });
 
   app.post(path, async (c) => {
+    // WeChat's 5 s run from here: a push held for the store is answered within them, or to nobody.
+    const arrived = holds.now();
     const q = verified(c);
     const timestamp = q.timestamp ?? "";
     const nonce = q.nonce ?? "";
@@ -157,7 +165,8 @@ function mountAccount(
     if (open) await passive.share(accountId, openid, account.passiveHoldMs);
     let r;
     try {
-      r = await accept(m);
+      // The store failing: tried again while WeChat waits, rather than a 503 that shows the user WeChat's notice.
+      r = await holds.keep(arrived, () => accept(m), { account: accountId, msg: m.id });
     } catch (e) {
       // Not committed: WeChat's retry of this very request must be taken.
       if (known === undefined) await nonces.forget(key, digest);
@@ -175,7 +184,11 @@ function mountAccount(
     }
     // Passive mode: WeChat's request (and its retries of the same message) waits for the agent's reply.
     if (!open) return c.text("success");
-    const reply = await passive.hold(accountId, openid, account.passiveAttemptMs);
+    // Held for the store meanwhile: the request is alive only for what is left of its attempt; one WeChat dropped
+    // must not take the place of its retry (held here already, or soon).
+    const waited = holds.now() - arrived;
+    if (waited >= WECHAT_TIMEOUT_MS) return c.text("success");
+    const reply = await passive.hold(accountId, openid, Math.max(0, account.passiveAttemptMs - waited));
     if (reply === undefined) return c.text("success");
     return await replyXml(c, { ...reply, contact: openid, sendTime: now() }, officialAccount, sealed);
   });

@@ -116,6 +116,8 @@ export interface StartOptions {
   bus?: AgentBusFactory;
   /** Agents' uploads; default: kept with the users' media files (a channel registered here may share them). */
   uploads?: Uploads;
+  /** The automatic messages' job cadence (tests shorten it); default that of src/jobs/automatic_job.ts. */
+  automaticJob?: { everyMs?: number; resolveEveryMs?: number };
 }
 
 /**
@@ -210,7 +212,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     config: settings.automatic,
     store,
     router: { send: (m, c) => router.send(m, c), windowRules: (c) => router.windowRules(c) },
-    resolveIdle: (id, agent, by) => hub.workflow.resolveIdle(id, agent, by),
+    resolveIdle: (id, agent, by, lastSeq) => hub.workflow.resolveIdle(id, agent, by, lastSeq),
+    tell: (agent, event) => hub.notify(agent, event),
     log,
   });
   const contextOf = (f: ChannelFactory): ChannelContext => ({
@@ -325,7 +328,14 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   });
   // Please-wait and auto-resolve, on one node at a time (a lease), only when configured.
   const automaticJob = settings.automatic.timed
-    ? startAutomaticJob({ automatic, store, log, holder: config.nodeId, retentionDays: config.retentionDays })
+    ? startAutomaticJob({
+      automatic,
+      store,
+      log,
+      holder: config.nodeId,
+      retentionDays: config.retentionDays,
+      ...options.automaticJob,
+    })
     : undefined;
 
   let stopping: Promise<void> | undefined;

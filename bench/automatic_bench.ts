@@ -80,6 +80,16 @@ async function measure(engine: string, store: Store): Promise<void> {
     await store.idleContacts(0, 200);
     none.push(nowMs() - t);
   }
+  // A rule's scope (issue 22's pass asks per rule): its channel less a more specific rule's account; all in it idle.
+  const scoped: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const t = nowMs();
+    await store.idleContacts(Date.now() + 60_000, 200, {
+      channel: "wx_official_account",
+      except: [{ account: "wx2" }],
+    });
+    scoped.push(nowMs() - t);
+  }
   const claims: number[] = [];
   for (let r = 0; r < RUNS * 10; r++) {
     const t = nowMs();
@@ -95,6 +105,7 @@ async function measure(engine: string, store: Store): Promise<void> {
     idle_page_ms_max: round(Math.max(...idle), 2),
     idle_found: found,
     idle_none_ms_median: round(median(none), 2),
+    idle_scoped_ms_median: round(median(scoped), 2),
     claim_ms_median: round(median(claims), 3),
   }));
 }

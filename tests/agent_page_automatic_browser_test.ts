@@ -1,14 +1,28 @@
 /**
  * Automatic messages on the agent page (issue 22), in a real headless Chromium: kefu's welcome to a user who
  * followed is in the conversation's history as kefu's own line — labelled 自动回复 (Automatic reply in English) and
- * drawn apart from the agents' replies. The welcome goes to the simulator's WeChat API. Ignored (not passed) when
- * /usr/bin/chromium is missing.
+ * drawn apart from the agents' replies; with the conversation open, kefu's lines appear live (code 110) and the
+ * auto-resolve moves it to 已解决 live, without a reload. The messages go to the simulator's WeChat API. Ignored
+ * (not passed) when /usr/bin/chromium is missing.
  */
 
 import assert from "node:assert/strict";
+import { start } from "../main.ts";
+import { AutomaticConfig } from "../src/automation/config.ts";
+import { parseConfig } from "../src/config/config.ts";
 import { Browser, CHROMIUM_PATH, hasChromium } from "./browser/cdp.ts";
-import { click, clickContact, openAgent, startKefu, typeInto, uncaught, wechat } from "./browser/page_helpers.ts";
-import { eventually, startWechat } from "./helpers.ts";
+import {
+  click,
+  clickContact,
+  inConversation,
+  openAgent,
+  PAGE_TOKEN,
+  startKefu,
+  typeInto,
+  uncaught,
+  wechat,
+} from "./browser/page_helpers.ts";
+import { eventually, freePort, startWechat } from "./helpers.ts";
 
 const CHROMIUM = hasChromium();
 const NEEDS = CHROMIUM ? "" : ` [ignored: requires chromium at ${CHROMIUM_PATH}]`;
@@ -70,6 +84,95 @@ Deno.test({
       await kefu.svc.shutdown();
       await sim[Symbol.asyncDispose]();
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    `browser: kefu's lines appear live in the open conversation, labelled 自动回复; auto-resolve moves it live${NEEDS}`,
+  ignore: !CHROMIUM,
+  async fn() {
+    const sim = startWechat({ appId: APPID, appSecret: "s3cr3t-for-tests" });
+    const port = freePort();
+    // The rule built as CONFIG_FILE's would be, with an idle time of seconds (the file's least is a minute) and the
+    // job looking every half second: the test waits seconds, not minutes.
+    const automatic = new AutomaticConfig([{
+      closedReply: "",
+      welcome: "欢迎关注！",
+      autoResolve: { afterMs: 20_000, text: "本次会话已结束，感谢您的咨询。" },
+    }]);
+    const svc = await start(
+      parseConfig({
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        LOG_LEVEL: "silent",
+        STORE: "memory",
+        WECHAT_TOKEN: PAGE_TOKEN,
+        WECHAT_APPID: APPID,
+        WECHAT_APPSECRET: "s3cr3t-for-tests",
+        WECHAT_API_BASE: sim.url,
+      }),
+      { settings: { automatic }, automaticJob: { everyMs: 500, resolveEveryMs: 500 } },
+    );
+    const http = `http://127.0.0.1:${port}`;
+    const browser = await Browser.launch();
+    try {
+      const page = await openAgent(browser, `${http}/?userid=W`);
+      // Set once: a reload would lose it.
+      await page.evaluate(`window.sameLoad = true`);
+      sim.sim.recordInteraction("oLive", "message");
+      await wechat(http, "oLive", "text", "<Content><![CDATA[你好]]></Content><MsgId>7001</MsgId>");
+      await clickContact(page, "oLive");
+      await inConversation(page, "oLive", "7001");
+      assert.equal(await page.evaluate(`document.querySelectorAll('#conversation .msg.automatic').length`), 0);
+
+      // The user follows while the agent has the conversation open: the welcome appears there by itself.
+      sim.sim.recordInteraction("oLive", "follow");
+      await wechat(http, "oLive", "event", "<Event><![CDATA[subscribe]]></Event>");
+      const welcome = await page.waitForExpression<{ badge: string; text: string; kind: string; status: string }>(
+        "the welcome drawn live",
+        `(() => {
+          const m = document.querySelector('#conversation .msg.automatic[data-automatic="welcome"]');
+          return m && { badge: m.querySelector('.badge.automatic').textContent,
+            text: m.querySelector('.msg-text').textContent, kind: m.dataset.automatic, status: m.dataset.status };
+        })()`,
+      );
+      assert.deepEqual(welcome, { badge: "自动回复", text: "欢迎关注！", kind: "welcome", status: "sent" });
+      assert.equal(
+        await page.evaluate(`document.querySelector('#contacts [data-contact-id="oLive"]').dataset.status`),
+        "open",
+        "resolved before the test could watch it: the machine was slower than the idle time",
+      );
+
+      // Nobody writes for the idle time: resolved, with the closing line, both live.
+      await page.waitForExpression(
+        "the conversation resolved live",
+        `document.querySelector('#contacts [data-contact-id="oLive"]')?.dataset.status === "resolved"`,
+        60_000,
+      );
+      await page.waitForExpression(
+        "the resolve line and the closing message live",
+        `!!document.querySelector('#conversation [data-action="resolved"]') &&
+          document.querySelector('#conversation .msg.automatic[data-automatic="auto_resolve"] .msg-text')
+            ?.textContent === "本次会话已结束，感谢您的咨询。"`,
+        30_000,
+      );
+      assert.equal(
+        await page.evaluate(`document.querySelector('#conversation [data-action="resolved"] .msg-text').textContent`),
+        "会话长时间无新消息，已自动解决",
+      );
+      assert.equal(await page.evaluate(`window.sameLoad === true`), true, "the page was not reloaded");
+      assert.deepEqual(sim.sim.inbox("oLive").map((b) => (b.text as { content: string }).content), [
+        "欢迎关注！",
+        "本次会话已结束，感谢您的咨询。",
+      ]);
+      assert.deepEqual(uncaught(page), []);
+      await page.close();
+    } finally {
+      await browser.close();
+      await svc.shutdown();
+      await sim[Symbol.asyncDispose]();
     }
   },
 });

@@ -16,5 +16,6 @@ await import("./channels/channel_test.ts");
 await import("./agents/canned_test.ts");
 await import("./automation/automatic_service_test.ts");
 await import("./agents/team_test.ts");
+await import("./reports/routes_test.ts");
 
 Deno.test("on PostgreSQL: the server stops", () => stopPostgres());

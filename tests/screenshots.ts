@@ -5,7 +5,8 @@
  * supervisor's team view and an internal note on the agent's page); then a working day on a second kefu with the
  * simulator's WeChat API (capacity 1 each, a supervisor, automatic messages): a welcome and a canned reply, the queue
  * at capacity with kefu's please-wait, a conversation auto-resolved (README's "A working day"; about two minutes, as
- * kefu looks for idle conversations once a minute). `DAY_ONLY=1 deno task screenshots` makes the working day's alone.
+ * kefu looks for idle conversations once a minute); and the reports page over 30 days of a team's work (a kefu of its
+ * own with a supervisor in CONFIG_FILE). `deno task screenshots --only day` (or `--only reports`) makes those alone.
  *
  * @module
  */
@@ -329,6 +330,11 @@ async function workingDay(browser: Browser): Promise<void> {
     wechat.sim.recordInteraction("oUser_sun", "follow");
     await post(follow("oUser_sun"));
     await eventually("the welcome sent", () => wechat.sim.inbox("oUser_sun").length === 1, 15_000);
+    // The user writes once the welcome is on 小王's page (code 110), as a person reading it would.
+    await wang.waitForExpression(
+      "the welcome on the page",
+      `(document.querySelector('#contacts [data-contact-id="oUser_sun"]')?.textContent ?? "").includes("欢迎关注")`,
+    );
     wechat.sim.recordInteraction("oUser_sun", "message");
     await post(wechatText("oUser_sun", "你好，我的订单 20261206017 能改地址吗？", "7001"));
     await api("PATCH", "/contacts/oUser_sun", "wang", { display_name: "孙女士", tags: ["老客户"] });
@@ -401,7 +407,7 @@ async function workingDay(browser: Browser): Promise<void> {
     // Nothing more from 孙女士 for a minute: kefu resolves the conversation (the job looks once a minute) and 小王's
     // slot goes to the user waiting.
     await eventually("the auto-resolve's closing text sent", () => wechat.sim.inbox("oUser_sun").length === 2, 180_000);
-    // The page shows kefu's lines when it loads a history: a reload, as an agent coming back would.
+    // 小王 comes back to the page (a reload) and looks under 已解决.
     await reload(wang, `${http}/?userid=wang`);
     await click(wang, '#filters [data-filter="resolved"]');
     await clickContact(wang, "oUser_sun");
@@ -419,13 +425,103 @@ async function workingDay(browser: Browser): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  if (Deno.env.get("DAY_ONLY")) {
-    const b = await Browser.launch();
-    try {
-      await workingDay(b);
-    } finally {
-      await b.close();
+/** 30 days of a team: conversations on four channels, answered, resolved, some waiting in the queue first. */
+async function seedTeam(dir: string, days: number): Promise<void> {
+  const store = new SqliteStore({ path: storePath(dir) });
+  const agents = ["wang", "li", "zhang", "liu", "chen", "yang"];
+  const channels = [["wx_official_account", APPID], ["http_push", ""], ["pc_hook", "wxid_shop"], ["wxbot", "bot1"]];
+  const texts = ["您好，我的订单什么时候发货？", "可以开发票吗", "退货地址是哪里", "谢谢！"];
+  const end = Math.floor(Date.now() / 1000);
+  let n = 0;
+  let seed = 7;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  for (let day = days - 1; day >= 0; day--) {
+    // More on weekdays' afternoons: 15–35 conversations a day.
+    const count = 15 + Math.floor(rnd() * 20);
+    for (let k = 0; k < count; k++) {
+      const [channel, account] = channels[Math.floor(rnd() * rnd() * 4)];
+      const agent = agents[Math.floor(rnd() * agents.length)];
+      const user = `u${day}_${k}`;
+      let t = end - day * 86400 - Math.floor((0.2 + rnd() * 0.6) * 86400);
+      const waits = rnd() < 0.15;
+      const base = { channel, account, contact: user, company: "demo", media: "", name: user, avatar: "" };
+      const say = async (direction: "in" | "out", who: string, type = "text", extra?: Record<string, string>) => {
+        const m = {
+          ...base,
+          id: `team-${++n}`,
+          direction,
+          agent: who,
+          type,
+          content: texts[n % 4],
+          sendTime: t,
+          extra,
+        };
+        if (direction === "in") await seedInbound(store, m, { agent: who, state: "acked" });
+        else await store.saveOutbound(m, "sent");
+      };
+      await say("in", waits ? "" : agent);
+      if (waits) {
+        t += 60 + Math.floor(rnd() * 900);
+        await say("out", agent, "system", { action: "taken", by: agent });
+      }
+      for (let turn = 0; turn < 2; turn++) {
+        t += 20 + Math.floor(rnd() * 400);
+        await say("out", agent);
+        t += 30 + Math.floor(rnd() * 300);
+        await say("in", agent);
+      }
+      t += 120;
+      if (rnd() < 0.85) await say("out", agent, "system", { action: "resolved", by: agent });
     }
-  } else await main();
+  }
+  await store.close();
+}
+
+/** The reports page over the last 30 days, as the team's supervisor sees it. */
+async function reports(browser: Browser): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "kefu-screenshots-reports-" });
+  await seedTeam(dir, 30);
+  await Deno.writeTextFile(
+    `${dir}/kefu.json`,
+    JSON.stringify({ agents: [{ id: "zhao", role: "supervisor", password_hash: await hashPassword("not used") }] }),
+  );
+  const port = freePort();
+  const svc = await start(parseConfig({
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "silent",
+    STORE: "sqlite",
+    DATA_DIR: dir,
+    CONFIG_FILE: `${dir}/kefu.json`,
+  }));
+  try {
+    const page = await openAgent(browser, `http://127.0.0.1:${port}/static/reports.html?userid=zhao`, {
+      width: 1280,
+      height: 1400,
+      connect: false,
+    });
+    await page.evaluate(`document.querySelector("#last30").click()`);
+    await page.waitForExpression(
+      "the report drawn",
+      `document.querySelector("#report").dataset.state === "ready" && document.querySelector("#chart-daily").dataset.points === "30"`,
+    );
+    await shot(page, "reports.png");
+    await page.close();
+  } finally {
+    await svc.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+// `--only day` or `--only reports`: those alone (the other PNGs stay as they are).
+if (import.meta.main) {
+  const only = Deno.args.includes("--only") ? Deno.args[Deno.args.indexOf("--only") + 1] : undefined;
+  if (only === undefined) await main();
+  const browser = await Browser.launch();
+  try {
+    if (only === "day") await workingDay(browser);
+    if (only === undefined || only === "reports") await reports(browser);
+  } finally {
+    await browser.close();
+  }
 }

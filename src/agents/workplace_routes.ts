@@ -22,6 +22,7 @@ import {
 import { agentAuth, type AgentEnv } from "./middleware.ts";
 import { cannedRoutes } from "./canned_routes.ts";
 import { teamRoutes } from "./team_routes.ts";
+import { reportsRoutes } from "../reports/routes.ts";
 
 /** Options for {@link workplaceRoutes}. */
 export interface WorkplaceRoutesOptions {
@@ -159,5 +160,6 @@ export function workplaceRoutes(options: WorkplaceRoutesOptions): Hono<AgentEnv>
   });
   app.route("/", cannedRoutes({ hub, auth }));
   app.route("/", teamRoutes({ hub, auth }));
+  app.route("/", reportsRoutes({ hub, auth }));
   return app;
 }

@@ -21,9 +21,10 @@ import type { ReplyRouter } from "../channels/channel.ts";
 import { WX_OFFICIAL } from "../channels/wx_official/webhook.ts";
 import type { Logger } from "../core/log.ts";
 import { type Message, newMessageId } from "../core/message.ts";
+import type { AgentEvent } from "../hub/events.ts";
 import type { InboundResult } from "../hub/hub.ts";
 import { AUTOMATIC_AGENT, type ContactRecord, type Store } from "../store/store.ts";
-import type { AutomaticConfig, AutomaticRule } from "./config.ts";
+import type { AutomaticConfig } from "./config.ts";
 
 /** The agent id automatic messages are kept under: no agent has it (the page labels its lines 自动回复). */
 export const KEFU = AUTOMATIC_AGENT;
@@ -45,9 +46,17 @@ export interface AutomaticOptions {
   };
   /** How replies reach users and which windows they are counted against. */
   router: Pick<ReplyRouter, "send" | "windowRules">;
-  /** The conditional resolve (the workplace's workflow); undefined when it changed meanwhile. */
-  resolveIdle(id: string, agent: string, by: string): Promise<unknown | undefined>;
+  /**
+   * The conditional resolve (the workplace's workflow): only if `agent` still owns it, it is open and it has no
+   * message after `lastSeq`; undefined when it changed meanwhile.
+   */
+  resolveIdle(id: string, agent: string, by: string, lastSeq: number): Promise<unknown | undefined>;
   log: Logger;
+  /**
+   * Tell an agent's sessions, on whichever node (the hub's `notify`, through the agent bus): the contact's owner
+   * sees kefu's line live, as the history will show it.
+   */
+  tell?(agent: string, event: AgentEvent): void;
   /** Clock in epoch ms (tests move it). */
   now?: () => number;
 }
@@ -160,20 +169,27 @@ export class Automatic {
 
   async #autoResolve(): Promise<number> {
     const { config, store, log } = this.#o;
-    const afters = config.rules.flatMap((r) => r.autoResolve ? [r.autoResolve.afterMs] : []);
-    if (afters.length === 0) return 0;
     const now = this.#now();
     let resolved = 0;
-    // Idle for the set time or longer: stored at or before the cutoff (the store answers those strictly before).
-    for (const idle of await store.idleContacts(now - Math.min(...afters) + 1, PASS_LIMIT)) {
-      const rule: AutomaticRule | undefined = config.ruleFor(idle.channel, idle.account);
-      if (rule?.autoResolve === undefined || now - idle.lastAt < rule.autoResolve.afterMs) continue;
-      // Only if its owner and status are still these: an agent who acted meanwhile wins.
-      if (await this.#o.resolveIdle(idle.id, idle.agent, KEFU) === undefined) continue;
-      resolved++;
-      log.info("auto_resolved", { contact: idle.id, agent: idle.agent, idle_ms: now - idle.lastAt });
-      const contact = rule.autoResolve.text === "" ? undefined : await store.contact(idle.id);
-      if (contact) await this.send(contact, "auto_resolve", String(idle.lastAt), rule.autoResolve.text);
+    let looked = 0;
+    // Each rule asks only for the conversations it governs, idle for its own time: a page is never filled by
+    // accounts without an auto-resolve, nor by conversations not idle long enough for theirs.
+    for (const { autoResolve, scope } of config.resolveScopes()) {
+      if (looked >= PASS_LIMIT) break;
+      // Idle for the set time or longer: stored at or before the cutoff (the store answers those strictly before).
+      const idle = await store.idleContacts(now - autoResolve.afterMs + 1, PASS_LIMIT - looked, scope);
+      looked += idle.length;
+      for (const c of idle) {
+        // The store's scope says the same; checked again, so that a mistake there never resolves a wrong one.
+        if (config.ruleFor(c.channel, c.account)?.autoResolve !== autoResolve) continue;
+        // Only if its owner and status are still these and nothing was said since: an agent who acted meanwhile,
+        // or a user who wrote, wins.
+        if (await this.#o.resolveIdle(c.id, c.agent, KEFU, c.lastSeq) === undefined) continue;
+        resolved++;
+        log.info("auto_resolved", { contact: c.id, agent: c.agent, idle_ms: now - c.lastAt });
+        const contact = autoResolve.text === "" ? undefined : await store.contact(c.id);
+        if (contact) await this.send(contact, "auto_resolve", String(c.lastAt), autoResolve.text);
+      }
     }
     return resolved;
   }
@@ -227,6 +243,11 @@ export class Automatic {
     await store.setOutboundState(message, state, detail).catch((e) =>
       log.error("reply_state_failed", { contact: contact.id, id: message.id, error: String(e) })
     );
+    // Told once it went (or failed), as the history now has it: the page draws the line with its state at once.
+    // A user waiting in the queue has no owner to tell (the agent who takes them reads it in the history).
+    if (contact.agent !== "") {
+      this.#o.tell?.(contact.agent, { kind: "outbound", message, state, detail: state === "failed" ? detail : "" });
+    }
     return state;
   }
 }

@@ -8,6 +8,7 @@
  */
 
 import { ConfigError, isObject, refuseUnknownKeys } from "../config/config.ts";
+import type { IdleScope } from "../store/store.ts";
 import { BusinessHours, type Day, DAYS, type OpenRange } from "./hours.ts";
 
 /** The time zone when a rule names none: China's, where WeChat's users are. */
@@ -73,7 +74,7 @@ export class AutomaticConfig {
     const score = (r: AutomaticRule) =>
       (r.channel !== undefined && r.channel !== channel) || (r.account !== undefined && r.account !== account)
         ? -1
-        : (r.account !== undefined ? 2 : 0) + (r.channel !== undefined ? 1 : 0);
+        : specificity(r);
     let best: AutomaticRule | undefined;
     let bestScore = -1;
     for (const r of this.rules) {
@@ -83,10 +84,29 @@ export class AutomaticConfig {
     return best;
   }
 
+  /**
+   * The rules with an auto-resolve, each with the conversations it governs as a store scope: its own pattern, less
+   * the more specific rules' (those go by their own rule, auto-resolve or not). Every contact falls in at most one.
+   */
+  resolveScopes(): { rule: AutomaticRule; autoResolve: AutoResolve; scope: IdleScope }[] {
+    return this.rules.flatMap((rule) => {
+      if (rule.autoResolve === undefined) return [];
+      const except = this.rules
+        .filter((r) => specificity(r) > specificity(rule))
+        .map((r) => ({ channel: r.channel, account: r.account }));
+      return [{ rule, autoResolve: rule.autoResolve, scope: { channel: rule.channel, account: rule.account, except } }];
+    });
+  }
+
   /** Whether any rule has time-based work (please-wait or auto-resolve): the job runs only then. */
   get timed(): boolean {
     return this.rules.some((r) => r.pleaseWait !== undefined || r.autoResolve !== undefined);
   }
+}
+
+// How specific a rule is: both named, then the account, the channel, none (no two rules match alike: refused).
+function specificity(r: AutomaticRule): number {
+  return (r.account !== undefined ? 2 : 0) + (r.channel !== undefined ? 1 : 0);
 }
 
 /**

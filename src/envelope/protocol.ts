@@ -58,6 +58,11 @@ export const Code = {
   note: 108,
   /** kefu: what happened in any agent's conversation, for supervisors watching the team (issue 22). */
   watch: 109,
+  /**
+   * kefu: a message that went to a contact without its agent sending it — kefu's automatic one (issue 22) — as the
+   * history has it (`direction`, `state`, `automatic`).
+   */
+  outbound: 110,
   /** kefu: a message type the seed has no code for; `msg_type` keeps the source's type. */
   other: 1000,
   text: 1001,
@@ -158,6 +163,11 @@ export function systemEnvelope(content: string, company = "", id = ""): string {
     },
     result: { code: Code.system, message: "common" },
   });
+}
+
+/** A message sent to a contact not by its agent (code 110): `data` is the history's item for it. */
+export function outboundEnvelope(data: Record<string, unknown>): string {
+  return JSON.stringify({ data, result: { code: Code.outbound, message: "outbound" } });
 }
 
 /** A contact event (code 106): what happened to a contact, and the contact as it is now. */

@@ -8,6 +8,7 @@
 
 import type { ErrorKind } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
+import type { OutboundState } from "../store/store.ts";
 import type { AgentAvailability } from "./assignment.ts";
 import type { ContactView } from "./routing.ts";
 
@@ -41,6 +42,8 @@ export type AgentEvent =
   }
   /** An agent's availability changed (issue 22): colleagues' pages show it. */
   | { kind: "agent"; agent: AgentAvailability }
+  /** A message kefu sent to the agent's contact by itself (issue 22: welcome, closing…), kept as `state`. */
+  | { kind: "outbound"; message: Message; state: OutboundState; detail: string }
   /** A line for the agent from kefu itself. */
   | { kind: "notice"; content: string; company?: string }
   /** An internal note (内部备注, issue 22) written in a conversation: for the team only, never for the user. */

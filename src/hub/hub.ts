@@ -16,6 +16,7 @@ import { KefuError, quote } from "../core/errors.ts";
 import { type Logger, silentLogger } from "../core/log.ts";
 import type { Message } from "../core/message.ts";
 import type { Role } from "../core/roles.ts";
+import { Reports } from "../reports/reports.ts";
 import type { AssignPolicy, InboundState, MessageRef, Store, StoredMessage } from "../store/store.ts";
 import { Assigner } from "./assignment.ts";
 import { type AgentBus, type AgentBusFactory, LocalBus } from "./bus.ts";
@@ -118,6 +119,8 @@ export class Hub {
   /** The team's and each agent's canned replies (issue 22). */
   readonly canned: CannedReplies;
   readonly #roles: Readonly<Record<string, Role>>;
+  /** Reports and conversation exports for supervisors (issue 22). */
+  readonly reports: Reports;
   /** Availability, capacity and the queue (issue 22). */
   readonly assignment: Assigner;
   /** The supervisor's view: the team's state, watching, assigning, internal notes (issue 22). */
@@ -155,6 +158,7 @@ export class Hub {
     });
     this.#roles = options.roles ?? {};
     this.canned = new CannedReplies({ store: this.#store, roleOf: (a) => this.roleOf(a) });
+    this.reports = new Reports({ store: this.#store, roleOf: (a) => this.roleOf(a) });
     this.workflow = new Workflow({
       store: this.#store,
       bus: this.#bus,

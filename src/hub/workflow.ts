@@ -179,11 +179,17 @@ export class Workflow {
 
   /**
    * Resolve a conversation nobody wrote in for a while (automatic messages, issue 22): only while `agent` still owns
-   * it and it is open, with the workflow line "auto-resolved" by `by` (kefu); the owner is told. Undefined when it
-   * changed meanwhile (the owner acted, the user's message came first).
+   * it, it is open and — given `lastSeq`, the newest message's seq the caller saw — nothing was said since, with the
+   * workflow line "auto-resolved" by `by` (kefu); the owner is told. Undefined when it changed meanwhile (the owner
+   * acted, the user's message came first).
    */
-  async resolveIdle(id: string, agent: string, by: string): Promise<ContactView | undefined> {
-    const change: ContactChange = { expectAgent: agent, expectStatus: "open", status: "resolved" };
+  async resolveIdle(id: string, agent: string, by: string, lastSeq?: number): Promise<ContactView | undefined> {
+    const change: ContactChange = {
+      expectAgent: agent,
+      expectStatus: "open",
+      expectNoMessageAfter: lastSeq,
+      status: "resolved",
+    };
     const row = await this.#commit(id, "auto-resolve", { action: "resolved" }, by, "auto-resolved", change);
     if (row === undefined) return undefined;
     const view = await this.#view(row);

@@ -32,6 +32,8 @@ export interface AutomaticJobOptions {
   retentionDays: number;
   /** Default {@link AUTOMATIC_EVERY_MS}. */
   everyMs?: number;
+  /** How often a pass also looks for idle conversations; default {@link RESOLVE_EVERY_MS}. */
+  resolveEveryMs?: number;
   /** Clock in epoch ms (tests move it). */
   now?: () => number;
 }
@@ -59,7 +61,7 @@ export function startAutomaticJob(options: AutomaticJobOptions): AutomaticJob {
       try {
         // Held a little past two ticks: a node that stops or dies leaves it to another within seconds.
         if (stopped || !await store.lease(AUTOMATIC_LEASE, holder, now() + 2 * every + 1000)) return false;
-        const resolve = now() - lastResolve >= RESOLVE_EVERY_MS;
+        const resolve = now() - lastResolve >= (options.resolveEveryMs ?? RESOLVE_EVERY_MS);
         if (resolve) lastResolve = now();
         const done = await automatic.tick({ resolve });
         if (done.pleaseWait > 0 || done.resolved > 0) {

@@ -12,12 +12,14 @@
  * @module
  */
 
+import type { ReportData, ReportQuery } from "./reports_sql.ts";
 import type { Row } from "./search.ts";
 
 /** What the main side asks of the worker. */
 export type WorkerRequest =
   | { kind: "open"; path: string; busyTimeoutMs: number; checkpointMs: number }
   | { kind: "search"; id: number; agent: string; text: string; limit: number }
+  | { kind: "report"; id: number; query: ReportQuery }
   | { kind: "close" };
 
 /** What the worker answers. */
@@ -25,6 +27,7 @@ export type WorkerReply =
   | { kind: "opened"; error?: string }
   | { kind: "checkpoint"; log?: number; checkpointed?: number; error?: string }
   | { kind: "search"; id: number; rows?: Row[]; error?: string }
+  | { kind: "report"; id: number; data?: ReportData; error?: string }
   | { kind: "closed" };
 
 /** Options for {@link Background}. */
@@ -47,7 +50,8 @@ export interface BackgroundStats {
 }
 
 interface Pending {
-  resolve(rows: Row[]): void;
+  // deno-lint-ignore no-explicit-any
+  resolve(value: any): void;
   reject(e: Error): void;
 }
 
@@ -87,6 +91,16 @@ export class Background {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#post({ kind: "search", id, agent, text, limit });
+    });
+  }
+
+  /** Compute a report on the worker's connection (issue 22). */
+  report(query: ReportQuery): Promise<ReportData> {
+    if (this.#dead !== undefined) return Promise.reject(new Error(`cannot compute a report: ${this.#dead}`));
+    const id = ++this.#next;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#post({ kind: "report", id, query });
     });
   }
 
@@ -135,6 +149,14 @@ export class Background {
         this.#pending.delete(m.id);
         if (m.error !== undefined) p.reject(new Error(`cannot search the store: ${m.error}`));
         else p.resolve(m.rows!);
+        return;
+      }
+      case "report": {
+        const p = this.#pending.get(m.id);
+        if (p === undefined) return;
+        this.#pending.delete(m.id);
+        if (m.error !== undefined) p.reject(new Error(`cannot compute a report: ${m.error}`));
+        else p.resolve(m.data!);
         return;
       }
       case "closed":

@@ -27,15 +27,16 @@ export interface PgMigration {
 export const MIGRATION_LOCK = 0x6b656675;
 
 /** The schema, oldest step first. Append only: a released step is never edited. */
-export const PG_MIGRATIONS: readonly PgMigration[] = [{
-  version: 1,
-  name: "contacts by identity with a version; messages with delivery state and the inbound key; leases; " +
-    "reply windows",
-  // The same tables as SQLite's (docs/store_semantics.md). Derived fields (unread, times, previews) are read from
-  // the messages through these indexes: the conversation in seq order, each contact's unread messages, the newest
-  // workflow line. The unacked backlog pages through `messages_waiting` in seq order, which stays small once agents
-  // read their messages. Times are epoch numbers (bigint), as on SQLite, so that both engines compare them alike.
-  sql: `
+export const PG_MIGRATIONS: readonly PgMigration[] = [
+  {
+    version: 1,
+    name: "contacts by identity with a version; messages with delivery state and the inbound key; leases; " +
+      "reply windows",
+    // The same tables as SQLite's (docs/store_semantics.md). Derived fields (unread, times, previews) are read from
+    // the messages through these indexes: the conversation in seq order, each contact's unread messages, the newest
+    // workflow line. The unacked backlog pages through `messages_waiting` in seq order, which stays small once agents
+    // read their messages. Times are epoch numbers (bigint), as on SQLite, so that both engines compare them alike.
+    sql: `
     CREATE TABLE contacts (
       id text PRIMARY KEY,
       channel text NOT NULL,
@@ -93,20 +94,22 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [{
       event_used integer NOT NULL,
       PRIMARY KEY (account, openid)
     );`,
-}, {
-  version: 2,
-  name: "sign-in revocations",
-  // Issue 20: a sign-out or an administrator's revocation survives restarts and reaches every process.
-  sql: `
+  },
+  {
+    version: 2,
+    name: "sign-in revocations",
+    // Issue 20: a sign-out or an administrator's revocation survives restarts and reaches every process.
+    sql: `
     CREATE TABLE revocations (agent text NOT NULL, token_id text NOT NULL DEFAULT '', at bigint NOT NULL,
       until bigint NOT NULL);
     CREATE INDEX revocations_until ON revocations (until);`,
-}, {
-  version: 3,
-  name: "team (issue 22): agents' availability and capacity, the queue",
-  // As SQLite's step 7: a user waits from `queued_at` (epoch ms, the queue's order) while no agent has them;
-  // agents' availability and round-robin turn are rows every process reads.
-  sql: `
+  },
+  {
+    version: 3,
+    name: "team (issue 22): agents' availability and capacity, the queue",
+    // As SQLite's step 7: a user waits from `queued_at` (epoch ms, the queue's order) while no agent has them;
+    // agents' availability and round-robin turn are rows every process reads.
+    sql: `
     ALTER TABLE contacts ADD COLUMN queued_at bigint NOT NULL DEFAULT 0;
     UPDATE contacts SET queued_at = created_at * 1000 WHERE agent = '';
     CREATE INDEX contacts_queue ON contacts (queued_at, id) WHERE agent = '' AND status <> 'resolved';
@@ -116,12 +119,13 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [{
       since bigint NOT NULL DEFAULT 0,
       assigned bigint NOT NULL DEFAULT 0
     );`,
-}, {
-  version: 4,
-  name: "team (issue 22): canned replies and tags",
-  // As on SQLite: a team reply has owner '' (one unique index keeps shortcuts apart per owner); tags are rows, a
-  // contact's read with it, a tag's contacts found through the second index.
-  sql: `
+  },
+  {
+    version: 4,
+    name: "team (issue 22): canned replies and tags",
+    // As on SQLite: a team reply has owner '' (one unique index keeps shortcuts apart per owner); tags are rows, a
+    // contact's read with it, a tag's contacts found through the second index.
+    sql: `
     CREATE TABLE canned_replies (
       id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
       scope text NOT NULL CHECK (scope IN ('team', 'personal')),
@@ -135,7 +139,15 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [{
     );
     CREATE TABLE contact_tags (contact text NOT NULL, tag text NOT NULL, PRIMARY KEY (contact, tag));
     CREATE INDEX contact_tags_tag ON contact_tags (tag);`,
-}, { version: 5, ...PG_AUTOMATIC_MIGRATION }];
+  },
+  { version: 5, ...PG_AUTOMATIC_MIGRATION },
+  {
+    version: 6,
+    name: "reports (issue 22): messages by time",
+    // As SQLite's step 10: a range's messages counted by hour, channel and direction from the index alone.
+    sql: `CREATE INDEX messages_time ON messages (send_time, channel, direction, type, contact);`,
+  },
+];
 
 /**
  * Bring the database up to `migrations`' newest version: every missing step in one transaction under

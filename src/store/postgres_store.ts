@@ -32,7 +32,9 @@ import {
 } from "./decisions.ts";
 import type { WindowUse } from "./decisions.ts";
 import { migrate, PG_MIGRATIONS, type PgMigration, URL_QUOTE } from "./postgres_schema.ts";
-import { AUTOMATIC_SQL, toIdle } from "./postgres_automatic.ts";
+import { AUTOMATIC_SQL, idleParams, toIdle } from "./postgres_automatic.ts";
+import { postgresReport } from "./postgres_reports.ts";
+import type { ReportData, ReportQuery } from "./reports_sql.ts";
 import { ACCEPT, ASSIGN_LOCK, CONTACT_FIELDS, Q, QUEUE_SQL, SUMMARY, TEAM } from "./postgres_sql.ts";
 import type {
   AgentState,
@@ -46,6 +48,7 @@ import type {
   ContactSummary,
   HistoryQuery,
   IdleContact,
+  IdleScope,
   InboundInput,
   InboundOutcome,
   InboundState,
@@ -395,10 +398,14 @@ export class PostgresStore implements Store {
     // The row's own update checks the condition: a second update waiting on the row lock sees the first's result.
     if (change.expectAgent !== undefined) where.push(`c.agent = ${param(change.expectAgent)}`);
     if (change.expectStatus !== undefined) where.push(`c.status = ${param(change.expectStatus)}`);
+    const quiet = change.expectNoMessageAfter;
+    if (quiet !== undefined) where.push(AUTOMATIC_SQL.noMessageAfter(param(quiet)));
     const text = `UPDATE contacts c SET ${set.join(", ")} WHERE ${where.join(" AND ")} RETURNING ${CONTACT_FIELDS}`;
     const line = change.line;
     const tags = change.tags && [...change.tags];
     return this.#write(`update contact ${quote(id)}`, async (tx) => {
+      // Locked first, so that the UPDATE's own snapshot (taken after) sees every message committed before it.
+      if (quiet !== undefined) await tx.unsafe(Q.lockContact, [id], { prepare: true });
       const [r] = await tx.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
       if (r === undefined) return undefined;
       if (tags) {
@@ -608,6 +615,11 @@ export class PostgresStore implements Store {
     );
   }
 
+  // Issue 22, reports: one additive block; the queries are postgres_reports.ts's.
+  report(query: ReportQuery): Promise<ReportData> {
+    return this.#read("compute a report", () => postgresReport(this.#sql, query));
+  }
+
   revoke(r: Revocation): Promise<void> {
     return this.#write(`revoke the sign-in of agent ${quote(r.agent)}`, async (tx) => {
       await tx.unsafe(Q.forgetRevocations, [this.#now()], { prepare: true });
@@ -746,10 +758,11 @@ export class PostgresStore implements Store {
     );
   }
 
-  idleContacts(beforeMs: number, limit: number): Promise<IdleContact[]> {
+  idleContacts(beforeMs: number, limit: number, scope?: IdleScope): Promise<IdleContact[]> {
+    const params = idleParams(beforeMs, limit, scope);
     return this.#read(
       "list idle conversations",
-      async (sql) => (await sql.unsafe(AUTOMATIC_SQL.idle, [beforeMs, limit], { prepare: true })).map(toIdle),
+      async (sql) => (await sql.unsafe(AUTOMATIC_SQL.idle, params, { prepare: true })).map(toIdle),
     );
   }
 

@@ -7,7 +7,7 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { IdleContact } from "./store.ts";
+import type { IdleContact, IdleScope } from "./store.ts";
 
 /** The schema step that adds what this file needs (appended to sqlite_store.ts's migrations). */
 export const SQLITE_AUTOMATIC_MIGRATION = {
@@ -26,19 +26,30 @@ export class SqliteAutomatic {
   readonly #claim: StatementSync;
   readonly #forget: StatementSync;
   readonly #idle: StatementSync;
+  readonly #newer: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.#claim = db.prepare(
       "INSERT INTO automatic_sent (contact, kind, key, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
     );
     this.#forget = db.prepare("DELETE FROM automatic_sent WHERE at < ?");
-    // The newest message either way through the conversation index (one step per contact); a contact without any
-    // counts from its creation (epoch seconds).
+    // The newest message either way through the conversation index (one step per contact, only for the contacts in
+    // the scope: a pattern, less the patterns in the JSON array :except); a contact without any counts from its
+    // creation (epoch seconds).
     this.#idle = db.prepare(
-      "SELECT id, agent, channel, account, last_at AS lastAt FROM (SELECT c.id, c.agent, c.channel, c.account, " +
-        "coalesce((SELECT m.stored_at FROM messages m INDEXED BY messages_conversation WHERE m.contact = c.id " +
-        "ORDER BY m.seq DESC LIMIT 1), c.created_at * 1000) AS last_at FROM contacts c " +
-        "WHERE c.status = 'open' AND c.agent <> '') WHERE last_at < ? ORDER BY last_at, id LIMIT ?",
+      "SELECT id, agent, channel, account, last_seq AS lastSeq, last_at AS lastAt FROM (SELECT *, " +
+        "coalesce((SELECT stored_at FROM messages WHERE seq = last_seq), created_at * 1000) AS last_at FROM (" +
+        "SELECT c.id, c.agent, c.channel, c.account, c.created_at, (SELECT m.seq FROM messages m " +
+        "INDEXED BY messages_conversation WHERE m.contact = c.id ORDER BY m.seq DESC LIMIT 1) AS last_seq " +
+        "FROM contacts c WHERE c.status = 'open' AND c.agent <> '' " +
+        "AND (:channel IS NULL OR c.channel = :channel) AND (:account IS NULL OR c.account = :account) " +
+        "AND NOT EXISTS (SELECT 1 FROM json_each(:except) e " +
+        "WHERE coalesce(e.value ->> 'channel', c.channel) = c.channel " +
+        "AND coalesce(e.value ->> 'account', c.account) = c.account))) " +
+        "WHERE last_at < :before ORDER BY last_at, id LIMIT :limit",
+    );
+    this.#newer = db.prepare(
+      "SELECT 1 FROM messages INDEXED BY messages_conversation WHERE contact = ? AND seq > ? LIMIT 1",
     );
   }
 
@@ -52,14 +63,27 @@ export class SqliteAutomatic {
     return Number(this.#forget.run(before).changes);
   }
 
-  /** Open conversations with an owner whose newest message was stored before `before`, oldest first. */
-  idle(before: number, limit: number): IdleContact[] {
-    return this.#idle.all(before, limit).map((r) => ({
+  /** Open conversations with an owner in `scope` whose newest message was stored before `before`, oldest first. */
+  idle(before: number, limit: number, scope: IdleScope = {}): IdleContact[] {
+    const params = {
+      channel: scope.channel ?? null,
+      account: scope.account ?? null,
+      except: JSON.stringify(scope.except ?? []),
+      before,
+      limit,
+    };
+    return this.#idle.all(params).map((r) => ({
       id: String(r.id),
       agent: String(r.agent),
       channel: String(r.channel),
       account: String(r.account),
       lastAt: Number(r.lastAt),
+      lastSeq: Number(r.lastSeq ?? 0),
     }));
+  }
+
+  /** Whether `contact` has a message with a seq above `seq` (the auto-resolve's condition, in the update's write). */
+  hasMessageAfter(contact: string, seq: number): boolean {
+    return this.#newer.get(contact, seq) !== undefined;
   }
 }

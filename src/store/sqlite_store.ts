@@ -17,6 +17,8 @@ import { KefuError, quote } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
 import { Background, type BackgroundStats } from "./background.ts";
 import { MESSAGE_FIELDS, prepareSearch, runSearch } from "./search.ts";
+import type { ReportData, ReportQuery } from "./reports_sql.ts";
+import { sqliteReport } from "./sqlite_reports.ts";
 import { observeCommit } from "../metrics/metrics.ts";
 import { SQLITE_AUTOMATIC_MIGRATION, SqliteAutomatic } from "./sqlite_automatic.ts";
 import {
@@ -42,6 +44,7 @@ import type {
   ContactSummary,
   HistoryQuery,
   IdleContact,
+  IdleScope,
   InboundInput,
   InboundOutcome,
   InboundState,
@@ -66,10 +69,11 @@ export interface Migration {
 }
 
 /** The schema, oldest step first. Append only: a released step is never edited. */
-export const MIGRATIONS: readonly Migration[] = [{
-  version: 1,
-  name: "contacts, messages with delivery state and inbound de-dup keys, reply windows",
-  sql: `
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "contacts, messages with delivery state and inbound de-dup keys, reply windows",
+    sql: `
     CREATE TABLE contacts (
       id TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, name TEXT NOT NULL, avatar TEXT NOT NULL,
       company TEXT NOT NULL, account TEXT NOT NULL, channel TEXT NOT NULL,
@@ -97,42 +101,47 @@ export const MIGRATIONS: readonly Migration[] = [{
       message_used INTEGER NOT NULL, last_event_at INTEGER NOT NULL, event_used INTEGER NOT NULL,
       PRIMARY KEY (account, openid)
     ) WITHOUT ROWID;`,
-}, {
-  version: 2,
-  name: "contact identity is (channel, account, user id); the contact id agents see is its own column",
-  // Files of version 1 keyed contacts by the user id alone, so that id stays each contact's id, and its user id.
-  // Messages pushed over HTTP (no account) move to their own channel, as new ones are named.
-  sql: `
+  },
+  {
+    version: 2,
+    name: "contact identity is (channel, account, user id); the contact id agents see is its own column",
+    // Files of version 1 keyed contacts by the user id alone, so that id stays each contact's id, and its user id.
+    // Messages pushed over HTTP (no account) move to their own channel, as new ones are named.
+    sql: `
     ALTER TABLE contacts ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
     UPDATE contacts SET user_id = id;
     UPDATE contacts SET channel = 'http_push' WHERE account = '';
     UPDATE messages SET channel = 'http_push' WHERE account = '';
     CREATE UNIQUE INDEX contacts_identity ON contacts (channel, account, user_id);`,
-}, {
-  version: 3,
-  name: "messages waiting for their media; which messages use a stored media file",
-  // State 'media': committed, its file being fetched and converted; delivered once that is done. Only messages
-  // with media are in the index, so text messages cost nothing more.
-  sql: `CREATE INDEX messages_media ON messages (media) WHERE media <> '';`,
-}, {
-  version: 4,
-  name: "conversations resolved or open; agents' names and notes for contacts",
-  sql: `
+  },
+  {
+    version: 3,
+    name: "messages waiting for their media; which messages use a stored media file",
+    // State 'media': committed, its file being fetched and converted; delivered once that is done. Only messages
+    // with media are in the index, so text messages cost nothing more.
+    sql: `CREATE INDEX messages_media ON messages (media) WHERE media <> '';`,
+  },
+  {
+    version: 4,
+    name: "conversations resolved or open; agents' names and notes for contacts",
+    sql: `
     ALTER TABLE contacts ADD COLUMN status TEXT NOT NULL DEFAULT 'open';
     ALTER TABLE contacts ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
     ALTER TABLE contacts ADD COLUMN note TEXT NOT NULL DEFAULT '';`,
-}, {
-  version: 5,
-  name: "each contact's newest workflow line found without a scan of its conversation",
-  // Workflow lines are few, so the partial index is small and a user's message costs nothing more.
-  sql: `CREATE INDEX messages_system ON messages (contact, seq) WHERE type = 'system';`,
-}, {
-  version: 6,
-  name: "the store decides: contacts keep only decisions (owner, status, names) with a version; unread counts, " +
-    "times and previews are derived from messages; leases for background work",
-  // What a row kept beside the messages (times, the unread count) could drift from them: they are now read from the
-  // messages themselves, through the conversation index and a small index of each contact's unread messages.
-  sql: `
+  },
+  {
+    version: 5,
+    name: "each contact's newest workflow line found without a scan of its conversation",
+    // Workflow lines are few, so the partial index is small and a user's message costs nothing more.
+    sql: `CREATE INDEX messages_system ON messages (contact, seq) WHERE type = 'system';`,
+  },
+  {
+    version: 6,
+    name: "the store decides: contacts keep only decisions (owner, status, names) with a version; unread counts, " +
+      "times and previews are derived from messages; leases for background work",
+    // What a row kept beside the messages (times, the unread count) could drift from them: they are now read from the
+    // messages themselves, through the conversation index and a small index of each contact's unread messages.
+    sql: `
     ALTER TABLE contacts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE contacts ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
     UPDATE contacts SET created_at = last_message_time;
@@ -141,12 +150,13 @@ export const MIGRATIONS: readonly Migration[] = [{
     ALTER TABLE contacts DROP COLUMN unread;
     CREATE INDEX messages_unread ON messages (contact) WHERE direction = 'in' AND state <> 'acked';
     CREATE TABLE leases (key TEXT PRIMARY KEY NOT NULL, holder TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;`,
-}, {
-  version: 7,
-  name: "team (issue 22): agents' availability and capacity, the queue",
-  // A user waits from `queued_at` (epoch ms; the order of the queue) while no agent has them. Agents' availability
-  // and the round-robin turn (`assigned`, a counter) are rows of their own: every process reads the same.
-  sql: `
+  },
+  {
+    version: 7,
+    name: "team (issue 22): agents' availability and capacity, the queue",
+    // A user waits from `queued_at` (epoch ms; the order of the queue) while no agent has them. Agents' availability
+    // and the round-robin turn (`assigned`, a counter) are rows of their own: every process reads the same.
+    sql: `
     ALTER TABLE contacts ADD COLUMN queued_at INTEGER NOT NULL DEFAULT 0;
     UPDATE contacts SET queued_at = created_at * 1000 WHERE agent = '';
     CREATE INDEX contacts_queue ON contacts (queued_at, id) WHERE agent = '' AND status <> 'resolved';
@@ -155,12 +165,13 @@ export const MIGRATIONS: readonly Migration[] = [{
       availability TEXT NOT NULL DEFAULT 'online' CHECK (availability IN ('online', 'busy', 'away')),
       since INTEGER NOT NULL DEFAULT 0, assigned INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;`,
-}, {
-  version: 8,
-  name: "team (issue 22): canned replies and tags",
-  // A team reply has owner '' (the team is one owner), so that one unique index keeps shortcuts apart per owner.
-  // Tags are their own rows: a contact's are read with it, and a tag finds its contacts through the second index.
-  sql: `
+  },
+  {
+    version: 8,
+    name: "team (issue 22): canned replies and tags",
+    // A team reply has owner '' (the team is one owner), so that one unique index keeps shortcuts apart per owner.
+    // Tags are their own rows: a contact's are read with it, and a tag finds its contacts through the second index.
+    sql: `
     CREATE TABLE canned_replies (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       scope TEXT NOT NULL CHECK (scope IN ('team', 'personal')), owner TEXT NOT NULL,
@@ -170,7 +181,16 @@ export const MIGRATIONS: readonly Migration[] = [{
     CREATE UNIQUE INDEX canned_replies_shortcut ON canned_replies (owner, shortcut);
     CREATE TABLE contact_tags (contact TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (contact, tag)) WITHOUT ROWID;
     CREATE INDEX contact_tags_tag ON contact_tags (tag);`,
-}, { version: 9, ...SQLITE_AUTOMATIC_MIGRATION }];
+  },
+  { version: 9, ...SQLITE_AUTOMATIC_MIGRATION },
+  {
+    version: 10,
+    name: "reports (issue 22): messages by time",
+    // The reports count a range's messages by hour, channel and direction from this index alone, and find the
+    // contacts active in the range through it; one more index entry per message on the accept path.
+    sql: `CREATE INDEX messages_time ON messages (send_time, channel, direction, type, contact);`,
+  },
+];
 
 /** Options for {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -731,6 +751,8 @@ export class SqliteStore implements Store {
       const row = toContactRow(found);
       if (change.expectAgent !== undefined && row.agent !== change.expectAgent) return undefined;
       if (change.expectStatus !== undefined && row.status !== change.expectStatus) return undefined;
+      const quiet = change.expectNoMessageAfter;
+      if (quiet !== undefined && this.#auto.hasMessageAfter(id, quiet)) return undefined;
       const after: ContactRow = {
         ...row,
         agent: change.agent ?? row.agent,
@@ -925,6 +947,17 @@ export class SqliteStore implements Store {
       });
     }
     return this.#background.search(agent, text, limit).then((rows) => rows.map(toMessage));
+  }
+
+  // Issue 22, reports: one additive block; the queries are sqlite_reports.ts's. On the background connection, as a
+  // search: a 30-day report reads every message of the range, which must not hold up the accept path.
+  report(query: ReportQuery): Promise<ReportData> {
+    if (this.#closed) {
+      return Promise.reject(new Error(`cannot compute a report: the store ${quote(this.#path)} is closed`));
+    }
+    if (this.#db.isTransaction) this.#commit();
+    if (this.#background?.alive !== true) return this.#read("compute a report", () => sqliteReport(this.#db, query));
+    return this.#background.report(query);
   }
 
   saveWindow(w: WindowRecord): Promise<void> {
@@ -1324,8 +1357,8 @@ export class SqliteStore implements Store {
     return this.#write("forget old automatic message records", () => this.#auto.forget(beforeMs));
   }
 
-  idleContacts(beforeMs: number, limit: number): Promise<IdleContact[]> {
-    return this.#read("list idle conversations", () => this.#auto.idle(beforeMs, limit));
+  idleContacts(beforeMs: number, limit: number, scope?: IdleScope): Promise<IdleContact[]> {
+    return this.#read("list idle conversations", () => this.#auto.idle(beforeMs, limit, scope));
   }
 }
 

@@ -148,6 +148,11 @@ export interface ContactChange {
   expectAgent?: string;
   /** Only if the status is still this one. */
   expectStatus?: ContactStatus;
+  /**
+   * Only if no message of the contact (either way, workflow lines too) has a seq above this one — nothing happened in
+   * the conversation since the caller looked (0: it had none). The auto-resolve's condition (issue 22).
+   */
+  expectNoMessageAfter?: number;
   agent?: string;
   status?: ContactStatus;
   displayName?: string;
@@ -480,6 +485,19 @@ export interface IdleContact {
   account: string;
   /** Epoch ms of the newest message (the store's clock); the creation time when it has none. */
   lastAt: number;
+  /** The newest message's seq; 0 when it has none (for {@link ContactChange.expectNoMessageAfter}). */
+  lastSeq: number;
+}
+
+/** A (channel, account) pattern: undefined matches any. */
+export interface AccountPattern {
+  channel?: string;
+  account?: string;
+}
+
+/** Which conversations {@link Store.idleContacts} looks at: those matching the pattern, except those matching any of `except`. */
+export interface IdleScope extends AccountPattern {
+  except?: readonly AccountPattern[];
 }
 
 /** What kefu sends by itself is recorded by the store, so that no node and no restart sends it twice. */
@@ -494,9 +512,9 @@ export interface Store {
   forgetAutomatic(beforeMs: number): Promise<number>;
   /**
    * Open conversations with an owner (status `open`) whose newest message either way was stored before `beforeMs`,
-   * longest idle first, at most `limit`.
+   * longest idle first, at most `limit`; only those in `scope` (default: every one).
    */
-  idleContacts(beforeMs: number, limit: number): Promise<IdleContact[]>;
+  idleContacts(beforeMs: number, limit: number, scope?: IdleScope): Promise<IdleContact[]>;
 }
 
 // Issue 19, holders: one additive block (the interface below merges into `Store` above).
@@ -516,3 +534,11 @@ export interface Store {
  * one), and unread counts, `awaiting`, the preview (`last`) and every reply window leave it out.
  */
 export const NOTE_TYPE = "note";
+
+// Issue 22, reports for supervisors: one additive block (merges into `Store` above).
+
+/** Reports are computed by the store, in SQL, on every engine (`reports_sql.ts`; docs/reports.md). */
+export interface Store {
+  /** Messages per hour and day, conversations, response, resolution and queue times over the query's hours. */
+  report(query: import("./reports_sql.ts").ReportQuery): Promise<import("./reports_sql.ts").ReportData>;
+}

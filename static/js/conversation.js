@@ -14,6 +14,7 @@ import { daySeparator, renderMessage } from "./message_view.js";
 import { updateReplyControls } from "./composer.js";
 import { renderWindowLine } from "./reply_window.js";
 import { renderWorkflowControls } from "./workflow.js";
+import { renderSupervisor } from "./supervisor.js";
 import { afterWrites } from "./batch.js";
 
 /** Messages drawn when a conversation opens; "load earlier" adds PAGE more. */
@@ -164,6 +165,7 @@ export function renderHeader() {
   }
   renderWindowLine(c);
   renderWorkflowControls(c);
+  renderSupervisor(c);
 }
 
 /** Draw the window from a little before `m` (a search hit older than the window). */

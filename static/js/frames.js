@@ -47,6 +47,8 @@ export function handleFrame(raw) {
     addNote(data);
   } else if (code === Code.watch) {
     applyWatchEvent(data);
+  } else if (code === Code.outbound) {
+    addOutbound(data);
   } else if (code === Code.system || data.contact_id === SYSTEM_CONTACT) {
     addSystemFrame(data, code);
   } else if (code === Code.sent) {
@@ -228,6 +230,22 @@ function addIncoming(data, code, event = false) {
   contactChanged(c);
   if (state.selected === c.id) appendMessage(c, m);
   attend(c, m, isNew);
+}
+
+// kefu's own message to one of this agent's contacts (a welcome, a closed reply, a closing message), live: drawn
+// as the history draws it, once (the history, loaded before or after, has the same id).
+function addOutbound(data) {
+  const c = state.contacts.get(text(data.contact_id));
+  const id = text(data.id);
+  if (!c || id === "" || c.seen.has(id)) return;
+  c.seen.add(id);
+  const m = storedMessage(data);
+  m.time ||= nowSeconds();
+  c.messages.push(m);
+  c.lastTime = Math.max(c.lastTime, m.time);
+  if (m.status === "sent") windowOnSent(c, "sent");
+  contactChanged(c);
+  if (state.selected === c.id) appendMessage(c, m);
 }
 
 // Read receipts for what is on screen: kefu sends unacknowledged messages again after a reconnect. A hidden tab's

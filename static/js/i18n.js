@@ -357,6 +357,10 @@ const zh = {
   "note.by": "{agent}",
   "note.cannotSave": "无法保存备注：{reason}",
   "note.empty": "请先输入备注内容。",
+  // Issue 22, supervisors: the reports link and the conversation's export.
+  "reports.link": "报表",
+  "reports.exportCsv": "导出 CSV",
+  "reports.exportTitle": "导出这个联系人的全部会话记录（含流程记录）",
 };
 
 const en = {
@@ -716,6 +720,9 @@ const en = {
   "note.by": "{agent}",
   "note.cannotSave": "Cannot keep the note: {reason}",
   "note.empty": "Write the note first.",
+  "reports.link": "Reports",
+  "reports.exportCsv": "Export CSV",
+  "reports.exportTitle": "Export this contact's whole conversation (workflow lines included)",
 };
 
 export const tables = { zh, en };

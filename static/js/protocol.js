@@ -38,6 +38,8 @@ export const Code = {
   note: 108,
   /** What happened in any agent's conversation, for supervisors watching the team (issue 22). */
   watch: 109,
+  /** A message kefu sent to a contact by itself (welcome, closed reply, please-wait, closing), as the history has it. */
+  outbound: 110,
   other: 1000,
   text: 1001,
   image: 1002,

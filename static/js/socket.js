@@ -13,6 +13,7 @@ import { updateReplyControls } from "./composer.js";
 import { loadQueue } from "./workflow.js";
 import { loadAvailability } from "./availability.js";
 import { loadTeam } from "./team.js";
+import { loadRole } from "./supervisor.js";
 
 const MAX_BACKOFF_MS = 30_000;
 // Replaced by a newer socket of the same agent: reconnecting would fight it.
@@ -115,6 +116,7 @@ function openSocket() {
     loadQueue();
     loadAvailability();
     loadTeam();
+    loadRole();
   };
   ws.onmessage = (e) => {
     if (state.socket === ws) handleFrame(e.data);

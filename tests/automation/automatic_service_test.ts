@@ -69,6 +69,12 @@ Deno.test("automatic: a follow gets the welcome, counted against the 3-in-a-minu
   await s.agent.next(102);
   await eventually("the welcome reached the phone", () => s.texts("oFan").length === 1, 15_000);
   assert.deepEqual(s.texts("oFan"), ["欢迎关注！有问题请直接留言。"]);
+  // The owner's socket is told of kefu's line (code 110) as the history has it.
+  const told = (await s.agent.next(110, 15_000)).data;
+  assert.deepEqual(
+    [told.contact_id, told.direction, told.state, told.automatic, told.msg.content],
+    ["oFan", "out", "sent", "welcome", "欢迎关注！有问题请直接留言。"],
+  );
   // WeChat retries the same event: a duplicate, no second welcome.
   await s.post(follow("oFan", now));
 

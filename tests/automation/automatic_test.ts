@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Automatic } from "../../src/automation/automatic.ts";
+import { Automatic, type AutomaticOptions } from "../../src/automation/automatic.ts";
 import { parseAutomaticConfig } from "../../src/automation/config.ts";
 import { ReplyRouter } from "../../src/channels/channel.ts";
 import { WX_OFFICIAL, wxOfficial } from "../../src/channels/wx_official/channel.ts";
@@ -25,6 +25,20 @@ import { startWechat } from "../helpers.ts";
 
 const APPID = "wx00000000000000aa";
 const MINUTE = 60_000;
+
+// The store as Automatic sees it, some of its methods replaced (each replacement calls the real one).
+function withStore(store: SqliteStore, over: Partial<AutomaticOptions["store"]>): AutomaticOptions["store"] {
+  return {
+    claimAutomatic: (...a) => store.claimAutomatic(...a),
+    contact: (...a) => store.contact(...a),
+    history: (...a) => store.history(...a),
+    idleContacts: (...a) => store.idleContacts(...a),
+    queue: () => store.queue(),
+    saveReply: (...a) => store.saveReply(...a),
+    setOutboundState: (...a) => store.setOutboundState(...a),
+    ...over,
+  };
+}
 
 /** The parts, built as main.ts builds them, around a clock the test moves. */
 async function setup(section: unknown) {
@@ -53,12 +67,12 @@ async function setup(section: unknown) {
     info: (event: string, fields: Record<string, unknown> = {}) => void lines.push({ event, fields }),
   };
   const config = parseAutomaticConfig(section, [WX_OFFICIAL]);
-  const automaticOf = () =>
+  const automaticOf = (over: Partial<AutomaticOptions["store"]> = {}) =>
     new Automatic({
       config,
-      store,
+      store: withStore(store, over),
       router,
-      resolveIdle: (id, agent, by) => hub.workflow.resolveIdle(id, agent, by),
+      resolveIdle: (id, agent, by, lastSeq) => hub.workflow.resolveIdle(id, agent, by, lastSeq),
       log,
       now,
     });
@@ -72,14 +86,14 @@ async function setup(section: unknown) {
     automatic: automaticOf(),
     /** Another process (or this one after a restart) over the same store. */
     automaticOf,
-    /** The user writes (WeChat records it, kefu accepts it); `agent`: the agent it asks for. */
-    async writes(openid: string, agent?: string): Promise<void> {
+    /** The user writes (WeChat records it, kefu accepts it); `agent`: the agent it asks for; to `account`. */
+    async writes(openid: string, agent?: string, account = APPID): Promise<void> {
       wechat.sim.recordInteraction(openid, "message", clock.ms);
       const m: Message = {
         id: `m${++n}`,
         direction: "in",
         channel: WX_OFFICIAL,
-        account: APPID,
+        account,
         contact: openid,
         agent: "",
         company: "",
@@ -205,6 +219,66 @@ Deno.test("auto-resolve: an agent who acted meanwhile wins (the update is condit
   assert.equal((await automatic.tick()).resolved, 1);
   assert.equal((await s.store.contact("oRace"))?.status, "resolved");
   assert.equal(s.sim.calls("/cgi-bin/message/custom/send"), 0);
+});
+
+Deno.test("auto-resolve: a user who writes between the idle check and the update wins (the update expects no message since)", async () => {
+  await using s = await setup([{ auto_resolve: { after_minutes: 5, text: "本次会话已结束" } }]);
+  await s.writes("oLate", "a1");
+  s.clock.ms += 6 * MINUTE;
+  // The user's message comes just after the store answered which conversations are idle, before the update.
+  let late = true;
+  const automatic = s.automaticOf({
+    idleContacts: async (...a) => {
+      const idle = await s.store.idleContacts(...a);
+      if (late) {
+        late = false;
+        await s.writes("oLate");
+      }
+      return idle;
+    },
+  });
+  assert.deepEqual(await automatic.tick(), { pleaseWait: 0, resolved: 0 });
+  assert.equal((await s.store.contact("oLate"))?.status, "open");
+  assert.deepEqual(s.texts("oLate"), [], "no closing text to a user who just wrote");
+  assert.ok(!(await s.store.history("oLate", { limit: 5 })).some((m) => m.type === "system"), "no resolve line");
+  // Idle again for the set time: resolved then.
+  s.clock.ms += 6 * MINUTE;
+  assert.equal((await automatic.tick()).resolved, 1);
+  assert.equal((await s.store.contact("oLate"))?.status, "resolved");
+});
+
+Deno.test("auto-resolve: conversations of an account without an auto-resolve rule do not fill the pass", async () => {
+  // Every account resolves after 5 minutes, except wxQuiet (a rule of its own, without auto-resolve).
+  await using s = await setup([
+    { auto_resolve: { after_minutes: 5 } },
+    { account: "wxQuiet", welcome: "您好" },
+  ]);
+  // More idle conversations of wxQuiet than a pass looks at, all idle longer than the one to resolve.
+  for (let i = 0; i < 201; i++) await s.writes(`oQuiet${i}`, "a1", "wxQuiet");
+  s.clock.ms += MINUTE;
+  await s.writes("oDue", "a1");
+  s.clock.ms += 6 * MINUTE;
+  assert.equal((await s.store.idleContacts(s.clock.ms, 1000)).length, 202, "all idle");
+  assert.equal((await s.automatic.tick()).resolved, 1);
+  assert.equal((await s.store.contact("oDue"))?.status, "resolved");
+  assert.equal((await s.store.contact("oQuiet0"))?.status, "open");
+  assert.equal((await s.store.idleContacts(s.clock.ms, 1000)).length, 201, "wxQuiet's stay open");
+});
+
+Deno.test("auto-resolve: each rule's own idle time, the most specific rule governing an account", async () => {
+  await using s = await setup([
+    { auto_resolve: { after_minutes: 30 } },
+    { account: APPID, auto_resolve: { after_minutes: 5 } },
+  ]);
+  await s.writes("oHere", "a1");
+  await s.writes("oElsewhere", "a1", "wxOther");
+  s.clock.ms += 6 * MINUTE;
+  assert.equal((await s.automatic.tick()).resolved, 1);
+  assert.equal((await s.store.contact("oHere"))?.status, "resolved");
+  assert.equal((await s.store.contact("oElsewhere"))?.status, "open", "its rule says 30 minutes");
+  s.clock.ms += 24 * MINUTE;
+  assert.equal((await s.automatic.tick()).resolved, 1);
+  assert.equal((await s.store.contact("oElsewhere"))?.status, "resolved");
 });
 
 Deno.test("job: the pass runs on one node at a time (the lease job:automatic)", async () => {

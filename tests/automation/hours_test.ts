@@ -173,3 +173,42 @@ Deno.test("automatic config: no agent may have the id kefu's own messages are ke
     /cannot read CONFIG_FILE agents\[0\]: the id "kefu" is kefu's own; choose another/,
   );
 });
+
+Deno.test("automatic config: each auto-resolve rule's scope is its pattern less the more specific rules'", () => {
+  const config = parseAutomaticConfig([
+    { auto_resolve: { after_minutes: 30 } },
+    { channel: "wxbot", welcome: "bots" },
+    { account: "wx1", auto_resolve: { after_minutes: 5 } },
+    { channel: "wx_official_account", account: "wx1", welcome: "exact" },
+  ], CHANNELS);
+  assert.deepEqual(config.resolveScopes().map((s) => [s.autoResolve.afterMs, s.scope]), [
+    [30 * 60_000, {
+      channel: undefined,
+      account: undefined,
+      except: [
+        { channel: "wxbot", account: undefined },
+        { channel: undefined, account: "wx1" },
+        { channel: "wx_official_account", account: "wx1" },
+      ],
+    }],
+    [5 * 60_000, { channel: undefined, account: "wx1", except: [{ channel: "wx_official_account", account: "wx1" }] }],
+  ]);
+  // Every (channel, account) is in the scope of the rule that governs it, and of no other.
+  const inScope = (
+    s: { channel?: string; account?: string; except?: readonly { channel?: string; account?: string }[] },
+    channel: string,
+    account: string,
+  ) => {
+    const matches = (p: { channel?: string; account?: string }) =>
+      (p.channel ?? channel) === channel && (p.account ?? account) === account;
+    return matches(s) && !(s.except ?? []).some(matches);
+  };
+  for (const channel of CHANNELS) {
+    for (const account of ["wx1", "wx2", ""]) {
+      const scopes = config.resolveScopes().filter((s) => inScope(s.scope, channel, account));
+      const governing = config.ruleFor(channel, account);
+      assert.deepEqual(scopes.map((s) => s.rule), governing?.autoResolve ? [governing] : [], `${channel}/${account}`);
+    }
+  }
+  assert.deepEqual(parseAutomaticConfig([{ welcome: "hi" }], CHANNELS).resolveScopes(), []);
+});

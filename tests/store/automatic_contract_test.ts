@@ -1,7 +1,8 @@
 /**
  * The store contract for issue 22's automatic messages, on every engine (SQLite in memory and a real PostgreSQL;
  * `STORE_ENGINES` picks, see store_fixtures.ts): what kefu sent by itself is recorded once per (contact, kind, key)
- * — whichever process asks first — and idle open conversations are found by their newest message's time.
+ * — whichever process asks first — and idle open conversations are found by their newest message's time, in a scope
+ * of channels and accounts, and resolved only if no message came since the look (`expectNoMessageAfter`).
  */
 
 import assert from "node:assert/strict";
@@ -76,6 +77,76 @@ storeTests("store contract: automatic messages", {
       ]);
       assert.deepEqual((await c.store.idleContacts(T0 + 25_000, 1)).map((i) => i.id), ["old"], "at most limit");
       assert.deepEqual(await c.store.idleContacts(T0, 10), [], "nothing older than the oldest message");
+    },
+
+    "each names its newest message's seq; a resolve conditional on it loses to any message since": async (c) => {
+      await c.accept("u1", { requested: "a1" });
+      const [first] = await c.store.idleContacts(T0 + 1, 10);
+      const [newest] = await c.store.history("u1", { limit: 1 });
+      assert.equal(first.lastSeq, newest.seq);
+      // The user writes again between the look and the update: the update loses, the conversation stays open.
+      await c.accept("u1");
+      const resolve = (seq: number) =>
+        c.store.updateContact("u1", {
+          expectAgent: "a1",
+          expectStatus: "open",
+          expectNoMessageAfter: seq,
+          status: "resolved",
+        });
+      assert.equal(await resolve(first.lastSeq), undefined);
+      assert.equal((await c.store.contact("u1"))?.status, "open");
+      // So does an agent's reply (a message either way).
+      const [second] = await c.store.idleContacts(T0 + 1, 10);
+      assert.ok(second.lastSeq > first.lastSeq);
+      assert.ok(!("refused" in await c.store.saveReply(c.reply("u1", "a1"))));
+      assert.equal(await resolve(second.lastSeq), undefined);
+      // Nothing since the look: resolved.
+      const [third] = await c.store.idleContacts(T0 + 1, 10);
+      assert.equal((await resolve(third.lastSeq))?.status, "resolved");
+    },
+
+    "a user's message racing the conditional resolve: never resolved with the message after the look": async (c) => {
+      // PostgreSQL: the messages come through another process, as a second node's webhook would bring them.
+      const other = c.engine === "postgres" ? await c.open() : c.store;
+      for (let i = 0; i < 20; i++) {
+        const user = `race${i}`;
+        await c.accept(user, { requested: "a1" });
+        const [idle] = await c.store.idleContacts(T0 + 1, 1, { account: "wx1" });
+        assert.equal(idle.id, user);
+        const [resolved] = await Promise.all([
+          c.store.updateContact(user, {
+            expectAgent: "a1",
+            expectStatus: "open",
+            expectNoMessageAfter: idle.lastSeq,
+            status: "resolved",
+          }),
+          other.acceptInbound({ online: [], away: new Set(), message: c.inbound(user) }),
+        ]);
+        // Whichever came first, the user's message leaves the conversation open: it lost the resolve, or reopened it.
+        assert.equal((await c.store.contact(user))?.status, "open", `${user}: resolved=${resolved !== undefined}`);
+        // Done with: out of the next round's look.
+        await c.store.updateContact(user, { status: "resolved" });
+      }
+    },
+
+    "only the conversations in the scope: a channel and account pattern, less its exceptions": async (c) => {
+      await c.accept("a", { requested: "a1" });
+      await c.accept("b", { requested: "a1" }, { account: "wx2" });
+      await c.accept("p", { requested: "a1" }, { channel: "http_push", account: "" });
+      const ids = async (scope: Parameters<typeof c.store.idleContacts>[2]) =>
+        (await c.store.idleContacts(T0 + 1, 10, scope)).map((i) => i.id).sort();
+      assert.deepEqual(await ids(undefined), ["a", "b", "p"]);
+      assert.deepEqual(await ids({}), ["a", "b", "p"]);
+      assert.deepEqual(await ids({ channel: "wx_official_account" }), ["a", "b"]);
+      assert.deepEqual(await ids({ account: "wx2" }), ["b"]);
+      assert.deepEqual(await ids({ channel: "http_push", account: "" }), ["p"]);
+      assert.deepEqual(await ids({ except: [{ account: "wx2" }] }), ["a", "p"]);
+      assert.deepEqual(await ids({ except: [{ channel: "wx_official_account", account: "wx1" }, { account: "" }] }), [
+        "b",
+      ]);
+      assert.deepEqual(await ids({ channel: "wx_official_account", except: [{ channel: "wx_official_account" }] }), []);
+      // A value that is no pattern's: nothing, and nothing taken for SQL.
+      assert.deepEqual(await ids({ account: "wx1' OR '1'='1" }), []);
     },
 
     "resolved conversations and users waiting for an agent are not idle conversations": async (c) => {

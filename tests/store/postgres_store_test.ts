@@ -5,9 +5,11 @@
  */
 
 import assert from "node:assert/strict";
+import postgres from "postgres";
 import { openPostgresStore } from "../../src/store/postgres_store.ts";
 import { PG_MIGRATIONS } from "../../src/store/postgres_schema.ts";
 import type { Store, WindowRule } from "../../src/store/store.ts";
+import { eventually } from "../helpers.ts";
 import { freePort } from "../support/process.ts";
 import { HOUR, type StoreCase, storeTests, T0 } from "./store_fixtures.ts";
 
@@ -203,6 +205,43 @@ storeTests("postgres store", {
         assert.ok(!e.message.includes("s3cret"), e.message);
         return true;
       });
+    },
+  },
+
+  "the auto-resolve's condition": {
+    "a message committed while the resolve waits for the contact's row is seen: the resolve loses": async (c) => {
+      await c.accept("u1", { requested: "a1" });
+      const [idle] = await c.store.idleContacts(T0 + 1, 1);
+      // Another process's accept, held open: the contact's row locked and the user's message inserted, as the accept
+      // statement does, not yet committed.
+      const sql = postgres(c.postgres!.db.url, { max: 1, onnotice: () => {} });
+      try {
+        let resolving: Promise<unknown> | undefined;
+        await sql.begin(async (tx) => {
+          await tx`SELECT 1 FROM contacts WHERE id = 'u1' FOR UPDATE`;
+          await tx.unsafe(
+            "INSERT INTO messages (id, direction, channel, account, contact, agent, company, type, content, media, " +
+              "send_time, name, avatar, extra, state, stored_at) VALUES ('late', 'in', 'wx_official_account', 'wx1', " +
+              `'u1', 'a1', '', 'text', 'still there?', '', ${T0 / 1000}, 'u1', '', NULL, 'accepted', ${T0})`,
+          );
+          resolving = c.store.updateContact("u1", {
+            expectAgent: "a1",
+            expectStatus: "open",
+            expectNoMessageAfter: idle.lastSeq,
+            status: "resolved",
+          });
+          // Committed only once the resolve waits for the row: its look at the messages comes after the commit.
+          await eventually(
+            "the resolve waits for the row lock",
+            async () => (await tx`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`)[0].n > 0,
+            15_000,
+          );
+        });
+        assert.equal(await resolving, undefined);
+        assert.equal((await c.store.contact("u1"))?.status, "open");
+      } finally {
+        await sql.end();
+      }
     },
   },
 

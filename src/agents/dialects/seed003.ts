@@ -89,6 +89,7 @@ function encode(e: AgentEvent): string {
     case "note":
     case "reply":
     case "watch":
+    case "outbound":
       return "";
   }
 }

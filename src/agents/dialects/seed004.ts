@@ -16,6 +16,7 @@ import {
   contactEnvelope,
   errorEnvelope,
   HEARTBEAT,
+  outboundEnvelope,
   sentEnvelope,
   systemEnvelope,
   typingEnvelope,
@@ -65,6 +66,8 @@ function encode(e: AgentEvent): string {
       return systemEnvelope(e.content, e.company);
     case "agent":
       return agentEnvelope(e.agent);
+    case "outbound":
+      return outboundEnvelope(historyItem(e.message, e.state, e.detail));
     case "contact":
       return contactEnvelope({
         action: e.action,

@@ -1,0 +1,224 @@
+/**
+ * The reports' SQL (issue 22), one text for both engines: each engine gives the calendar (the range's local hours,
+ * `src/reports/calendar.ts`), how it reads a workflow line's action out of `extra`, and its placeholders. Everything
+ * is computed in the database — counts, the conversations, the percentiles — so that a 30-day report reads no
+ * message into the process. docs/reports.md defines each figure; the names here follow it.
+ *
+ * @module
+ */
+
+import type { CalendarHour } from "../reports/calendar.ts";
+
+/** What a report is asked for: the local hours of its range, in order (contiguous). */
+export interface ReportQuery {
+  hours: readonly CalendarHour[];
+}
+
+/** Messages of one channel in one direction in one hour or day. */
+export interface MessageCount {
+  bucket: "hour" | "day";
+  /** The hour (`YYYY-MM-DD HH`) or day (`YYYY-MM-DD`) in the report's time zone. */
+  key: string;
+  channel: string;
+  direction: "in" | "out";
+  n: number;
+}
+
+/**
+ * One figure: `metric` over a set of durations in seconds (its count, nearest-rank median and 90th percentile), or
+ * a count alone (median and p90 null). `key` and `key2` say of what: an agent, a day and a channel, or "".
+ */
+export interface ReportFigure {
+  metric: string;
+  key: string;
+  key2: string;
+  n: number;
+  median: number | null;
+  p90: number | null;
+}
+
+/** What the store computes for a report. */
+export interface ReportData {
+  messages: MessageCount[];
+  figures: ReportFigure[];
+}
+
+/** How one engine speaks: its calendar CTE body, a line's action from `extra` (column `m.extra`), placeholders. */
+export interface ReportDialect {
+  /** `SELECT s, e, h, d FROM …` over the calendar parameter. */
+  calendar: string;
+  /** The action of a workflow line, an expression over `m.extra`. */
+  action: string;
+  /** The calendar, range start and range end parameters. */
+  cal: string;
+  start: string;
+  end: string;
+}
+
+// A user's message (events such as a follow are not messages); what went to the user (workflow lines and notes are
+// not sent to anyone).
+const USER_MESSAGE = "(m.direction = 'in' AND m.type <> 'event')";
+const TO_USER = "(m.direction = 'out' AND m.type NOT IN ('system', 'note'))";
+// Above every seq (2^53 - 1, a JS number as both engines read it back).
+const MAX_SEQ = "9007199254740991";
+
+/** Messages per local hour and per local day, by channel and direction. */
+export function messagesSql(d: ReportDialect): string {
+  return `
+WITH cal AS MATERIALIZED (${d.calendar}),
+-- The calendar first (SQLite keeps a CROSS JOIN's order): an index range of messages per hour. The range's bounds
+-- as parameters too, so that PostgreSQL, which joins by hash, reads the range's part of the index only.
+hm AS (
+  SELECT c.h, c.d, m.channel, m.direction, count(*) AS n
+  FROM cal c CROSS JOIN messages m
+  WHERE m.send_time >= ${d.start} AND m.send_time < ${d.end} AND m.send_time >= c.s AND m.send_time < c.e
+    AND (${USER_MESSAGE} OR ${TO_USER})
+  GROUP BY c.h, c.d, m.channel, m.direction
+)
+SELECT 'hour' AS bucket, h AS k, channel, direction, n FROM hm
+UNION ALL
+SELECT 'day' AS bucket, d AS k, channel, direction, sum(n) AS n FROM hm GROUP BY d, channel, direction
+ORDER BY 1, 2, 3, 4`;
+}
+
+/**
+ * Conversations, responses, resolutions and waits in the queue, each a duration, with their counts, medians and
+ * 90th percentiles; conversations started per day and channel; replies per agent. Every figure is anchored on rows
+ * of the range (found through `messages_time`, or `messages_unowned` for users' messages nobody had), each looking a
+ * few rows back or forward in its conversation through the conversation index (`ORDER BY seq LIMIT 1`): the cost
+ * grows with the range's rows, not with the contacts' whole histories, and no window function walks them (SQLite's
+ * cost ~5 µs a row).
+ */
+export function figuresSql(d: ReportDialect): string {
+  const S = d.start;
+  const E = d.end;
+  const nonNegative = (x: string) => `CASE WHEN ${x} < 0 THEN 0 ELSE ${x} END`;
+  const action = (a: string) => d.action.replaceAll("m.extra", `${a}.extra`);
+  // On the rows aliased `a`: a user's message; an agent's message to the user; a conversation resolved; a user
+  // waiting for an agent (their message kept for nobody, or put back in the queue); an agent having the user.
+  const user = (a: string) => `(${a}.direction = 'in' AND ${a}.type <> 'event')`;
+  const reply = (a: string) =>
+    `(${a}.direction = 'out' AND ${a}.type NOT IN ('system', 'note', 'event') AND ${a}.agent <> '')`;
+  const resolved = (a: string) => `(${a}.type = 'system' AND ${action(a)} = 'resolved')`;
+  const waiting = (a: string) =>
+    `((${a}.direction = 'in' AND ${a}.agent = '') OR (${a}.type = 'system' AND ${action(a)} = 'queued'))`;
+  const owned = (a: string) =>
+    `(${a}.agent <> '' AND (${a}.direction = 'in' OR ${reply(a)} OR ` +
+    `(${a}.type = 'system' AND ${action(a)} IN ('taken', 'assigned', 'transferred'))))`;
+  // The time of the first user's message of r's conversation after r.prev_seq and before r.
+  const after = (r: string) =>
+    `(SELECT x.send_time FROM messages x WHERE x.contact = ${r}.contact AND x.seq > coalesce(${r}.prev_seq, 0) ` +
+    `AND x.seq < ${r}.seq AND ${user("x")} ORDER BY x.seq LIMIT 1)`;
+  const inRange = (a: string) => `${a}.send_time >= ${S} AND ${a}.send_time < ${E}`;
+  // The nearest row of m's conversation before (DESC) or after (ASC) it that is `what`.
+  const near = (col: string, what: string, dir: "ASC" | "DESC", m: string, bound = "") =>
+    `(SELECT ${col} FROM messages x WHERE x.contact = ${m}.contact AND x.seq ${dir === "ASC" ? ">" : "<"} ${m}.seq ` +
+    `${bound} AND ${what} ORDER BY x.seq ${dir} LIMIT 1)`;
+  return `
+WITH cal AS MATERIALIZED (${d.calendar}),
+days AS (SELECT d, min(s) AS s, max(e) AS e FROM cal GROUP BY d),
+-- Conversations started in the range: a user's message whose previous user message or resolved line is none or a
+-- resolved line.
+starts AS (
+  SELECT m.seq, m.contact, m.send_time AS t, m.channel FROM messages m
+  WHERE ${inRange("m")} AND ${user("m")}
+    AND coalesce(${
+    near(`CASE WHEN x.direction = 'in' THEN 0 ELSE 1 END`, `(${user("x")} OR ${resolved("x")})`, "DESC", "m")
+  }, 1) = 1
+),
+conv0 AS (
+  SELECT s.*, ${near("x.seq", resolved("x"), "ASC", "s")} AS resolve_seq FROM starts s
+),
+conv AS MATERIALIZED (
+  SELECT c.t AS start_t, c.channel, rp.send_time AS reply_t, rp.agent AS reply_agent
+  FROM conv0 c LEFT JOIN messages rp ON rp.seq = ${
+    near("x.seq", reply("x"), "ASC", "c", `AND x.seq < coalesce(c.resolve_seq, ${MAX_SEQ})`)
+  }
+),
+-- Conversations resolved in the range, from their first user message after the resolved line before.
+res0 AS (
+  SELECT m.seq, m.contact, m.send_time AS t, m.agent, ${near("x.seq", resolved("x"), "DESC", "m")} AS prev_seq
+  FROM messages m WHERE ${inRange("m")} AND ${resolved("m")}
+),
+res AS MATERIALIZED (
+  SELECT r.agent, r.t - ${after("r")} AS v FROM res0 r
+),
+-- Agents' messages in the range; a response when a user's message came since the reply or resolved line before.
+rep0 AS MATERIALIZED (
+  SELECT m.seq, m.contact, m.send_time AS t, m.agent,
+    coalesce(${near("x.seq", `(${reply("x")} OR ${resolved("x")})`, "DESC", "m")}, 0) AS prev_seq
+  FROM messages m WHERE ${inRange("m")} AND ${reply("m")}
+),
+resp AS MATERIALIZED (
+  SELECT r.agent, r.t - ${after("r")} AS v FROM rep0 r
+),
+-- Waits begun in the range: a waiting row whose previous waiting-or-owned row is not waiting; it ends at the first
+-- owned row after it.
+wait0 AS (
+  SELECT m.seq, m.contact, m.send_time AS t FROM messages m
+  WHERE ${inRange("m")} AND m.direction = 'in' AND m.agent = ''
+  UNION ALL
+  SELECT m.seq, m.contact, m.send_time FROM messages m
+  WHERE ${inRange("m")} AND m.type = 'system' AND ${action("m")} = 'queued'
+),
+waits AS MATERIALIZED (
+  SELECT w.t AS start_t, (SELECT e.send_time FROM messages e WHERE e.seq = ${
+    near("x.seq", owned("x"), "ASC", "w")
+  }) AS end_t
+  FROM wait0 w
+  WHERE coalesce(${
+    near(`CASE WHEN ${waiting("x")} THEN 1 ELSE 0 END`, `(${waiting("x")} OR ${owned("x")})`, "DESC", "w")
+  }, 0) = 0
+),
+vals AS (
+  SELECT 'first_response' AS metric, '' AS k, ${nonNegative("reply_t - start_t")} AS v FROM conv
+    WHERE reply_t IS NOT NULL
+  UNION ALL SELECT 'agent_first_response', reply_agent, ${nonNegative("reply_t - start_t")} FROM conv
+    WHERE reply_t IS NOT NULL
+  UNION ALL SELECT 'resolution', '', ${nonNegative("v")} FROM res WHERE v IS NOT NULL
+  UNION ALL SELECT 'agent_resolution', agent, ${nonNegative("v")} FROM res WHERE v IS NOT NULL
+  UNION ALL SELECT 'response', '', ${nonNegative("v")} FROM resp WHERE v IS NOT NULL
+  UNION ALL SELECT 'agent_response', agent, ${nonNegative("v")} FROM resp WHERE v IS NOT NULL
+  UNION ALL SELECT 'queue_wait', '', ${nonNegative("end_t - start_t")} FROM waits WHERE end_t IS NOT NULL
+),
+pct AS (
+  SELECT metric, k, v, row_number() OVER (PARTITION BY metric, k ORDER BY v) AS rn,
+    count(*) OVER (PARTITION BY metric, k) AS n
+  FROM vals
+)
+SELECT metric, k, '' AS k2, max(n) AS n, max(CASE WHEN rn = (n + 1) / 2 THEN v END) AS median,
+  max(CASE WHEN rn = (9 * n + 9) / 10 THEN v END) AS p90
+FROM pct GROUP BY metric, k
+UNION ALL
+SELECT 'new_conversations', days.d, conv.channel, count(*), NULL, NULL
+FROM conv JOIN days ON conv.start_t >= days.s AND conv.start_t < days.e GROUP BY days.d, conv.channel
+UNION ALL
+SELECT 'unanswered', '', '', count(*), NULL, NULL FROM conv WHERE reply_t IS NULL
+UNION ALL
+SELECT 'agent_replies', agent, '', count(*), NULL, NULL FROM rep0 GROUP BY agent
+ORDER BY 1, 2, 3`;
+}
+
+/** The figures' rows as the engines return them, as numbers. */
+export function toFigure(row: Record<string, unknown>): ReportFigure {
+  const num = (x: unknown) => x === null || x === undefined ? null : Number(x);
+  return {
+    metric: String(row.metric),
+    key: String(row.k ?? ""),
+    key2: String(row.k2 ?? ""),
+    n: Number(row.n),
+    median: num(row.median),
+    p90: num(row.p90),
+  };
+}
+
+/** A message count row as numbers. */
+export function toMessageCount(row: Record<string, unknown>): MessageCount {
+  return {
+    bucket: row.bucket === "day" ? "day" : "hour",
+    key: String(row.k),
+    channel: String(row.channel),
+    direction: row.direction === "out" ? "out" : "in",
+    n: Number(row.n),
+  };
+}

@@ -2,21 +2,24 @@
  * `deno task screenshots`: kefu with demo data in a temporary DATA_DIR, the agent page in headless Chromium at
  * 1280×800, and PNGs of its main views written to docs/screenshots/ (the contact list with a conversation in
  * Chinese, the transfer dialog, search results, a closed reply window, the waiting queue, the English page; the
- * supervisor's team view and an internal note on the agent's page), and the reports page over 30 days of a team's work
- * (a kefu of its own with a supervisor in CONFIG_FILE).
+ * supervisor's team view and an internal note on the agent's page); then a working day on a second kefu with the
+ * simulator's WeChat API (capacity 1 each, a supervisor, automatic messages): a welcome and a canned reply, the queue
+ * at capacity with kefu's please-wait, a conversation auto-resolved (README's "A working day"; about two minutes, as
+ * kefu looks for idle conversations once a minute); and the reports page over 30 days of a team's work (a kefu of its
+ * own with a supervisor in CONFIG_FILE). `deno task screenshots --only day` (or `--only reports`) makes those alone.
  *
  * @module
  */
 
 import { start } from "../main.ts";
-import { hashPassword } from "../src/agents/auth/passwords.ts";
 import { parseConfig } from "../src/config/config.ts";
 import { CONTACTS_PATH } from "../src/envelope/protocol.ts";
 import { SqliteStore, storePath } from "../src/store/sqlite_store.ts";
 import { seedInbound } from "./store/seed.ts";
 import { Browser, type Page } from "./browser/cdp.ts";
-import { click, clickContact, openAgent } from "./browser/page_helpers.ts";
-import { freePort } from "./helpers.ts";
+import { click, clickContact, openAgent, reload } from "./browser/page_helpers.ts";
+import { eventually, freePort, signedQuery, startWechat, wechatText } from "./helpers.ts";
+import { hashPassword } from "../src/agents/auth/passwords.ts";
 
 const OUT = new URL("../docs/screenshots/", import.meta.url);
 const APPID = "wx5a1b2c3d4e5f6a7b";
@@ -247,9 +250,177 @@ async function main(): Promise<void> {
     await sup.close();
     await page.close();
     await colleague.close();
+    await workingDay(browser);
   } finally {
     await browser.close();
     await svc.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const DAY_APPID = "wx0000000000000day";
+const DAY_TOKEN = "screenshots-day";
+const BASE = "/im_component/wx_official_account";
+
+/** A follow, as WeChat posts it (plaintext mode). */
+function follow(openid: string): string {
+  return `<xml><ToUserName><![CDATA[gh_day]]></ToUserName><FromUserName><![CDATA[${openid}]]></FromUserName>` +
+    `<CreateTime>${Math.floor(Date.now() / 1000)}</CreateTime><MsgType><![CDATA[event]]></MsgType>` +
+    `<Event><![CDATA[subscribe]]></Event></xml>`;
+}
+
+/**
+ * The README's working day on the real service and the simulator's WeChat API: two agents at capacity 1 and a
+ * supervisor; a follow gets kefu's welcome, a team canned reply opens with `/`, a third user waits in the queue and
+ * gets kefu's please-wait, an idle conversation is auto-resolved after a minute.
+ */
+async function workingDay(browser: Browser): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "kefu-screenshots-day-" });
+  const hash = await hashPassword("not used: sign-in is off");
+  await Deno.writeTextFile(
+    `${dir}/team.json`,
+    JSON.stringify({
+      agents: [
+        { id: "wang", name: "小王", password_hash: hash, capacity: 1 },
+        { id: "li", name: "小李", password_hash: hash, capacity: 1 },
+        { id: SUPERVISOR, name: "周主管", password_hash: hash, role: "supervisor" },
+      ],
+      automatic: [{
+        hours: [{ days: ["mon-sun"], from: "00:00", to: "24:00" }],
+        welcome: "您好，欢迎关注！有问题请直接留言，客服会尽快回复。",
+        please_wait: { after_seconds: 1, text: "客服正忙，请稍候。您前面还有 {position} 位。" },
+        auto_resolve: { after_minutes: 1, text: "本次会话已结束，如需帮助请再次留言。" },
+      }],
+    }),
+  );
+  const wechat = startWechat({ appId: DAY_APPID, appSecret: "day-secret" });
+  const port = freePort();
+  const svc = await start(parseConfig({
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "silent",
+    STORE: "sqlite",
+    DATA_DIR: dir,
+    WECHAT_TOKEN: DAY_TOKEN,
+    WECHAT_APPID: DAY_APPID,
+    WECHAT_APPSECRET: "day-secret",
+    WECHAT_API_BASE: wechat.url,
+    CONFIG_FILE: `${dir}/team.json`,
+  }));
+  const http = `http://127.0.0.1:${port}`;
+  const post = async (xml: string) => {
+    const r = await fetch(`${http}/wechat${await signedQuery(DAY_TOKEN)}`, { method: "POST", body: xml });
+    if ((await r.text()) !== "success") throw new Error(`webhook: ${r.status}`);
+  };
+  const api = async (method: string, path: string, agent: string, body: unknown) => {
+    const r = await fetch(`${http}${BASE}${path}${path.includes("?") ? "&" : "?"}userid=${agent}`, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+  };
+  const size = { width: 1280, height: 800 };
+  const pages: Page[] = [];
+  try {
+    // Morning: 小王 signs in; a user follows (kefu's welcome) and writes.
+    const wang = await openAgent(browser, `${http}/?userid=wang`, size);
+    pages.push(wang);
+    await wang.evaluate(`localStorage.setItem("kefu.alerts", "off")`);
+    wechat.sim.recordInteraction("oUser_sun", "follow");
+    await post(follow("oUser_sun"));
+    await eventually("the welcome sent", () => wechat.sim.inbox("oUser_sun").length === 1, 15_000);
+    // The user writes once the welcome is on 小王's page (code 110), as a person reading it would.
+    await wang.waitForExpression(
+      "the welcome on the page",
+      `(document.querySelector('#contacts [data-contact-id="oUser_sun"]')?.textContent ?? "").includes("欢迎关注")`,
+    );
+    wechat.sim.recordInteraction("oUser_sun", "message");
+    await post(wechatText("oUser_sun", "你好，我的订单 20261206017 能改地址吗？", "7001"));
+    await api("PATCH", "/contacts/oUser_sun", "wang", { display_name: "孙女士", tags: ["老客户"] });
+    // 小李 signs in and gets the next user (小王 is at capacity 1).
+    const li = await openAgent(browser, `${http}/?userid=li`, size);
+    pages.push(li);
+    await li.evaluate(`localStorage.setItem("kefu.alerts", "off")`);
+    await eventually("li online", async () => {
+      const r = await fetch(`${http}${BASE}/agents?userid=li`);
+      return JSON.stringify(await r.json()).includes('"online":true');
+    }, 15_000);
+    wechat.sim.recordInteraction("oUser_qian", "message");
+    await post(wechatText("oUser_qian", "发票什么时候开？", "7002"));
+    await li.waitForExpression("li's user", `!!document.querySelector('#contacts [data-contact-id="oUser_qian"]')`);
+    // Both at capacity: the third user waits, and kefu tells them so.
+    wechat.sim.recordInteraction("oUser_zhou", "message");
+    await post(wechatText("oUser_zhou", "请问退货地址是哪里？", "7003"));
+    await eventually("the please-wait sent", () => wechat.sim.inbox("oUser_zhou").length === 1, 30_000);
+
+    // The team's canned reply, and 小王 answering with it: the welcome above, labelled 自动回复.
+    await api("POST", "/canned_replies", SUPERVISOR, {
+      scope: "team",
+      shortcut: "/hi",
+      text: "您好 {name}，我是{agent}，请问有什么可以帮您？",
+    });
+    await api("POST", "/canned_replies", SUPERVISOR, {
+      scope: "team",
+      shortcut: "/地址",
+      text: "地址可以修改，请把新的收货地址发给我。",
+    });
+    await wang.waitForExpression("the user", `!!document.querySelector('#contacts [data-contact-id="oUser_sun"]')`);
+    await clickContact(wang, "oUser_sun");
+    await wang.waitForExpression("the welcome", `!!document.querySelector('#conversation [data-automatic="welcome"]')`);
+    await wang.waitForExpression("the queue", `!!document.querySelector('#queue [data-contact-id="oUser_zhou"]')`);
+    await wang.evaluate(`(() => {
+      const box = document.querySelector("#reply-text");
+      box.focus();
+      box.value = "/";
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+    })()`);
+    await wang.waitForExpression("the canned list", `!document.querySelector("#canned-popup").hidden`);
+    await wang.evaluate(`document.querySelectorAll('[data-testid="toast"]').forEach((t) => t.remove())`);
+    await shot(wang, "day-welcome-canned.png");
+    await wang.evaluate(`(() => {
+      const box = document.querySelector("#reply-text");
+      box.value = "";
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+    })()`);
+
+    // The supervisor's 团队: both agents at 1/1, the queue, the waiting user's conversation with kefu's 请稍候. A
+    // supervisor is an agent too (no capacity: no limit): 忙碌 first, or the waiting user would go to them.
+    await api("PATCH", "/agents/me", SUPERVISOR, { availability: "busy" });
+    const sup = await openAgent(browser, `${http}/?userid=${SUPERVISOR}`, size);
+    pages.push(sup);
+    await sup.evaluate(`localStorage.setItem("kefu.alerts", "off")`);
+    await sup.waitForExpression("the 团队 button", `!document.querySelector("#team-toggle").hidden`);
+    await click(sup, "#team-toggle");
+    await sup.waitForExpression(
+      "the queued user",
+      `!!document.querySelector('#team-contacts [data-contact-id="oUser_zhou"]')`,
+    );
+    await click(sup, '#team-contacts [data-contact-id="oUser_zhou"]');
+    await sup.waitForExpression(
+      "the please-wait",
+      `!!document.querySelector('#team-conversation [data-automatic="please_wait"]')`,
+    );
+    await sup.evaluate(`document.querySelectorAll('[data-testid="toast"]').forEach((t) => t.remove())`);
+    await shot(sup, "day-queue-please-wait.png");
+
+    // Nothing more from 孙女士 for a minute: kefu resolves the conversation (the job looks once a minute) and 小王's
+    // slot goes to the user waiting.
+    await eventually("the auto-resolve's closing text sent", () => wechat.sim.inbox("oUser_sun").length === 2, 180_000);
+    // 小王 comes back to the page (a reload) and looks under 已解决.
+    await reload(wang, `${http}/?userid=wang`);
+    await click(wang, '#filters [data-filter="resolved"]');
+    await clickContact(wang, "oUser_sun");
+    await wang.waitForExpression(
+      "the closing text",
+      `!!document.querySelector('#conversation [data-automatic="auto_resolve"]')`,
+    );
+    await wang.evaluate(`document.querySelectorAll('[data-testid="toast"]').forEach((t) => t.remove())`);
+    await shot(wang, "day-auto-resolved.png");
+  } finally {
+    for (const p of pages) await p.close();
+    await svc.shutdown();
+    await wechat[Symbol.asyncDispose]();
     await Deno.remove(dir, { recursive: true });
   }
 }
@@ -342,12 +513,14 @@ async function reports(browser: Browser): Promise<void> {
   }
 }
 
-// `--only reports`: the reports page alone (the workplace's PNGs stay as they are).
+// `--only day` or `--only reports`: those alone (the other PNGs stay as they are).
 if (import.meta.main) {
-  if (!Deno.args.includes("reports")) await main();
+  const only = Deno.args.includes("--only") ? Deno.args[Deno.args.indexOf("--only") + 1] : undefined;
+  if (only === undefined) await main();
   const browser = await Browser.launch();
   try {
-    await reports(browser);
+    if (only === "day") await workingDay(browser);
+    if (only === undefined || only === "reports") await reports(browser);
   } finally {
     await browser.close();
   }

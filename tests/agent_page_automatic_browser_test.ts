@@ -139,6 +139,11 @@ Deno.test({
         })()`,
       );
       assert.deepEqual(welcome, { badge: "自动回复", text: "欢迎关注！", kind: "welcome", status: "sent" });
+      // The list previews it as kefu's, not as the agent's ("我：…").
+      await page.waitForExpression(
+        "the welcome previewed as 自动回复",
+        `document.querySelector('#contacts [data-contact-id="oLive"] .contact-preview')?.textContent === "自动回复：欢迎关注！"`,
+      );
       assert.equal(
         await page.evaluate(`document.querySelector('#contacts [data-contact-id="oLive"]').dataset.status`),
         "open",

@@ -15,6 +15,7 @@ export type ErrorKind =
   | "missing_field"
   | "wrong_type"
   | "invalid_time"
+  | "invalid_range"
   | "code_mismatch"
   | "empty_body"
   | "unsupported_body"

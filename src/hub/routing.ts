@@ -29,6 +29,8 @@ export interface LastMessage {
   state?: MessageState;
   /** A system line's `{action, by, from_agent_id, to_agent_id, note}`, for the page to word in its language. */
   event?: Record<string, string>;
+  /** Sent by kefu itself (issue 22: `welcome`, `closed`…): the page previews it as 自动回复, not as the agent's. */
+  automatic?: string;
 }
 
 /** How much of a message's text the contact list previews. */
@@ -41,6 +43,7 @@ export function lastOf(m: Message & { state?: MessageState }): LastMessage {
   const last: LastMessage = { id: m.id, type: m.type, content, direction, sendTime: m.sendTime };
   if (direction === "out" && m.state !== undefined) last.state = m.state;
   if (direction === "system") last.event = m.extra ?? {};
+  if (direction === "out" && typeof m.extra?.automatic === "string") last.automatic = m.extra.automatic;
   return last;
 }
 
@@ -80,7 +83,15 @@ export interface ContactView {
   tags: string[];
   /** The newest message either way (workflow lines left out). */
   last_message:
-    | { id: string; msg_type: string; content: string; direction: string; send_time: number; state?: string }
+    | {
+      id: string;
+      msg_type: string;
+      content: string;
+      direction: string;
+      send_time: number;
+      state?: string;
+      automatic?: string;
+    }
     | null;
   /** The newest workflow line, with what happened. */
   last_event: { id: string; content: string; send_time: number; event: Record<string, string> } | null;
@@ -107,6 +118,7 @@ export function viewOf(c: ContactSummary, replyWindow: ReplyWindowOf): ContactVi
     ? null
     : { id: m.id, msg_type: m.type, content: m.content, direction: m.direction, send_time: m.sendTime };
   if (last !== null && m?.state !== undefined) last.state = m.state;
+  if (last !== null && m?.automatic !== undefined) last.automatic = m.automatic;
   return {
     contact_id: c.id,
     name: c.name,

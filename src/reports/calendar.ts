@@ -66,11 +66,11 @@ function hourFormat(tz: string): Intl.DateTimeFormat {
 export function hourCalendar(from: unknown, to: unknown, tz: unknown = DEFAULT_TIME_ZONE): CalendarHour[] {
   const a = dayOf(from, "from");
   const b = dayOf(to, "to");
-  if (b < a) throw new KefuError("wrong_type", `the range is empty: to ${quote(to)} is before from ${quote(from)}`);
+  if (b < a) throw new KefuError("invalid_range", `the range is empty: to ${quote(to)} is before from ${quote(from)}`);
   const days = (b - a) / 86400 + 1;
   if (days > MAX_REPORT_DAYS) {
     throw new KefuError(
-      "wrong_type",
+      "invalid_range",
       `the range from ${quote(from)} to ${quote(to)} is ${days} days long; at most ${MAX_REPORT_DAYS} are reported`,
     );
   }

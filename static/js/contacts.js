@@ -282,6 +282,7 @@ export function previewOf(m, who = t("event.someone")) {
   if (!m) return "";
   if (m.direction === "system") return systemLineText(m);
   if (m.event) return eventLine(m, who);
+  if (m.direction === "out" && m.automatic) return t("contact.automatic", { text: bodyOf(m) });
   return m.direction === "out" ? t("contact.mine", { text: bodyOf(m) }) : bodyOf(m);
 }
 

@@ -185,6 +185,8 @@ export function summaryMessage(s) {
     time: Number(s.send_time) || 0,
     // A reply's state ("queued", "sent", "failed"), when the server says it: the list marks a failed last reply.
     status: direction === "out" && Object.hasOwn(OUT_STATUS, text(s.state)) ? OUT_STATUS[text(s.state)] : "",
+    // kefu's own line (welcome, closed reply…): previewed as 自动回复, not as the agent's.
+    automatic: direction === "out" ? text(s.automatic) : "",
   };
 }
 

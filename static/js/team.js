@@ -212,7 +212,7 @@ function renderContacts() {
     const last = s.last_message ? summaryMessage(s.last_message) : null;
     const line = el("div", "contact-last");
     // A reply is its agent's, not "我" (the supervisor's): named by who owns the conversation.
-    if (last?.direction === "out") {
+    if (last?.direction === "out" && !last.automatic) {
       const said = previewOf({ ...last, direction: "in" });
       line.append(s.agent_id ? t("team.replyBy", { agent: text(s.agent_id), text: said }) : said);
     } else if (last) line.append(previewOf(last, nameOf(s)));

@@ -86,8 +86,12 @@ Deno.test("reports: an agent gets 403; a bad range, zone, format or table is a 4
     expectError(json(t, "sup", `/reports?${q}`), 400, kind, says);
   await bad("to=2023-11-15", /^from is required: a date YYYY-MM-DD/, "missing_field");
   await bad("from=2023-11-15&to=yesterday", /^to must be a date YYYY-MM-DD, got "yesterday"$/);
-  await bad("from=2023-11-16&to=2023-11-15", /^the range is empty: to "2023-11-15" is before from "2023-11-16"$/);
-  await bad("from=2023-01-01&to=2023-12-31", /is 365 days long; at most 92 are reported/);
+  await bad(
+    "from=2023-11-16&to=2023-11-15",
+    /^the range is empty: to "2023-11-15" is before from "2023-11-16"$/,
+    "invalid_range",
+  );
+  await bad("from=2023-01-01&to=2023-12-31", /is 365 days long; at most 92 are reported/, "invalid_range");
   await bad("from=2023-11-15&to=2023-11-15&tz=Nowhere/City", /^tz must be an IANA time zone.*"Nowhere\/City"$/);
   await bad("from=2023-11-15&to=2023-11-15&format=xml", /^format must be "json" \(default\) or "csv", got "xml"$/);
   await bad("from=2023-11-15&to=2023-11-15&format=csv&table=x", /^table must be one of messages_hourly, .*got "x"$/);

@@ -52,7 +52,7 @@ Deno.test("cluster: a rolling restart of three nodes under load loses nothing an
       assert.equal(code, 0, `${node.id} drained and exited 0`);
       await node[Symbol.asyncDispose]();
       const t1 = Date.now();
-      nodes[i] = await startNode(node.id, cluster);
+      nodes[i] = await startNode(node.id, cluster, { MEDIA_DIR: nodes.mediaDir });
       drains.push({ node: node.id, drainMs, startMs: Date.now() - t1 });
       restarting = -1;
     }

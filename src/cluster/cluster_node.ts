@@ -39,6 +39,8 @@ export interface ClusterNodeOptions {
   ttlMs?: number;
   /** How long `joined` waits for the broker to confirm a subscription; default 1 s. */
   subscribeTimeoutMs?: number;
+  /** How long `stop` waits for the acknowledgements under way (the store may be away); default 5 s. */
+  drainAcksMs?: number;
 }
 
 /** What travels on an agent's topic: a user's message, another event, or "resync from the store". */
@@ -92,6 +94,7 @@ export class ClusterNode implements AgentBus {
       heartbeatMs,
       ttlMs: options.ttlMs ?? 3 * heartbeatMs,
       subscribeTimeoutMs: options.subscribeTimeoutMs ?? 1000,
+      drainAcksMs: options.drainAcksMs ?? 5000,
     };
     this.#agentTopic = (agent) => `kefu:agent:${agent}`;
     this.mailbox = new Mailbox(options.engine, options.nodeId, options.log);
@@ -139,8 +142,18 @@ export class ClusterNode implements AgentBus {
     );
     await Promise.allSettled(notices);
     await engine.stop();
-    // Nothing comes from the broker any more: the last acknowledgements go to the store (still open, main.ts).
-    await this.drainAcks();
+    // Nothing comes from the broker any more: the last acknowledgements go to the store (still open, main.ts). Bounded:
+    // with the store away a drain must still end; what is not marked read comes again on the agent's next connect.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), this.#o.drainAcksMs));
+    const timedOut = await Promise.race([this.drainAcks().then(() => false), late]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.#o.log.warn("ack_drain_timeout", {
+        node: this.#o.nodeId,
+        detail: "messages written to sessions without read receipts stay unread: they come again at the next connect",
+      });
+    }
   }
 
   // ---- AgentBus ----

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { ClusterNode } from "../../src/cluster/cluster_node.ts";
 import { type Engine, MemoryBroker, memoryEngine } from "../../src/cluster/engine.ts";
-import { silentLogger } from "../../src/core/log.ts";
+import { createLogger, type Logger, silentLogger } from "../../src/core/log.ts";
 import type { Message } from "../../src/core/message.ts";
 import { Hub } from "../../src/hub/hub.ts";
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
@@ -126,15 +126,20 @@ function gatedAcks(store: SqliteStore) {
   };
 }
 
-async function gatedNodes(gated: ReturnType<typeof gatedAcks>["store"], store: SqliteStore) {
+async function gatedNodes(
+  gated: ReturnType<typeof gatedAcks>["store"],
+  store: SqliteStore,
+  options: { drainAcksMs?: number; log?: Logger } = {},
+) {
   const broker = new MemoryBroker();
   const nodes = [0, 1].map((i) =>
     new ClusterNode({
       nodeId: `n${i + 1}`,
       engine: memoryEngine(broker),
       store: i === 1 ? gated : store,
-      log: silentLogger,
+      log: options.log ?? silentLogger,
       heartbeatMs: HEARTBEAT_MS,
+      drainAcksMs: options.drainAcksMs,
     })
   );
   const hubs = nodes.map((node) => new Hub({ store, bus: node.bus }));
@@ -184,6 +189,28 @@ Deno.test("cluster node: stop waits for the acknowledgements under way, so the s
   } finally {
     gated.open();
     await Promise.all(nodes.map((n) => n.stop()));
+    await store.close();
+  }
+});
+
+Deno.test("cluster node: stop waits for a stuck acknowledgement only so long, and says so", async () => {
+  const store = new SqliteStore({ path: ":memory:" });
+  const gated = gatedAcks(store);
+  const lines: string[] = [];
+  const log = createLogger({ level: "warn", write: (line) => lines.push(line) });
+  const { nodes, hubs: [a, b] } = await gatedNodes(gated.store, store, { drainAcksMs: 50, log });
+  try {
+    const legacy = new Peer();
+    await b.connect("agent1", legacy);
+    await a.accept(message("u1", "m1"), { agent: "agent1" });
+    await eventually("the acknowledgement is under way", () => gated.calls.length === 1);
+    await nodes[1].stop();
+    assert.ok(lines.some((l) => l.includes('"event":"ack_drain_timeout"')), lines.join("\n"));
+    assert.deepEqual((await store.unacked("agent1")).map((m) => m.id), ["m1"], "unread: it comes again next time");
+  } finally {
+    gated.open();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await eventually("the stuck acknowledgement ended", async () => (await store.unacked("agent1")).length === 0);
     await store.close();
   }
 });

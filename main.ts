@@ -310,8 +310,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   }, app.fetch);
   const heartbeat = setInterval(() => hub.heartbeat(), config.heartbeatSeconds * 1000);
   // Users whose agent is away move to an online agent when the grace period ends, not at their next message.
+  // Its run in flight is kept so that shutdown waits for it before the store closes (else: "store is closed").
+  let reassigning: Promise<unknown> = Promise.resolve();
   const reassign = setInterval(() => {
-    hub.reassignAway().catch((e) => log.warn("reassign_failed", { error: String(e) }));
+    reassigning = hub.reassignAway().catch((e) => log.warn("reassign_failed", { error: String(e) }));
   }, 1000);
   const summary = setInterval(() => stats.flush(log, STATS_SECONDS), STATS_SECONDS * 1000);
   // Messages older than RETENTION_DAYS go (unread ones stay), then the media files no message uses any more.
@@ -359,15 +361,17 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         if (cluster) await hub.closeAll(Close.reconnect, `node ${config.nodeId} draining: reconnect now`, 2_000);
         else await hub.closeAll(Close.goingAway, "server shutting down", 2_000);
         await server.shutdown();
+        await reassigning;
         // Everything accepted is committed before the file is closed.
         await jobs.stop();
         await automaticJob?.stop();
         await automatic.drain();
         // Before the store closes: the revocation relay reads it.
         await shared?.stop();
-        await store.close();
-        // Its agents are offline here at once for the other nodes, not when the announcement expires.
+        // Its agents are offline here at once for the other nodes, not when the announcement expires; and what its
+        // sessions were written is marked read before the store closes.
         await cluster?.stop();
+        await store.close();
         clearGaugeSource(gauges);
         log.info("stopped", { sockets_closed: sockets, held_kept: held });
       })();

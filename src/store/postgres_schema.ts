@@ -9,6 +9,7 @@
 import type postgres from "postgres";
 import { quote } from "../core/errors.ts";
 import { PG_AUTOMATIC_MIGRATION } from "./postgres_automatic.ts";
+import { PG_OPEN_COUNTS_MIGRATION } from "./postgres_open_counts.ts";
 
 /** How much of a database URL an error message quotes (the whole of a usual one, so that it names the database). */
 export const URL_QUOTE = 200;
@@ -147,6 +148,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     // As SQLite's step 10: a range's messages counted by hour, channel and direction from the index alone.
     sql: `CREATE INDEX messages_time ON messages (send_time, channel, direction, type, contact);`,
   },
+  { version: 7, ...PG_OPEN_COUNTS_MIGRATION },
 ];
 
 /**

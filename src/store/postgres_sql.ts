@@ -65,11 +65,12 @@ export const ACCEPT = {
 export const QUEUE_SQL = {
   lock: "SELECT pg_advisory_xact_lock($1)",
   agentRows: "SELECT agent, availability, since, assigned FROM agents",
-  // The agents asked for (online now): availability (no row: online), round-robin turn and open contacts.
+  // The agents asked for (online now): availability (no row: online), round-robin turn and open contacts (kept by
+  // triggers, postgres_open_counts.ts: a lookup by key, not a count, while the lock is held).
   candidates:
     "SELECT o.agent, coalesce(a.availability, 'online') AS availability, coalesce(a.assigned, 0) AS assigned, " +
-    "(SELECT count(*) FROM contacts c WHERE c.agent = o.agent AND c.status <> 'resolved') AS n " +
-    "FROM unnest($1::text[]) AS o(agent) LEFT JOIN agents a ON a.agent = o.agent",
+    "coalesce(oc.n, 0) AS n FROM unnest($1::text[]) AS o(agent) LEFT JOIN agents a ON a.agent = o.agent " +
+    "LEFT JOIN open_counts oc ON oc.agent = o.agent",
   turn: "INSERT INTO agents (agent, assigned) VALUES ($1, (SELECT coalesce(max(assigned), 0) + 1 FROM agents)) " +
     "ON CONFLICT (agent) DO UPDATE SET assigned = excluded.assigned",
   setAvailability: "INSERT INTO agents (agent, availability, since) VALUES ($1, $2, $3) ON CONFLICT (agent) " +
@@ -94,7 +95,7 @@ export const Q = {
   idsTaken: "SELECT id FROM contacts WHERE id = $1 OR id = $2 OR id LIKE $3",
   openCountsOf: "SELECT agent, count(*) AS n FROM contacts WHERE agent = ANY($1::text[]) AND status <> 'resolved' " +
     "GROUP BY agent",
-  openCountsAll: "SELECT agent, count(*) AS n FROM contacts WHERE status <> 'resolved' AND agent <> '' GROUP BY agent",
+  openCountsAll: "SELECT agent, n FROM open_counts WHERE n > 0",
   insertOutbound: `${INSERT_MESSAGE} RETURNING seq`,
   inboundKey: "SELECT seq, state FROM messages WHERE id = $1 AND contact = $2 AND account = $3 AND direction = 'in'",
   lockContact: "SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE",

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { ClusterNode } from "../../src/cluster/cluster_node.ts";
 import { type Engine, MemoryBroker, memoryEngine } from "../../src/cluster/engine.ts";
-import { silentLogger } from "../../src/core/log.ts";
+import { createLogger, type Logger, silentLogger } from "../../src/core/log.ts";
 import type { Message } from "../../src/core/message.ts";
 import { Hub } from "../../src/hub/hub.ts";
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
@@ -105,4 +105,112 @@ Deno.test("cluster node: a node that stops announcing has its agents offline, an
   // The grace period (100 ms here) starts when n1 saw it offline; then the user moves with the unread message.
   await eventually("the waiting user moved to the agent online", async () => (await a.reassignAway()) > 0, 2000);
   assert.deepEqual(online.take().map((m) => m.id), ["w1"]);
+});
+
+/** The store with its `ack` held at a gate (as a slow database's): counts the calls and what each marked read. */
+function gatedAcks(store: SqliteStore) {
+  const calls: number[] = [];
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => open = resolve);
+  return {
+    calls,
+    open,
+    store: {
+      unacked: store.unacked.bind(store),
+      ack: async (agent: string, refs: readonly Message[]) => {
+        calls.push(refs.length);
+        await gate;
+        return await store.ack(agent, refs);
+      },
+    },
+  };
+}
+
+async function gatedNodes(
+  gated: ReturnType<typeof gatedAcks>["store"],
+  store: SqliteStore,
+  options: { drainAcksMs?: number; log?: Logger } = {},
+) {
+  const broker = new MemoryBroker();
+  const nodes = [0, 1].map((i) =>
+    new ClusterNode({
+      nodeId: `n${i + 1}`,
+      engine: memoryEngine(broker),
+      store: i === 1 ? gated : store,
+      log: options.log ?? silentLogger,
+      heartbeatMs: HEARTBEAT_MS,
+      drainAcksMs: options.drainAcksMs,
+    })
+  );
+  const hubs = nodes.map((node) => new Hub({ store, bus: node.bus }));
+  for (const node of nodes) await node.start();
+  return { nodes, hubs };
+}
+
+Deno.test("cluster node: messages written while an acknowledgement is under way are marked read together", async () => {
+  const store = new SqliteStore({ path: ":memory:" });
+  const gated = gatedAcks(store);
+  const { nodes, hubs: [a, b] } = await gatedNodes(gated.store, store);
+  try {
+    const legacy = new Peer(); // no read receipts: read once written
+    await b.connect("agent1", legacy);
+    await a.accept(message("u0", "m0"), { agent: "agent1" });
+    await eventually("the first acknowledgement is under way", () => gated.calls.length === 1);
+    const ids = Array.from({ length: 30 }, (_, i) => `m${i + 1}`);
+    for (const id of ids) await a.accept(message(`u${id}`, id), { agent: "agent1" });
+    await eventually("the session on n2 got all 31", () => legacy.sent.length === 31);
+    gated.open();
+    await eventually("all 31 are read", async () => (await store.unacked("agent1")).length === 0);
+    assert.deepEqual(gated.calls, [1, 30], "one acknowledgement for the 30 written meanwhile, not 30");
+  } finally {
+    gated.open();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await store.close();
+  }
+});
+
+Deno.test("cluster node: stop waits for the acknowledgements under way, so the store can close after it", async () => {
+  const store = new SqliteStore({ path: ":memory:" });
+  const gated = gatedAcks(store);
+  const { nodes, hubs: [a, b] } = await gatedNodes(gated.store, store);
+  try {
+    const legacy = new Peer();
+    await b.connect("agent1", legacy);
+    await a.accept(message("u1", "m1"), { agent: "agent1" });
+    await eventually("the acknowledgement is under way", () => gated.calls.length === 1);
+    let stopped = false;
+    const stopping = nodes[1].stop().then(() => stopped = true);
+    // Let the stop run as far as it can on its own (bounded: a few turns of the event loop).
+    for (let i = 0; i < 20 && !stopped; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(stopped, false, "stop returned with an acknowledgement under way");
+    gated.open();
+    await stopping;
+    assert.deepEqual(await store.unacked("agent1"), [], "m1 is read before the store could close");
+  } finally {
+    gated.open();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await store.close();
+  }
+});
+
+Deno.test("cluster node: stop waits for a stuck acknowledgement only so long, and says so", async () => {
+  const store = new SqliteStore({ path: ":memory:" });
+  const gated = gatedAcks(store);
+  const lines: string[] = [];
+  const log = createLogger({ level: "warn", write: (line) => lines.push(line) });
+  const { nodes, hubs: [a, b] } = await gatedNodes(gated.store, store, { drainAcksMs: 50, log });
+  try {
+    const legacy = new Peer();
+    await b.connect("agent1", legacy);
+    await a.accept(message("u1", "m1"), { agent: "agent1" });
+    await eventually("the acknowledgement is under way", () => gated.calls.length === 1);
+    await nodes[1].stop();
+    assert.ok(lines.some((l) => l.includes('"event":"ack_drain_timeout"')), lines.join("\n"));
+    assert.deepEqual((await store.unacked("agent1")).map((m) => m.id), ["m1"], "unread: it comes again next time");
+  } finally {
+    gated.open();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await eventually("the stuck acknowledgement ended", async () => (await store.unacked("agent1")).length === 0);
+    await store.close();
+  }
 });

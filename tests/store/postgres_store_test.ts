@@ -27,6 +27,16 @@ function server(c: StoreCase) {
   return c.postgres.server;
 }
 
+// Each agent's open contacts as one line ("a1=2,a2=3"): as kept, and as counted.
+const KEPT = "SELECT coalesce(string_agg(agent || '=' || n, ',' ORDER BY agent), '') FROM open_counts WHERE n <> 0";
+const COUNTED = "SELECT coalesce(string_agg(agent || '=' || n, ',' ORDER BY agent), '') FROM (SELECT agent, count(*) " +
+  "AS n FROM contacts WHERE agent <> '' AND status <> 'resolved' GROUP BY agent) x";
+const keptCounts = (c: StoreCase) => server(c).sql(KEPT, c.postgres!.db.name);
+const countedCounts = (c: StoreCase) => server(c).sql(COUNTED, c.postgres!.db.name);
+function countsOf(line: string): Map<string, number> {
+  return new Map(line.split(",").filter((p) => p !== "").map((p) => p.split("=")).map(([k, v]) => [k, Number(v)]));
+}
+
 storeTests("postgres store", {
   "two processes at once": {
     "the same message through both at once is stored once": async (c) => {
@@ -205,6 +215,55 @@ storeTests("postgres store", {
         assert.ok(!e.message.includes("s3cret"), e.message);
         return true;
       });
+    },
+  },
+
+  "open contacts kept by triggers (issue 19)": {
+    "every change of owner or status keeps the counts equal to counting": async (c) => {
+      const [a, b] = await twoStores(c);
+      const online = ["a1", "a2", "a3"];
+      // New users through both processes at once: the assignment reads the kept counts, so they stay balanced.
+      await Promise.all([0, 1].map((p) =>
+        (async () => {
+          for (let i = 0; i < 12; i++) {
+            await [a, b][p].acceptInbound({ message: c.inbound(`u${p}_${i}`), online, away: none });
+          }
+        })()
+      ));
+      assert.deepEqual(await keptCounts(c), await countedCounts(c));
+      assert.deepEqual(await keptCounts(c), "a1=8,a2=8,a3=8", "fewest open contacts, from the kept counts");
+      // A transfer, a resolve, a release to the queue, a reopen by the user's next message, edits that change neither.
+      const [first, second, third] = ["u0_0", "u1_0", "u0_1"];
+      const owner = async (id: string) => (await a.contact(id))!.agent;
+      const to = (await owner(first)) === "a3" ? "a2" : "a3";
+      assert.ok(await a.updateContact(first, { agent: to }));
+      assert.ok(await b.updateContact(second, { status: "resolved" }));
+      assert.ok(await a.updateContact(third, { agent: "", status: "queued" }));
+      assert.ok(await b.updateContact(first, { note: "vip", displayName: "V" }));
+      assert.deepEqual(await keptCounts(c), await countedCounts(c));
+      const reopened = await a.acceptInbound({ message: c.inbound(second), online, away: none });
+      assert.equal(reopened.reopened, true);
+      assert.deepEqual(await keptCounts(c), await countedCounts(c));
+      assert.deepEqual(await a.openCounts(), await countsOf(await countedCounts(c)));
+    },
+
+    "a database from before the step gets the counts of its contacts": async (c) => {
+      await using fresh = await server(c).createDatabase();
+      // The schema before the step, with contacts written as an older kefu wrote them (this one's SQL reads the counts).
+      const before = await openPostgresStore({ url: fresh.url, migrations: PG_MIGRATIONS.slice(0, 6) });
+      await before.close();
+      await server(c).sql(
+        "INSERT INTO contacts (id, channel, account, user_id, agent, name, avatar, company, status, created_at) " +
+          "SELECT 'old' || i, 'wx_official_account', 'wx1', 'old' || i, CASE WHEN i % 2 = 0 THEN 'a1' ELSE 'a2' END, " +
+          "'', '', '', CASE WHEN i = 0 THEN 'resolved' WHEN i = 4 THEN 'queued' ELSE 'open' END, 0 " +
+          "FROM generate_series(0, 6) AS i",
+        fresh.name,
+      );
+      const after = await openPostgresStore({ url: fresh.url });
+      await after.close();
+      const kept = await server(c).sql(KEPT, fresh.name);
+      assert.equal(kept, await server(c).sql(COUNTED, fresh.name));
+      assert.equal(kept, "a1=3,a2=3");
     },
   },
 

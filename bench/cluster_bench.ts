@@ -270,6 +270,7 @@ async function runSetup(s: Settings, setup: Setup, roundNo: number, pg: Postgres
       if (s.pin) await pinTree(redisPid(redis), s.serverCpu);
       progress(`${setup.id}: Redis on port ${redis.port}, pid ${redisPid(redis)}`);
     }
+    if (setup.redis) await Deno.mkdir(`${dir}/media`, { recursive: true });
     const ports = Array.from({ length: setup.nodes }, () => freePort());
     progress(`${setup.id} (round ${roundNo}): starting ${setup.nodes} node(s)`);
     // In parallel: the PostgreSQL store migrates under an advisory lock, so nodes may start at once.
@@ -287,7 +288,8 @@ async function runSetup(s: Settings, setup: Setup, roundNo: number, pg: Postgres
         STORE: setup.store,
         NODE_ID: `n${i + 1}`,
         ...(db ? { DATABASE_URL: db.url } : {}),
-        ...(redis ? { REDIS_URL: redis.url } : {}),
+        // Several nodes share one media directory (MEDIA_DIR is required with REDIS_URL).
+        ...(redis ? { REDIS_URL: redis.url, MEDIA_DIR: `${dir}/media` } : {}),
         ...s.serverEnv,
       };
       const argv = [...pinArgs, Deno.execPath(), "run", ...SERVER_PERMS, V8_FLAGS, ...s.serverFlags, "main.ts"];

@@ -18,7 +18,7 @@ import postgres from "postgres";
 import { hourCalendar } from "../src/reports/calendar.ts";
 import { openPostgresStore } from "../src/store/postgres_store.ts";
 import { POSTGRES_REPORTS } from "../src/store/postgres_reports.ts";
-import { figuresSql, messagesSql } from "../src/store/reports_sql.ts";
+import { factsSql, messagesSql } from "../src/store/reports_sql.ts";
 import { SQLITE_REPORTS } from "../src/store/sqlite_reports.ts";
 import { SqliteStore } from "../src/store/sqlite_store.ts";
 import type { Store } from "../src/store/store.ts";
@@ -134,6 +134,18 @@ function* generate(total: number): Generator<{ contact?: ContactRow; messages: R
 }
 
 function seedSqlite(path: string): number {
+  try {
+    // `--keep DIR` a second time: the file seeded before.
+    const db = new DatabaseSync(path, { readOnly: true });
+    const { n } = db.prepare("SELECT count(*) AS n FROM messages").get() as { n: number };
+    db.close();
+    if (n === MESSAGES) {
+      console.log(`sqlite: ${n} messages seeded before`);
+      return n;
+    }
+  } catch {
+    // not seeded yet
+  }
   new SqliteStore({ path, checkpointMs: 0 }).close();
   const db = new DatabaseSync(path);
   const t0 = nowMs();
@@ -248,14 +260,16 @@ interface Line {
   engine: string;
   range: string;
   messages: { ms: number; cpu: number };
-  figures: { ms: number; cpu: number };
+  facts: { ms: number; cpu: number };
+  /** The first report of a store (no day kept yet), then the next ones (the days over kept). */
+  cold: { ms: number; cpu: number };
   report: { ms: number; cpu: number };
 }
 
 async function timeEngine(
   engine: string,
   run: (sql: string, params: unknown[]) => Promise<unknown>,
-  store: Store,
+  open: () => Promise<Store>,
   lines: Line[],
 ): Promise<void> {
   const d = engine === "sqlite" ? SQLITE_REPORTS : POSTGRES_REPORTS;
@@ -265,22 +279,35 @@ async function timeEngine(
     const s = hours[0].s;
     const e = hours[hours.length - 1].e;
     if (flags.has("explain") && engine === "postgres") {
-      for (const [name, text] of [["messages", messagesSql(d)], ["figures", figuresSql(d)]]) {
+      for (const [name, text] of [["messages", messagesSql(d)], ["facts", factsSql(d)]]) {
         const plan = await run(`EXPLAIN (ANALYZE, BUFFERS) ${text}`, [cal, s, e]) as { "QUERY PLAN": string }[];
         console.log(`-- ${engine} ${range} ${name}\n${plan.map((r) => r["QUERY PLAN"]).join("\n")}`);
       }
     }
     const messages = await median("messages", () => run(messagesSql(d), [cal, s, e]));
-    const figures = await median("figures", () => run(figuresSql(d), [cal, s, e]));
-    const report = await median("report", () => store.report({ hours }));
-    const r = await store.report({ hours });
-    const inRange = r.messages.filter((m) => m.bucket === "day").reduce((a, m) => a + m.n, 0);
-    const t = (x: { ms: number; cpu: number }) => `${x.ms} ms (CPU ${x.cpu} ms)`;
-    console.log(
-      `${engine} ${range}: ${inRange} messages in range; messages ${t(messages)}, figures ${t(figures)}, ` +
-        `Store.report ${t(report)}`,
-    );
-    lines.push({ engine, range, messages, figures, report });
+    const facts = await median("facts", () => run(factsSql(d), [cal, s, e]));
+    // A store of its own: its cache of days starts empty.
+    const store = await open();
+    try {
+      const runs = RUNS;
+      const cold = await (async () => {
+        const t0 = nowMs();
+        const c0 = cpuOf();
+        await store.report({ hours });
+        return { ms: round(nowMs() - t0, 0), cpu: round(cpuOf() - c0, 0) };
+      })();
+      const report = await median(`report ×${runs}`, () => store.report({ hours }));
+      const r = await store.report({ hours });
+      const inRange = r.messages.filter((m) => m.bucket === "day").reduce((a, m) => a + m.n, 0);
+      const t = (x: { ms: number; cpu: number }) => `${x.ms} ms (CPU ${x.cpu} ms)`;
+      console.log(
+        `${engine} ${range}: ${inRange} messages in range; messages ${t(messages)}, facts ${t(facts)}, ` +
+          `Store.report first ${t(cold)}, then ${t(report)}`,
+      );
+      lines.push({ engine, range, messages, facts, cold, report });
+    } finally {
+      await store.close();
+    }
   }
 }
 
@@ -293,9 +320,9 @@ try {
     const path = `${dir}/kefu.db`;
     seedSqlite(path);
     const db = new DatabaseSync(path);
-    // As the store's background connection, which runs the reports.
+    // As the store's background connection, which runs the reports (sqlite_reports.ts: no automatic index).
     db.exec("PRAGMA mmap_size = 268435456");
-    const store = new SqliteStore({ path });
+    db.exec("PRAGMA automatic_index = OFF");
     try {
       await timeEngine(
         "sqlite",
@@ -303,11 +330,10 @@ try {
           const named = { cal: p[0], s: p[1], e: p[2] };
           return Promise.resolve(db.prepare(sql).all(named as never));
         },
-        store,
+        () => Promise.resolve(new SqliteStore({ path })),
         lines,
       );
     } finally {
-      await store.close();
       db.close();
     }
     console.log(`sqlite: file ${round(Deno.statSync(path).size / 2 ** 20, 0)} MiB`);
@@ -317,16 +343,19 @@ try {
     await using db = await server.createDatabase();
     await seedPostgres(db.url);
     const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-    const store = await openPostgresStore({ url: db.url });
     // The work is the server's: its postmaster's processes (each connection's backend, parallel workers).
     const postmaster = Number(Deno.readTextFileSync(`${server.dataDir}/postmaster.pid`).split("\n")[0]);
     cpuOf = () => treeCpuMs(postmaster);
     try {
       // As the store runs them (postgres_reports.ts): without JIT.
       await sql.unsafe("SET jit = off");
-      await timeEngine("postgres", (text, p) => sql.unsafe(text, p as never[]), store, lines);
+      await timeEngine(
+        "postgres",
+        (text, p) => sql.unsafe(text, p as never[]),
+        () => openPostgresStore({ url: db.url }),
+        lines,
+      );
     } finally {
-      await store.close();
       await sql.end();
     }
   }

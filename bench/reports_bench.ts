@@ -20,6 +20,7 @@ import { openPostgresStore } from "../src/store/postgres_store.ts";
 import { POSTGRES_REPORTS } from "../src/store/postgres_reports.ts";
 import { factsSql, messagesSql } from "../src/store/reports_sql.ts";
 import { SQLITE_REPORTS } from "../src/store/sqlite_reports.ts";
+import { reportDays } from "../src/store/report_days.ts";
 import { SqliteStore } from "../src/store/sqlite_store.ts";
 import type { Store } from "../src/store/store.ts";
 import { startPostgres } from "../tests/support/postgres.ts";
@@ -279,13 +280,13 @@ async function timeEngine(
     const s = hours[0].s;
     const e = hours[hours.length - 1].e;
     if (flags.has("explain") && engine === "postgres") {
-      for (const [name, text] of [["messages", messagesSql(d)], ["facts", factsSql(d)]]) {
+      for (const [name, text] of [["messages", messagesSql(d)], ["facts", factsSql(d, reportDays(hours))]]) {
         const plan = await run(`EXPLAIN (ANALYZE, BUFFERS) ${text}`, [cal, s, e]) as { "QUERY PLAN": string }[];
         console.log(`-- ${engine} ${range} ${name}\n${plan.map((r) => r["QUERY PLAN"]).join("\n")}`);
       }
     }
     const messages = await median("messages", () => run(messagesSql(d), [cal, s, e]));
-    const facts = await median("facts", () => run(factsSql(d), [cal, s, e]));
+    const facts = await median("facts", () => run(factsSql(d, reportDays(hours)), []));
     // A store of its own: its cache of days starts empty.
     const store = await open();
     try {
@@ -320,9 +321,8 @@ try {
     const path = `${dir}/kefu.db`;
     seedSqlite(path);
     const db = new DatabaseSync(path);
-    // As the store's background connection, which runs the reports (sqlite_reports.ts: no automatic index).
+    // As the store's background connection, which runs the reports.
     db.exec("PRAGMA mmap_size = 268435456");
-    db.exec("PRAGMA automatic_index = OFF");
     try {
       await timeEngine(
         "sqlite",

@@ -81,7 +81,7 @@ export async function postgresReport(
       const hours = run.flatMap((d) => d.hours);
       const params = [JSON.stringify(hours), hours[0].s, hours[hours.length - 1].e];
       const messages = await tx.unsafe(messagesSql(POSTGRES_REPORTS), params);
-      const rows = await tx.unsafe(factsSql(POSTGRES_REPORTS), params);
+      const rows = await tx.unsafe(factsSql(POSTGRES_REPORTS, run));
       const computed = toDayFacts(run, rows.map((r) => toDayFactRow(r)), messages.map((r) => toMessageCount(r)));
       for (const f of computed) {
         facts.set(f.day, f);

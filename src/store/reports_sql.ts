@@ -86,14 +86,12 @@ ORDER BY 1, 2, 3, 4`;
  * each figure as a histogram (`metric`, `k`, `v`, `c`: c values v), and counts (`new_conversations` by channel,
  * `unanswered`, `agent_replies`), and the contacts with a figure that later rows may still settle (`pending`: a
  * conversation neither answered nor resolved, a wait not ended). Every figure is anchored on a row of the range
- * (`messages_time`, per day of the calendar so that each anchor carries its day), each looking a few rows back or
+ * (the days and their bounds are written into the statement, which has no parameter), each looking a few rows back or
  * forward in its conversation through the conversation index (`ORDER BY seq LIMIT 1`): the cost grows with the
  * range's rows, not with the contacts' whole histories, and no window function walks them (SQLite's cost ~5 µs a
  * row). A day's facts do not depend on the range they were computed in.
  */
-export function factsSql(d: ReportDialect): string {
-  const S = d.start;
-  const E = d.end;
+export function factsSql(d: ReportDialect, days: readonly { d: string; s: number; e: number }[]): string {
   const nonNegative = (x: string) => `CASE WHEN ${x} < 0 THEN 0 ELSE ${x} END`;
   const action = (a: string) => d.action.replaceAll("m.extra", `${a}.extra`);
   // On the rows aliased `a`: a user's message; an agent's message to the user; a conversation resolved; a user
@@ -111,21 +109,36 @@ export function factsSql(d: ReportDialect): string {
   const after = (r: string) =>
     `(SELECT x.send_time FROM messages x WHERE x.contact = ${r}.contact AND x.seq > coalesce(${r}.prev_seq, 0) ` +
     `AND x.seq < ${r}.seq AND ${user("x")} ORDER BY x.seq LIMIT 1)`;
-  // The range's rows, day by day (SQLite keeps a CROSS JOIN's order: an index range of messages per day; the range's
-  // bounds too, so that PostgreSQL, which may join by hash, reads the range's part of the index only).
-  const inDays = `days CROSS JOIN messages m WHERE m.send_time >= ${S} AND m.send_time < ${E} ` +
-    `AND m.send_time >= days.s AND m.send_time < days.e`;
+  // The range's rows, each with its local day: a binary search over the days' starts written out as nested CASEs (5
+  // comparisons for 30 days) rather than a join, so that each engine reads the range as it sees fit (SQLite scans
+  // the table for a month, reads `messages_time` for a day).
+  const inDays = () => `messages m WHERE m.send_time >= ${S} AND m.send_time < ${E}`;
+  const dayOf = (t: string, lo = 0, hi = days.length): string => {
+    if (hi - lo === 1) return `'${days[lo].d}'`;
+    const mid = (lo + hi) >> 1;
+    return `CASE WHEN ${t} < ${days[mid].s} THEN ${dayOf(t, lo, mid)} ELSE ${dayOf(t, mid, hi)} END`;
+  };
+  for (const day of days) {
+    // Written into the statement: only what the calendar makes.
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day.d) || !Number.isSafeInteger(day.s)) {
+      throw new Error(`cannot compute a report: the day ${JSON.stringify(day)} is not a calendar day`);
+    }
+  }
+  if (days.length === 0) throw new Error("cannot compute a report: no day in the range");
+  const D = dayOf("m.send_time");
+  const S = days[0].s;
+  const E = days[days.length - 1].e;
+  if (!Number.isSafeInteger(E)) throw new Error(`cannot compute a report: the range's end ${E} is not a time`);
   // The nearest row of m's conversation before (DESC) or after (ASC) it that is `what`.
   const near = (col: string, what: string, dir: "ASC" | "DESC", m: string, bound = "") =>
     `(SELECT ${col} FROM messages x WHERE x.contact = ${m}.contact AND x.seq ${dir === "ASC" ? ">" : "<"} ${m}.seq ` +
     `${bound} AND ${what} ORDER BY x.seq ${dir} LIMIT 1)`;
   return `
-WITH cal AS MATERIALIZED (${d.calendar}),
-days AS MATERIALIZED (SELECT d, min(s) AS s, max(e) AS e FROM cal GROUP BY d),
+WITH
 -- Conversations started in the range: a user's message whose previous user message or resolved line is none or a
 -- resolved line.
 starts AS (
-  SELECT days.d, m.seq, m.contact, m.send_time AS t, m.channel FROM ${inDays} AND ${user("m")}
+  SELECT ${D} AS d, m.seq, m.contact, m.send_time AS t, m.channel FROM ${inDays()} AND ${user("m")}
     AND coalesce(${
     near(`CASE WHEN x.direction = 'in' THEN 0 ELSE 1 END`, `(${user("x")} OR ${resolved("x")})`, "DESC", "m")
   }, 1) = 1
@@ -141,18 +154,18 @@ conv AS MATERIALIZED (
 ),
 -- Conversations resolved in the range, from their first user message after the resolved line before.
 res0 AS (
-  SELECT days.d, m.seq, m.contact, m.send_time AS t, m.agent,
+  SELECT ${D} AS d, m.seq, m.contact, m.send_time AS t, m.agent,
     ${near("x.seq", resolved("x"), "DESC", "m")} AS prev_seq
-  FROM ${inDays} AND ${resolved("m")}
+  FROM ${inDays()} AND ${resolved("m")}
 ),
 res AS MATERIALIZED (
   SELECT r.d, r.agent, r.t - ${after("r")} AS v FROM res0 r
 ),
 -- Agents' messages in the range; a response when a user's message came since the reply or resolved line before.
 rep0 AS MATERIALIZED (
-  SELECT days.d, m.seq, m.contact, m.send_time AS t, m.agent,
+  SELECT ${D} AS d, m.seq, m.contact, m.send_time AS t, m.agent,
     coalesce(${near("x.seq", `(${reply("x")} OR ${resolved("x")})`, "DESC", "m")}, 0) AS prev_seq
-  FROM ${inDays} AND ${reply("m")}
+  FROM ${inDays()} AND ${reply("m")}
 ),
 resp AS MATERIALIZED (
   SELECT r.d, r.agent, r.t - ${after("r")} AS v FROM rep0 r
@@ -160,9 +173,9 @@ resp AS MATERIALIZED (
 -- Waits begun in the range: a waiting row whose previous waiting-or-owned row is not waiting; it ends at the first
 -- owned row after it.
 wait0 AS (
-  SELECT days.d, m.seq, m.contact, m.send_time AS t FROM ${inDays} AND m.direction = 'in' AND m.agent = ''
+  SELECT ${D} AS d, m.seq, m.contact, m.send_time AS t FROM ${inDays()} AND m.direction = 'in' AND m.agent = ''
   UNION ALL
-  SELECT days.d, m.seq, m.contact, m.send_time FROM ${inDays} AND m.type = 'system' AND ${action("m")} = 'queued'
+  SELECT ${D} AS d, m.seq, m.contact, m.send_time FROM ${inDays()} AND m.type = 'system' AND ${action("m")} = 'queued'
 ),
 waits AS MATERIALIZED (
   SELECT w.d, w.contact, w.t AS start_t, (SELECT e.send_time FROM messages e WHERE e.seq = ${

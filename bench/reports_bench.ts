@@ -265,6 +265,8 @@ interface Line {
   /** The first report of a store (no day kept yet), then the next ones (the days over kept). */
   cold: { ms: number; cpu: number };
   report: { ms: number; cpu: number };
+  /** The next report after a message came in for the range's last day (as today's do): that day computed again. */
+  changed: { ms: number; cpu: number };
 }
 
 async function timeEngine(
@@ -301,13 +303,29 @@ async function timeEngine(
       })();
       const report = await median(`report ×${runs}`, () => store.report({ hours }));
       const r = await store.report({ hours });
+      // A late message in the range's last day (then taken out again, so that `--keep` finds the file as seeded).
+      const late = hours[hours.length - 1].s + 3600;
+      await run(
+        `INSERT INTO messages (${MESSAGE_COLUMNS}, company, media, name, avatar) VALUES ('bench-late', 'in', ` +
+          `'wxbot', 'bot1', 'o5', 'agent5', 'text', '迟到的消息', ${late}, NULL, 'acked', 0, '', '', '', '')`,
+        [],
+      );
+      let changed: { ms: number; cpu: number };
+      try {
+        const t0 = nowMs();
+        const c0 = cpuOf();
+        await store.report({ hours });
+        changed = { ms: round(nowMs() - t0, 0), cpu: round(cpuOf() - c0, 0) };
+      } finally {
+        await run("DELETE FROM messages WHERE id = 'bench-late'", []);
+      }
       const inRange = r.messages.filter((m) => m.bucket === "day").reduce((a, m) => a + m.n, 0);
       const t = (x: { ms: number; cpu: number }) => `${x.ms} ms (CPU ${x.cpu} ms)`;
       console.log(
         `${engine} ${range}: ${inRange} messages in range; messages ${t(messages)}, facts ${t(facts)}, ` +
-          `Store.report first ${t(cold)}, then ${t(report)}`,
+          `Store.report first ${t(cold)}, then ${t(report)}, after a late message in its last day ${t(changed)}`,
       );
-      lines.push({ engine, range, messages, facts, cold, report });
+      lines.push({ engine, range, messages, facts, cold, report, changed });
     } finally {
       await store.close();
     }

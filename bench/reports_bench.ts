@@ -304,7 +304,7 @@ async function timeEngine(
       const report = await median(`report ×${runs}`, () => store.report({ hours }));
       const r = await store.report({ hours });
       // A late message in the range's last day (then taken out again, so that `--keep` finds the file as seeded).
-      const late = hours[hours.length - 1].s + 3600;
+      const late = hours[hours.length - 1].s + 60;
       await run(
         `INSERT INTO messages (${MESSAGE_COLUMNS}, company, media, name, avatar) VALUES ('bench-late', 'in', ` +
           `'wxbot', 'bot1', 'o5', 'agent5', 'text', '迟到的消息', ${late}, NULL, 'acked', 0, '', '', '', '')`,

@@ -88,10 +88,14 @@ export function toDayFacts(days: ReportDay[], facts: DayFactRow[], messages: Mes
     else if (r.v === null) f.counts.set(`${r.metric}\0${r.k}\0${r.k2}`, r.c);
     else {
       const day = hists.get(r.d)!;
-      const key = `${r.metric}\0${r.k}`;
-      let h = day.get(key);
-      if (h === undefined) day.set(key, h = new Map());
-      h.set(r.v, (h.get(r.v) ?? 0) + r.c);
+      // An agent's durations count in the figure over everyone too (`factsSql` answers them per agent only).
+      const keys = [`${r.metric}\0${r.k}`];
+      if (r.metric.startsWith("agent_")) keys.push(`${r.metric.slice("agent_".length)}\0`);
+      for (const key of keys) {
+        let h = day.get(key);
+        if (h === undefined) day.set(key, h = new Map());
+        h.set(r.v, (h.get(r.v) ?? 0) + r.c);
+      }
     }
   }
   for (const [d, day] of hists) {

@@ -186,14 +186,11 @@ waits AS MATERIALIZED (
     near(`CASE WHEN ${waiting("x")} THEN 1 ELSE 0 END`, `(${waiting("x")} OR ${owned("x")})`, "DESC", "w")
   }, 0) = 0
 ),
+-- Per agent only: a figure over everyone is the sum of its agents' histograms (report_days.ts), half the rows to group.
 vals AS (
-  SELECT d, 'first_response' AS metric, '' AS k, ${nonNegative("reply_t - start_t")} AS v FROM conv
+  SELECT d, 'agent_first_response' AS metric, reply_agent AS k, ${nonNegative("reply_t - start_t")} AS v FROM conv
     WHERE reply_t IS NOT NULL
-  UNION ALL SELECT d, 'agent_first_response', reply_agent, ${nonNegative("reply_t - start_t")} FROM conv
-    WHERE reply_t IS NOT NULL
-  UNION ALL SELECT d, 'resolution', '', ${nonNegative("v")} FROM res WHERE v IS NOT NULL
   UNION ALL SELECT d, 'agent_resolution', agent, ${nonNegative("v")} FROM res WHERE v IS NOT NULL
-  UNION ALL SELECT d, 'response', '', ${nonNegative("v")} FROM resp WHERE v IS NOT NULL
   UNION ALL SELECT d, 'agent_response', agent, ${nonNegative("v")} FROM resp WHERE v IS NOT NULL
   UNION ALL SELECT d, 'queue_wait', '', ${nonNegative("end_t - start_t")} FROM waits WHERE end_t IS NOT NULL
 )

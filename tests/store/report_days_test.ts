@@ -40,7 +40,7 @@ Deno.test("a range's percentiles from its days' histograms are those of all its 
   );
 });
 
-Deno.test("a day's counts and messages per hour add up over the range, and a day of a zone is its own", () => {
+Deno.test("a day's counts, agents' durations and messages per hour add up over the range; a zone's day is its own", () => {
   const shanghai = reportDays(hourCalendar("2026-03-01", "2026-03-02"));
   const utc = reportDays(hourCalendar("2026-03-01", "2026-03-02", "UTC"));
   assert.notEqual(shanghai[0].key, utc[0].key, "the same date, other hours");
@@ -48,6 +48,8 @@ Deno.test("a day's counts and messages per hour add up over the range, and a day
     { d: "2026-03-01", metric: "agent_replies", k: "a1", k2: "", v: null, c: 2 },
     { d: "2026-03-02", metric: "agent_replies", k: "a1", k2: "", v: null, c: 3 },
     { d: "2026-03-02", metric: "pending", k: "u1", k2: "", v: null, c: 1 },
+    { d: "2026-03-01", metric: "agent_response", k: "a1", k2: "", v: 30, c: 2 },
+    { d: "2026-03-02", metric: "agent_response", k: "a2", k2: "", v: 90, c: 1 },
   ];
   const hour = (key: string, n: number) => ({
     bucket: "hour" as const,
@@ -59,7 +61,13 @@ Deno.test("a day's counts and messages per hour add up over the range, and a day
   const facts = toDayFacts(shanghai, rows, [hour("2026-03-01 09", 4), hour("2026-03-01 10", 1)]);
   assert.deepEqual([...facts[1].pending], ["u1"]);
   const r = combineDays(facts);
-  assert.deepEqual(r.figures, [{ metric: "agent_replies", key: "a1", key2: "", n: 5, median: null, p90: null }]);
+  assert.deepEqual(r.figures, [
+    { metric: "agent_replies", key: "a1", key2: "", n: 5, median: null, p90: null },
+    { metric: "agent_response", key: "a1", key2: "", n: 2, median: 30, p90: 30 },
+    { metric: "agent_response", key: "a2", key2: "", n: 1, median: 90, p90: 90 },
+    // Everyone's: the agents' together ([30, 30, 90]).
+    { metric: "response", key: "", key2: "", n: 3, median: 30, p90: 90 },
+  ]);
   assert.deepEqual(r.messages.filter((m) => m.bucket === "day"), [
     { bucket: "day", key: "2026-03-01", channel: "wxbot", direction: "in", n: 5 },
   ]);

@@ -1,8 +1,9 @@
 /**
  * The reports' SQL (issue 22), one text for both engines: each engine gives the calendar (the range's local hours,
- * `src/reports/calendar.ts`), how it reads a workflow line's action out of `extra`, and its placeholders. Everything
- * is computed in the database — counts, the conversations, the percentiles — so that a 30-day report reads no
- * message into the process. docs/reports.md defines each figure; the names here follow it.
+ * `src/reports/calendar.ts`), how it reads a workflow line's action out of `extra`, and its placeholders. The
+ * conversations, responses and waits are found in the database, which answers each day's counts and histograms of
+ * durations, so that a 30-day report reads no message into the process; `report_days.ts` keeps the days and computes
+ * the percentiles. docs/reports.md defines each figure; the names here follow it.
  *
  * @module
  */
@@ -83,8 +84,8 @@ ORDER BY 1, 2, 3, 4`;
 
 /**
  * The facts of each day of the range, for `report_days.ts` to cache and combine: per local day, the durations of
- * each figure as a histogram (`metric`, `k`, `v`, `c`: c values v), and counts (`new_conversations` by channel,
- * `unanswered`, `agent_replies`), and the contacts with a figure that later rows may still settle (`pending`: a
+ * each figure per agent (`agent_…`; queue waits have none) as a histogram (`metric`, `k`, `v`, `c`: c values v),
+ * counts (`new_conversations` by channel, `unanswered`, `agent_replies`), and the contacts with a figure that later rows may still settle (`pending`: a
  * conversation neither answered nor resolved, a wait not ended). Every figure is anchored on a row of the range
  * (the days and their bounds are written into the statement, which has no parameter), each looking a few rows back or
  * forward in its conversation through the conversation index (`ORDER BY seq LIMIT 1`): the cost grows with the
@@ -228,19 +229,6 @@ export function toDayFactRow(row: Record<string, unknown>): DayFactRow {
     k2: String(row.k2 ?? ""),
     v: row.v === null || row.v === undefined ? null : Number(row.v),
     c: Number(row.c),
-  };
-}
-
-/** The figures' rows as the engines return them, as numbers. */
-export function toFigure(row: Record<string, unknown>): ReportFigure {
-  const num = (x: unknown) => x === null || x === undefined ? null : Number(x);
-  return {
-    metric: String(row.metric),
-    key: String(row.k ?? ""),
-    key2: String(row.k2 ?? ""),
-    n: Number(row.n),
-    median: num(row.median),
-    p90: num(row.p90),
   };
 }
 

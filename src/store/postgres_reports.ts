@@ -71,7 +71,7 @@ export async function postgresReport(
     // The planner's cost of a month's report is far above jit_above_cost, and compiling it took longer than running
     // it (6.5 s of JIT for a 12.8 s report at 200,000 messages): the report's statements run interpreted.
     await tx.unsafe("SET LOCAL jit = off");
-    kept.refresh(await watermarks(tx, kept));
+    const generation = kept.refresh(await watermarks(tx, kept));
     const facts = new Map<ReportDay, DayFacts>();
     for (const day of days) {
       const f = kept.get(day);
@@ -85,7 +85,7 @@ export async function postgresReport(
       const computed = toDayFacts(run, rows.map((r) => toDayFactRow(r)), messages.map((r) => toMessageCount(r)));
       for (const f of computed) {
         facts.set(f.day, f);
-        kept.keep(f, nowS);
+        kept.keep(f, nowS, generation);
       }
     }
     return combineDays(days.map((d) => facts.get(d)!));

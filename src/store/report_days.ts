@@ -208,6 +208,8 @@ export class ReportDayCache {
   #seq = 0;
   #count = 0;
   #seen = new Set<number>();
+  /** Counts the refreshes: a report keeps the days it computed only if no other report refreshed the cache since. */
+  #generation = 0;
 
   /** How many days are kept. */
   get size(): number {
@@ -225,11 +227,11 @@ export class ReportDayCache {
   }
 
   /**
-   * Brings the cache up to `w.next`: drops the days the rows not seen before may have changed (a row in the day, or
+   * Brings the cache up to `w.next` and returns its generation (for {@link keep}): drops the days the rows not seen before may have changed (a row in the day, or
    * of a contact the day waits on), or every day when rows are gone (retention) or came in below the watermark, or
    * when the new rows were too many to read.
    */
-  refresh(w: Watermarks): void {
+  refresh(w: Watermarks): number {
     if (this.#days.size > 0) {
       const present = new Set(w.rows?.map((r) => r.seq));
       if (w.rows === null || w.total - w.above !== this.#count || [...this.#seen].some((s) => !present.has(s))) {
@@ -247,6 +249,7 @@ export class ReportDayCache {
     this.#seq = w.next;
     this.#count = w.total - w.aboveNext;
     this.#seen = new Set((w.rows ?? []).filter((r) => r.seq > w.next).map((r) => r.seq));
+    return ++this.#generation;
   }
 
   /** A kept day, or undefined. */
@@ -260,9 +263,13 @@ export class ReportDayCache {
     return f;
   }
 
-  /** Keeps a day that is over at `nowS` (a day still going changes with every message). */
-  keep(f: DayFacts, nowS: number): void {
-    if (f.day.e > nowS) return;
+  /**
+   * Keeps a day that is over at `nowS` (a day still going changes with every message), computed after the refresh
+   * that returned `generation`: if another report (PostgreSQL: two at once) refreshed the cache since, the rows it
+   * read may be newer than the day's snapshot, and the day is not kept.
+   */
+  keep(f: DayFacts, nowS: number, generation: number): void {
+    if (f.day.e > nowS || generation !== this.#generation) return;
     this.#days.set(f.day.key, f);
     for (const key of this.#days.keys()) {
       if (this.#days.size <= MAX_CACHED_DAYS) break;

@@ -77,7 +77,7 @@ export function sqliteReport(db: DatabaseSync, query: ReportQuery, nowS = Date.n
   const own = !db.isTransaction;
   if (own) db.exec("BEGIN");
   try {
-    cache.refresh(watermarks(db, cache));
+    const generation = cache.refresh(watermarks(db, cache));
     const facts = new Map<ReportDay, DayFacts>();
     for (const day of days) {
       const kept = cache.get(day);
@@ -86,7 +86,7 @@ export function sqliteReport(db: DatabaseSync, query: ReportQuery, nowS = Date.n
     for (const run of runsOf(days.filter((d) => !facts.has(d)), days)) {
       for (const f of computeDays(db, run)) {
         facts.set(f.day, f);
-        cache.keep(f, nowS);
+        cache.keep(f, nowS, generation);
       }
     }
     return combineDays(days.map((d) => facts.get(d)!));

@@ -1,8 +1,9 @@
 /**
  * The reports' SQL (issue 22), one text for both engines: each engine gives the calendar (the range's local hours,
- * `src/reports/calendar.ts`), how it reads a workflow line's action out of `extra`, and its placeholders. Everything
- * is computed in the database — counts, the conversations, the percentiles — so that a 30-day report reads no
- * message into the process. docs/reports.md defines each figure; the names here follow it.
+ * `src/reports/calendar.ts`), how it reads a workflow line's action out of `extra`, and its placeholders. The
+ * conversations, responses and waits are found in the database, which answers each day's counts and histograms of
+ * durations, so that a 30-day report reads no message into the process; `report_days.ts` keeps the days and computes
+ * the percentiles. docs/reports.md defines each figure; the names here follow it.
  *
  * @module
  */
@@ -82,16 +83,16 @@ ORDER BY 1, 2, 3, 4`;
 }
 
 /**
- * Conversations, responses, resolutions and waits in the queue, each a duration, with their counts, medians and
- * 90th percentiles; conversations started per day and channel; replies per agent. Every figure is anchored on rows
- * of the range (found through `messages_time`, or `messages_unowned` for users' messages nobody had), each looking a
- * few rows back or forward in its conversation through the conversation index (`ORDER BY seq LIMIT 1`): the cost
- * grows with the range's rows, not with the contacts' whole histories, and no window function walks them (SQLite's
- * cost ~5 µs a row).
+ * The facts of each day of the range, for `report_days.ts` to cache and combine: per local day, the durations of
+ * each figure per agent (`agent_…`; queue waits have none) as a histogram (`metric`, `k`, `v`, `c`: c values v),
+ * counts (`new_conversations` by channel, `unanswered`, `agent_replies`), and the contacts with a figure that later rows may still settle (`pending`: a
+ * conversation neither answered nor resolved, a wait not ended). Every figure is anchored on a row of the range
+ * (the days and their bounds are written into the statement, which has no parameter), each looking a few rows back or
+ * forward in its conversation through the conversation index (`ORDER BY seq LIMIT 1`): the cost grows with the
+ * range's rows, not with the contacts' whole histories, and no window function walks them (SQLite's cost ~5 µs a
+ * row). A day's facts do not depend on the range they were computed in.
  */
-export function figuresSql(d: ReportDialect): string {
-  const S = d.start;
-  const E = d.end;
+export function factsSql(d: ReportDialect, days: readonly { d: string; s: number; e: number }[]): string {
   const nonNegative = (x: string) => `CASE WHEN ${x} < 0 THEN 0 ELSE ${x} END`;
   const action = (a: string) => d.action.replaceAll("m.extra", `${a}.extra`);
   // On the rows aliased `a`: a user's message; an agent's message to the user; a conversation resolved; a user
@@ -109,19 +110,36 @@ export function figuresSql(d: ReportDialect): string {
   const after = (r: string) =>
     `(SELECT x.send_time FROM messages x WHERE x.contact = ${r}.contact AND x.seq > coalesce(${r}.prev_seq, 0) ` +
     `AND x.seq < ${r}.seq AND ${user("x")} ORDER BY x.seq LIMIT 1)`;
-  const inRange = (a: string) => `${a}.send_time >= ${S} AND ${a}.send_time < ${E}`;
+  // The range's rows, each with its local day: a binary search over the days' starts written out as nested CASEs (5
+  // comparisons for 30 days) rather than a join, so that each engine reads the range as it sees fit (SQLite scans
+  // the table for a month, reads `messages_time` for a day).
+  const inDays = () => `messages m WHERE m.send_time >= ${S} AND m.send_time < ${E}`;
+  const dayOf = (t: string, lo = 0, hi = days.length): string => {
+    if (hi - lo === 1) return `'${days[lo].d}'`;
+    const mid = (lo + hi) >> 1;
+    return `CASE WHEN ${t} < ${days[mid].s} THEN ${dayOf(t, lo, mid)} ELSE ${dayOf(t, mid, hi)} END`;
+  };
+  for (const day of days) {
+    // Written into the statement: only what the calendar makes.
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day.d) || !Number.isSafeInteger(day.s)) {
+      throw new Error(`cannot compute a report: the day ${JSON.stringify(day)} is not a calendar day`);
+    }
+  }
+  if (days.length === 0) throw new Error("cannot compute a report: no day in the range");
+  const D = dayOf("m.send_time");
+  const S = days[0].s;
+  const E = days[days.length - 1].e;
+  if (!Number.isSafeInteger(E)) throw new Error(`cannot compute a report: the range's end ${E} is not a time`);
   // The nearest row of m's conversation before (DESC) or after (ASC) it that is `what`.
   const near = (col: string, what: string, dir: "ASC" | "DESC", m: string, bound = "") =>
     `(SELECT ${col} FROM messages x WHERE x.contact = ${m}.contact AND x.seq ${dir === "ASC" ? ">" : "<"} ${m}.seq ` +
     `${bound} AND ${what} ORDER BY x.seq ${dir} LIMIT 1)`;
   return `
-WITH cal AS MATERIALIZED (${d.calendar}),
-days AS (SELECT d, min(s) AS s, max(e) AS e FROM cal GROUP BY d),
+WITH
 -- Conversations started in the range: a user's message whose previous user message or resolved line is none or a
 -- resolved line.
 starts AS (
-  SELECT m.seq, m.contact, m.send_time AS t, m.channel FROM messages m
-  WHERE ${inRange("m")} AND ${user("m")}
+  SELECT ${D} AS d, m.seq, m.contact, m.send_time AS t, m.channel FROM ${inDays()} AND ${user("m")}
     AND coalesce(${
     near(`CASE WHEN x.direction = 'in' THEN 0 ELSE 1 END`, `(${user("x")} OR ${resolved("x")})`, "DESC", "m")
   }, 1) = 1
@@ -130,39 +148,38 @@ conv0 AS (
   SELECT s.*, ${near("x.seq", resolved("x"), "ASC", "s")} AS resolve_seq FROM starts s
 ),
 conv AS MATERIALIZED (
-  SELECT c.t AS start_t, c.channel, rp.send_time AS reply_t, rp.agent AS reply_agent
+  SELECT c.d, c.contact, c.t AS start_t, c.channel, c.resolve_seq, rp.send_time AS reply_t, rp.agent AS reply_agent
   FROM conv0 c LEFT JOIN messages rp ON rp.seq = ${
     near("x.seq", reply("x"), "ASC", "c", `AND x.seq < coalesce(c.resolve_seq, ${MAX_SEQ})`)
   }
 ),
 -- Conversations resolved in the range, from their first user message after the resolved line before.
 res0 AS (
-  SELECT m.seq, m.contact, m.send_time AS t, m.agent, ${near("x.seq", resolved("x"), "DESC", "m")} AS prev_seq
-  FROM messages m WHERE ${inRange("m")} AND ${resolved("m")}
+  SELECT ${D} AS d, m.seq, m.contact, m.send_time AS t, m.agent,
+    ${near("x.seq", resolved("x"), "DESC", "m")} AS prev_seq
+  FROM ${inDays()} AND ${resolved("m")}
 ),
 res AS MATERIALIZED (
-  SELECT r.agent, r.t - ${after("r")} AS v FROM res0 r
+  SELECT r.d, r.agent, r.t - ${after("r")} AS v FROM res0 r
 ),
 -- Agents' messages in the range; a response when a user's message came since the reply or resolved line before.
 rep0 AS MATERIALIZED (
-  SELECT m.seq, m.contact, m.send_time AS t, m.agent,
+  SELECT ${D} AS d, m.seq, m.contact, m.send_time AS t, m.agent,
     coalesce(${near("x.seq", `(${reply("x")} OR ${resolved("x")})`, "DESC", "m")}, 0) AS prev_seq
-  FROM messages m WHERE ${inRange("m")} AND ${reply("m")}
+  FROM ${inDays()} AND ${reply("m")}
 ),
 resp AS MATERIALIZED (
-  SELECT r.agent, r.t - ${after("r")} AS v FROM rep0 r
+  SELECT r.d, r.agent, r.t - ${after("r")} AS v FROM rep0 r
 ),
 -- Waits begun in the range: a waiting row whose previous waiting-or-owned row is not waiting; it ends at the first
 -- owned row after it.
 wait0 AS (
-  SELECT m.seq, m.contact, m.send_time AS t FROM messages m
-  WHERE ${inRange("m")} AND m.direction = 'in' AND m.agent = ''
+  SELECT ${D} AS d, m.seq, m.contact, m.send_time AS t FROM ${inDays()} AND m.direction = 'in' AND m.agent = ''
   UNION ALL
-  SELECT m.seq, m.contact, m.send_time FROM messages m
-  WHERE ${inRange("m")} AND m.type = 'system' AND ${action("m")} = 'queued'
+  SELECT ${D} AS d, m.seq, m.contact, m.send_time FROM ${inDays()} AND m.type = 'system' AND ${action("m")} = 'queued'
 ),
 waits AS MATERIALIZED (
-  SELECT w.t AS start_t, (SELECT e.send_time FROM messages e WHERE e.seq = ${
+  SELECT w.d, w.contact, w.t AS start_t, (SELECT e.send_time FROM messages e WHERE e.seq = ${
     near("x.seq", owned("x"), "ASC", "w")
   }) AS end_t
   FROM wait0 w
@@ -170,45 +187,48 @@ waits AS MATERIALIZED (
     near(`CASE WHEN ${waiting("x")} THEN 1 ELSE 0 END`, `(${waiting("x")} OR ${owned("x")})`, "DESC", "w")
   }, 0) = 0
 ),
+-- Per agent only: a figure over everyone is the sum of its agents' histograms (report_days.ts), half the rows to group.
 vals AS (
-  SELECT 'first_response' AS metric, '' AS k, ${nonNegative("reply_t - start_t")} AS v FROM conv
+  SELECT d, 'agent_first_response' AS metric, reply_agent AS k, ${nonNegative("reply_t - start_t")} AS v FROM conv
     WHERE reply_t IS NOT NULL
-  UNION ALL SELECT 'agent_first_response', reply_agent, ${nonNegative("reply_t - start_t")} FROM conv
-    WHERE reply_t IS NOT NULL
-  UNION ALL SELECT 'resolution', '', ${nonNegative("v")} FROM res WHERE v IS NOT NULL
-  UNION ALL SELECT 'agent_resolution', agent, ${nonNegative("v")} FROM res WHERE v IS NOT NULL
-  UNION ALL SELECT 'response', '', ${nonNegative("v")} FROM resp WHERE v IS NOT NULL
-  UNION ALL SELECT 'agent_response', agent, ${nonNegative("v")} FROM resp WHERE v IS NOT NULL
-  UNION ALL SELECT 'queue_wait', '', ${nonNegative("end_t - start_t")} FROM waits WHERE end_t IS NOT NULL
-),
-pct AS (
-  SELECT metric, k, v, row_number() OVER (PARTITION BY metric, k ORDER BY v) AS rn,
-    count(*) OVER (PARTITION BY metric, k) AS n
-  FROM vals
+  UNION ALL SELECT d, 'agent_resolution', agent, ${nonNegative("v")} FROM res WHERE v IS NOT NULL
+  UNION ALL SELECT d, 'agent_response', agent, ${nonNegative("v")} FROM resp WHERE v IS NOT NULL
+  UNION ALL SELECT d, 'queue_wait', '', ${nonNegative("end_t - start_t")} FROM waits WHERE end_t IS NOT NULL
 )
-SELECT metric, k, '' AS k2, max(n) AS n, max(CASE WHEN rn = (n + 1) / 2 THEN v END) AS median,
-  max(CASE WHEN rn = (9 * n + 9) / 10 THEN v END) AS p90
-FROM pct GROUP BY metric, k
+-- Durations as a histogram: a month's ~1,000,000 values are ~150,000 distinct (metric, key, seconds).
+SELECT d, metric, k, '' AS k2, v, count(*) AS c FROM vals GROUP BY d, metric, k, v
 UNION ALL
-SELECT 'new_conversations', days.d, conv.channel, count(*), NULL, NULL
-FROM conv JOIN days ON conv.start_t >= days.s AND conv.start_t < days.e GROUP BY days.d, conv.channel
+SELECT d, 'new_conversations', d, channel, NULL, count(*) FROM conv GROUP BY d, channel
 UNION ALL
-SELECT 'unanswered', '', '', count(*), NULL, NULL FROM conv WHERE reply_t IS NULL
+SELECT d, 'unanswered', '', '', NULL, count(*) FROM conv WHERE reply_t IS NULL GROUP BY d
 UNION ALL
-SELECT 'agent_replies', agent, '', count(*), NULL, NULL FROM rep0 GROUP BY agent
-ORDER BY 1, 2, 3`;
+SELECT d, 'agent_replies', agent, '', NULL, count(*) FROM rep0 GROUP BY d, agent
+UNION ALL
+SELECT d, 'pending', contact, '', NULL, count(*) FROM conv WHERE reply_t IS NULL AND resolve_seq IS NULL
+  GROUP BY d, contact
+UNION ALL
+SELECT d, 'pending', contact, '', NULL, count(*) FROM waits WHERE end_t IS NULL GROUP BY d, contact`;
 }
 
-/** The figures' rows as the engines return them, as numbers. */
-export function toFigure(row: Record<string, unknown>): ReportFigure {
-  const num = (x: unknown) => x === null || x === undefined ? null : Number(x);
+/** One row of {@link factsSql}: a day's histogram bucket (`v` not null) or count (`v` null). */
+export interface DayFactRow {
+  d: string;
+  metric: string;
+  k: string;
+  k2: string;
+  v: number | null;
+  c: number;
+}
+
+/** A facts row as numbers. */
+export function toDayFactRow(row: Record<string, unknown>): DayFactRow {
   return {
+    d: String(row.d),
     metric: String(row.metric),
-    key: String(row.k ?? ""),
-    key2: String(row.k2 ?? ""),
-    n: Number(row.n),
-    median: num(row.median),
-    p90: num(row.p90),
+    k: String(row.k ?? ""),
+    k2: String(row.k2 ?? ""),
+    v: row.v === null || row.v === undefined ? null : Number(row.v),
+    c: Number(row.c),
   };
 }
 

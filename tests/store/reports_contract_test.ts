@@ -170,6 +170,75 @@ storeTests("store contract: reports", {
       ]);
     },
 
+    // The days kept between reports (src/store/report_days.ts): each case asks once, changes the rows, asks again.
+    "a late message in a day already reported is counted, in each time zone's days": async (c) => {
+      await fixture(c);
+      const before = await report(c, "2026-03-01", "2026-03-03");
+      const beforeUtc = await report(c, "2026-03-01", "2026-03-03", "UTC");
+      assert.deepEqual(await report(c, "2026-03-01", "2026-03-03"), before, "the same again");
+      assert.equal(before.conversations.unanswered, 1);
+      // u6's message of D2 12:00 local (04:00 UTC on 03-02) comes in now, after both reports.
+      await userSays(c, "u6", at(2, 12, 0), "a1");
+      const after = await report(c, "2026-03-01", "2026-03-03");
+      assert.deepEqual(after.conversations.daily, [
+        { day: "2026-03-01", channel: "wx_official_account", new: 1 },
+        { day: "2026-03-02", channel: "http_push", new: 1 },
+        { day: "2026-03-02", channel: "wx_official_account", new: 2 },
+        { day: "2026-03-03", channel: "wx_official_account", new: 2 },
+      ]);
+      assert.equal(after.conversations.unanswered, 2);
+      assert.deepEqual(after.messages.daily.find((m) => m.key === "2026-03-02" && m.channel !== "http_push"), {
+        key: "2026-03-02",
+        channel: "wx_official_account",
+        inbound: 2,
+        outbound: 1,
+      });
+      const afterUtc = await report(c, "2026-03-01", "2026-03-03", "UTC");
+      assert.deepEqual(
+        afterUtc.conversations.daily.filter((d) => d.day === "2026-03-02"),
+        [{ day: "2026-03-02", channel: "wx_official_account", new: 2 }],
+        "u1's D2 10:00 local and u6's, both on 03-02 in UTC",
+      );
+      assert.equal(afterUtc.conversations.unanswered, beforeUtc.conversations.unanswered + 1);
+    },
+
+    "a conversation of a day already reported answered days later": async (c) => {
+      await fixture(c);
+      const u6 = await userSays(c, "u6", at(2, 12, 0), "a1");
+      const before = await report(c, "2026-03-01", "2026-03-03");
+      assert.equal(before.conversations.unanswered, 2, "u3's and u6's");
+      assert.deepEqual(before.conversations.first_response, d(4, 600, 1800));
+      // Answered on D4 (outside the range): u6's D2 conversation has its first response, 45 h after it began.
+      await agentSays(c, u6, "a2", at(4, 9, 0));
+      const after = await report(c, "2026-03-01", "2026-03-03");
+      assert.equal(after.conversations.unanswered, 1);
+      // [120, 600, 900, 1800, 162000]: the 3rd and the 5th.
+      assert.deepEqual(after.conversations.first_response, d(5, 900, 162000));
+      assert.deepEqual(after.agents.find((a) => a.agent === "a2")?.first_response, d(3, 900, 162000));
+      assert.equal(after.agents.find((a) => a.agent === "a2")?.replies, 2, "the reply is outside the range");
+    },
+
+    "a day already reported loses what retention swept": async (c) => {
+      await fixture(c);
+      const before = await report(c, "2026-03-01", "2026-03-03");
+      assert.deepEqual(before.conversations.resolution, d(4, 1800, 1860));
+      // Every reply and workflow line is sent and old; the users' messages are unread, so kept.
+      c.clock.ms += 3_600_000;
+      assert.ok(await c.store.sweep(c.clock.ms - 1) > 0);
+      const after = await report(c, "2026-03-01", "2026-03-03");
+      assert.deepEqual(after.conversations.resolution, d(0, null, null));
+      assert.deepEqual(after.conversations.first_response, d(0, null, null));
+      assert.deepEqual(after.agents, []);
+      // With no resolved line left, u1's D2 message continues its D1 conversation.
+      assert.deepEqual(after.conversations.daily, [
+        { day: "2026-03-01", channel: "wx_official_account", new: 1 },
+        { day: "2026-03-02", channel: "http_push", new: 1 },
+        { day: "2026-03-03", channel: "wx_official_account", new: 2 },
+      ]);
+      assert.equal(after.conversations.unanswered, 4);
+      assert.ok(after.messages.daily.every((m) => m.outbound === 0));
+    },
+
     "a range with nothing in it": async (c) => {
       await fixture(c);
       const r = await report(c, "2026-04-01", "2026-04-02");

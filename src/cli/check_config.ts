@@ -1,13 +1,14 @@
 /**
  * `kefu check-config`: read the configuration as `kefu serve` would, report every problem at once, and reach what
  * it names — the store (SQLite read-only, never taking DATA_DIR's lock from a running kefu; PostgreSQL by a TCP
- * connection) and Redis (a PING) — without starting anything.
+ * connection, or its Unix socket) and Redis (a PING) — without starting anything.
  *
  * @module
  */
 
 import { DatabaseSync } from "node:sqlite";
 import { type Config, ConfigError, readConfig, redactUrl } from "../config/config.ts";
+import { postgresAddress } from "../config/postgres_url.ts";
 import { configWarnings } from "../config/warnings.ts";
 import { storePath } from "../store/sqlite_store.ts";
 import { KNOWN_VARIABLES } from "./variables.ts";
@@ -61,18 +62,37 @@ async function checkStore(config: Config, report: CheckReport): Promise<void> {
     return;
   }
   if (config.store === "postgres") {
-    const url = new URL(config.databaseUrl!);
-    const host = url.hostname || url.searchParams.get("host") || "localhost";
-    const port = Number(url.port || 5432);
+    const { host, port, socket } = postgresAddress(config.databaseUrl!);
     const said = `PostgreSQL at ${redactUrl(config.databaseUrl!)}`;
-    const error = await tcpReach(host, port);
-    if (error === undefined) report.reached.push(`store: ${said} (TCP ${host}:${port} answers)`);
-    else report.problems.push(`cannot reach ${said} (DATABASE_URL): ${error}`);
+    const error = socket === undefined ? await tcpReach(host, port) : await socketReach(socket);
+    const how = socket === undefined ? `TCP ${host}:${port}` : `Unix socket ${JSON.stringify(socket)}`;
+    if (error === undefined) report.reached.push(`store: ${said} (${how} answers)`);
+    else report.problems.push(`cannot reach ${said} (DATABASE_URL) by ${how}: ${error}`);
     return;
   }
   const problem = checkSqlite(config.dataDir);
   if (problem.startsWith("store: ")) report.reached.push(problem);
   else report.problems.push(problem);
+}
+
+/** Connect to a Unix socket within {@link CONNECT_TIMEOUT_MS}; the error, or undefined. */
+export async function socketReach(path: string): Promise<string | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let conn: Deno.UnixConn | undefined;
+  const timeout = new Promise<string>((resolve) =>
+    timer = setTimeout(() => resolve(`no answer within ${CONNECT_TIMEOUT_MS / 1000} s`), CONNECT_TIMEOUT_MS)
+  );
+  const attempt = Deno.connect({ transport: "unix", path }).then((c) => {
+    conn = c;
+    return undefined;
+  }, (e) => e instanceof Deno.errors.NotFound ? "no such socket (is PostgreSQL listening there?)" : errorText(e));
+  try {
+    return await Promise.race([attempt, timeout]);
+  } finally {
+    clearTimeout(timer);
+    // A connection that came after the timeout is closed too.
+    void attempt.then(() => conn?.close());
+  }
 }
 
 /**

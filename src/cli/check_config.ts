@@ -1,7 +1,7 @@
 /**
  * `kefu check-config`: read the configuration as `kefu serve` would, report every problem at once, and reach what
  * it names — the store (SQLite read-only, never taking DATA_DIR's lock from a running kefu; PostgreSQL by a TCP
- * connection, or its Unix socket) and Redis (a PING) — without starting anything.
+ * connection, or its Unix socket) and Redis (its version, `INFO server`) — without starting anything.
  *
  * @module
  */
@@ -10,6 +10,7 @@ import { DatabaseSync } from "node:sqlite";
 import { type Config, ConfigError, readConfig, redactUrl } from "../config/config.ts";
 import { postgresAddress } from "../config/postgres_url.ts";
 import { configWarnings } from "../config/warnings.ts";
+import { probeRedis, requireRedisVersion } from "../cluster/redis_version.ts";
 import { storePath } from "../store/sqlite_store.ts";
 import { KNOWN_VARIABLES } from "./variables.ts";
 
@@ -152,29 +153,20 @@ export function checkSqlite(dataDir: string): string {
 }
 
 async function checkRedis(raw: string, report: CheckReport): Promise<void> {
-  const url = new URL(raw);
-  const host = url.hostname || "127.0.0.1";
-  const port = Number(url.port || 6379);
   const said = `Redis at ${redactUrl(raw)}`;
-  if (url.protocol === "rediss:") {
-    // TLS: a TCP connection says the address answers; the PING needs the TLS handshake kefu will make.
-    const error = await tcpReach(host, port);
-    if (error === undefined) report.reached.push(`${said} (TCP ${host}:${port} answers)`);
-    else report.problems.push(`cannot reach ${said} (REDIS_URL): ${error}`);
+  // node-redis, as kefu connects (TLS for rediss://, the URL's password): its version, which must be 6.2 or newer.
+  const found = await probeRedis(raw, CONNECT_TIMEOUT_MS);
+  if ("error" in found) {
+    report.problems.push(`cannot reach ${said} (REDIS_URL): ${found.error}`);
     return;
   }
-  const error = await tcpReach(host, port, async (conn) => {
-    await conn.write(new TextEncoder().encode("PING\r\n"));
-    const buf = new Uint8Array(128);
-    const n = await conn.read(buf);
-    const answer = n === null ? "" : new TextDecoder().decode(buf.subarray(0, n)).trim();
-    // +PONG, or -NOAUTH when a password is needed: either way a Redis answers.
-    if (!answer.startsWith("+PONG") && !answer.startsWith("-NOAUTH") && !answer.startsWith("-")) {
-      throw new Error(`it does not answer PING like Redis (${JSON.stringify(answer.slice(0, 40))})`);
-    }
-  });
-  if (error === undefined) report.reached.push(`${said} answers PING`);
-  else report.problems.push(`cannot reach ${said} (REDIS_URL): ${error}`);
+  try {
+    requireRedisVersion(found.version, raw);
+    report.reached.push(`${said} answers: Redis ${found.version}`);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    report.problems.push(e.message);
+  }
 }
 
 /** Connect to host:port within {@link CONNECT_TIMEOUT_MS} (and run `then` on the connection); the error, or undefined. */

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { postgresUrlProblem } from "./postgres_url.ts";
 import { type AgentAccount, isPasswordHash } from "../agents/auth/passwords.ts";
 import { isLogLevel, type LogLevel } from "../core/log.ts";
 import { isRole, type Role, ROLES } from "../core/roles.ts";
@@ -292,6 +293,10 @@ export function readConfig(
       ),
     undefined,
   );
+  const urlProblem = databaseUrl === undefined ? undefined : postgresUrlProblem(databaseUrl);
+  if (urlProblem !== undefined) {
+    problems.push(`cannot use DATABASE_URL=${JSON.stringify(redactUrl(databaseUrl!))}: ${urlProblem}`);
+  }
   if (store === "postgres" && databaseUrl === undefined && !problems.some((p) => p.includes("DATABASE_URL"))) {
     problems.push("cannot use STORE=postgres: DATABASE_URL is required (postgres://user:password@host:5432/database)");
   }

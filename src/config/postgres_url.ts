@@ -35,3 +35,20 @@ export function postgresSocket(raw: string | undefined): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * What in a DATABASE_URL postgres.js would not take, or undefined: it reads `host`, `port`, `user` and the like from
+ * the query, but passes any other parameter to the server as a setting, so libpq's `?password=` fails at connect
+ * ("unrecognized configuration parameter").
+ */
+export function postgresUrlProblem(raw: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return undefined;
+  }
+  if (!url.searchParams.has("password")) return undefined;
+  return "the password goes in the URL's user part, not in ?password= (for a Unix socket: " +
+    "postgres://kefu:PASSWORD@%2Frun%2Fpostgresql/kefu)";
+}

@@ -223,15 +223,15 @@ Deno.test("deno task check-config: a DATABASE_URL on PostgreSQL's Unix socket is
   const socket = `${pg.dir}/.s.PGSQL.${pg.port}`;
   const good = await task("check-config", [], {
     STORE: "postgres",
-    DATABASE_URL: `postgres:///kefu?host=${pg.dir}&port=${pg.port}&user=postgres&password=sock-pass-word`,
+    DATABASE_URL: `postgres://postgres:sock-pass-word@${encodeURIComponent(pg.dir)}:${pg.port}/kefu`,
   });
   assert.equal(good.code, 0, good.stdout + good.stderr);
   assert.match(good.stdout, new RegExp(`ok: store: PostgreSQL at .* \\(Unix socket "${socket}" answers\\)`));
   assert.ok(!good.stdout.includes("sock-pass-word"), "no password shown");
-  // The %2F-encoded host names the same socket; a directory without one is a problem that says so.
+  // The host parameter names the same socket; a directory without one is a problem that says so.
   const encoded = await task("check-config", [], {
     STORE: "postgres",
-    DATABASE_URL: `postgres://postgres@${encodeURIComponent(pg.dir)}:${pg.port}/kefu`,
+    DATABASE_URL: `postgres:///kefu?host=${pg.dir}&port=${pg.port}&user=postgres`,
   });
   assert.equal(encoded.code, 0, encoded.stdout + encoded.stderr);
   const none = await task("check-config", [], {

@@ -202,6 +202,19 @@ Deno.test("config: a DATABASE_URL on a Unix socket grants that socket (Deno conn
   assert.equal(postgresAddress("postgresql:///kefu?host=/a,/b").socket, "/a/.s.PGSQL.5432");
   assert.deepEqual(postgresAddress("postgres://kefu:pw@db.example/kefu"), { host: "db.example", port: 5432 });
   assert.deepEqual(postgresAddress("postgres:///kefu"), { host: "localhost", port: 5432 });
+  // libpq's ?password= is refused by name (postgres.js would send it to the server as a setting), never quoted.
+  assert.throws(
+    () => parseConfig({ STORE: "postgres", DATABASE_URL: "postgres:///kefu?host=/run/pg&password=pw-s3cret" }),
+    (e) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(
+        e.message,
+        /^cannot use DATABASE_URL=.*: the password goes in the URL's user part, not in \?password=/,
+      );
+      assert.ok(!e.message.includes("pw-s3cret"), e.message);
+      return true;
+    },
+  );
   // The service reads every one of them.
   for (const url of ["postgres:///kefu?host=/run/postgresql", "postgres://kefu:pw@%2Frun%2Fpostgresql/kefu"]) {
     assert.equal(parseConfig({ STORE: "postgres", DATABASE_URL: url }).databaseUrl, url);

@@ -82,7 +82,9 @@ postgresTests("store opened from the configuration", {
         (await store.acceptInbound({ message: message("u1"), online: [], away: new Set() })).status,
         "stored",
       );
-      assert.equal((await store.stats()).messages, 1);
+      const stats = await store.stats();
+      assert.equal(stats.messages, 1);
+      assert.equal(stats.path, url);
       // Over the socket indeed: the server sees no client address for kefu's connections.
       const rows = await admin.unsafe(
         "SELECT client_addr FROM pg_stat_activity WHERE datname = $1 AND application_name = 'kefu'",

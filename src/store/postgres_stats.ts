@@ -5,10 +5,10 @@
  * - `unread` is always counted: it reads the partial index `messages_unread` (inbound, not yet read), which stays
  *   small while agents read their messages.
  * - `messages` and `contacts` are counted while the table's heap is under {@link EXACT_BELOW_BYTES} (a count then
- *   costs ~13 ms at 80,000 messages); above, `count(*)` reads the whole table (~240 ms at 1,000,000 messages, every call),
- *   so the figure is the planner's estimate: the density `reltuples / relpages` of the last VACUUM or ANALYZE times
- *   the heap's pages now (the planner's own arithmetic), or, on a table never vacuumed nor analyzed, the statistics'
- *   live-row count (`n_live_tup`). Such a figure is named in `estimates`.
+ *   costs ~13 ms at 80,000 messages); above, `count(*)` reads the whole table (~240 ms at 1,000,000 messages, every
+ *   call), so the figure is the planner's estimate: the density `reltuples / relpages` of the last VACUUM or ANALYZE
+ *   times the heap's pages now (the planner's own arithmetic), or, on a table never vacuumed nor analyzed, the
+ *   statistics' live-row count (`n_live_tup`). Such a figure is named in `estimates`.
  *
  * @module
  */

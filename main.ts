@@ -41,7 +41,7 @@ import { VERSION } from "./src/version.ts";
 import { clearGaugeSource, observeAccept, setGaugeSource } from "./src/metrics/metrics.ts";
 import { channelStates, opsRoutes } from "./src/metrics/routes.ts";
 import { Uploads } from "./src/media/uploads.ts";
-import { checkCluster } from "./src/cluster/check.ts";
+import { checkCluster, checkRedisServer } from "./src/cluster/check.ts";
 import { redisBus } from "./src/cluster/redis_bus.ts";
 import { sharedCluster } from "./src/cluster/shared_cluster.ts";
 import { type AutomaticConfig, parseAutomaticConfig } from "./src/automation/config.ts";
@@ -130,6 +130,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   // With sign-in on, the PC hook's socket is not left open by accident: refused before anything is opened.
   checkDoors({ ...config, pcHook: settings.pcHook });
   checkCluster(config);
+  if (config.redisUrl !== undefined) await checkRedisServer(config.redisUrl, log);
   const store = await openStore(config);
   // Several nodes (REDIS_URL): deliveries and presence go through Redis; the store stays the truth.
   const cluster = config.redisUrl === undefined || options.bus !== undefined

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { verifyPassword } from "../src/agents/auth/passwords.ts";
 import { AgentClient, post, SEED_XML } from "./helpers.ts";
+import { startPostgres } from "./support/postgres.ts";
 import { start } from "../main.ts";
 import { ConfigError, parseConfig } from "../src/config/config.ts";
 
@@ -355,4 +356,33 @@ Deno.test("main.ts: hash-password reads the password on standard input and print
   }).output();
   assert.equal(empty.code, 2);
   assert.match(new TextDecoder().decode(empty.stderr), /reads the password on standard input/);
+});
+
+Deno.test("deno task start: STORE=postgres over the server's Unix socket (the task grants that socket alone)", async () => {
+  await using pg = await startPostgres();
+  const dataDir = await Deno.makeTempDir({ prefix: "kefu-sock-" });
+  const child = taskStart({
+    DATA_DIR: dataDir,
+    STORE: "postgres",
+    DATABASE_URL: `postgres:///kefu?host=${pg.dir}&port=${pg.port}&user=postgres`,
+  }).spawn();
+  const lines = lineReader(child.stdout);
+  try {
+    const port = (await lines.until("listening")).port as number;
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.deepEqual([ready.status, (await ready.json()).status], [200, "ready"]);
+    // Stored through the socket: the server has kefu's connections with no client address.
+    const viaSocket = await pg.sql(
+      "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kefu' AND client_addr IS NULL",
+    );
+    assert.ok(Number(viaSocket) > 0, viaSocket);
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0);
+    await lines.rest();
+  } finally {
+    await stopTask(child);
+    await lines.cancel();
+    await child.stderr.cancel();
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });

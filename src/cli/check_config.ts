@@ -1,7 +1,7 @@
 /**
  * `kefu check-config`: read the configuration as `kefu serve` would, report every problem at once, and reach what
  * it names — the store (SQLite read-only, never taking DATA_DIR's lock from a running kefu; PostgreSQL by a TCP
- * connection) and Redis (a PING) — without starting anything.
+ * connection, or its Unix socket) and Redis (its version, `INFO server`) — without starting anything.
  *
  * @module
  */
@@ -9,7 +9,9 @@
 import { DatabaseSync } from "node:sqlite";
 import { checkCluster } from "../cluster/check.ts";
 import { type Config, ConfigError, readConfig, redactUrl } from "../config/config.ts";
+import { postgresAddress } from "../config/postgres_url.ts";
 import { configWarnings } from "../config/warnings.ts";
+import { probeRedis, requireRedisVersion } from "../cluster/redis_version.ts";
 import { storePath } from "../store/sqlite_store.ts";
 import { KNOWN_VARIABLES } from "./variables.ts";
 
@@ -71,18 +73,37 @@ async function checkStore(config: Config, report: CheckReport): Promise<void> {
     return;
   }
   if (config.store === "postgres") {
-    const url = new URL(config.databaseUrl!);
-    const host = url.hostname || url.searchParams.get("host") || "localhost";
-    const port = Number(url.port || 5432);
+    const { host, port, socket } = postgresAddress(config.databaseUrl!);
     const said = `PostgreSQL at ${redactUrl(config.databaseUrl!)}`;
-    const error = await tcpReach(host, port);
-    if (error === undefined) report.reached.push(`store: ${said} (TCP ${host}:${port} answers)`);
-    else report.problems.push(`cannot reach ${said} (DATABASE_URL): ${error}`);
+    const error = socket === undefined ? await tcpReach(host, port) : await socketReach(socket);
+    const how = socket === undefined ? `TCP ${host}:${port}` : `Unix socket ${JSON.stringify(socket)}`;
+    if (error === undefined) report.reached.push(`store: ${said} (${how} answers)`);
+    else report.problems.push(`cannot reach ${said} (DATABASE_URL) by ${how}: ${error}`);
     return;
   }
   const problem = checkSqlite(config.dataDir);
   if (problem.startsWith("store: ")) report.reached.push(problem);
   else report.problems.push(problem);
+}
+
+/** Connect to a Unix socket within {@link CONNECT_TIMEOUT_MS}; the error, or undefined. */
+export async function socketReach(path: string): Promise<string | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let conn: Deno.UnixConn | undefined;
+  const timeout = new Promise<string>((resolve) =>
+    timer = setTimeout(() => resolve(`no answer within ${CONNECT_TIMEOUT_MS / 1000} s`), CONNECT_TIMEOUT_MS)
+  );
+  const attempt = Deno.connect({ transport: "unix", path }).then((c) => {
+    conn = c;
+    return undefined;
+  }, (e) => e instanceof Deno.errors.NotFound ? "no such socket (is PostgreSQL listening there?)" : errorText(e));
+  try {
+    return await Promise.race([attempt, timeout]);
+  } finally {
+    clearTimeout(timer);
+    // A connection that came after the timeout is closed too.
+    void attempt.then(() => conn?.close());
+  }
 }
 
 /**
@@ -142,29 +163,20 @@ export function checkSqlite(dataDir: string): string {
 }
 
 async function checkRedis(raw: string, report: CheckReport): Promise<void> {
-  const url = new URL(raw);
-  const host = url.hostname || "127.0.0.1";
-  const port = Number(url.port || 6379);
   const said = `Redis at ${redactUrl(raw)}`;
-  if (url.protocol === "rediss:") {
-    // TLS: a TCP connection says the address answers; the PING needs the TLS handshake kefu will make.
-    const error = await tcpReach(host, port);
-    if (error === undefined) report.reached.push(`${said} (TCP ${host}:${port} answers)`);
-    else report.problems.push(`cannot reach ${said} (REDIS_URL): ${error}`);
+  // node-redis, as kefu connects (TLS for rediss://, the URL's password): its version, which must be 6.2 or newer.
+  const found = await probeRedis(raw, CONNECT_TIMEOUT_MS);
+  if ("error" in found) {
+    report.problems.push(`cannot reach ${said} (REDIS_URL): ${found.error}`);
     return;
   }
-  const error = await tcpReach(host, port, async (conn) => {
-    await conn.write(new TextEncoder().encode("PING\r\n"));
-    const buf = new Uint8Array(128);
-    const n = await conn.read(buf);
-    const answer = n === null ? "" : new TextDecoder().decode(buf.subarray(0, n)).trim();
-    // +PONG, or -NOAUTH when a password is needed: either way a Redis answers.
-    if (!answer.startsWith("+PONG") && !answer.startsWith("-NOAUTH") && !answer.startsWith("-")) {
-      throw new Error(`it does not answer PING like Redis (${JSON.stringify(answer.slice(0, 40))})`);
-    }
-  });
-  if (error === undefined) report.reached.push(`${said} answers PING`);
-  else report.problems.push(`cannot reach ${said} (REDIS_URL): ${error}`);
+  try {
+    requireRedisVersion(found.version, raw);
+    report.reached.push(`${said} answers: Redis ${found.version}`);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    report.problems.push(e.message);
+  }
 }
 
 /** Connect to host:port within {@link CONNECT_TIMEOUT_MS} (and run `then` on the connection); the error, or undefined. */

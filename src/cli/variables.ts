@@ -45,6 +45,7 @@ export const VARIABLE_GROUPS: readonly VariableGroup[] = [
       v("DATA_DIR", "./data", "where kefu.db, its lock and the media files live"),
       v("MEDIA_DIR", "DATA_DIR/media", "where media files live; several nodes need one they all share"),
       v("DATABASE_URL", "", "postgres://user:password@host:5432/db, required with STORE=postgres"),
+      v("DATABASE_POOL_SIZE", "10", "connections each process keeps to PostgreSQL (1 to 1000)"),
       v("GROUP_COMMIT_MS", "2", "a commit waits this long for company; 0 commits each message alone"),
       v("STORE_SYNC", "NORMAL", "SQLite synchronous: NORMAL survives a crash, FULL a power loss"),
       v("RETENTION_DAYS", "30", "messages older than this are swept hourly (unread ones stay)"),

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { postgresUrlProblem } from "./postgres_url.ts";
 import { type AgentAccount, isPasswordHash } from "../agents/auth/passwords.ts";
 import { isLogLevel, type LogLevel } from "../core/log.ts";
 import { isRole, type Role, ROLES } from "../core/roles.ts";
@@ -45,6 +46,8 @@ export interface Config {
   mediaDir?: string;
   /** `DATABASE_URL` (postgres://…), required with STORE=postgres; holds a password: log {@link redactUrl} of it. */
   databaseUrl?: string;
+  /** `DATABASE_POOL_SIZE`: connections each process keeps to PostgreSQL (the server's `max_connections` is shared). */
+  databasePoolSize: number;
   /** `REDIS_URL` (redis://…, rediss://…) for cluster mode; undefined: one process. Log {@link redactUrl} of it. */
   redisUrl?: string;
   /** `NODE_ID`: this process's name among several (default: host name and pid). */
@@ -118,6 +121,7 @@ export const DEFAULTS: Config = {
   dataDir: "./data",
   mediaDir: undefined,
   databaseUrl: undefined,
+  databasePoolSize: 10,
   redisUrl: undefined,
   nodeId: defaultNodeId(),
   groupCommitMs: 2,
@@ -289,6 +293,10 @@ export function readConfig(
       ),
     undefined,
   );
+  const urlProblem = databaseUrl === undefined ? undefined : postgresUrlProblem(databaseUrl);
+  if (urlProblem !== undefined) {
+    problems.push(`cannot use DATABASE_URL=${JSON.stringify(redactUrl(databaseUrl!))}: ${urlProblem}`);
+  }
   if (store === "postgres" && databaseUrl === undefined && !problems.some((p) => p.includes("DATABASE_URL"))) {
     problems.push("cannot use STORE=postgres: DATABASE_URL is required (postgres://user:password@host:5432/database)");
   }
@@ -308,6 +316,7 @@ export function readConfig(
     dataDir: dataDirOf(env),
     mediaDir: env.MEDIA_DIR?.trim() || undefined,
     databaseUrl,
+    databasePoolSize: int("DATABASE_POOL_SIZE", D.databasePoolSize, 1, 1000),
     redisUrl: read(
       () => readServiceUrl(env.REDIS_URL, "REDIS_URL", ["redis:", "rediss:"], "redis://127.0.0.1:6379/0"),
       undefined,

@@ -19,7 +19,7 @@ export async function openStore(config: Config): Promise<Store> {
   if (config.store === "postgres") {
     // Loaded only when asked for: the SQLite default needs no database client in its module graph.
     const { openPostgresStore } = await import("./postgres_store.ts");
-    return await openPostgresStore({ url: config.databaseUrl! });
+    return await openPostgresStore({ url: config.databaseUrl!, max: config.databasePoolSize });
   }
   const options = { synchronous: config.storeSync, groupCommitMs: config.groupCommitMs };
   if (config.store === "memory") return new SqliteStore({ path: ":memory:", ...options });

@@ -155,9 +155,6 @@ export const Q = {
   // Kept whatever their age: inbound not read, replies not yet sent.
   sweep: "DELETE FROM messages WHERE seq > $1 AND seq <= $2 AND stored_at < $3 " +
     "AND NOT (direction = 'in' AND state <> 'acked') AND NOT (direction = 'out' AND state = 'queued')",
-  stats: "SELECT (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM contacts) AS contacts, " +
-    "(SELECT count(*) FROM messages WHERE direction = 'in' AND state <> 'acked') AS unread, " +
-    "pg_database_size(current_database()) AS bytes",
 } as const;
 
 /** What a contact's list entry derives from its messages: one indexed lookup each, in the same query. */

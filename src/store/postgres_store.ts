@@ -34,6 +34,7 @@ import type { WindowUse } from "./decisions.ts";
 import { migrate, PG_MIGRATIONS, type PgMigration, URL_QUOTE } from "./postgres_schema.ts";
 import { AUTOMATIC_SQL, idleParams, toIdle } from "./postgres_automatic.ts";
 import { postgresReport } from "./postgres_reports.ts";
+import { readStats } from "./postgres_stats.ts";
 import type { ReportData, ReportQuery } from "./reports_sql.ts";
 import { ACCEPT, ASSIGN_LOCK, CONTACT_FIELDS, Q, QUEUE_SQL, SUMMARY, TEAM } from "./postgres_sql.ts";
 import type {
@@ -672,13 +673,14 @@ export class PostgresStore implements Store {
 
   stats(): Promise<StoreStats> {
     return this.#read("read the store's counters", async (sql) => {
-      const [r] = await sql.unsafe(Q.stats, [], { prepare: true });
+      const r = await readStats(sql);
       return {
         kind: "postgres",
         path: this.#path,
         messages: r.messages,
         contacts: r.contacts,
         unread: r.unread,
+        estimates: r.estimates,
         commits: this.#commits,
         // One write per transaction: PostgreSQL shares the WAL flush of concurrent commits by itself.
         writes: this.#commits,
@@ -987,8 +989,10 @@ function likeEscape(text: string): string {
 export function redact(url: string): string {
   try {
     const u = new URL(url);
-    if (u.password === "") return url;
+    // libpq's form for a Unix socket carries the password as a parameter: `postgres:///kefu?host=/run/…&password=…`.
+    if (u.password === "" && !u.searchParams.has("password")) return url;
     u.password = "";
+    u.searchParams.delete("password");
     return u.toString();
   } catch {
     return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1@");

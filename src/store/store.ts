@@ -233,6 +233,11 @@ export interface StoreStats {
   queued: number;
   /** Bytes on disk (SQLite: the file and its write-ahead log); 0 where unknown. */
   fileBytes: number;
+  /**
+   * The figures that are estimates rather than counts; absent or empty when all are counted. PostgreSQL estimates
+   * `messages` and `contacts` of a large table (src/store/postgres_stats.ts); SQLite counts every figure.
+   */
+  estimates?: ("messages" | "contacts")[];
 }
 
 /** The store of record; see the module documentation. */

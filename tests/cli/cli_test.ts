@@ -5,6 +5,7 @@ import { KNOWN_VARIABLES, VARIABLE_GROUPS } from "../../src/cli/variables.ts";
 import { COMMANDS } from "../../src/cli/help.ts";
 import { VERSION } from "../../src/version.ts";
 import { AgentClient, freePort, post, SEED_XML, spawnKefu } from "../helpers.ts";
+import { startPostgres } from "../support/postgres.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -204,7 +205,7 @@ Deno.test({
         REDIS_URL: `redis://127.0.0.1:${port}/0`,
       });
       assert.equal(r.code, 2, r.stdout + r.stderr);
-      assert.match(r.stdout, new RegExp(`ok: Redis at redis://127.0.0.1:${port}/0 answers PING`));
+      assert.match(r.stdout, new RegExp(`ok: Redis at redis://127.0.0.1:${port}/0 answers: Redis \\d+\\.\\d+\\.\\d+`));
       assert.match(
         r.stdout,
         /kefu: cannot reach PostgreSQL at postgres:\/\/kefu:\*\*\*@127\.0\.0\.1:\d+\/kefu \(DATABASE_URL\)/,
@@ -215,6 +216,30 @@ Deno.test({
       await redis.status;
     }
   },
+});
+
+Deno.test("deno task check-config: a DATABASE_URL on PostgreSQL's Unix socket is reached there (real PostgreSQL)", async () => {
+  await using pg = await startPostgres();
+  const socket = `${pg.dir}/.s.PGSQL.${pg.port}`;
+  const good = await task("check-config", [], {
+    STORE: "postgres",
+    DATABASE_URL: `postgres://postgres:sock-pass-word@${encodeURIComponent(pg.dir)}:${pg.port}/kefu`,
+  });
+  assert.equal(good.code, 0, good.stdout + good.stderr);
+  assert.match(good.stdout, new RegExp(`ok: store: PostgreSQL at .* \\(Unix socket "${socket}" answers\\)`));
+  assert.ok(!good.stdout.includes("sock-pass-word"), "no password shown");
+  // The host parameter names the same socket; a directory without one is a problem that says so.
+  const encoded = await task("check-config", [], {
+    STORE: "postgres",
+    DATABASE_URL: `postgres:///kefu?host=${pg.dir}&port=${pg.port}&user=postgres`,
+  });
+  assert.equal(encoded.code, 0, encoded.stdout + encoded.stderr);
+  const none = await task("check-config", [], {
+    STORE: "postgres",
+    DATABASE_URL: `postgres:///kefu?host=${pg.dir}&port=${freePort()}`,
+  });
+  assert.equal(none.code, 2, none.stdout + none.stderr);
+  assert.match(none.stdout, /kefu: cannot reach PostgreSQL at .* by Unix socket ".*": no such socket/);
 });
 
 Deno.test("deno task backup: a consistent copy of the SQLite store while kefu runs and writes; it opens with the rows", async () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, DEFAULTS, editDistance, nearestKey, parseConfig, redactUrl } from "../../src/config/config.ts";
 import { fsPermissions, permissionFlag } from "../../src/config/permissions.ts";
+import { postgresAddress } from "../../src/config/postgres_url.ts";
 
 Deno.test("config: defaults match the README (PORT 1234, heartbeat 30 s)", () => {
   const c = parseConfig({});
@@ -25,6 +26,7 @@ Deno.test("config: every variable is read", () => {
     STORE: "memory",
     DATA_DIR: "/var/lib/kefu",
     GROUP_COMMIT_MS: "0",
+    DATABASE_POOL_SIZE: "4",
     STORE_SYNC: "full",
     RETENTION_DAYS: "7",
     REDELIVER_PAGE: "50",
@@ -61,6 +63,7 @@ Deno.test("config: every variable is read", () => {
     dataDir: "/var/lib/kefu",
     mediaDir: undefined,
     databaseUrl: undefined,
+    databasePoolSize: 4,
     redisUrl: undefined,
     nodeId: DEFAULTS.nodeId,
     groupCommitMs: 0,
@@ -173,6 +176,62 @@ Deno.test("config: the start task's permissions follow DATA_DIR and CONFIG_FILE"
   );
   // Deno's lists are comma-separated: such a path cannot be granted, and the message says so.
   assert.throws(() => permissionFlag("write", { DATA_DIR: "/srv/a,b" }), /cannot grant write access to "\/srv\/a,b"/);
+});
+
+Deno.test("config: a DATABASE_URL on a Unix socket grants that socket (Deno connects to one with read and write)", () => {
+  const socket = { DATA_DIR: "/var/lib/kefu", DATABASE_URL: "postgres:///kefu?host=/run/postgresql&user=kefu" };
+  assert.deepEqual(fsPermissions(socket, "/app/static", []), {
+    read: ["/app/static", "/var/lib/kefu", "/run/postgresql/.s.PGSQL.5432"],
+    write: ["/var/lib/kefu", "/run/postgresql/.s.PGSQL.5432"],
+  });
+  // check-config's one write grant: the socket, or nothing.
+  assert.equal(permissionFlag("socket", socket), "--allow-write=/run/postgresql/.s.PGSQL.5432");
+  assert.equal(permissionFlag("socket", { DATABASE_URL: "postgres://kefu@db:5432/kefu" }), "--no-prompt");
+  assert.equal(permissionFlag("socket", {}), "--no-prompt");
+  assert.deepEqual(fsPermissions({ DATABASE_URL: "postgres://kefu@db/kefu" }, "/s", []).write, ["./data"]);
+  // The forms libpq reads: the host parameter (with a port parameter), the host percent-encoded, a list.
+  assert.deepEqual(postgresAddress("postgres:///kefu?host=/var/run/postgresql/&port=5433"), {
+    host: "/var/run/postgresql/",
+    port: 5433,
+    socket: "/var/run/postgresql/.s.PGSQL.5433",
+  });
+  assert.equal(
+    postgresAddress("postgres://kefu@%2Frun%2Fpostgresql:6000/kefu").socket,
+    "/run/postgresql/.s.PGSQL.6000",
+  );
+  assert.equal(postgresAddress("postgresql:///kefu?host=/a,/b").socket, "/a/.s.PGSQL.5432");
+  assert.deepEqual(postgresAddress("postgres://kefu:pw@db.example/kefu"), { host: "db.example", port: 5432 });
+  assert.deepEqual(postgresAddress("postgres:///kefu"), { host: "localhost", port: 5432 });
+  // libpq's ?password= is refused by name (postgres.js would send it to the server as a setting), never quoted.
+  assert.throws(
+    () => parseConfig({ STORE: "postgres", DATABASE_URL: "postgres:///kefu?host=/run/pg&password=pw-s3cret" }),
+    (e) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(
+        e.message,
+        /^cannot use DATABASE_URL=.*: the password goes in the URL's user part, not in \?password=/,
+      );
+      assert.ok(!e.message.includes("pw-s3cret"), e.message);
+      return true;
+    },
+  );
+  // The service reads every one of them.
+  for (const url of ["postgres:///kefu?host=/run/postgresql", "postgres://kefu:pw@%2Frun%2Fpostgresql/kefu"]) {
+    assert.equal(parseConfig({ STORE: "postgres", DATABASE_URL: url }).databaseUrl, url);
+  }
+});
+
+Deno.test("config: DATABASE_POOL_SIZE is a pool of 1 to 1000 connections, 10 by default", () => {
+  assert.equal(parseConfig({}).databasePoolSize, 10);
+  assert.equal(parseConfig({ DATABASE_POOL_SIZE: " 25 " }).databasePoolSize, 25);
+  assert.equal(parseConfig({ DATABASE_POOL_SIZE: "1" }).databasePoolSize, 1);
+  for (const bad of ["0", "1001", "-3", "2.5", "ten"]) {
+    assert.throws(() => parseConfig({ DATABASE_POOL_SIZE: bad }), (e) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.message, `cannot read DATABASE_POOL_SIZE="${bad}": expected an integer from 1 to 1000`);
+      return true;
+    });
+  }
 });
 
 Deno.test("config: CONFIG_FILE agents need an id and a hash from kefu hash-password; typos and repeats are refused", () => {

@@ -444,7 +444,7 @@ export class Hub {
 
   /** Close every session of this process (shutdown); resolves once their close handshakes ended or `waitMs` passed. */
   async closeAll(code: number, reason: string, waitMs = 0): Promise<void> {
-    const peers = this.#delivery.closeAll(code, reason);
+    const peers = await this.#delivery.closeAll(code, reason);
     // Waited for because the server ends what is left right after: a client whose close frame had not gone out yet
     // sees an abnormal close, not `code` (seen under load: the page then backs off instead of reconnecting at once).
     const until = Date.now() + waitMs;

@@ -1,0 +1,86 @@
+/**
+ * An agent without read receipts (the seed's protocol) reads what left kefu for its open socket; what had not left
+ * when the socket closed, or reached no socket, comes with its next connect or live (issue 19: the rolling restart's
+ * `F got every accepted message; missing: rr1211`). The peers read `bufferedAmount` as Deno's WebSocket does: 0 once
+ * closing, whatever the socket still held.
+ */
+
+import assert from "node:assert/strict";
+import type { Message } from "../../src/core/message.ts";
+import { Close } from "../../src/envelope/protocol.ts";
+import { Hub } from "../../src/hub/hub.ts";
+import { SqliteStore } from "../../src/store/sqlite_store.ts";
+import { Peer } from "./peer.ts";
+
+let seq = 0;
+function msg(contact: string, content: string): Message {
+  return {
+    id: `nr${++seq}`,
+    direction: "in",
+    channel: "wx_official_account",
+    contact,
+    agent: "",
+    company: "",
+    type: "text",
+    content,
+    media: "",
+    sendTime: 1700000000 + seq,
+    name: contact,
+    avatar: "",
+  };
+}
+
+// A real SQLite store (in memory), closed when the test ends.
+function sqlite() {
+  const store = new SqliteStore({ path: ":memory:" });
+  return { store, [Symbol.asyncDispose]: () => store.close() };
+}
+
+function contents(p: Peer): string[] {
+  return p.take().map((m) => m.content);
+}
+
+Deno.test("no receipts: a drain closing a socket with bytes left keeps them unread for the next connect", async () => {
+  await using t = sqlite();
+  const { store } = t;
+  const hub = new Hub({ store });
+  const f = new Peer(), g = new Peer();
+  await hub.connect("f", f);
+  await hub.connect("g", g);
+  // f's socket is still writing when the drain begins; g's buffer is empty (what it got left kefu).
+  f.bufferedAmount = 100;
+  await hub.accept(msg("u1", "in flight"), { agent: "f" });
+  await hub.accept(msg("u2", "gone out"), { agent: "g" });
+  assert.deepEqual(contents(f), ["in flight"]);
+  assert.deepEqual(contents(g), ["gone out"]);
+  await hub.closeAll(Close.reconnect, "draining", 0);
+  assert.equal(f.closed?.code, Close.reconnect);
+  assert.equal(g.closed?.code, Close.reconnect);
+  hub.disconnect("f", f);
+  hub.disconnect("g", g);
+  const f2 = new Peer(), g2 = new Peer();
+  await hub.connect("f", f2);
+  await hub.connect("g", g2);
+  assert.deepEqual(contents(f2), ["in flight"], "what f's socket held comes with its next connect");
+  assert.deepEqual(contents(g2), [], "what left for g's socket was read");
+});
+
+Deno.test("no receipts: a backlog whose socket closes before it was written stays unread", async () => {
+  await using t = sqlite();
+  const { store } = t;
+  const hub = new Hub({ store });
+  const old = new Peer();
+  await hub.connect("f", old);
+  hub.disconnect("f", old);
+  await hub.accept(msg("u1", "waited"), { agent: "f" });
+  const f = new Peer();
+  // The backlog goes out into a socket whose buffer does not empty before the drain closes it.
+  f.bufferedAmount = 100;
+  await hub.connect("f", f);
+  assert.deepEqual(contents(f), ["waited"]);
+  await hub.closeAll(Close.reconnect, "draining", 0);
+  hub.disconnect("f", f);
+  const f2 = new Peer();
+  await hub.connect("f", f2);
+  assert.deepEqual(contents(f2), ["waited"]);
+});

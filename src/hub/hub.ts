@@ -463,13 +463,27 @@ export class Hub {
   // a session after all is unread again.
   #deliver(agent: string, m: Message, state: InboundState): number {
     const d = this.#bus.deliver(agent, m);
-    if (state === "acked" && (d.sockets === 0 || d.needsAck)) {
+    if (state === "acked" && d.sockets === 0) {
+      // Its session closed after the store decided: one the agent opened meanwhile (here or on another node) may have
+      // read its backlog before the requeue, and nothing else would write it there until its next connect.
+      this.#background("requeue_failed", this.#requeueAndDeliver(m), { agent, message: m.id });
+    } else if (state === "acked" && d.needsAck) {
       this.#background("requeue_failed", this.#store.requeue([m]), { agent, message: m.id });
     } else if (state === "accepted" && d.sockets > 0 && !d.needsAck) {
       // Stored before its sessions read on write (one was still catching up when the store decided): read now.
       this.#background("ack_failed", this.#store.ack(agent, [m]), { agent, message: m.id });
     }
     return d.sockets;
+  }
+
+  // A message stored as read that reached no session: unread again, then written to the sessions of its contact's
+  // owner now (they drop it when their backlog had it; one without receipts reads it, so it is read again).
+  async #requeueAndDeliver(m: Message): Promise<void> {
+    if (await this.#store.requeue([m]) === 0) return;
+    const c = await this.#store.contact(m.contact);
+    if (c === undefined || c.agent === UNASSIGNED || !this.#bus.isOnline(c.agent)) return;
+    m.agent = c.agent;
+    this.#deliver(c.agent, m, "accepted");
   }
 
   // A contact went to `to` (a transfer, the queue, an away owner): its unread messages go to `to`'s sessions now.

@@ -10,6 +10,8 @@ import type { Message } from "../../src/core/message.ts";
 import { Close } from "../../src/envelope/protocol.ts";
 import { Hub } from "../../src/hub/hub.ts";
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
+import type { InboundInput, InboundOutcome, MessageRef, Store } from "../../src/store/store.ts";
+import { eventually } from "../helpers.ts";
 import { Peer } from "./peer.ts";
 
 let seq = 0;
@@ -83,4 +85,63 @@ Deno.test("no receipts: a backlog whose socket closes before it was written stay
   const f2 = new Peer();
   await hub.connect("f", f2);
   assert.deepEqual(contents(f2), ["waited"]);
+});
+
+// The real store, with two holds a test releases: the answer of acceptInbound (after its commit, and without the early
+// `decided`, as PostgreSQL does), and the start of a requeue. Only the order of events is the test's.
+function heldStore(store: SqliteStore) {
+  const decided = Promise.withResolvers<void>();
+  const accepted = Promise.withResolvers<void>();
+  const requeueAsked = Promise.withResolvers<void>();
+  const requeue = Promise.withResolvers<void>();
+  const held = new Proxy(store, {
+    get(target, prop) {
+      if (prop === "acceptInbound") {
+        return async (input: InboundInput): Promise<InboundOutcome> => {
+          const o = await target.acceptInbound({ ...input, decided: undefined });
+          decided.resolve();
+          await accepted.promise;
+          return o;
+        };
+      }
+      if (prop === "requeue") {
+        return async (refs: readonly MessageRef[]): Promise<number> => {
+          requeueAsked.resolve();
+          await requeue.promise;
+          return target.requeue(refs);
+        };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  }) as Store;
+  return { held, decided, accepted, requeueAsked, requeue };
+}
+
+Deno.test("no receipts: a message stored read whose socket closed reaches the session opened before its requeue", async () => {
+  await using t = sqlite();
+  const { store } = t;
+  const h = heldStore(store);
+  const hub = new Hub({ store: h.held });
+  const f1 = new Peer();
+  await hub.connect("f", f1);
+  // Stored read (f1 reads on write); before it is written, f1 is closed (a drain) and f reconnects.
+  const accepting = hub.accept(msg("u1", "raced"), { agent: "f" });
+  await h.decided.promise;
+  assert.equal(await store.stats().then((s) => s.unread), 0, "stored as read");
+  f1.close(Close.reconnect, "draining");
+  hub.disconnect("f", f1);
+  h.accepted.resolve();
+  await h.requeueAsked.promise;
+  // The new session reads its backlog while the requeue is still on its way: the message is not in it.
+  const f2 = new Peer();
+  await hub.connect("f", f2);
+  assert.deepEqual(contents(f2), []);
+  h.requeue.resolve();
+  await accepting;
+  assert.deepEqual(contents(f1), [], "the closed socket got nothing");
+  const got: string[] = [];
+  await eventually("f's open session got the message", () => (got.push(...contents(f2)), got.length > 0));
+  assert.deepEqual(got, ["raced"]);
+  await eventually("f read it (it sends no receipts)", async () => await hub.waiting() === 0);
 });

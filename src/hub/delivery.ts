@@ -279,14 +279,15 @@ export class Delivery {
 
   /**
    * Close every session (shutdown); resolves to the sessions closed. A session without read receipts that still has
-   * bytes to send is closed only once what they hold is unread again in the store: its agent reconnects (elsewhere)
-   * as soon as the close arrives, and reads its backlog then.
+   * bytes to send is given up to `flushMs` to send them (it gets nothing new meanwhile), then closed once what it
+   * still holds is unread again in the store: its agent reconnects (elsewhere) as soon as the close arrives, and reads
+   * its backlog then.
    */
-  async closeAll(code: number, reason: string): Promise<AgentPeer[]> {
+  async closeAll(code: number, reason: string, flushMs = 0): Promise<AgentPeer[]> {
     this.#closing.abort();
     const closed: AgentPeer[] = [];
     const held: AgentPeer[] = [];
-    const unread: MessageRef[] = [];
+    const unread = new Map<AgentPeer, MessageRef[]>();
     for (const peers of this.#sessions.values()) {
       for (const p of peers) {
         closed.push(p);
@@ -295,7 +296,7 @@ export class Delivery {
         this.#legacy.delete(p);
         if (unflushed !== undefined && unflushed.length > 0 && p.readyState === OPEN && p.bufferedAmount > 0) {
           held.push(p);
-          unread.push(...unflushed);
+          unread.set(p, unflushed);
         } else p.close(code, reason);
       }
     }
@@ -304,10 +305,19 @@ export class Delivery {
     this.#watchers.clear();
     this.#backlogSent.clear();
     if (held.length === 0) return closed;
+    // Most often a write is merely under way: what leaves has been read (the rule), and nothing is requeued, so no
+    // read marked for it by another path (a node's receipt for what it wrote) can land after the requeue.
+    const stuck = () => held.some((p) => p.readyState === OPEN && p.bufferedAmount > 0);
+    for (let waited = 0; waited < flushMs && stuck(); waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     // No more writes reach these sessions (they are no longer listed): what they hold is all there is to requeue.
-    await this.#o.store.requeue(unread).catch((e) =>
-      this.#o.log.error("requeue_failed", { messages: unread.length, error: String(e) })
-    );
+    const left = held.filter((p) => p.readyState === OPEN && p.bufferedAmount > 0).map((p) => unread.get(p)!);
+    if (left.length > 0) {
+      await this.#o.store.requeue(left.flat()).catch((e) =>
+        this.#o.log.error("requeue_failed", { messages: left.flat().length, error: String(e) })
+      );
+    }
     for (const p of held) p.close(code, reason);
     return closed;
   }

@@ -442,12 +442,15 @@ export class Hub {
     this.#draining = true;
   }
 
-  /** Close every session of this process (shutdown); resolves once their close handshakes ended or `waitMs` passed. */
+  /**
+   * Close every session of this process (shutdown); resolves once their close handshakes ended or `waitMs` passed (of
+   * which a socket without read receipts still sending may take half, see {@link Delivery.closeAll}).
+   */
   async closeAll(code: number, reason: string, waitMs = 0): Promise<void> {
-    const peers = await this.#delivery.closeAll(code, reason);
+    const until = Date.now() + waitMs;
+    const peers = await this.#delivery.closeAll(code, reason, waitMs / 2);
     // Waited for because the server ends what is left right after: a client whose close frame had not gone out yet
     // sees an abnormal close, not `code` (seen under load: the page then backs off instead of reconnecting at once).
-    const until = Date.now() + waitMs;
     while (Date.now() < until && peers.some((p) => p.readyState !== CLOSED)) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }

@@ -67,6 +67,29 @@ Deno.test("no receipts: a drain closing a socket with bytes left keeps them unre
   assert.deepEqual(contents(g2), [], "what left for g's socket was read");
 });
 
+Deno.test("no receipts: a drain lets a socket finish its write before the close; what left was read", async () => {
+  await using t = sqlite();
+  const { store } = t;
+  const hub = new Hub({ store });
+  const f = new Peer();
+  await hub.connect("f", f);
+  f.bufferedAmount = 100;
+  await hub.accept(msg("u1", "leaving"), { agent: "f" });
+  assert.deepEqual(contents(f), ["leaving"]);
+  const closing = hub.closeAll(Close.reconnect, "draining", 60_000);
+  // Nothing new is written to it while it finishes; it is closed once its buffer is empty.
+  await hub.accept(msg("u1", "after the drain began"), { agent: "f" });
+  assert.deepEqual(contents(f), []);
+  assert.equal(f.closed, undefined, "not closed while its write is under way");
+  f.bufferedAmount = 0;
+  await eventually("f is closed", () => f.closed?.code === Close.reconnect);
+  hub.disconnect("f", f);
+  await closing;
+  const f2 = new Peer();
+  await hub.connect("f", f2);
+  assert.deepEqual(contents(f2), ["after the drain began"], "what left for f's socket was read; the rest comes now");
+});
+
 Deno.test("no receipts: a backlog whose socket closes before it was written stays unread", async () => {
   await using t = sqlite();
   const { store } = t;

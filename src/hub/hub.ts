@@ -480,13 +480,17 @@ export class Hub {
   }
 
   // A message stored as read that reached no session: unread again, then written to the sessions of its contact's
-  // owner now (they drop it when their backlog had it; one without receipts reads it, so it is read again).
+  // owner now (they drop it when their backlog had it; one without receipts reads it, so it is read again). Whether
+  // the owner is online is not asked: a session opened on another node a moment ago may not be known here yet (a
+  // draining node's accept is where this happens), and the bus publishes anyway.
   async #requeueAndDeliver(m: Message): Promise<void> {
     if (await this.#store.requeue([m]) === 0) return;
     const c = await this.#store.contact(m.contact);
-    if (c === undefined || c.agent === UNASSIGNED || !this.#bus.isOnline(c.agent)) return;
+    if (c === undefined || c.agent === UNASSIGNED) return;
     m.agent = c.agent;
-    this.#deliver(c.agent, m, "accepted");
+    // Not through the watchers: they saw it when it came.
+    const d = this.#unwatched.deliver(c.agent, m);
+    if (d.sockets > 0 && !d.needsAck) await this.#store.ack(c.agent, [m]);
   }
 
   // A contact went to `to` (a transfer, the queue, an away owner): its unread messages go to `to`'s sessions now.

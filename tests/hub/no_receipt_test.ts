@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import type { Message } from "../../src/core/message.ts";
 import { Close } from "../../src/envelope/protocol.ts";
+import type { AgentBus } from "../../src/hub/bus.ts";
+import type { Delivery } from "../../src/hub/delivery.ts";
 import { Hub } from "../../src/hub/hub.ts";
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
 import type { InboundInput, InboundOutcome, MessageRef, Store } from "../../src/store/store.ts";
@@ -167,4 +169,46 @@ Deno.test("no receipts: a message stored read whose socket closed reaches the se
   await eventually("f's open session got the message", () => (got.push(...contents(f2)), got.length > 0));
   assert.deepEqual(got, ["raced"]);
   await eventually("f read it (it sends no receipts)", async () => await hub.waiting() === 0);
+});
+
+Deno.test("no receipts: the requeued message reaches a session on another hub this one does not know of yet", async () => {
+  await using t = sqlite();
+  const h = heldStore(t.store);
+  // Two hubs over one store; each delivers to every hub's sessions (as the broker does), but knows only its own
+  // sessions to be online: the other's presence is not heard yet (a draining node, a moment after the reconnect).
+  const all: Delivery[] = [];
+  const bus = (local: Delivery): AgentBus => {
+    all.push(local);
+    return {
+      deliver: (agent, m) => ({
+        sockets: all.reduce((n, d) => n + d.message(agent, m).sockets, 0),
+        needsAck: all.some((d) => d !== local && d.isOnline(agent)),
+      }),
+      send: (agent, event) => local.send(agent, event),
+      readsOnWrite: (agent) => local.readsOnWrite(agent),
+      isOnline: (agent) => local.isOnline(agent),
+      online: () => local.agents(),
+    };
+  };
+  const x = new Hub({ store: h.held, bus });
+  const z = new Hub({ store: t.store, bus });
+  const f1 = new Peer();
+  await x.connect("f", f1);
+  const accepting = x.accept(msg("u1", "raced"), { agent: "f" });
+  await h.decided.promise;
+  // x drains: f1 is closed before x writes the message, which reaches no session; f reconnects to z, whose backlog
+  // is read before x's requeue.
+  f1.close(Close.reconnect, "draining");
+  x.disconnect("f", f1);
+  h.accepted.resolve();
+  await h.requeueAsked.promise;
+  const f2 = new Peer();
+  await z.connect("f", f2);
+  assert.deepEqual(contents(f2), []);
+  assert.equal(x.isOnline("f"), false, "x does not know of f2");
+  h.requeue.resolve();
+  await accepting;
+  const got: string[] = [];
+  await eventually("f's session on z got the message", () => (got.push(...contents(f2)), got.length > 0));
+  assert.deepEqual(got, ["raced"]);
 });

@@ -126,6 +126,8 @@ export class Hub {
   /** The supervisor's view: the team's state, watching, assigning, internal notes (issue 22). */
   readonly team: Team;
   #reassigning: Promise<number> | undefined;
+  /** Messages stored read that reached no session, on their way back to unread and out again ({@link closeAll} waits). */
+  readonly #requeueing = new Set<Promise<void>>();
 
   constructor(options: HubOptions) {
     this.#store = options.store;
@@ -454,6 +456,9 @@ export class Hub {
     while (Date.now() < until && peers.some((p) => p.readyState !== CLOSED)) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    // Accepts that came as the sessions closed: their messages are unread again and published before the store and
+    // the bus close (the agent's new session, on another node, may have read its backlog before).
+    await Promise.allSettled([...this.#requeueing]);
   }
 
   /** Counters for `/healthz`: this process's sessions, and the store's contacts and unread messages. */
@@ -469,7 +474,9 @@ export class Hub {
     if (state === "acked" && d.sockets === 0) {
       // Its session closed after the store decided: one the agent opened meanwhile (here or on another node) may have
       // read its backlog before the requeue, and nothing else would write it there until its next connect.
-      this.#background("requeue_failed", this.#requeueAndDeliver(m), { agent, message: m.id });
+      const p = this.#requeueAndDeliver(m).finally(() => this.#requeueing.delete(p));
+      this.#requeueing.add(p);
+      this.#background("requeue_failed", p, { agent, message: m.id });
     } else if (state === "acked" && d.needsAck) {
       this.#background("requeue_failed", this.#store.requeue([m]), { agent, message: m.id });
     } else if (state === "accepted" && d.sockets > 0 && !d.needsAck) {

@@ -155,9 +155,10 @@ export class Delivery {
     this.#syncing.delete(peer);
     this.#watchers.delete(peer);
     this.#backlogSent.delete(peer);
-    // What a session without read receipts still had in its buffer did not reach the agent: unread again.
+    // What a session without read receipts still had in its buffer did not reach the agent: unread again. Known only
+    // while it is open (Deno's bufferedAmount reads 0 once it is closing): a drain's close is covered by closeAll.
     const unflushed = this.#legacy.get(peer);
-    if (unflushed !== undefined && unflushed.length > 0 && peer.bufferedAmount > 0) {
+    if (unflushed !== undefined && unflushed.length > 0 && peer.readyState === OPEN && peer.bufferedAmount > 0) {
       this.#o.store.requeue(unflushed).catch((e) =>
         this.#o.log.error("requeue_failed", { agent, messages: unflushed.length, error: String(e) })
       );
@@ -276,20 +277,48 @@ export class Delivery {
     return this.#sessions.keys();
   }
 
-  /** Close every session (shutdown); answers the sessions closed. */
-  closeAll(code: number, reason: string): AgentPeer[] {
+  /**
+   * Close every session (shutdown); resolves to the sessions closed. A session without read receipts that still has
+   * bytes to send is given up to `flushMs` to send them (it gets nothing new meanwhile), then closed once what it
+   * still holds is unread again in the store: its agent reconnects (elsewhere) as soon as the close arrives, and reads
+   * its backlog then.
+   */
+  async closeAll(code: number, reason: string, flushMs = 0): Promise<AgentPeer[]> {
     this.#closing.abort();
     const closed: AgentPeer[] = [];
+    const held: AgentPeer[] = [];
+    const unread = new Map<AgentPeer, MessageRef[]>();
     for (const peers of this.#sessions.values()) {
       for (const p of peers) {
-        p.close(code, reason);
         closed.push(p);
+        // Read before the close: once a socket is closing, Deno's bufferedAmount reads 0 whatever it still holds.
+        const unflushed = this.#legacy.get(p);
+        this.#legacy.delete(p);
+        if (unflushed !== undefined && unflushed.length > 0 && p.readyState === OPEN && p.bufferedAmount > 0) {
+          held.push(p);
+          unread.set(p, unflushed);
+        } else p.close(code, reason);
       }
     }
     this.#sessions.clear();
     this.#syncing.clear();
     this.#watchers.clear();
     this.#backlogSent.clear();
+    if (held.length === 0) return closed;
+    // Most often a write is merely under way: what leaves has been read (the rule), and nothing is requeued, so no
+    // read marked for it by another path (a node's receipt for what it wrote) can land after the requeue.
+    const stuck = () => held.some((p) => p.readyState === OPEN && p.bufferedAmount > 0);
+    for (let waited = 0; waited < flushMs && stuck(); waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // No more writes reach these sessions (they are no longer listed): what they hold is all there is to requeue.
+    const left = held.filter((p) => p.readyState === OPEN && p.bufferedAmount > 0).map((p) => unread.get(p)!);
+    if (left.length > 0) {
+      await this.#o.store.requeue(left.flat()).catch((e) =>
+        this.#o.log.error("requeue_failed", { messages: left.flat().length, error: String(e) })
+      );
+    }
+    for (const p of held) p.close(code, reason);
     return closed;
   }
 
@@ -339,15 +368,11 @@ export class Delivery {
   // socket closed with nothing left in its buffer had handed everything on; one closed with bytes left did not, and
   // they stay unread.
   async #readOnceSent(agent: string, peer: AgentPeer, messages: Message[]): Promise<void> {
-    // Most often it has left already: marked read in this very turn, before anything can move the contact.
-    if (peer.bufferedAmount === 0) return void await this.#o.store.ack(agent, messages);
-    for (
-      let waited = 0;
-      peer.readyState === OPEN && peer.bufferedAmount > 0 && waited < BACKLOG_DRAIN_MS;
-      waited += 10
-    ) {
+    // Most often it has left already: marked read in this very turn, before anything can move the contact. An empty
+    // buffer counts only on an open socket: once it is closing, Deno's bufferedAmount reads 0 whatever it still holds.
+    for (let waited = 0; peer.readyState === OPEN && waited < BACKLOG_DRAIN_MS; waited += 10) {
+      if (peer.bufferedAmount === 0) return void await this.#o.store.ack(agent, messages);
       await delay(10, this.#closing.signal);
     }
-    if (peer.bufferedAmount === 0) await this.#o.store.ack(agent, messages);
   }
 }

@@ -126,6 +126,8 @@ export class Hub {
   /** The supervisor's view: the team's state, watching, assigning, internal notes (issue 22). */
   readonly team: Team;
   #reassigning: Promise<number> | undefined;
+  /** Messages stored read that reached no session, on their way back to unread and out again ({@link closeAll} waits). */
+  readonly #requeueing = new Set<Promise<void>>();
 
   constructor(options: HubOptions) {
     this.#store = options.store;
@@ -442,15 +444,21 @@ export class Hub {
     this.#draining = true;
   }
 
-  /** Close every session of this process (shutdown); resolves once their close handshakes ended or `waitMs` passed. */
+  /**
+   * Close every session of this process (shutdown); resolves once their close handshakes ended or `waitMs` passed (of
+   * which a socket without read receipts still sending may take half, see {@link Delivery.closeAll}).
+   */
   async closeAll(code: number, reason: string, waitMs = 0): Promise<void> {
-    const peers = this.#delivery.closeAll(code, reason);
+    const until = Date.now() + waitMs;
+    const peers = await this.#delivery.closeAll(code, reason, waitMs / 2);
     // Waited for because the server ends what is left right after: a client whose close frame had not gone out yet
     // sees an abnormal close, not `code` (seen under load: the page then backs off instead of reconnecting at once).
-    const until = Date.now() + waitMs;
     while (Date.now() < until && peers.some((p) => p.readyState !== CLOSED)) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    // Accepts that came as the sessions closed: their messages are unread again and published before the store and
+    // the bus close (the agent's new session, on another node, may have read its backlog before).
+    await Promise.allSettled([...this.#requeueing]);
   }
 
   /** Counters for `/healthz`: this process's sessions, and the store's contacts and unread messages. */
@@ -463,13 +471,33 @@ export class Hub {
   // a session after all is unread again.
   #deliver(agent: string, m: Message, state: InboundState): number {
     const d = this.#bus.deliver(agent, m);
-    if (state === "acked" && (d.sockets === 0 || d.needsAck)) {
+    if (state === "acked" && d.sockets === 0) {
+      // Its session closed after the store decided: one the agent opened meanwhile (here or on another node) may have
+      // read its backlog before the requeue, and nothing else would write it there until its next connect.
+      const p = this.#requeueAndDeliver(m).finally(() => this.#requeueing.delete(p));
+      this.#requeueing.add(p);
+      this.#background("requeue_failed", p, { agent, message: m.id });
+    } else if (state === "acked" && d.needsAck) {
       this.#background("requeue_failed", this.#store.requeue([m]), { agent, message: m.id });
     } else if (state === "accepted" && d.sockets > 0 && !d.needsAck) {
       // Stored before its sessions read on write (one was still catching up when the store decided): read now.
       this.#background("ack_failed", this.#store.ack(agent, [m]), { agent, message: m.id });
     }
     return d.sockets;
+  }
+
+  // A message stored as read that reached no session: unread again, then written to the sessions of its contact's
+  // owner now (they drop it when their backlog had it; one without receipts reads it, so it is read again). Whether
+  // the owner is online is not asked: a session opened on another node a moment ago may not be known here yet (a
+  // draining node's accept is where this happens), and the bus publishes anyway.
+  async #requeueAndDeliver(m: Message): Promise<void> {
+    if (await this.#store.requeue([m]) === 0) return;
+    const c = await this.#store.contact(m.contact);
+    if (c === undefined || c.agent === UNASSIGNED) return;
+    m.agent = c.agent;
+    // Not through the watchers: they saw it when it came.
+    const d = this.#unwatched.deliver(c.agent, m);
+    if (d.sockets > 0 && !d.needsAck) await this.#store.ack(c.agent, [m]);
   }
 
   // A contact went to `to` (a transfer, the queue, an away owner): its unread messages go to `to`'s sessions now.

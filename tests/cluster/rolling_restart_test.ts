@@ -37,7 +37,8 @@ Deno.test("cluster: a rolling restart of three nodes under load loses nothing an
   await allOnline(nodes, agents.map((x) => x.id));
 
   const outcomes: Sent[] = [];
-  const drains: { node: string; drainMs: number; startMs: number }[] = [];
+  const drains: { node: string; drainMs: number; startMs: number; at: number }[] = [];
+  const t00 = Date.now();
   let done = false;
   const driver = (async () => {
     for (let i = 0; i < 3; i++) {
@@ -53,7 +54,7 @@ Deno.test("cluster: a rolling restart of three nodes under load loses nothing an
       await node[Symbol.asyncDispose]();
       const t1 = Date.now();
       nodes[i] = await startNode(node.id, cluster, { MEDIA_DIR: nodes.mediaDir });
-      drains.push({ node: node.id, drainMs, startMs: Date.now() - t1 });
+      drains.push({ node: node.id, drainMs, startMs: Date.now() - t1, at: t0 - t00 });
       restarting = -1;
     }
     // Load on the restarted cluster too.
@@ -74,7 +75,13 @@ Deno.test("cluster: a rolling restart of three nodes under load loses nothing an
   for (const o of outcomes) if (o.ok) accepted.get(agents[Number(o.id.slice(2)) % agents.length])!.push(o.id);
   for (const x of agents) {
     await eventually(`${x.id} got every accepted message`, () => gotAll(x, accepted.get(x)!), 30_000).catch((e) => {
-      throw new Error(`${e.message}; missing: ${missing(x, accepted.get(x)!).join(",")}`);
+      // Where and when each missing one was accepted, against the drains: what a rare failure needs to be read.
+      const lost = missing(x, accepted.get(x)!).map((id) => {
+        const o = outcomes.find((o) => o.id === id)!;
+        return `${id} (accepted by ${o.node} at ${o.start - t00}–${o.end - t00} ms)`;
+      });
+      const steps = drains.map((d) => `${d.node} SIGTERM at ${d.at} ms, drained in ${d.drainMs} ms`).join("; ");
+      throw new Error(`${e.message}; missing: ${lost.join(", ")}; ${steps}; closes: ${x.closeCodes.join(",")}`);
     });
   }
   const seen = agents.map((x) =>

@@ -11,7 +11,15 @@ import type { AgentPeer } from "../../src/hub/hub.ts";
 export class Peer implements AgentPeer {
   readonly dialect = seed004;
   readyState = 1;
-  bufferedAmount = 0;
+  /** Bytes the socket still holds; set by a test. */
+  unsent = 0;
+  /** As Deno's WebSocket: what it holds while open, 0 once it is closing (whatever it still holds). */
+  get bufferedAmount(): number {
+    return this.readyState === 1 ? this.unsent : 0;
+  }
+  set bufferedAmount(n: number) {
+    this.unsent = n;
+  }
   sent: string[] = [];
   closed?: { code?: number; reason?: string };
   send(data: string) {

@@ -398,6 +398,11 @@ export class ClusterNode implements AgentBus {
     while (this.#acking !== undefined) await this.#acking;
   }
 
+  /** {@link AgentBus.settled}: the batched reads under way are committed. */
+  settled(): Promise<void> {
+    return this.drainAcks();
+  }
+
   #localDelivery(): Delivery {
     if (this.#local === undefined) throw new Error("cluster node used before the hub was built (pass node.bus)");
     return this.#local;

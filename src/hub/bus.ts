@@ -43,6 +43,11 @@ export interface AgentBus extends Presence {
    * process's watchers hear (the event is a `watch`).
    */
   watch?(event: AgentEvent): void;
+  /**
+   * Resolves once what this bus marked read for sessions without read receipts is committed: a drain requeues what
+   * such a session still held only after it, so that a late "read" cannot land on a message put back to unread.
+   */
+  settled?(): Promise<void>;
 }
 
 /** How the hub gets its bus: from this process's sessions. */

@@ -283,7 +283,12 @@ export class Delivery {
    * still holds is unread again in the store: its agent reconnects (elsewhere) as soon as the close arrives, and reads
    * its backlog then.
    */
-  async closeAll(code: number, reason: string, flushMs = 0): Promise<AgentPeer[]> {
+  async closeAll(
+    code: number,
+    reason: string,
+    flushMs = 0,
+    settled: () => Promise<void> = () => Promise.resolve(),
+  ): Promise<AgentPeer[]> {
     this.#closing.abort();
     const closed: AgentPeer[] = [];
     const held: AgentPeer[] = [];
@@ -314,6 +319,10 @@ export class Delivery {
     // No more writes reach these sessions (they are no longer listed): what they hold is all there is to requeue.
     const left = held.filter((p) => p.readyState === OPEN && p.bufferedAmount > 0).map((p) => unread.get(p)!);
     if (left.length > 0) {
+      // A read marked for one of them by another path (a node's batched receipt for what it wrote) commits first.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([settled().catch(() => {}), new Promise((resolve) => timer = setTimeout(resolve, 2_000))]);
+      clearTimeout(timer);
       await this.#o.store.requeue(left.flat()).catch((e) =>
         this.#o.log.error("requeue_failed", { messages: left.flat().length, error: String(e) })
       );

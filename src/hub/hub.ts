@@ -450,7 +450,12 @@ export class Hub {
    */
   async closeAll(code: number, reason: string, waitMs = 0): Promise<void> {
     const until = Date.now() + waitMs;
-    const peers = await this.#delivery.closeAll(code, reason, waitMs / 2);
+    const peers = await this.#delivery.closeAll(
+      code,
+      reason,
+      waitMs / 2,
+      () => this.#unwatched.settled?.() ?? Promise.resolve(),
+    );
     // Waited for because the server ends what is left right after: a client whose close frame had not gone out yet
     // sees an abnormal close, not `code` (seen under load: the page then backs off instead of reconnecting at once).
     while (Date.now() < until && peers.some((p) => p.readyState !== CLOSED)) {

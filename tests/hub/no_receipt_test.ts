@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type { Message } from "../../src/core/message.ts";
 import { Close } from "../../src/envelope/protocol.ts";
-import type { AgentBus } from "../../src/hub/bus.ts";
+import { type AgentBus, LocalBus } from "../../src/hub/bus.ts";
 import type { Delivery } from "../../src/hub/delivery.ts";
 import { Hub } from "../../src/hub/hub.ts";
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
@@ -67,6 +67,38 @@ Deno.test("no receipts: a drain closing a socket with bytes left keeps them unre
   await hub.connect("g", g2);
   assert.deepEqual(contents(f2), ["in flight"], "what f's socket held comes with its next connect");
   assert.deepEqual(contents(g2), [], "what left for g's socket was read");
+});
+
+Deno.test("no receipts: a drain requeues only after the bus's reads under way are committed", async () => {
+  await using t = sqlite();
+  const { store } = t;
+  // A bus (a cluster node's) whose batched "read on write" for the message is still under way as the drain begins.
+  const order: string[] = [];
+  let release!: () => void;
+  const late = new Promise<void>((resolve) => release = resolve);
+  class SlowBus extends LocalBus {
+    async settled() {
+      await late;
+      order.push("settled");
+    }
+  }
+  const bus = (local: Delivery): AgentBus => new SlowBus(local);
+  const requeue = store.requeue.bind(store);
+  store.requeue = (refs: readonly MessageRef[]) => {
+    order.push("requeue");
+    return requeue(refs);
+  };
+  const hub = new Hub({ store, bus });
+  const f = new Peer();
+  await hub.connect("f", f);
+  f.bufferedAmount = 100;
+  await hub.accept(msg("u1", "held"), { agent: "f" });
+  const closing = hub.closeAll(Close.reconnect, "draining", 0);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(order, [], "nothing requeued while a read is under way");
+  release();
+  await closing;
+  assert.deepEqual(order, ["settled", "requeue"]);
 });
 
 Deno.test("no receipts: a drain lets a socket finish its write before the close; what left was read", async () => {

@@ -253,15 +253,18 @@ export async function onlineOn(node: Node, asker = "observer"): Promise<Map<stri
   );
 }
 
-/** GET /readyz: its status (0 when the node does not answer). */
+/** GET /readyz: its status (0 when the node does not answer, twice: a pooled connection may have been closed). */
 export async function readyz(node: Node): Promise<number> {
-  try {
-    const res = await fetch(`${node.http}/readyz`);
-    await res.body?.cancel();
-    return res.status;
-  } catch {
-    return 0;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const res = await fetch(`${node.http}/readyz`);
+      await res.body?.cancel();
+      return res.status;
+    } catch {
+      // Tried once more on a fresh connection.
+    }
   }
+  return 0;
 }
 
 /** Wait until every node of `nodes` sees every agent of `agents` online. */

@@ -252,7 +252,7 @@ Deno.test("PostgreSQL away: WeChat's push is held; back within WeChat's 5 s, or 
   assert.equal(long.shown, FAILURE_TEXT);
   // The node answers its last held push (to nobody) before PostgreSQL comes back: no try of it is left to commit.
   await eventually("no push held any more", async () => (await heldForStore(node)) === 0, 15_000);
-  assert.equal(await readyz(node), 503, "not ready while PostgreSQL is away");
+  await eventually("not ready while PostgreSQL is away", async () => (await readyz(node)) === 503, 10_000);
   await pg.restart();
   await eventually("ready again", async () => (await readyz(node)) === 200, 30_000);
   await settle("9100000000000000005");

@@ -190,11 +190,18 @@ Deno.test({
         `document.querySelectorAll('#conversation[data-contact-id="${OPENID}"] [data-testid="media"]').length === 4`,
         20_000,
       );
-      const kinds = await agent.evaluate<string[]>(
-        `[...document.querySelectorAll('#conversation [data-testid="media"]')].map((m) => m.dataset.kind ?? "error")`,
+      // In the order each file was ready (the voice note is converted first). A file still being converted when the
+      // history was read shows without its kind until it is ready: waited for, not read once.
+      const kinds = await agent.waitForExpression<string[]>(
+        "the four files ready: an image, a voice note, a video and the one that failed",
+        `(() => {
+          const kinds = [...document.querySelectorAll('#conversation [data-testid="media"]')]
+            .map((m) => m.dataset.kind ?? "error").sort();
+          return JSON.stringify(kinds) === '["error","image","video","voice"]' && kinds;
+        })()`,
+        20_000,
       );
-      // In the order each file was ready (the voice note is converted first).
-      assert.deepEqual(kinds.toSorted(), ["error", "image", "video", "voice"]);
+      assert.deepEqual(kinds, ["error", "image", "video", "voice"]);
       const tokenParam = `?token=${encodeURIComponent(token)}`;
 
       // The photo: a thumbnail of kefu's copy (with the token), no raw URL in the text.

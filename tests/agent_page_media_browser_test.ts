@@ -191,7 +191,7 @@ Deno.test({
         20_000,
       );
       // In the order each file was ready (the voice note is converted first). A file still being converted when the
-      // history was read shows without its kind until it is ready: waited for, not read once.
+      // history was read shows as 正在获取文件… until it comes live (agent_page_media_pending_browser_test.ts).
       const kinds = await agent.waitForExpression<string[]>(
         "the four files ready: an image, a voice note, a video and the one that failed",
         `(() => {

@@ -151,6 +151,8 @@ export function storedMessage(d) {
   }
   const event = d.contact_id === SYSTEM_CONTACT || d.msg_type === "system";
   const m = messageOf(d, parseCode(d.code), event);
+  // A user's file kefu is still fetching or converting: it comes live, under this id, once it is ready.
+  if (d.direction !== "out" && text(d.state) === "media") m.preparing = true;
   if (d.direction === "out") {
     m.direction = "out";
     // Only a failed reply has a reason to show; a sent one's detail says how it went ("sent", "passive").
@@ -202,6 +204,18 @@ function addIncoming(data, code, event = false) {
   const retried = id !== "" && c.retrying?.delete(id)
     ? c.messages.find((m) => m.id === id && m.direction === "in")
     : undefined;
+  // A file still being fetched when the history was read (shown as 正在获取文件…) comes live once it is ready.
+  const fetched = !retried && id !== "" && c.seen.has(id)
+    ? c.messages.find((m) => m.id === id && m.direction === "in" && m.preparing)
+    : undefined;
+  if (fetched) {
+    Object.assign(fetched, bodyOf(data.msg, fetched.type), { preparing: false });
+    fetched.mediaNode = undefined;
+    c.toAck.add(id);
+    messageChanged(c, fetched);
+    if (!c.unreadIds.has(id) && (state.selected !== c.id || pageVisible())) acknowledge(c, [id]);
+    return;
+  }
   if (retried) {
     Object.assign(retried, bodyOf(data.msg, retried.type));
     retried.mediaNode = undefined;

@@ -208,6 +208,7 @@ const zh = {
   "msg.map": "地图",
 
   "media.open": "打开文件",
+  "media.preparing": "正在获取文件…",
   "media.retry": "重试",
   "media.retrying": "重试中…",
   "media.notConnected": "未连接：无法重新获取文件",
@@ -572,6 +573,7 @@ const en = {
   "msg.map": "Map",
 
   "media.open": "Open the file",
+  "media.preparing": "Fetching the file…",
   "media.retry": "Retry",
   "media.retrying": "Retrying…",
   "media.notConnected": "Not connected: cannot ask for the file again",

@@ -105,6 +105,11 @@ export function renderMedia(m) {
   wrap.dataset.testid = "media";
   // kefu serves its own files (users' media, the agent's uploads); other http(s) URLs are shown as they are.
   const src = m.media !== "" && (isWebUrl(m.media) || isKefuFile(m.media)) ? mediaUrl(m.media) : "";
+  if (m.preparing) {
+    wrap.dataset.state = "preparing";
+    wrap.append(el("span", "media-preparing", t("media.preparing")));
+    return wrap;
+  }
   if (m.mediaError) {
     // With no file kefu could not fetch it; with one it kept the file as it came (not converted).
     mediaProblem(wrap, t(src ? "media.notConverted" : "media.notFetched", { reason: m.mediaError }), src);

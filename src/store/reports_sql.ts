@@ -50,7 +50,8 @@ export interface ReportDialect {
   calendar: string;
   /** The action of a workflow line, an expression over `m.extra`. */
   action: string;
-  /** The calendar, range start and range end parameters. */
+  /** The calendar, range start and range end parameters, positional (1, 2, 3); `cal` is also the one parameter of
+   * the cache's watermark statements (`report_steps.ts`). */
   cal: string;
   start: string;
   end: string;

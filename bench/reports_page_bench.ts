@@ -26,6 +26,7 @@ const RUNS = Number(flags.get("runs") ?? 3);
 const STATIC = new URL("../static/", import.meta.url);
 const FILES = [
   "reports.html",
+  "base.css",
   "reports.css",
   "js/reports.js",
   "js/protocol.js",

@@ -24,6 +24,7 @@
 import { type PostgresDatabase, type PostgresServer, startPostgres } from "../tests/support/postgres.ts";
 import { type RedisServer, startRedis } from "../tests/support/redis.ts";
 import { parseFlags, round, sleep } from "./lib.ts";
+import { answers, Children, freePort, tail } from "./processes.ts";
 import { loadgenCandidates, type LoadgenResult, prepareLoadgen, startLoadgen } from "./cluster/loadgen.ts";
 import { findNginx, nginxCommand } from "./cluster/nginx.ts";
 import {
@@ -47,7 +48,7 @@ const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
 // ---------------------------------------------------------------- processes
 
-const children = new Set<Deno.ChildProcess>();
+const children = new Children();
 /** Daemons (PostgreSQL, Redis) and databases: closed on exit like the children. */
 const closers = new Set<() => Promise<void>>();
 let tmpRoot = "";
@@ -58,51 +59,12 @@ function progress(text: string): void {
   if (!stopping) console.error(`bench:cluster: ${text}`);
 }
 
-async function stopChild(child: Deno.ChildProcess, graceMs: number): Promise<void> {
-  try {
-    child.kill("SIGTERM");
-  } catch { /* already gone */ }
-  const gone = await Promise.race([child.status.then(() => true), sleep(graceMs).then(() => false)]);
-  if (!gone) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await child.status;
-  }
-  children.delete(child);
-}
-
 async function cleanup(): Promise<void> {
   stopping = true;
-  await Promise.all([...children].map((c) => stopChild(c, 3000)));
+  await children.stopAll(3000);
   for (const close of [...closers].reverse()) await close().catch(() => {});
   closers.clear();
   if (tmpRoot && !keepTmp) await Deno.remove(tmpRoot, { recursive: true }).catch(() => {});
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-function tail(path: string, lines = 12): string {
-  try {
-    return Deno.readTextFileSync(path).trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}
-
-async function answers(port: number): Promise<boolean> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
-    await res.body?.cancel();
-    return res.ok;
-  } catch {
-    return false;
-  }
 }
 
 /** A child started with its output in `log`, up once `port` answers /healthz (60 s at most). */
@@ -126,8 +88,10 @@ async function startServing(argv: string[], env: Record<string, string>, log: st
     if (await answers(port)) return child;
     await sleep(50);
   }
-  await stopChild(child, 2000);
-  throw new Error(`${what} did not start (${exited ? "it exited" : "no answer on /healthz in 60 s"}):\n${tail(log)}`);
+  await children.stop(child, 2000);
+  throw new Error(
+    `${what} did not start (${exited ? "it exited" : "no answer on /healthz in 60 s"}):\n${tail(log, 12)}`,
+  );
 }
 
 // Only what Deno itself needs from the caller's environment: kefu's settings never leak in from the shell.
@@ -408,9 +372,9 @@ async function runSetup(s: Settings, setup: Setup, roundNo: number, pg: Postgres
     out.error = (e as Error).message;
     progress(`${setup.id}: ${out.error}`);
   } finally {
-    if (nginx) await stopChild(nginx, 3000);
+    if (nginx) await children.stop(nginx, 3000);
     // SIGTERM: each node drains (closes its sockets, commits, leaves the presence) and exits.
-    await Promise.all(nodes.map((n) => stopChild(n, 8000)));
+    await Promise.all(nodes.map((n) => children.stop(n, 8000)));
     await closeRedis().catch(() => {});
     closers.delete(closeRedis);
     await dropDb().catch((e) => progress(`cannot drop the database: ${e.message}`));

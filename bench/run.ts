@@ -22,6 +22,7 @@
 
 import type { ConnsResult, LoadResult, PhaseResult } from "./load.ts";
 import { openFilesLimit, parseFlags, round, sleep } from "./lib.ts";
+import { answers, Children, freePort, tail } from "./processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const LOAD_SCRIPT = new URL("./load.ts", import.meta.url).pathname;
@@ -197,7 +198,7 @@ export function readSettings(flags: Map<string, string>, env: Record<string, str
 
 // ---------------------------------------------------------------- processes
 
-const children = new Set<Deno.ChildProcess>();
+const children = new Children();
 let tmpRoot: string | undefined;
 let keepTmp = false;
 // Set on Ctrl-C or SIGTERM: from then on nothing new is started while the children are stopped.
@@ -230,23 +231,9 @@ function pin(cpu: number): string[] {
 const EXEC_WITH_FILES = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; log=$1; shift; exec "$@" >"$log" 2>&1';
 const EXEC_PLAIN = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
 
-async function stop(child: Deno.ChildProcess, graceMs: number): Promise<void> {
-  try {
-    child.kill("SIGTERM");
-  } catch { /* already gone */ }
-  const gone = await Promise.race([child.status.then(() => true), sleep(graceMs).then(() => false)]);
-  if (!gone) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await child.status;
-  }
-  children.delete(child);
-}
-
 async function cleanup(): Promise<void> {
   stopping = true;
-  await Promise.all([...children].map((c) => stop(c, 2000)));
+  await children.stopAll(2000);
   if (tmpRoot && !keepTmp) await Deno.remove(tmpRoot, { recursive: true }).catch(() => {});
 }
 
@@ -266,32 +253,6 @@ function serverEnvironment(settings: Settings, extra: Record<string, string>): R
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(Deno.env.toObject())) if (!SERVER_VARS.test(k)) env[k] = v;
   return { ...env, HOST: "127.0.0.1", WECHAT_TOKEN: "bench", ...settings.serverEnv, ...extra };
-}
-
-function tail(path: string, lines = 15): string {
-  try {
-    return Deno.readTextFileSync(path).trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}
-
-// A port nobody listens on right now; kefu gets it as PORT, so readiness does not depend on its log level.
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function answers(port: number): Promise<boolean> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
-    await res.body?.cancel();
-    return res.ok;
-  } catch {
-    return false;
-  }
 }
 
 async function startServer(settings: Settings, id: string, env: Record<string, string>): Promise<Server> {
@@ -319,13 +280,13 @@ async function startServer(settings: Settings, id: string, env: Record<string, s
     await sleep(50);
   }
   const why = exited ? "it exited" : "no answer on /healthz in 60 s";
-  await stop(child, 2000);
+  await children.stop(child, 2000);
   await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   throw new Error(`kefu did not start (${why}):\n${tail(log)}`);
 }
 
 async function stopServer(server: Server): Promise<void> {
-  await stop(server.child, 5000);
+  await children.stop(server.child, 5000);
   await Deno.remove(server.dataDir, { recursive: true }).catch(() => {});
 }
 

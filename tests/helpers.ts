@@ -11,6 +11,7 @@ import { parseConfig } from "../src/config/config.ts";
 import type { Service } from "../main.ts";
 import { createWechatServer, type WechatServer, type WechatServerOptions } from "../src/simulator/wechat_server.ts";
 import { signature } from "../src/channels/wx_official/crypto.ts";
+import { hashPassword } from "../src/agents/auth/passwords.ts";
 
 /** The seed's test message (seed 004 §4), byte for byte. */
 export const SEED_XML = `<xml>
@@ -49,6 +50,38 @@ export async function startService(env: Record<string, string> = {}): Promise<Te
     http: `http://127.0.0.1:${svc.port}`,
     ws: `ws://127.0.0.1:${svc.port}`,
     [Symbol.asyncDispose]: () => svc.shutdown(),
+  };
+}
+
+/** A team member in CONFIG_FILE: its id and role (an agent when absent). */
+export interface TeamMember {
+  id: string;
+  role?: "agent" | "supervisor" | "admin";
+}
+
+let unusedHash: Promise<string> | undefined;
+
+/**
+ * {@link startService} with `members` in a CONFIG_FILE of its own (sign-in off: their password is never used); `env`
+ * may name paths in the team's folder (`dir`), which goes with the service.
+ */
+export async function startTeam(
+  members: TeamMember[],
+  env: Record<string, string> | ((dir: string) => Record<string, string>) = {},
+): Promise<TestService & { dir: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "kefu-team-" });
+  const file = `${dir}/kefu.json`;
+  const hash = await (unusedHash ??= hashPassword("not used: sign-in is off"));
+  const agents = members.map((m) => ({ ...m, password_hash: hash }));
+  await Deno.writeTextFile(file, JSON.stringify({ agents }));
+  const t = await startService({ CONFIG_FILE: file, ...(typeof env === "function" ? env(dir) : env) });
+  return {
+    ...t,
+    dir,
+    [Symbol.asyncDispose]: async () => {
+      await t[Symbol.asyncDispose]();
+      await Deno.remove(dir, { recursive: true });
+    },
   };
 }
 

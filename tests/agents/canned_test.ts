@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { hashPassword } from "../../src/agents/auth/passwords.ts";
 import { ConfigError, parseConfig } from "../../src/config/config.ts";
-import { AgentClient, agentUrl, getJson, post, startService, type TestService, userXml } from "../helpers.ts";
+import { AgentClient, agentUrl, getJson, post, startTeam, type TestService, userXml } from "../helpers.ts";
 
 const BASE = "/im_component/wx_official_account";
 const HASH = await hashPassword("not used: sign-in is off");
@@ -17,29 +17,11 @@ const HASH = await hashPassword("not used: sign-in is off");
 type Json = any;
 
 /** kefu with four agents in CONFIG_FILE: sup (supervisor), adm (admin), a1 and a2 (agents; a2 says so). */
-async function team(): Promise<TestService & { dir: string }> {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/kefu.json`;
-  await Deno.writeTextFile(
-    file,
-    JSON.stringify({
-      agents: [
-        { id: "sup", role: "supervisor", password_hash: HASH },
-        { id: "adm", role: "admin", password_hash: HASH },
-        { id: "a1", password_hash: HASH },
-        { id: "a2", role: "agent", password_hash: HASH },
-      ],
-    }),
-  );
-  const t = await startService({ CONFIG_FILE: file });
-  return {
-    ...t,
-    dir,
-    [Symbol.asyncDispose]: async () => {
-      await t[Symbol.asyncDispose]();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
+function team(): Promise<TestService & { dir: string }> {
+  return startTeam([{ id: "sup", role: "supervisor" }, { id: "adm", role: "admin" }, { id: "a1" }, {
+    id: "a2",
+    role: "agent",
+  }]);
 }
 
 async function call(

@@ -7,11 +7,9 @@
  */
 
 import assert from "node:assert/strict";
-import { hashPassword } from "../../src/agents/auth/passwords.ts";
-import { AgentClient, agentUrl, post, startService, type TestService, userXml } from "../helpers.ts";
+import { AgentClient, agentUrl, post, startTeam, type TestService, userXml } from "../helpers.ts";
 
 const BASE = "/im_component/wx_official_account";
-const HASH = await hashPassword("not used: sign-in is off");
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -31,28 +29,11 @@ function startReceiver() {
 }
 
 /** kefu with sup (supervisor), adm (admin), a1 and a2 (agents) in CONFIG_FILE; replies to pushed users to `replyUrl`. */
-async function team(replyUrl: string): Promise<TestService> {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/kefu.json`;
-  await Deno.writeTextFile(
-    file,
-    JSON.stringify({
-      agents: [
-        { id: "sup", role: "supervisor", password_hash: HASH },
-        { id: "adm", role: "admin", password_hash: HASH },
-        { id: "a1", password_hash: HASH },
-        { id: "a2", password_hash: HASH },
-      ],
-    }),
+function team(replyUrl: string): Promise<TestService> {
+  return startTeam(
+    [{ id: "sup", role: "supervisor" }, { id: "adm", role: "admin" }, { id: "a1" }, { id: "a2" }],
+    { PUSH_REPLY_URL: replyUrl, METRICS_TOKEN: METRICS },
   );
-  const t = await startService({ CONFIG_FILE: file, PUSH_REPLY_URL: replyUrl, METRICS_TOKEN: METRICS });
-  return {
-    ...t,
-    [Symbol.asyncDispose]: async () => {
-      await t[Symbol.asyncDispose]();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
 }
 
 async function call(t: TestService, agent: string, method: string, path: string, body?: unknown) {

@@ -6,38 +6,19 @@
 
 import assert from "node:assert/strict";
 import { parse } from "csv-parse/sync";
-import { hashPassword } from "../../src/agents/auth/passwords.ts";
-import { post, startService, type TestService, userXml } from "../helpers.ts";
+import { post, startTeam, type TestService, userXml } from "../helpers.ts";
 
 const BASE = "/im_component/wx_official_account";
-const HASH = await hashPassword("not used: sign-in is off");
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
 /** kefu on a SQLite file with sup (supervisor), adm (admin) and a1 (agent) in CONFIG_FILE. */
-async function team(): Promise<TestService & { dir: string }> {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/kefu.json`;
-  await Deno.writeTextFile(
-    file,
-    JSON.stringify({
-      agents: [
-        { id: "sup", role: "supervisor", password_hash: HASH },
-        { id: "adm", role: "admin", password_hash: HASH },
-        { id: "a1", password_hash: HASH },
-      ],
-    }),
+function team(): Promise<TestService & { dir: string }> {
+  return startTeam(
+    [{ id: "sup", role: "supervisor" }, { id: "adm", role: "admin" }, { id: "a1" }],
+    (dir) => ({ DATA_DIR: `${dir}/data` }),
   );
-  const t = await startService({ CONFIG_FILE: file, DATA_DIR: `${dir}/data` });
-  return {
-    ...t,
-    dir,
-    [Symbol.asyncDispose]: async () => {
-      await t[Symbol.asyncDispose]();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
 }
 
 async function get(t: TestService, agent: string, path: string): Promise<{ status: number; res: Response }> {

@@ -88,7 +88,11 @@ Deno.test({
       const json = JSON.parse(
         decode(await bytesAt(sup, await sup.evaluate<string>(`document.querySelector("#export-json").href`))),
       );
-      assert.deepEqual(json.messages.map((m: { content: string }) => m.content), ["在吗"]);
+      // The user waited (nobody was online) and the queue gave them to sup when sup came: the export says so.
+      assert.deepEqual(json.messages.map((m: { type: string; content: string }) => [m.type, m.content]), [
+        ["text", "在吗"],
+        ["system", "the queue assigned the conversation to sup"],
+      ]);
 
       // A plain agent sees neither.
       const a1 = await openAgent(browser, `${kefu.http}/?userid=a1`);

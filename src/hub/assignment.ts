@@ -12,8 +12,17 @@
 import { KefuError, quote } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { pickAgent, UNLIMITED } from "../store/decisions.ts";
-import type { AgentState, AssignInput, AssignPolicy, Availability, ContactRow, Store } from "../store/store.ts";
+import {
+  type AgentState,
+  type AssignInput,
+  type AssignPolicy,
+  AUTOMATIC_AGENT,
+  type Availability,
+  type ContactRow,
+  type Store,
+} from "../store/store.ts";
 import type { AgentBus } from "./bus.ts";
+import { workflowLine } from "./events.ts";
 import { type ContactView, UNASSIGNED } from "./routing.ts";
 
 /** The availabilities an agent may set. */
@@ -103,7 +112,13 @@ export class Assigner {
     if (input.online.length === 0) return [];
     // A read first: nobody waiting (the usual case) costs no write, on connect nor on the job's beat.
     if (!(await this.#o.store.queue()).some((q) => q.status === "open")) return [];
-    const assigned = await this.#o.store.assignWaiting(input);
+    // The history says who got the user and when (the reports' waiting time ends there).
+    const line = (c: ContactRow) =>
+      workflowLine(c, AUTOMATIC_AGENT, `the queue assigned the conversation to ${c.agent}`, {
+        action: "assigned",
+        to: c.agent,
+      });
+    const assigned = await this.#o.store.assignWaiting({ ...input, line });
     for (const c of assigned) {
       this.#o.log.info("contact_assigned", { contact: c.id, to: c.agent, reason: "queue" });
       const view = await this.#o.view(c.id);

@@ -7,13 +7,47 @@
  */
 
 import type { ErrorKind } from "../core/errors.ts";
-import type { Message } from "../core/message.ts";
-import type { OutboundState } from "../store/store.ts";
+import { type Message, newMessageId, nowSeconds } from "../core/message.ts";
+import type { ContactRow, OutboundState } from "../store/store.ts";
 import type { AgentAvailability } from "./assignment.ts";
 import type { ContactView } from "./routing.ts";
 
 /** What happened to a contact (the workplace's conversation workflow). */
 export type ContactAction = "transferred" | "resolved" | "reopened" | "taken" | "queued" | "updated" | "assigned";
+
+/** What a workflow line records: the action, who did it, from and to whom, and the agent's note. */
+export interface WorkflowEvent {
+  action: ContactAction;
+  from?: string;
+  to?: string;
+  note?: string;
+}
+
+/** The line kept in contact `c`'s history for a workflow change by `by`, worded `text` (the store's `system` type). */
+export function workflowLine(c: ContactRow, by: string, text: string, event: WorkflowEvent): Message {
+  return {
+    id: `sys-${newMessageId()}`,
+    direction: "out",
+    channel: c.channel,
+    account: c.account,
+    contact: c.id,
+    agent: by,
+    company: c.company,
+    type: "system",
+    content: text,
+    media: "",
+    sendTime: nowSeconds(),
+    name: by,
+    avatar: "",
+    extra: {
+      action: event.action,
+      by,
+      from_agent_id: event.from ?? "",
+      to_agent_id: event.to ?? "",
+      note: event.note ?? "",
+    },
+  };
+}
 
 /** One thing to tell an agent. */
 export type AgentEvent =

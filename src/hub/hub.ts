@@ -17,12 +17,19 @@ import { type Logger, silentLogger } from "../core/log.ts";
 import type { Message } from "../core/message.ts";
 import type { Role } from "../core/roles.ts";
 import { Reports } from "../reports/reports.ts";
-import type { AssignPolicy, InboundState, MessageRef, Store, StoredMessage } from "../store/store.ts";
+import {
+  type AssignPolicy,
+  AUTOMATIC_AGENT,
+  type InboundState,
+  type MessageRef,
+  type Store,
+  type StoredMessage,
+} from "../store/store.ts";
 import { Assigner } from "./assignment.ts";
 import { type AgentBus, type AgentBusFactory, LocalBus } from "./bus.ts";
 import { CannedReplies } from "./canned.ts";
 import { type AgentPeer, Delivery } from "./delivery.ts";
-import type { AgentEvent } from "./events.ts";
+import { type AgentEvent, workflowLine } from "./events.ts";
 import { Away, type ContactView, ownedBy, type ReplyWindowOf, UNASSIGNED, viewOf } from "./routing.ts";
 import { Team, WatchedBus } from "./team.ts";
 import { Workflow } from "./workflow.ts";
@@ -415,10 +422,16 @@ export class Hub {
         // Only to an agent who is 在线 and under capacity (issue 22); nobody: the user stays with their own.
         const to = await this.assignment.fewestAvailable();
         if (to === "") break;
-        const after = await this.#store.updateContact(c.id, { expectAgent: agent, agent: to });
+        const text = `${agent} was away: the conversation was assigned to ${to}`;
+        const line = workflowLine(c, AUTOMATIC_AGENT, text, { action: "assigned", from: agent, to });
+        const after = await this.#store.updateContact(c.id, { expectAgent: agent, agent: to, line });
         if (after === undefined) continue;
         moved++;
         this.#log.info("contact_reassigned", { contact: c.id, from: agent, to, reason: "agent_away" });
+        const view = await this.view(c.id);
+        if (view !== undefined) {
+          this.#bus.send(to, { kind: "contact", action: "assigned", contact: view, by: "", from: agent, to });
+        }
         await this.#handOver(c.id, to);
       }
     }

@@ -19,7 +19,7 @@ import { type ContactSummary, NOTE_TYPE, type Store } from "../store/store.ts";
 import type { AgentAvailability, Assigner, QueuePlace } from "./assignment.ts";
 import type { AgentBus } from "./bus.ts";
 import type { DeliveryReport } from "./delivery.ts";
-import type { AgentEvent } from "./events.ts";
+import { type AgentEvent, workflowLine } from "./events.ts";
 import { type Away, type ContactView, UNASSIGNED } from "./routing.ts";
 import type { Workflow } from "./workflow.ts";
 
@@ -223,22 +223,7 @@ export class Team {
     const text = to === by
       ? `${by} took the conversation over${expect ? ` from ${expect}` : ""}`
       : `${by} assigned the conversation to ${to}`;
-    const line: Message = {
-      id: `sys-${newMessageId()}`,
-      direction: "out",
-      channel: c.channel,
-      account: c.account,
-      contact: c.id,
-      agent: by,
-      company: c.company,
-      type: "system",
-      content: text,
-      media: "",
-      sendTime: nowSeconds(),
-      name: by,
-      avatar: "",
-      extra: { action: "transferred", by, from_agent_id: expect, to_agent_id: to, note: "" },
-    };
+    const line = workflowLine(c, by, text, { action: "transferred", from: expect, to });
     let after;
     try {
       after = await store.updateContact(id, { expectAgent: expect, agent: to, status: "open", line });

@@ -13,11 +13,10 @@
 
 import { KefuError, quote } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
-import { type Message, newMessageId, nowSeconds } from "../core/message.ts";
 import { leadsTeam, type Role } from "../core/roles.ts";
 import type { ContactChange, ContactRow, Store, StoredMessage } from "../store/store.ts";
 import type { AgentBus } from "./bus.ts";
-import type { ContactAction } from "./events.ts";
+import { type ContactAction, type WorkflowEvent, workflowLine } from "./events.ts";
 import { type Away, type ContactView, ownedBy, UNASSIGNED } from "./routing.ts";
 
 /** Longest transfer note. */
@@ -256,7 +255,7 @@ export class Workflow {
     id: string,
     by: string,
     verb: string,
-    event: { action: ContactAction; from?: string; to?: string; note?: string },
+    event: WorkflowEvent,
     text: string,
     change: ContactChange,
   ): Promise<ContactRow> {
@@ -268,35 +267,14 @@ export class Workflow {
   async #commit(
     id: string,
     verb: string,
-    event: { action: ContactAction; from?: string; to?: string; note?: string },
+    event: WorkflowEvent,
     by: string,
     text: string,
     change: ContactChange,
   ): Promise<ContactRow | undefined> {
     const c = await this.#o.store.contact(id);
     if (c === undefined) return undefined;
-    const line: Message = {
-      id: `sys-${newMessageId()}`,
-      direction: "out",
-      channel: c.channel,
-      account: c.account,
-      contact: c.id,
-      agent: by,
-      company: c.company,
-      type: "system",
-      content: text,
-      media: "",
-      sendTime: nowSeconds(),
-      name: by,
-      avatar: "",
-      extra: {
-        action: event.action,
-        by,
-        from_agent_id: event.from ?? "",
-        to_agent_id: event.to ?? "",
-        note: event.note ?? "",
-      },
-    };
+    const line = workflowLine(c, by, text, event);
     try {
       return await this.#o.store.updateContact(id, { ...change, line });
     } catch (e) {

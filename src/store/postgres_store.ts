@@ -814,7 +814,11 @@ export class PostgresStore implements Store {
         const agent = await this.#pick(tx, input);
         if (agent === "") break;
         const [r] = await tx.unsafe(QUEUE_SQL.assign, [next.id, agent], { prepare: true });
-        if (r !== undefined) assigned.push(toContactRow(r));
+        if (r === undefined) continue;
+        const after = toContactRow(r);
+        assigned.push(after);
+        const line = input.line?.(after);
+        if (line) await tx.unsafe(Q.insertOutbound, messageParams(line, "sent", this.#now()), { prepare: true });
       }
       return assigned;
     }, (r) => r.length > 0);

@@ -1223,10 +1223,11 @@ export class SqliteStore implements Store {
         const after = { ...row, agent };
         this.#writeRow(after, row.version);
         this.#counted(row, after);
+        if (input.line) this.#q.insertMessage.run(...messageParams(input.line(after), "sent", this.#now()));
         assigned.push(after);
       }
       return assigned;
-    });
+    }, (assigned) => input.line && (this.#messages += assigned.length));
   }
 
   // Issue 20, sign-in revocations: one additive block. The table is not a numbered migration: it is created when the

@@ -438,6 +438,8 @@ export interface AssignInput {
   capacity?: (agent: string) => number;
   /** Default `fewest`. */
   policy?: AssignPolicy;
+  /** The workflow line kept in each assigned user's history, in the same write (the row as assigned). */
+  line?: (after: ContactRow) => Message;
 }
 
 /** One user waiting for an agent, in arrival order. */
@@ -455,6 +457,8 @@ export interface InboundInput {
   capacity?: (agent: string) => number;
   /** Default `fewest`. */
   policy?: AssignPolicy;
+  /** The workflow line kept in each assigned user's history, in the same write (the row as assigned). */
+  line?: (after: ContactRow) => Message;
 }
 
 /** Availability, capacity and the queue are decided by the store, atomically, on every engine. */

@@ -313,7 +313,9 @@ export function systemLineText(m) {
   if (e.action === "reopened" && !e.by) return t("workflow.reopenedByUser") + note;
   // kefu itself resolved a conversation nobody wrote in (automatic messages' auto-resolve).
   if (e.action === "resolved" && e.by === "kefu") return t("workflow.autoResolved");
-  const line = t(`workflow.${e.action}`, params, m.content).trim();
+  // kefu gave the user to an agent: from the waiting queue, or from an agent who was away (`from`).
+  const key = e.action === "assigned" && e.from_agent_id ? "workflow.assignedAway" : `workflow.${e.action}`;
+  const line = t(key, params, m.content).trim();
   // "you" starts an English sentence with a capital; an agent's id stays as it is.
   const you = t("workflow.you");
   return (line.startsWith(you) ? you.charAt(0).toUpperCase() + line.slice(1) : line) + note;

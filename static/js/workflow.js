@@ -550,7 +550,7 @@ export function applyContactEvent(data) {
   const had = state.contacts.has(id);
   const c = adopt(s);
   // The line in the conversation, as the history will have it (transfer, resolve, reopen).
-  if (c && ["transferred", "resolved", "reopened", "taken"].includes(action)) {
+  if (c && ["transferred", "resolved", "reopened", "taken", "assigned"].includes(action)) {
     const line = {
       id: `live:${action}:${Date.now()}`,
       direction: "system",

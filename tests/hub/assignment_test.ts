@@ -99,6 +99,10 @@ Deno.test("assignment: capacity; resolved ones do not count; a freed slot takes 
   while (assigned.data.action !== "assigned") Object.assign(assigned, await a.next(106));
   assert.deepEqual([assigned.data.contact.contact_id, assigned.data.to_agent_id], ["u2", "A"]);
   assert.equal((await a.next(1001)).data.msg.content, "second");
+  // The history keeps who got the user from the queue, and when.
+  const history = await call(`${t.http}${BASE}/history?userid=A&contact_id=u2`, "GET");
+  const line = history.body.data.messages.find((m: Json) => m.direction === "system");
+  assert.deepEqual([line?.event?.action, line?.event?.by, line?.event?.to_agent_id], ["assigned", "kefu", "A"]);
   assert.deepEqual((await queueOf(t.http, "A")).map((c: Json) => [c.contact_id, c.queue_position]), [["u3", 1]]);
   assert.deepEqual((await agentsOf(t.http, "A")).map((x: Json) => x.open), [1], "the resolved one does not count");
   // The resolved user writing again reopens their conversation with their agent, over capacity (it is theirs).

@@ -382,8 +382,17 @@ Deno.test("hub: the reassign job moves a user whose agent left to an online agen
   await sleep(60);
   // Past it: b gets the user and the message that waited, though the user wrote nothing new.
   assert.equal(await hub.reassignAway(), 1);
+  assert.deepEqual(b.contactEvents(), [{ action: "assigned", contact: "u1", by: "", from: "a", to: "b" }]);
   assert.deepEqual(b.take().map((m) => [m.contact, m.content]), [["u1", "anyone there?"]]);
   assert.equal((await store.contact("u1"))?.agent, "b");
+  // The history says so: a workflow line by kefu, from a to b.
+  const line = (await store.history("u1", { limit: 10 })).find((m) => m.type === "system");
+  assert.deepEqual([line?.agent, line?.extra?.action, line?.extra?.from_agent_id, line?.extra?.to_agent_id], [
+    "kefu",
+    "assigned",
+    "a",
+    "b",
+  ]);
   assert.deepEqual((await hub.contactsOf("b")).map((c) => c.contact_id), ["u1"]);
   assert.deepEqual(await hub.contactsOf("a"), []);
   assert.equal(await hub.waiting(), 0, "b's socket (no read receipts) read it");

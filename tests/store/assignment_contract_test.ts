@@ -73,6 +73,28 @@ storeTests("store contract: availability, capacity and the queue", {
       assert.deepEqual(await c.store.queue(), []);
     },
 
+    "each assignment keeps its workflow line in the user's history, in the same write": async (c) => {
+      const online = ["a1"];
+      await c.accept("u1", { online, capacity: one });
+      await c.accept("u2", { online, capacity: one });
+      await c.store.updateContact("u1", { expectAgent: "a1", status: "resolved" });
+      const line = (r: ContactRow) =>
+        c.reply(r.id, "kefu", {
+          id: `line-${r.id}`,
+          type: "system",
+          content: `assigned to ${r.agent}`,
+          extra: { action: "assigned", to_agent_id: r.agent },
+        });
+      assert.deepEqual((await c.store.assignWaiting({ online, capacity: one, line })).map((r) => r.id), ["u2"]);
+      const history = await c.store.history("u2", { limit: 10 });
+      const kept = history.find((m) => m.id === "line-u2");
+      assert.ok(kept, `the line is in u2's history: ${JSON.stringify(history.map((m) => m.id))}`);
+      assert.equal(kept.content, "assigned to a1");
+      assert.equal(kept.state, "sent");
+      assert.deepEqual(kept.extra, { action: "assigned", to_agent_id: "a1" });
+      assert.equal((await c.store.history("u1", { limit: 10 })).some((m) => m.id.startsWith("line-")), false);
+    },
+
     "a user put back in the queue by an agent waits to be taken by hand, not assigned by itself": async (c) => {
       await c.accept("u1", { requested: "a1" });
       const back = await c.store.updateContact("u1", { expectAgent: "a1", agent: "", status: "queued" });

@@ -23,22 +23,32 @@ export interface WorkflowEvent {
   note?: string;
 }
 
-/** The line kept in contact `c`'s history for a workflow change by `by`, worded `text` (the store's `system` type). */
-export function workflowLine(c: ContactRow, by: string, text: string, event: WorkflowEvent): Message {
+/**
+ * A line of the team's in contact `c`'s history, never sent to the user: a workflow line (`system`) or an internal
+ * note, written by `by`; its id starts with `prefix`.
+ */
+export function teamLine(c: ContactRow, by: string, type: string, content: string, prefix: string): Message {
   return {
-    id: `sys-${newMessageId()}`,
+    id: `${prefix}-${newMessageId()}`,
     direction: "out",
     channel: c.channel,
     account: c.account,
     contact: c.id,
     agent: by,
     company: c.company,
-    type: "system",
-    content: text,
+    type,
+    content,
     media: "",
     sendTime: nowSeconds(),
     name: by,
     avatar: "",
+  };
+}
+
+/** The line kept in contact `c`'s history for a workflow change by `by`, worded `text` (the store's `system` type). */
+export function workflowLine(c: ContactRow, by: string, text: string, event: WorkflowEvent): Message {
+  return {
+    ...teamLine(c, by, "system", text, "sys"),
     extra: {
       action: event.action,
       by,

@@ -13,13 +13,13 @@
 
 import { KefuError, quote } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
-import { type Message, newMessageId, nowSeconds } from "../core/message.ts";
+import type { Message } from "../core/message.ts";
 import { leadsTeam, type Role } from "../core/roles.ts";
 import { type ContactSummary, NOTE_TYPE, type Store } from "../store/store.ts";
 import type { AgentAvailability, Assigner, QueuePlace } from "./assignment.ts";
 import type { AgentBus } from "./bus.ts";
 import type { DeliveryReport } from "./delivery.ts";
-import { type AgentEvent, workflowLine } from "./events.ts";
+import { type AgentEvent, teamLine, workflowLine } from "./events.ts";
 import { type Away, type ContactView, UNASSIGNED } from "./routing.ts";
 import type { Workflow } from "./workflow.ts";
 
@@ -279,21 +279,7 @@ export class Team {
         403,
       );
     }
-    const note: Message = {
-      id: `note-${newMessageId()}`,
-      direction: "out",
-      channel: c.channel,
-      account: c.account,
-      contact: c.id,
-      agent: by,
-      company: c.company,
-      type: NOTE_TYPE,
-      content: text,
-      media: "",
-      sendTime: nowSeconds(),
-      name: by,
-      avatar: "",
-    };
+    const note = teamLine(c, by, NOTE_TYPE, text, "note");
     try {
       await this.#o.store.saveOutbound(note, "sent");
     } catch (e) {

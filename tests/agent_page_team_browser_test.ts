@@ -124,9 +124,21 @@ Deno.test({
       const a1 = await openAgent(browser, `${kefu.http}/?userid=a1`);
       const a2 = await openAgent(browser, `${kefu.http}/?userid=a2`);
       await openTeam(sup);
-      // An agent's page offers no team view (GET …/team answers 403 to it).
+      // An agent's page offers no team view, and does not ask for the team (it would be refused 403): its role said.
       await a1.waitForExpression("a1's role known", `kefu.team.lead === false`, LONG);
       assert.equal(await a1.evaluate(`document.querySelector("#team-toggle").hidden`), true);
+      assert.deepEqual(
+        await a1.evaluate<string[]>(
+          `performance.getEntriesByType("resource").map((e) => new URL(e.name).pathname).filter((p) => p.startsWith("/im_component/") && p.includes("/team"))`,
+        ),
+        [],
+      );
+      assert.ok(
+        await sup.evaluate<boolean>(
+          `performance.getEntriesByType("resource").some((e) => new URL(e.name).pathname.endsWith("/team"))`,
+        ),
+        "sup's page reads the team",
+      );
 
       await pushText(kefu.http, { to: "a1", from: "u_ann", content: "我的快递到哪了？", id: "8001" });
       await pushText(kefu.http, { to: "a2", from: "u_bob", content: "发票怎么开？", id: "8002" });

@@ -115,8 +115,8 @@ function openSocket() {
     loadContacts(agent, true);
     loadQueue();
     loadAvailability();
-    loadTeam();
-    loadRole();
+    // The role first: only a supervisor or an admin asks for the team (an agent's page makes no request it is refused).
+    loadRole().then((leads) => loadTeam(leads));
   };
   ws.onmessage = (e) => {
     if (state.socket === ws) handleFrame(e.data);

@@ -9,18 +9,23 @@ import { agentFetch, agentUrl, SignedOut } from "./api.js";
 
 const role = { leads: false, agent: "" };
 
-/** Ask the server whether the signed-in agent leads the team, then show or hide what is theirs. */
+/**
+ * Ask the server whether the signed-in agent leads the team, then show or hide what is theirs; resolves to the answer
+ * (undefined: signed out, or another agent signed in meanwhile).
+ */
 export async function loadRole() {
   const agent = state.agent;
+  let leads;
   try {
     const body = await agentFetch(agentUrl(`${BASE_PATH}/canned_replies`));
-    if (agent !== state.agent) return;
-    role.leads = body?.data?.manages_team === true;
+    if (agent !== state.agent) return undefined;
+    leads = role.leads = body?.data?.manages_team === true;
     role.agent = agent;
   } catch (e) {
-    if (!(e instanceof SignedOut)) role.leads = false;
+    if (!(e instanceof SignedOut)) leads = role.leads = false;
   }
   renderSupervisor(state.contacts.get(state.selected));
+  return leads;
 }
 
 /** The reports link, and the export links of contact `c` (undefined: none open). */

@@ -45,8 +45,20 @@ function shown() {
   return !$("team-view").hidden;
 }
 
-/** Once connected: whether this agent leads the team, and if so its state and conversations. */
-export async function loadTeam() {
+/**
+ * Once connected: the team's state and conversations, for an agent who leads the team (`leads` as the role said;
+ * false: an agent, nothing is asked; undefined: not known, the server's 403 says).
+ */
+export async function loadTeam(leads) {
+  if (leads === false) team.lead = false;
+  else await readTeam();
+  $("team-toggle").hidden = team.lead !== true;
+  if (team.lead !== true && shown()) showTeam(false);
+  renderTeam();
+}
+
+/** GET the team (and the desk on screen); a 403 says this agent does not lead it. */
+async function readTeam() {
   try {
     const body = await agentFetch(agentUrl(TEAM_PATH));
     team.lead = true;
@@ -67,9 +79,6 @@ export async function loadTeam() {
     if (e.status === 403) team.lead = false;
     else toast(t("team.cannotLoad", { reason: e.message }));
   }
-  $("team-toggle").hidden = team.lead !== true;
-  if (team.lead !== true && shown()) showTeam(false);
-  renderTeam();
 }
 
 /** Something changed in the team (an event on the socket): the view reads it again, once per burst. */

@@ -15,6 +15,7 @@ import { HttpStats } from "./src/http/http_stats.ts";
 import { capacityOf } from "./src/hub/assignment.ts";
 import { Hub } from "./src/hub/hub.ts";
 import { ReplyService } from "./src/hub/replies.ts";
+import { startDeadlineSweeper, stopDeadlineSweeper } from "./src/core/body.ts";
 import { createLogger, type Logger } from "./src/core/log.ts";
 import { PassiveReplies } from "./src/channels/wx_official/passive_reply.ts";
 import { wxOfficial } from "./src/channels/wx_official/channel.ts";
@@ -341,6 +342,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     })
     : undefined;
 
+  // Request bodies' deadlines: one timer for all of them from here until the shutdown (src/core/body.ts).
+  startDeadlineSweeper();
   let stopping: Promise<void> | undefined;
   return {
     port: server.addr.port,
@@ -362,6 +365,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         if (cluster) await hub.closeAll(Close.reconnect, `node ${config.nodeId} draining: reconnect now`, 2_000);
         else await hub.closeAll(Close.goingAway, "server shutting down", 2_000);
         await server.shutdown();
+        stopDeadlineSweeper();
         await reassigning;
         // Everything accepted is committed before the file is closed.
         await jobs.stop();

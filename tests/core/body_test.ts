@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { KefuError } from "../../src/core/errors.ts";
-import { decodeUtf8, readAtMost, readBody, readBytes } from "../../src/core/body.ts";
+import {
+  decodeUtf8,
+  readAtMost,
+  readBody,
+  readBytes,
+  startDeadlineSweeper,
+  stopDeadlineSweeper,
+} from "../../src/core/body.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const cat = (...parts: (string | number[])[]) => {
@@ -179,4 +186,40 @@ Deno.test("body: over real HTTP, a request body that trickles is answered 408 wi
   assert.match(head, /^HTTP\/1\.1 408/);
   assert.match(head, /body_timeout/);
   c.close();
+});
+
+/** A request whose body sends one byte, then nothing until cancelled; `cancelled()` says whether it was. */
+function trickling(): { req: Request; cancelled: () => boolean } {
+  let cancelled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(new Uint8Array([0x41]));
+    },
+    pull: () => new Promise((resolve) => timer = setTimeout(resolve, 10_000)),
+    cancel() {
+      cancelled = true;
+      clearTimeout(timer);
+    },
+  });
+  return { req: new Request("http://x/", { method: "POST", body }), cancelled: () => cancelled };
+}
+
+Deno.test("body: while a service runs, one sweeper keeps the deadlines; a deadline pending at its stop still fires", async () => {
+  startDeadlineSweeper();
+  let stopped = false;
+  try {
+    const first = trickling();
+    await assert.rejects(readBody(first.req, 1024, 100), (e) => e instanceof KefuError && e.kind === "body_timeout");
+    assert.ok(first.cancelled());
+    // Pending when the service stops: it gets a timer of its own and still ends.
+    const second = trickling();
+    const read = readBody(second.req, 1024, 300);
+    stopDeadlineSweeper();
+    stopped = true;
+    await assert.rejects(read, (e) => e instanceof KefuError && e.kind === "body_timeout");
+    assert.ok(second.cancelled());
+  } finally {
+    if (!stopped) stopDeadlineSweeper();
+  }
 });

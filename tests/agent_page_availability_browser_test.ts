@@ -120,11 +120,16 @@ Deno.test({
         );
       }
       await waitText(a, "#my-load", "接待 1/1");
-      // u3's message came with it.
+      // u3's message came with it, and the history says the queue gave u3 to A.
       await clickContact(a, "u3");
       await a.waitForExpression(
         "u3's message shown",
         `document.querySelector("#conversation").textContent.includes("第三位")`,
+      );
+      await a.waitForExpression(
+        "the assignment's line in u3's conversation",
+        `[...document.querySelectorAll('#conversation [data-action="assigned"]')]
+          .some((l) => l.textContent.includes("等待队列将会话分配给了你"))`,
       );
 
       // B resolves while busy: nobody comes to B; u4 still waits.

@@ -1086,6 +1086,8 @@ export class SqliteStore implements Store {
       let result: T;
       try {
         if (!this.#db.isTransaction) this.#db.exec("BEGIN IMMEDIATE");
+        // exec(), not prepared SAVEPOINT/RELEASE statements: those measured slower (90–130 against 60–67 µs an
+        // accept, 64 in flight, session 7).
         this.#db.exec("SAVEPOINT w");
       } catch (e) {
         this.#abort(e);

@@ -344,12 +344,26 @@ export async function start(config: Config, options: StartOptions = {}): Promise
 
   // Request bodies' deadlines: one timer for all of them from here until the shutdown (src/core/body.ts).
   startDeadlineSweeper();
+  let sweeping = true;
+  const stopSweeping = () => {
+    if (sweeping) stopDeadlineSweeper();
+    sweeping = false;
+  };
   let stopping: Promise<void> | undefined;
   return {
     port: server.addr.port,
     hub,
     shutdown() {
       stopping ??= (async () => {
+        try {
+          await stop();
+        } finally {
+          // Also when a step of the stop failed: the sweeper's timer must not keep the process alive.
+          stopSweeping();
+        }
+      })();
+      return stopping;
+      async function stop() {
         clearInterval(heartbeat);
         clearInterval(reassign);
         clearInterval(summary);
@@ -365,7 +379,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         if (cluster) await hub.closeAll(Close.reconnect, `node ${config.nodeId} draining: reconnect now`, 2_000);
         else await hub.closeAll(Close.goingAway, "server shutting down", 2_000);
         await server.shutdown();
-        stopDeadlineSweeper();
+        stopSweeping();
         await reassigning;
         // Everything accepted is committed before the file is closed.
         await jobs.stop();
@@ -379,8 +393,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         await store.close();
         clearGaugeSource(gauges);
         log.info("stopped", { sockets_closed: sockets, held_kept: held });
-      })();
-      return stopping;
+      }
     },
   };
 }

@@ -347,9 +347,7 @@ try {
       await timeEngine(
         "sqlite",
         (sql, p) => {
-          if (p.length === 0) return Promise.resolve(db.prepare(sql).all());
-          const named = { cal: p[0], s: p[1], e: p[2] };
-          return Promise.resolve(db.prepare(sql).all(named as never));
+          return Promise.resolve(db.prepare(sql).all(...p as never[]));
         },
         () => Promise.resolve(new SqliteStore({ path })),
         lines,

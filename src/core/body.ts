@@ -27,6 +27,7 @@ export function bodyTimeout(ms: number): KefuError {
 // SWEEP_MS (a deadline of 30 s fires within 30–31 s); without one (a library use, a test), each read arms its own.
 const SWEEP_MS = 1000;
 interface Deadline {
+  /** performance.now() ms: a clock stepped back or forward moves no deadline. */
   at: number;
   fire: () => void;
   timer?: ReturnType<typeof setTimeout>;
@@ -36,7 +37,7 @@ let sweeper: ReturnType<typeof setInterval> | undefined;
 let sweepers = 0;
 
 function sweep(): void {
-  const now = Date.now();
+  const now = performance.now();
   for (const d of pending) {
     if (d.at > now) continue;
     pending.delete(d);
@@ -54,12 +55,12 @@ export function stopDeadlineSweeper(): void {
   if (sweepers === 0 || --sweepers > 0) return;
   clearInterval(sweeper);
   sweeper = undefined;
-  for (const d of pending) d.timer = setTimeout(d.fire, Math.max(0, d.at - Date.now()));
+  for (const d of pending) d.timer = setTimeout(d.fire, Math.max(0, d.at - performance.now()));
   pending.clear();
 }
 
 function arm(ms: number, fire: () => void): Deadline {
-  const d: Deadline = { at: Date.now() + ms, fire };
+  const d: Deadline = { at: performance.now() + ms, fire };
   if (sweeper !== undefined) pending.add(d);
   else d.timer = setTimeout(fire, ms);
   return d;

@@ -428,7 +428,11 @@ export class Hub {
         if (after === undefined) continue;
         moved++;
         this.#log.info("contact_reassigned", { contact: c.id, from: agent, to, reason: "agent_away" });
-        const view = await this.view(c.id);
+        // Told first (its page learns the contact), then the messages; a failed read does not hold them back.
+        const view = await this.view(c.id).catch((e) => {
+          this.#log.warn("contact_event_failed", { contact: c.id, error: String(e) });
+          return undefined;
+        });
         if (view !== undefined) {
           this.#bus.send(to, { kind: "contact", action: "assigned", contact: view, by: "", from: agent, to });
         }

@@ -11,7 +11,7 @@ const role = { leads: false, agent: "" };
 
 /**
  * Ask the server whether the signed-in agent leads the team, then show or hide what is theirs; resolves to the answer
- * (undefined: signed out, or another agent signed in meanwhile).
+ * (undefined: not known — signed out, another agent signed in meanwhile, or the request failed).
  */
 export async function loadRole() {
   const agent = state.agent;
@@ -22,7 +22,8 @@ export async function loadRole() {
     leads = role.leads = body?.data?.manages_team === true;
     role.agent = agent;
   } catch (e) {
-    if (!(e instanceof SignedOut)) leads = role.leads = false;
+    // Not known (the network, a 5xx): the team's own answer (its 403) decides whether to show it.
+    if (!(e instanceof SignedOut)) role.leads = false;
   }
   renderSupervisor(state.contacts.get(state.selected));
   return leads;

@@ -115,6 +115,17 @@ export function addNote(data) {
 
 function addItem(item) {
   const id = text(item.id);
+  // A user's file still being fetched when the conversation was opened comes again, ready, under its id: in place.
+  const fetched = id !== "" && team.open.seen.has(id)
+    ? team.open.items.find((x) => x.id === id && x.preparing)
+    : undefined;
+  if (fetched) {
+    const ready = storedMessage(item);
+    const old = $("team-conversation").querySelector(`[data-id="${CSS.escape(id)}"]`);
+    Object.assign(fetched, ready, { preparing: false, mediaNode: undefined });
+    old?.replaceWith(renderMessage(fetched));
+    return;
+  }
   if (id !== "" && team.open.seen.has(id)) return;
   if (id !== "") team.open.seen.add(id);
   const m = storedMessage(item);

@@ -222,7 +222,8 @@ storeTests("postgres store", {
     "every change of owner or status keeps the counts equal to counting": async (c) => {
       const [a, b] = await twoStores(c);
       const online = ["a1", "a2", "a3"];
-      // New users through both processes at once: the assignment reads the kept counts, so they stay balanced.
+      // New users through both processes at once: the assignment reads the kept counts, so they stay balanced — within
+      // what two unlocked picks at once allow (without a capacity no lock is taken: both may pick the same agent).
       await Promise.all([0, 1].map((p) =>
         (async () => {
           for (let i = 0; i < 12; i++) {
@@ -231,7 +232,10 @@ storeTests("postgres store", {
         })()
       ));
       assert.deepEqual(await keptCounts(c), await countedCounts(c));
-      assert.deepEqual(await keptCounts(c), "a1=8,a2=8,a3=8", "fewest open contacts, from the kept counts");
+      const kept = countsOf(await keptCounts(c));
+      assert.deepEqual([...kept.keys()], online, `every agent got users: ${await keptCounts(c)}`);
+      assert.equal([...kept.values()].reduce((x, y) => x + y), 24);
+      assert.ok(Math.max(...kept.values()) - Math.min(...kept.values()) <= 2, `balanced: ${await keptCounts(c)}`);
       // A transfer, a resolve, a release to the queue, a reopen by the user's next message, edits that change neither.
       const [first, second, third] = ["u0_0", "u1_0", "u0_1"];
       const owner = async (id: string) => (await a.contact(id))!.agent;

@@ -301,7 +301,11 @@ Deno.test({
         "the supervisor's tag live",
         `document.querySelector(${JSON.stringify(chip)})?.textContent === "主管标记"`,
       );
-      assert.equal(await textOf(page, '#details-tags [data-testid="tag"]'), "主管标记×");
+      // The open 资料 panel follows (drawn after the list: waited for, not read once; it read "" once in CI).
+      await page.waitForExpression(
+        "the supervisor's tag in the open 资料 panel",
+        `document.querySelector('#details-tags [data-testid="tag"]')?.textContent === "主管标记×"`,
+      );
       await click(page, '#details-tags [data-remove="主管标记"]');
       await page.waitForExpression("the chip gone again", `!document.querySelector(${JSON.stringify(chip)})`);
 

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { hashPassword } from "../src/agents/auth/passwords.ts";
-import { Browser, CHROMIUM_PATH, hasChromium } from "./browser/cdp.ts";
+import { Browser, CHROMIUM_PATH, hasChromium, type Page } from "./browser/cdp.ts";
 import { clickContact, openAgent, startKefu, uncaught, wechat } from "./browser/page_helpers.ts";
 import { eventually, startWechat } from "./helpers.ts";
 
@@ -40,6 +40,19 @@ async function png(): Promise<Uint8Array> {
   }).output();
   if (!out.success) throw new Error(`ffmpeg could not make a PNG: ${new TextDecoder().decode(out.stderr)}`);
   return out.stdout;
+}
+
+/** Once the photo has loaded in `box` (the conversation, or the team view's): how many files it shows, and its width. */
+function photoIn(page: Page, box: string): Promise<{ media: number; natural: number }> {
+  return page.waitForExpression(
+    `the photo in the placeholder's place in ${box}`,
+    `(() => {
+      const all = document.querySelectorAll('${box} [data-testid="media"]');
+      const img = document.querySelector('${box} [data-kind="image"] img');
+      return img?.complete && img.naturalWidth > 0 && { media: all.length, natural: img.naturalWidth };
+    })()`,
+    15_000,
+  );
 }
 
 Deno.test({
@@ -115,26 +128,8 @@ Deno.test({
 
       // WeChat answers: the photo takes the placeholder's place, and there is one photo, not two.
       open();
-      const shown = await page.waitForExpression<{ media: number; natural: number }>(
-        "the photo in the placeholder's place",
-        `(() => {
-          const all = document.querySelectorAll('#conversation [data-testid="media"]');
-          const img = document.querySelector('#conversation [data-kind="image"] img');
-          return img?.complete && img.naturalWidth > 0 && { media: all.length, natural: img.naturalWidth };
-        })()`,
-        15_000,
-      );
-      assert.deepEqual(shown, { media: 1, natural: 320 });
-      const watched = await sup.waitForExpression<{ media: number; natural: number }>(
-        "the photo in the placeholder's place in the team view",
-        `(() => {
-          const all = document.querySelectorAll('#team-conversation [data-testid="media"]');
-          const img = document.querySelector('#team-conversation [data-kind="image"] img');
-          return img?.complete && img.naturalWidth > 0 && { media: all.length, natural: img.naturalWidth };
-        })()`,
-        15_000,
-      );
-      assert.deepEqual(watched, { media: 1, natural: 320 });
+      assert.deepEqual(await photoIn(page, "#conversation"), { media: 1, natural: 320 });
+      assert.deepEqual(await photoIn(sup, "#team-conversation"), { media: 1, natural: 320 });
       assert.equal(
         await page.evaluate<number>(`document.querySelectorAll('#conversation [data-state="preparing"]').length`),
         0,

@@ -145,25 +145,13 @@ Deno.test("body: over real HTTP, a Latin-1 body is refused and a UTF-8 one read"
 });
 
 Deno.test("body: a body that trickles past its deadline is a 408 body_timeout and the stream is cancelled", async () => {
-  let cancelled = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   // One byte now, then nothing more for longer than the deadline (a client sending a byte every few seconds).
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      c.enqueue(new Uint8Array([0x41]));
-    },
-    pull: () => new Promise((resolve) => timer = setTimeout(resolve, 10_000)),
-    cancel() {
-      cancelled = true;
-      clearTimeout(timer);
-    },
-  });
-  const req = new Request("http://x/", { method: "POST", body });
+  const { req, cancelled } = trickling();
   await assert.rejects(
     readBody(req, 1024, 100),
     (e) => e instanceof KefuError && e.kind === "body_timeout" && e.status === 408 && /100 ms/.test(e.message),
   );
-  assert.ok(cancelled);
+  assert.ok(cancelled());
 });
 
 // Deno.serve keeps the connection open after the answer while the client still owes body bytes (it offers no way to

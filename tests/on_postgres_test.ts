@@ -17,5 +17,6 @@ await import("./agents/canned_test.ts");
 await import("./automation/automatic_service_test.ts");
 await import("./agents/team_test.ts");
 await import("./reports/routes_test.ts");
+await import("./hub/assignment_test.ts");
 
 Deno.test("on PostgreSQL: the server stops", () => stopPostgres());

@@ -6,6 +6,12 @@
  * own at a higher threshold (see `sqlite_store.ts`), since only a checkpoint that finds the WAL fully copied lets
  * the next write start it over.
  *
+ * The two checkpointers take turns, and this side decides: a checkpoint that finds another running gives up at once,
+ * so when the worker checkpointed all the time (a short interval, a slow disk) the writer's backstop kept finding
+ * it busy and the WAL grew on (a CI run saw 38 MB). The worker checkpoints when asked, one at a time; once it
+ * reports the WAL past the backstop, it is not asked again before the writer has committed — and so copied the
+ * rest and let the WAL start over.
+ *
  * Should the worker fail to start or die, the store is told ({@link BackgroundOptions.failed}) and turns SQLite's
  * automatic checkpoints back on, so that the WAL stays bounded either way.
  *
@@ -17,7 +23,8 @@ import type { Row } from "./search.ts";
 
 /** What the main side asks of the worker. */
 export type WorkerRequest =
-  | { kind: "open"; path: string; busyTimeoutMs: number; checkpointMs: number }
+  | { kind: "open"; path: string; busyTimeoutMs: number }
+  | { kind: "checkpoint" }
   | { kind: "search"; id: number; agent: string; text: string; limit: number }
   | { kind: "report"; id: number; query: ReportQuery }
   | { kind: "close" };
@@ -37,6 +44,8 @@ export interface BackgroundOptions {
   busyTimeoutMs: number;
   /** How often to checkpoint the WAL. */
   checkpointMs: number;
+  /** The writer's own checkpoint threshold (frames): past it, the writer's turn comes first. */
+  backstopPages: number;
   /** The worker cannot do its work (it failed to start, or died): the store checkpoints by itself again. */
   failed(reason: string): void;
 }
@@ -55,6 +64,8 @@ interface Pending {
   reject(e: Error): void;
 }
 
+// How many checkpoint ticks the writer has to take its turn (see Background's writersTurn).
+const WRITERS_TURN_TICKS = 10;
 // How long close() waits for the worker to close its connection before it is terminated.
 const CLOSE_WAIT_MS = 2000;
 
@@ -67,6 +78,14 @@ export class Background {
   #dead: string | undefined;
   #onClosed: (() => void) | undefined;
   readonly #stats: BackgroundStats = { checkpoints: 0, walFrames: 0, walCheckpointed: 0 };
+  readonly #timer: ReturnType<typeof setInterval>;
+  /** A checkpoint was asked for and not yet answered. */
+  #checkpointing = false;
+  /**
+   * Ticks left for the writer to commit (and checkpoint) before the worker is asked again: the last checkpoint
+   * left the WAL past the writer's backstop. Bounded, so that a store that stopped writing is still checkpointed.
+   */
+  #writersTurn = 0;
 
   constructor(options: BackgroundOptions) {
     this.#options = options;
@@ -80,8 +99,21 @@ export class Background {
       kind: "open",
       path: options.path,
       busyTimeoutMs: options.busyTimeoutMs,
-      checkpointMs: options.checkpointMs,
     });
+    this.#timer = setInterval(() => this.#checkpoint(), options.checkpointMs);
+  }
+
+  /** The writer committed: its backstop has had its turn. */
+  committed(): void {
+    this.#writersTurn = 0;
+  }
+
+  #checkpoint(): void {
+    if (this.#writersTurn > 0) this.#writersTurn--;
+    else if (!this.#checkpointing && this.#dead === undefined) {
+      this.#checkpointing = true;
+      this.#post({ kind: "checkpoint" });
+    }
   }
 
   /** Run a search on the worker's connection. */
@@ -115,6 +147,7 @@ export class Background {
 
   /** Let the worker close its connection, then end it; searches under way are refused. */
   async close(): Promise<void> {
+    clearInterval(this.#timer);
     if (this.#dead === undefined) {
       const closed = new Promise<void>((resolve) => this.#onClosed = resolve);
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -137,10 +170,12 @@ export class Background {
         if (m.error !== undefined) this.#die(`the store's background worker cannot open the file: ${m.error}`);
         return;
       case "checkpoint":
+        this.#checkpointing = false;
         if (m.error === undefined) {
           this.#stats.checkpoints++;
           this.#stats.walFrames = m.log!;
           this.#stats.walCheckpointed = m.checkpointed!;
+          if (m.log! >= this.#options.backstopPages) this.#writersTurn = WRITERS_TURN_TICKS;
         }
         return;
       case "search": {
@@ -168,6 +203,7 @@ export class Background {
   #die(reason: string): void {
     if (this.#dead !== undefined) return;
     this.#dead = reason;
+    clearInterval(this.#timer);
     this.#worker.terminate();
     this.#reject(reason);
     this.#onClosed?.();

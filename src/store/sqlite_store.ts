@@ -314,6 +314,7 @@ export class SqliteStore implements Store {
         path,
         busyTimeoutMs: Math.trunc(options.busyTimeoutMs ?? 5000),
         checkpointMs,
+        backstopPages: WAL_BACKSTOP_PAGES,
         // Without its worker the store checkpoints by itself again: the WAL must not grow without bound.
         failed: () => {
           if (!this.#closed) this.#db.exec("PRAGMA wal_autocheckpoint = 1000");
@@ -1137,6 +1138,7 @@ export class SqliteStore implements Store {
     try {
       this.#db.exec("COMMIT");
       observeCommit((performance.now() - t0) / 1000);
+      this.#background?.committed();
     } catch (e) {
       this.#rollback();
       this.#forget();

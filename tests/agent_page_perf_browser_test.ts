@@ -11,13 +11,11 @@
  */
 
 import assert from "node:assert/strict";
-import { start } from "../main.ts";
-import { parseConfig } from "../src/config/config.ts";
 import { SqliteStore, storePath } from "../src/store/sqlite_store.ts";
 import { seedInbound } from "./store/seed.ts";
 import { Browser, CHROMIUM_PATH, hasChromium } from "./browser/cdp.ts";
 import { openAgent, uncaught } from "./browser/page_helpers.ts";
-import { freePort } from "./helpers.ts";
+import { startService } from "./helpers.ts";
 
 const CHROMIUM = hasChromium();
 const NEEDS = CHROMIUM ? "" : ` [ignored: requires chromium at ${CHROMIUM_PATH}]`;
@@ -80,14 +78,10 @@ Deno.test({
     const seeded = performance.now();
     await seed(dir);
     const seedMs = performance.now() - seeded;
-    const port = freePort();
-    const svc = await start(parseConfig({
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "silent",
+    const { svc, port } = await startService({
       STORE: "sqlite",
       DATA_DIR: dir,
-    }));
+    });
     const browser = await Browser.launch();
     try {
       const t0 = performance.now();

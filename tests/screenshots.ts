@@ -11,14 +11,12 @@
  * @module
  */
 
-import { start } from "../main.ts";
-import { parseConfig } from "../src/config/config.ts";
 import { CONTACTS_PATH } from "../src/envelope/protocol.ts";
 import { SqliteStore, storePath } from "../src/store/sqlite_store.ts";
 import { seedInbound } from "./store/seed.ts";
 import { Browser, type Page } from "./browser/cdp.ts";
 import { click, clickContact, openAgent, reload } from "./browser/page_helpers.ts";
-import { eventually, freePort, signedQuery, startWechat, wechatText } from "./helpers.ts";
+import { eventually, signedQuery, startService, startWechat, wechatText } from "./helpers.ts";
 import { hashPassword } from "../src/agents/auth/passwords.ts";
 
 const OUT = new URL("../docs/screenshots/", import.meta.url);
@@ -119,11 +117,7 @@ async function main(): Promise<void> {
       ],
     }),
   );
-  const port = freePort();
-  const svc = await start(parseConfig({
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "silent",
+  const { svc, port } = await startService({
     STORE: "sqlite",
     DATA_DIR: dir,
     WECHAT_TOKEN: "screenshots",
@@ -132,7 +126,7 @@ async function main(): Promise<void> {
     WECHAT_API_BASE: "http://127.0.0.1:9",
     WECHAT_COMPANY_ID: "demo",
     CONFIG_FILE: `${dir}/team.json`,
-  }));
+  });
   const browser = await Browser.launch();
   try {
     const url = `http://127.0.0.1:${port}/?userid=${AGENT}`;
@@ -294,11 +288,7 @@ async function workingDay(browser: Browser): Promise<void> {
     }),
   );
   const wechat = startWechat({ appId: DAY_APPID, appSecret: "day-secret" });
-  const port = freePort();
-  const svc = await start(parseConfig({
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "silent",
+  const { svc, port } = await startService({
     STORE: "sqlite",
     DATA_DIR: dir,
     WECHAT_TOKEN: DAY_TOKEN,
@@ -306,7 +296,7 @@ async function workingDay(browser: Browser): Promise<void> {
     WECHAT_APPSECRET: "day-secret",
     WECHAT_API_BASE: wechat.url,
     CONFIG_FILE: `${dir}/team.json`,
-  }));
+  });
   const http = `http://127.0.0.1:${port}`;
   const post = async (xml: string) => {
     const r = await fetch(`${http}/wechat${await signedQuery(DAY_TOKEN)}`, { method: "POST", body: xml });
@@ -485,15 +475,11 @@ async function reports(browser: Browser): Promise<void> {
     `${dir}/kefu.json`,
     JSON.stringify({ agents: [{ id: "zhao", role: "supervisor", password_hash: await hashPassword("not used") }] }),
   );
-  const port = freePort();
-  const svc = await start(parseConfig({
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "silent",
+  const { svc, port } = await startService({
     STORE: "sqlite",
     DATA_DIR: dir,
     CONFIG_FILE: `${dir}/kefu.json`,
-  }));
+  });
   try {
     const page = await openAgent(browser, `http://127.0.0.1:${port}/static/reports.html?userid=zhao`, {
       width: 1280,

@@ -10,24 +10,17 @@ import { Hub } from "../../src/hub/hub.ts";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres_store.ts";
 import { postgresTests } from "../support/postgres.ts";
 import { Peer } from "./peer.ts";
+import { userText } from "./fixtures.ts";
 import { sharedBus } from "./shared_bus.ts";
 
 function userMessage(user: string, id: string): Message {
-  return {
+  return userText(user, {
     id,
-    direction: "in",
     channel: "test",
     account: "t1",
-    contact: user,
-    agent: "",
-    company: "",
-    type: "text",
     content: `hello from ${user}`,
-    media: "",
     sendTime: Math.floor(Date.now() / 1000),
-    name: user,
-    avatar: "",
-  };
+  });
 }
 
 async function twoHubs(url: string, capacity: number) {

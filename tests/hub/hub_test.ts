@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KefuError } from "../../src/core/errors.ts";
-import { Hub, type HubOptions } from "../../src/hub/hub.ts";
+import { Hub } from "../../src/hub/hub.ts";
 import { LocalBus } from "../../src/hub/bus.ts";
 import type { Delivery } from "../../src/hub/delivery.ts";
 import { ReplyService } from "../../src/hub/replies.ts";
@@ -10,35 +10,15 @@ import type { Message } from "../../src/core/message.ts";
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
 import type { WindowRule } from "../../src/store/store.ts";
 import { Peer } from "./peer.ts";
-
-/** A hub on a real (in-memory) SQLite store, closed when the test ends. */
-function testHub(options: Omit<HubOptions, "store"> = {}) {
-  const store = new SqliteStore({ path: ":memory:" });
-  const hub = new Hub({ store, ...options });
-  return { hub, store, [Symbol.asyncDispose]: () => store.close() };
-}
+import { testHub, userText } from "./fixtures.ts";
 
 // A test message names the agent it asks for in `agent`, as a channel's request would.
 function accept(hub: Hub, m: Message) {
   return hub.accept({ ...m, agent: "" }, { agent: m.agent });
 }
 
-let seq = 0;
-function msg(contact: string, agent = "", content = `m${++seq}`): Message {
-  return {
-    id: String(++seq),
-    direction: "in",
-    channel: "wx_official_account",
-    contact,
-    agent,
-    company: "",
-    type: "text",
-    content,
-    media: "",
-    sendTime: 1700000000 + seq,
-    name: contact,
-    avatar: "",
-  };
+function msg(contact: string, agent = "", content?: string): Message {
+  return userText(contact, content === undefined ? { agent } : { agent, content });
 }
 
 Deno.test("hub: a new user goes to the online agent with the fewest contacts, then sticks", async () => {

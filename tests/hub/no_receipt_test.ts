@@ -15,23 +15,10 @@ import { SqliteStore } from "../../src/store/sqlite_store.ts";
 import type { InboundInput, InboundOutcome, MessageRef, Store } from "../../src/store/store.ts";
 import { eventually } from "../helpers.ts";
 import { Peer } from "./peer.ts";
+import { userText } from "./fixtures.ts";
 
-let seq = 0;
 function msg(contact: string, content: string): Message {
-  return {
-    id: `nr${++seq}`,
-    direction: "in",
-    channel: "wx_official_account",
-    contact,
-    agent: "",
-    company: "",
-    type: "text",
-    content,
-    media: "",
-    sendTime: 1700000000 + seq,
-    name: contact,
-    avatar: "",
-  };
+  return userText(contact, { content });
 }
 
 // A real SQLite store (in memory), closed when the test ends.

@@ -11,6 +11,7 @@ import type { Message } from "../../src/core/message.ts";
 import { Close } from "../../src/envelope/protocol.ts";
 import { SqliteStore } from "../../src/store/sqlite_store.ts";
 import { Peer } from "./peer.ts";
+import { userText } from "./fixtures.ts";
 
 function testHub(maxBufferedBytes?: number) {
   const store = new SqliteStore({ path: ":memory:" });
@@ -18,22 +19,8 @@ function testHub(maxBufferedBytes?: number) {
   return { hub, store, [Symbol.asyncDispose]: () => store.close() };
 }
 
-let seq = 0;
 function msg(contact: string): Message {
-  return {
-    id: `t${++seq}`,
-    direction: "in",
-    channel: "http_push",
-    contact,
-    agent: "",
-    company: "",
-    type: "text",
-    content: `hello ${seq}`,
-    media: "",
-    sendTime: 1700000000 + seq,
-    name: contact,
-    avatar: "",
-  };
+  return userText(contact, { channel: "http_push" });
 }
 
 /** The watch frames (code 109) a peer got, as [owner, what] pairs, and forgets them. */

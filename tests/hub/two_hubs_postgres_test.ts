@@ -15,24 +15,11 @@ import { ReplyService } from "../../src/hub/replies.ts";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres_store.ts";
 import { postgresTests } from "../support/postgres.ts";
 import { Peer } from "./peer.ts";
+import { userText } from "./fixtures.ts";
 import { sharedBus } from "./shared_bus.ts";
 
 function userMessage(user: string, id: string, content = "hello"): Message {
-  return {
-    id,
-    direction: "in",
-    channel: "test",
-    account: "t1",
-    contact: user,
-    agent: "",
-    company: "",
-    type: "text",
-    content,
-    media: "",
-    sendTime: Math.floor(Date.now() / 1000),
-    name: user,
-    avatar: "",
-  };
+  return userText(user, { id, channel: "test", account: "t1", content, sendTime: Math.floor(Date.now() / 1000) });
 }
 
 // A channel that counts replies against WeChat's message window (5 within 48 hours of the user's last message).

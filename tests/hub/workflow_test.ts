@@ -7,32 +7,11 @@
 import assert from "node:assert/strict";
 import { KefuError } from "../../src/core/errors.ts";
 import type { Message } from "../../src/core/message.ts";
-import { Hub } from "../../src/hub/hub.ts";
-import { SqliteStore } from "../../src/store/sqlite_store.ts";
 import { Peer } from "./peer.ts";
+import { testHub, userText } from "./fixtures.ts";
 
 function text(contact: string, id: string, content: string): Message {
-  return {
-    id,
-    direction: "in",
-    channel: "wx_official_account",
-    contact,
-    agent: "",
-    company: "",
-    type: "text",
-    content,
-    media: "",
-    sendTime: 1_700_000_000,
-    name: contact,
-    avatar: "",
-  };
-}
-
-/** A hub on a real (in-memory) SQLite store, closed when the test ends. */
-function testHub() {
-  const store = new SqliteStore({ path: ":memory:" });
-  const hub = new Hub({ store });
-  return { hub, store, [Symbol.asyncDispose]: () => store.close() };
+  return userText(contact, { id, content, sendTime: 1_700_000_000 });
 }
 
 Deno.test("workflow: a failed transfer changes nothing, and an action that raced it sees the contact as it is", async () => {

@@ -87,6 +87,24 @@ function startWebhook(env: Record<string, string>, holds: StoreHolds): Webhook {
   };
 }
 
+/** An agent's text reply to oUser, as the hub offers it to the passive-reply mode. */
+function agentReply(id: string, content: string): Message {
+  return {
+    id,
+    direction: "out",
+    channel: "wx_official_account",
+    contact: "oUser",
+    agent: "a1",
+    company: "",
+    type: "text",
+    content,
+    media: "",
+    sendTime: Math.floor(Date.now() / 1000),
+    name: "",
+    avatar: "",
+  };
+}
+
 Deno.test("webhook store hold: accept fails 3 times then works: kept once, WeChat sees success on its first try", async () => {
   await using w = startWebhook({}, new StoreHolds());
   w.store.failures = 3;
@@ -151,20 +169,7 @@ Deno.test("webhook store hold: a passive-reply account's push held for the store
   const sender = createWebhookSender({ url: w.url, token: TOKEN, accountId: "gh_account" });
   const sending = sender.send("oUser", { type: "text", content: "hi" }, { msgId: "31000000000000006" });
   await eventually("the message kept after two failed tries", () => w.store.calls >= 3, 10_000);
-  const reply: Message = {
-    id: "r1",
-    direction: "out",
-    channel: "wx_official_account",
-    contact: "oUser",
-    agent: "a1",
-    company: "",
-    type: "text",
-    content: "hello from the agent",
-    media: "",
-    sendTime: Math.floor(Date.now() / 1000),
-    name: "",
-    avatar: "",
-  };
+  const reply = agentReply("r1", "hello from the agent");
   // A token-only account is known by its webhook path.
   await w.passive.offer("/wechat", "oUser", reply);
   const r = await sending;
@@ -185,20 +190,7 @@ Deno.test("webhook store hold: a passive push kept after WeChat gave up on it ne
   // The first push's commit ends now, past WeChat's 5 s: it is answered (to nobody), the retry stays held.
   release();
   await eventually("the first push's accept resolved", () => w.store.firstDone, 10_000);
-  const reply: Message = {
-    id: "r2",
-    direction: "out",
-    channel: "wx_official_account",
-    contact: "oUser",
-    agent: "a1",
-    company: "",
-    type: "text",
-    content: "into the retry",
-    media: "",
-    sendTime: Math.floor(Date.now() / 1000),
-    name: "",
-    avatar: "",
-  };
+  const reply = agentReply("r2", "into the retry");
   await w.passive.offer("/wechat", "oUser", reply);
   const r = await sending;
   assert.equal(r.status, "replied", JSON.stringify(r));

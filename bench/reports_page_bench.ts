@@ -30,6 +30,7 @@ const FILES = [
   "reports.css",
   "js/reports.js",
   "js/protocol.js",
+  "js/i18n.js",
   "vendor/uplot/uplot.js",
   "vendor/uplot/uplot.css",
 ];

@@ -122,15 +122,50 @@ Deno.test({
       const legend = await page.evaluate<string[]>(
         `[...document.querySelectorAll("#chart-daily .u-legend .u-series th")].map((e) => e.textContent.trim()).filter(Boolean)`,
       );
-      assert.deepEqual(legend, ["时间", "HTTP 推送 收", "HTTP 推送 发", "公众号 收", "公众号 发"]);
+      assert.deepEqual(legend, ["时间", "HTTP 收", "HTTP 发", "公众号 收", "公众号 发"]);
       const rows = await page.evaluate<string[][]>(
         `[...document.querySelectorAll("#table-daily tbody tr")].map((r) => [...r.cells].map((c) => c.textContent))`,
       );
       assert.deepEqual(rows, [
-        ["2026-03-01", "HTTP 推送", "2", "0"],
+        ["2026-03-01", "HTTP", "2", "0"],
         ["2026-03-02", "公众号", "1", "0"],
-        ["2026-03-03", "HTTP 推送", "1", "0"],
+        ["2026-03-03", "HTTP", "1", "0"],
       ]);
+      assert.match(await textOf(page, "#cards"), /新会话3未回复 3/);
+
+      // In English (the workplace's switch, kept for the next visit): the report shown is drawn again, not fetched.
+      const fetched = () =>
+        page.evaluate<number>(
+          `performance.getEntriesByType("resource").filter((e) => e.name.includes("/reports?")).length`,
+        );
+      const before = await fetched();
+      await page.evaluate(`document.querySelector('[data-testid="lang"]').click()`);
+      await page.waitForExpression(
+        "the legend in English",
+        `[...document.querySelectorAll("#chart-daily .u-legend .u-series th")].some((e) => e.textContent.trim() === "Time")`,
+      );
+      assert.deepEqual(
+        await page.evaluate<string[]>(
+          `[...document.querySelectorAll("#chart-daily .u-legend .u-series th")].map((e) => e.textContent.trim()).filter(Boolean)`,
+        ),
+        ["Time", "HTTP in", "HTTP out", "Official Account in", "Official Account out"],
+      );
+      assert.deepEqual(
+        await page.evaluate<string[]>(
+          `[...document.querySelectorAll("#table-daily thead th")].map((e) => e.textContent)`,
+        ),
+        ["Day", "Channel", "in", "out"],
+      );
+      assert.match(await textOf(page, "#cards"), /New conversations33 unanswered/);
+      assert.equal(await textOf(page, '[data-testid="show"]'), "Show");
+      assert.equal(await page.evaluate(`document.documentElement.lang`), "en");
+      assert.equal(await fetched(), before, "redrawn from the report shown");
+      assert.equal(await page.evaluate(`localStorage.getItem("kefu.lang")`), "en");
+      await page.evaluate(`document.querySelector('[data-testid="lang"]').click()`);
+      await page.waitForExpression(
+        "back in Chinese",
+        `document.querySelector('[data-testid="show"]').textContent === "查询"`,
+      );
       assert.match(await textOf(page, "#cards"), /新会话3未回复 3/);
 
       // A table as CSV: the file the browser saves, BOM first.

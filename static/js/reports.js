@@ -1,18 +1,21 @@
 // The reports page (issue 22), for supervisors and admins: a date range in a time zone, the figures the server
 // computes (GET …/reports), charts drawn by the vendored uPlot (static/vendor/uplot, the global `uPlot`), tables,
 // and each table as CSV from the server. Signed in, the session cookie goes along by itself; with sign-in off the
-// page names the agent as the workplace does (?userid=).
+// page names the agent as the workplace does (?userid=). Chinese or English, the workplace's choice (i18n.js, kept
+// in localStorage): the switch redraws the report shown, without asking the server again.
 
 import { BASE_PATH } from "./protocol.js";
+import { getLang, onLangChange, setLang, startLang, t } from "./i18n.js";
 
 const REPORTS_PATH = `${BASE_PATH}/reports`;
-const CHANNELS = { wx_official_account: "公众号", http_push: "HTTP 推送", pc_hook: "PC 微信", wxbot: "WXBot" };
 const COLORS = ["#07c160", "#1677ff", "#fa8c16", "#eb2f96", "#722ed1", "#13c2c2", "#a0d911", "#8c8c8c"];
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const agent = params.get("userid") ?? "";
 const charts = [];
+/** The report shown, drawn again when the language changes. */
+let shown;
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -22,7 +25,7 @@ function el(tag, cls, text) {
 }
 
 function channelName(c) {
-  return CHANNELS[c] ?? c;
+  return t(`channel.${c}`, {}, c);
 }
 
 /** `YYYY-MM-DD` of "today" in `tz`, moved by `days`. */
@@ -33,12 +36,12 @@ function day(tz, days = 0) {
   return new Date(t).toISOString().slice(0, 10);
 }
 
-/** Seconds as 秒 / 分 / 小时. */
+/** Seconds as seconds, minutes and seconds, or hours and minutes (秒 / 分 / 小时 in Chinese). */
 export function duration(s) {
   if (s === null || s === undefined) return "—";
-  if (s < 60) return `${s} 秒`;
-  if (s < 3600) return `${Math.floor(s / 60)} 分 ${s % 60} 秒`;
-  return `${Math.floor(s / 3600)} 小时 ${Math.floor((s % 3600) / 60)} 分`;
+  if (s < 60) return t("rep.seconds", { s });
+  if (s < 3600) return t("rep.minutes", { m: Math.floor(s / 60), s: s % 60 });
+  return t("rep.hours", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
 }
 
 function url(query) {
@@ -67,18 +70,18 @@ async function show() {
   history.replaceState(null, "", `?${new URLSearchParams({ ...(agent ? { userid: agent } : {}), ...r })}`);
   $("report").dataset.state = "loading";
   // A month over a large store takes seconds: say so while the server computes.
-  say("正在计算报表… Computing the report…", "info");
+  say(t("rep.computing"), "info");
   const res = await fetch(url(r), { cache: "no-store" });
   if (!res.ok) {
     const why = await reasonOf(res);
-    say(res.status === 401 ? `请先在工作台登录（${why}）` : `无法读取报表：${why}`);
+    say(t(res.status === 401 ? "rep.signInFirst" : "rep.cannotRead", { reason: why }));
     $("report").dataset.state = "error";
     return;
   }
-  const report = (await res.json()).data.report;
+  shown = (await res.json()).data.report;
   say("");
   const t0 = performance.now();
-  draw(report);
+  draw(shown);
   // For a measurement of the page: how long drawing took, and when it was done.
   $("report").dataset.drawMs = String(Math.round(performance.now() - t0));
   performance.mark("kefu:report-drawn");
@@ -98,16 +101,16 @@ function cards(r) {
   const conv = r.conversations;
   const total = conv.daily.reduce((n, d) => n + d.new, 0);
   const pair = (d) => `${duration(d.median_s)}`;
-  const p90 = (d) => `p90 ${duration(d.p90_s)} · ${d.count} 次`;
+  const p90 = (d) => t("rep.p90", { d: duration(d.p90_s), n: d.count });
   const inbound = r.messages.daily.reduce((n, m) => n + m.inbound, 0);
   const outbound = r.messages.daily.reduce((n, m) => n + m.outbound, 0);
   $("cards").replaceChildren(
-    card("消息 收 / 发", `${inbound} / ${outbound}`),
-    card("新会话", total, `未回复 ${conv.unanswered}`),
-    card("首次响应（中位数）", pair(conv.first_response), p90(conv.first_response)),
-    card("响应（中位数）", pair(conv.response), p90(conv.response)),
-    card("解决时长（中位数）", pair(conv.resolution), p90(conv.resolution)),
-    card("排队等待（中位数）", pair(r.queue.wait), p90(r.queue.wait)),
+    card(t("rep.cardMessages"), `${inbound} / ${outbound}`),
+    card(t("rep.cardNew"), total, t("rep.cardUnanswered", { n: conv.unanswered })),
+    card(t("rep.cardFirst"), pair(conv.first_response), p90(conv.first_response)),
+    card(t("rep.cardResponse"), pair(conv.response), p90(conv.response)),
+    card(t("rep.cardResolution"), pair(conv.resolution), p90(conv.resolution)),
+    card(t("rep.cardWait"), pair(r.queue.wait), p90(r.queue.wait)),
   );
 }
 
@@ -128,7 +131,7 @@ function chart(box, labels, series, every) {
       {},
     ],
     series: [
-      { label: "时间", value: (_, i) => (i === null ? "" : labels[i] ?? "") },
+      { label: t("rep.time"), value: (_, i) => (i === null ? "" : labels[i] ?? "") },
       ...series.map((s, k) => ({ label: s.label, stroke: COLORS[k % COLORS.length], width: 2, points: { size: 5 } })),
     ],
     legend: { live: true },
@@ -147,7 +150,7 @@ function byChannel(channels, keys, rows) {
   const at = new Map(keys.map((k, i) => [k, i]));
   const series = [];
   for (const c of channels) {
-    for (const [dir, name] of [["inbound", "收"], ["outbound", "发"]]) {
+    for (const [dir, name] of [["inbound", t("rep.in")], ["outbound", t("rep.out")]]) {
       const values = keys.map(() => 0);
       for (const r of rows) if (r.channel === c) values[at.get(r.key)] += r[dir];
       series.push({ label: `${channelName(c)} ${name}`, values });
@@ -164,7 +167,7 @@ function drawCharts(r) {
     $("chart-hourly"),
     r.hours,
     byChannel(channels, r.hours, r.messages.hourly),
-    (h) => `${h.slice(5, 10)} ${h.slice(11)}时`,
+    (h) => t("rep.hourTick", { day: h.slice(5, 10), h: h.slice(11) }),
   );
   const at = new Map(r.days.map((d, i) => [d, i]));
   const fresh = channels.map((c) => {
@@ -177,18 +180,19 @@ function drawCharts(r) {
 
 // --- tables ---
 
+/** A table: `head` names each column's key (`rep.<key>` in i18n.js). */
 function table(id, head, rows) {
-  const t = $(id);
+  const tab = $(id);
   const tr = el("tr");
-  for (const h of head) tr.append(el("th", "", h));
+  for (const h of head) tr.append(el("th", "", t(`rep.${h}`)));
   const body = rows.map((row) => {
     const r = el("tr");
     for (const v of row) r.append(el("td", typeof v === "number" ? "n" : "", v));
     return r;
   });
-  t.replaceChildren(el("thead"), el("tbody"));
-  t.tHead.append(tr);
-  t.tBodies[0].append(...body);
+  tab.replaceChildren(el("thead"), el("tbody"));
+  tab.tHead.append(tr);
+  tab.tBodies[0].append(...body);
 }
 
 function tables(r) {
@@ -196,34 +200,34 @@ function tables(r) {
   table(
     "table-agents",
     [
-      "客服",
-      "发出消息",
-      "响应次数",
-      "响应中位数",
-      "响应 p90",
-      "首次响应",
-      "首响中位数",
-      "首响 p90",
-      "解决",
-      "解决中位数",
-      "解决 p90",
+      "colAgent",
+      "colReplies",
+      "colResponses",
+      "colResponseMedian",
+      "colResponseP90",
+      "colFirsts",
+      "colFirstMedian",
+      "colFirstP90",
+      "colResolved",
+      "colResolutionMedian",
+      "colResolutionP90",
     ],
     r.agents.map((a) => [a.agent, a.replies, ...d(a.response), ...d(a.first_response), ...d(a.resolution)]),
   );
   const c = r.conversations;
-  table("table-summary", ["指标", "次数", "中位数", "p90"], [
-    ["首次响应", ...d(c.first_response)],
-    ["响应", ...d(c.response)],
-    ["解决时长", ...d(c.resolution)],
-    ["排队等待", ...d(r.queue.wait)],
-    ["未回复会话", c.unanswered, "", ""],
+  table("table-summary", ["colFigure", "colCount", "colMedian", "colP90"], [
+    [t("rep.rowFirst"), ...d(c.first_response)],
+    [t("rep.rowResponse"), ...d(c.response)],
+    [t("rep.rowResolution"), ...d(c.resolution)],
+    [t("rep.rowWait"), ...d(r.queue.wait)],
+    [t("rep.rowUnanswered"), c.unanswered, "", ""],
   ]);
   table(
     "table-daily",
-    ["日期", "渠道", "收", "发"],
+    ["colDay", "colChannel", "in", "out"],
     r.messages.daily.map((m) => [m.key, channelName(m.channel), m.inbound, m.outbound]),
   );
-  table("table-new", ["日期", "渠道", "新会话"], c.daily.map((n) => [n.day, channelName(n.channel), n.new]));
+  table("table-new", ["colDay", "colChannel", "colNew"], c.daily.map((n) => [n.day, channelName(n.channel), n.new]));
 }
 
 function draw(r) {
@@ -237,7 +241,7 @@ function draw(r) {
 async function csv(table) {
   const res = await fetch(url({ ...range(), format: "csv", table }), { cache: "no-store" });
   if (!res.ok) {
-    say(`无法导出 CSV：${await reasonOf(res)}`);
+    say(t("rep.cannotCsv", { reason: await reasonOf(res) }));
     return;
   }
   const name = /filename="([^"]+)"/.exec(res.headers.get("content-disposition") ?? "")?.[1] ?? `${table}.csv`;
@@ -259,6 +263,11 @@ function setRange(days) {
   $("to").value = day(tz);
 }
 
+startLang();
+$("lang").addEventListener("click", () => setLang(getLang() === "zh" ? "en" : "zh"));
+onLangChange(() => {
+  if (shown !== undefined) draw(shown);
+});
 $("tz").value = params.get("tz") ?? "Asia/Shanghai";
 if (params.get("from") && params.get("to")) {
   $("from").value = params.get("from");

@@ -104,7 +104,11 @@ Deno.test({
         "B busy on A's page",
         `document.querySelector('#team [data-agent="B"]')?.textContent === "B · 忙碌"`,
       );
-      assert.equal(await b.evaluate(`document.querySelector("#availability").dataset.state`), "busy");
+      // B's own page learns it from its PATCH's answer or its own 107, which may come after A's.
+      await b.waitForExpression(
+        "B busy on B's page",
+        `document.querySelector("#availability").dataset.state === "busy"`,
+      );
       assert.deepEqual(await idsIn(b, "#contacts"), mineB);
 
       // A resolves: its slot takes the longest-waiting user, u3; u4 is first now, on both pages.

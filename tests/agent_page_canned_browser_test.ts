@@ -248,7 +248,11 @@ Deno.test({
         `document.querySelector(${JSON.stringify(chip)})?.textContent`,
       );
       assert.equal(await textOf(page, chip), "重要客户");
-      assert.equal(await textOf(page, '#details-tags [data-testid="tag"]'), "重要客户×");
+      // The open 资料 panel is drawn after the row: waited for, not read once.
+      await page.waitForExpression(
+        "the tag in the open 资料 panel",
+        `document.querySelector('#details-tags [data-testid="tag"]')?.textContent === "重要客户×"`,
+      );
       assert.equal(await page.evaluate(`document.querySelector("#tag-input").value`), "", "the input emptied");
       assert.equal(await textOf(page, '#contacts [data-contact-id="u_plain"] [data-testid="tags"]'), "");
 

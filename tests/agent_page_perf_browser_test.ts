@@ -108,6 +108,8 @@ Deno.test({
         return { first, all, inMemory: c.messages.length,
           drawn: document.querySelectorAll('#conversation [data-testid="message"]').length };
       })()`,
+        // ~100 pages of history fetched one after another: more than one command's usual 10 s on a loaded machine.
+        60_000,
       );
       assert.equal(opened.inMemory, MESSAGES);
 

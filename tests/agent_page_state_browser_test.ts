@@ -446,6 +446,7 @@ Deno.test({
       await page.waitForExpression("the page to see the agent scrolled up", `kefu.state.atBottom === false`);
       await pushText(kefu.http, { to: "s1", from: "u_long", content: "第 41 条消息", id: "7041" });
       await page.waitForExpression("message 41", `!!document.querySelector('#conversation [data-id="7041"]')`);
+      await page.waitForExpression("the marker", `!document.querySelector('[data-testid="new-below"]').hidden`);
       await delay(100);
       const reading = await scroll();
       assert.equal(reading.top, 0, "the conversation stays where the agent reads");
@@ -464,6 +465,10 @@ Deno.test({
       // At the end, a new message keeps the agent at the end, with no marker.
       await pushText(kefu.http, { to: "s1", from: "u_long", content: "第 42 条消息", id: "7042" });
       await page.waitForExpression("message 42", `!!document.querySelector('#conversation [data-id="7042"]')`);
+      await page.waitForExpression(
+        "still at the end",
+        `(() => { const b = document.querySelector("#conversation"); return b.scrollHeight - b.scrollTop - b.clientHeight < 2; })()`,
+      );
       await delay(100);
       const end = await scroll();
       assert.ok(end.fromBottom < 2, `at the end: ${JSON.stringify(end)}`);

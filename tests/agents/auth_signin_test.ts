@@ -100,8 +100,10 @@ Deno.test("sign-in: 300 concurrent wrong logins run a few password checks at a t
     const checked = statuses.filter((s) => s === 401).length;
     const turnedAway = statuses.filter((s) => s === 429).length;
     assert.equal(checked + turnedAway, 300);
-    // Two run and eight wait: at most ten scrypts for the whole flood.
-    assert.ok(checked <= 10, `${checked} password checks ran`);
+    // Two run and eight wait; the address is blocked from its fifth failure. Ten if the flood arrives before any check
+    // ends; on a slow machine the first checks may end while it still arrives: then at most the five failures that
+    // block it, and the two running and eight waiting at that moment — a few scrypts, never one per request.
+    assert.ok(checked <= 15, `${checked} password checks ran`);
   });
 });
 

@@ -98,11 +98,11 @@ export class Cdp {
   }
 
   /** Send a command and await its result; a protocol error is thrown with the method's name. */
-  send(method: string, params: Json = {}, sessionId?: string): Promise<Json> {
+  send(method: string, params: Json = {}, sessionId?: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Json> {
     const id = this.#nextId++;
     const result = new Promise<Json>((resolve, reject) => this.#pending.set(id, { resolve, reject, method }));
     this.#ws.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
-    return withTimeout(result, DEFAULT_TIMEOUT_MS, `DevTools command ${method}`);
+    return withTimeout(result, timeoutMs, `DevTools command ${method}`);
   }
 
   /** Listen to every event; returns the function that stops listening. */
@@ -165,8 +165,8 @@ export class Page {
   }
 
   /** Send a command to this page's session. */
-  send(method: string, params: Json = {}): Promise<Json> {
-    return this.#cdp.send(method, params, this.#session);
+  send(method: string, params: Json = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Json> {
+    return this.#cdp.send(method, params, this.#session, timeoutMs);
   }
 
   /** Load a URL and wait for its load event. */
@@ -186,9 +186,12 @@ export class Page {
     }
   }
 
-  /** Evaluate an expression in the page (promises awaited) and return its JSON value; page exceptions are thrown. */
-  async evaluate<T = unknown>(expression: string): Promise<T> {
-    const r = await this.send("Runtime.evaluate", { expression, awaitPromise: true, returnByValue: true });
+  /**
+   * Evaluate an expression in the page (promises awaited, for at most `timeoutMs`) and return its JSON value; page
+   * exceptions are thrown.
+   */
+  async evaluate<T = unknown>(expression: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<T> {
+    const r = await this.send("Runtime.evaluate", { expression, awaitPromise: true, returnByValue: true }, timeoutMs);
     const ex = r.exceptionDetails as { text: string; exception?: { description?: string } } | undefined;
     if (ex) throw new Error(`page script failed: ${ex.exception?.description ?? ex.text}\nscript: ${expression}`);
     return (r.result as { value?: T }).value as T;

@@ -9,7 +9,7 @@ import { start } from "../../main.ts";
 import { parseConfig } from "../../src/config/config.ts";
 import { startPcHookSimulator } from "../../src/simulator/pc_hook.ts";
 import { startWxbotSim } from "../../src/simulator/wxbot.ts";
-import { AgentClient, freePort, getJson, signedQuery, startWechat, wechatText } from "../helpers.ts";
+import { AgentClient, eventually, freePort, getJson, signedQuery, startWechat, wechatText } from "../helpers.ts";
 
 const APPID = "wx00000000000000c1";
 
@@ -45,7 +45,7 @@ Deno.test("inbox: one agent answers an Official Account user, a PC-hook user and
     const http = `http://127.0.0.1:${port}`;
     await using agent = await AgentClient.open(`ws://127.0.0.1:${port}/im_component/wx_official_account/msg?userid=a1`);
     await hook.waitConnected(1);
-    for (let i = 0; i < 200 && platform.sim.stats().synced === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await eventually("the WXBot key signed in and synced", () => platform.sim.stats().synced > 0, 15_000);
 
     // The same user id, "wxid_same", through all three channels.
     wechat.sim.recordInteraction("wxid_same", "message");

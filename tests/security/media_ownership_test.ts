@@ -96,8 +96,10 @@ Deno.test("security: another agent's user's image opens by neither media route a
     data: { id: "r3", msg_type: "image", contact_id: "oAttacker", msg: { media_path: mine } },
     result: { code: 1002 },
   });
-  const sent = (await bob.settle(300)).find((e) => e.data?.id === "r3");
-  assert.equal(sent?.result.code, 103, JSON.stringify(sent));
+  // The reply's status comes after kefu read the file and called WeChat (token, upload, send): waited for, not timed.
+  let sent = await bob.next(undefined, 15_000);
+  while (sent.data?.id !== "r3") sent = await bob.next(undefined, 15_000);
+  assert.equal(sent.result.code, 103, JSON.stringify(sent));
   assert.equal(wechat.sim.inbox("oAttacker").length, 1);
   // A cannot open B's upload either.
   const theirs = await fetch(`${t.http}${mine}?token=${a}`);

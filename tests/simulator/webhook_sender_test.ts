@@ -206,7 +206,8 @@ Deno.test("sender: no answer within the timeout → the same MsgId again, 4 atte
   // Answered on the third attempt: taken, after two retries.
   seen.length = 0;
   answerFrom = 3;
-  const late = await s.send("oRetryUser", { type: "text", content: "第三次" });
+  // The third attempt goes through to kefu and back within WeChat's timeout: 1 s here, not 300 ms, for a slow machine.
+  const late = await sender(proxy.url, { timeoutMs: 1000 }).send("oRetryUser", { type: "text", content: "第三次" });
   assert.equal(late.status, "accepted", late.error);
   assert.equal(late.attempts, 3);
   assert.equal((await agent.next(1001)).data.msg.content, "第三次");

@@ -492,6 +492,11 @@ async function reports(browser: Browser): Promise<void> {
       `document.querySelector("#report").dataset.state === "ready" && document.querySelector("#chart-daily").dataset.points === "30"`,
     );
     await shot(page, "reports.png");
+    // The same report in English (the switch redraws it), then back: the choice is kept in the browser.
+    await page.evaluate(`document.querySelector('[data-testid="lang"]').click()`);
+    await page.waitForExpression("the report in English", `document.querySelector("#show").textContent === "Show"`);
+    await shot(page, "reports-en.png");
+    await page.evaluate(`document.querySelector('[data-testid="lang"]').click()`);
     await page.close();
   } finally {
     await svc.shutdown();

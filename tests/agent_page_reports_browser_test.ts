@@ -159,6 +159,7 @@ Deno.test({
       assert.match(await textOf(page, "#cards"), /New conversations33 unanswered/);
       assert.equal(await textOf(page, '[data-testid="show"]'), "Show");
       assert.equal(await page.evaluate(`document.documentElement.lang`), "en");
+      assert.equal(await page.evaluate(`document.title`), "kefu reports");
       assert.equal(await fetched(), before, "redrawn from the report shown");
       assert.equal(await page.evaluate(`localStorage.getItem("kefu.lang")`), "en");
       await page.evaluate(`document.querySelector('[data-testid="lang"]').click()`);
@@ -202,6 +203,9 @@ Deno.test({
         `document.querySelector("#report").dataset.state === "error"`,
       );
       assert.match(await textOf(refused, "#message"), /^无法读取报表：cannot read the reports: agent "a1" is an agent/);
+      // The status line follows the language too.
+      await refused.evaluate(`document.querySelector('[data-testid="lang"]').click()`);
+      assert.match(await textOf(refused, "#message"), /^Cannot read the report: cannot read the reports: agent "a1"/);
     } finally {
       await browser.close();
     }

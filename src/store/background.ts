@@ -32,7 +32,7 @@ export type WorkerRequest =
 /** What the worker answers. */
 export type WorkerReply =
   | { kind: "opened"; error?: string }
-  | { kind: "checkpoint"; log?: number; checkpointed?: number; error?: string }
+  | { kind: "checkpoint"; log?: number; checkpointed?: number; busy?: boolean; error?: string }
   | { kind: "search"; id: number; rows?: Row[]; error?: string }
   | { kind: "report"; id: number; data?: ReportData; error?: string }
   | { kind: "closed" };
@@ -50,7 +50,7 @@ export interface BackgroundOptions {
   failed(reason: string): void;
 }
 
-/** Counters of the worker, for `/healthz`. */
+/** Counters of the worker's checkpoints (read by tests). */
 export interface BackgroundStats {
   checkpoints: number;
   /** Frames in the WAL at the last checkpoint, and how many of them it had copied. */
@@ -171,7 +171,7 @@ export class Background {
         return;
       case "checkpoint":
         this.#checkpointing = false;
-        if (m.error === undefined) {
+        if (m.error === undefined && !m.busy) {
           this.#stats.checkpoints++;
           this.#stats.walFrames = m.log!;
           this.#stats.walCheckpointed = m.checkpointed!;

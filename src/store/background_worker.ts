@@ -1,7 +1,7 @@
 /**
  * The store's background worker (see `background.ts`): its own connection to the store's file, for the work that
- * must not hold up the event loop that accepts users' messages — WAL checkpoints on a timer, and searches that scan
- * an agent's history.
+ * must not hold up the event loop that accepts users' messages — WAL checkpoints when the main side asks, searches
+ * that scan an agent's history, and reports.
  *
  * @module
  */
@@ -30,7 +30,9 @@ function errorText(e: unknown): string {
 function checkpoint(): void {
   try {
     const row = db!.prepare("PRAGMA wal_checkpoint(PASSIVE)").get()!;
-    reply({ kind: "checkpoint", log: Number(row.log), checkpointed: Number(row.checkpointed) });
+    // busy: the writer's own checkpoint was running (log and checkpointed are -1 then): nothing was copied.
+    if (Number(row.busy) !== 0) reply({ kind: "checkpoint", busy: true });
+    else reply({ kind: "checkpoint", log: Number(row.log), checkpointed: Number(row.checkpointed) });
   } catch (e) {
     reply({ kind: "checkpoint", error: errorText(e) });
   }

@@ -211,8 +211,9 @@ export interface SqliteStoreOptions {
   /** How long to wait for another connection's lock (an operator's sqlite3 shell). Default 5000. */
   busyTimeoutMs?: number;
   /**
-   * How often the background worker checkpoints the WAL (a file only); 0: SQLite's automatic checkpoints, on the
-   * event loop, in the commit that crosses 1000 pages. Default 1000.
+   * How often, at most, the background worker checkpoints the WAL (a file only; it skips its turn while the writer's
+   * backstop has one, see `background.ts`); 0: SQLite's automatic checkpoints, on the event loop, in the commit that
+   * crosses 1000 pages. Default 1000.
    */
   checkpointMs?: number;
   /** The schema steps; tests pass their own. Default {@link MIGRATIONS}. */

@@ -866,7 +866,7 @@ export const LANGS = ["zh", "en"];
 let lang = "zh";
 const listeners = new Set();
 
-/** The language at start: the agent's choice if made, else Chinese, unless the browser puts English first. */
+/** The language at start: the agent's choice if made, else Chinese. */
 export function initialLang(stored) {
   // Chinese first, whatever the browser's language: the agents are Chinese customer-service staff, and a desktop
   // set to English is no sign an agent reads it better. English is the switch away, and remembered.
@@ -899,7 +899,13 @@ export function translatePage(root = document) {
 /** Switch language: kept for the next visit, the page's text and everything drawn redone. */
 export function setLang(next, remember = true) {
   lang = LANGS.includes(next) ? next : "zh";
-  if (remember) localStorage.setItem(LANG_KEY, lang);
+  if (remember) {
+    try {
+      localStorage.setItem(LANG_KEY, lang);
+    } catch {
+      // Storage blocked by the browser: the choice holds for this page only.
+    }
+  }
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   translatePage();
   for (const fn of listeners) fn(lang);
@@ -909,7 +915,13 @@ export function onLangChange(fn) {
   listeners.add(fn);
 }
 
-/** At start: the kept choice or the browser's. */
+/** At start: the kept choice, or Chinese. */
 export function startLang() {
-  setLang(initialLang(localStorage.getItem(LANG_KEY)), false);
+  let stored = null;
+  try {
+    stored = localStorage.getItem(LANG_KEY);
+  } catch {
+    // Storage blocked by the browser: Chinese.
+  }
+  setLang(initialLang(stored), false);
 }

@@ -50,10 +50,13 @@ function url(query) {
   return `${REPORTS_PATH}?${q}`;
 }
 
-function say(text, kind = "error") {
-  $("message").textContent = text;
+/** The status line: `key` of i18n.js with its values, or "" to clear it; said again when the language changes. */
+let said = { key: "", params: {}, kind: "info" };
+function say(key, params = {}, kind = "error") {
+  said = { key, params, kind };
+  $("message").textContent = key === "" ? "" : t(key, params);
   $("message").dataset.kind = kind;
-  $("message").hidden = text === "";
+  $("message").hidden = key === "";
 }
 
 async function reasonOf(res) {
@@ -70,15 +73,24 @@ async function show() {
   history.replaceState(null, "", `?${new URLSearchParams({ ...(agent ? { userid: agent } : {}), ...r })}`);
   $("report").dataset.state = "loading";
   // A month over a large store takes seconds: say so while the server computes.
-  say(t("rep.computing"), "info");
-  const res = await fetch(url(r), { cache: "no-store" });
-  if (!res.ok) {
-    const why = await reasonOf(res);
-    say(t(res.status === 401 ? "rep.signInFirst" : "rep.cannotRead", { reason: why }));
+  say("rep.computing", {}, "info");
+  let report;
+  try {
+    const res = await fetch(url(r), { cache: "no-store" });
+    if (!res.ok) {
+      const why = await reasonOf(res);
+      say(res.status === 401 ? "rep.signInFirst" : "rep.cannotRead", { reason: why });
+      $("report").dataset.state = "error";
+      return;
+    }
+    report = (await res.json()).data.report;
+  } catch (e) {
+    // kefu unreachable, or an answer cut short.
+    say("rep.cannotRead", { reason: e instanceof Error ? e.message : String(e) });
     $("report").dataset.state = "error";
     return;
   }
-  shown = (await res.json()).data.report;
+  shown = report;
   say("");
   const t0 = performance.now();
   draw(shown);
@@ -239,9 +251,15 @@ function draw(r) {
 // --- CSV ---
 
 async function csv(table) {
-  const res = await fetch(url({ ...range(), format: "csv", table }), { cache: "no-store" });
+  let res;
+  try {
+    res = await fetch(url({ ...range(), format: "csv", table }), { cache: "no-store" });
+  } catch (e) {
+    say("rep.cannotCsv", { reason: e instanceof Error ? e.message : String(e) });
+    return;
+  }
   if (!res.ok) {
-    say(t("rep.cannotCsv", { reason: await reasonOf(res) }));
+    say("rep.cannotCsv", { reason: await reasonOf(res) });
     return;
   }
   const name = /filename="([^"]+)"/.exec(res.headers.get("content-disposition") ?? "")?.[1] ?? `${table}.csv`;
@@ -266,6 +284,7 @@ function setRange(days) {
 startLang();
 $("lang").addEventListener("click", () => setLang(getLang() === "zh" ? "en" : "zh"));
 onLangChange(() => {
+  say(said.key, said.params, said.kind);
   if (shown !== undefined) draw(shown);
 });
 $("tz").value = params.get("tz") ?? "Asia/Shanghai";

@@ -178,8 +178,8 @@ Deno.test("pc_hook socket: kefu pings a quiet hook, and drops one that never ans
     }
     const ping = frames.find((f) => f.opcode === 0x9);
     assert.ok(ping, `a ping came (frames: ${JSON.stringify(frames)})`);
-    // After the quiet second, not at once (the upper bound only catches a ping that never depended on the quiet).
-    assert.ok(ping.at >= 800 && ping.at < 8000, `the ping came after about 1 s (at ${ping.at} ms)`);
+    // After the quiet second (pingSeconds 1, not the default 5 s), with room for a slow machine.
+    assert.ok(ping.at >= 800 && ping.at < 4000, `the ping came after about 1 s (at ${ping.at} ms)`);
     const close = frames.find((f) => f.opcode === 0x8);
     assert.ok(close && close.at > ping.at, "unanswered, the socket was closed");
   } finally {
